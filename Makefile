@@ -1,0 +1,132 @@
+# opsbot: one non-recursive Makefile.
+#
+#   make                 build the host, its modules and every plugin (build/)
+#   make check           build and run every test (unit, plugins, integration)
+#   make check SAN=1     the same under AddressSanitizer + UBSan (build-asan/)
+#   make check-valgrind  the unit and integration tests under valgrind
+#   make bench           the IRC benchmark (see docs/benchmarks.md)
+#   make fuzz            every libFuzzer target for FUZZ_SECONDS each
+#   make style           clang-format check and the banned-function list
+#
+# Layout of a build directory: opsbot, modules/*.so (loaded on demand by the
+# host), plugins/*.so, tests/* (test binaries), obj/ (objects).
+
+CC ?= cc
+SAN ?=
+ifeq ($(SAN),1)
+BUILD ?= build-asan
+SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all \
+	   -fno-omit-frame-pointer
+OPT = -O1
+else
+BUILD ?= build
+SANFLAGS =
+OPT = -O2
+endif
+
+WARN = -Wall -Wextra -Wformat=2 -Werror=format-security -Wshadow \
+       -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter \
+       -Wvla -Wpointer-arith
+CFLAGS ?= $(OPT) -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC $(WARN) $(CFLAGS) $(SANFLAGS) \
+	     -Ihost -MMD -MP
+LDFLAGS ?=
+ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
+
+# The host links only what every run needs; libcurl and OpenSSL live in
+# modules/http.so and modules/tls.so, loaded on first use (see
+# docs/benchmarks.md for what linking them costs in resident memory).
+HOST_LIBS = -luv -lsqlite3 -linih -ldl -lm -lpthread
+CHECK_LIBS = $(shell pkg-config --libs check)
+
+HOST_SRC = $(filter-out host/main.c host/module_%.c,$(wildcard host/*.c))
+HOST_OBJ = $(HOST_SRC:%.c=$(BUILD)/obj/%.o)
+
+PLUGINS = $(notdir $(wildcard plugins/*))
+PLUGIN_SO = $(foreach p,$(PLUGINS),\
+	$(if $(wildcard plugins/$(p)/*.c),$(BUILD)/plugins/$(p).so))
+
+MODULES = http
+MODULE_SO = $(MODULES:%=$(BUILD)/modules/%.so)
+module_http_LIBS = -lcurl -luv
+
+UNIT_SRC = $(wildcard tests/unit/test_*.c)
+UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+INTEG_SRC = $(wildcard tests/integration/test_*.c)
+INTEG_BIN = $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/%)
+TESTLIB_SRC = $(wildcard tests/lib/*.c)
+TESTLIB_OBJ = $(TESTLIB_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_PLUGIN_SRC = $(wildcard tests/plugins/*.c)
+TEST_PLUGIN_SO = $(TEST_PLUGIN_SRC:tests/plugins/%.c=$(BUILD)/test-plugins/%.so)
+
+# Per-plugin extra libraries: plugins/<name>/plugin.mk sets <name>_LIBS.
+-include $(wildcard plugins/*/plugin.mk)
+-include $(wildcard tests/*.mk)
+
+.PHONY: all check check-unit check-integration check-valgrind bench fuzz \
+	style clean tests
+all: $(BUILD)/opsbot $(MODULE_SO) $(PLUGIN_SO)
+
+tests: all $(UNIT_BIN) $(INTEG_BIN) $(TEST_PLUGIN_SO)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libopsbot.a: $(HOST_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/opsbot: $(BUILD)/obj/host/main.o $(BUILD)/libopsbot.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(HOST_LIBS)
+
+$(BUILD)/modules/%.so: $(BUILD)/obj/host/module_%.o
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -shared -Wl,-z,defs -o $@ $^ $(module_$*_LIBS)
+
+# A plugin: every .c in its folder, hidden symbols but the descriptor.
+.SECONDEXPANSION:
+$(BUILD)/plugins/%.so: $$(patsubst %.c,$(BUILD)/obj/%.o,$$(wildcard plugins/$$*/*.c))
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -shared -Wl,-z,defs -o $@ $^ $($*_LIBS)
+
+$(BUILD)/obj/plugins/%.o: plugins/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fvisibility=hidden -c -o $@ $<
+
+$(BUILD)/test-plugins/%.so: $(BUILD)/obj/tests/plugins/%.o
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -shared -Wl,-z,defs -o $@ $^ $(test_plugin_$*_LIBS)
+
+$(BUILD)/obj/tests/plugins/%.o: tests/plugins/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fvisibility=hidden -c -o $@ $<
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTLIB_OBJ) $(BUILD)/libopsbot.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(HOST_LIBS) $(CHECK_LIBS) $($*_LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(TESTLIB_OBJ) $(BUILD)/libopsbot.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(HOST_LIBS) $(CHECK_LIBS) $($*_LIBS)
+
+# The whole suite; tests/run finds the binaries and servers it needs.
+check: tests
+	BUILD=$(BUILD) SAN=$(SAN) tests/run
+
+check-valgrind: tests
+	BUILD=$(BUILD) VALGRIND=1 tests/run
+
+bench: all
+	BUILD=$(BUILD) bench/run
+
+fuzz:
+	BUILD=build-fuzz tests/fuzz/run
+
+style:
+	tools/style-check
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
