@@ -1,0 +1,21 @@
+#!/usr/bin/env python3
+"""Runs the Sheets, Trello and Mailgun fakes in one process, each on its
+own loopback port.  Usage: all.py [PORTFILE]; prints SHEETS_PORT=,
+TRELLO_PORT=, MAILGUN_PORT= lines (sourceable) once all listen."""
+
+import sys
+
+import fakecommon
+import mailgun
+import sheets
+import trello
+
+
+def main():
+    portfile = sys.argv[1] if len(sys.argv) > 1 else None
+    fakecommon.serve([sheets.SheetsServer(), trello.TrelloServer(),
+                      mailgun.MailgunServer()], portfile)
+
+
+if __name__ == "__main__":
+    main()
