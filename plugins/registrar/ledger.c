@@ -1,0 +1,590 @@
+/*
+ * ledger.c - the registrar's SQLite ledger: one row per registrant, keyed
+ * by sheet and normalised e-mail (never by row number, which moves), with
+ * the state of each step (card, mail, mark), the sync lease shared by
+ * every process using the store, and resend confirmations.
+ *
+ * Every transition is one committed statement: a kill between any two
+ * leaves a state the next sync continues from without repeating a step
+ * whose outcome is known.  Prepared statements only.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include <sqlite3.h>
+
+#include "registrar.h"
+
+const char *const reg_ledger_schema[] = {
+	/* version 1 */
+	"CREATE TABLE registrar_registrant ("
+	" id INTEGER PRIMARY KEY,"
+	" sheet TEXT NOT NULL,"
+	" email TEXT NOT NULL,"
+	" role TEXT NOT NULL CHECK (role IN ('student', 'mentor')),"
+	" name TEXT NOT NULL,"
+	" fields TEXT NOT NULL,"
+	" row INTEGER,"
+	" status TEXT NOT NULL DEFAULT 'new' CHECK (status IN"
+	"  ('new', 'active', 'waitlist', 'withdrawn', 'complete')),"
+	" card_state TEXT NOT NULL DEFAULT 'pending',"
+	" card_id TEXT, card_url TEXT, marker TEXT,"
+	" mail_state TEXT NOT NULL DEFAULT 'pending',"
+	" mail_id TEXT,"
+	" mark_state TEXT NOT NULL DEFAULT 'pending',"
+	" mark_value TEXT,"
+	" last_error TEXT,"
+	" imported INTEGER NOT NULL DEFAULT 0,"
+	" announced INTEGER NOT NULL DEFAULT 0,"
+	" created_at INTEGER NOT NULL,"
+	" updated_at INTEGER NOT NULL,"
+	" UNIQUE (sheet, email));"
+	"CREATE INDEX registrar_registrant_name"
+	" ON registrar_registrant (name COLLATE NOCASE);"
+	/* The one place that says what "new", "carded", ... mean. */
+	"CREATE VIEW registrar_progress AS SELECT id, role, name,"
+	" CASE"
+	"  WHEN status = 'withdrawn' THEN 'withdrawn'"
+	"  WHEN mail_state = 'unknown' THEN 'unknown'"
+	"  WHEN card_state = 'failed' OR mail_state = 'failed'"
+	"   OR mark_state = 'failed' THEN 'failed'"
+	"  WHEN mark_state = 'done' THEN 'done'"
+	"  WHEN mail_state = 'sent' THEN 'mailed'"
+	"  WHEN card_state = 'done' THEN 'carded'"
+	"  ELSE 'new' END AS progress"
+	" FROM registrar_registrant;"
+	"CREATE TABLE registrar_lease ("
+	" name TEXT PRIMARY KEY, owner TEXT NOT NULL, pid INTEGER NOT NULL,"
+	" host TEXT NOT NULL, expires_at INTEGER NOT NULL);"
+	"CREATE TABLE registrar_confirm ("
+	" registrant INTEGER PRIMARY KEY REFERENCES registrar_registrant(id)"
+	"  ON DELETE CASCADE,"
+	" code TEXT NOT NULL, expires_at INTEGER NOT NULL);",
+};
+
+const int reg_ledger_schema_count =
+	(int)(sizeof(reg_ledger_schema) / sizeof(reg_ledger_schema[0]));
+
+int64_t reg_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void reg_registrant_free(struct reg_registrant *r)
+{
+	char **strings[] = {&r->sheet,	    &r->email,	    &r->role,
+			    &r->name,	    &r->fields,	    &r->status,
+			    &r->card_state, &r->card_id,    &r->card_url,
+			    &r->marker,	    &r->mail_state, &r->mail_id,
+			    &r->mark_state, &r->mark_value, &r->last_error,
+			    &r->progress};
+
+	for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+		free(*strings[i]);
+		*strings[i] = NULL;
+	}
+}
+
+/* Prepares sql and binds the text/int arguments described by types:
+   's' text (NULL allowed), 'i' int64. */
+static sqlite3_stmt *reg_prepare(sqlite3 *db, const char *sql,
+				 const char *types, ...)
+{
+	sqlite3_stmt *st;
+	va_list ap;
+	int i = 1;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return NULL;
+	va_start(ap, types);
+	for (const char *t = types; *t; t++, i++) {
+		int rc;
+
+		if (*t == 's') {
+			const char *s = va_arg(ap, const char *);
+
+			rc = s ? sqlite3_bind_text(st, i, s, -1,
+						   SQLITE_TRANSIENT)
+			       : sqlite3_bind_null(st, i);
+		} else {
+			rc = sqlite3_bind_int64(st, i, va_arg(ap, int64_t));
+		}
+		if (rc != SQLITE_OK) {
+			va_end(ap);
+			sqlite3_finalize(st);
+			return NULL;
+		}
+	}
+	va_end(ap);
+	return st;
+}
+
+/* Runs a prepared statement to completion; returns changes or -1. */
+static int reg_run(sqlite3 *db, sqlite3_stmt *st)
+{
+	int rc;
+
+	if (!st)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		;
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? sqlite3_changes(db) : -1;
+}
+
+int reg_ledger_exec(sqlite3 *db, const char *sql)
+{
+	return reg_run(db, reg_prepare(db, sql, "")) < 0 ? -1 : 0;
+}
+
+static char *reg_col_text(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	return t ? reg_xstrdup((const char *)t) : NULL;
+}
+
+int reg_ledger_upsert(sqlite3 *db, const char *sheet, const char *email,
+		      const char *role, const char *name, const char *fields,
+		      int64_t row, int imported, int64_t *id, int *is_new)
+{
+	int64_t now = reg_wall_ms();
+	sqlite3_stmt *st;
+	int rc;
+
+	st = reg_prepare(db,
+			 "UPDATE registrar_registrant SET name = ?, fields = ?,"
+			 " row = ?, updated_at = ? WHERE sheet = ? AND email = ?"
+			 " RETURNING id",
+			 "ssiiss", name, fields, row, now, sheet, email);
+	if (!st)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*id = sqlite3_column_int64(st, 0);
+		*is_new = 0;
+		sqlite3_finalize(st);
+		return 0;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return -1;
+	if (imported)
+		st = reg_prepare(
+			db,
+			"INSERT INTO registrar_registrant (sheet, email, role,"
+			" name, fields, row, card_state, mail_state, mark_state,"
+			" imported, announced, created_at, updated_at)"
+			" VALUES (?, ?, ?, ?, ?, ?, 'skipped', 'skipped', 'done',"
+			" 1, 1, ?, ?)",
+			"sssssiii", sheet, email, role, name, fields, row, now,
+			now);
+	else
+		st = reg_prepare(
+			db,
+			"INSERT INTO registrar_registrant (sheet, email, role,"
+			" name, fields, card_state, row, created_at, updated_at)"
+			" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			"ssssssiii", sheet, email, role, name, fields,
+			strcmp(role, "mentor") == 0 ? "skipped" : "pending",
+			row, now, now);
+	if (reg_run(db, st) != 1)
+		return -1;
+	*id = sqlite3_last_insert_rowid(db);
+	*is_new = 1;
+	return 0;
+}
+
+int reg_ledger_load(sqlite3 *db, int64_t id, struct reg_registrant *r)
+{
+	sqlite3_stmt *st = reg_prepare(
+		db,
+		"SELECT r.id, sheet, email, r.role, r.name, fields, status,"
+		" card_state, card_id, card_url, marker, mail_state, mail_id,"
+		" mark_state, mark_value, last_error, p.progress, imported, row,"
+		" created_at, updated_at FROM registrar_registrant r"
+		" JOIN registrar_progress p ON p.id = r.id WHERE r.id = ?",
+		"i", id);
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	if (!st)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return -1;
+	}
+	r->id = sqlite3_column_int64(st, 0);
+	r->sheet = reg_col_text(st, 1);
+	r->email = reg_col_text(st, 2);
+	r->role = reg_col_text(st, 3);
+	r->name = reg_col_text(st, 4);
+	r->fields = reg_col_text(st, 5);
+	r->status = reg_col_text(st, 6);
+	r->card_state = reg_col_text(st, 7);
+	r->card_id = reg_col_text(st, 8);
+	r->card_url = reg_col_text(st, 9);
+	r->marker = reg_col_text(st, 10);
+	r->mail_state = reg_col_text(st, 11);
+	r->mail_id = reg_col_text(st, 12);
+	r->mark_state = reg_col_text(st, 13);
+	r->mark_value = reg_col_text(st, 14);
+	r->last_error = reg_col_text(st, 15);
+	r->progress = reg_col_text(st, 16);
+	r->imported = sqlite3_column_int(st, 17);
+	r->row = sqlite3_column_int64(st, 18);
+	r->created_at = sqlite3_column_int64(st, 19);
+	r->updated_at = sqlite3_column_int64(st, 20);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static int reg_update(sqlite3 *db, sqlite3_stmt *st)
+{
+	return reg_run(db, st) == 1 ? 0 : -1;
+}
+
+int reg_ledger_card_begin(sqlite3 *db, int64_t id, const char *marker)
+{
+	return reg_update(
+		db, reg_prepare(db,
+				"UPDATE registrar_registrant SET card_state ="
+				" 'sending', marker = ?, updated_at = ? WHERE id = ?",
+				"sii", marker, reg_wall_ms(), id));
+}
+
+int reg_ledger_card_done(sqlite3 *db, int64_t id, const char *card_id,
+			 const char *url)
+{
+	return reg_update(
+		db, reg_prepare(db,
+				"UPDATE registrar_registrant SET card_state ="
+				" 'done', card_id = ?, card_url = ?, last_error ="
+				" NULL, updated_at = ? WHERE id = ?",
+				"ssii", card_id, url, reg_wall_ms(), id));
+}
+
+int reg_ledger_card_set(sqlite3 *db, int64_t id, const char *state,
+			const char *error)
+{
+	return reg_update(
+		db, reg_prepare(db,
+				"UPDATE registrar_registrant SET card_state = ?,"
+				" last_error = ?, updated_at = ? WHERE id = ?",
+				"ssii", state, error, reg_wall_ms(), id));
+}
+
+int reg_ledger_mail_begin(sqlite3 *db, int64_t id)
+{
+	return reg_update(
+		db, reg_prepare(db,
+				"UPDATE registrar_registrant SET mail_state ="
+				" 'sending', updated_at = ? WHERE id = ?"
+				" AND mail_state = 'pending'",
+				"ii", reg_wall_ms(), id));
+}
+
+int reg_ledger_mail_sent(sqlite3 *db, int64_t id, const char *mail_id)
+{
+	return reg_update(
+		db, reg_prepare(db,
+				"UPDATE registrar_registrant SET mail_state ="
+				" 'sent', mail_id = ?, last_error = NULL,"
+				" updated_at = ? WHERE id = ?",
+				"sii", mail_id, reg_wall_ms(), id));
+}
+
+int reg_ledger_mail_set(sqlite3 *db, int64_t id, const char *state,
+			const char *error)
+{
+	return reg_update(
+		db, reg_prepare(db,
+				"UPDATE registrar_registrant SET mail_state = ?,"
+				" last_error = ?, updated_at = ? WHERE id = ?",
+				"ssii", state, error, reg_wall_ms(), id));
+}
+
+int reg_ledger_mark_set(sqlite3 *db, int64_t id, const char *state,
+			const char *value, const char *error)
+{
+	return reg_update(
+		db,
+		reg_prepare(db,
+			    "UPDATE registrar_registrant SET mark_state = ?1,"
+			    " mark_value = coalesce(?2, mark_value),"
+			    " last_error = CASE WHEN ?1 = 'done' THEN NULL"
+			    "  ELSE coalesce(?3, last_error) END,"
+			    " updated_at = ?4 WHERE id = ?5",
+			    "sssii", state, value, error, reg_wall_ms(), id));
+}
+
+int reg_ledger_set_error(sqlite3 *db, int64_t id, const char *error)
+{
+	return reg_update(
+		db, reg_prepare(db,
+				"UPDATE registrar_registrant SET last_error = ?,"
+				" updated_at = ? WHERE id = ?",
+				"sii", error, reg_wall_ms(), id));
+}
+
+int reg_ledger_set_status(sqlite3 *db, int64_t id, const char *status)
+{
+	return reg_update(
+		db, reg_prepare(db,
+				"UPDATE registrar_registrant SET status = ?,"
+				" updated_at = ? WHERE id = ?",
+				"sii", status, reg_wall_ms(), id));
+}
+
+int reg_ledger_recover(sqlite3 *db)
+{
+	return reg_run(
+		db,
+		reg_prepare(db,
+			    "UPDATE registrar_registrant SET mail_state ="
+			    " 'unknown', last_error = 'mailgun: interrupted"
+			    " while sending; the mail may have gone out: check"
+			    " the mailgun log, then !reg resend or !reg set',"
+			    " updated_at = ? WHERE mail_state = 'sending'",
+			    "i", reg_wall_ms()));
+}
+
+int reg_ledger_retry(sqlite3 *db, int64_t id)
+{
+	return reg_update(
+		db,
+		reg_prepare(db,
+			    "UPDATE registrar_registrant SET"
+			    " card_state = CASE card_state WHEN 'failed'"
+			    "  THEN 'pending' ELSE card_state END,"
+			    " mail_state = CASE mail_state WHEN 'failed'"
+			    "  THEN 'pending' ELSE mail_state END,"
+			    " mark_state = CASE mark_state WHEN 'failed'"
+			    "  THEN 'pending' ELSE mark_state END,"
+			    " last_error = NULL, updated_at = ? WHERE id = ?",
+			    "ii", reg_wall_ms(), id));
+}
+
+int reg_ledger_resend(sqlite3 *db, int64_t id)
+{
+	return reg_update(
+		db, reg_prepare(db,
+				"UPDATE registrar_registrant SET mail_state ="
+				" 'pending', mail_id = NULL, mark_state ="
+				" 'pending', last_error = NULL, updated_at = ?"
+				" WHERE id = ? AND mail_state != 'sending'",
+				"ii", reg_wall_ms(), id));
+}
+
+int reg_ledger_find(sqlite3 *db, const char *who, int64_t *ids, int max)
+{
+	char email[256];
+	sqlite3_stmt *st;
+	int n = 0;
+
+	if (strchr(who, '@')) {
+		if (reg_email_normalise(who, email, sizeof(email)) < 0)
+			return 0;
+		st = reg_prepare(db,
+				 "SELECT id FROM registrar_registrant WHERE"
+				 " email = ? ORDER BY id",
+				 "s", email);
+	} else {
+		st = reg_prepare(db,
+				 "SELECT id FROM registrar_registrant WHERE"
+				 " name = ? COLLATE NOCASE ORDER BY id",
+				 "s", who);
+		if (!st)
+			return -1;
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			if (n < max)
+				ids[n] = sqlite3_column_int64(st, 0);
+			n++;
+		}
+		sqlite3_finalize(st);
+		if (n)
+			return n;
+		st = reg_prepare(db,
+				 "SELECT id FROM registrar_registrant WHERE"
+				 " instr(lower(name), lower(?)) > 0 ORDER BY id",
+				 "s", who);
+	}
+	if (!st)
+		return -1;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (n < max)
+			ids[n] = sqlite3_column_int64(st, 0);
+		n++;
+	}
+	sqlite3_finalize(st);
+	return n;
+}
+
+static int reg_each(sqlite3_stmt *st, reg_ledger_row_fn *fn, void *data)
+{
+	int rc;
+
+	if (!st)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		fn((const char *)sqlite3_column_text(st, 0),
+		   (const char *)sqlite3_column_text(st, 1),
+		   (const char *)sqlite3_column_text(st, 2), data);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int reg_ledger_list(sqlite3 *db, const char *progress, reg_ledger_row_fn *fn,
+		    void *data)
+{
+	return reg_each(reg_prepare(db,
+				    "SELECT name, role, progress FROM"
+				    " registrar_progress WHERE ?1 IS NULL OR"
+				    " progress = ?1 ORDER BY name COLLATE"
+				    " NOCASE, id",
+				    "s", progress),
+			fn, data);
+}
+
+int reg_ledger_stats(sqlite3 *db, reg_ledger_row_fn *fn, void *data)
+{
+	return reg_each(reg_prepare(db,
+				    "SELECT progress, role, CAST(count(*) AS"
+				    " TEXT) FROM registrar_progress GROUP BY"
+				    " progress, role ORDER BY progress, role",
+				    ""),
+			fn, data);
+}
+
+int reg_ledger_take_unannounced(sqlite3 *db, reg_ledger_row_fn *fn,
+				void *data)
+{
+	int rc = reg_each(reg_prepare(db,
+				      "SELECT r.name, r.role, p.progress FROM"
+				      " registrar_registrant r JOIN"
+				      " registrar_progress p ON p.id = r.id"
+				      " WHERE announced = 0 ORDER BY r.id",
+				      ""),
+			  fn, data);
+
+	if (rc < 0)
+		return -1;
+	return reg_ledger_exec(db, "UPDATE registrar_registrant SET"
+				   " announced = 1 WHERE announced = 0");
+}
+
+/* ------------------------------------------------------------------------ */
+/* The lease */
+
+static int reg_pid_alive(long pid)
+{
+	if (pid <= 0)
+		return 0;
+	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+int reg_ledger_lease_acquire(sqlite3 *db, const char *owner, long pid,
+			     const char *host, int64_t now_ms, int64_t ttl_ms,
+			     char **holder)
+{
+	sqlite3_stmt *st;
+	int free_lease = 1, rc;
+
+	*holder = NULL;
+	/* IMMEDIATE: take the write lock first, so two processes cannot
+	   both see the lease free. */
+	if (reg_ledger_exec(db, "BEGIN IMMEDIATE") < 0)
+		return -1;
+	st = reg_prepare(db,
+			 "SELECT owner, pid, host, expires_at FROM"
+			 " registrar_lease WHERE name = 'sync'",
+			 "");
+	if (!st)
+		goto fail;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const char *o = (const char *)sqlite3_column_text(st, 0);
+		long p = (long)sqlite3_column_int64(st, 1);
+		const char *h = (const char *)sqlite3_column_text(st, 2);
+		int64_t exp = sqlite3_column_int64(st, 3);
+
+		if (strcmp(o, owner) != 0 && exp > now_ms &&
+		    (strcmp(h, host) != 0 || reg_pid_alive(p))) {
+			free_lease = 0;
+			*holder = reg_xasprintf("pid %ld on %s", p, h);
+		}
+	} else if (rc != SQLITE_DONE) {
+		sqlite3_finalize(st);
+		goto fail;
+	}
+	sqlite3_finalize(st);
+	if (free_lease &&
+	    reg_run(db, reg_prepare(db,
+				    "INSERT OR REPLACE INTO registrar_lease"
+				    " (name, owner, pid, host, expires_at)"
+				    " VALUES ('sync', ?, ?, ?, ?)",
+				    "sisi", owner, (int64_t)pid, host,
+				    now_ms + ttl_ms)) != 1)
+		goto fail;
+	if (reg_ledger_exec(db, "COMMIT") < 0)
+		goto fail;
+	return free_lease ? 0 : 1;
+fail:
+	reg_ledger_exec(db, "ROLLBACK");
+	free(*holder);
+	*holder = NULL;
+	return -1;
+}
+
+int reg_ledger_lease_renew(sqlite3 *db, const char *owner, int64_t now_ms,
+			   int64_t ttl_ms)
+{
+	return reg_update(
+		db, reg_prepare(db,
+				"UPDATE registrar_lease SET expires_at = ?"
+				" WHERE name = 'sync' AND owner = ?",
+				"is", now_ms + ttl_ms, owner));
+}
+
+int reg_ledger_lease_release(sqlite3 *db, const char *owner)
+{
+	return reg_run(db, reg_prepare(db,
+				       "DELETE FROM registrar_lease WHERE"
+				       " name = 'sync' AND owner = ?",
+				       "s", owner)) < 0
+		       ? -1
+		       : 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Resend confirmations */
+
+int reg_ledger_confirm_put(sqlite3 *db, int64_t id, const char *code,
+			   int64_t expires_ms)
+{
+	return reg_update(db, reg_prepare(db,
+					  "INSERT OR REPLACE INTO"
+					  " registrar_confirm (registrant,"
+					  " code, expires_at) VALUES (?, ?, ?)",
+					  "isi", id, code, expires_ms));
+}
+
+int reg_ledger_confirm_take(sqlite3 *db, int64_t id, const char *code,
+			    int64_t now_ms)
+{
+	int n = reg_run(db, reg_prepare(db,
+					"DELETE FROM registrar_confirm WHERE"
+					" registrant = ? AND code = ? AND"
+					" expires_at > ?",
+					"isi", id, code, now_ms));
+
+	return n == 1 ? 0 : 1;
+}

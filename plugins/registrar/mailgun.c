@@ -1,0 +1,106 @@
+/*
+ * mailgun.c - Mailgun's send API (POST /v3/{domain}/messages, basic auth
+ * api:KEY, urlencoded form), US or EU region.  Mailgun has no idempotency
+ * key: a mail whose answer was lost is reported as unknown, never resent
+ * here.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "registrar.h"
+
+struct reg_mail_op {
+	reg_mail_fn *fn;
+	void *data;
+};
+
+void reg_mailgun_form(const struct reg *reg, const struct reg_mail *mail,
+		      struct reg_buf *b)
+{
+	reg_form_add(b, "from", reg->mail_from);
+	reg_form_add(b, "to", mail->to);
+	if (reg->mail_cc && *reg->mail_cc)
+		reg_form_add(b, "cc", reg->mail_cc);
+	if (reg->mail_reply_to && *reg->mail_reply_to)
+		reg_form_add(b, "h:Reply-To", reg->mail_reply_to);
+	reg_form_add(b, "subject", mail->subject);
+	reg_form_add(b, "text", mail->text);
+	if (mail->html && *mail->html)
+		reg_form_add(b, "html", mail->html);
+	/* Mailgun allows three tags per message; we use two. */
+	reg_form_add(b, "o:tag", "registrar");
+	reg_form_add(b, "o:tag", mail->role);
+	if (mail->marker)
+		reg_form_add(b, "v:registrar-ref", mail->marker);
+}
+
+static void reg_mail_done(struct reg *reg, const struct reg_result *res,
+			  void *data)
+{
+	struct reg_mail_op *op = data;
+	json_t *root = NULL;
+	const char *id = NULL;
+	char *error = NULL;
+	enum reg_outcome outcome = res->outcome;
+
+	if (outcome == REG_CANCELLED) {
+		error = reg_xstrdup("cancelled");
+	} else if (outcome == REG_UNKNOWN) {
+		error = reg_xasprintf("mailgun: %s after sending; the mail may "
+				      "have gone out: check the mailgun log, "
+				      "then !reg resend or !reg set",
+				      res->cause);
+	} else if (outcome != REG_OK) {
+		const char *hint = "";
+
+		if (res->code == 401)
+			hint = "; check [plugin.registrar] mailgun_key";
+		else if (res->code == 404)
+			hint = "; check mailgun_domain and mailgun_region";
+		else if (res->code == 429 || res->code == 420)
+			hint = "; rate limited, retried later";
+		error = reg_xasprintf("mailgun: %s%s", res->cause, hint);
+	} else {
+		/* Accepted.  An unreadable body still means queued. */
+		root = json_loads(res->body, 0, NULL);
+		id = json_string_value(json_object_get(root, "id"));
+		if (!id)
+			id = "(accepted, no id)";
+	}
+	op->fn(reg, outcome, res->transient, id, error, op->data);
+	json_decref(root);
+	free(error);
+	free(op);
+}
+
+void reg_mailgun_send(struct reg *reg, const struct reg_mail *mail,
+		      reg_mail_fn *fn, void *data)
+{
+	struct reg_mail_op *op = reg_xcalloc(1, sizeof(*op));
+	struct reg_buf body = REG_BUF_INIT, url = REG_BUF_INIT;
+	static const char *const headers[] = {
+		"Content-Type: application/x-www-form-urlencoded", NULL};
+	struct reg_call_spec spec = {
+		.service = REG_SVC_MAILGUN,
+		.method = "POST",
+		.headers = headers,
+		.username = "api",
+		.password = reg->mailgun_key,
+		/* no REG_CALL_5XX_UNKNOWN: Mailgun's 5xx means not sent */
+	};
+
+	op->fn = fn;
+	op->data = data;
+	reg_mailgun_form(reg, mail, &body);
+	reg_buf_addf(&url, "%s/", reg->mailgun_base);
+	reg_url_encode(&url, reg->mailgun_domain ? reg->mailgun_domain : "");
+	reg_buf_adds(&url, "/messages");
+	spec.url = reg_buf_str(&url);
+	spec.body = body.buf;
+	spec.body_len = body.len;
+	reg_call(reg, &spec, reg_mail_done, op);
+	reg_buf_release(&body);
+	reg_buf_release(&url);
+}

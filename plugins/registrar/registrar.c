@@ -1,0 +1,770 @@
+/*
+ * registrar.c - the registrar plugin: Google Sheets form answers become
+ * Trello cards (students) and welcome mails (everyone), each step exactly
+ * once, with status in chat.  This file holds the descriptor, the
+ * configuration, init/fini and the !reg commands; the sync is in sync.c.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "registrar.h"
+
+#define REG_MAX_MATCHES 8
+#define REG_CONFIRM_MS (5 * 60 * 1000)
+
+static struct reg *reg_instance;
+
+static const struct opsbot_config_key reg_config[] = {
+	{"sheet", OPSBOT_CONFIG_LIST, NULL, OPSBOT_CONFIG_REQUIRED, 0, 0,
+	 "a form sheet: ROLE SPREADSHEET_ID [TAB]; ROLE is student or mentor"},
+	{"sheets_url", OPSBOT_CONFIG_STRING,
+	 "https://sheets.googleapis.com/v4/spreadsheets", 0, 0, 0,
+	 "base URL of the Sheets API"},
+	{"google_key", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
+	 "service-account json key (use google_key_file)"},
+	{"google_api_key", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
+	 "API key for public sheets (read only: rows are not marked)"},
+	{"status_column", OPSBOT_CONFIG_STRING, "upstream-registrar", 0, 0, 0,
+	 "header of the column marked when a row is done"},
+	{"status_value", OPSBOT_CONFIG_STRING, "processed", 0, 0, 0,
+	 "value written into the status column"},
+	{"email_column", OPSBOT_CONFIG_STRING, "Email", 0, 0, 0,
+	 "header of the e-mail column"},
+	{"name_column", OPSBOT_CONFIG_STRING, "Name", 0, 0, 0,
+	 "header of the name column"},
+	{"trello_url", OPSBOT_CONFIG_STRING, "https://api.trello.com/1", 0, 0,
+	 0, "base URL of the Trello API"},
+	{"trello_key", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0, "Trello API key"},
+	{"trello_token", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
+	 "Trello user token"},
+	{"trello_board", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+	 "Trello board id"},
+	{"trello_list", OPSBOT_CONFIG_STRING, "Applicants", 0, 0, 0,
+	 "name of the list new student cards go to"},
+	{"card_title", OPSBOT_CONFIG_STRING, "{Name}, {Title} @ {Organization}",
+	 0, 0, 0, "card title template ({Column} placeholders)"},
+	{"mailgun_region", OPSBOT_CONFIG_STRING, "us", 0, 0, 0,
+	 "us or eu: the region of the Mailgun domain"},
+	{"mailgun_url", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+	 "base URL up to /v3, overriding mailgun_region"},
+	{"mailgun_domain", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+	 "Mailgun sending domain"},
+	{"mailgun_key", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
+	 "Mailgun API key (basic auth api:KEY)"},
+	{"mail_from", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+	 "From: of the welcome mails"},
+	{"mail_cc", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0, "Cc: (optional)"},
+	{"mail_reply_to", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+	 "Reply-To: (optional)"},
+	{"student_template", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+	 "student mail: file with a \"Subject: ...\" line, a blank line, "
+	 "the text"},
+	{"student_template_html", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+	 "student mail, html part (optional file)"},
+	{"mentor_template", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+	 "mentor mail template file"},
+	{"mentor_template_html", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+	 "mentor mail, html part (optional file)"},
+	{"channel", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+	 "organisers' channel: new registrations and sync problems"},
+	{"sync_interval", OPSBOT_CONFIG_DURATION, "15m", 0, 0, 0,
+	 "time between periodic syncs; 0 turns them off"},
+	{"sync_start_delay", OPSBOT_CONFIG_DURATION, "30s", 0, 0, 0,
+	 "delay of the first periodic sync after start"},
+	{"concurrency", OPSBOT_CONFIG_INT, "8", 0, 1, 64,
+	 "HTTP requests in flight at most"},
+	{"http_timeout", OPSBOT_CONFIG_DURATION, "30s", 0, 1000, 600000,
+	 "time limit of one HTTP request"},
+	{"max_attempts", OPSBOT_CONFIG_INT, "5", 0, 1, 20,
+	 "attempts per request before a step waits for the next sync"},
+	{"backoff_base", OPSBOT_CONFIG_DURATION, "1s", 0, 1, 600000,
+	 "first retry delay (doubles, with jitter)"},
+	{"backoff_max", OPSBOT_CONFIG_DURATION, "5m", 0, 1, 3600000,
+	 "longest retry delay"},
+	{"trello_429_backoff", OPSBOT_CONFIG_DURATION, "10s", 0, 0, 600000,
+	 "pause after a Trello 429 (it sends no Retry-After)"},
+	{"trello_rate_limit", OPSBOT_CONFIG_INT, "90", 0, 0, 100000,
+	 "Trello requests per 10 s (its limit is 100 per token); 0: none"},
+	{"mailgun_rate_limit", OPSBOT_CONFIG_INT, "0", 0, 0, 100000,
+	 "Mailgun requests per 10 s; 0: none"},
+	{"sheets_rate_limit", OPSBOT_CONFIG_INT, "50", 0, 0, 100000,
+	 "Sheets requests per minute (quota 60 per user); 0: none"},
+	{"lease_ttl", OPSBOT_CONFIG_DURATION, "2m", 0, 3000, 3600000,
+	 "sync lease lifetime, renewed while a sync runs"},
+	{NULL, 0, NULL, 0, 0, 0, NULL},
+};
+
+/* ------------------------------------------------------------------------ */
+/* Configuration */
+
+static const char *reg_cfg(struct reg *reg, const char *key)
+{
+	const char *v = reg->api->config_string(reg->self, key);
+
+	return v && *v ? v : NULL;
+}
+
+static const char *reg_secret(struct reg *reg, const char *key)
+{
+	const char *v = reg->api->config_secret(reg->self, key);
+
+	return v && *v ? v : NULL;
+}
+
+static int reg_read_file(const char *path, char **out, struct reg_buf *err)
+{
+	FILE *f = fopen(path, "r");
+	struct reg_buf b = REG_BUF_INIT;
+	char chunk[4096];
+	size_t n;
+
+	if (!f) {
+		reg_buf_addf(err, "cannot read %s: %s", path, strerror(errno));
+		return -1;
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		reg_buf_add(&b, chunk, n);
+	fclose(f);
+	*out = reg_buf_detach(&b);
+	return 0;
+}
+
+/* A template file: "Subject: ..." on the first line, a blank line, text. */
+static int reg_load_template(struct reg *reg, int role, const char *key,
+			     const char *html_key, struct reg_buf *err)
+{
+	const char *path = reg_cfg(reg, key), *html = reg_cfg(reg, html_key);
+	char *text, *body, *nl;
+
+	if (!path)
+		return 0;
+	if (reg_read_file(path, &text, err) < 0)
+		return -1;
+	if (strncasecmp(text, "Subject:", 8) != 0) {
+		reg_buf_addf(err, "%s: the first line must be \"Subject: ...\"",
+			     path);
+		free(text);
+		return -1;
+	}
+	nl = strchr(text, '\n');
+	body = nl ? nl + 1 : text + strlen(text);
+	if (nl) {
+		*nl = '\0';
+		if (nl > text && nl[-1] == '\r')
+			nl[-1] = '\0';
+	}
+	if (*body == '\n')
+		body++;
+	else if (body[0] == '\r' && body[1] == '\n')
+		body += 2;
+	reg->tpl_subject[role] = reg_xstrdup(text + 8 + strspn(text + 8, " "));
+	reg->tpl_text[role] = reg_xstrdup(body);
+	free(text);
+	if (html && reg_read_file(html, &reg->tpl_html[role], err) < 0)
+		return -1;
+	return 0;
+}
+
+static int reg_parse_sheets(struct reg *reg, struct reg_buf *err)
+{
+	int n = reg->api->config_list_count(reg->self, "sheet");
+	int count[2] = {0, 0};
+
+	if (n <= 0) {
+		reg_buf_adds(err, "no sheet configured; add sheet = student "
+				  "SPREADSHEET_ID");
+		return -1;
+	}
+	reg->sheets = reg_xcalloc((size_t)n, sizeof(*reg->sheets));
+	for (int i = 0; i < n; i++) {
+		const char *item = reg->api->config_list_item(reg->self,
+							      "sheet", i);
+		struct reg_sheet_cfg *sc = &reg->sheets[i];
+		const char *p = item, *role, *id;
+		size_t rl, il;
+
+		while (isspace((unsigned char)*p))
+			p++;
+		role = p;
+		rl = strcspn(p, " \t");
+		p += rl;
+		while (isspace((unsigned char)*p))
+			p++;
+		id = p;
+		il = strcspn(p, " \t");
+		p += il;
+		while (isspace((unsigned char)*p))
+			p++;
+		if (rl == 7 && strncmp(role, "student", 7) == 0)
+			sc->role = REG_STUDENT;
+		else if (rl == 6 && strncmp(role, "mentor", 6) == 0)
+			sc->role = REG_MENTOR;
+		else {
+			reg_buf_addf(err, "sheet \"%s\": the role must be "
+					  "student or mentor",
+				     item);
+			return -1;
+		}
+		if (!il) {
+			reg_buf_addf(err, "sheet \"%s\": no spreadsheet id", item);
+			return -1;
+		}
+		sc->id = reg_xstrndup(id, il);
+		sc->tab = reg_xstrdup(*p ? p : "Sheet1");
+		/* trailing blanks of the tab name are not part of it */
+		for (size_t l = strlen(sc->tab);
+		     l && isspace((unsigned char)sc->tab[l - 1]); l--)
+			sc->tab[l - 1] = '\0';
+		count[sc->role]++;
+		sc->name = reg_xasprintf("%s sheet \"%s\"",
+					 sc->role == REG_MENTOR ? "mentor"
+								: "student",
+					 sc->tab);
+		reg->nsheets++;
+	}
+	return 0;
+}
+
+static int reg_configure(struct reg *reg, struct reg_buf *err)
+{
+	const struct opsbot_api *api = reg->api;
+	const char *region, *url;
+	int has_student = 0;
+	int64_t now = api->now_ms();
+
+	if (reg_parse_sheets(reg, err) < 0)
+		return -1;
+	reg->sheets_url = reg_cfg(reg, "sheets_url");
+	reg->google_key = reg_secret(reg, "google_key");
+	reg->google_api_key = reg_secret(reg, "google_api_key");
+	reg->status_column = reg_cfg(reg, "status_column");
+	reg->status_value = reg_cfg(reg, "status_value");
+	reg->email_column = reg_cfg(reg, "email_column");
+	reg->name_column = reg_cfg(reg, "name_column");
+	reg->trello_url = reg_cfg(reg, "trello_url");
+	reg->trello_key = reg_secret(reg, "trello_key");
+	reg->trello_token = reg_secret(reg, "trello_token");
+	reg->trello_board = reg_cfg(reg, "trello_board");
+	reg->trello_list = reg_cfg(reg, "trello_list");
+	reg->card_title = reg_cfg(reg, "card_title");
+	reg->mailgun_domain = reg_cfg(reg, "mailgun_domain");
+	reg->mailgun_key = reg_secret(reg, "mailgun_key");
+	reg->mail_from = reg_cfg(reg, "mail_from");
+	reg->mail_cc = reg_cfg(reg, "mail_cc");
+	reg->mail_reply_to = reg_cfg(reg, "mail_reply_to");
+	reg->channel = reg_cfg(reg, "channel");
+	reg->sync_interval_ms = api->config_duration_ms(reg->self,
+							"sync_interval");
+	reg->sync_start_delay_ms = api->config_duration_ms(reg->self,
+							   "sync_start_delay");
+	reg->http_timeout_ms = api->config_duration_ms(reg->self,
+						       "http_timeout");
+	reg->backoff_base_ms = api->config_duration_ms(reg->self,
+						       "backoff_base");
+	reg->backoff_max_ms = api->config_duration_ms(reg->self, "backoff_max");
+	reg->trello_429_ms = api->config_duration_ms(reg->self,
+						     "trello_429_backoff");
+	reg->lease_ttl_ms = api->config_duration_ms(reg->self, "lease_ttl");
+	reg->concurrency = (int)api->config_int(reg->self, "concurrency");
+	reg->max_attempts = (int)api->config_int(reg->self, "max_attempts");
+	if (reg->concurrency < 1)
+		reg->concurrency = 1;
+	if (reg->max_attempts < 1)
+		reg->max_attempts = 1;
+	if (reg->lease_ttl_ms < 3000)
+		reg->lease_ttl_ms = 3000;
+
+	region = reg_cfg(reg, "mailgun_region");
+	url = reg_cfg(reg, "mailgun_url");
+	if (url)
+		reg->mailgun_base = reg_xstrdup(url);
+	else if (region && strcmp(region, "eu") == 0)
+		reg->mailgun_base = reg_xstrdup("https://api.eu.mailgun.net/v3");
+	else if (!region || strcmp(region, "us") == 0)
+		reg->mailgun_base = reg_xstrdup("https://api.mailgun.net/v3");
+	else {
+		reg_buf_addf(err, "mailgun_region must be us or eu, not \"%s\"",
+			     region);
+		return -1;
+	}
+	/* trailing slashes would double in URLs */
+	for (size_t l = strlen(reg->mailgun_base);
+	     l && reg->mailgun_base[l - 1] == '/'; l--)
+		reg->mailgun_base[l - 1] = '\0';
+
+	for (int i = 0; i < reg->nsheets; i++)
+		if (reg->sheets[i].role == REG_STUDENT)
+			has_student = 1;
+	if (!reg->google_key && !reg->google_api_key) {
+		reg_buf_adds(err, "no google credentials; set google_key_file "
+				  "(service account) or google_api_key");
+		return -1;
+	}
+	if (has_student && (!reg->trello_key || !reg->trello_token ||
+			    !reg->trello_board)) {
+		reg_buf_adds(err, "student sheets need trello_key, "
+				  "trello_token and trello_board");
+		return -1;
+	}
+	if (!reg->mailgun_domain || !reg->mailgun_key || !reg->mail_from) {
+		reg_buf_adds(err, "mails need mailgun_domain, mailgun_key and "
+				  "mail_from");
+		return -1;
+	}
+	if (reg_load_template(reg, REG_STUDENT, "student_template",
+			      "student_template_html", err) < 0 ||
+	    reg_load_template(reg, REG_MENTOR, "mentor_template",
+			      "mentor_template_html", err) < 0)
+		return -1;
+	for (int i = 0; i < reg->nsheets; i++) {
+		int role = reg->sheets[i].role;
+
+		if (!reg->tpl_text[role]) {
+			reg_buf_addf(err, "%s sheets need %s_template",
+				     role == REG_MENTOR ? "mentor" : "student",
+				     role == REG_MENTOR ? "mentor" : "student");
+			return -1;
+		}
+	}
+	reg_client_init(reg);
+	reg_limiter_setup(&reg->limit[REG_SVC_TRELLO],
+			  (int)api->config_int(reg->self, "trello_rate_limit"),
+			  10000, now);
+	reg_limiter_setup(&reg->limit[REG_SVC_MAILGUN],
+			  (int)api->config_int(reg->self, "mailgun_rate_limit"),
+			  10000, now);
+	reg_limiter_setup(&reg->limit[REG_SVC_GOOGLE],
+			  (int)api->config_int(reg->self, "sheets_rate_limit"),
+			  60000, now);
+	if (reg_google_setup(reg, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Commands */
+
+static struct sqlite3 *reg_store(struct reg *reg)
+{
+	return reg->api->store(reg->self);
+}
+
+/* Resolves <who> to exactly one registrant, or explains why not. */
+static int reg_resolve(struct reg *reg, struct opsbot_request *req,
+		       const char *who, int64_t *id)
+{
+	int64_t ids[REG_MAX_MATCHES];
+	int n = reg_ledger_find(reg_store(reg), who, ids, REG_MAX_MATCHES);
+	struct reg_buf names = REG_BUF_INIT;
+
+	if (n < 0) {
+		reg->api->reply_error(req, "ledger: lookup failed; see the log");
+		return -1;
+	}
+	if (n == 0) {
+		reg->api->reply_error(req, "no registrant matches \"%s\"",
+				      strchr(who, '@') ? "<e-mail>" : who);
+		return -1;
+	}
+	if (n == 1) {
+		*id = ids[0];
+		return 0;
+	}
+	for (int i = 0; i < n && i < REG_MAX_MATCHES; i++) {
+		struct reg_registrant r;
+
+		if (reg_ledger_load(reg_store(reg), ids[i], &r) < 0)
+			continue;
+		reg_buf_addf(&names, "%s%s (%s)", names.len ? ", " : "",
+			     r.name, r.role);
+		reg_registrant_free(&r);
+	}
+	reg->api->reply_error(req, "%d registrants match: %s%s; be more "
+				   "specific or use the e-mail",
+			      n, reg_buf_str(&names),
+			      n > REG_MAX_MATCHES ? ", ..." : "");
+	reg_buf_release(&names);
+	return -1;
+}
+
+static const char *reg_mail_text(const struct reg_registrant *r)
+{
+	if (strcmp(r->mail_state, "sent") == 0)
+		return "mail sent";
+	if (strcmp(r->mail_state, "unknown") == 0)
+		return "mail UNKNOWN (may have gone out)";
+	if (strcmp(r->mail_state, "skipped") == 0)
+		return "mail not sent by the bot";
+	return strcmp(r->mail_state, "failed") == 0 ? "mail failed"
+						    : "mail pending";
+}
+
+static int reg_cmd_status(struct opsbot_plugin *self,
+			  struct opsbot_request *req, void *data)
+{
+	struct reg *reg = data;
+	const struct opsbot_api *api = reg->api;
+	struct reg_registrant r;
+	struct reg_record rec;
+	int64_t id;
+
+	if (reg_resolve(reg, req, req->args, &id) < 0)
+		return OPSBOT_ERR;
+	if (reg_ledger_load(reg_store(reg), id, &r) < 0) {
+		api->reply_error(req, "ledger: lookup failed; see the log");
+		return OPSBOT_ERR;
+	}
+	/* the channel line: no e-mail, no form fields, no error text */
+	api->reply(req, "%s: %s, status %s, %s, card %s, %s%s%s", r.name,
+		   r.role, r.status, r.progress,
+		   strcmp(r.card_state, "done") == 0	  ? "created"
+		   : strcmp(r.card_state, "skipped") == 0 ? "none"
+							  : r.card_state,
+		   reg_mail_text(&r), r.last_error ? ", has an error" : "",
+		   req->origin == OPSBOT_ORIGIN_CHANNEL
+			   ? "; details sent privately"
+			   : "");
+	api->reply_private(req, "%s <%s>: card %s, mail %s%s%s", r.name,
+			   r.email, r.card_url ? r.card_url : "(none)",
+			   r.mail_state, r.mail_id ? " " : "",
+			   r.mail_id ? r.mail_id : "");
+	if (r.last_error)
+		api->reply_private(req, "last error: %s", r.last_error);
+	if (reg_record_from_json(r.fields, &rec) == 0) {
+		for (int i = 0; i < rec.ncols; i++)
+			if (rec.values[i][0])
+				api->reply_private(req, "  %s: %s",
+						   rec.headers[i],
+						   rec.values[i]);
+		reg_record_free(&rec);
+	}
+	reg_registrant_free(&r);
+	return OPSBOT_OK;
+}
+
+struct reg_list_ctx {
+	struct reg_buf line;
+	int n, shown;
+};
+
+static void reg_list_one(const char *name, const char *role,
+			 const char *progress, void *data)
+{
+	struct reg_list_ctx *ctx = data;
+
+	ctx->n++;
+	if (ctx->shown >= 40)
+		return;
+	reg_buf_addf(&ctx->line, "%s%s (%s, %s)", ctx->shown ? ", " : "",
+		     name, role, progress);
+	ctx->shown++;
+}
+
+static int reg_cmd_list(struct opsbot_plugin *self,
+			struct opsbot_request *req, void *data)
+{
+	static const char *const states[] = {"new",    "carded",  "mailed",
+					     "done",   "failed",  "unknown",
+					     "withdrawn", NULL};
+	struct reg *reg = data;
+	struct reg_list_ctx ctx = {REG_BUF_INIT, 0, 0};
+	const char *state = req->argc ? req->argv[0] : NULL;
+	int ok = !state;
+
+	for (int i = 0; state && states[i]; i++)
+		if (strcmp(states[i], state) == 0)
+			ok = 1;
+	if (!ok)
+		return OPSBOT_EUSAGE;
+	if (reg_ledger_list(reg_store(reg), state, reg_list_one, &ctx) < 0) {
+		reg->api->reply_error(req, "ledger: listing failed; see the log");
+		reg_buf_release(&ctx.line);
+		return OPSBOT_ERR;
+	}
+	if (!ctx.n)
+		reg->api->reply(req, "no registrants%s%s", state ? " in " : "",
+				state ? state : "");
+	else
+		reg->api->reply(req, "%d registrant(s)%s%s: %s%s", ctx.n,
+				state ? " " : "", state ? state : "",
+				reg_buf_str(&ctx.line),
+				ctx.n > ctx.shown ? ", ..." : "");
+	reg_buf_release(&ctx.line);
+	return OPSBOT_OK;
+}
+
+static void reg_stats_one(const char *progress, const char *role,
+			  const char *count, void *data)
+{
+	struct reg_buf *b = data;
+
+	reg_buf_addf(b, "%s%s %s %s", b->len ? ", " : "", count, role,
+		     progress);
+}
+
+static int reg_cmd_stats(struct opsbot_plugin *self,
+			 struct opsbot_request *req, void *data)
+{
+	struct reg *reg = data;
+	struct reg_buf b = REG_BUF_INIT;
+
+	if (reg_ledger_stats(reg_store(reg), reg_stats_one, &b) < 0) {
+		reg->api->reply_error(req, "ledger: stats failed; see the log");
+		reg_buf_release(&b);
+		return OPSBOT_ERR;
+	}
+	reg->api->reply(req, "registrants: %s%s", b.len ? "" : "none",
+			reg_buf_str(&b));
+	reg_buf_release(&b);
+	return OPSBOT_OK;
+}
+
+/* Starts a sync on behalf of a command, or says who is syncing. */
+static int reg_sync_for(struct reg *reg, struct opsbot_request *req,
+			int wait)
+{
+	char *why = NULL;
+	int rc = reg_sync_start(reg, wait ? req : NULL, &why);
+
+	if (rc == 0)
+		return wait ? OPSBOT_PENDING : OPSBOT_OK;
+	if (rc > 0 && reg->sync)
+		reg->sync_again = 1; /* it runs here: sync again after it */
+	if (wait || rc < 0) {
+		reg->api->reply_error(req, "%s; try again later", why);
+		free(why);
+		return OPSBOT_ERR;
+	}
+	reg->api->reply(req, "%s; the change is picked up by the next sync",
+			why);
+	free(why);
+	return OPSBOT_OK;
+}
+
+static int reg_cmd_sync(struct opsbot_plugin *self,
+			struct opsbot_request *req, void *data)
+{
+	return reg_sync_for(data, req, 1);
+}
+
+static int reg_cmd_retry(struct opsbot_plugin *self,
+			 struct opsbot_request *req, void *data)
+{
+	struct reg *reg = data;
+	int64_t id;
+
+	if (reg_resolve(reg, req, req->args, &id) < 0)
+		return OPSBOT_ERR;
+	if (reg_ledger_retry(reg_store(reg), id) < 0) {
+		reg->api->reply_error(req, "ledger: retry failed; see the log");
+		return OPSBOT_ERR;
+	}
+	reg->api->reply(req, "failed steps reset; syncing");
+	return reg_sync_for(reg, req, 0);
+}
+
+static int reg_cmd_set(struct opsbot_plugin *self, struct opsbot_request *req,
+		       void *data)
+{
+	static const char *const statuses[] = {"new", "active", "waitlist",
+					       "withdrawn", "complete", NULL};
+	struct reg *reg = data;
+	const char *status = req->argv[req->argc - 1];
+	struct reg_buf who = REG_BUF_INIT;
+	int64_t id;
+	int ok = 0;
+
+	for (int i = 0; statuses[i]; i++)
+		if (strcmp(statuses[i], status) == 0)
+			ok = 1;
+	if (!ok) {
+		reg->api->reply_error(req, "unknown status \"%s\"; use new, "
+					   "active, waitlist, withdrawn or "
+					   "complete",
+				      status);
+		return OPSBOT_ERR;
+	}
+	for (int i = 0; i < req->argc - 1; i++)
+		reg_buf_addf(&who, "%s%s", i ? " " : "", req->argv[i]);
+	if (reg_resolve(reg, req, reg_buf_str(&who), &id) < 0 ||
+	    reg_ledger_set_status(reg_store(reg), id, status) < 0) {
+		reg_buf_release(&who);
+		return OPSBOT_ERR;
+	}
+	reg_buf_release(&who);
+	reg->api->reply(req, "status set to %s", status);
+	return OPSBOT_OK;
+}
+
+/*
+ * !reg resend <who>            asks for confirmation with a code
+ * !reg resend <who> <code>     sends the welcome mail again
+ */
+static int reg_cmd_resend(struct opsbot_plugin *self,
+			  struct opsbot_request *req, void *data)
+{
+	struct reg *reg = data;
+	struct reg_registrant r;
+	struct reg_buf who = REG_BUF_INIT;
+	const char *last = req->argv[req->argc - 1];
+	int has_code = req->argc > 1 && strlen(last) == 6 &&
+		       strspn(last, "0123456789") == 6;
+	int64_t id;
+	char code[8];
+
+	for (int i = 0; i < req->argc - (has_code ? 1 : 0); i++)
+		reg_buf_addf(&who, "%s%s", i ? " " : "", req->argv[i]);
+	if (reg_resolve(reg, req, reg_buf_str(&who), &id) < 0 ||
+	    reg_ledger_load(reg_store(reg), id, &r) < 0) {
+		reg_buf_release(&who);
+		return OPSBOT_ERR;
+	}
+	if (!has_code) {
+		snprintf(code, sizeof(code), "%06u",
+			 (unsigned)(reg_random(&reg->rng) % 1000000u));
+		reg_ledger_confirm_put(reg_store(reg), id, code,
+				       reg_wall_ms() + REG_CONFIRM_MS);
+		reg->api->reply(req,
+				"%s: %s.  this sends the welcome mail again; "
+				"confirm within 5 minutes with: !reg resend "
+				"%s %s",
+				r.name, reg_mail_text(&r), reg_buf_str(&who),
+				code);
+	} else if (reg_ledger_confirm_take(reg_store(reg), id, last,
+					   reg_wall_ms()) != 0) {
+		reg->api->reply_error(req, "wrong or expired confirmation "
+					   "code; run !reg resend %s again",
+				      reg_buf_str(&who));
+		reg_registrant_free(&r);
+		reg_buf_release(&who);
+		return OPSBOT_ERR;
+	} else if (reg_ledger_resend(reg_store(reg), id) < 0) {
+		reg->api->reply_error(req, "the mail is being sent right now; "
+					   "try again after the sync");
+		reg_registrant_free(&r);
+		reg_buf_release(&who);
+		return OPSBOT_ERR;
+	} else {
+		reg->api->reply(req, "resending the welcome mail to %s",
+				r.name);
+		reg_registrant_free(&r);
+		reg_buf_release(&who);
+		return reg_sync_for(reg, req, 0);
+	}
+	reg_registrant_free(&r);
+	reg_buf_release(&who);
+	return OPSBOT_OK;
+}
+
+static const struct opsbot_command reg_commands[] = {
+	{"sync", "", "read the sheets and register new rows now",
+	 "registrar.admin", 0, 0, reg_cmd_sync, NULL},
+	{"status", "<name or e-mail>",
+	 "a registrant's state (details privately)", "registrar.view", 1, -1,
+	 reg_cmd_status, NULL},
+	{"list", "[new|carded|mailed|done|failed|unknown|withdrawn]",
+	 "registrants by progress", "registrar.view", 0, 1, reg_cmd_list,
+	 NULL},
+	{"stats", "", "counts per progress and role", "registrar.view", 0, 0,
+	 reg_cmd_stats, NULL},
+	{"retry", "<name or e-mail>", "retry a registrant's failed steps",
+	 "registrar.admin", 1, -1, reg_cmd_retry, NULL},
+	{"set", "<name or e-mail> <new|active|waitlist|withdrawn|complete>",
+	 "set a registrant's status", "registrar.admin", 2, -1, reg_cmd_set,
+	 NULL},
+	{"resend", "<name or e-mail> [code]",
+	 "send the welcome mail again (asks for confirmation)",
+	 "registrar.admin", 1, -1, reg_cmd_resend, NULL},
+};
+
+/* ------------------------------------------------------------------------ */
+
+static void reg_free(struct reg *reg)
+{
+	for (int i = 0; i < reg->nsheets; i++) {
+		free(reg->sheets[i].id);
+		free(reg->sheets[i].tab);
+		free(reg->sheets[i].name);
+	}
+	free(reg->sheets);
+	for (int i = 0; i < 2; i++) {
+		free(reg->tpl_subject[i]);
+		free(reg->tpl_text[i]);
+		free(reg->tpl_html[i]);
+	}
+	free(reg->mailgun_base);
+	free(reg->last_sync_error);
+	reg_google_free(reg);
+	free(reg);
+}
+
+static int reg_init(struct opsbot_plugin *self, const struct opsbot_api *api)
+{
+	struct reg *reg = reg_xcalloc(1, sizeof(*reg));
+	struct reg_buf err = REG_BUF_INIT;
+
+	reg->self = self;
+	reg->api = api;
+	if (gethostname(reg->host, sizeof(reg->host) - 1) < 0)
+		snprintf(reg->host, sizeof(reg->host), "localhost");
+	if (reg_configure(reg, &err) < 0) {
+		api->log(self, OPSBOT_LOG_ERROR, "config: %s",
+			 reg_buf_str(&err));
+		reg_buf_release(&err);
+		reg_free(reg);
+		return OPSBOT_ERR;
+	}
+	snprintf(reg->owner, sizeof(reg->owner), "%s:%ld:%08x", reg->host,
+		 (long)getpid(), (unsigned)reg_random(&reg->rng));
+	if (api->store_migrate(self, reg_ledger_schema,
+			       reg_ledger_schema_count) != OPSBOT_OK) {
+		reg_free(reg);
+		return OPSBOT_ERR;
+	}
+	for (size_t i = 0; i < sizeof(reg_commands) / sizeof(reg_commands[0]);
+	     i++) {
+		struct opsbot_command cmd = reg_commands[i];
+
+		cmd.data = reg;
+		if (api->command_add(self, &cmd) != OPSBOT_OK) {
+			api->log(self, OPSBOT_LOG_ERROR,
+				 "cannot register !reg %s", cmd.name);
+			reg_free(reg);
+			return OPSBOT_ERR;
+		}
+	}
+	reg_instance = reg;
+	reg_sync_periodic_start(reg);
+	return OPSBOT_OK;
+}
+
+static void reg_fini(struct opsbot_plugin *self)
+{
+	struct reg *reg = reg_instance;
+
+	if (!reg)
+		return;
+	reg->closing = 1;
+	reg_client_cancel_all(reg);
+	reg_instance = NULL;
+	reg_free(reg);
+}
+
+OPSBOT_EXPORT const struct opsbot_plugin_descriptor opsbot_plugin = {
+	.abi_major = OPSBOT_ABI_MAJOR,
+	.abi_minor = OPSBOT_ABI_MINOR,
+	.name = "registrar",
+	.version = "1.0.0",
+	.description = "Google Sheets form answers to Trello cards and "
+		       "welcome mails, exactly once",
+	.command = "reg",
+	.config = reg_config,
+	.init = reg_init,
+	.fini = reg_fini,
+};

@@ -1,0 +1,494 @@
+/*
+ * registrar.h - the registrar plugin's internal interface: text helpers
+ * (text.c), the SQLite ledger (ledger.c), the HTTP call scheduler
+ * (client.c), one file per service (google_auth.c, sheets.c, trello.c,
+ * mailgun.c), the sync (sync.c) and the commands (registrar.c).
+ *
+ * Everything here is hidden in the .so (-fvisibility=hidden); the names
+ * carry a reg_ prefix so unit tests can link these files next to the host.
+ */
+#ifndef REGISTRAR_H
+#define REGISTRAR_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "opsbot.h"
+
+struct sqlite3;
+
+/* ------------------------------------------------------------------------ */
+/* text.c: buffers, templates, e-mail addresses, encodings                   */
+
+/* A growing NUL-terminated string; allocation failure aborts. */
+struct reg_buf {
+	char *buf;
+	size_t len, alloc;
+};
+
+#define REG_BUF_INIT {NULL, 0, 0}
+
+void reg_buf_add(struct reg_buf *b, const char *s, size_t n);
+void reg_buf_adds(struct reg_buf *b, const char *s);
+void reg_buf_addf(struct reg_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void reg_buf_reset(struct reg_buf *b);
+void reg_buf_release(struct reg_buf *b);
+/* The string (never NULL; "" when empty). */
+const char *reg_buf_str(const struct reg_buf *b);
+/* Hands the string to the caller (free() it); the buffer is empty. */
+char *reg_buf_detach(struct reg_buf *b);
+
+void *reg_xmalloc(size_t n);
+void *reg_xcalloc(size_t n, size_t size);
+void *reg_xrealloc(void *p, size_t n);
+char *reg_xstrdup(const char *s);
+char *reg_xstrndup(const char *s, size_t n);
+char *reg_xasprintf(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+/* One sheet row (or registrant) as header/value pairs, in column order. */
+struct reg_record {
+	int ncols;
+	char **headers; /* borrowed or owned, see reg_record_free() */
+	char **values;
+};
+
+/* Frees headers, values and their strings. */
+void reg_record_free(struct reg_record *rec);
+/* JSON [[header, value], ...] <-> record (owned strings). */
+char *reg_record_to_json(const struct reg_record *rec);
+int reg_record_from_json(const char *json, struct reg_record *rec);
+/* The value under a header (see reg_header_find), or NULL. */
+const char *reg_record_get(const struct reg_record *rec, const char *header);
+
+/*
+ * The index of a header: exact match first, then without case and
+ * surrounding blanks.  -1 if absent.
+ */
+int reg_header_find(char *const *headers, int n, const char *name);
+
+/*
+ * Fills "{Column}" placeholders from rec ("{{" and "}}" are literal
+ * braces); html escapes the values.  Returns 0, or -1 with a message in
+ * err ("template: no column \"Foo\" in the sheet").
+ */
+int reg_template_render(const char *tpl, const struct reg_record *rec,
+			int html, struct reg_buf *out, struct reg_buf *err);
+
+/*
+ * Normalises an e-mail address: trims blanks, takes the part inside
+ * "Name <addr>", lowercases it.  Returns 0, or -1 if it does not look
+ * like local@domain.
+ */
+int reg_email_normalise(const char *in, char *out, size_t size);
+
+/* Replaces anything that looks like an e-mail address by "<e-mail>". */
+char *reg_scrub_emails(const char *text);
+
+/* application/x-www-form-urlencoded "name=value" pair, '&' first if needed. */
+void reg_form_add(struct reg_buf *b, const char *name, const char *value);
+/* RFC 3986 percent-encoding (unreserved characters stay). */
+void reg_url_encode(struct reg_buf *b, const char *s);
+/* base64url without padding. */
+void reg_base64url(struct reg_buf *b, const unsigned char *data, size_t n);
+
+/*
+ * The human cause in an error body: Google's {"error":{"message"}},
+ * the token endpoint's {"error","error_description"}, Mailgun's
+ * {"message"}, Trello's plain text or {"message","error"}.  One line,
+ * at most 200 bytes, never NULL; free() it.
+ */
+char *reg_error_cause(const char *body);
+
+/*
+ * Retry-After: delta seconds or an HTTP-date, relative to now (wall
+ * clock).  Returns milliseconds, or -1 if absent or unparsable.
+ */
+long reg_retry_after_ms(const char *value, time_t now);
+
+/*
+ * Exponential backoff with jitter: a random delay in [d/2, d] where
+ * d = min(cap, base * 2^attempt); attempt counts from 0.
+ */
+long reg_backoff_ms(int attempt, long base_ms, long cap_ms, uint32_t *rng);
+uint32_t reg_random(uint32_t *state);
+
+/* A1 column letters for a 0-based index: 0 -> "A", 26 -> "AA". */
+void reg_a1_column(int index, char out[8]);
+/* 'Tab name' quoted for A1 notation ('' doubles a quote). */
+void reg_a1_tab(struct reg_buf *b, const char *tab);
+
+/* 64-bit FNV-1a of a string, for the card marker. */
+uint64_t reg_fnv1a(const char *s, uint64_t h);
+
+/* ------------------------------------------------------------------------ */
+/* ledger.c: registrants, their steps, the sync lease                       */
+
+extern const char *const reg_ledger_schema[];
+extern const int reg_ledger_schema_count;
+
+enum reg_role { REG_STUDENT, REG_MENTOR };
+
+/* One registrant as stored (owned strings; reg_registrant_free). */
+struct reg_registrant {
+	int64_t id;
+	char *sheet, *email, *role, *name, *fields;
+	char *status;     /* new active waitlist withdrawn complete */
+	char *card_state; /* pending sending done failed skipped */
+	char *card_id, *card_url, *marker;
+	char *mail_state; /* pending sending sent failed unknown skipped */
+	char *mail_id;
+	char *mark_state; /* pending done failed */
+	char *mark_value;
+	char *last_error;
+	char *progress;   /* from the registrar_progress view */
+	int imported;     /* found marked in the sheet before the ledger */
+	int64_t row;
+	int64_t created_at, updated_at;
+};
+
+void reg_registrant_free(struct reg_registrant *r);
+
+/* Wall clock in ms (leases and timestamps are shared between processes). */
+int64_t reg_wall_ms(void);
+
+/* Runs one statement without results; returns 0 or -1. */
+int reg_ledger_exec(struct sqlite3 *db, const char *sql);
+
+/*
+ * Inserts the registrant if (sheet, email) is new; otherwise refreshes
+ * name, fields and row.  imported: the row was already marked in the
+ * sheet, so it is recorded as done without card or mail.  Sets *id and
+ * *is_new.  Returns 0 or -1.
+ */
+int reg_ledger_upsert(struct sqlite3 *db, const char *sheet,
+		      const char *email, const char *role, const char *name,
+		      const char *fields, int64_t row, int imported,
+		      int64_t *id, int *is_new);
+
+int reg_ledger_load(struct sqlite3 *db, int64_t id, struct reg_registrant *r);
+
+/*
+ * Step transitions.  Each is one committed statement, so a kill between
+ * any two leaves a state the next sync can continue from:
+ *   card: pending -> sending (marker recorded) -> done | failed | pending
+ *   mail: pending -> sending -> sent | failed | unknown | pending
+ * error may be NULL (clears last_error).
+ */
+int reg_ledger_card_begin(struct sqlite3 *db, int64_t id, const char *marker);
+int reg_ledger_card_done(struct sqlite3 *db, int64_t id, const char *card_id,
+			 const char *url);
+int reg_ledger_card_set(struct sqlite3 *db, int64_t id, const char *state,
+			const char *error);
+int reg_ledger_mail_begin(struct sqlite3 *db, int64_t id);
+int reg_ledger_mail_sent(struct sqlite3 *db, int64_t id, const char *mail_id);
+int reg_ledger_mail_set(struct sqlite3 *db, int64_t id, const char *state,
+			const char *error);
+int reg_ledger_mark_set(struct sqlite3 *db, int64_t id, const char *state,
+			const char *value, const char *error);
+int reg_ledger_set_error(struct sqlite3 *db, int64_t id, const char *error);
+int reg_ledger_set_status(struct sqlite3 *db, int64_t id, const char *status);
+
+/*
+ * After a crash: a mail left in 'sending' may have gone out, so it becomes
+ * 'unknown' (shown to mentors, never resent without a confirmed resend).
+ * Cards left in 'sending' stay: the sync looks for their marker first.
+ * Returns the number of mails changed, or -1.
+ */
+int reg_ledger_recover(struct sqlite3 *db);
+
+/*
+ * Makes a registrant's failed steps pending again (retry) or its mail
+ * pending again (resend).  Returns 0, or -1.
+ */
+int reg_ledger_retry(struct sqlite3 *db, int64_t id);
+int reg_ledger_resend(struct sqlite3 *db, int64_t id);
+
+/*
+ * Finds registrants by e-mail (exact, normalised) or by name (exact
+ * without case, else substring).  Fills up to max ids; returns the number
+ * found (may exceed max), or -1.
+ */
+int reg_ledger_find(struct sqlite3 *db, const char *who, int64_t *ids,
+		    int max);
+
+/* Calls fn for each registrant with the progress (NULL: all), by name. */
+typedef void reg_ledger_row_fn(const char *name, const char *role,
+			       const char *progress, void *data);
+int reg_ledger_list(struct sqlite3 *db, const char *progress,
+		    reg_ledger_row_fn *fn, void *data);
+/* Calls fn(name=progress, role, progress=count as text) per group. */
+int reg_ledger_stats(struct sqlite3 *db, reg_ledger_row_fn *fn, void *data);
+
+/* Registrants not yet announced in the channel; marks them announced. */
+int reg_ledger_take_unannounced(struct sqlite3 *db, reg_ledger_row_fn *fn,
+				void *data);
+
+/*
+ * The sync lease: one row shared by every process using the store.
+ * acquire returns 0 (ours now), 1 (held by a live owner; *holder says
+ * who, free() it) or -1.  A lease is free when it expired, or when its
+ * owner on this host is no longer running.
+ */
+int reg_ledger_lease_acquire(struct sqlite3 *db, const char *owner, long pid,
+			     const char *host, int64_t now_ms, int64_t ttl_ms,
+			     char **holder);
+int reg_ledger_lease_renew(struct sqlite3 *db, const char *owner,
+			   int64_t now_ms, int64_t ttl_ms);
+int reg_ledger_lease_release(struct sqlite3 *db, const char *owner);
+
+/* Resend confirmations: a code valid until expires_ms. */
+int reg_ledger_confirm_put(struct sqlite3 *db, int64_t id, const char *code,
+			   int64_t expires_ms);
+/* 0 if the code matches and has not expired (it is consumed), 1 if not. */
+int reg_ledger_confirm_take(struct sqlite3 *db, int64_t id, const char *code,
+			    int64_t now_ms);
+
+/* ------------------------------------------------------------------------ */
+/* Configuration and plugin state                                            */
+
+struct reg_sheet_cfg {
+	enum reg_role role;
+	char *id;   /* spreadsheet id */
+	char *tab;  /* sheet (tab) name */
+	char *name; /* "students" style label for messages: role + index */
+};
+
+enum reg_service {
+	REG_SVC_GOOGLE, /* token endpoint and Sheets */
+	REG_SVC_TRELLO,
+	REG_SVC_MAILGUN,
+	REG_SVC_COUNT,
+};
+
+struct reg_limiter {
+	int64_t blocked_until; /* monotonic ms: paused after a 429 */
+	double tokens;         /* token bucket */
+	double capacity;
+	double refill_per_ms;  /* 0: no rate limit */
+	int64_t refilled_at;
+};
+
+struct reg_call;
+struct reg_sync;
+struct reg_google_auth;
+
+struct reg {
+	struct opsbot_plugin *self;
+	const struct opsbot_api *api;
+
+	struct reg_sheet_cfg *sheets;
+	int nsheets;
+
+	const char *sheets_url, *google_key, *google_api_key;
+	const char *status_column, *status_value, *email_column, *name_column;
+	const char *trello_url, *trello_key, *trello_token, *trello_board;
+	const char *trello_list, *card_title;
+	char *mailgun_base; /* .../v3 */
+	const char *mailgun_domain, *mailgun_key;
+	const char *mail_from, *mail_cc, *mail_reply_to;
+	char *tpl_subject[2], *tpl_text[2], *tpl_html[2]; /* by role */
+	const char *channel;
+	long long sync_interval_ms, sync_start_delay_ms, http_timeout_ms;
+	long long backoff_base_ms, backoff_max_ms, trello_429_ms, lease_ttl_ms;
+	int concurrency, max_attempts;
+
+	struct reg_google_auth *google;
+
+	/* client.c */
+	struct reg_limiter limit[REG_SVC_COUNT];
+	struct reg_call *queue_head, *queue_tail;
+	int inflight;
+	int64_t pump_timer_at; /* earliest pending wake-up, 0: none */
+	uint32_t rng;
+
+	/* sync.c */
+	struct reg_sync *sync;
+	int sync_again;
+	int64_t periodic_timer;
+	char owner[96]; /* lease owner token: host:pid:random */
+	char host[64];
+	char *last_sync_error;
+	int closing;
+};
+
+/* ------------------------------------------------------------------------ */
+/* client.c: HTTP calls with bounded concurrency, rate limits and retries   */
+
+enum reg_outcome {
+	REG_OK,        /* a 2xx answer */
+	REG_FAILED,    /* a definite failure: the request was not acted on,
+			  or the service refused it */
+	REG_UNKNOWN,   /* a non-idempotent request may or may not have been
+			  acted on (timeout or cut after sending, 5xx) */
+	REG_CANCELLED, /* the plugin is going away */
+};
+
+struct reg_result {
+	enum reg_outcome outcome;
+	long code;        /* HTTP code, 0 if none */
+	const char *body; /* "" if none */
+	size_t body_len;
+	const char *cause; /* one line: "429 too many requests", ... */
+	int transient;     /* FAILED after retries of a passing condition
+			      (429, 5xx, connect errors): try next sync */
+};
+
+typedef void reg_call_fn(struct reg *reg, const struct reg_result *res,
+			 void *data);
+
+enum reg_call_flags {
+	REG_CALL_IDEMPOTENT = 1 << 0, /* safe to repeat after any failure */
+	REG_CALL_5XX_UNKNOWN = 1 << 1, /* a 5xx may have been acted on */
+	REG_CALL_NO_RETRY = 1 << 2,
+};
+
+struct reg_call_spec {
+	enum reg_service service;
+	const char *method;
+	const char *url;          /* may carry secrets in the query: never
+				     logged */
+	const char *const *headers;
+	const char *body;
+	size_t body_len;
+	const char *username, *password;
+	unsigned flags;
+	size_t max_response_bytes;
+};
+
+/* Queues a call; fn runs exactly once (possibly after retries). */
+void reg_call(struct reg *reg, const struct reg_call_spec *spec,
+	      reg_call_fn *fn, void *data);
+/* Drops queued calls (their callbacks run with REG_CANCELLED). */
+void reg_client_cancel_all(struct reg *reg);
+void reg_client_init(struct reg *reg);
+/* Limits for a service: n requests per window_ms (0: none). */
+void reg_limiter_setup(struct reg_limiter *l, int n, long window_ms,
+		       int64_t now);
+/* ms until the limiter allows a request (0: now); takes a token if 0. */
+long reg_limiter_take(struct reg_limiter *l, int64_t now);
+
+/* ------------------------------------------------------------------------ */
+/* google_auth.c: service-account JWT and the access token cache            */
+
+struct reg_google_key {
+	char *client_email, *private_key, *token_uri, *key_id;
+};
+
+int reg_google_key_parse(const char *json, struct reg_google_key *key,
+			 struct reg_buf *err);
+void reg_google_key_free(struct reg_google_key *key);
+/* header.claims.signature, RS256; now in seconds since the epoch. */
+int reg_jwt_build(const struct reg_google_key *key, const char *scope,
+		  long long now, struct reg_buf *jwt, struct reg_buf *err);
+
+/* Called with "Authorization: Bearer ..." (or NULL for an API key) or an
+   error. */
+typedef void reg_auth_fn(struct reg *reg, const char *auth_header,
+			 const char *error, void *data);
+int reg_google_setup(struct reg *reg, struct reg_buf *err);
+void reg_google_auth(struct reg *reg, reg_auth_fn *fn, void *data);
+/* After a 401: forget the cached token. */
+void reg_google_invalidate(struct reg *reg);
+void reg_google_free(struct reg *reg);
+
+/* ------------------------------------------------------------------------ */
+/* sheets.c                                                                  */
+
+struct reg_table {
+	int ncols;
+	char **headers;
+	int nrows;
+	char ***cells; /* nrows rows of ncols cells ("" where ragged) */
+	int *row_numbers; /* 1-based sheet row of each */
+};
+
+void reg_table_free(struct reg_table *t);
+/* Parses a ValueRange body. 0, or -1 with err. No "values": 0 rows. */
+int reg_table_parse(const char *body, struct reg_table *t,
+		    struct reg_buf *err);
+
+typedef void reg_sheet_read_fn(struct reg *reg, struct reg_table *t,
+			       const char *error, void *data);
+void reg_sheets_read(struct reg *reg, const struct reg_sheet_cfg *sheet,
+		     reg_sheet_read_fn *fn, void *data);
+
+struct reg_cell_write {
+	int row, col; /* 1-based row, 0-based column */
+	const char *value;
+};
+typedef void reg_sheet_write_fn(struct reg *reg, const char *error,
+				void *data);
+/* values:batchUpdate with valueInputOption RAW. */
+void reg_sheets_write(struct reg *reg, const struct reg_sheet_cfg *sheet,
+		      const struct reg_cell_write *cells, int n,
+		      reg_sheet_write_fn *fn, void *data);
+
+/* ------------------------------------------------------------------------ */
+/* trello.c                                                                  */
+
+struct reg_trello_card {
+	char *id, *url, *marker; /* marker: found in desc, or NULL */
+};
+
+typedef void reg_trello_list_fn(struct reg *reg, const char *list_id,
+				const char *error, void *data);
+void reg_trello_find_list(struct reg *reg, reg_trello_list_fn *fn,
+			  void *data);
+
+typedef void reg_trello_cards_fn(struct reg *reg,
+				 struct reg_trello_card *cards, int n,
+				 const char *error, void *data);
+void reg_trello_list_cards(struct reg *reg, const char *list_id,
+			   reg_trello_cards_fn *fn, void *data);
+
+/* outcome REG_OK with card, or FAILED/UNKNOWN with error. */
+typedef void reg_trello_card_fn(struct reg *reg, enum reg_outcome outcome,
+				int transient,
+				const struct reg_trello_card *card,
+				const char *error, void *data);
+void reg_trello_create_card(struct reg *reg, const char *list_id,
+			    const char *name, const char *desc,
+			    reg_trello_card_fn *fn, void *data);
+/* The marker line put in a card description and looked for later. */
+#define REG_MARKER_PREFIX "opsbot-registrar-ref: "
+/* Finds the marker in a description; returns it (owned) or NULL. */
+char *reg_trello_marker_in(const char *desc);
+void reg_trello_card_free(struct reg_trello_card *c);
+
+/* ------------------------------------------------------------------------ */
+/* mailgun.c                                                                 */
+
+struct reg_mail {
+	const char *to, *subject, *text, *html, *role, *marker;
+};
+
+typedef void reg_mail_fn(struct reg *reg, enum reg_outcome outcome,
+			 int transient, const char *mail_id,
+			 const char *error, void *data);
+void reg_mailgun_send(struct reg *reg, const struct reg_mail *mail,
+		      reg_mail_fn *fn, void *data);
+/* The form body of a message (exposed for tests). */
+void reg_mailgun_form(const struct reg *reg, const struct reg_mail *mail,
+		      struct reg_buf *b);
+
+/* ------------------------------------------------------------------------ */
+/* sync.c                                                                    */
+
+/*
+ * Starts a sync unless one runs.  req (may be NULL) is ended with done()
+ * when the sync ends.  Returns 0 if started, 1 if one is already running
+ * (here or in another process; *why is set, free() it), -1 on error.
+ */
+int reg_sync_start(struct reg *reg, struct opsbot_request *req, char **why);
+void reg_sync_periodic_start(struct reg *reg);
+/* The card title and description of a registrant (exposed for tests). */
+int reg_card_text(const struct reg *reg, const struct reg_record *rec,
+		  const char *marker, struct reg_buf *title,
+		  struct reg_buf *desc, struct reg_buf *err);
+void reg_marker_for(const char *sheet, const char *email, char out[40]);
+
+#endif /* REGISTRAR_H */
