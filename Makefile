@@ -11,6 +11,7 @@
 # Layout of a build directory: opsbot, modules/*.so (loaded on demand by the
 # host), plugins/*.so, tests/* (test binaries), obj/ (objects).
 
+.DEFAULT_GOAL := all
 CC ?= cc
 SAN ?=
 ifeq ($(SAN),1)
@@ -71,7 +72,8 @@ tests: all $(UNIT_BIN) $(INTEG_BIN) $(TEST_PLUGIN_SO)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	@echo "  CC      $<"
+	@$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/libopsbot.a: $(HOST_OBJ)
 	@rm -f $@
@@ -92,7 +94,8 @@ $(BUILD)/plugins/%.so: $$(patsubst %.c,$(BUILD)/obj/%.o,$$(wildcard plugins/$$*/
 
 $(BUILD)/obj/plugins/%.o: plugins/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -fvisibility=hidden -c -o $@ $<
+	@echo "  CC      $<"
+	@$(CC) $(ALL_CFLAGS) -fvisibility=hidden -c -o $@ $<
 
 $(BUILD)/test-plugins/%.so: $(BUILD)/obj/tests/plugins/%.o
 	@mkdir -p $(dir $@)
@@ -100,7 +103,8 @@ $(BUILD)/test-plugins/%.so: $(BUILD)/obj/tests/plugins/%.o
 
 $(BUILD)/obj/tests/plugins/%.o: tests/plugins/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -fvisibility=hidden -c -o $@ $<
+	@echo "  CC      $<"
+	@$(CC) $(ALL_CFLAGS) -fvisibility=hidden -c -o $@ $<
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTLIB_OBJ) $(BUILD)/libopsbot.a
 	@mkdir -p $(dir $@)

@@ -24,9 +24,10 @@ enum irc_parse_error {
 	IRC_PARSE_OK = 0,
 	IRC_ERR_LINE_EMPTY,        /* nothing but spaces */
 	IRC_ERR_BAD_CHAR,          /* NUL, CR or LF inside the line */
-	IRC_ERR_BODY_TOO_LONG,     /* over 512 bytes after the tags */
-	IRC_ERR_TAGS_TOO_LONG,     /* tag section over 8191 bytes */
-	IRC_ERR_TOO_MANY_TAGS,
+	IRC_ERR_BODY_TOO_LONG,     /* over 510 bytes after the tags (512
+				    * with the CRLF) */
+	IRC_ERR_TAGS_TOO_LONG,     /* "@tags " over 8191 bytes */
+	IRC_ERR_TOO_MANY_TAGS,     /* over 64, repeated keys included */
 	IRC_ERR_INVALID_TAG,       /* empty tag key, or "@" alone */
 	IRC_ERR_SOURCE_EMPTY,      /* ":" with nothing after it */
 	IRC_ERR_COMMAND_MISSING,   /* tags and/or source but no command */
@@ -61,6 +62,11 @@ struct irc_message {
  * (tag values are unescaped, separators become NUL).  line must have room
  * for len + 1 bytes.  Returns IRC_PARSE_OK or the reason for refusal;
  * msg is meaningful only on success.
+ *
+ * One or more spaces separate the parts; leading and trailing spaces are
+ * ignored.  A repeated tag key keeps its first position and its last
+ * value.  Tag keys, the source and parameters are otherwise taken as
+ * sent (control codes, invalid UTF-8): checking them is the caller's job.
  */
 enum irc_parse_error irc_message_parse(char *line, size_t len,
 				       struct irc_message *msg);
@@ -72,13 +78,32 @@ const char *irc_message_tag(const struct irc_message *msg, const char *key);
  * Builds "[@tags ]COMMAND p1 p2 :last" into out (size bytes, NUL-terminated,
  * no CRLF).  The last parameter is sent as trailing (":") when it needs to
  * be (empty, has a space, starts with ':').  tags may be NULL.  Returns the
- * line's length, or -1 if a parameter or tag contains CR, LF or NUL, a
+ * line's length, or -1 if a parameter or tag key contains CR or LF, a
  * middle parameter is empty, holds a space or starts with ':', the command
- * is not a valid verb, or the line would not fit in out.
+ * is not a valid verb (letters only, or three digits), there are more than
+ * IRC_PARAMS_MAX parameters or IRC_TAG_COUNT_MAX tags, or the line would
+ * not fit in out (on failure out holds "").  Parameters are C strings, so
+ * a NUL simply ends one.
+ *
+ * Tag keys must be non-empty, without space, ';', '=', CR or LF; values
+ * are escaped (CR and LF become "\r" and "\n"), and an empty or NULL
+ * value is sent as the bare key.  The length limits of the wire are the
+ * caller's: pass size IRC_LINE_MAX - 1 to get at most 510 bytes.
  */
 int irc_message_format(char *out, size_t size, const struct irc_tag *tags,
 		       int tag_count, const char *command, int param_count,
 		       const char *const *params);
+
+/*
+ * irc_message_format() with a source: "[@tags ][:source ]COMMAND ...",
+ * the form a server sends; for test servers and for checking the
+ * serializer against the ircdocs msg-join vectors.  source NULL means
+ * none; otherwise it must be non-empty, without space, CR or LF.
+ */
+int irc_message_format_with_source(char *out, size_t size,
+				   const struct irc_tag *tags, int tag_count,
+				   const char *source, const char *command,
+				   int param_count, const char *const *params);
 
 /*
  * Splits text into chunks that each fit max_bytes, for PRIVMSG/NOTICE:
@@ -87,13 +112,18 @@ int irc_message_format(char *out, size_t size, const struct irc_tag *tags,
  *  - NUL and \x01 are dropped (CTCP is for the host only);
  *  - a line longer than max_bytes is cut after the last space that keeps
  *    the chunk over half of max_bytes, else at the last UTF-8 character
- *    boundary; a valid UTF-8 sequence is never cut;
+ *    boundary (preferring, above half, one that does not separate a
+ *    combining mark, joiner or variation selector from its character);
+ *    a valid UTF-8 sequence is never cut, and a byte that is not part of
+ *    one counts as a character of its own;
  *  - nothing else is changed, so the chunks, concatenated, equal the text
- *    without CR, LF, NUL and \x01.
+ *    without CR, LF, NUL and \x01.  Chunks are never empty; U+2028 and
+ *    U+0085 are text, not line breaks.
  * fn is called once per chunk with a pointer into a scratch copy (not
- * NUL-terminated) and its length; it returns 0 to go on or non-zero to
- * stop.  Returns the number of chunks delivered.  max_bytes below 16 is
- * treated as 16.
+ * NUL-terminated, valid during the call) and its length; it returns 0 to
+ * go on or non-zero to stop.  Returns the number of chunks delivered,
+ * counting the one that stopped it.  max_bytes below 16 is treated as 16,
+ * above IRC_LINE_MAX as IRC_LINE_MAX (no line could carry more).
  */
 typedef int irc_chunk_fn(const char *chunk, size_t len, void *data);
 int irc_text_split(const char *text, size_t len, size_t max_bytes,
@@ -111,28 +141,35 @@ struct irc_userhost {
 int irc_userhost_split(const char *source, char *buf, size_t size,
 		       struct irc_userhost *out);
 
-/* Casemappings from ISUPPORT CASEMAPPING. */
+/* Casemappings from ISUPPORT CASEMAPPING: capitals = small letters. */
 enum irc_casemapping {
-	IRC_CASEMAP_RFC1459,        /* A-Z [ ] \ ~ = a-z { } | ^ (default) */
-	IRC_CASEMAP_STRICT_RFC1459, /* A-Z [ ] \ = a-z { } | */
+	IRC_CASEMAP_RFC1459,        /* A-Z [ \ ] ^ = a-z { | } ~ (default) */
+	IRC_CASEMAP_STRICT_RFC1459, /* A-Z [ \ ] = a-z { | } */
 	IRC_CASEMAP_ASCII,          /* A-Z = a-z */
 };
 
+/* The small form of byte c under map ('[' gives '{'); other c unchanged. */
 int irc_tolower(int c, enum irc_casemapping map);
-/* Compares two nicks or channel names under a casemapping: 0 if equal. */
+/* Compares two nicks or channel names under a casemapping: 0 if equal,
+ * else negative or positive like strcmp(). */
 int irc_casecmp(const char *a, const char *b, enum irc_casemapping map);
 
 /*
  * Matches text against a mask with '*' (any run) and '?' (one char), as
- * the ircdocs mask-match tests define it ('[' and ']' are literals),
- * ignoring case under map.  Returns 1 on a match, 0 otherwise.
+ * the ircdocs mask-match tests define it ('[' and ']' are literals, no
+ * escapes; '?' is one byte), ignoring case under map.  Time is at most
+ * proportional to len(mask) * len(text).  Returns 1 on a match, 0
+ * otherwise.
  */
 int irc_mask_match(const char *mask, const char *text,
 		   enum irc_casemapping map);
 
 /*
  * If text is a CTCP message ("\x01VERB args\x01", final \x01 optional),
- * sets verb and args (pointing into buf, a copy) and returns 1; else 0.
+ * sets verb and args (pointing into buf, a copy; args "" when there are
+ * none) and returns 1; else 0.  An empty verb ("\x01", "\x01\x01",
+ * "\x01 x") is not CTCP, nor is a message that does not fit in buf.
+ * Anything after the closing \x01 is ignored.
  */
 int irc_ctcp_parse(const char *text, char *buf, size_t size,
 		   const char **verb, const char **args);

@@ -101,6 +101,12 @@ struct sqlite3;       /* from <sqlite3.h>; plugins that use the store link it */
 /* ------------------------------------------------------------------------ */
 /* Commands                                                                  */
 
+/* How the host runs: as the IRC daemon, or for one command-line call. */
+enum opsbot_mode {
+	OPSBOT_MODE_DAEMON, /* `opsbot -c FILE`: connected to IRC */
+	OPSBOT_MODE_CLI,    /* `opsbot run ...`: one command, then exit */
+};
+
 /* Where a command came from. */
 enum opsbot_origin {
 	OPSBOT_ORIGIN_CHANNEL, /* "!reg status bob" in a channel */
@@ -500,6 +506,13 @@ struct opsbot_api {
 
 	/* Milliseconds on a monotonic clock. */
 	int64_t (*now_ms)(void);
+
+	/*
+	 * OPSBOT_MODE_DAEMON or OPSBOT_MODE_CLI.  In the CLI the host unloads
+	 * the plugin as soon as the command is done, so init() should not
+	 * start background work (periodic syncs, polling) there.
+	 */
+	int (*mode)(void);
 };
 
 /* ------------------------------------------------------------------------ */

@@ -1,0 +1,15 @@
+/*
+ * api.h - where announcements (api->say) go: IRC in the daemon, stdout in
+ * the command line runner.  main.c sets it.
+ */
+#ifndef API_H
+#define API_H
+
+#include <stddef.h>
+
+typedef void api_say_fn(const char *target, const char *text, size_t len);
+void api_set_say(api_say_fn *fn);
+/* OPSBOT_MODE_DAEMON (the default) or OPSBOT_MODE_CLI. */
+void api_set_mode(int mode);
+
+#endif /* API_H */

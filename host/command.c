@@ -1,0 +1,973 @@
+/*
+ * command.c - the command registry, argument splitting, dispatch, and the
+ * request objects replies travel through.
+ *
+ * A command line is "<word> [<sub>] [args...]".  <word> is a built-in
+ * ("ping", "help", ...) or a plugin's command word ("reg"); plugins
+ * register subcommands under their word.  Dispatch checks the argument
+ * count and the capability before any plugin code runs.
+ */
+#include "command.h"
+#include "access.h"
+#include "config.h"
+#include "log.h"
+#include "plugin.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct command_entry {
+	struct opsbot_plugin *plugin; /* NULL: built-in */
+	char *word;                   /* built-in name or plugin word */
+	char *name;                   /* subcommand, "" for none */
+	char *usage;
+	char *help;
+	char *capability;             /* NULL: anyone */
+	int min_args, max_args;
+	opsbot_command_fn *fn;
+	void *data;
+	struct list link;
+};
+
+static struct list commands = LIST_INIT(commands);
+static char *host_version;
+static int pending_count;
+
+/* Settings from [bot]. */
+static int reply_unknown = 1;
+static int channel_lines = 8;
+static int private_lines = 100;
+static char prefix[16] = "!";
+
+/* ---- argument splitting ---- */
+
+int command_split_args(char *text, char **argv, size_t *starts, int max,
+		       const char **err)
+{
+	char *in = text, *out = text;
+	int argc = 0;
+
+	*err = NULL;
+	for (;;) {
+		char quote = 0;
+
+		while (*in == ' ' || *in == '\t')
+			in++;
+		if (!*in)
+			break;
+		if (argc >= max) {
+			*err = "too many arguments";
+			return -1;
+		}
+		if (starts)
+			starts[argc] = (size_t)(in - text);
+		/* Output never overtakes input: quotes and escapes only
+		 * shrink the text, so splitting in place is safe. */
+		argv[argc++] = out;
+		while (*in) {
+			char c = *in;
+
+			if (quote) {
+				if (c == quote) {
+					quote = 0;
+					in++;
+				} else if (c == '\\' && quote == '"' &&
+					   (in[1] == '"' || in[1] == '\\')) {
+					*out++ = in[1];
+					in += 2;
+				} else {
+					*out++ = *in++;
+				}
+			} else if (c == ' ' || c == '\t') {
+				break;
+			} else if (c == '"' || c == '\'') {
+				quote = c;
+				in++;
+			} else if (c == '\\' && in[1]) {
+				*out++ = in[1];
+				in += 2;
+			} else {
+				*out++ = *in++;
+			}
+		}
+		if (quote) {
+			*err = "unterminated quote";
+			return -1;
+		}
+		if (*in)
+			in++;
+		*out++ = '\0';
+	}
+	argv[argc] = NULL;
+	return argc;
+}
+
+/* ---- registry ---- */
+
+static struct command_entry *entry_new(struct opsbot_plugin *p,
+				       const char *word,
+				       const struct opsbot_command *cmd)
+{
+	struct command_entry *e = xcalloc(1, sizeof(*e));
+
+	e->plugin = p;
+	e->word = xstrdup(word);
+	e->name = xstrdup(cmd->name ? cmd->name : "");
+	e->usage = xstrdup(cmd->usage ? cmd->usage : "");
+	e->help = xstrdup(cmd->help ? cmd->help : "");
+	e->capability = cmd->capability ? xstrdup(cmd->capability) : NULL;
+	e->min_args = cmd->min_args;
+	e->max_args = cmd->max_args;
+	e->fn = cmd->fn;
+	e->data = cmd->data;
+	list_add_tail(&commands, &e->link);
+	return e;
+}
+
+static void entry_free(struct command_entry *e)
+{
+	list_del(&e->link);
+	free(e->word);
+	free(e->name);
+	free(e->usage);
+	free(e->help);
+	free(e->capability);
+	free(e);
+}
+
+static struct command_entry *find_entry(const char *word, const char *name)
+{
+	struct list *pos, *tmp;
+
+	list_for_each_safe(pos, tmp, &commands)
+	{
+		struct command_entry *e =
+			list_entry(pos, struct command_entry, link);
+
+		if (!strcmp(e->word, word) && !strcmp(e->name, name))
+			return e;
+	}
+	return NULL;
+}
+
+static struct command_entry *find_builtin(const char *word)
+{
+	struct list *pos, *tmp;
+
+	list_for_each_safe(pos, tmp, &commands)
+	{
+		struct command_entry *e =
+			list_entry(pos, struct command_entry, link);
+
+		if (!e->plugin && !strcmp(e->word, word))
+			return e;
+	}
+	return NULL;
+}
+
+int command_is_builtin(const char *word)
+{
+	return find_builtin(word) != NULL;
+}
+
+int command_word_taken(const char *word)
+{
+	return find_builtin(word) || plugin_find_by_word(word);
+}
+
+static int subcommand_name_valid(const char *name)
+{
+	const char *c;
+
+	if (strlen(name) > 32)
+		return 0;
+	for (c = name; *c; c++)
+		if (!islower((unsigned char)*c) && !isdigit((unsigned char)*c) &&
+		    *c != '-' && *c != '_')
+			return 0;
+	return 1;
+}
+
+int command_add(struct opsbot_plugin *p, const struct opsbot_command *cmd)
+{
+	if (!cmd || !cmd->fn || !cmd->name || !subcommand_name_valid(cmd->name))
+		return OPSBOT_EINVAL;
+	if (cmd->min_args < 0 ||
+	    (cmd->max_args >= 0 && cmd->max_args < cmd->min_args) ||
+	    cmd->min_args > COMMAND_ARGS_MAX)
+		return OPSBOT_EINVAL;
+	if (find_entry(p->command_word, cmd->name))
+		return OPSBOT_EEXIST;
+	entry_new(p, p->command_word, cmd);
+	return OPSBOT_OK;
+}
+
+void command_remove_plugin(struct opsbot_plugin *p)
+{
+	struct list *pos, *tmp;
+
+	list_for_each_safe(pos, tmp, &commands)
+	{
+		struct command_entry *e =
+			list_entry(pos, struct command_entry, link);
+
+		if (e->plugin == p)
+			entry_free(e);
+	}
+}
+
+/* ---- requests ---- */
+
+int command_pending_count(void)
+{
+	return pending_count;
+}
+
+/* Copies the source's strings into one block owned by the request. */
+static void copy_source(struct request *req, const struct command_source *src,
+			const char *args)
+{
+	const char *in[] = { src->nick, src->user, src->host, src->account,
+			     src->account_source, src->channel, src->reply_to,
+			     args };
+	const char **out[] = { &req->src.nick, &req->src.user,
+			       &req->src.host, &req->src.account,
+			       &req->src.account_source, &req->src.channel,
+			       &req->src.reply_to, &req->pub.args };
+	size_t total = 0, i;
+	char *p;
+
+	for (i = 0; i < ARRAY_SIZE(in); i++)
+		total += in[i] ? strlen(in[i]) + 1 : 0;
+	p = req->strings = xmalloc(total + 1);
+	for (i = 0; i < ARRAY_SIZE(in); i++) {
+		if (!in[i]) {
+			*out[i] = NULL;
+			continue;
+		}
+		*out[i] = p;
+		memcpy(p, in[i], strlen(in[i]) + 1);
+		p += strlen(in[i]) + 1;
+	}
+}
+
+static struct request *request_new(const struct command_source *src,
+				   struct command_entry *e, int argc,
+				   char **argv, const char *args)
+{
+	size_t size = sizeof(struct request), len = 0;
+	struct request *req;
+	char **vec, *p;
+	int i;
+
+	for (i = 0; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	size += (size_t)(argc + 1) * sizeof(char *) + len;
+	req = xcalloc(1, size);
+	req->src = *src;
+	copy_source(req, src, args ? args : "");
+	vec = (char **)(req + 1);
+	p = (char *)(vec + argc + 1);
+	for (i = 0; i < argc; i++) {
+		size_t n = strlen(argv[i]) + 1;
+
+		memcpy(p, argv[i], n);
+		vec[i] = p;
+		p += n;
+	}
+	vec[argc] = NULL;
+	req->pub.argc = argc;
+	req->pub.argv = (const char *const *)vec;
+	req->pub.command = e ? e->name : "";
+	req->pub.nick = req->src.nick;
+	req->pub.account = req->src.account;
+	req->pub.channel = req->src.channel;
+	req->pub.origin = src->origin;
+	req->plugin = e ? e->plugin : NULL;
+	req->word = e ? e->word : "";
+	req->line_limit = src->origin == OPSBOT_ORIGIN_CHANNEL ? channel_lines
+							       : private_lines;
+	if (src->origin == OPSBOT_ORIGIN_CLI)
+		req->line_limit = 1 << 30;
+	list_init(&req->link);
+	return req;
+}
+
+static void send_line(struct request *req, int private, int is_error,
+		      const char *line, size_t len)
+{
+	int limit = private ? private_lines : req->line_limit;
+
+	if (req->src.origin == OPSBOT_ORIGIN_CLI)
+		limit = 1 << 30;
+	if (req->lines_sent >= limit) {
+		req->lines_dropped++;
+		return;
+	}
+	req->lines_sent++;
+	req->src.sink->send(req, private, is_error, line, len);
+}
+
+static void send_text(struct request *req, int private, int is_error,
+		      const char *text, size_t len)
+{
+	const char *p = text, *end = text + len;
+
+	/* One sink call per line; CR and LF both end a line. */
+	while (p < end) {
+		const char *nl = p;
+
+		while (nl < end && *nl != '\n' && *nl != '\r')
+			nl++;
+		if (nl > p)
+			send_line(req, private, is_error, p, (size_t)(nl - p));
+		p = nl + 1;
+	}
+}
+
+void request_reply(struct request *req, int private, int is_error,
+		   const char *fmt, va_list ap)
+{
+	char small[512];
+	va_list copy;
+	int n;
+
+	if (!req || req->finished)
+		return;
+	va_copy(copy, ap);
+	n = vsnprintf(small, sizeof(small), fmt, copy);
+	va_end(copy);
+	if (n < 0)
+		return;
+	if ((size_t)n < sizeof(small)) {
+		send_text(req, private, is_error, small, (size_t)n);
+	} else {
+		char *big = xvasprintf(fmt, ap);
+
+		send_text(req, private, is_error, big, strlen(big));
+		free(big);
+	}
+}
+
+static void reply_now(struct request *req, int is_error, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void reply_now(struct request *req, int is_error, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	request_reply(req, 0, is_error, fmt, ap);
+	va_end(ap);
+}
+
+static void request_free(struct request *req)
+{
+	list_del(&req->link);
+	free(req->strings);
+	free(req);
+}
+
+static void request_finish(struct request *req, int status)
+{
+	if (req->lines_dropped) {
+		char note[128];
+		int n = snprintf(note, sizeof(note),
+				 "(%d more line%s not shown here; ask me in "
+				 "private)",
+				 req->lines_dropped,
+				 req->lines_dropped == 1 ? "" : "s");
+
+		req->src.sink->send(req, 0, 0, note, (size_t)n);
+	}
+	req->finished = 1;
+	req->status = status;
+	if (req->pending)
+		pending_count--;
+	req->src.sink->finished(req, status);
+	request_free(req);
+}
+
+void request_done(struct request *req, int status)
+{
+	if (!req || req->finished || !req->pending) {
+		warning("command", "done() called on a request that is not "
+				   "pending; ignored");
+		return;
+	}
+	request_finish(req, status > 0 ? OPSBOT_OK : status);
+}
+
+int request_has_capability(const struct request *req, const char *cap)
+{
+	struct identity id = { req->src.nick, req->src.user, req->src.host,
+			       req->src.account };
+
+	if (!cap || req->src.trusted)
+		return 1;
+	return access_has(&id, cap);
+}
+
+void command_abort_requests(struct opsbot_plugin *p)
+{
+	struct list *pos, *tmp;
+
+	list_for_each_safe(pos, tmp, &p->requests)
+	{
+		struct request *req = list_entry(pos, struct request, link);
+
+		reply_now(req, 1, "error: plugin %s was unloaded before the "
+				  "command finished",
+			  p->name);
+		request_finish(req, OPSBOT_ECANCELED);
+	}
+}
+
+/* ---- usage and help ---- */
+
+static void format_usage(const struct command_source *src,
+			 const struct command_entry *e, char *out, size_t size)
+{
+	const char *word = e->word;
+
+	if (src->origin == OPSBOT_ORIGIN_CLI && e->plugin)
+		word = e->plugin->name;
+	snprintf(out, size, "%s%s%s%s%s%s",
+		 src->origin == OPSBOT_ORIGIN_CLI ? "opsbot run " : prefix,
+		 word, *e->name ? " " : "", e->name, *e->usage ? " " : "",
+		 e->usage);
+}
+
+/* ---- dispatch ---- */
+
+static void run_entry(const struct command_source *src,
+		      struct command_entry *e, int argc, char **argv,
+		      const char *args)
+{
+	struct request *req = request_new(src, e, argc, argv, args);
+	char usage[256];
+	int rc;
+
+	if (e->capability && !request_has_capability(req, e->capability)) {
+		reply_now(req, 1,
+			  "permission denied: %s%s%s%s needs capability %s "
+			  "(you are %s; !whoami shows what you have)",
+			  prefix, e->word, *e->name ? " " : "", e->name,
+			  e->capability,
+			  req->src.account ? "identified" : "not identified");
+		request_finish(req, OPSBOT_EPERM);
+		return;
+	}
+	if (argc < e->min_args || (e->max_args >= 0 && argc > e->max_args)) {
+		format_usage(src, e, usage, sizeof(usage));
+		reply_now(req, 1, "usage: %s", usage);
+		request_finish(req, OPSBOT_EUSAGE);
+		return;
+	}
+	if (e->plugin) {
+		if (!plugin_accepts_work(e->plugin)) {
+			reply_now(req, 1, "error: plugin %s is being unloaded",
+				  e->plugin->name);
+			request_finish(req, OPSBOT_ECLOSING);
+			return;
+		}
+		plugin_enter(e->plugin);
+		rc = e->fn(e->plugin, &req->pub, e->data);
+		if (rc == OPSBOT_PENDING) {
+			req->pending = 1;
+			pending_count++;
+			list_add_tail(&e->plugin->requests, &req->link);
+			plugin_leave(e->plugin);
+			return;
+		}
+		plugin_leave(e->plugin);
+	} else {
+		rc = e->fn(NULL, &req->pub, e->data);
+		if (rc == OPSBOT_PENDING) {
+			req->pending = 1;
+			pending_count++;
+			return;
+		}
+	}
+	if (rc == OPSBOT_EUSAGE) {
+		format_usage(src, e, usage, sizeof(usage));
+		reply_now(req, 1, "usage: %s", usage);
+	}
+	request_finish(req, rc);
+}
+
+/* Closest known word or subcommand, for "did you mean". */
+static const char *suggest(const char *word, struct opsbot_plugin *within)
+{
+	struct list *pos, *tmp;
+	const char *best = NULL;
+	int best_d = 3;
+
+	list_for_each_safe(pos, tmp, &commands)
+	{
+		struct command_entry *e =
+			list_entry(pos, struct command_entry, link);
+		const char *cand = within ? e->name : e->word;
+		int d;
+
+		if (within && e->plugin != within)
+			continue;
+		if (!*cand)
+			continue;
+		d = str_edit_distance(word, cand, 2);
+		if (d < best_d) {
+			best_d = d;
+			best = cand;
+		}
+	}
+	return best;
+}
+
+static void reply_unknown_command(const struct command_source *src,
+				  const char *word)
+{
+	struct request *req;
+	const char *near;
+
+	if (!reply_unknown && src->origin == OPSBOT_ORIGIN_CHANNEL)
+		return;
+	req = request_new(src, NULL, 0, NULL, "");
+	near = suggest(word, NULL);
+	if (near)
+		reply_now(req, 1, "unknown command '%.40s'; did you mean %s%s? "
+				  "(%shelp lists commands)",
+			  word, src->origin == OPSBOT_ORIGIN_CLI ? "" : prefix,
+			  near, prefix);
+	else
+		reply_now(req, 1, "unknown command '%.40s' (%shelp lists "
+				  "commands)",
+			  word, prefix);
+	request_finish(req, OPSBOT_EUSAGE);
+}
+
+static void reply_plugin_summary(const struct command_source *src,
+				 struct opsbot_plugin *p, const char *bad_sub);
+
+static int dispatch(const struct command_source *src, int argc, char **argv,
+		    const char *const *rest)
+{
+	struct command_entry *e;
+	struct opsbot_plugin *p;
+	char word[40];
+	size_t i;
+
+	if (argc < 1)
+		return 0;
+	for (i = 0; argv[0][i] && i < sizeof(word) - 1; i++)
+		word[i] = (char)tolower((unsigned char)argv[0][i]);
+	word[i] = '\0';
+
+	e = find_builtin(word);
+	if (e) {
+		run_entry(src, e, argc - 1, argv + 1, rest[1]);
+		return 1;
+	}
+	p = plugin_find_by_word(word);
+	if (!p)
+		p = plugin_find(word);
+	if (!p) {
+		reply_unknown_command(src, argv[0]);
+		return 1;
+	}
+	if (argc >= 2) {
+		e = find_entry(p->command_word, argv[1]);
+		if (e) {
+			run_entry(src, e, argc - 2, argv + 2, rest[2]);
+			return 1;
+		}
+	}
+	e = find_entry(p->command_word, "");
+	if (e) {
+		run_entry(src, e, argc - 1, argv + 1, rest[1]);
+		return 1;
+	}
+	reply_plugin_summary(src, p, argc >= 2 ? argv[1] : NULL);
+	return 1;
+}
+
+int command_dispatch_text(const struct command_source *src, const char *text)
+{
+	char *argv[COMMAND_ARGS_MAX + 1];
+	const char *rest[COMMAND_ARGS_MAX + 2];
+	size_t starts[COMMAND_ARGS_MAX + 1];
+	char stack[512], *copy;
+	size_t len = strlen(text);
+	const char *err;
+	int argc, i, rc;
+
+	copy = len < sizeof(stack) ? stack : xmalloc(len + 1);
+	memcpy(copy, text, len + 1);
+	argc = command_split_args(copy, argv, starts, COMMAND_ARGS_MAX, &err);
+	if (argc < 0) {
+		struct request *req = request_new(src, NULL, 0, NULL, "");
+
+		reply_now(req, 1, "error: %s", err);
+		request_finish(req, OPSBOT_EUSAGE);
+		rc = 1;
+		goto out;
+	}
+	/* rest[i]: the text as typed from argument i on. */
+	for (i = 0; i < argc; i++)
+		rest[i] = text + starts[i];
+	rest[argc] = rest[argc + 1] = "";
+	rc = dispatch(src, argc, argv, rest);
+out:
+	if (copy != stack)
+		free(copy);
+	return rc;
+}
+
+int command_dispatch_argv(const struct command_source *src, int argc,
+			  char **argv)
+{
+	const char *rest[COMMAND_ARGS_MAX + 2];
+	struct buf joined[COMMAND_ARGS_MAX + 1];
+	int i, j, rc;
+
+	if (argc > COMMAND_ARGS_MAX) {
+		fprintf(stderr, "opsbot: too many arguments (at most %d)\n",
+			COMMAND_ARGS_MAX);
+		return -1;
+	}
+	/* The CLI has no typed text: rebuild it from the words. */
+	for (i = 0; i <= argc; i++) {
+		joined[i] = (struct buf)BUF_INIT;
+		for (j = i; j < argc; j++) {
+			if (j > i)
+				buf_addch(&joined[i], ' ');
+			buf_adds(&joined[i], argv[j]);
+		}
+		rest[i] = joined[i].data ? joined[i].data : "";
+	}
+	rest[argc + 1] = "";
+	rc = dispatch(src, argc, argv, rest);
+	for (i = 0; i <= argc; i++)
+		buf_free(&joined[i]);
+	return rc;
+}
+
+/* ---- built-in commands ---- */
+
+static int builtin_ping(struct opsbot_plugin *self, struct opsbot_request *r,
+			void *data)
+{
+	struct request *req = (struct request *)r;
+
+	reply_now(req, 0, "pong");
+	return OPSBOT_OK;
+}
+
+static int builtin_version(struct opsbot_plugin *self,
+			   struct opsbot_request *r, void *data)
+{
+	reply_now((struct request *)r, 0, "opsbot %s (plugin ABI %d.%d)",
+		  host_version, OPSBOT_ABI_MAJOR, OPSBOT_ABI_MINOR);
+	return OPSBOT_OK;
+}
+
+static int builtin_plugins(struct opsbot_plugin *self,
+			   struct opsbot_request *r, void *data)
+{
+	struct list *pos, *tmp;
+	struct buf b = BUF_INIT;
+
+	list_for_each_safe(pos, tmp, plugin_list())
+	{
+		struct opsbot_plugin *p =
+			list_entry(pos, struct opsbot_plugin, link);
+
+		buf_addf(&b, "%s%s %s (%s%s)", b.len ? ", " : "", p->name,
+			 p->desc->version ? p->desc->version : "?", prefix,
+			 p->command_word);
+	}
+	if (b.len)
+		reply_now((struct request *)r, 0, "plugins: %s", b.data);
+	else
+		reply_now((struct request *)r, 0, "no plugins loaded");
+	buf_free(&b);
+	return OPSBOT_OK;
+}
+
+static void plugin_op_done(const char *name, const char *err, void *data)
+{
+	struct request *req = data;
+	const char *verb = req->pub.argv[0];
+
+	if (err) {
+		/* Config errors span lines; chat gets the first. */
+		reply_now(req, 1, "error: %.*s", (int)strcspn(err, "\n"), err);
+		request_finish(req, OPSBOT_ERR);
+		return;
+	}
+	reply_now(req, 0, "%sed %s", !strcmp(verb, "unload") ? "unload"
+								: "reload",
+		  name);
+	request_finish(req, OPSBOT_OK);
+}
+
+static int builtin_plugin(struct opsbot_plugin *self, struct opsbot_request *r,
+			  void *data)
+{
+	struct request *req = (struct request *)r;
+	const char *verb = r->argv[0], *name = r->argv[1];
+	struct opsbot_plugin *p;
+	char *err = NULL;
+
+	if (!strcmp(verb, "load")) {
+		if (!plugin_load(name, &err)) {
+			reply_now(req, 1, "error: %.*s",
+				  (int)strcspn(err, "\n"), err);
+			if (strchr(err, '\n'))
+				error("plugin", "%s", err);
+			free(err);
+			return OPSBOT_ERR;
+		}
+		reply_now(req, 0, "loaded %s", name);
+		return OPSBOT_OK;
+	}
+	if (strcmp(verb, "unload") && strcmp(verb, "reload"))
+		return OPSBOT_EUSAGE;
+	p = plugin_find(name);
+	if (!p) {
+		reply_now(req, 1, "error: no plugin '%.40s' is loaded (%splugins "
+				  "lists them)",
+			  name, prefix);
+		return OPSBOT_ERR;
+	}
+	/* Finishes from the loop, once the plugin is idle. */
+	plugin_unload(p, !strcmp(verb, "reload"), plugin_op_done, req);
+	return OPSBOT_PENDING;
+}
+
+static int builtin_whoami(struct opsbot_plugin *self, struct opsbot_request *r,
+			  void *data)
+{
+	struct request *req = (struct request *)r;
+	struct identity id = { req->src.nick, req->src.user, req->src.host,
+			       req->src.account };
+	char caps[256];
+
+	if (req->src.trusted)
+		strlcpy_safe(caps, "all (local command line)", sizeof(caps));
+	else
+		access_describe(&id, caps, sizeof(caps));
+	if (req->src.account)
+		reply_now(req, 0,
+			  "you are %s!%s@%s, account %s (from %s); "
+			  "capabilities: %s",
+			  req->src.nick, req->src.user ? req->src.user : "?",
+			  req->src.host ? req->src.host : "?",
+			  req->src.account,
+			  req->src.account_source ? req->src.account_source
+						  : "services",
+			  caps);
+	else
+		reply_now(req, 0,
+			  "you are %s!%s@%s, not identified to services; "
+			  "capabilities: %s",
+			  req->src.nick, req->src.user ? req->src.user : "?",
+			  req->src.host ? req->src.host : "?", caps);
+	return OPSBOT_OK;
+}
+
+static void reply_plugin_summary(const struct command_source *src,
+				 struct opsbot_plugin *p, const char *bad_sub)
+{
+	struct request *req = request_new(src, NULL, 0, NULL, "");
+	struct list *pos, *tmp;
+	struct buf b = BUF_INIT;
+	const char *near;
+
+	if (bad_sub) {
+		near = suggest(bad_sub, p);
+		if (near)
+			reply_now(req, 1,
+				  "unknown %s command '%.40s'; did you mean "
+				  "'%s'? (%shelp %s lists them)",
+				  p->command_word, bad_sub, near, prefix,
+				  p->command_word);
+		else
+			reply_now(req, 1,
+				  "unknown %s command '%.40s' (%shelp %s "
+				  "lists them)",
+				  p->command_word, bad_sub, prefix,
+				  p->command_word);
+		request_finish(req, OPSBOT_EUSAGE);
+		return;
+	}
+	list_for_each_safe(pos, tmp, &commands)
+	{
+		struct command_entry *e =
+			list_entry(pos, struct command_entry, link);
+
+		if (e->plugin == p)
+			buf_addf(&b, "%s%s", b.len ? ", " : "", e->name);
+	}
+	reply_now(req, 1, "%s%s needs a command: %s (%shelp %s <command> "
+			  "explains one)",
+		  prefix, p->command_word, b.len ? b.data : "none", prefix,
+		  p->command_word);
+	buf_free(&b);
+	request_finish(req, OPSBOT_EUSAGE);
+}
+
+static int builtin_help(struct opsbot_plugin *self, struct opsbot_request *r,
+			void *data)
+{
+	struct request *req = (struct request *)r;
+	struct command_source *src = &req->src;
+	struct list *pos, *tmp;
+	struct opsbot_plugin *p;
+	struct command_entry *e;
+	struct buf b = BUF_INIT;
+	char usage[256];
+	int detailed = src->origin != OPSBOT_ORIGIN_CHANNEL;
+
+	if (r->argc == 0) {
+		list_for_each_safe(pos, tmp, &commands)
+		{
+			e = list_entry(pos, struct command_entry, link);
+			if (!e->plugin)
+				buf_addf(&b, "%s%s", b.len ? ", " : "",
+					 e->word);
+		}
+		reply_now(req, 0, "built-in: %s", b.data);
+		buf_reset(&b);
+		list_for_each_safe(pos, tmp, plugin_list())
+		{
+			p = list_entry(pos, struct opsbot_plugin, link);
+			buf_addf(&b, "%s%s%s", b.len ? ", " : "", prefix,
+				 p->command_word);
+			if (strcmp(p->command_word, p->name))
+				buf_addf(&b, " (%s)", p->name);
+		}
+		if (b.len)
+			reply_now(req, 0, "plugins: %s; %shelp <plugin> "
+					  "[<command>] for more",
+				  b.data, prefix);
+		buf_free(&b);
+		return OPSBOT_OK;
+	}
+	e = find_builtin(r->argv[0]);
+	if (e && r->argc == 1) {
+		format_usage(src, e, usage, sizeof(usage));
+		reply_now(req, 0, "%s: %s", usage, e->help);
+		return OPSBOT_OK;
+	}
+	p = plugin_find_by_word(r->argv[0]);
+	if (!p)
+		p = plugin_find(r->argv[0]);
+	if (!p) {
+		const char *near = suggest(r->argv[0], NULL);
+
+		reply_now(req, 1, "no command or plugin '%.40s'%s%s%s",
+			  r->argv[0], near ? "; did you mean " : "",
+			  near ? near : "", near ? "?" : "");
+		return OPSBOT_ERR;
+	}
+	if (r->argc >= 2) {
+		e = find_entry(p->command_word, r->argv[1]);
+		if (!e) {
+			const char *near = suggest(r->argv[1], p);
+
+			reply_now(req, 1, "%s has no command '%.40s'%s%s%s",
+				  p->command_word, r->argv[1],
+				  near ? "; did you mean " : "",
+				  near ? near : "", near ? "?" : "");
+			return OPSBOT_ERR;
+		}
+		format_usage(src, e, usage, sizeof(usage));
+		if (e->capability)
+			reply_now(req, 0, "%s: %s (needs capability %s)", usage,
+				  e->help, e->capability);
+		else
+			reply_now(req, 0, "%s: %s", usage, e->help);
+		return OPSBOT_OK;
+	}
+	reply_now(req, 0, "%s %s: %s", p->name,
+		  p->desc->version ? p->desc->version : "",
+		  p->desc->description ? p->desc->description : "");
+	list_for_each_safe(pos, tmp, &commands)
+	{
+		e = list_entry(pos, struct command_entry, link);
+		if (e->plugin != p)
+			continue;
+		if (detailed) {
+			format_usage(src, e, usage, sizeof(usage));
+			reply_now(req, 0, "  %s: %s", usage, e->help);
+		} else {
+			buf_addf(&b, "%s%s", b.len ? ", " : "",
+				 *e->name ? e->name : "(bare)");
+		}
+	}
+	if (!detailed)
+		reply_now(req, 0, "commands: %s; %shelp %s <command> for "
+				  "usage",
+			  b.len ? b.data : "none", prefix, p->command_word);
+	buf_free(&b);
+	return OPSBOT_OK;
+}
+
+void command_init(const char *version)
+{
+	static const struct opsbot_command builtins[] = {
+		{ "", "", "answers pong", NULL, 0, 0, builtin_ping, NULL },
+		{ "", "[<plugin> [<command>]]",
+		  "lists commands, or explains one", NULL, 0, 2, builtin_help,
+		  NULL },
+		{ "", "", "shows the version", NULL, 0, 0, builtin_version,
+		  NULL },
+		{ "", "", "lists loaded plugins and their versions", NULL, 0,
+		  0, builtin_plugins, NULL },
+		{ "", "load|unload|reload <name>",
+		  "loads, unloads or reloads a plugin", "admin", 2, 2,
+		  builtin_plugin, NULL },
+		{ "", "", "shows who the bot thinks you are and what you may "
+			  "do",
+		  NULL, 0, 0, builtin_whoami, NULL },
+	};
+	static const char *const words[] = { "ping",	"help",	  "version",
+					     "plugins", "plugin", "whoami" };
+	size_t i;
+
+	host_version = xstrdup(version);
+	for (i = 0; i < ARRAY_SIZE(builtins); i++)
+		entry_new(NULL, words[i], &builtins[i]);
+}
+
+void command_configure(const struct config *cfg)
+{
+	const char *p = config_get(cfg, "bot", config_bot_keys, "prefix");
+
+	strlcpy_safe(prefix, p && *p ? p : "!", sizeof(prefix));
+	reply_unknown = config_get_bool(cfg, "bot", config_bot_keys,
+					"unknown_command_reply");
+	channel_lines = (int)config_get_int(cfg, "bot", config_bot_keys,
+					    "channel_reply_lines");
+	private_lines = (int)config_get_int(cfg, "bot", config_bot_keys,
+					    "private_reply_lines");
+}
+
+const char *command_prefix(void)
+{
+	return prefix;
+}
+
+void command_fini(void)
+{
+	struct list *pos, *tmp;
+
+	list_for_each_safe(pos, tmp, &commands)
+	{
+		entry_free(list_entry(pos, struct command_entry, link));
+	}
+	free(host_version);
+	host_version = NULL;
+}

@@ -1,0 +1,821 @@
+/*
+ * config.c - INI parsing (libinih) with line numbers, schema validation,
+ * typed getters and secret resolution.
+ *
+ * Debian's libinih does not pass line numbers to the handler, so the
+ * reader we give ini_parse_stream() counts lines itself; it also refuses
+ * lines longer than inih's 200-byte buffer instead of letting inih split
+ * them into two lines.
+ */
+#include "config.h"
+#include "log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define D(x) x /* a default value, for readability of the tables */
+
+const struct opsbot_config_key config_irc_keys[] = {
+	{ "server", OPSBOT_CONFIG_STRING, D("127.0.0.1"), 0, 0, 0,
+	  "IRC server host name or address" },
+	{ "port", OPSBOT_CONFIG_INT, D("6667"), 0, 1, 65535,
+	  "IRC server port" },
+	{ "password", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
+	  "server password (PASS), if the server needs one" },
+	{ "nick", OPSBOT_CONFIG_STRING, D("opsbot"), 0, 0, 0,
+	  "the bot's nick" },
+	{ "alt_nicks", OPSBOT_CONFIG_LIST, NULL, 0, 0, 0,
+	  "nicks to try when the nick is taken (then nick + digits)" },
+	{ "username", OPSBOT_CONFIG_STRING, D("opsbot"), 0, 0, 0,
+	  "user name (ident)" },
+	{ "realname", OPSBOT_CONFIG_STRING, D("opsbot chat-ops bot"), 0, 0, 0,
+	  "real name (gecos)" },
+	{ "channels", OPSBOT_CONFIG_LIST, NULL, 0, 0, 0,
+	  "channels to join, comma-separated or one per line" },
+	{ "flood_control", OPSBOT_CONFIG_BOOL, D("true"), 0, 0, 0,
+	  "rate-limit outgoing lines (off only for tests and benchmarks)" },
+	{ "flood_burst", OPSBOT_CONFIG_INT, D("5"), 0, 1, 100,
+	  "lines sent at once before the rate applies" },
+	{ "flood_interval", OPSBOT_CONFIG_DURATION, D("2s"), 0, 1, 60000,
+	  "one line per this interval after the burst" },
+	{ "queue_ttl", OPSBOT_CONFIG_DURATION, D("10m"), 0, 1000, 86400000,
+	  "drop queued announcements older than this" },
+	{ "ping_timeout", OPSBOT_CONFIG_DURATION, D("120s"), 0, 1000,
+	  3600000, "reconnect after this long without a line from the server" },
+	{ "connect_timeout", OPSBOT_CONFIG_DURATION, D("30s"), 0, 1000,
+	  600000, "give up a connection attempt after this long" },
+	{ "reconnect_min", OPSBOT_CONFIG_DURATION, D("10s"), 0, 100, 3600000,
+	  "first reconnect delay (doubles up to reconnect_max, with jitter)" },
+	{ "reconnect_max", OPSBOT_CONFIG_DURATION, D("300s"), 0, 100,
+	  86400000, "longest reconnect delay" },
+	{ NULL, 0, NULL, 0, 0, 0, NULL },
+};
+
+const struct opsbot_config_key config_bot_keys[] = {
+	{ "prefix", OPSBOT_CONFIG_STRING, D("!"), 0, 0, 0,
+	  "command prefix in channels" },
+	{ "plugins", OPSBOT_CONFIG_LIST, NULL, 0, 0, 0,
+	  "plugins to load, by name" },
+	{ "plugin_dir", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+	  "where <name>.so files are (default: next to the binary)" },
+	{ "state", OPSBOT_CONFIG_STRING, D("opsbot.db"), 0, 0, 0,
+	  "SQLite database file, relative to the config file" },
+	{ "unknown_command_reply", OPSBOT_CONFIG_BOOL, D("true"), 0, 0, 0,
+	  "answer unknown commands with a suggestion" },
+	{ "channel_reply_lines", OPSBOT_CONFIG_INT, D("8"), 0, 1, 1000,
+	  "most lines one reply may put in a channel" },
+	{ "private_reply_lines", OPSBOT_CONFIG_INT, D("100"), 0, 1, 10000,
+	  "most lines one reply may send in private" },
+	{ "quit_message", OPSBOT_CONFIG_STRING, D("opsbot shutting down"), 0,
+	  0, 0, "QUIT message on shutdown" },
+	{ NULL, 0, NULL, 0, 0, 0, NULL },
+};
+
+const struct opsbot_config_key config_access_keys[] = {
+	{ "grant", OPSBOT_CONFIG_LIST, NULL, 0, 0, 0,
+	  "\"account NAME CAP...\" or \"mask NICK!USER@HOST CAP...\"" },
+	{ NULL, 0, NULL, 0, 0, 0, NULL },
+};
+
+const struct opsbot_config_key config_http_keys[] = {
+	{ "listen", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+	  "ADDRESS:PORT for webhooks, e.g. 127.0.0.1:8088 (off if unset)" },
+	{ "max_body", OPSBOT_CONFIG_INT, D("1048576"), 0, 1, 67108864,
+	  "largest webhook request body in bytes" },
+	{ NULL, 0, NULL, 0, 0, 0, NULL },
+};
+
+static const struct {
+	const char *name;
+	const struct opsbot_config_key *schema;
+} host_sections[] = {
+	{ "irc", config_irc_keys },
+	{ "bot", config_bot_keys },
+	{ "access", config_access_keys },
+	{ "http", config_http_keys },
+};
+
+/* ---- parsing ---- */
+
+struct parse_state {
+	struct config *cfg;
+	struct config_entry **tail;
+	const char *text; /* string input, or NULL */
+	FILE *file;
+	int line;
+	char *linebuf;
+	size_t linecap;
+};
+
+static void add_error_line(struct config *cfg, int line, const char *fmt,
+			   ...) __attribute__((format(printf, 3, 4)));
+
+static void add_error_line(struct config *cfg, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	buf_addf(&cfg->errors, "%s:%d: ", cfg->path, line);
+	va_start(ap, fmt);
+	buf_vaddf(&cfg->errors, fmt, ap);
+	va_end(ap);
+	buf_addch(&cfg->errors, '\n');
+	cfg->error_count++;
+}
+
+void config_error(struct config *cfg, const struct config_entry *e,
+		  const char *fmt, ...)
+{
+	va_list ap;
+
+	if (e)
+		buf_addf(&cfg->errors, "%s:%d: [%s] %s: ", cfg->path, e->line,
+			 e->section, e->key);
+	else
+		buf_addf(&cfg->errors, "%s: ", cfg->path);
+	va_start(ap, fmt);
+	buf_vaddf(&cfg->errors, fmt, ap);
+	va_end(ap);
+	buf_addch(&cfg->errors, '\n');
+	cfg->error_count++;
+}
+
+/* ini_reader: one line per call, counted, length-checked. */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct parse_state *st = stream;
+	size_t len;
+
+	if (st->text) {
+		const char *nl;
+
+		if (!*st->text)
+			return NULL;
+		nl = strchr(st->text, '\n');
+		len = nl ? (size_t)(nl - st->text) + 1 : strlen(st->text);
+		if (len + 1 > st->linecap) {
+			st->linecap = len + 1;
+			st->linebuf = xrealloc(st->linebuf, st->linecap);
+		}
+		memcpy(st->linebuf, st->text, len);
+		st->linebuf[len] = '\0';
+		st->text += len;
+	} else {
+		ssize_t n = getline(&st->linebuf, &st->linecap, st->file);
+
+		if (n < 0)
+			return NULL;
+		len = (size_t)n;
+	}
+	st->line++;
+	if (memchr(st->linebuf, '\0', len)) {
+		add_error_line(st->cfg, st->line, "NUL byte in line; ignored");
+		str[0] = '\0';
+		return str;
+	}
+	if (len >= (size_t)num) {
+		add_error_line(st->cfg, st->line,
+			       "line longer than %d characters; ignored "
+			       "(split the value over repeated keys)",
+			       num - 2);
+		str[0] = '\0';
+		return str;
+	}
+	memcpy(str, st->linebuf, len + 1);
+	return str;
+}
+
+static int on_entry(void *user, const char *section, const char *key,
+		    const char *value)
+{
+	struct parse_state *st = user;
+	struct config_entry *e = xcalloc(1, sizeof(*e));
+
+	e->section = xstrdup(section);
+	e->key = xstrdup(key);
+	e->value = xstrdup(value);
+	e->line = st->line;
+	*st->tail = e;
+	st->tail = &e->next;
+	return 1;
+}
+
+static struct config *parse(struct parse_state *st, const char *name)
+{
+	struct config *cfg = xcalloc(1, sizeof(*cfg));
+	int rc;
+
+	cfg->path = xstrdup(name);
+	cfg->refs = 1;
+	st->cfg = cfg;
+	st->tail = &cfg->entries;
+	rc = ini_parse_stream(read_line, st, on_entry, st);
+	if (rc > 0)
+		add_error_line(cfg, rc,
+			       "syntax error (expected [section] or "
+			       "key = value)");
+	else if (rc < 0)
+		add_error_line(cfg, 0, "cannot parse (out of memory)");
+	free(st->linebuf);
+	return cfg;
+}
+
+struct config *config_load(const char *path, char **err)
+{
+	struct parse_state st = { 0 };
+	struct config *cfg;
+
+	st.file = fopen(path, "r");
+	if (!st.file) {
+		*err = xasprintf("cannot read config '%s': %s", path,
+				 strerror(errno));
+		return NULL;
+	}
+	cfg = parse(&st, path);
+	fclose(st.file);
+	return cfg;
+}
+
+struct config *config_load_string(const char *text, const char *name)
+{
+	struct parse_state st = { 0 };
+
+	st.text = text;
+	return parse(&st, name);
+}
+
+void config_free(struct config *cfg)
+{
+	struct config_entry *e, *next;
+	int i;
+
+	if (!cfg || --cfg->refs > 0)
+		return;
+	for (e = cfg->entries; e; e = next) {
+		next = e->next;
+		free(e->section);
+		free(e->key);
+		free_secret(e->value);
+		free(e);
+	}
+	for (i = 0; i < cfg->secret_count; i++)
+		free_secret(cfg->secret_values[i]);
+	free(cfg->secret_values);
+	buf_free(&cfg->errors);
+	free(cfg->path);
+	free(cfg);
+}
+
+struct config *config_ref(struct config *cfg)
+{
+	if (cfg)
+		cfg->refs++;
+	return cfg;
+}
+
+/* ---- value parsers ---- */
+
+int config_parse_int(const char *s, long long *out)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || *end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int config_parse_bool(const char *s, int *out)
+{
+	static const char *const yes[] = { "true", "yes", "on", "1" };
+	static const char *const no[] = { "false", "no", "off", "0" };
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(yes); i++) {
+		if (str_ieq(s, yes[i])) {
+			*out = 1;
+			return 0;
+		}
+		if (str_ieq(s, no[i])) {
+			*out = 0;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int config_parse_duration_ms(const char *s, long long *out)
+{
+	char *end;
+	double v;
+	long long mult = 1000;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || v < 0 || v != v)
+		return -1;
+	if (!strcmp(end, "ms"))
+		mult = 1;
+	else if (!strcmp(end, "") || !strcmp(end, "s"))
+		mult = 1000;
+	else if (!strcmp(end, "m"))
+		mult = 60 * 1000;
+	else if (!strcmp(end, "h"))
+		mult = 3600 * 1000;
+	else if (!strcmp(end, "d"))
+		mult = 86400 * 1000;
+	else
+		return -1;
+	if (v * (double)mult > (double)LLONG_MAX / 2)
+		return -1;
+	*out = (long long)(v * (double)mult + 0.5);
+	return 0;
+}
+
+/* ---- lookups ---- */
+
+const struct opsbot_config_key *
+config_schema_find(const struct opsbot_config_key *schema, const char *key)
+{
+	for (; schema && schema->key; schema++)
+		if (!strcmp(schema->key, key))
+			return schema;
+	return NULL;
+}
+
+/* The last entry for section/key (scalars: validation refuses repeats). */
+const struct config_entry *config_find(const struct config *cfg,
+				       const char *section, const char *key)
+{
+	const struct config_entry *e, *found = NULL;
+
+	if (!cfg)
+		return NULL;
+	for (e = cfg->entries; e; e = e->next)
+		if (!strcmp(e->section, section) && !strcmp(e->key, key))
+			found = e;
+	return found;
+}
+
+int config_has_section(const struct config *cfg, const char *section)
+{
+	const struct config_entry *e;
+
+	for (e = cfg ? cfg->entries : NULL; e; e = e->next)
+		if (!strcmp(e->section, section))
+			return 1;
+	return 0;
+}
+
+const char *config_get(const struct config *cfg, const char *section,
+		       const struct opsbot_config_key *schema, const char *key)
+{
+	const struct config_entry *e = config_find(cfg, section, key);
+	const struct opsbot_config_key *k;
+
+	if (e)
+		return e->value;
+	k = config_schema_find(schema, key);
+	return k ? k->default_value : NULL;
+}
+
+long long config_get_int(const struct config *cfg, const char *section,
+			 const struct opsbot_config_key *schema,
+			 const char *key)
+{
+	const char *v = config_get(cfg, section, schema, key);
+	long long n = 0;
+
+	if (v && config_parse_int(v, &n) < 0)
+		n = 0;
+	return n;
+}
+
+int config_get_bool(const struct config *cfg, const char *section,
+		    const struct opsbot_config_key *schema, const char *key)
+{
+	const char *v = config_get(cfg, section, schema, key);
+	int b = 0;
+
+	if (v && config_parse_bool(v, &b) < 0)
+		b = 0;
+	return b;
+}
+
+long long config_get_duration_ms(const struct config *cfg,
+				 const char *section,
+				 const struct opsbot_config_key *schema,
+				 const char *key)
+{
+	const char *v = config_get(cfg, section, schema, key);
+	long long ms = 0;
+
+	if (v && config_parse_duration_ms(v, &ms) < 0)
+		ms = 0;
+	return ms;
+}
+
+static void trim(char **start, char **end)
+{
+	while (*start < *end && isspace((unsigned char)**start))
+		(*start)++;
+	while (*end > *start && isspace((unsigned char)(*end)[-1]))
+		(*end)--;
+}
+
+char **config_get_list(const struct config *cfg, const char *section,
+		       const struct opsbot_config_key *schema, const char *key,
+		       int *count)
+{
+	const struct config_entry *e;
+	const struct opsbot_config_key *k = config_schema_find(schema, key);
+	struct buf text = BUF_INIT;
+	char **items, *block, *p;
+	int n = 0, cap = 0, found = 0;
+	size_t off;
+
+	for (e = cfg ? cfg->entries : NULL; e; e = e->next) {
+		if (strcmp(e->section, section) || strcmp(e->key, key))
+			continue;
+		buf_adds(&text, e->value);
+		buf_addch(&text, ',');
+		found = 1;
+	}
+	if (!found && k && k->default_value) {
+		buf_adds(&text, k->default_value);
+		buf_addch(&text, ',');
+	}
+	/* One allocation: the pointer array followed by the strings. */
+	for (p = text.data; p && *p; p++)
+		if (*p == ',')
+			cap++;
+	off = (size_t)(cap + 1) * sizeof(char *);
+	items = xmalloc(off + text.len + 1);
+	block = (char *)items + off;
+	memcpy(block, text.data ? text.data : "", text.len + 1);
+	p = block;
+	while (*p) {
+		char *comma = strchr(p, ',');
+		char *s = p, *end = comma;
+
+		trim(&s, &end);
+		*end = '\0';
+		if (*s)
+			items[n++] = s;
+		p = comma + 1;
+	}
+	items[n] = NULL;
+	buf_free(&text);
+	*count = n;
+	return items;
+}
+
+static char *read_secret_file(const char *path, char **err)
+{
+	struct buf b = BUF_INIT;
+	char chunk[512];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f) {
+		*err = xasprintf("cannot read secret file '%s': %s", path,
+				 strerror(errno));
+		return NULL;
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		buf_add(&b, chunk, n);
+		if (b.len > 65536)
+			break;
+	}
+	fclose(f);
+	explicit_bzero(chunk, sizeof(chunk));
+	if (b.len > 65536) {
+		free_secret(buf_detach(&b));
+		*err = xasprintf("secret file '%s' is larger than 64 KiB",
+				 path);
+		return NULL;
+	}
+	/* A trailing newline is the editor's, not the secret's. */
+	while (b.len && (b.data[b.len - 1] == '\n' ||
+			 b.data[b.len - 1] == '\r'))
+		b.data[--b.len] = '\0';
+	if (!b.len) {
+		buf_free(&b);
+		*err = xasprintf("secret file '%s' is empty", path);
+		return NULL;
+	}
+	return buf_detach(&b);
+}
+
+char *config_get_secret(const struct config *cfg, const char *section,
+			const char *key, char **err)
+{
+	char name[128];
+	const struct config_entry *e;
+
+	*err = NULL;
+	e = config_find(cfg, section, key);
+	if (e)
+		return xstrdup(e->value);
+	snprintf(name, sizeof(name), "%s_file", key);
+	e = config_find(cfg, section, name);
+	if (e)
+		return read_secret_file(e->value, err);
+	snprintf(name, sizeof(name), "%s_env", key);
+	e = config_find(cfg, section, name);
+	if (e) {
+		const char *v = getenv(e->value);
+
+		if (!v || !*v) {
+			*err = xasprintf("environment variable '%s' is not "
+					 "set",
+					 e->value);
+			return NULL;
+		}
+		return xstrdup(v);
+	}
+	return NULL;
+}
+
+/* ---- validation ---- */
+
+static const char *type_name(enum opsbot_config_type t)
+{
+	switch (t) {
+	case OPSBOT_CONFIG_STRING:
+		return "text";
+	case OPSBOT_CONFIG_INT:
+		return "a whole number";
+	case OPSBOT_CONFIG_BOOL:
+		return "true or false";
+	case OPSBOT_CONFIG_DURATION:
+		return "a duration such as 30s, 5m or 2h";
+	case OPSBOT_CONFIG_SECRET:
+		return "a secret";
+	case OPSBOT_CONFIG_LIST:
+		return "a list";
+	}
+	return "?";
+}
+
+/* The schema key an entry sets: "token_file" sets secret "token". */
+static const struct opsbot_config_key *
+entry_schema_key(const struct opsbot_config_key *schema, const char *key,
+		 int *is_indirect)
+{
+	const struct opsbot_config_key *k = config_schema_find(schema, key);
+	size_t len = strlen(key);
+	char base[128];
+
+	*is_indirect = 0;
+	if (k)
+		return k;
+	if (len > 5 && len < sizeof(base) &&
+	    (!strcmp(key + len - 5, "_file") ||
+	     !strcmp(key + len - 4, "_env"))) {
+		size_t cut = !strcmp(key + len - 5, "_file") ? 5 : 4;
+
+		memcpy(base, key, len - cut);
+		base[len - cut] = '\0';
+		k = config_schema_find(schema, base);
+		if (k && k->type == OPSBOT_CONFIG_SECRET) {
+			*is_indirect = 1;
+			return k;
+		}
+	}
+	return NULL;
+}
+
+static const char *closest_key(const struct opsbot_config_key *schema,
+			       const char *key)
+{
+	const char *best = NULL;
+	int best_d = 3;
+
+	for (; schema && schema->key; schema++) {
+		int d = str_edit_distance(key, schema->key, 2);
+
+		if (d < best_d) {
+			best_d = d;
+			best = schema->key;
+		}
+	}
+	return best;
+}
+
+static void check_value(struct config *cfg, const struct config_entry *e,
+			const struct opsbot_config_key *k)
+{
+	long long n;
+	int b;
+
+	switch (k->type) {
+	case OPSBOT_CONFIG_INT:
+		if (config_parse_int(e->value, &n) < 0) {
+			config_error(cfg, e, "'%s' is not %s", e->value,
+				     type_name(k->type));
+			return;
+		}
+		break;
+	case OPSBOT_CONFIG_DURATION:
+		if (config_parse_duration_ms(e->value, &n) < 0) {
+			config_error(cfg, e, "'%s' is not %s", e->value,
+				     type_name(k->type));
+			return;
+		}
+		break;
+	case OPSBOT_CONFIG_BOOL:
+		if (config_parse_bool(e->value, &b) < 0)
+			config_error(cfg, e, "'%s' is not %s", e->value,
+				     type_name(k->type));
+		return;
+	default:
+		return;
+	}
+	if ((k->min || k->max) && (n < k->min || n > k->max)) {
+		if (k->type == OPSBOT_CONFIG_DURATION)
+			config_error(cfg, e,
+				     "%s is out of range (%lld ms to %lld ms)",
+				     e->value, k->min, k->max);
+		else
+			config_error(cfg, e, "%s is out of range (%lld to %lld)",
+				     e->value, k->min, k->max);
+	}
+}
+
+static void remember_secret(struct config *cfg, char *value)
+{
+	cfg->secret_values = xrealloc(cfg->secret_values,
+				      (size_t)(cfg->secret_count + 1) *
+					      sizeof(char *));
+	cfg->secret_values[cfg->secret_count++] = value;
+}
+
+static void check_secret(struct config *cfg, const char *section,
+			 const struct opsbot_config_key *k)
+{
+	static const char *const suffix[] = { "", "_file", "_env" };
+	const struct config_entry *set[3] = { NULL, NULL, NULL };
+	char name[128];
+	char *value, *err = NULL;
+	int i, count = 0;
+
+	for (i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "%s%s", k->key, suffix[i]);
+		set[i] = config_find(cfg, section, name);
+		count += set[i] != NULL;
+	}
+	if (count == 0) {
+		if (k->flags & OPSBOT_CONFIG_REQUIRED) {
+			buf_addf(&cfg->errors,
+				 "%s: [%s] %s: required (set %s, %s_file or "
+				 "%s_env)\n",
+				 cfg->path, section, k->key, k->key, k->key,
+				 k->key);
+			cfg->error_count++;
+		}
+		return;
+	}
+	if (count > 1) {
+		const struct config_entry *e = set[0] ? set[0] : set[1];
+
+		config_error(cfg, e, "set only one of %s, %s_file and %s_env",
+			     k->key, k->key, k->key);
+		return;
+	}
+	value = config_get_secret(cfg, section, k->key, &err);
+	if (!value) {
+		const struct config_entry *e = set[0]	? set[0]
+					       : set[1] ? set[1]
+							: set[2];
+
+		config_error(cfg, e, "%s", err ? err : "empty secret");
+		free(err);
+		return;
+	}
+	if (set[1]) {
+		struct stat st;
+
+		/* Readable by others: say so, since it is a secret. */
+		if (!stat(set[1]->value, &st) && (st.st_mode & 0004))
+			warning("config",
+				"%s:%d: secret file '%s' is readable by every "
+				"user; chmod 600 it",
+				cfg->path, set[1]->line, set[1]->value);
+	}
+	remember_secret(cfg, value);
+}
+
+void config_validate_section(struct config *cfg, const char *section,
+			     const struct opsbot_config_key *schema)
+{
+	const struct config_entry *e, *f;
+	const struct opsbot_config_key *k;
+
+	for (e = cfg->entries; e; e = e->next) {
+		int indirect;
+
+		if (strcmp(e->section, section))
+			continue;
+		k = entry_schema_key(schema, e->key, &indirect);
+		if (!k) {
+			const char *near = closest_key(schema, e->key);
+
+			if (near)
+				config_error(cfg, e,
+					     "unknown key (did you mean "
+					     "'%s'?)",
+					     near);
+			else
+				config_error(cfg, e, "unknown key");
+			continue;
+		}
+		if (k->type != OPSBOT_CONFIG_LIST) {
+			/* A scalar set twice is almost always a mistake. */
+			for (f = e->next; f; f = f->next) {
+				if (!strcmp(f->section, section) &&
+				    !strcmp(f->key, e->key)) {
+					config_error(cfg, f,
+						     "set twice (first on "
+						     "line %d)",
+						     e->line);
+					break;
+				}
+			}
+		}
+		if (!indirect && k->type != OPSBOT_CONFIG_SECRET)
+			check_value(cfg, e, k);
+	}
+	for (k = schema; k && k->key; k++) {
+		if (k->type == OPSBOT_CONFIG_SECRET) {
+			check_secret(cfg, section, k);
+		} else if ((k->flags & OPSBOT_CONFIG_REQUIRED) &&
+			   !config_find(cfg, section, k->key)) {
+			buf_addf(&cfg->errors, "%s: [%s] %s: required\n",
+				 cfg->path, section, k->key);
+			cfg->error_count++;
+		}
+	}
+}
+
+void config_validate_host(struct config *cfg)
+{
+	const struct config_entry *e, *f;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(host_sections); i++)
+		config_validate_section(cfg, host_sections[i].name,
+					host_sections[i].schema);
+	for (e = cfg->entries; e; e = e->next) {
+		int known = str_has_prefix(e->section, "plugin.") &&
+			    e->section[7];
+
+		for (i = 0; !known && i < ARRAY_SIZE(host_sections); i++)
+			known = !strcmp(e->section, host_sections[i].name);
+		if (known)
+			continue;
+		/* Report an unknown section once, at its first key. */
+		for (f = cfg->entries; f != e; f = f->next)
+			if (!strcmp(f->section, e->section))
+				break;
+		if (f != e)
+			continue;
+		if (!*e->section)
+			add_error_line(cfg, e->line,
+				       "'%s' is outside any [section]",
+				       e->key);
+		else
+			add_error_line(cfg, e->line,
+				       "[%s]: unknown section (expected irc, "
+				       "bot, access, http or plugin.<name>)",
+				       e->section);
+	}
+}
+
+int config_section_equal(const struct config *a, const struct config *b,
+			 const char *section)
+{
+	const struct config_entry *x = a ? a->entries : NULL;
+	const struct config_entry *y = b ? b->entries : NULL;
+
+	for (;;) {
+		while (x && strcmp(x->section, section))
+			x = x->next;
+		while (y && strcmp(y->section, section))
+			y = y->next;
+		if (!x || !y)
+			return !x && !y;
+		if (strcmp(x->key, y->key) || strcmp(x->value, y->value))
+			return 0;
+		x = x->next;
+		y = y->next;
+	}
+}

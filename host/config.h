@@ -1,0 +1,110 @@
+/*
+ * config.h - the INI configuration: parsing with line numbers, validation
+ * against schemas (the host's sections and each plugin's descriptor), typed
+ * values and secrets.
+ *
+ * A config is parsed once into a list of entries and never changed; a
+ * reload builds a new one, validates it completely, and only then replaces
+ * the old one.  Every error names the file, the line and the key.
+ */
+#ifndef CONFIG_H
+#define CONFIG_H
+
+#include "opsbot.h"
+#include "util.h"
+
+struct config_entry {
+	char *section; /* "irc", "plugin.registrar" */
+	char *key;
+	char *value;
+	int line;
+	struct config_entry *next;
+};
+
+struct config {
+	char *path;
+	struct config_entry *entries; /* in file order */
+	struct buf errors;            /* one error per line */
+	int error_count;
+	char **secret_values;         /* resolved secrets, for redaction */
+	int secret_count;
+	int refs;                     /* config_free() at 0 */
+};
+
+/* Host section schemas, used by validation and the getters below. */
+extern const struct opsbot_config_key config_irc_keys[];
+extern const struct opsbot_config_key config_bot_keys[];
+extern const struct opsbot_config_key config_access_keys[];
+extern const struct opsbot_config_key config_http_keys[];
+
+/*
+ * Reads and parses path.  Returns a config (check error_count: syntax
+ * errors are recorded, not fatal) or NULL if the file cannot be read, with
+ * the reason in *err (malloc'd).
+ */
+struct config *config_load(const char *path, char **err);
+/* The same from a string (tests, fuzzing); name is used in messages. */
+struct config *config_load_string(const char *text, const char *name);
+/* Reference counting: plugins keep the config they were loaded with, so
+ * strings they were given stay valid after a reload of the file. */
+struct config *config_ref(struct config *cfg);
+void config_free(struct config *cfg); /* drops one reference */
+
+/* Records an error "file:line: [section] key: message". */
+void config_error(struct config *cfg, const struct config_entry *e,
+		  const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * Validates the host sections ([irc], [bot], [access], [http]) and flags
+ * unknown sections other than [plugin.*].  Errors are added to cfg.
+ */
+void config_validate_host(struct config *cfg);
+
+/*
+ * Validates section against a schema: unknown keys (with a suggestion),
+ * types and ranges, repeated scalar keys, required keys, secrets (exactly
+ * one of key, key_file, key_env; the file readable).  Resolved secrets are
+ * remembered in cfg for redaction.
+ */
+void config_validate_section(struct config *cfg, const char *section,
+			     const struct opsbot_config_key *schema);
+
+/* Lookups.  All return the schema default when the key is not set. */
+const struct opsbot_config_key *
+config_schema_find(const struct opsbot_config_key *schema, const char *key);
+const struct config_entry *config_find(const struct config *cfg,
+				       const char *section, const char *key);
+const char *config_get(const struct config *cfg, const char *section,
+		       const struct opsbot_config_key *schema, const char *key);
+long long config_get_int(const struct config *cfg, const char *section,
+			 const struct opsbot_config_key *schema,
+			 const char *key);
+int config_get_bool(const struct config *cfg, const char *section,
+		    const struct opsbot_config_key *schema, const char *key);
+long long config_get_duration_ms(const struct config *cfg,
+				 const char *section,
+				 const struct opsbot_config_key *schema,
+				 const char *key);
+/* A LIST key: its items (split at commas, trimmed), malloc'd array of
+ * pointers into one malloc'd block; *count set.  Free with free(). */
+char **config_get_list(const struct config *cfg, const char *section,
+		       const struct opsbot_config_key *schema, const char *key,
+		       int *count);
+/* A SECRET key resolved (malloc'd, free with free_secret), or NULL. */
+char *config_get_secret(const struct config *cfg, const char *section,
+			const char *key, char **err);
+
+/* Does the section exist at all? */
+int config_has_section(const struct config *cfg, const char *section);
+
+/* Parsers shared with the getters; return 0 or -1. */
+int config_parse_int(const char *s, long long *out);
+int config_parse_bool(const char *s, int *out);
+int config_parse_duration_ms(const char *s, long long *out);
+
+/* 1 if both configs have the same entries (values and order, lines
+ * ignored) in section. */
+int config_section_equal(const struct config *a, const struct config *b,
+			 const char *section);
+
+#endif /* CONFIG_H */

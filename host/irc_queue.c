@@ -1,0 +1,227 @@
+/*
+ * irc_queue.c - token bucket plus round-robin per-target queues.
+ *
+ * The bucket holds at most `burst` tokens and gains one every interval;
+ * a line costs one.  That is RFC 1459 section 8.10 seen from the client:
+ * a burst of 5, then one line per 2 s, never more than the server allows.
+ */
+#include "irc_queue.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct queued_line {
+	struct queued_line *next;
+	int64_t queued_at;
+	size_t len;
+	char line[]; /* NUL-terminated */
+};
+
+struct target_queue {
+	struct target_queue *next; /* in the round-robin ring order */
+	char *name;
+	struct queued_line *head, **tail;
+	size_t count;
+};
+
+struct irc_queue {
+	int unlimited;
+	int burst;
+	long interval_ms;
+	long ttl_ms;
+	double tokens;
+	int64_t refilled_at;
+	struct target_queue *targets; /* targets with lines, served in turn */
+	size_t length;
+	size_t expired;
+};
+
+struct irc_queue *irc_queue_new(void)
+{
+	struct irc_queue *q = xcalloc(1, sizeof(*q));
+
+	irc_queue_configure(q, 0, 5, 2000, 600000);
+	q->tokens = q->burst;
+	return q;
+}
+
+static void target_free(struct target_queue *t)
+{
+	struct queued_line *l, *next;
+
+	for (l = t->head; l; l = next) {
+		next = l->next;
+		free(l);
+	}
+	free(t->name);
+	free(t);
+}
+
+void irc_queue_clear(struct irc_queue *q)
+{
+	struct target_queue *t, *next;
+
+	for (t = q->targets; t; t = next) {
+		next = t->next;
+		target_free(t);
+	}
+	q->targets = NULL;
+	q->length = 0;
+}
+
+void irc_queue_free(struct irc_queue *q)
+{
+	if (!q)
+		return;
+	irc_queue_clear(q);
+	free(q);
+}
+
+void irc_queue_configure(struct irc_queue *q, int unlimited, int burst,
+			 long interval_ms, long ttl_ms)
+{
+	q->unlimited = unlimited;
+	q->burst = burst > 0 ? burst : 1;
+	q->interval_ms = interval_ms > 0 ? interval_ms : 1;
+	q->ttl_ms = ttl_ms;
+	if (q->tokens > q->burst)
+		q->tokens = q->burst;
+}
+
+static void refill(struct irc_queue *q, int64_t now)
+{
+	if (now > q->refilled_at) {
+		q->tokens += (double)(now - q->refilled_at) /
+			     (double)q->interval_ms;
+		if (q->tokens > q->burst)
+			q->tokens = q->burst;
+	}
+	q->refilled_at = now;
+}
+
+int irc_queue_can_send_now(struct irc_queue *q, int64_t now)
+{
+	if (q->unlimited)
+		return 1;
+	if (q->length)
+		return 0;
+	refill(q, now);
+	return q->tokens >= 1.0;
+}
+
+void irc_queue_consume(struct irc_queue *q, int64_t now)
+{
+	if (q->unlimited)
+		return;
+	refill(q, now);
+	/* Bypassing lines may take the bucket below zero: the lines after
+	 * them then wait, as the server's own count demands. */
+	q->tokens -= 1.0;
+	if (q->tokens < -q->burst)
+		q->tokens = -q->burst;
+}
+
+void irc_queue_push(struct irc_queue *q, const char *target, const char *line,
+		    size_t len, int64_t now)
+{
+	struct target_queue *t, **link;
+	struct queued_line *l;
+
+	for (link = &q->targets; (t = *link); link = &t->next)
+		if (!strcmp(t->name, target))
+			break;
+	if (!t) {
+		t = xcalloc(1, sizeof(*t));
+		t->name = xstrdup(target);
+		t->tail = &t->head;
+		*link = t; /* new targets join the end of the ring */
+	}
+	l = xmalloc(sizeof(*l) + len + 1);
+	l->next = NULL;
+	l->queued_at = now;
+	l->len = len;
+	memcpy(l->line, line, len);
+	l->line[len] = '\0';
+	*t->tail = l;
+	t->tail = &l->next;
+	t->count++;
+	q->length++;
+}
+
+/* Removes the head line of the first target and rotates that target to
+ * the back of the ring, so each target gets one line per turn. */
+static struct queued_line *pop_fair(struct irc_queue *q)
+{
+	struct target_queue *t = q->targets, **link;
+	struct queued_line *l;
+
+	if (!t)
+		return NULL;
+	l = t->head;
+	t->head = l->next;
+	if (!t->head)
+		t->tail = &t->head;
+	t->count--;
+	q->length--;
+	q->targets = t->next;
+	t->next = NULL;
+	if (!t->count) {
+		target_free(t);
+	} else {
+		for (link = &q->targets; *link; link = &(*link)->next)
+			;
+		*link = t;
+	}
+	return l;
+}
+
+long irc_queue_drain(struct irc_queue *q, int64_t now, irc_queue_send_fn *fn,
+		     void *data)
+{
+	struct queued_line *l;
+
+	if (!q->unlimited)
+		refill(q, now);
+	while (q->length) {
+		if (!q->unlimited && q->tokens < 1.0) {
+			double missing = 1.0 - q->tokens;
+
+			return (long)(missing * (double)q->interval_ms) + 1;
+		}
+		l = pop_fair(q);
+		if (q->ttl_ms > 0 && now - l->queued_at > q->ttl_ms) {
+			q->expired++;
+			free(l);
+			continue;
+		}
+		if (!q->unlimited)
+			q->tokens -= 1.0;
+		fn(l->line, l->len, data);
+		free(l);
+	}
+	return -1;
+}
+
+size_t irc_queue_length(const struct irc_queue *q)
+{
+	return q->length;
+}
+
+size_t irc_queue_take_expired(struct irc_queue *q)
+{
+	size_t n = q->expired;
+
+	q->expired = 0;
+	return n;
+}
+
+size_t irc_queue_target_length(const struct irc_queue *q, const char *target)
+{
+	const struct target_queue *t;
+
+	for (t = q->targets; t; t = t->next)
+		if (!strcmp(t->name, target))
+			return t->count;
+	return 0;
+}

@@ -1,0 +1,31 @@
+/*
+ * loop.h - the program's heartbeat: one libuv loop on one thread, and the
+ * deferred-call queue that lets the host finish things "from the loop, soon"
+ * instead of inside the caller (cancelled callbacks, plugin unloads).
+ */
+#ifndef LOOP_H
+#define LOOP_H
+
+#include <uv.h>
+
+typedef void loop_fn(void *data);
+
+/* Creates the loop and records the loop thread.  Call once, first. */
+void loop_init(void);
+uv_loop_t *loop_get(void);
+/* Is the caller on the loop thread? */
+int loop_on_loop_thread(void);
+
+/*
+ * Runs fn(data) on the loop thread at the start of the next loop pass (or
+ * later in this one), never inside the caller.  Calls run in FIFO order.
+ */
+void loop_defer(loop_fn *fn, void *data);
+
+/* Runs the loop until loop_stop(). */
+void loop_run(void);
+void loop_stop(void);
+/* Closes every handle and runs the loop until they are gone. */
+void loop_close(void);
+
+#endif /* LOOP_H */

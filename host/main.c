@@ -1,0 +1,573 @@
+/*
+ * main.c - the opsbot program: options, configuration (load, check,
+ * reload on SIGHUP), the daemon and the `opsbot run` command line.
+ */
+#include "access.h"
+#include "api.h"
+#include "command.h"
+#include "config.h"
+#include "http.h"
+#include "irc.h"
+#include "log.h"
+#include "loop.h"
+#include "module.h"
+#include "plugin.h"
+#include "process.h"
+#include "store.h"
+#include "util.h"
+#include "version.h"
+#include "webhook.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#define EXIT_CONFIG 2 /* the config is invalid */
+#define EXIT_USAGE 2
+
+static const char usage_text[] =
+	"usage: opsbot [-c FILE] [-v|-q]          run the bot\n"
+	"       opsbot [-c FILE] --check-config   validate the config and exit\n"
+	"       opsbot [-c FILE] run <plugin> [<args>...]\n"
+	"                                         run one plugin command here\n"
+	"       opsbot --version | --help\n"
+	"\n"
+	"  -c FILE   configuration (default: $OPSBOT_CONFIG, else ./opsbot.conf)\n"
+	"  -v        more log output (repeat for debug)\n"
+	"  -q        errors only\n";
+
+struct options {
+	const char *config_path;
+	int verbosity; /* 0 info, 1 debug, -1 warnings, -2 errors */
+	int check_config;
+	int run_argc;
+	char **run_argv;
+};
+
+static struct config *config;
+static char *config_dir;
+static uv_signal_t sig_term, sig_int, sig_hup;
+static int shutting_down;
+static int cli_status = OPSBOT_OK;
+static int cli_done;
+
+/* ---- options ---- */
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+	int i;
+
+	memset(o, 0, sizeof(*o));
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "-c") || !strcmp(a, "--config")) {
+			if (++i >= argc) {
+				fprintf(stderr, "opsbot: -c needs a file\n");
+				return -1;
+			}
+			o->config_path = argv[i];
+		} else if (!strcmp(a, "-v")) {
+			o->verbosity++;
+		} else if (!strcmp(a, "-vv")) {
+			o->verbosity += 2;
+		} else if (!strcmp(a, "-q")) {
+			o->verbosity = -2;
+		} else if (!strcmp(a, "--check-config")) {
+			o->check_config = 1;
+		} else if (!strcmp(a, "--version")) {
+			printf("opsbot %s (plugin ABI %d.%d)\n", OPSBOT_VERSION,
+			       OPSBOT_ABI_MAJOR, OPSBOT_ABI_MINOR);
+			exit(0);
+		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			fputs(usage_text, stdout);
+			exit(0);
+		} else if (!strcmp(a, "run")) {
+			o->run_argc = argc - i - 1;
+			o->run_argv = argv + i + 1;
+			if (o->run_argc < 1) {
+				fprintf(stderr,
+					"opsbot: run needs a plugin name "
+					"(opsbot run <plugin> <args...>)\n");
+				return -1;
+			}
+			break;
+		} else {
+			fprintf(stderr, "opsbot: unknown option '%s'\n%s", a,
+				usage_text);
+			return -1;
+		}
+	}
+	if (!o->config_path)
+		o->config_path = getenv("OPSBOT_CONFIG");
+	if (!o->config_path)
+		o->config_path = "opsbot.conf";
+	return 0;
+}
+
+/* ---- configuration ---- */
+
+/* A path from the config, relative to the config file's directory. */
+static char *config_relative(const char *path)
+{
+	if (!path || path[0] == '/')
+		return xstrdup(path ? path : "");
+	return xasprintf("%s/%s", config_dir, path);
+}
+
+static void set_plugin_dir(const struct config *cfg)
+{
+	const char *dir = config_get(cfg, "bot", config_bot_keys, "plugin_dir");
+	char *path;
+
+	if (dir && *dir) {
+		path = config_relative(dir);
+	} else {
+		path = xasprintf("%s/plugins", module_exe_dir());
+		if (access(path, R_OK)) {
+			free(path);
+			path = xasprintf("%s/../lib/opsbot/plugins",
+					 module_exe_dir());
+		}
+	}
+	plugin_set_dir(path);
+	free(path);
+}
+
+/*
+ * Loads and validates everything: host sections, grants, and the section
+ * of every listed plugin against its descriptor (read without running it).
+ * Returns the config, or NULL after printing every error.
+ */
+static struct config *load_config(const char *path, int quiet_ok)
+{
+	struct config *cfg;
+	char **plugins, *err = NULL;
+	int count, i;
+
+	cfg = config_load(path, &err);
+	if (!cfg) {
+		error("config", "%s", err);
+		free(err);
+		return NULL;
+	}
+	config_validate_host(cfg);
+	access_validate(cfg);
+	set_plugin_dir(cfg);
+	plugins = config_get_list(cfg, "bot", config_bot_keys, "plugins",
+				  &count);
+	for (i = 0; i < count; i++) {
+		const struct opsbot_plugin_descriptor *desc;
+		const struct config_entry *e =
+			config_find(cfg, "bot", "plugins");
+		char section[64];
+		void *h;
+		int j;
+
+		for (j = 0; j < i; j++)
+			if (!strcmp(plugins[j], plugins[i]))
+				config_error(cfg, e, "plugin '%s' listed twice",
+					     plugins[i]);
+		h = plugin_peek(plugins[i], &desc, &err);
+		if (!h) {
+			config_error(cfg, e, "%s", err);
+			free(err);
+			err = NULL;
+			continue;
+		}
+		snprintf(section, sizeof(section), "plugin.%s", plugins[i]);
+		config_validate_section(cfg, section, desc->config);
+		/* A loaded plugin keeps its mapping; this only drops the
+		 * reference peek took. */
+		plugin_peek_release(h);
+	}
+	/* Sections of plugins that are not loaded are probably typos. */
+	{
+		const struct config_entry *e;
+
+		for (e = cfg->entries; e; e = e->next) {
+			const char *name = e->section + 7;
+			int listed = 0;
+
+			if (!str_has_prefix(e->section, "plugin."))
+				continue;
+			for (i = 0; i < count; i++)
+				listed |= !strcmp(plugins[i], name);
+			if (!listed && e == config_find(cfg, e->section,
+							 e->key) &&
+			    !quiet_ok)
+				warning("config",
+					"%s:%d: [%s] is configured but "
+					"'%s' is not in [bot] plugins",
+					cfg->path, e->line, e->section, name);
+		}
+	}
+	free(plugins);
+	if (cfg->error_count) {
+		fputs(cfg->errors.data, stderr);
+		fprintf(stderr, "opsbot: %d error%s in %s\n", cfg->error_count,
+			cfg->error_count == 1 ? "" : "s", path);
+		config_free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+static void register_secrets(const struct config *cfg)
+{
+	int i;
+
+	secret_clear_all();
+	for (i = 0; i < cfg->secret_count; i++)
+		secret_register(cfg->secret_values[i]);
+}
+
+static int open_store(const struct config *cfg)
+{
+	char *path = config_relative(
+		config_get(cfg, "bot", config_bot_keys, "state"));
+	char *err = NULL;
+	int rc = store_open(path, &err);
+
+	if (rc < 0) {
+		error("store", "%s", err);
+		free(err);
+	}
+	free(path);
+	return rc;
+}
+
+/* ---- the daemon ---- */
+
+static void load_plugins(const struct config *cfg)
+{
+	char **plugins, *err = NULL;
+	int count, i;
+
+	plugins = config_get_list(cfg, "bot", config_bot_keys, "plugins",
+				  &count);
+	for (i = 0; i < count; i++) {
+		if (plugin_find(plugins[i]))
+			continue;
+		if (!plugin_load(plugins[i], &err)) {
+			error("plugin", "%s", err);
+			free(err);
+			err = NULL;
+		}
+	}
+	free(plugins);
+}
+
+static void reload_done(const char *name, const char *err, void *data)
+{
+	UNUSED(data);
+	if (err)
+		error("config", "reloading plugin %s: %s", name, err);
+}
+
+static void reload_config(void)
+{
+	struct config *fresh = load_config(config->path, 1);
+	struct list *pos, *tmp;
+	char **plugins;
+	int count, i;
+
+	if (!fresh) {
+		error("config", "SIGHUP: the new config has errors (above); "
+				"still running with the old one");
+		return;
+	}
+	register_secrets(fresh);
+	command_configure(fresh);
+	access_configure(fresh);
+	if (!config_section_equal(config, fresh, "http"))
+		webhook_configure(fresh);
+	irc_reconfigure(fresh);
+	plugin_set_config(fresh);
+	log_set_level(log_get_level());
+
+	/* Unload removed plugins; reload those whose section changed. */
+	plugins = config_get_list(fresh, "bot", config_bot_keys, "plugins",
+				  &count);
+	list_for_each_safe(pos, tmp, plugin_list())
+	{
+		struct opsbot_plugin *p =
+			list_entry(pos, struct opsbot_plugin, link);
+		char section[64];
+		int listed = 0;
+
+		for (i = 0; i < count; i++)
+			listed |= !strcmp(plugins[i], p->name);
+		snprintf(section, sizeof(section), "plugin.%s", p->name);
+		if (!listed)
+			plugin_unload(p, 0, reload_done, NULL);
+		else if (!config_section_equal(p->config, fresh, section))
+			plugin_unload(p, 1, reload_done, NULL);
+	}
+	free(plugins);
+	load_plugins(fresh);
+	config_free(config);
+	config = fresh;
+	info("config", "reloaded %s", config->path);
+}
+
+static void finish_shutdown(void)
+{
+	plugin_unload_all();
+	process_kill_all();
+	http_shutdown();
+	webhook_stop();
+	loop_stop();
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	UNUSED(s);
+	if (signum == SIGHUP) {
+		info("main", "SIGHUP: reloading the configuration");
+		reload_config();
+		return;
+	}
+	if (shutting_down) {
+		warning("main", "second signal: exiting now");
+		store_close();
+		_exit(1);
+	}
+	shutting_down = 1;
+	info("main", "%s: shutting down", signum == SIGINT ? "SIGINT"
+							   : "SIGTERM");
+	irc_quit(config_get(config, "bot", config_bot_keys, "quit_message"),
+		 finish_shutdown);
+}
+
+static void watch_signals(int with_hup)
+{
+	uv_signal_init(loop_get(), &sig_term);
+	uv_signal_init(loop_get(), &sig_int);
+	uv_signal_start(&sig_term, on_signal, SIGTERM);
+	uv_signal_start(&sig_int, on_signal, SIGINT);
+	uv_unref((uv_handle_t *)&sig_term);
+	uv_unref((uv_handle_t *)&sig_int);
+	if (with_hup) {
+		uv_signal_init(loop_get(), &sig_hup);
+		uv_signal_start(&sig_hup, on_signal, SIGHUP);
+		uv_unref((uv_handle_t *)&sig_hup);
+	}
+}
+
+static int run_daemon(void)
+{
+	api_set_mode(OPSBOT_MODE_DAEMON);
+	api_set_say(irc_send_text);
+	if (open_store(config) < 0)
+		return 1;
+	command_configure(config);
+	access_configure(config);
+	plugin_set_config(config);
+	if (webhook_configure(config) < 0)
+		return 1;
+	watch_signals(1);
+	irc_start(config);
+	load_plugins(config);
+	loop_run();
+	irc_fini();
+	return 0;
+}
+
+/* ---- opsbot run ---- */
+
+static void cli_write(FILE *f, const char *text, size_t len)
+{
+	char *copy = xmalloc(len * 2 + 64);
+	size_t n = len;
+
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	secret_redact(copy, &n, len * 2 + 64);
+	fwrite(copy, 1, n, f);
+	fputc('\n', f);
+	fflush(f);
+	free(copy);
+}
+
+static void cli_send(struct request *req, int private, int is_error,
+		     const char *text, size_t len)
+{
+	UNUSED(req);
+	UNUSED(private);
+	cli_write(is_error ? stderr : stdout, text, len);
+}
+
+static void cli_finished(struct request *req, int status)
+{
+	UNUSED(req);
+	cli_status = status;
+	cli_done = 1;
+	loop_stop();
+}
+
+static const struct reply_sink cli_sink = { cli_send, cli_finished };
+
+static void cli_say(const char *target, const char *text, size_t len)
+{
+	struct buf b = BUF_INIT;
+
+	buf_addf(&b, "%s %.*s", target, (int)len, text);
+	cli_write(stdout, b.data, b.len);
+	buf_free(&b);
+}
+
+/* The plugin for "opsbot run <word>": by name, else by command word. */
+static const char *cli_plugin_name(const char *word)
+{
+	char **plugins, *err = NULL;
+	static char found[64];
+	int count, i;
+
+	if (plugin_name_valid(word)) {
+		char *path = xasprintf("%s/%s.so", plugin_get_dir(), word);
+		int exists = access(path, R_OK) == 0;
+
+		free(path);
+		if (exists)
+			return word;
+	}
+	plugins = config_get_list(config, "bot", config_bot_keys, "plugins",
+				  &count);
+	found[0] = '\0';
+	for (i = 0; i < count && !found[0]; i++) {
+		const struct opsbot_plugin_descriptor *desc;
+		void *h = plugin_peek(plugins[i], &desc, &err);
+
+		if (!h) {
+			free(err);
+			err = NULL;
+			continue;
+		}
+		if (desc->command && !strcmp(desc->command, word))
+			strlcpy_safe(found, plugins[i], sizeof(found));
+		plugin_peek_release(h);
+	}
+	free(plugins);
+	return found[0] ? found : word;
+}
+
+static int run_cli(int argc, char **argv)
+{
+	struct command_source src;
+	const char *name;
+	char *err = NULL;
+	const char *user = getenv("USER");
+	int rc;
+
+	api_set_mode(OPSBOT_MODE_CLI);
+	api_set_say(cli_say);
+	if (open_store(config) < 0)
+		return 1;
+	command_configure(config);
+	access_configure(config);
+	plugin_set_config(config);
+	watch_signals(0);
+	name = cli_plugin_name(argv[0]);
+	if (!command_is_builtin(name) && !plugin_load(name, &err)) {
+		fprintf(stderr, "opsbot: %s\n", err);
+		free(err);
+		return 1;
+	}
+	memset(&src, 0, sizeof(src));
+	src.origin = OPSBOT_ORIGIN_CLI;
+	src.nick = user && *user ? user : "operator";
+	src.user = src.nick;
+	src.host = "localhost";
+	src.reply_to = src.nick;
+	src.sink = &cli_sink;
+	src.trusted = 1;
+	if (strcmp(name, argv[0]))
+		argv[0] = (char *)name;
+	rc = command_dispatch_argv(&src, argc, argv);
+	if (rc >= 0 && !cli_done)
+		loop_run();
+	plugin_unload_all();
+	process_kill_all();
+	http_shutdown();
+	if (rc < 0)
+		return EXIT_USAGE;
+	if (cli_status == OPSBOT_OK)
+		return 0;
+	return cli_status == OPSBOT_EUSAGE ? EXIT_USAGE : 1;
+}
+
+/* ---- main ---- */
+
+static void harden_process(void)
+{
+	struct rlimit no_core = { 0, 0 };
+
+	/* Secrets live in memory: no core dumps, no ptrace by others. */
+	setrlimit(RLIMIT_CORE, &no_core);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int main(int argc, char **argv)
+{
+	struct options opts;
+	char *copy;
+	int rc;
+
+	if (parse_options(argc, argv, &opts) < 0)
+		return EXIT_USAGE;
+	if (opts.verbosity >= 1)
+		log_set_level(LOG_DEBUG);
+	else if (opts.verbosity == -1)
+		log_set_level(LOG_WARN);
+	else if (opts.verbosity <= -2)
+		log_set_level(LOG_ERROR);
+	/* In the CLI only warnings and errors go to the terminal. */
+	if (opts.run_argc && opts.verbosity == 0)
+		log_set_level(LOG_WARN);
+	harden_process();
+	/* libuv's pool runs plugin jobs and DNS lookups: leave room for
+	 * lookups while jobs block. */
+	setenv("UV_THREADPOOL_SIZE", "8", 0);
+	srand((unsigned)(time_now_ms() ^ getpid()));
+
+	copy = xstrdup(opts.config_path);
+	config_dir = xstrdup(dirname(copy));
+	free(copy);
+	config = load_config(opts.config_path, opts.run_argc > 0);
+	if (!config) {
+		free(config_dir);
+		return EXIT_CONFIG;
+	}
+	register_secrets(config);
+	if (opts.check_config) {
+		printf("%s: ok\n", opts.config_path);
+		config_free(config);
+		free(config_dir);
+		return 0;
+	}
+	loop_init();
+	command_init(OPSBOT_VERSION);
+	if (opts.run_argc)
+		rc = run_cli(opts.run_argc, opts.run_argv);
+	else
+		rc = run_daemon();
+	command_fini();
+	access_clear();
+	store_close();
+	loop_close();
+	plugin_set_config(NULL);
+	config_free(config);
+	secret_clear_all();
+	free(config_dir);
+	plugin_set_dir(NULL);
+	return rc;
+}

@@ -1,0 +1,217 @@
+/*
+ * store.c - the host's SQLite connection and migrations.
+ *
+ * WAL with synchronous=NORMAL survives a killed process without losing
+ * committed transactions; only a power loss may roll back the last ones.
+ * Every statement that carries values uses bindings.
+ */
+#include "store.h"
+#include "log.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static sqlite3 *db;
+static char *db_path;
+
+/* Host schema steps; user_version is the number applied. */
+static const char *const host_steps[] = {
+	"CREATE TABLE plugin_schema ("
+	" plugin TEXT PRIMARY KEY,"
+	" version INTEGER NOT NULL)",
+};
+
+static int exec(const char *sql, char **err)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		*err = xasprintf("%s", msg ? msg : sqlite3_errmsg(db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int get_user_version(int *version)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL))
+		return -1;
+	rc = sqlite3_step(st);
+	*version = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+static int host_migrate(char **err)
+{
+	int version, i, n = (int)ARRAY_SIZE(host_steps);
+
+	if (get_user_version(&version) < 0) {
+		*err = xasprintf("cannot read schema version: %s",
+				 sqlite3_errmsg(db));
+		return -1;
+	}
+	if (version > n) {
+		*err = xasprintf("database schema version %d is newer than "
+				 "this opsbot (%d); upgrade opsbot",
+				 version, n);
+		return -1;
+	}
+	for (i = version; i < n; i++) {
+		char pragma[64];
+
+		if (exec("BEGIN IMMEDIATE", err))
+			return -1;
+		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d",
+			 i + 1);
+		if (exec(host_steps[i], err) || exec(pragma, err)) {
+			char *ignored = NULL;
+
+			exec("ROLLBACK", &ignored);
+			free(ignored);
+			return -1;
+		}
+		if (exec("COMMIT", err))
+			return -1;
+	}
+	return 0;
+}
+
+int store_open(const char *path, char **err)
+{
+	char *msg = NULL;
+	int rc;
+
+	*err = NULL;
+	rc = sqlite3_open_v2(path, &db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+				     SQLITE_OPEN_FULLMUTEX,
+			     NULL);
+	if (rc != SQLITE_OK) {
+		*err = xasprintf("cannot open database '%s': %s", path,
+				 db ? sqlite3_errmsg(db) : "out of memory");
+		sqlite3_close(db);
+		db = NULL;
+		return -1;
+	}
+	sqlite3_busy_timeout(db, 5000);
+	sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+	if (exec("PRAGMA journal_mode = WAL", &msg) ||
+	    exec("PRAGMA synchronous = NORMAL", &msg) ||
+	    exec("PRAGMA foreign_keys = ON", &msg) ||
+	    exec("PRAGMA trusted_schema = OFF", &msg) ||
+	    exec("PRAGMA cache_size = -512", &msg) || host_migrate(&msg)) {
+		*err = xasprintf("database '%s': %s", path, msg);
+		free(msg);
+		store_close();
+		return -1;
+	}
+	db_path = xstrdup(path);
+	return 0;
+}
+
+sqlite3 *store_db(void)
+{
+	return db;
+}
+
+const char *store_path(void)
+{
+	return db_path ? db_path : "";
+}
+
+void store_close(void)
+{
+	if (db) {
+		/* Folds the WAL back so the file is complete on its own. */
+		sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL,
+			     NULL);
+		sqlite3_close(db);
+	}
+	db = NULL;
+	free(db_path);
+	db_path = NULL;
+}
+
+static int plugin_version(const char *owner, int *version)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = sqlite3_prepare_v2(
+		db, "SELECT version FROM plugin_schema WHERE plugin = ?1", -1,
+		&st, NULL);
+	if (rc)
+		return -1;
+	sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	*version = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int set_plugin_version(const char *owner, int version)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = sqlite3_prepare_v2(db,
+				"INSERT INTO plugin_schema (plugin, version) "
+				"VALUES (?1, ?2) ON CONFLICT(plugin) DO "
+				"UPDATE SET version = excluded.version",
+				-1, &st, NULL);
+	if (rc)
+		return -1;
+	sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, version);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_migrate(const char *owner, const char *const *steps, int count,
+		  char **err)
+{
+	int version, i;
+
+	*err = NULL;
+	if (!db) {
+		*err = xstrdup("no database open");
+		return -1;
+	}
+	if (plugin_version(owner, &version) < 0) {
+		*err = xasprintf("cannot read schema version: %s",
+				 sqlite3_errmsg(db));
+		return -1;
+	}
+	if (version > count) {
+		*err = xasprintf("database schema version %d is newer than "
+				 "this plugin's (%d); upgrade the plugin",
+				 version, count);
+		return -1;
+	}
+	for (i = version; i < count; i++) {
+		if (exec("BEGIN IMMEDIATE", err))
+			return -1;
+		if (exec(steps[i], err) || set_plugin_version(owner, i + 1)) {
+			char *ignored = NULL;
+
+			if (!*err)
+				*err = xasprintf("%s", sqlite3_errmsg(db));
+			exec("ROLLBACK", &ignored);
+			free(ignored);
+			return -1;
+		}
+		if (exec("COMMIT", err))
+			return -1;
+		info("store", "%s: schema migrated to version %d", owner,
+		     i + 1);
+	}
+	return 0;
+}

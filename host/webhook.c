@@ -1,0 +1,535 @@
+/*
+ * webhook.c - a deliberately small HTTP/1.1 server: one request per
+ * connection, Content-Length or chunked bodies up to [http] max_body,
+ * 10 s to send the whole request, exact path routing.
+ */
+#include "webhook.h"
+#include "config.h"
+#include "log.h"
+#include "loop.h"
+#include "plugin.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define HEADER_MAX (16 * 1024)
+#define REQUEST_TIMEOUT_MS 10000
+#define HEADER_COUNT_MAX 64
+
+struct route {
+	struct opsbot_plugin *plugin;
+	char *method;
+	char *path;
+	opsbot_webhook_fn *fn;
+	void *data;
+	struct list link;
+};
+
+struct hook_request {
+	struct opsbot_webhook pub;
+	char *headers[HEADER_COUNT_MAX]; /* "name: value" inside conn->in */
+	int header_count;
+	const char *content_type;
+	char *body_out;
+	size_t body_out_len;
+};
+
+struct conn {
+	uv_tcp_t tcp;
+	uv_timer_t timer;
+	struct buf in;
+	char remote[64];
+	int closing;
+	int handles;
+	uv_write_t write;
+	char *out;
+};
+
+static struct list routes = LIST_INIT(routes);
+static uv_tcp_t server;
+static int listening;
+static int bound_port;
+static size_t max_body = 1024 * 1024;
+
+static void conn_unref(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+
+	if (--c->handles == 0) {
+		buf_free(&c->in);
+		free(c->out);
+		free(c);
+	}
+}
+
+static void conn_close(struct conn *c)
+{
+	if (c->closing)
+		return;
+	c->closing = 1;
+	uv_timer_stop(&c->timer);
+	uv_close((uv_handle_t *)&c->timer, conn_unref);
+	uv_close((uv_handle_t *)&c->tcp, conn_unref);
+}
+
+static void on_written(uv_write_t *w, int status)
+{
+	UNUSED(status);
+	conn_close(w->data);
+}
+
+static const char *reason(int code)
+{
+	switch (code) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 411: return "Length Required";
+	case 413: return "Payload Too Large";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 503: return "Service Unavailable";
+	}
+	return "Status";
+}
+
+static void respond(struct conn *c, int code, const char *type,
+		    const char *body, size_t len)
+{
+	struct buf b = BUF_INIT;
+	uv_buf_t ub;
+
+	if (code < 100 || code > 599)
+		code = 500;
+	if (!body) {
+		body = reason(code);
+		len = strlen(body);
+		type = "text/plain";
+	}
+	buf_addf(&b,
+		 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+		 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+		 code, reason(code), type ? type : "text/plain", len);
+	buf_add(&b, body, len);
+	/* b.len, not strlen: the body may hold NUL bytes. */
+	ub = uv_buf_init(b.data, (unsigned)b.len);
+	c->out = buf_detach(&b);
+	c->write.data = c;
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	if (uv_write(&c->write, (uv_stream_t *)&c->tcp, &ub, 1, on_written))
+		conn_close(c);
+}
+
+static struct route *find_route(const char *method, const char *path,
+				int *path_known)
+{
+	struct list *pos, *tmp;
+
+	*path_known = 0;
+	list_for_each_safe(pos, tmp, &routes)
+	{
+		struct route *r = list_entry(pos, struct route, link);
+
+		if (strcmp(r->path, path))
+			continue;
+		*path_known = 1;
+		if (!strcmp(r->method, method))
+			return r;
+	}
+	return NULL;
+}
+
+/* Decodes a chunked body in place; returns its length, or -1 if it is
+ * malformed, -2 if incomplete. */
+static long dechunk(char *p, size_t len)
+{
+	char *in = p, *end = p + len, *out = p;
+
+	for (;;) {
+		char *line_end = memmem(in, (size_t)(end - in), "\r\n", 2);
+		unsigned long size;
+		char *num_end;
+
+		if (!line_end)
+			return -2;
+		size = strtoul(in, &num_end, 16);
+		if (num_end == in || (num_end != line_end && *num_end != ';'))
+			return -1;
+		in = line_end + 2;
+		if (size == 0)
+			return memmem(in, (size_t)(end - in), "\r\n", 2)
+				       ? (long)(out - p)
+				       : -2;
+		if ((size_t)(end - in) < size + 2)
+			return -2;
+		memmove(out, in, size);
+		out += size;
+		in += size;
+		if (in[0] != '\r' || in[1] != '\n')
+			return -1;
+		in += 2;
+	}
+}
+
+static void handle_request(struct conn *c, char *head, size_t head_len,
+			   char *body, size_t body_len)
+{
+	struct hook_request hr;
+	struct route *r;
+	char *line_end, *method, *target, *version, *q, *p;
+	int known, code;
+
+	memset(&hr, 0, sizeof(hr));
+	head[head_len] = '\0';
+	line_end = strstr(head, "\r\n");
+	if (!line_end)
+		return respond(c, 400, NULL, NULL, 0);
+	*line_end = '\0';
+	method = head;
+	target = strchr(method, ' ');
+	if (!target)
+		return respond(c, 400, NULL, NULL, 0);
+	*target++ = '\0';
+	version = strchr(target, ' ');
+	if (!version || strncmp(version + 1, "HTTP/1.", 7))
+		return respond(c, 400, NULL, NULL, 0);
+	*version = '\0';
+	/* Header lines, kept as "name: value" for webhook_header(). */
+	for (p = line_end + 2; *p;) {
+		char *e = strstr(p, "\r\n");
+
+		if (!e)
+			break;
+		*e = '\0';
+		if (*p && hr.header_count < HEADER_COUNT_MAX)
+			hr.headers[hr.header_count++] = p;
+		p = e + 2;
+	}
+	q = strchr(target, '?');
+	if (q)
+		*q++ = '\0';
+	body[body_len] = '\0';
+	hr.pub.method = method;
+	hr.pub.path = target;
+	hr.pub.query = q ? q : "";
+	hr.pub.body = body;
+	hr.pub.body_len = body_len;
+	hr.pub.remote_addr = c->remote;
+
+	if (!strcmp(target, "/healthz") && !strcmp(method, "GET"))
+		return respond(c, 200, "text/plain", "ok\n", 3);
+	r = find_route(method, target, &known);
+	if (!r)
+		return respond(c, known ? 405 : 404, NULL, NULL, 0);
+	if (!plugin_accepts_work(r->plugin))
+		return respond(c, 503, NULL, NULL, 0);
+	plugin_enter(r->plugin);
+	code = r->fn(r->plugin, &hr.pub, r->data);
+	plugin_leave(r->plugin);
+	debug("http", "%s %s from %s: %d", method, target, c->remote, code);
+	respond(c, code, hr.content_type, hr.body_out, hr.body_out_len);
+	free(hr.body_out);
+}
+
+static const char *find_header(char *head, size_t head_len, const char *name)
+{
+	size_t n = strlen(name);
+	char *p = head;
+
+	while (p < head + head_len) {
+		char *e = memmem(p, (size_t)(head + head_len - p), "\r\n", 2);
+
+		if (!e)
+			break;
+		if ((size_t)(e - p) > n && !strncasecmp(p, name, n) &&
+		    p[n] == ':') {
+			p += n + 1;
+			while (*p == ' ' || *p == '\t')
+				p++;
+			return p;
+		}
+		p = e + 2;
+	}
+	return NULL;
+}
+
+/* Called after every read: is the whole request here? */
+static void try_parse(struct conn *c)
+{
+	char *data = c->in.data, *end_head;
+	size_t head_len;
+	const char *cl, *te;
+
+	end_head = memmem(data, c->in.len, "\r\n\r\n", 4);
+	if (!end_head) {
+		if (c->in.len > HEADER_MAX)
+			respond(c, 431, NULL, NULL, 0);
+		return;
+	}
+	head_len = (size_t)(end_head - data) + 2; /* keep the last CRLF */
+	te = find_header(data, head_len, "Transfer-Encoding");
+	cl = find_header(data, head_len, "Content-Length");
+	if (te && !strncasecmp(te, "chunked", 7)) {
+		size_t avail = c->in.len - head_len - 2;
+		char *body = end_head + 4;
+		long n;
+
+		if (avail > max_body + 4096)
+			return respond(c, 413, NULL, NULL, 0);
+		/* Decode a copy: an incomplete body must stay intact. */
+		{
+			char *copy = xmalloc(avail + 1);
+
+			memcpy(copy, body, avail);
+			n = dechunk(copy, avail);
+			if (n == -2) {
+				free(copy);
+				return;
+			}
+			if (n < 0) {
+				free(copy);
+				return respond(c, 400, NULL, NULL, 0);
+			}
+			if ((size_t)n > max_body) {
+				free(copy);
+				return respond(c, 413, NULL, NULL, 0);
+			}
+			memcpy(body, copy, (size_t)n);
+			free(copy);
+			handle_request(c, data, head_len, body, (size_t)n);
+		}
+		return;
+	}
+	if (cl) {
+		char *num_end;
+		unsigned long long len = strtoull(cl, &num_end, 10);
+
+		if (num_end == cl || (*num_end != '\r' && *num_end != ' '))
+			return respond(c, 400, NULL, NULL, 0);
+		if (len > max_body)
+			return respond(c, 413, NULL, NULL, 0);
+		if (c->in.len - head_len - 2 < len)
+			return;
+		handle_request(c, data, head_len, end_head + 4, (size_t)len);
+		return;
+	}
+	handle_request(c, data, head_len, end_head + 4, 0);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+	struct conn *c = h->data;
+
+	UNUSED(suggested);
+	buf_grow(&c->in, 8192);
+	b->base = c->in.data + c->in.len;
+	b->len = c->in.cap - c->in.len - 1;
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	struct conn *c = s->data;
+
+	UNUSED(b);
+	if (n < 0) {
+		conn_close(c);
+		return;
+	}
+	c->in.len += (size_t)n;
+	c->in.data[c->in.len] = '\0';
+	if (c->in.len > HEADER_MAX + max_body + 8192) {
+		respond(c, 413, NULL, NULL, 0);
+		return;
+	}
+	try_parse(c);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+
+	respond(c, 408, NULL, NULL, 0);
+}
+
+static void on_connection(uv_stream_t *srv, int status)
+{
+	struct sockaddr_storage addr;
+	int len = sizeof(addr);
+	struct conn *c;
+
+	if (status < 0)
+		return;
+	c = xcalloc(1, sizeof(*c));
+	uv_tcp_init(loop_get(), &c->tcp);
+	uv_timer_init(loop_get(), &c->timer);
+	c->tcp.data = c->timer.data = c;
+	c->handles = 2;
+	if (uv_accept(srv, (uv_stream_t *)&c->tcp)) {
+		conn_close(c);
+		return;
+	}
+	strlcpy_safe(c->remote, "?", sizeof(c->remote));
+	if (!uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&addr, &len)) {
+		if (addr.ss_family == AF_INET)
+			uv_ip4_name((struct sockaddr_in *)&addr, c->remote,
+				    sizeof(c->remote));
+		else if (addr.ss_family == AF_INET6)
+			uv_ip6_name((struct sockaddr_in6 *)&addr, c->remote,
+				    sizeof(c->remote));
+	}
+	uv_timer_start(&c->timer, on_timeout, REQUEST_TIMEOUT_MS, 0);
+	uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+void webhook_stop(void)
+{
+	if (listening)
+		uv_close((uv_handle_t *)&server, NULL);
+	listening = 0;
+	bound_port = 0;
+}
+
+int webhook_port(void)
+{
+	return bound_port;
+}
+
+int webhook_configure(const struct config *cfg)
+{
+	const char *listen = config_get(cfg, "http", config_http_keys,
+					"listen");
+	struct sockaddr_storage addr;
+	char host[128];
+	const char *colon;
+	int port, rc, len = sizeof(addr);
+
+	max_body = (size_t)config_get_int(cfg, "http", config_http_keys,
+					  "max_body");
+	webhook_stop();
+	if (!listen || !*listen)
+		return 0;
+	colon = strrchr(listen, ':');
+	if (!colon || (size_t)(colon - listen) >= sizeof(host))
+		return error("http", "[http] listen: expected ADDRESS:PORT, "
+				     "got '%s'",
+			     listen);
+	port = (int)strtol(colon + 1, NULL, 10);
+	memcpy(host, listen, (size_t)(colon - listen));
+	host[colon - listen] = '\0';
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	if (uv_ip4_addr(host, port, (struct sockaddr_in *)&addr) &&
+	    uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr))
+		return error("http", "[http] listen: '%s' is not an IP "
+				     "address",
+			     host);
+	uv_tcp_init(loop_get(), &server);
+	rc = uv_tcp_bind(&server, (struct sockaddr *)&addr, 0);
+	if (!rc)
+		rc = uv_listen((uv_stream_t *)&server, 64, on_connection);
+	if (rc) {
+		uv_close((uv_handle_t *)&server, NULL);
+		return error("http", "cannot listen on %s: %s", listen,
+			     uv_strerror(rc));
+	}
+	listening = 1;
+	if (!uv_tcp_getsockname(&server, (struct sockaddr *)&addr, &len))
+		bound_port = ntohs(((struct sockaddr_in *)&addr)->sin_port);
+	info("http", "webhooks on %s (port %d)", listen, bound_port);
+	return 0;
+}
+
+int webhook_add(struct opsbot_plugin *p, const char *method, const char *path,
+		opsbot_webhook_fn *fn, void *data)
+{
+	struct route *r;
+	char prefix[64];
+	int known;
+
+	if (!method || !path || !fn)
+		return OPSBOT_EINVAL;
+	snprintf(prefix, sizeof(prefix), "/hooks/%s", p->name);
+	if (!str_has_prefix(path, prefix) ||
+	    (path[strlen(prefix)] && path[strlen(prefix)] != '/') ||
+	    strpbrk(path, "?# \r\n"))
+		return OPSBOT_EINVAL;
+	if (find_route(method, path, &known))
+		return OPSBOT_EEXIST;
+	r = xcalloc(1, sizeof(*r));
+	r->plugin = p;
+	r->method = xstrdup(method);
+	r->path = xstrdup(path);
+	r->fn = fn;
+	r->data = data;
+	list_add_tail(&routes, &r->link);
+	return OPSBOT_OK;
+}
+
+void webhook_remove_plugin(struct opsbot_plugin *p)
+{
+	struct list *pos, *tmp;
+
+	list_for_each_safe(pos, tmp, &routes)
+	{
+		struct route *r = list_entry(pos, struct route, link);
+
+		if (r->plugin != p)
+			continue;
+		list_del(&r->link);
+		free(r->method);
+		free(r->path);
+		free(r);
+	}
+}
+
+void webhook_respond(const struct opsbot_webhook *hook,
+		     const char *content_type, const char *body,
+		     size_t body_len)
+{
+	struct hook_request *hr = (struct hook_request *)hook;
+
+	free(hr->body_out);
+	hr->body_out = xmalloc(body_len + 1);
+	memcpy(hr->body_out, body, body_len);
+	hr->body_out[body_len] = '\0';
+	hr->body_out_len = body_len;
+	/* Static or plugin-owned strings outlive the handler call only
+	 * by accident: accept a few known types, default to text. */
+	hr->content_type = content_type && strstr(content_type, "json")
+				   ? "application/json"
+				   : "text/plain; charset=utf-8";
+}
+
+const char *webhook_header(const struct opsbot_webhook *hook,
+			   const char *name)
+{
+	const struct hook_request *hr = (const struct hook_request *)hook;
+	size_t n = strlen(name);
+	int i;
+
+	for (i = 0; i < hr->header_count; i++) {
+		const char *h = hr->headers[i];
+
+		if (!strncasecmp(h, name, n) && h[n] == ':') {
+			h += n + 1;
+			while (*h == ' ' || *h == '\t')
+				h++;
+			return h;
+		}
+	}
+	return NULL;
+}
