@@ -69,14 +69,6 @@ const char *const reg_ledger_schema[] = {
 const int reg_ledger_schema_count =
 	(int)(sizeof(reg_ledger_schema) / sizeof(reg_ledger_schema[0]));
 
-int64_t reg_wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void reg_registrant_free(struct reg_registrant *r)
 {
 	char **strings[] = {&r->sheet,	    &r->email,	    &r->role,

@@ -576,6 +576,14 @@ long reg_retry_after_ms(const char *value, time_t now)
 	return (long)(when - now) * 1000;
 }
 
+int64_t reg_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 uint32_t reg_random(uint32_t *state)
 {
 	/* xorshift32: jitter only, not security */

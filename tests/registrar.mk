@@ -1,0 +1,14 @@
+# Unit tests of the registrar plugin: they link the plugin's objects
+# directly (pure parts: text, ledger, JWT, client limiter).
+REGISTRAR_OBJDIR = $(BUILD)/obj/plugins/registrar
+
+test_registrar_text_LIBS = -ljansson
+$(BUILD)/tests/test_registrar_text: $(REGISTRAR_OBJDIR)/text.o
+
+test_registrar_ledger_LIBS = -ljansson -lsqlite3
+$(BUILD)/tests/test_registrar_ledger: $(REGISTRAR_OBJDIR)/ledger.o \
+	$(REGISTRAR_OBJDIR)/text.o
+
+test_registrar_jwt_LIBS = -ljansson -lcrypto
+$(BUILD)/tests/test_registrar_jwt: $(REGISTRAR_OBJDIR)/google_auth.o \
+	$(REGISTRAR_OBJDIR)/client.o $(REGISTRAR_OBJDIR)/text.o

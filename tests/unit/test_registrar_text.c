@@ -1,0 +1,275 @@
+/*
+ * test_registrar_text.c - the registrar's pure text helpers: templates,
+ * header lookup, e-mail normalisation and scrubbing, encodings, error
+ * bodies, Retry-After and backoff, A1 notation.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../plugins/registrar/registrar.h"
+#include "../lib/check_main.h"
+
+static char *hdrs[] = {"Timestamp", "Name", " Email ", "Title",
+		       "Organization", "upstream-registrar"};
+static char *vals[] = {"2026-01-01", "Ada <Lovelace>", "ADA@Example.org",
+		       "Engineer", "Analytical & Co", ""};
+static const struct reg_record rec = {6, hdrs, vals};
+
+static char *render(const char *tpl, int html, int *rc)
+{
+	struct reg_buf out = REG_BUF_INIT, err = REG_BUF_INIT;
+
+	*rc = reg_template_render(tpl, &rec, html, &out, &err);
+	if (*rc < 0) {
+		reg_buf_release(&out);
+		return reg_buf_detach(&err);
+	}
+	reg_buf_release(&err);
+	return reg_buf_detach(&out);
+}
+
+START_TEST(test_template_title)
+{
+	int rc;
+	char *s = render("{Name}, {Title} @ {Organization}", 0, &rc);
+
+	ck_assert_int_eq(rc, 0);
+	ck_assert_str_eq(s, "Ada <Lovelace>, Engineer @ Analytical & Co");
+	free(s);
+}
+END_TEST
+
+START_TEST(test_template_html_and_braces)
+{
+	int rc;
+	char *s = render("<p>{{literal}} {Name} from {organization}</p>", 1,
+			 &rc);
+
+	ck_assert_int_eq(rc, 0);
+	ck_assert_str_eq(s, "<p>{literal} Ada &lt;Lovelace&gt; from "
+			    "Analytical &amp; Co</p>");
+	free(s);
+}
+END_TEST
+
+START_TEST(test_template_errors)
+{
+	int rc;
+	char *s = render("Hello {Nickname}", 0, &rc);
+
+	ck_assert_int_eq(rc, -1);
+	ck_assert_ptr_nonnull(strstr(s, "no column \"Nickname\""));
+	free(s);
+	s = render("Hello {Name", 0, &rc);
+	ck_assert_int_eq(rc, -1);
+	ck_assert_ptr_nonnull(strstr(s, "unclosed"));
+	free(s);
+	s = render("a } b", 0, &rc);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_str_eq(s, "a } b");
+	free(s);
+}
+END_TEST
+
+START_TEST(test_header_find)
+{
+	ck_assert_int_eq(reg_header_find(hdrs, 6, "Email"), 2);
+	ck_assert_int_eq(reg_header_find(hdrs, 6, "UPSTREAM-REGISTRAR"), 5);
+	ck_assert_int_eq(reg_header_find(hdrs, 6, "Name"), 1);
+	ck_assert_int_eq(reg_header_find(hdrs, 6, "Phone"), -1);
+	ck_assert_str_eq(reg_record_get(&rec, "email"), "ADA@Example.org");
+}
+END_TEST
+
+START_TEST(test_email_normalise)
+{
+	char out[64];
+
+	ck_assert_int_eq(reg_email_normalise("  Ada@Example.ORG ", out,
+					     sizeof(out)), 0);
+	ck_assert_str_eq(out, "ada@example.org");
+	ck_assert_int_eq(reg_email_normalise("Ada L <ADA@x.org>", out,
+					     sizeof(out)), 0);
+	ck_assert_str_eq(out, "ada@x.org");
+	ck_assert_int_eq(reg_email_normalise("mailto:b@y.io", out,
+					     sizeof(out)), 0);
+	ck_assert_str_eq(out, "b@y.io");
+	ck_assert_int_eq(reg_email_normalise("", out, sizeof(out)), -1);
+	ck_assert_int_eq(reg_email_normalise("no-at.org", out, sizeof(out)),
+			 -1);
+	ck_assert_int_eq(reg_email_normalise("a@b", out, sizeof(out)), -1);
+	ck_assert_int_eq(reg_email_normalise("a b@c.org", out, sizeof(out)),
+			 -1);
+	ck_assert_int_eq(reg_email_normalise("a@b.org, c@d.org", out,
+					     sizeof(out)), -1);
+	ck_assert_int_eq(reg_email_normalise("a@@b.org", out, sizeof(out)),
+			 -1);
+}
+END_TEST
+
+START_TEST(test_scrub_emails)
+{
+	char *s = reg_scrub_emails("mailgun: to ada@x.org rejected; @home "
+				   "and bob.smith+tag@mail.example.com.");
+
+	ck_assert_str_eq(s, "mailgun: to <e-mail> rejected; @home and "
+			    "<e-mail>");
+	free(s);
+}
+END_TEST
+
+START_TEST(test_encodings)
+{
+	struct reg_buf b = REG_BUF_INIT;
+
+	reg_form_add(&b, "o:tag", "a b&c=d/é");
+	reg_form_add(&b, "to", "x@y.z");
+	ck_assert_str_eq(reg_buf_str(&b),
+			 "o%3Atag=a%20b%26c%3Dd%2F%C3%A9&to=x%40y.z");
+	reg_buf_reset(&b);
+	reg_base64url(&b, (const unsigned char *)"\xfb\xff\xfe", 3);
+	ck_assert_str_eq(reg_buf_str(&b), "-__-");
+	reg_buf_reset(&b);
+	reg_base64url(&b, (const unsigned char *)"ab", 2);
+	ck_assert_str_eq(reg_buf_str(&b), "YWI");
+	reg_buf_reset(&b);
+	reg_base64url(&b, (const unsigned char *)"a", 1);
+	ck_assert_str_eq(reg_buf_str(&b), "YQ");
+	reg_buf_release(&b);
+}
+END_TEST
+
+START_TEST(test_error_cause)
+{
+	char *s;
+
+	s = reg_error_cause("{\"error\":{\"code\":403,\"message\":\"The "
+			    "caller does not have permission\",\"status\":"
+			    "\"PERMISSION_DENIED\"}}");
+	ck_assert_str_eq(s, "The caller does not have permission");
+	free(s);
+	s = reg_error_cause("{\"error\":\"invalid_grant\",\"error_description"
+			    "\":\"Invalid JWT Signature.\"}");
+	ck_assert_str_eq(s, "Invalid JWT Signature.");
+	free(s);
+	s = reg_error_cause("{\"message\": \"Domain not found: x.org\"}");
+	ck_assert_str_eq(s, "Domain not found: x.org");
+	free(s);
+	s = reg_error_cause("{\"error\":\"API_TOKEN_LIMIT_EXCEEDED\","
+			    "\"message\":\"Rate limit exceeded\"}");
+	ck_assert_str_eq(s, "Rate limit exceeded");
+	free(s);
+	s = reg_error_cause("invalid value for idList\n");
+	ck_assert_str_eq(s, "invalid value for idList");
+	free(s);
+	s = reg_error_cause("Forbidden");
+	ck_assert_str_eq(s, "Forbidden");
+	free(s);
+	s = reg_error_cause("<html><body>bad gateway</body></html>");
+	ck_assert_str_eq(s, "unexpected html answer");
+	free(s);
+	s = reg_error_cause("{\"id\": \"trunc");
+	ck_assert_str_eq(s, "{\"id\": \"trunc");
+	free(s);
+}
+END_TEST
+
+START_TEST(test_retry_after)
+{
+	/* Sun, 06 Nov 1994 08:49:37 GMT = 784111777 */
+	ck_assert_int_eq(reg_retry_after_ms("3", 0), 3000);
+	ck_assert_int_eq(reg_retry_after_ms(" 0 ", 0), 0);
+	ck_assert_int_eq(reg_retry_after_ms("Sun, 06 Nov 1994 08:49:37 GMT",
+					    784111770), 7000);
+	ck_assert_int_eq(reg_retry_after_ms("Sun, 06 Nov 1994 08:49:37 GMT",
+					    784111800), 0);
+	ck_assert_int_eq(reg_retry_after_ms(NULL, 0), -1);
+	ck_assert_int_eq(reg_retry_after_ms("soon", 0), -1);
+	ck_assert_int_eq(reg_retry_after_ms("5x", 0), -1);
+	ck_assert_int_eq(reg_retry_after_ms("999999", 0), 86400000);
+}
+END_TEST
+
+START_TEST(test_backoff)
+{
+	uint32_t rng = 42;
+
+	for (int attempt = 0; attempt < 12; attempt++) {
+		long d = 1000;
+
+		for (int i = 0; i < attempt && d < 30000; i++)
+			d *= 2;
+		if (d > 30000)
+			d = 30000;
+		for (int k = 0; k < 100; k++) {
+			long b = reg_backoff_ms(attempt, 1000, 30000, &rng);
+
+			ck_assert_int_ge(b, d / 2);
+			ck_assert_int_le(b, d);
+		}
+	}
+}
+END_TEST
+
+START_TEST(test_a1)
+{
+	struct reg_buf b = REG_BUF_INIT;
+	char col[8];
+
+	reg_a1_column(0, col);
+	ck_assert_str_eq(col, "A");
+	reg_a1_column(25, col);
+	ck_assert_str_eq(col, "Z");
+	reg_a1_column(26, col);
+	ck_assert_str_eq(col, "AA");
+	reg_a1_column(701, col);
+	ck_assert_str_eq(col, "ZZ");
+	reg_a1_column(702, col);
+	ck_assert_str_eq(col, "AAA");
+	reg_a1_tab(&b, "Form Responses 1");
+	ck_assert_str_eq(reg_buf_str(&b), "'Form Responses 1'");
+	reg_buf_reset(&b);
+	reg_a1_tab(&b, "Bob's");
+	ck_assert_str_eq(reg_buf_str(&b), "'Bob''s'");
+	reg_buf_release(&b);
+}
+END_TEST
+
+START_TEST(test_record_json)
+{
+	struct reg_record back;
+	char *json = reg_record_to_json(&rec);
+
+	ck_assert_int_eq(reg_record_from_json(json, &back), 0);
+	ck_assert_int_eq(back.ncols, 6);
+	ck_assert_str_eq(back.headers[4], "Organization");
+	ck_assert_str_eq(back.values[1], "Ada <Lovelace>");
+	reg_record_free(&back);
+	free(json);
+	ck_assert_int_eq(reg_record_from_json("{", &back), -1);
+}
+END_TEST
+
+static Suite *registrar_text_suite(void)
+{
+	Suite *s = suite_create("registrar_text");
+	TCase *tc = tcase_create("text");
+
+	tcase_add_test(tc, test_template_title);
+	tcase_add_test(tc, test_template_html_and_braces);
+	tcase_add_test(tc, test_template_errors);
+	tcase_add_test(tc, test_header_find);
+	tcase_add_test(tc, test_email_normalise);
+	tcase_add_test(tc, test_scrub_emails);
+	tcase_add_test(tc, test_encodings);
+	tcase_add_test(tc, test_error_cause);
+	tcase_add_test(tc, test_retry_after);
+	tcase_add_test(tc, test_backoff);
+	tcase_add_test(tc, test_a1);
+	tcase_add_test(tc, test_record_json);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+CHECK_MAIN(registrar_text_suite)
