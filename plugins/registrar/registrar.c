@@ -740,7 +740,9 @@ static int reg_init(struct opsbot_plugin *self, const struct opsbot_api *api)
 		}
 	}
 	reg_instance = reg;
-	reg_sync_periodic_start(reg);
+	/* one command from the shell: no background syncs */
+	if (api->mode() == OPSBOT_MODE_DAEMON)
+		reg_sync_periodic_start(reg);
 	return OPSBOT_OK;
 }
 

@@ -1,0 +1,277 @@
+"""Test harness of the registrar plugin: fakes, a generated sheet, an
+opsbot config pointing the plugin at the fakes, runs of
+`opsbot run registrar ...`, and the invariants every test checks.
+
+BUILD (environment) selects the build directory (default build)."""
+
+import json
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "fakes"))
+import fakectl  # noqa: E402
+
+BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
+OPSBOT = os.path.join(BUILD, "opsbot")
+
+STUDENT_SHEET = "1StudentSheetId_abcdefghijklmnopqrstuv"
+MENTOR_SHEET = "1MentorSheetId_abcdefghijklmnopqrstuvw"
+STUDENT_TAB = "Form Responses 1"
+MENTOR_TAB = "Mentors"
+BOARD = "57f039fbc0f98772398d289d"
+DOMAIN = "mg.example.org"
+TRELLO_KEY = "trellokey0123456789abcdef0123456"
+TRELLO_TOKEN = "ATTAtoken" + "x" * 67
+MAILGUN_KEY = "key-0123456789abcdef0123456789abcdef"
+
+STUDENT_HEADER = ["Timestamp", "Name", "Email", "Title", "Organization",
+                  "Professional experience", "IRC nick",
+                  "upstream-registrar"]
+MENTOR_HEADER = ["Timestamp", "Name", "Email", "Organization", "Topics",
+                 "upstream-registrar"]
+
+STUDENT_TEMPLATE = """Subject: Welcome to OpenStack Upstream Training, {Name}!
+
+Hello {Name},
+
+thank you for registering for the Upstream Training session.
+We will contact you at this address about your mentor.
+"""
+STUDENT_HTML = "<p>Hello {Name} of {Organization},</p><p>welcome!</p>\n"
+MENTOR_TEMPLATE = """Subject: Welcome to OpenStack Upstream mentoring!
+
+Hello {Name},
+
+thank you for volunteering as a mentor ({Topics}).
+"""
+
+
+def student_row(i, ragged=False):
+    row = ["2026-11-%02d 10:%02d:00" % (1 + i % 28, i % 60),
+           "Student %03d" % i, "Student.%03d@Example.org" % i,
+           "Engineer %d" % i, "Org %d" % (i % 7),
+           "some years, \"quotes\" & <html>", "stud%d" % i, ""]
+    if ragged:
+        # trailing empty cells are left out by Sheets
+        row = row[:5]
+    return row
+
+
+def mentor_row(i):
+    return ["2026-11-%02d 09:00:00" % (1 + i % 28), "Mentor %02d" % i,
+            "mentor%02d@example.net" % i, "Mentor Org", "nova, neutron", ""]
+
+
+class World:
+    """Fakes + key + config in a temporary directory."""
+
+    def __init__(self, students=100, mentors=20, extra_config=None,
+                 workdir=None):
+        self.dir = workdir or tempfile.mkdtemp(prefix="registrar-")
+        self.fakes = fakectl.Fakes(self.dir)
+        self.students = students
+        self.mentors = mentors
+        sheets = self.fakes.url("sheets")
+        self.keyfile, pub, email = fakectl.make_service_account(
+            self.dir, sheets + "/token")
+        f = self.fakes
+        f.admin("sheets", "setup", {"client_email": email,
+                                    "public_key_pem": pub,
+                                    "api_key": "AIzaPublicKey"})
+        f.admin("trello", "setup", {"key": TRELLO_KEY, "token": TRELLO_TOKEN,
+                                    "boards": {BOARD: ["Inbox", "Applicants",
+                                                       "Done"]}})
+        f.admin("mailgun", "setup", {"key": MAILGUN_KEY,
+                                     "domains": [DOMAIN]})
+        self.set_rows(students, mentors)
+        self.db = os.path.join(self.dir, "opsbot.db")
+        self.write_config(extra_config or {})
+
+    def set_rows(self, students, mentors):
+        rows = [STUDENT_HEADER] + [student_row(i, ragged=i % 3 == 0)
+                                   for i in range(students)]
+        self.fakes.admin("sheets", "sheet", {"id": STUDENT_SHEET,
+                                             "tab": STUDENT_TAB,
+                                             "rows": rows})
+        rows = [MENTOR_HEADER] + [mentor_row(i) for i in range(mentors)]
+        self.fakes.admin("sheets", "sheet", {"id": MENTOR_SHEET,
+                                             "tab": MENTOR_TAB,
+                                             "rows": rows})
+
+    def write_config(self, extra, irc=None, access=None):
+        for name, text in (("student.txt", STUDENT_TEMPLATE),
+                           ("student.html", STUDENT_HTML),
+                           ("mentor.txt", MENTOR_TEMPLATE)):
+            with open(os.path.join(self.dir, name), "w") as f:
+                f.write(text)
+        for name, text in (("trello.key", TRELLO_KEY),
+                           ("mailgun.key", MAILGUN_KEY + "\n")):
+            with open(os.path.join(self.dir, name), "w") as f:
+                f.write(text)
+            os.chmod(os.path.join(self.dir, name), 0o600)
+        os.environ["REGISTRAR_TEST_TRELLO_TOKEN"] = TRELLO_TOKEN
+        plugin = {
+            "sheet": ["student %s %s" % (STUDENT_SHEET, STUDENT_TAB),
+                      "mentor %s %s" % (MENTOR_SHEET, MENTOR_TAB)],
+            "sheets_url": self.fakes.url("sheets") + "/v4/spreadsheets",
+            "google_key_file": self.keyfile,
+            "trello_url": self.fakes.url("trello") + "/1",
+            "trello_key_file": os.path.join(self.dir, "trello.key"),
+            "trello_token_env": "REGISTRAR_TEST_TRELLO_TOKEN",
+            "trello_board": BOARD,
+            "mailgun_url": self.fakes.url("mailgun") + "/v3",
+            "mailgun_domain": DOMAIN,
+            "mailgun_key_file": os.path.join(self.dir, "mailgun.key"),
+            "mail_from": "Upstream Training <training@example.org>",
+            "mail_cc": "organisers@example.org",
+            "mail_reply_to": "mentors@example.org",
+            "student_template": os.path.join(self.dir, "student.txt"),
+            "student_template_html": os.path.join(self.dir, "student.html"),
+            "mentor_template": os.path.join(self.dir, "mentor.txt"),
+            "channel": "#organisers",
+            "sync_interval": "0",
+            "concurrency": "8",
+            "http_timeout": "5s",
+            "backoff_base": "100ms",
+            "backoff_max": "2s",
+            "trello_429_backoff": "300ms",
+            "trello_rate_limit": "0",
+            "sheets_rate_limit": "0",
+            "lease_ttl": "10s",
+        }
+        plugin.update(extra)
+        lines = []
+        if irc:
+            lines.append("[irc]")
+            for k, v in irc.items():
+                lines.append("%s = %s" % (k, v))
+        lines += ["[bot]", "plugins = registrar",
+                  "plugin_dir = " + os.path.join(BUILD, "plugins"),
+                  "state = " + self.db]
+        if access:
+            lines.append("[access]")
+            for g in access:
+                lines.append("grant = " + g)
+        lines.append("[plugin.registrar]")
+        for k, v in plugin.items():
+            for item in (v if isinstance(v, list) else [v]):
+                lines.append("%s = %s" % (k, item))
+        self.config = os.path.join(self.dir, "opsbot.conf")
+        with open(self.config, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+    def run(self, *args, timeout=300, check=False):
+        """`opsbot -c CONF run registrar ARGS`; returns the process."""
+        p = subprocess.run([OPSBOT, "-c", self.config, "run", "registrar"]
+                           + list(args), capture_output=True, text=True,
+                           timeout=timeout)
+        if check and p.returncode != 0:
+            raise AssertionError("opsbot run %s: exit %d\n%s\n%s" % (
+                " ".join(args), p.returncode, p.stdout, p.stderr))
+        return p
+
+    def spawn(self, *args):
+        return subprocess.Popen([OPSBOT, "-c", self.config, "run",
+                                 "registrar"] + list(args),
+                                stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    def ledger(self):
+        con = sqlite3.connect(self.db)
+        con.row_factory = sqlite3.Row
+        rows = [dict(r) for r in con.execute(
+            "SELECT r.*, p.progress FROM registrar_registrant r JOIN "
+            "registrar_progress p ON p.id = r.id")]
+        con.close()
+        return rows
+
+    def stop(self):
+        self.fakes.stop()
+
+    # -- invariants --------------------------------------------------------
+
+    def check_exactly_once(self, tc, allow_unknown=True, expect_all=True):
+        """Exactly one card per student, one mail per registrant (or a
+        visible unknown), every row marked."""
+        st_t = self.fakes.state("trello")
+        st_m = self.fakes.state("mailgun")
+        st_s = self.fakes.state("sheets")
+        ledger = {(r["role"], r["email"]): r for r in self.ledger()}
+        cards = {}
+        for c in st_t["cards"]:
+            for line in c["desc"].splitlines():
+                if line.startswith("opsbot-registrar-ref: "):
+                    cards.setdefault(line.split(": ")[1], []).append(c)
+        mails = {}
+        for m in st_m["messages"]:
+            to = [v for k, v in m["fields"] if k == "to"]
+            tc.assertEqual(len(to), 1)
+            mails.setdefault(to[0], []).append(m)
+        tc.assertEqual(st_m["violations"], [])
+        # cards
+        for ref, cs in cards.items():
+            tc.assertEqual(len(cs), 1, "duplicate card for %s" % ref)
+        tc.assertEqual(len(st_t["cards"]), len(cards))
+        unknown = 0
+        for i in range(self.students):
+            email = "student.%03d@example.org" % i
+            r = ledger.get(("student", email))
+            tc.assertIsNotNone(r, email)
+            if expect_all:
+                tc.assertEqual(r["card_state"], "done", r)
+                tc.assertEqual(len(cards.get(r["marker"], [])), 1, r)
+            got = len(mails.get(email, []))
+            if r["mail_state"] == "unknown":
+                tc.assertTrue(allow_unknown, r)
+                tc.assertLessEqual(got, 1)
+                unknown += 1
+            elif expect_all:
+                tc.assertEqual(r["mail_state"], "sent", r)
+                tc.assertEqual(got, 1, email)
+            else:
+                tc.assertLessEqual(got, 1, email)
+        for i in range(self.mentors):
+            email = "mentor%02d@example.net" % i
+            r = ledger.get(("mentor", email))
+            tc.assertIsNotNone(r, email)
+            got = len(mails.get(email, []))
+            if r["mail_state"] == "unknown":
+                tc.assertTrue(allow_unknown, r)
+                tc.assertLessEqual(got, 1)
+                unknown += 1
+            elif expect_all:
+                tc.assertEqual(r["mail_state"], "sent", r)
+                tc.assertEqual(got, 1, email)
+        tc.assertEqual(len(cards), self.students if expect_all
+                       else len(cards))
+        if expect_all:
+            for sid, tab in ((STUDENT_SHEET, STUDENT_TAB),
+                             (MENTOR_SHEET, MENTOR_TAB)):
+                rows = st_s["sheets"][sid][tab]
+                col = rows[0].index("upstream-registrar")
+                for n, row in enumerate(rows[1:], start=2):
+                    value = row[col] if len(row) > col else ""
+                    tc.assertIn(value, ("processed", "mail unknown"),
+                                "row %d of %s not marked" % (n, tab))
+        return unknown
+
+
+def random_points(n, seed, low, high):
+    rng = random.Random(seed)
+    return [rng.uniform(low, high) for _ in range(n)]
+
+
+def wait_for(pred, timeout=10.0, step=0.05):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
