@@ -87,10 +87,14 @@ $(BUILD)/modules/%.so: $(BUILD)/obj/host/module_%.o
 	$(CC) $(ALL_LDFLAGS) -shared -Wl,-z,defs -o $@ $^ $(module_$*_LIBS)
 
 # A plugin: every .c in its folder, hidden symbols but the descriptor.
-.SECONDEXPANSION:
-$(BUILD)/plugins/%.so: $$(patsubst %.c,$(BUILD)/obj/%.o,$$(wildcard plugins/$$*/*.c))
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -shared -Wl,-z,defs -o $@ $^ $($*_LIBS)
+define plugin_rule
+$(1)_OBJ = $$(patsubst %.c,$$(BUILD)/obj/%.o,$$(wildcard plugins/$(1)/*.c))
+$$(BUILD)/plugins/$(1).so: $$($(1)_OBJ)
+	@mkdir -p $$(dir $$@)
+	@echo "  LD      $$@"
+	@$$(CC) $$(ALL_LDFLAGS) -shared -Wl,-z,defs -o $$@ $$^ $$($(1)_LIBS)
+endef
+$(foreach p,$(PLUGINS),$(eval $(call plugin_rule,$(p))))
 
 $(BUILD)/obj/plugins/%.o: plugins/%.c
 	@mkdir -p $(dir $@)

@@ -427,6 +427,19 @@ void command_abort_requests(struct opsbot_plugin *p)
 
 /* ---- usage and help ---- */
 
+/* How a user starts a command here: "!" on IRC, "opsbot run " in a shell. */
+static const char *lead(const struct command_source *src)
+{
+	return src->origin == OPSBOT_ORIGIN_CLI ? "opsbot run " : prefix;
+}
+
+/* How a user names a plugin here: its word on IRC, its name in a shell. */
+static const char *word_of(const struct command_source *src,
+			   const struct opsbot_plugin *p)
+{
+	return src->origin == OPSBOT_ORIGIN_CLI ? p->name : p->command_word;
+}
+
 static void format_usage(const struct command_source *src,
 			 const struct command_entry *e, char *out, size_t size)
 {
@@ -435,8 +448,7 @@ static void format_usage(const struct command_source *src,
 	if (src->origin == OPSBOT_ORIGIN_CLI && e->plugin)
 		word = e->plugin->name;
 	snprintf(out, size, "%s%s%s%s%s%s",
-		 src->origin == OPSBOT_ORIGIN_CLI ? "opsbot run " : prefix,
-		 word, *e->name ? " " : "", e->name, *e->usage ? " " : "",
+		 lead(src), word, *e->name ? " " : "", e->name, *e->usage ? " " : "",
 		 e->usage);
 }
 
@@ -538,12 +550,11 @@ static void reply_unknown_command(const struct command_source *src,
 	if (near)
 		reply_now(req, 1, "unknown command '%.40s'; did you mean %s%s? "
 				  "(%shelp lists commands)",
-			  word, src->origin == OPSBOT_ORIGIN_CLI ? "" : prefix,
-			  near, prefix);
+			  word, lead(src), near, lead(src));
 	else
 		reply_now(req, 1, "unknown command '%.40s' (%shelp lists "
 				  "commands)",
-			  word, prefix);
+			  word, lead(src));
 	request_finish(req, OPSBOT_EUSAGE);
 }
 
@@ -684,8 +695,9 @@ static int builtin_plugins(struct opsbot_plugin *self,
 			list_entry(pos, struct opsbot_plugin, link);
 
 		buf_addf(&b, "%s%s %s (%s%s)", b.len ? ", " : "", p->name,
-			 p->desc->version ? p->desc->version : "?", prefix,
-			 p->command_word);
+			 p->desc->version ? p->desc->version : "?",
+			 lead(&((struct request *)r)->src),
+			 word_of(&((struct request *)r)->src, p));
 	}
 	if (b.len)
 		reply_now((struct request *)r, 0, "plugins: %s", b.data);
@@ -738,7 +750,7 @@ static int builtin_plugin(struct opsbot_plugin *self, struct opsbot_request *r,
 	if (!p) {
 		reply_now(req, 1, "error: no plugin '%.40s' is loaded (%splugins "
 				  "lists them)",
-			  name, prefix);
+			  name, lead(&req->src));
 		return OPSBOT_ERR;
 	}
 	/* Finishes from the loop, once the plugin is idle. */
@@ -791,14 +803,14 @@ static void reply_plugin_summary(const struct command_source *src,
 			reply_now(req, 1,
 				  "unknown %s command '%.40s'; did you mean "
 				  "'%s'? (%shelp %s lists them)",
-				  p->command_word, bad_sub, near, prefix,
-				  p->command_word);
+				  word_of(src, p), bad_sub, near, lead(src),
+				  word_of(src, p));
 		else
 			reply_now(req, 1,
 				  "unknown %s command '%.40s' (%shelp %s "
 				  "lists them)",
-				  p->command_word, bad_sub, prefix,
-				  p->command_word);
+				  word_of(src, p), bad_sub, lead(src),
+				  word_of(src, p));
 		request_finish(req, OPSBOT_EUSAGE);
 		return;
 	}
@@ -812,8 +824,8 @@ static void reply_plugin_summary(const struct command_source *src,
 	}
 	reply_now(req, 1, "%s%s needs a command: %s (%shelp %s <command> "
 			  "explains one)",
-		  prefix, p->command_word, b.len ? b.data : "none", prefix,
-		  p->command_word);
+		  lead(src), word_of(src, p), b.len ? b.data : "none",
+		  lead(src), word_of(src, p));
 	buf_free(&b);
 	request_finish(req, OPSBOT_EUSAGE);
 }
@@ -843,15 +855,15 @@ static int builtin_help(struct opsbot_plugin *self, struct opsbot_request *r,
 		list_for_each_safe(pos, tmp, plugin_list())
 		{
 			p = list_entry(pos, struct opsbot_plugin, link);
-			buf_addf(&b, "%s%s%s", b.len ? ", " : "", prefix,
-				 p->command_word);
-			if (strcmp(p->command_word, p->name))
+			buf_addf(&b, "%s%s%s", b.len ? ", " : "", lead(src),
+				 word_of(src, p));
+			if (strcmp(word_of(src, p), p->name))
 				buf_addf(&b, " (%s)", p->name);
 		}
 		if (b.len)
 			reply_now(req, 0, "plugins: %s; %shelp <plugin> "
 					  "[<command>] for more",
-				  b.data, prefix);
+				  b.data, lead(src));
 		buf_free(&b);
 		return OPSBOT_OK;
 	}
@@ -910,7 +922,7 @@ static int builtin_help(struct opsbot_plugin *self, struct opsbot_request *r,
 	if (!detailed)
 		reply_now(req, 0, "commands: %s; %shelp %s <command> for "
 				  "usage",
-			  b.len ? b.data : "none", prefix, p->command_word);
+			  b.len ? b.data : "none", lead(src), word_of(src, p));
 	buf_free(&b);
 	return OPSBOT_OK;
 }

@@ -476,7 +476,10 @@ static int run_cli(int argc, char **argv)
 	plugin_set_config(config);
 	watch_signals(0);
 	name = cli_plugin_name(argv[0]);
-	if (!command_is_builtin(name) && !plugin_load(name, &err)) {
+	if (command_is_builtin(name)) {
+		/* help and plugins speak about every configured plugin. */
+		load_plugins(config);
+	} else if (!plugin_load(name, &err)) {
 		fprintf(stderr, "opsbot: %s\n", err);
 		free(err);
 		return 1;
