@@ -30,7 +30,7 @@ WARN = -Wall -Wextra -Wformat=2 -Werror=format-security -Wshadow \
        -Wvla -Wpointer-arith
 CFLAGS ?= $(OPT) -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC $(WARN) $(CFLAGS) $(SANFLAGS) \
-	     -Ihost -MMD -MP
+	     -Ihost -Itests/lib -MMD -MP
 LDFLAGS ?=
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 

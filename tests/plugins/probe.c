@@ -1,0 +1,222 @@
+/*
+ * probe.c - a test plugin for the host's own tests: hostile replies, long
+ * replies, operations left in flight, and a record of every final callback
+ * (table probe_events) so a test can count them.
+ */
+#include "opsbot.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const struct opsbot_api *bot;
+static struct opsbot_plugin *self;
+
+static const char *const migrations[] = {
+	"CREATE TABLE IF NOT EXISTS probe_events (kind TEXT, status INTEGER)",
+};
+
+static void record(const char *kind, int status)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(bot->store(self),
+			       "INSERT INTO probe_events VALUES (?1, ?2)", -1,
+			       &st, NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, status);
+	sqlite3_step(st);
+	sqlite3_finalize(st);
+}
+
+static int cmd_inject(struct opsbot_plugin *p, struct opsbot_request *req,
+		      void *data)
+{
+	/* What a careless plugin might pass on from a web page. */
+	bot->reply(req, "a\rJOIN #x");
+	bot->reply(req, "b\nPART #c");
+	bot->reply(req, "c\r\nQUIT :injected");
+	bot->say(self, req->channel ? req->channel : req->nick,
+		 "d\rPRIVMSG #c :forged");
+	return OPSBOT_OK;
+}
+
+static int cmd_long(struct opsbot_plugin *p, struct opsbot_request *req,
+		    void *data)
+{
+	long n = strtol(req->argv[0], NULL, 10), i;
+	static const char *const pieces[] = { "word ", "é", "日本", "😀", "x" };
+	char *text;
+	size_t len = 0;
+
+	if (n < 1 || n > 100000)
+		return OPSBOT_EUSAGE;
+	text = malloc((size_t)n + 8);
+	if (!text)
+		return OPSBOT_ERR;
+	for (i = 0; len < (size_t)n; i++) {
+		const char *piece = pieces[i % 5];
+		size_t l = strlen(piece);
+
+		if (len + l > (size_t)n)
+			break;
+		memcpy(text + len, piece, l);
+		len += l;
+	}
+	text[len] = '\0';
+	bot->reply(req, "%s", text);
+	free(text);
+	return OPSBOT_OK;
+}
+
+static int cmd_lines(struct opsbot_plugin *p, struct opsbot_request *req,
+		     void *data)
+{
+	long n = strtol(req->argv[0], NULL, 10), i;
+
+	for (i = 1; i <= n && i <= 1000; i++)
+		bot->reply(req, "line %ld", i);
+	return OPSBOT_OK;
+}
+
+static long on_timer(struct opsbot_plugin *p, int status, void *data)
+{
+	if (status != OPSBOT_OK)
+		record("timer", status);
+	else
+		record("timer-fired", status);
+	return OPSBOT_TIMER_STOP;
+}
+
+static void on_http(struct opsbot_plugin *p,
+		    const struct opsbot_http_response *res, void *data)
+{
+	record("http", res->status);
+}
+
+static void on_process(struct opsbot_plugin *p,
+		       const struct opsbot_process_event *ev, void *data)
+{
+	char pid[32];
+
+	if (ev->kind != OPSBOT_PROCESS_EXIT) {
+		record("process-line", 0);
+		return;
+	}
+	snprintf(pid, sizeof(pid), "pid %ld", ev->pid);
+	record("process", ev->status);
+	record(pid, ev->exit_code);
+}
+
+static void job_work(struct opsbot_job *job, void *data)
+{
+	long ms = (long)(intptr_t)data;
+
+	while (ms > 0 && !bot->job_is_cancelled(job)) {
+		struct timespec ts = { 0, 10 * 1000000L };
+
+		nanosleep(&ts, NULL);
+		ms -= 10;
+	}
+}
+
+static void job_done(struct opsbot_plugin *p, int status, void *data)
+{
+	record("job", status);
+}
+
+/* probe inflight [<url>] [<job ms>]: a timer, a child, and optionally an
+ * HTTP request and a job, all left running. */
+static int cmd_inflight(struct opsbot_plugin *p, struct opsbot_request *req,
+			void *data)
+{
+	const char *argv[] = { "sleep", "60", NULL };
+	struct opsbot_process_options o = { 0 };
+	int64_t t, c, h = 0, j = 0;
+
+	t = bot->timer_start(self, 60000, on_timer, NULL);
+	o.argv = argv;
+	c = bot->process_start(self, &o, on_process, NULL);
+	if (req->argc >= 1 && strcmp(req->argv[0], "-")) {
+		struct opsbot_http_request r = { 0 };
+
+		r.url = req->argv[0];
+		r.timeout_ms = 60000;
+		h = bot->http_start(self, &r, on_http, NULL);
+	}
+	if (req->argc >= 2)
+		j = bot->job_start(self, job_work, job_done,
+				   (void *)(intptr_t)strtol(req->argv[1], NULL,
+							    10));
+	bot->reply(req, "in flight: timer %lld, process %lld, http %lld, "
+			"job %lld",
+		   (long long)t, (long long)c, (long long)h, (long long)j);
+	return t > 0 && c > 0 && h >= 0 && j >= 0 ? OPSBOT_OK : OPSBOT_ERR;
+}
+
+static int cmd_events(struct opsbot_plugin *p, struct opsbot_request *req,
+		      void *data)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(bot->store(self),
+			       "SELECT kind, status, count(*) FROM "
+			       "probe_events GROUP BY kind, status ORDER BY "
+			       "kind",
+			       -1, &st, NULL) != SQLITE_OK)
+		return OPSBOT_ERR;
+	while (sqlite3_step(st) == SQLITE_ROW)
+		bot->reply(req, "%s %d x%d", sqlite3_column_text(st, 0),
+			   sqlite3_column_int(st, 1), sqlite3_column_int(st, 2));
+	sqlite3_finalize(st);
+	bot->reply(req, "end");
+	return OPSBOT_OK;
+}
+
+static int cmd_secret(struct opsbot_plugin *p, struct opsbot_request *req,
+		      void *data)
+{
+	/* A plugin bug that would leak a secret: the host must redact. */
+	bot->reply(req, "the key is %s", bot->config_secret(self, "key"));
+	return OPSBOT_OK;
+}
+
+static const struct opsbot_command commands[] = {
+	{ "inject", "", "replies with CR/LF payloads", NULL, 0, 0, cmd_inject,
+	  NULL },
+	{ "long", "<bytes>", "one long reply", NULL, 1, 1, cmd_long, NULL },
+	{ "lines", "<n>", "n reply lines", NULL, 1, 1, cmd_lines, NULL },
+	{ "inflight", "[<url>] [<job ms>]", "leaves operations running", NULL,
+	  0, 2, cmd_inflight, NULL },
+	{ "events", "", "lists recorded final callbacks", NULL, 0, 0,
+	  cmd_events, NULL },
+	{ "secret", "", "leaks its secret (the host must redact it)", NULL, 0,
+	  0, cmd_secret, NULL },
+};
+
+static int probe_init(struct opsbot_plugin *p, const struct opsbot_api *api)
+{
+	size_t i;
+
+	bot = api;
+	self = p;
+	if (bot->store_migrate(self, migrations, 1) != OPSBOT_OK)
+		return OPSBOT_ERR;
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (bot->command_add(self, &commands[i]) != OPSBOT_OK)
+			return OPSBOT_ERR;
+	return OPSBOT_OK;
+}
+
+static const struct opsbot_config_key keys[] = {
+	{ "key", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0, "a secret to leak" },
+	{ NULL, 0, NULL, 0, 0, 0, NULL },
+};
+
+OPSBOT_EXPORT const struct opsbot_plugin_descriptor opsbot_plugin = {
+	OPSBOT_ABI_MAJOR, OPSBOT_ABI_MINOR, "probe", "1", "host test probe",
+	NULL, keys, probe_init, NULL,
+};
