@@ -123,9 +123,18 @@ void reg_call(struct reg *reg, const struct reg_call_spec *spec,
 	if (spec->headers)
 		while (spec->headers[nh])
 			nh++;
-	c->headers = reg_xcalloc(nh + 1, sizeof(char *));
+	c->headers = reg_xcalloc(nh + 2, sizeof(char *));
 	for (size_t i = 0; i < nh; i++)
 		c->headers[i] = reg_xstrdup(spec->headers[i]);
+	/*
+	 * libcurl silently sends a request again when a reused connection
+	 * dies before the answer ("Connection died, retrying a fresh
+	 * connect"), even a POST the server already acted on: a second card
+	 * or mail.  Connections to the services we POST to are therefore
+	 * never reused.  Google calls are idempotent and keep theirs.
+	 */
+	if (spec->service != REG_SVC_GOOGLE)
+		c->headers[nh] = reg_xstrdup("Connection: close");
 	c->flags = spec->flags;
 	c->max_response_bytes = spec->max_response_bytes;
 	c->fn = fn;

@@ -1,0 +1,310 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the registrar plugin: the real opsbot binary
+(`opsbot run registrar ...`) against the fake Sheets, Trello and Mailgun
+servers.  Run: BUILD=build /usr/bin/python3 tests/registrar/test_sync.py"""
+
+import os
+import signal
+import sqlite3
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+
+class SyncTest(unittest.TestCase):
+    def world(self, students=100, mentors=20, **extra):
+        w = harness.World(students, mentors, extra_config=extra)
+        self.addCleanup(w.stop)
+        return w
+
+    def test_clean_sync_and_idempotence(self):
+        w = self.world()
+        p = w.run("sync", check=True)
+        self.assertIn("120 new, 100 cards, 120 mails, 120 marked", p.stdout)
+        # names only in the announcement; no e-mail anywhere on stdout
+        self.assertIn("#organisers new registrations: Student 000 "
+                      "(student)", p.stdout)
+        self.assertNotIn("@", p.stdout.replace("@ Org", ""))
+        self.assertEqual(w.check_exactly_once(self, allow_unknown=False), 0)
+        # card title template, description with every column and marker
+        card = [c for c in w.fakes.state("trello")["cards"]
+                if c["name"].startswith("Student 000,")][0]
+        self.assertEqual(card["name"], "Student 000, Engineer 0 @ Org 0")
+        self.assertIn("Email: Student.000@Example.org", card["desc"])
+        self.assertIn("\n\nOrganization: Org 0\n\n", card["desc"])
+        self.assertNotIn("upstream-registrar", card["desc"])
+        # the mail: text + html from the templates, cc, reply-to, tags
+        msg = [m for m in w.fakes.state("mailgun")["messages"]
+               if dict(m["fields"])["to"] == "student.000@example.org"][0]
+        fields = msg["fields"]
+        get = dict(fields)
+        self.assertEqual(get["subject"], "Welcome to OpenStack Upstream "
+                         "Training, Student 000!")
+        self.assertIn("Hello Student 000,", get["text"])
+        self.assertEqual(get["cc"], "organisers@example.org")
+        self.assertEqual(get["h:Reply-To"], "mentors@example.org")
+        self.assertEqual(get["from"], "Upstream Training "
+                         "<training@example.org>")
+        self.assertLessEqual([k for k, _ in fields].count("o:tag"), 3)
+        student1 = [m for m in w.fakes.state("mailgun")["messages"]
+                    if dict(m["fields"])["to"] == "student.001@example.org"]
+        self.assertIn("<p>Hello Student 001 of Org 1,</p>",
+                      dict(student1[0]["fields"])["html"])
+        # marks: RAW batch writes into the status column found by header
+        writes = w.fakes.state("sheets")["writes"]
+        self.assertTrue(all(x["col"] == 8 for x in writes
+                            if x["tab"] == harness.STUDENT_TAB))
+        # a second sync does nothing
+        before = w.fakes.state("trello")["requests"]
+        p = w.run("sync", check=True)
+        self.assertIn("0 new, 0 cards, 0 mails, 0 marked", p.stdout)
+        self.assertEqual(w.fakes.state("trello")["requests"], before)
+        self.assertEqual(w.fakes.state("sheets")["tokens_issued"], 2)
+        # new rows later: only they are processed
+        w.fakes.admin("sheets", "append", {
+            "id": harness.STUDENT_SHEET, "tab": harness.STUDENT_TAB,
+            "rows": [harness.student_row(100), harness.student_row(101)]})
+        w.students = 102
+        p = w.run("sync", check=True)
+        self.assertIn("2 new, 2 cards, 2 mails, 2 marked", p.stdout)
+        w.check_exactly_once(self, allow_unknown=False)
+
+    def test_commands(self):
+        w = self.world(students=5, mentors=2)
+        w.run("sync", check=True)
+        p = w.run("status", "student.003@EXAMPLE.org", check=True)
+        self.assertIn("Student 003: student, status new, done, card "
+                      "created, mail sent", p.stdout)
+        self.assertIn("https://trello.com/c/", p.stdout)
+        self.assertIn("  Organization: Org 3", p.stdout)
+        self.assertIn("student.003@example.org", p.stdout)
+        p = w.run("status", "Student 00")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("5 registrants match", p.stderr)
+        p = w.run("list", "done", check=True)
+        self.assertIn("7 registrant(s) done", p.stdout)
+        p = w.run("list", "bogus")
+        self.assertNotEqual(p.returncode, 0)
+        p = w.run("stats", check=True)
+        self.assertIn("2 mentor done, 5 student done", p.stdout)
+        p = w.run("set", "Student 004", "withdrawn", check=True)
+        p = w.run("list", "withdrawn", check=True)
+        self.assertIn("Student 004", p.stdout)
+        p = w.run("set", "Student 004", "gone")
+        self.assertIn("unknown status", p.stderr)
+        # resend asks for a code, then sends exactly one more mail
+        p = w.run("resend", "Mentor 01", check=True)
+        code = p.stdout.split("resend Mentor 01 ")[1].split()[0]
+        sent = w.fakes.state("mailgun")["sent"]
+        p = w.run("resend", "Mentor 01", "000000")
+        self.assertIn("wrong or expired", p.stderr)
+        p = w.run("resend", "Mentor 01", code, check=True)
+        self.assertEqual(w.fakes.state("mailgun")["sent"], sent)
+        p = w.run("sync", check=True)
+        self.assertIn("1 mails", p.stdout)
+        self.assertEqual(w.fakes.state("mailgun")["sent"], sent + 1)
+
+    def test_faults_converge_exactly_once(self):
+        w = self.world()
+        f = w.fakes
+        f.faults("trello", [
+            {"method": "POST", "fault": "429", "times": 3},
+            {"method": "POST", "fault": "429", "retry_after": 1, "times": 2},
+            {"method": "POST", "fault": "500", "times": 2},
+            {"method": "POST", "fault": "timeout_after", "hold": 8,
+             "times": 2},
+            {"method": "POST", "fault": "cut", "times": 2},
+            {"method": "POST", "fault": "cut_after", "times": 2},
+            {"method": "POST", "fault": "malformed", "times": 2},
+            {"method": "POST", "fault": "timeout", "hold": 8, "times": 1},
+            {"method": "GET", "fault": "500", "times": 1},
+        ])
+        f.faults("mailgun", [
+            {"fault": "429", "times": 3},
+            {"fault": "420", "retry_after": 1, "times": 1},
+            {"fault": "500", "times": 3},
+            {"fault": "cut", "times": 2},
+            {"fault": "timeout", "hold": 8, "times": 1},
+            {"fault": "cut_after", "times": 2},
+            {"fault": "timeout_after", "hold": 8, "times": 1},
+            {"fault": "malformed", "times": 1},
+        ])
+        f.faults("sheets", [
+            {"method": "GET", "path": "values", "fault": "429",
+             "retry_after": 1, "times": 1},
+            {"method": "GET", "path": "values", "fault": "malformed",
+             "times": 1},
+            {"method": "POST", "path": "/token", "fault": "500",
+             "times": 1},
+            {"method": "POST", "path": "batchUpdate", "fault": "cut_after",
+             "times": 1},
+            {"method": "POST", "path": "batchUpdate", "fault": "429",
+             "times": 1},
+        ])
+        for _ in range(6):
+            p = w.run("sync")
+            st = {r["progress"] for r in w.ledger()}
+            if p.returncode == 0 and st <= {"done", "unknown"}:
+                break
+        unknown = w.check_exactly_once(self)
+        # Unknown: every mail whose answer was lost after sending (the
+        # cut and timeout faults, whether or not the fake acted first),
+        # and nothing resent blindly.  A transport error of the host on a
+        # closing connection may add one.
+        fired = f.state("mailgun")["faults_fired"]
+        lost = sum(fired.get(k, 0) for k in ("cut", "cut_after",
+                                              "timeout", "timeout_after"))
+        self.assertEqual(lost, 6)
+        self.assertGreaterEqual(unknown, lost)
+        self.assertLessEqual(unknown, lost + 2)
+        p = w.run("list", "unknown", check=True)
+        self.assertIn("registrant(s) unknown", p.stdout)
+        # sync output names causes, never addresses
+        self.assertNotIn("example.org", p.stdout + p.stderr)
+
+    def test_kill_at_random_points(self):
+        w = self.world(concurrency="3")
+        for s in ("sheets", "trello", "mailgun"):
+            w.fakes.latency(s, 40)
+        points = harness.random_points(50, 1234, 0.05, 0.6)
+        killed_during = 0
+        for delay in points:
+            proc = w.spawn("sync")
+            time.sleep(delay)
+            if proc.poll() is None:
+                killed_during += 1
+                proc.send_signal(signal.SIGKILL)
+            proc.communicate()
+        self.assertGreaterEqual(killed_during, 40)
+        for s in ("sheets", "trello", "mailgun"):
+            w.fakes.latency(s, 0)
+        for _ in range(3):
+            p = w.run("sync")
+            if {r["progress"] for r in w.ledger()} <= {"done", "unknown"}:
+                break
+        unknown = w.check_exactly_once(self)
+        print("\nkill test: %d of 50 kills during a sync, %d mails "
+              "unknown" % (killed_during, unknown), file=sys.stderr)
+
+    def test_two_syncs_at_once(self):
+        w = self.world(students=40, mentors=0, concurrency="2")
+        for s in ("trello", "mailgun"):
+            w.fakes.latency(s, 30)
+        a = w.spawn("sync")
+        time.sleep(0.3)
+        b = w.run("sync")
+        self.assertNotEqual(b.returncode, 0)
+        self.assertIn("a sync is already running (pid %d" % a.pid, b.stderr)
+        out, err = a.communicate(timeout=120)
+        self.assertEqual(a.returncode, 0, err)
+        w.mentors = 0
+        w.check_exactly_once(self, allow_unknown=False)
+
+    def test_list_not_found_names_the_cause(self):
+        w = self.world(students=3, mentors=1, trello_list="Applicants 2026")
+        p = w.run("sync")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn('trello: list "Applicants 2026" not found on board '
+                      + harness.BOARD, p.stderr)
+        # mentors still get their mail; students wait for the card
+        led = {r["email"]: r for r in w.ledger()}
+        self.assertEqual(led["mentor00@example.net"]["mail_state"], "sent")
+        self.assertEqual(led["student.000@example.org"]["mail_state"],
+                         "pending")
+        self.assertIn("not found on board",
+                      led["student.000@example.org"]["last_error"])
+        self.assertEqual(w.fakes.state("trello")["created"], 0)
+
+    def test_bad_credentials_name_the_cause(self):
+        w = self.world(students=2, mentors=1)
+        w.fakes.admin("trello", "setup", {"key": harness.TRELLO_KEY,
+                                          "token": "other",
+                                          "boards": {}})
+        w.fakes.admin("mailgun", "setup", {"key": "other",
+                                           "domains": [harness.DOMAIN]})
+        p = w.run("sync")
+        self.assertIn("trello: board lists: 401 invalid token; check "
+                      "[plugin.registrar] trello_key and trello_token",
+                      p.stderr)
+        self.assertIn("mailgun: 401 Forbidden; check [plugin.registrar] "
+                      "mailgun_key", p.stderr)
+        self.assertNotIn(harness.TRELLO_TOKEN, p.stdout + p.stderr)
+        self.assertNotIn(harness.MAILGUN_KEY, p.stdout + p.stderr)
+
+    def test_moved_column_and_missing_column(self):
+        w = self.world(students=4, mentors=1)
+        w.run("sync", check=True)
+        # the form grew a column before the status column
+        f = w.fakes
+        f.admin("sheets", "move_column", {"id": harness.STUDENT_SHEET,
+                                          "tab": harness.STUDENT_TAB,
+                                          "from": 7, "to": 2})
+        f.admin("sheets", "append", {
+            "id": harness.STUDENT_SHEET, "tab": harness.STUDENT_TAB,
+            "rows": [["t", "Late Comer", "", "late@example.org", "T", "O"]]})
+        p = w.run("sync", check=True)
+        self.assertIn("1 new, 1 cards, 1 mails, 1 marked", p.stdout)
+        rows = f.state("sheets")["sheets"][harness.STUDENT_SHEET][
+            harness.STUDENT_TAB]
+        self.assertEqual(rows[0][2], "upstream-registrar")
+        self.assertEqual(rows[-1][2], "processed")
+        # a sheet without the status column: clear error, no duplicate
+        f.admin("sheets", "sheet", {"id": harness.MENTOR_SHEET,
+                                    "tab": harness.MENTOR_TAB,
+                                    "rows": [harness.MENTOR_HEADER[:-1],
+                                             harness.mentor_row(0)[:-1],
+                                             harness.mentor_row(7)[:-1]]})
+        p = w.run("sync")
+        self.assertIn('sheets: no column "upstream-registrar" in row 1 of '
+                      'mentor sheet "Mentors"; add it', p.stderr)
+        self.assertIn("1 new, 0 cards, 1 mails", p.stderr)
+
+    def test_empty_sheet_and_api_key(self):
+        w = self.world(students=0, mentors=0)
+        f = w.fakes
+        f.admin("sheets", "sheet", {"id": harness.STUDENT_SHEET,
+                                    "tab": harness.STUDENT_TAB, "rows": []})
+        p = w.run("sync")
+        self.assertIn('sheets: student sheet "Form Responses 1" is empty',
+                      p.stderr)
+        # API key for a public sheet: read only, so rows are not marked
+        f.admin("sheets", "sheet", {"id": harness.STUDENT_SHEET,
+                                    "tab": harness.STUDENT_TAB,
+                                    "rows": [harness.STUDENT_HEADER,
+                                             harness.student_row(1)],
+                                    "public": True})
+        f.admin("sheets", "sheet", {"id": harness.MENTOR_SHEET,
+                                    "tab": harness.MENTOR_TAB,
+                                    "rows": [harness.MENTOR_HEADER],
+                                    "public": True})
+        issued = f.state("sheets")["tokens_issued"]
+        w.write_config({"google_key_file": "/dev/null",
+                        "google_api_key": "AIzaPublicKey"})
+        # google_key_file pointing at an empty file: use a config without
+        with open(w.config) as fh:
+            text = fh.read().replace("google_key_file = /dev/null\n", "")
+        with open(w.config, "w") as fh:
+            fh.write(text)
+        p = w.run("sync")
+        self.assertIn("sheets: an api key cannot write", p.stderr)
+        self.assertIn("1 new, 1 cards, 1 mails, 0 marked", p.stderr)
+        self.assertEqual(f.state("sheets")["tokens_issued"], issued)
+
+    def test_jwt_rejected_names_the_cause(self):
+        w = self.world(students=1, mentors=0)
+        other = harness.fakectl.make_service_account(
+            os.path.join(w.dir, "x") if os.makedirs(
+                os.path.join(w.dir, "x")) is None else w.dir,
+            w.fakes.url("sheets") + "/token")
+        w.write_config({"google_key_file": other[0]})
+        p = w.run("sync")
+        self.assertIn("google: token request failed: 400 Invalid JWT "
+                      "Signature.; check the service-account key",
+                      p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
