@@ -1239,20 +1239,19 @@ const struct irc_stats *irc_get_stats(void)
 	return &irc.stats;
 }
 
-void irc_test_attach(void (*sent)(const char *line, size_t len))
+void irc_test_attach(const struct config *cfg,
+		     void (*sent)(const char *line, size_t len))
 {
-	struct config *cfg = config_load_string("", "(test)");
-
 	irc.test_sent = sent;
 	timers_init();
+	settings_free(&irc.cfg);
 	settings_read(&irc.cfg, cfg);
-	config_free(cfg);
 	if (!irc.queue)
 		irc.queue = irc_queue_new();
-	irc.cfg.flood_control = 0;
 	reset_protocol_defaults();
 	apply_settings();
 	irc.state = IRC_REGISTERING;
+	irc.stats.connects++;
 	send_registration();
 }
 

@@ -50,7 +50,8 @@ const struct irc_stats *irc_get_stats(void);
  * Feeds raw bytes as if the server sent them (fuzzing and protocol tests
  * without a socket); what the bot would send goes to sent(line, len).
  */
-void irc_test_attach(void (*sent)(const char *line, size_t len));
+void irc_test_attach(const struct config *cfg,
+		     void (*sent)(const char *line, size_t len));
 void irc_test_receive(char *bytes, size_t len);
 
 #endif /* IRC_H */

@@ -1,0 +1,333 @@
+/*
+ * test_irc_protocol.c - the bot's IRC state machine, fed server lines
+ * directly (no socket): registration with CAP first, capability
+ * negotiation, nick collisions, PING, commands, CTCP, splitting, and
+ * hostile input.
+ */
+#include "check_main.h"
+#include "command.h"
+#include "config.h"
+#include "irc.h"
+#include "log.h"
+#include "loop.h"
+#include "testutil.h"
+#include "version.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct buf sent;
+static int sent_lines;
+static struct config *cfg;
+
+static void on_sent(const char *line, size_t len)
+{
+	buf_add(&sent, line, len);
+	buf_addch(&sent, '\n');
+	sent_lines++;
+}
+
+static void feed(const char *text)
+{
+	char *copy = xstrdup(text);
+
+	irc_test_receive(copy, strlen(copy));
+	free(copy);
+}
+
+static const char *take_sent(void)
+{
+	static char *last;
+
+	free(last);
+	last = xstrdup(sent.data ? sent.data : "");
+	buf_reset(&sent);
+	sent_lines = 0;
+	return last;
+}
+
+static void start(const char *config_text)
+{
+	log_set_level(LOG_ERROR);
+	loop_init();
+	command_init("1.2.3");
+	cfg = config_load_string(config_text, "t.conf");
+	command_configure(cfg);
+	buf_reset(&sent);
+	sent_lines = 0;
+	irc_test_attach(cfg, on_sent);
+}
+
+static void registered(void)
+{
+	start("[irc]\nchannels = #ops, #dev key\nflood_control = false\n");
+	take_sent();
+	feed(":irc.test CAP * LS :multi-prefix account-tag\r\n"
+	     ":irc.test CAP * ACK :multi-prefix account-tag\r\n"
+	     ":irc.test 001 opsbot :Welcome opsbot!bot@host\r\n"
+	     ":irc.test 005 opsbot CASEMAPPING=rfc1459 NICKLEN=30 :are "
+	     "supported\r\n"
+	     ":opsbot!~opsbot@127.0.0.1 JOIN #ops\r\n");
+	take_sent();
+}
+
+static void stop(void)
+{
+	irc_fini();
+	command_fini();
+	loop_close();
+	config_free(cfg);
+	buf_free(&sent);
+}
+
+START_TEST(cap_ls_comes_first)
+{
+	const char *out;
+
+	start("[irc]\nnick = bot1\nusername = u\nrealname = Real Name\n");
+	out = take_sent();
+	ck_assert_str_eq(out, "CAP LS 302\nNICK bot1\nUSER u 0 * :Real Name\n");
+	stop();
+}
+END_TEST
+
+START_TEST(caps_negotiated_across_lines)
+{
+	start("");
+	take_sent();
+	feed(":irc.test CAP * LS * :multi-prefix sasl=PLAIN batch\r\n"
+	     ":irc.test CAP * LS :account-tag server-time echo-message\r\n");
+	ck_assert_str_eq(take_sent(),
+			 "CAP REQ :multi-prefix account-tag server-time\n");
+	feed(":irc.test CAP * ACK :multi-prefix account-tag server-time\r\n");
+	ck_assert_str_eq(take_sent(), "CAP END\n");
+	/* A server that offers none of them: just CAP END. */
+	stop();
+	start("");
+	take_sent();
+	feed(":irc.test CAP * LS :\r\n");
+	ck_assert_str_eq(take_sent(), "CAP END\n");
+	stop();
+}
+END_TEST
+
+START_TEST(nick_collisions_during_registration)
+{
+	const char *out;
+	int i;
+
+	start("[irc]\nnick = bot\nalt_nicks = bot_, bot__\n");
+	take_sent();
+	feed(":irc.test 433 * bot :Nickname is already in use\r\n");
+	ck_assert_str_eq(take_sent(), "NICK bot_\n");
+	feed(":irc.test 433 * bot_ :Nickname is already in use\r\n");
+	ck_assert_str_eq(take_sent(), "NICK bot__\n");
+	/* Then digits, for as long as it takes. */
+	for (i = 0; i < 20; i++)
+		feed(":irc.test 433 * x :Nickname is already in use\r\n");
+	out = take_sent();
+	ck_assert_int_eq(strlen(out), 20 * strlen("NICK botNNN\n"));
+	ck_assert(!strncmp(out, "NICK bot", 8));
+	feed(":irc.test 437 * x :Nick/channel is temporarily unavailable\r\n");
+	ck_assert(!strncmp(take_sent(), "NICK bot", 8));
+	feed(":irc.test 001 bot123 :Welcome\r\n");
+	ck_assert(irc_is_registered());
+	ck_assert_str_eq(irc_current_nick(), "bot123");
+	/* After registration a 433 (failed regain) changes nothing. */
+	take_sent();
+	feed(":irc.test 433 bot123 bot :Nickname is already in use\r\n");
+	ck_assert_str_eq(take_sent(), "");
+	stop();
+}
+END_TEST
+
+START_TEST(welcome_joins_channels_and_ping_is_answered)
+{
+	start("[irc]\nchannels = #ops, #dev key\n");
+	take_sent();
+	feed(":irc.test 001 opsbot :Welcome\r\n");
+	ck_assert_str_eq(take_sent(), "JOIN #ops\nJOIN #dev key\n");
+	feed("PING :irc.test\r\n");
+	ck_assert_str_eq(take_sent(), "PONG irc.test\n");
+	feed("PING :with space\r\n");
+	ck_assert_str_eq(take_sent(), "PONG :with space\n");
+	/* Framing: LF alone, and a line split across reads. */
+	feed("PING a\nPI");
+	feed("NG b\r");
+	feed("\n");
+	ck_assert_str_eq(take_sent(), "PONG a\nPONG b\n");
+	stop();
+}
+END_TEST
+
+START_TEST(commands_in_channel_private_and_addressed)
+{
+	registered();
+	feed(":ann!a@h PRIVMSG #ops :!ping\r\n");
+	ck_assert_str_eq(take_sent(), "PRIVMSG #ops pong\n");
+	feed(":ann!a@h PRIVMSG #ops :opsbot: ping\r\n");
+	ck_assert_str_eq(take_sent(), "PRIVMSG #ops pong\n");
+	feed(":ann!a@h PRIVMSG #ops :OpsBot, ping\r\n");
+	ck_assert_str_eq(take_sent(), "PRIVMSG #ops pong\n");
+	feed(":ann!a@h PRIVMSG opsbot :ping\r\n");
+	ck_assert_str_eq(take_sent(), "PRIVMSG ann pong\n");
+	feed(":ann!a@h PRIVMSG opsbot :!ping\r\n");
+	ck_assert_str_eq(take_sent(), "PRIVMSG ann pong\n");
+	/* Ordinary chat, notices, the bot's own echo: silence. */
+	feed(":ann!a@h PRIVMSG #ops :ping everyone\r\n"
+	     ":ann!a@h PRIVMSG #ops :! ping\r\n"
+	     ":ann!a@h NOTICE opsbot :ping\r\n"
+	     ":opsbot!b@h PRIVMSG #ops :!ping\r\n"
+	     ":ann!a@h PRIVMSG someone_else :!ping\r\n");
+	ck_assert_str_eq(take_sent(), "");
+	stop();
+}
+END_TEST
+
+START_TEST(account_tag_identifies)
+{
+	registered();
+	feed("@account=alice;time=2026-01-01T00:00:00Z :ann!a@h PRIVMSG #ops "
+	     ":!whoami\r\n");
+	ck_assert_str_eq(take_sent(),
+			 "PRIVMSG #ops :you are ann!a@h, account alice (from "
+			 "account-tag); capabilities: none\n");
+	feed("@account=* :ann!a@h PRIVMSG #ops :!whoami\r\n");
+	ck_assert(strstr(take_sent(), "not identified"));
+	stop();
+}
+END_TEST
+
+START_TEST(ctcp_private_only_and_rate_limited)
+{
+	const char *out;
+
+	registered();
+	feed(":ann!a@h PRIVMSG opsbot :\001VERSION\001\r\n");
+	ck_assert_str_eq(take_sent(),
+			 "NOTICE ann :\001VERSION opsbot " OPSBOT_VERSION
+			 "\001\n");
+	feed(":ann!a@h PRIVMSG opsbot :\001PING 123\r\n");
+	ck_assert_str_eq(take_sent(), "NOTICE ann :\001PING 123\001\n");
+	feed(":ann!a@h PRIVMSG #ops :\001VERSION\001\r\n"
+	     ":ann!a@h PRIVMSG opsbot :\001DCC SEND x\001\r\n"
+	     ":ann!a@h PRIVMSG opsbot :\001\001\r\n"
+	     ":ann!a@h PRIVMSG opsbot :\001\r\n");
+	ck_assert_str_eq(take_sent(), "");
+	/* A flood gets a few answers, not one per request. */
+	for (int i = 0; i < 50; i++)
+		feed(":ann!a@h PRIVMSG opsbot :\001TIME\001\r\n");
+	out = take_sent();
+	ck_assert_int_le(sent_lines + (int)(strlen(out) > 0), 3);
+	stop();
+}
+END_TEST
+
+static int max_line(const char *text)
+{
+	int longest = 0;
+
+	while (*text) {
+		int n = (int)strcspn(text, "\n");
+
+		if (n > longest)
+			longest = n;
+		text += n + (text[n] == '\n');
+	}
+	return longest;
+}
+
+START_TEST(long_replies_fit_the_relay)
+{
+	struct buf text = BUF_INIT;
+	const char *out;
+	int i;
+
+	registered();
+	buf_adds(&text, ":ann!a@h PRIVMSG #ops :!help ");
+	for (i = 0; i < 300; i++)
+		buf_adds(&text, "é");
+	buf_adds(&text, "\r\n");
+	feed(text.data);
+	out = take_sent();
+	/* ":opsbot!~opsbot@127.0.0.1 " (learned from our JOIN) + line +
+	 * CRLF stays within 512. */
+	ck_assert_int_le(max_line(out) + 26 + 2, 512);
+	ck_assert_ptr_null(strchr(out, '\r'));
+	buf_free(&text);
+	stop();
+}
+END_TEST
+
+START_TEST(hostile_lines_never_stall)
+{
+	static const char *const lines[] = {
+		"N\r\n", "NOT\r\n", ":srv NOTICE\r\n", ":srv NOTICE bot\r\n",
+		"PRIVMSG\r\n", ":x PRIVMSG\r\n", ":x PRIVMSG #ops\r\n",
+		":\r\n", "@\r\n", "@a :\r\n", " \r\n", "\r\n",
+		":a!b@c PRIVMSG opsbot :\001\001\r\n",
+		":a!b@c PRIVMSG opsbot :\001VERSION\r\n",
+		"001\r\n", "005\r\n", "CAP\r\n", "CAP * ACK\r\n", "433\r\n",
+		":a JOIN\r\n", ":a KICK #ops\r\n", "ERROR\r\n", "PING\r\n",
+	};
+	struct buf big = BUF_INIT;
+	size_t i, sizes[] = { 513, 1024, 8703, 8704, 65536 };
+
+	registered();
+	for (i = 0; i < ARRAY_SIZE(lines); i++) {
+		feed(lines[i]);
+		take_sent();
+		feed("PING :alive\r\n");
+		ck_assert_msg(strstr(take_sent(), "PONG alive"),
+			      "no PONG after '%s'", lines[i]);
+	}
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+		size_t n;
+
+		buf_reset(&big);
+		buf_adds(&big, ":x!y@z PRIVMSG #ops :");
+		for (n = big.len; n < sizes[i]; n++)
+			buf_addch(&big, 'a');
+		buf_adds(&big, "\r\nPING :alive\r\n");
+		irc_test_receive(big.data, big.len);
+		ck_assert_msg(strstr(take_sent(), "PONG alive"),
+			      "no PONG after a %zu-byte line", sizes[i]);
+	}
+	/* NUL and a bare CR inside a line. */
+	{
+		char nul[] = ":x!y@z PRIVMSG #ops :!pi\0ng\r\nPING :alive\r\n";
+		char cr[] = ":x!y@z PRIVMSG #ops :a\rPRIVMSG #ops :!ping\r\n"
+			    "PING :alive\r\n";
+
+		irc_test_receive(nul, sizeof(nul) - 1);
+		ck_assert_str_eq(take_sent(), "PONG alive\n");
+		irc_test_receive(cr, sizeof(cr) - 1);
+		ck_assert_str_eq(take_sent(), "PONG alive\n");
+	}
+	ck_assert_int_gt((long)irc_get_stats()->lines_rejected, 5);
+	ck_assert_int_ge((long)irc_get_stats()->lines_too_long, 2);
+	buf_free(&big);
+	stop();
+}
+END_TEST
+
+static Suite *protocol_suite(void)
+{
+	Suite *s = suite_create("irc_protocol");
+	TCase *tc = tcase_create("protocol");
+
+	tcase_add_test(tc, cap_ls_comes_first);
+	tcase_add_test(tc, caps_negotiated_across_lines);
+	tcase_add_test(tc, nick_collisions_during_registration);
+	tcase_add_test(tc, welcome_joins_channels_and_ping_is_answered);
+	tcase_add_test(tc, commands_in_channel_private_and_addressed);
+	tcase_add_test(tc, account_tag_identifies);
+	tcase_add_test(tc, ctcp_private_only_and_rate_limited);
+	tcase_add_test(tc, long_replies_fit_the_relay);
+	tcase_add_test(tc, hostile_lines_never_stall);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+CHECK_MAIN(protocol_suite)
