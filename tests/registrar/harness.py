@@ -75,6 +75,7 @@ class World:
     def __init__(self, students=100, mentors=20, extra_config=None,
                  workdir=None):
         self.dir = workdir or tempfile.mkdtemp(prefix="registrar-")
+        os.makedirs(self.dir, exist_ok=True)
         self.fakes = fakectl.Fakes(self.dir)
         self.students = students
         self.mentors = mentors

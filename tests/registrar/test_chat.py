@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""Chat tests of the registrar through a real ngIRCd: status lookups,
+privacy (an e-mail address never appears in a channel line), permission
+refusals, announcements by name only.
+Run: BUILD=build /usr/bin/python3 tests/registrar/test_chat.py"""
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from ircclient import IrcClient  # noqa: E402
+
+KIT = os.path.join(harness.ROOT, "tests", "servers")
+CHANNEL = "#organisers"
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+
+
+def start_ngircd(workdir):
+    out = subprocess.run([os.path.join(KIT, "ngircd-start"), workdir],
+                         capture_output=True, text=True, timeout=60)
+    if out.returncode != 0:
+        raise RuntimeError("ngircd-start failed: " + out.stderr)
+    env = dict(line.split("=", 1) for line in out.stdout.split()
+               if "=" in line)
+    return env["HOST"], int(env["PORT"])
+
+
+class ChatTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="registrar-chat-")
+        cls.irc_dir = os.path.join(cls.tmp, "irc")
+        host, port = start_ngircd(cls.irc_dir)
+        cls.host, cls.port = host, port
+        cls.w = harness.World(students=12, mentors=3,
+                              workdir=os.path.join(cls.tmp, "world"))
+        cls.w.write_config({}, irc={"server": host, "port": str(port),
+                                    "nick": "regbot",
+                                    "channels": CHANNEL,
+                                    "flood_control": "false"},
+                           access=["mask organiser!*@* registrar.admin "
+                                   "registrar.view",
+                                   "mask mentor!*@* registrar.view"])
+        cls.botlog = open(os.path.join(cls.tmp, "bot.log"), "w")
+        cls.bot = subprocess.Popen([harness.OPSBOT, "-c", cls.w.config],
+                                   stdout=subprocess.DEVNULL,
+                                   stderr=cls.botlog)
+        cls.org = IrcClient(host, port, "organiser")
+        cls.mentor = IrcClient(host, port, "mentor")
+        cls.stranger = IrcClient(host, port, "stranger")
+        for c in (cls.org, cls.mentor, cls.stranger):
+            c.join(CHANNEL)
+        # the bot is ready when it answers !ping in the channel
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            n = cls.org.mark()
+            cls.org.say(CHANNEL, "!ping")
+            if cls.org.wait(lambda ln: ln[0] == "regbot" and
+                            ln[3].endswith("pong"), 1.0):
+                break
+        else:
+            raise RuntimeError("bot did not join; see bot.log")
+        del n
+
+    @classmethod
+    def tearDownClass(cls):
+        for c in (cls.org, cls.mentor, cls.stranger):
+            c.close()
+        cls.bot.terminate()
+        try:
+            cls.bot.wait(10)
+        except subprocess.TimeoutExpired:
+            cls.bot.kill()
+        cls.botlog.close()
+        cls.w.stop()
+        subprocess.run([os.path.join(KIT, "ngircd-stop"), cls.irc_dir],
+                       capture_output=True)
+
+    def channel_lines(self, client):
+        return [ln for ln in client.since(0)
+                if ln[0] == "regbot" and ln[2].lower() == CHANNEL]
+
+    def test_1_sync_from_chat_and_announcement(self):
+        self.org.say(CHANNEL, "!reg sync")
+        done = self.org.wait(lambda ln: ln[0] == "regbot" and
+                             "sync done" in ln[3], 60)
+        self.assertIsNotNone(done)
+        self.assertIn("15 new, 12 cards, 15 mails, 15 marked", done[3])
+        ann = self.org.wait(lambda ln: ln[0] == "regbot" and
+                            "new registrations:" in ln[3], 5)
+        self.assertIsNotNone(ann)
+        self.assertIn("Student 000 (student)", ann[3])
+        self.assertEqual(ann[2].lower(), CHANNEL)
+        self.w.check_exactly_once(self, allow_unknown=False)
+
+    def test_2_status_privacy(self):
+        self.w.run("sync")
+        n = self.mentor.mark()
+        self.mentor.say(CHANNEL, "!reg status student.004@example.org")
+        public = self.mentor.wait(lambda ln: ln[0] == "regbot" and
+                                  ln[2].lower() == CHANNEL and
+                                  "Student 004:" in ln[3], 10, n)
+        self.assertIsNotNone(public)
+        self.assertIn("student, status new, done", public[3])
+        self.assertIn("details sent privately", public[3])
+        private = self.mentor.wait(lambda ln: ln[0] == "regbot" and
+                                   ln[2] == "mentor" and
+                                   "student.004@example.org" in ln[3], 10,
+                                   n)
+        self.assertIsNotNone(private)
+        self.assertIsNotNone(self.mentor.wait(
+            lambda ln: ln[2] == "mentor" and "IRC nick: stud4" in ln[3], 5,
+            n))
+        self.assertIsNotNone(self.mentor.wait(
+            lambda ln: ln[2] == "mentor" and "https://trello.com/c/" in
+            ln[3], 5, n))
+
+    def test_3_permission_refusals(self):
+        self.stranger.say(CHANNEL, "!reg status Student 001")
+        refusal = self.stranger.wait(lambda ln: ln[0] == "regbot" and
+                                     "permission denied" in ln[3], 10)
+        self.assertIsNotNone(refusal)
+        self.assertIn("registrar.view", refusal[3])
+        self.mentor.say(CHANNEL, "!reg sync")
+        refusal = self.mentor.wait(lambda ln: ln[0] == "regbot" and
+                                   "permission denied" in ln[3] and
+                                   "registrar.admin" in ln[3], 10)
+        self.assertIsNotNone(refusal)
+        self.mentor.say(CHANNEL, "!reg resend Mentor 01")
+        self.assertIsNotNone(self.mentor.wait(
+            lambda ln: ln[0] == "regbot" and "permission denied" in ln[3]
+            and "resend" in ln[3], 10))
+        # a refused stranger learnt nothing about the registrant
+        for ln in self.stranger.since(0):
+            self.assertNotIn("Student 001:", ln[3])
+
+    def test_4_list_stats_set(self):
+        self.w.run("sync")
+        self.mentor.say(CHANNEL, "!reg stats")
+        st = self.mentor.wait(lambda ln: ln[0] == "regbot" and
+                              ln[3].startswith("registrants:"), 10)
+        self.assertIsNotNone(st)
+        self.assertIn("3 mentor done, 12 student done", st[3])
+        self.org.say(CHANNEL, "!reg set Student 007 waitlist")
+        self.assertIsNotNone(self.org.wait(
+            lambda ln: "status set to waitlist" in ln[3], 10))
+        self.mentor.say(CHANNEL, "!reg list done")
+        ls = self.mentor.wait(lambda ln: ln[0] == "regbot" and
+                              "registrant(s) done" in ln[3], 10)
+        self.assertIsNotNone(ls)
+
+    def test_9_no_email_in_any_channel_line(self):
+        for client in (self.org, self.mentor, self.stranger):
+            for ln in self.channel_lines(client):
+                self.assertIsNone(EMAIL.search(ln[3]), ln)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
