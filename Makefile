@@ -64,6 +64,7 @@ TEST_PLUGIN_SO = $(TEST_PLUGIN_SRC:tests/plugins/%.c=$(BUILD)/test-plugins/%.so)
 -include $(wildcard plugins/*/plugin.mk)
 -include $(wildcard tests/*.mk)
 
+.SECONDARY:
 .PHONY: all check check-unit check-integration check-valgrind bench fuzz \
 	style clean tests
 all: $(BUILD)/opsbot $(MODULE_SO) $(PLUGIN_SO)

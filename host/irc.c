@@ -785,6 +785,9 @@ static void handle_line(char *line, size_t len)
 	if (m.source && irc_userhost_split(m.source, src_buf, sizeof(src_buf),
 					   &who) == 0)
 		nick = who.nick;
+	/* Verbs are case-insensitive; the parser keeps what was sent. */
+	for (char *c = (char *)m.command; *c; c++)
+		*c = (char)toupper((unsigned char)*c);
 	cmd = m.command;
 
 	switch (cmd[0]) {
@@ -817,7 +820,12 @@ static void handle_line(char *line, size_t len)
 		if (!strcmp(cmd, "ERROR")) {
 			const char *why = m.param_count ? m.params[0] : "";
 
-			warning(COMPONENT, "server says: ERROR %s", why);
+			if (irc.state == IRC_QUITTING)
+				info(COMPONENT, "server closed the link: %s",
+				     why);
+			else
+				warning(COMPONENT, "server says: ERROR %s",
+					why);
 			if (strcasestr(why, "banned") || strcasestr(why, "k-line") ||
 			    strcasestr(why, "kline"))
 				irc.banned = 1;

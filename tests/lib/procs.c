@@ -50,7 +50,7 @@ static int run_capture(char *const *argv, char **out, char **err,
 	if (pid == 0) {
 		dup2(out_fd, 1);
 		dup2(err_fd, 2);
-		execv(argv[0], argv);
+		execvp(argv[0], argv);
 		_exit(127);
 	}
 	while (pid > 0) {
@@ -118,27 +118,56 @@ void ngircd_stop(struct ngircd *s)
 	s->dir = NULL;
 }
 
+/*
+ * argv for running the bot: OPSBOT_BOT_WRAPPER (e.g. "valgrind -q ...")
+ * split at spaces, then the binary, then args.  Returns the count.
+ */
+static int bot_argv(const char **argv, int max, char *bin, char **wrapper,
+		    const char *const *args)
+{
+	const char *env = getenv("OPSBOT_BOT_WRAPPER");
+	int n = 0, i;
+
+	*wrapper = NULL;
+	if (env && *env) {
+		char *w = *wrapper = xstrdup(env), *p = w;
+
+		while (*p && n < max - 20) {
+			while (*p == ' ')
+				*p++ = '\0';
+			if (!*p)
+				break;
+			argv[n++] = p;
+			while (*p && *p != ' ')
+				p++;
+		}
+	}
+	argv[n++] = bin;
+	for (i = 0; args[i] && n < max - 1; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	return n;
+}
+
 int bot_start(struct bot *b, const char *log_path, const char *const *args)
 {
-	char *bin = test_build_path("opsbot");
-	const char *argv[32];
-	int i, fd;
+	char *bin = test_build_path("opsbot"), *wrapper;
+	const char *argv[64];
+	int fd;
 
 	memset(b, 0, sizeof(*b));
 	b->log_path = xstrdup(log_path);
-	argv[0] = bin;
-	for (i = 0; args[i] && i < 30; i++)
-		argv[i + 1] = args[i];
-	argv[i + 1] = NULL;
+	bot_argv(argv, 64, bin, &wrapper, args);
 	b->pid = fork();
 	if (b->pid == 0) {
 		fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
 		dup2(fd, 1);
 		dup2(fd, 2);
-		execv(bin, (char *const *)argv);
+		execvp(argv[0], (char *const *)argv);
 		_exit(127);
 	}
 	free(bin);
+	free(wrapper);
 	return b->pid > 0 ? 0 : -1;
 }
 
@@ -178,15 +207,13 @@ int bot_log_contains(const struct bot *b, const char *text)
 
 int run_opsbot(const char *const *args, char **out, char **err)
 {
-	char *bin = test_build_path("opsbot");
-	char *argv[32];
-	int i, rc;
+	char *bin = test_build_path("opsbot"), *wrapper;
+	const char *argv[64];
+	int rc;
 
-	argv[0] = bin;
-	for (i = 0; args[i] && i < 30; i++)
-		argv[i + 1] = (char *)args[i];
-	argv[i + 1] = NULL;
-	rc = run_capture(argv, out, err, 30000);
+	bot_argv(argv, 64, bin, &wrapper, args);
+	rc = run_capture((char *const *)argv, out, err, 60000);
 	free(bin);
+	free(wrapper);
 	return rc;
 }
