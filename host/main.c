@@ -18,6 +18,7 @@
 #include "version.h"
 #include "webhook.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
@@ -37,6 +38,8 @@ static const char usage_text[] =
 	"       opsbot [-c FILE] --check-config   validate the config and exit\n"
 	"       opsbot [-c FILE] run <plugin> [<args>...]\n"
 	"                                         run one plugin command here\n"
+	"       opsbot [-c FILE] --config-reference   every config key, with\n"
+	"                                         defaults and help\n"
 	"       opsbot --version | --help\n"
 	"\n"
 	"  -c FILE   configuration (default: $OPSBOT_CONFIG, else ./opsbot.conf)\n"
@@ -47,6 +50,7 @@ struct options {
 	const char *config_path;
 	int verbosity; /* 0 info, 1 debug, -1 warnings, -2 errors */
 	int check_config;
+	int config_reference;
 	int run_argc;
 	char **run_argv;
 };
@@ -82,6 +86,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 			o->verbosity = -2;
 		} else if (!strcmp(a, "--check-config")) {
 			o->check_config = 1;
+		} else if (!strcmp(a, "--config-reference")) {
+			o->config_reference = 1;
 		} else if (!strcmp(a, "--version")) {
 			printf("opsbot %s (plugin ABI %d.%d)\n", OPSBOT_VERSION,
 			       OPSBOT_ABI_MAJOR, OPSBOT_ABI_MINOR);
@@ -507,6 +513,83 @@ static int run_cli(int argc, char **argv)
 	return cli_status == OPSBOT_EUSAGE ? EXIT_USAGE : 1;
 }
 
+/* ---- --config-reference ---- */
+
+static const char *type_word(enum opsbot_config_type t)
+{
+	static const char *const words[] = { "text",	 "number", "boolean",
+					     "duration", "secret", "list" };
+
+	return (unsigned)t < ARRAY_SIZE(words) ? words[t] : "?";
+}
+
+static void print_keys(const struct opsbot_config_key *k)
+{
+	for (; k && k->key; k++) {
+		char left[80];
+
+		if (k->type == OPSBOT_CONFIG_SECRET)
+			snprintf(left, sizeof(left), "  %s | %s_file | %s_env",
+				 k->key, k->key, k->key);
+		else
+			snprintf(left, sizeof(left), "  %s = %s", k->key,
+				 k->default_value ? k->default_value : "");
+		printf("%-40s %s%s: %s\n", left, type_word(k->type),
+		       k->flags & OPSBOT_CONFIG_REQUIRED ? ", required" : "",
+		       k->help ? k->help : "");
+	}
+}
+
+/* Prints the host's sections, then every plugin found in the plugin
+ * directory, from their descriptors (no plugin code runs). */
+static int print_config_reference(void)
+{
+	static const struct {
+		const char *name;
+		const struct opsbot_config_key *keys;
+	} host[] = { { "irc", config_irc_keys },
+		     { "bot", config_bot_keys },
+		     { "access", config_access_keys },
+		     { "http", config_http_keys } };
+	struct dirent **names;
+	size_t i;
+	int n, j;
+
+	for (i = 0; i < ARRAY_SIZE(host); i++) {
+		printf("[%s]\n", host[i].name);
+		print_keys(host[i].keys);
+		printf("\n");
+	}
+	n = scandir(plugin_get_dir(), &names, NULL, alphasort);
+	for (j = 0; j < n; j++) {
+		const struct opsbot_plugin_descriptor *desc;
+		char name[64], *err = NULL;
+		size_t len = strlen(names[j]->d_name);
+		void *h;
+
+		if (len > 3 && len < sizeof(name) &&
+		    !strcmp(names[j]->d_name + len - 3, ".so")) {
+			memcpy(name, names[j]->d_name, len - 3);
+			name[len - 3] = '\0';
+			h = plugin_peek(name, &desc, &err);
+			if (h) {
+				printf("[plugin.%s]    ; %s %s: %s\n", name, name,
+				       desc->version ? desc->version : "",
+				       desc->description ? desc->description
+							 : "");
+				print_keys(desc->config);
+				printf("\n");
+				plugin_peek_release(h);
+			}
+			free(err);
+		}
+		free(names[j]);
+	}
+	if (n >= 0)
+		free(names);
+	return 0;
+}
+
 /* ---- main ---- */
 
 static void harden_process(void)
@@ -545,6 +628,24 @@ int main(int argc, char **argv)
 	copy = xstrdup(opts.config_path);
 	config_dir = xstrdup(dirname(copy));
 	free(copy);
+	if (opts.config_reference) {
+		struct config *cfg = config_load_string("", "(none)");
+
+		/* The plugin directory of the given config, if it reads. */
+		if (!access(opts.config_path, R_OK)) {
+			char *err = NULL;
+
+			config_free(cfg);
+			cfg = config_load(opts.config_path, &err);
+			free(err);
+		}
+		set_plugin_dir(cfg);
+		config_free(cfg);
+		rc = print_config_reference();
+		free(config_dir);
+		plugin_set_dir(NULL);
+		return rc;
+	}
 	config = load_config(opts.config_path, opts.run_argc > 0);
 	if (!config) {
 		free(config_dir);
