@@ -67,15 +67,16 @@ class IrcClient:
         if none."""
         end = time.monotonic() + timeout
         seen = start
-        while time.monotonic() < end:
+        while True:
             with self.lock:
                 lines = self.lines[seen:]
             for ln in lines:
                 seen += 1
                 if pred(ln):
                     return ln
-            time.sleep(0.01)
-        return None
+            if time.monotonic() >= end:
+                return None
+            time.sleep(0.005)
 
     def mark(self):
         with self.lock:
