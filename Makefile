@@ -47,9 +47,10 @@ PLUGINS = $(notdir $(wildcard plugins/*))
 PLUGIN_SO = $(foreach p,$(PLUGINS),\
 	$(if $(wildcard plugins/$(p)/*.c),$(BUILD)/plugins/$(p).so))
 
-MODULES = http
+MODULES = http tls
 MODULE_SO = $(MODULES:%=$(BUILD)/modules/%.so)
 module_http_LIBS = -lcurl -luv
+module_tls_LIBS = -lssl -lcrypto
 
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)

@@ -116,10 +116,13 @@ static int target_valid(const char *t)
 	       t[0] != ':';
 }
 
-static void api_say(struct opsbot_plugin *p, const char *target,
-		    const char *fmt, ...)
+static void say_v(struct opsbot_plugin *p, const char *target,
+		  const char *group, const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
+
+static void say_v(struct opsbot_plugin *p, const char *target,
+		  const char *group, const char *fmt, va_list ap)
 {
-	va_list ap;
 	char *text;
 
 	if (wrong_thread(p, "say"))
@@ -128,12 +131,35 @@ static void api_say(struct opsbot_plugin *p, const char *target,
 		warning(plugin_log_name(p), "say: invalid target");
 		return;
 	}
-	va_start(ap, fmt);
+	if (group && (!*group || strlen(group) > 32 ||
+		      strpbrk(group, "\r\n\001"))) {
+		warning(plugin_log_name(p), "say_grouped: invalid group");
+		return;
+	}
 	text = xvasprintf(fmt, ap);
-	va_end(ap);
 	if (say_fn)
-		say_fn(target, text, strlen(text));
+		say_fn(target, group, text, strlen(text));
 	free(text);
+}
+
+static void api_say(struct opsbot_plugin *p, const char *target,
+		    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	say_v(p, target, NULL, fmt, ap);
+	va_end(ap);
+}
+
+static void api_say_grouped(struct opsbot_plugin *p, const char *target,
+			    const char *group, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	say_v(p, target, group, fmt, ap);
+	va_end(ap);
 }
 
 static void api_log(struct opsbot_plugin *p, enum opsbot_log_level level,
@@ -415,5 +441,6 @@ const struct opsbot_api host_api = {
 	.webhook_header = webhook_header,
 	.url_encode = http_url_encode,
 	.now_ms = api_now_ms,
+	.say_grouped = api_say_grouped,
 	.mode = api_mode,
 };

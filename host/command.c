@@ -635,6 +635,41 @@ out:
 	return rc;
 }
 
+const char *command_capability_for(const char *text)
+{
+	char *argv[4], copy[256], word[40];
+	struct command_entry *e;
+	struct opsbot_plugin *p;
+	const char *err;
+	size_t i;
+	int argc;
+
+	/* Only the first words matter. */
+	strlcpy_safe(copy, text, sizeof(copy));
+	argc = command_split_args(copy, argv, NULL, 3, &err);
+	if (argc < 1) {
+		/* Too many words for argv is fine: look at the first ones. */
+		if (!err || strcmp(err, "too many arguments"))
+			return NULL;
+		argc = 3;
+	}
+	for (i = 0; argv[0][i] && i < sizeof(word) - 1; i++)
+		word[i] = (char)tolower((unsigned char)argv[0][i]);
+	word[i] = '\0';
+	e = find_builtin(word);
+	if (e)
+		return e->capability;
+	p = plugin_find_by_word(word);
+	if (!p)
+		p = plugin_find(word);
+	if (!p)
+		return NULL;
+	e = argc >= 2 ? find_entry(p->command_word, argv[1]) : NULL;
+	if (!e)
+		e = find_entry(p->command_word, "");
+	return e ? e->capability : NULL;
+}
+
 int command_dispatch_argv(const struct command_source *src, int argc,
 			  char **argv)
 {

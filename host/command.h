@@ -94,6 +94,13 @@ void command_abort_requests(struct opsbot_plugin *p);
  * it was a command (known or not), 0 if it was ignored.
  */
 int command_dispatch_text(const struct command_source *src, const char *text);
+/*
+ * The capability the command in text needs: NULL if none (or if text is
+ * not a command the bot knows).  Lets the IRC layer look up the sender's
+ * account before dispatching a privileged command.
+ */
+const char *command_capability_for(const char *text);
+
 /* Runs an already split command line (the CLI). */
 int command_dispatch_argv(const struct command_source *src, int argc,
 			  char **argv);

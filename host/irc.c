@@ -12,11 +12,13 @@
 #include "irc.h"
 #include "command.h"
 #include "config.h"
+#include "irc_accounts.h"
 #include "irc_message.h"
 #include "irc_queue.h"
 #include "log.h"
 #include "loop.h"
 #include "net.h"
+#include "tls_backend.h"
 #include "util.h"
 #include "version.h"
 
@@ -28,7 +30,6 @@
 
 #define COMPONENT "irc"
 #define CHANNELS_MAX 64
-#define STABLE_SESSION_MS (5 * 60 * 1000)
 #define KLINE_BACKOFF_MS (60 * 60 * 1000)
 #define NICK_REGAIN_MS 60000
 #define QUIT_WAIT_MS 2000
@@ -41,10 +42,32 @@ enum irc_state {
 	IRC_QUITTING,
 };
 
-/* Capabilities the bot asks for when the server offers them. */
+/* Capabilities the bot asks for when the server offers them; "sasl"
+ * only when SASL is configured. */
 static const char *const wanted_caps[] = {
-	"multi-prefix", "message-tags",	 "server-time",	  "account-tag",
-	"extended-join", "account-notify", "cap-notify",	  "userhost-in-names",
+	"multi-prefix",	  "message-tags", "server-time",
+	"account-tag",	  "extended-join", "account-notify",
+	"cap-notify",	  "userhost-in-names", "sasl",
+};
+
+#define CAP_BIT(name) (1u << cap_index(name))
+
+/* Logging in to services, before channels are joined. */
+enum auth_state {
+	AUTH_NONE,        /* nothing configured */
+	AUTH_SASL,        /* SASL in progress (before CAP END) */
+	AUTH_NICKSERV,    /* IDENTIFY sent, waiting for confirmation */
+	AUTH_DONE,        /* logged in (or nothing to do): join */
+	AUTH_FAILED,      /* fail closed: no joins */
+};
+
+/* A privileged command waiting for the sender's account (WHOIS). */
+struct lookup {
+	struct lookup *next;
+	char nick[64];
+	char *user, *host, *channel, *text;
+	enum opsbot_origin origin;
+	int64_t deadline;
 };
 
 struct channel {
@@ -71,6 +94,15 @@ struct settings {
 	long connect_timeout_ms;
 	long reconnect_min_ms;
 	long reconnect_max_ms;
+	long reconnect_reset_ms;
+	int tls;
+	struct tls_options tls_opts;
+	char *sasl_mechanism; /* "PLAIN", "EXTERNAL" or NULL */
+	char *sasl_username;
+	char *sasl_password;
+	char *nickserv_password;
+	char *nickserv_account;
+	long identify_timeout_ms;
 };
 
 static struct {
@@ -88,6 +120,11 @@ static struct {
 	int cap_negotiating;
 	struct channel channels[CHANNELS_MAX];
 	int channel_count;
+	enum auth_state auth;
+	char *account;         /* our own services account, once known */
+	int whox;              /* the server has WHOX */
+	struct lookup *lookups;
+	uv_timer_t identify_timer, lookup_timer;
 
 	struct buf carry;  /* the incomplete last line of a read */
 	int discarding;    /* inside an over-long line */
@@ -113,6 +150,7 @@ static struct {
 static void schedule_reconnect(const char *why);
 static void connect_now(void);
 static void drain_queue(void);
+static void drop_connection(const char *reason);
 
 /* ---- settings ---- */
 
@@ -125,7 +163,21 @@ static void settings_free(struct settings *s)
 	free(s->username);
 	free(s->realname);
 	free(s->channels);
+	free((char *)s->tls_opts.ca_file);
+	free((char *)s->tls_opts.fingerprint);
+	free((char *)s->tls_opts.client_cert);
+	free((char *)s->tls_opts.client_key);
+	free(s->sasl_mechanism);
+	free(s->sasl_username);
+	free_secret(s->sasl_password);
+	free_secret(s->nickserv_password);
+	free(s->nickserv_account);
 	memset(s, 0, sizeof(*s));
+}
+
+static char *dup_or_null(const char *v)
+{
+	return v && *v ? xstrdup(v) : NULL;
 }
 
 static void settings_read(struct settings *s, const struct config *cfg)
@@ -159,6 +211,91 @@ static void settings_read(struct settings *s, const struct config *cfg)
 							  "reconnect_min");
 	s->reconnect_max_ms = (long)config_get_duration_ms(cfg, "irc", k,
 							  "reconnect_max");
+	s->reconnect_reset_ms = (long)config_get_duration_ms(
+		cfg, "irc", k, "reconnect_reset");
+	s->tls = config_get_bool(cfg, "irc", k, "tls");
+	s->tls_opts.verify = config_get_bool(cfg, "irc", k, "tls_verify");
+	s->tls_opts.ca_file = dup_or_null(config_get(cfg, "irc", k,
+						     "tls_ca_file"));
+	s->tls_opts.fingerprint = dup_or_null(config_get(cfg, "irc", k,
+							 "tls_fingerprint"));
+	s->tls_opts.client_cert = dup_or_null(config_get(cfg, "irc", k,
+							 "tls_client_cert"));
+	s->tls_opts.client_key = dup_or_null(config_get(cfg, "irc", k,
+							"tls_client_key"));
+	s->sasl_mechanism = dup_or_null(config_get(cfg, "irc", k,
+						   "sasl_mechanism"));
+	if (s->sasl_mechanism) {
+		char *c;
+
+		for (c = s->sasl_mechanism; *c; c++)
+			*c = (char)toupper((unsigned char)*c);
+	}
+	s->sasl_username = dup_or_null(config_get(cfg, "irc", k,
+						  "sasl_username"));
+	s->sasl_password = config_get_secret(cfg, "irc", "sasl_password",
+					     &err);
+	free(err);
+	err = NULL;
+	s->nickserv_password = config_get_secret(cfg, "irc",
+						 "nickserv_password", &err);
+	free(err);
+	s->nickserv_account = dup_or_null(config_get(cfg, "irc", k,
+						     "nickserv_account"));
+	s->identify_timeout_ms = (long)config_get_duration_ms(
+		cfg, "irc", k, "identify_timeout");
+}
+
+void irc_validate_config(struct config *cfg)
+{
+	const struct config_entry *mech = config_find(cfg, "irc",
+						       "sasl_mechanism");
+	const struct config_entry *fp = config_find(cfg, "irc",
+						    "tls_fingerprint");
+	int tls = config_get_bool(cfg, "irc", config_irc_keys, "tls");
+
+	if (mech && *mech->value) {
+		if (str_ieq(mech->value, "plain")) {
+			if (!config_find(cfg, "irc", "sasl_password") &&
+			    !config_find(cfg, "irc", "sasl_password_file") &&
+			    !config_find(cfg, "irc", "sasl_password_env"))
+				config_error(cfg, mech,
+					     "plain needs sasl_password (or "
+					     "sasl_password_file or _env)");
+			if (!tls)
+				warning("config",
+					"%s:%d: SASL PLAIN without TLS sends "
+					"the password in clear text",
+					cfg->path, mech->line);
+		} else if (str_ieq(mech->value, "external")) {
+			if (!tls || !config_find(cfg, "irc", "tls_client_cert"))
+				config_error(cfg, mech,
+					     "external needs tls = true and "
+					     "tls_client_cert");
+		} else {
+			config_error(cfg, mech,
+				     "'%s' is not plain or external",
+				     mech->value);
+		}
+	}
+	if (fp && *fp->value) {
+		size_t hex = 0;
+		const char *c;
+
+		for (c = fp->value; *c; c++)
+			if (isxdigit((unsigned char)*c))
+				hex++;
+			else if (*c != ':')
+				hex = 999;
+		if (hex != 64)
+			config_error(cfg, fp,
+				     "not a SHA-256 fingerprint (64 hex digits, "
+				     "colons allowed)");
+	}
+	if ((config_find(cfg, "irc", "tls_ca_file") || fp) && !tls)
+		warning("config", "%s: tls_ca_file/tls_fingerprint are set but "
+				  "tls is off",
+			cfg->path);
 }
 
 /* ---- output ---- */
@@ -185,7 +322,8 @@ static void write_line(const char *line, size_t len, void *data)
 	if (irc.test_sent)
 		irc.test_sent(line, len);
 	if (log_enabled(LOG_DEBUG) && strncmp(line, "PASS ", 5) &&
-	    strncmp(line, "AUTHENTICATE ", 13))
+	    strncmp(line, "AUTHENTICATE ", 13) &&
+	    strncmp(line, "PRIVMSG NickServ :IDENTIFY", 26))
 		debug(COMPONENT, ">> %.*s", (int)len, line);
 	buf_add(&irc.out, line, len);
 	buf_add(&irc.out, "\r\n", 2);
@@ -226,7 +364,10 @@ static void send1(const char *command, const char *p1)
 }
 
 /* Lines that wait their turn in the flood-control queue. */
-static void send_queued(const char *target, const char *command, int count,
+static int channels_ready(void);
+
+static void send_queued(const char *target, const char *group,
+			const char *command, int count,
 			const char *const *params)
 {
 	char line[IRC_LINE_MAX];
@@ -235,14 +376,17 @@ static void send_queued(const char *target, const char *command, int count,
 
 	if (n < 0)
 		return;
-	if (irc.state == IRC_REGISTERED &&
-	    irc_queue_can_send_now(irc.queue, now)) {
+	if (channels_ready() && irc_queue_can_send_now(irc.queue, now)) {
 		irc_queue_consume(irc.queue, now);
 		write_line(line, (size_t)n, NULL);
 		return;
 	}
-	irc_queue_push(irc.queue, target, line, (size_t)n, now);
-	if (irc.state == IRC_REGISTERED)
+	if (group)
+		irc_queue_push_grouped(irc.queue, target, group, line,
+				       (size_t)n, now);
+	else
+		irc_queue_push(irc.queue, target, line, (size_t)n, now);
+	if (channels_ready())
 		drain_queue();
 }
 
@@ -254,12 +398,16 @@ static void on_queue_timer(uv_timer_t *t)
 
 static void drain_queue(void)
 {
-	size_t expired;
+	size_t expired, summarised;
 	long wait;
 
-	if (irc.state != IRC_REGISTERED)
+	if (!channels_ready())
 		return;
 	wait = irc_queue_drain(irc.queue, time_now_ms(), write_line, NULL);
+	summarised = irc_queue_take_summarised(irc.queue);
+	if (summarised)
+		info(COMPONENT, "summarised %zu queued announcement%s",
+		     summarised, summarised == 1 ? "" : "s");
 	expired = irc_queue_take_expired(irc.queue);
 	if (expired) {
 		irc.stats.queue_expired += expired;
@@ -289,6 +437,7 @@ static size_t text_budget(const char *target)
 struct split_ctx {
 	const char *target;
 	const char *command;
+	const char *group;
 };
 
 static int send_chunk(const char *chunk, size_t len, void *data)
@@ -303,14 +452,14 @@ static int send_chunk(const char *chunk, size_t len, void *data)
 	text[len] = '\0';
 	params[0] = ctx->target;
 	params[1] = text;
-	send_queued(ctx->target, ctx->command, 2, params);
+	send_queued(ctx->target, ctx->group, ctx->command, 2, params);
 	return 0;
 }
 
 static void send_text(const char *command, const char *target,
-		      const char *text, size_t len)
+		      const char *group, const char *text, size_t len)
 {
-	struct split_ctx ctx = { target, command };
+	struct split_ctx ctx = { target, command, group };
 	char *copy = NULL;
 
 	/* A secret that reached a reply leaves as "[redacted]". */
@@ -330,7 +479,13 @@ static void send_text(const char *command, const char *target,
 
 void irc_send_text(const char *target, const char *text, size_t len)
 {
-	send_text("PRIVMSG", target, text, len);
+	send_text("PRIVMSG", target, NULL, text, len);
+}
+
+void irc_say(const char *target, const char *group, const char *text,
+	     size_t len)
+{
+	send_text("PRIVMSG", target, group, text, len);
 }
 
 /* ---- the reply sink for commands typed on IRC ---- */
@@ -459,6 +614,7 @@ static void send_registration(void)
 	/* CAP first, so the server holds registration for CAP END. */
 	send_now("CAP", 2, (const char *const[]){ "LS", "302" });
 	irc.cap_negotiating = 1;
+	irc.auth = irc.cfg.sasl_mechanism ? AUTH_SASL : AUTH_NONE;
 	if (irc.cfg.password)
 		send1("PASS", irc.cfg.password);
 	irc.nick_attempt = 0;
@@ -489,6 +645,92 @@ static void cap_end(void)
 	send1("CAP", "END");
 }
 
+static void fail_auth(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* SASL is configured and cannot succeed: never join unauthenticated
+ * (another user could own the nick); log why and try again later. */
+static void fail_auth(const char *fmt, ...)
+{
+	char why[300];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	irc.auth = AUTH_FAILED;
+	error(COMPONENT, "sasl: %s; not joining any channel (fail closed)",
+	      why);
+	if (irc.state == IRC_REGISTERING || irc.state == IRC_REGISTERED)
+		send1("QUIT", "authentication failed");
+	on_flush(&irc.flush_check);
+	drop_connection(why);
+}
+
+/* Does the space-separated list hold name (as "name" or "name=...")? */
+static int cap_listed(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = list;
+
+	while (p && *p) {
+		while (*p == ' ')
+			p++;
+		if (!strncmp(p, name, n) && (!p[n] || p[n] == ' ' || p[n] == '='))
+			return 1;
+		p = strchr(p, ' ');
+	}
+	return 0;
+}
+
+static void sasl_begin(void)
+{
+	send1("AUTHENTICATE", irc.cfg.sasl_mechanism);
+}
+
+/* The server is ready for our credentials ("AUTHENTICATE +"). */
+static void sasl_respond(void)
+{
+	struct buf raw = BUF_INIT;
+	char *b64;
+	size_t len, off;
+
+	if (irc.auth != AUTH_SASL)
+		return;
+	if (!strcmp(irc.cfg.sasl_mechanism, "EXTERNAL")) {
+		/* The certificate is the credential; no authorization id. */
+		send1("AUTHENTICATE", "+");
+		return;
+	}
+	{
+		const char *user = irc.cfg.sasl_username ? irc.cfg.sasl_username
+							 : irc.cfg.nick;
+
+		/* authzid \0 authcid \0 password, authzid empty. */
+		buf_addch(&raw, '\0');
+		buf_adds(&raw, user);
+		buf_addch(&raw, '\0');
+		buf_adds(&raw, irc.cfg.sasl_password ? irc.cfg.sasl_password
+						     : "");
+	}
+	b64 = base64_encode(raw.data, raw.len);
+	explicit_bzero(raw.data, raw.len);
+	buf_free(&raw);
+	len = strlen(b64);
+	/* 400-byte pieces; a last piece of exactly 400 is followed by "+". */
+	for (off = 0; off < len; off += 400) {
+		char piece[401];
+		size_t n = len - off < 400 ? len - off : 400;
+
+		memcpy(piece, b64 + off, n);
+		piece[n] = '\0';
+		send1("AUTHENTICATE", piece);
+		explicit_bzero(piece, sizeof(piece));
+	}
+	if (len % 400 == 0)
+		send1("AUTHENTICATE", "+");
+	free_secret(b64);
+}
+
 /* "CAP * LS [*] :caps" (302 may split the list over several lines). */
 static void handle_cap(const struct irc_message *m)
 {
@@ -502,34 +744,35 @@ static void handle_cap(const struct irc_message *m)
 	list = m->params[m->param_count - 1];
 	if (!strcmp(sub, "LS")) {
 		struct buf req = BUF_INIT;
-		const char *p = NULL;
+		size_t i;
 
 		if (irc.caps_offered.len)
 			buf_addch(&irc.caps_offered, ' ');
 		buf_adds(&irc.caps_offered, list);
 		if (more)
 			return;
-		/* Request what we want and the server has ("cap=value"
-		 * values are ignored). */
-		for (p = irc.caps_offered.data; p && *p;) {
-			size_t len = strcspn(p, " ="), skip;
-			char name[64];
-			int idx;
-
-			if (len && len < sizeof(name)) {
-				memcpy(name, p, len);
-				name[len] = '\0';
-				idx = cap_index(name);
-				if (idx >= 0) {
-					if (req.len)
-						buf_addch(&req, ' ');
-					buf_adds(&req, name);
-				}
-			}
-			skip = strcspn(p, " ");
-			p += skip;
-			while (*p == ' ')
-				p++;
+		if (irc.state != IRC_REGISTERING) {
+			buf_reset(&irc.caps_offered);
+			return;
+		}
+		/* Request what we want and the server has. */
+		for (i = 0; i < ARRAY_SIZE(wanted_caps); i++) {
+			if (!strcmp(wanted_caps[i], "sasl") &&
+			    !irc.cfg.sasl_mechanism)
+				continue;
+			if (!cap_listed(irc.caps_offered.data, wanted_caps[i]))
+				continue;
+			if (req.len)
+				buf_addch(&req, ' ');
+			buf_adds(&req, wanted_caps[i]);
+		}
+		if (irc.cfg.sasl_mechanism &&
+		    !cap_listed(irc.caps_offered.data, "sasl")) {
+			buf_free(&req);
+			buf_reset(&irc.caps_offered);
+			fail_auth("the server does not offer SASL (no 'sasl' in "
+				  "CAP LS)");
+			return;
 		}
 		buf_reset(&irc.caps_offered);
 		if (req.len)
@@ -539,33 +782,42 @@ static void handle_cap(const struct irc_message *m)
 			cap_end();
 		buf_free(&req);
 	} else if (!strcmp(sub, "ACK") || !strcmp(sub, "NAK")) {
-		if (!strcmp(sub, "ACK")) {
-			const char *p = list;
+		int ack = !strcmp(sub, "ACK");
+		const char *p = list;
 
-			while (*p) {
-				size_t len = strcspn(p, " ");
-				char name[64];
-				int idx;
+		while (*p) {
+			size_t len = strcspn(p, " ");
+			char name[64];
+			int off = p[0] == '-', idx;
 
-				if (len && len < sizeof(name)) {
-					int off = p[0] == '-';
-
-					memcpy(name, p + off, len - (size_t)off);
-					name[len - (size_t)off] = '\0';
-					idx = cap_index(name);
-					if (idx >= 0 && !off)
-						irc.caps_enabled |= 1u << idx;
-					else if (idx >= 0)
-						irc.caps_enabled &=
-							~(1u << idx);
-				}
-				p += len;
-				while (*p == ' ')
-					p++;
+			if (len > (size_t)off && len < sizeof(name)) {
+				memcpy(name, p + off, len - (size_t)off);
+				name[len - (size_t)off] = '\0';
+				idx = cap_index(name);
+				if (idx >= 0 && ack && !off)
+					irc.caps_enabled |= 1u << idx;
+				else if (idx >= 0)
+					irc.caps_enabled &= ~(1u << idx);
 			}
+			p += len;
+			while (*p == ' ')
+				p++;
 		}
-		if (irc.state == IRC_REGISTERING)
-			cap_end();
+		if (irc.state != IRC_REGISTERING)
+			return;
+		if (irc.auth == AUTH_SASL) {
+			if (irc.caps_enabled & CAP_BIT("sasl")) {
+				sasl_begin();
+				return;
+			}
+			fail_auth("the server refused the sasl capability");
+			return;
+		}
+		cap_end();
+	} else if (!strcmp(sub, "NEW") || !strcmp(sub, "DEL")) {
+		/* cap-notify: nothing we use changes mid-session except the
+		 * account sources, which stay as negotiated. */
+		debug(COMPONENT, "CAP %s %s", sub, list);
 	}
 }
 
@@ -586,6 +838,7 @@ static void handle_isupport(const struct irc_message *m)
 				irc.casemap = IRC_CASEMAP_STRICT_RFC1459;
 			else
 				irc.casemap = IRC_CASEMAP_RFC1459;
+			accounts_set_casemap(irc.casemap);
 		} else if (str_has_prefix(t, "NICKLEN=")) {
 			long v = strtol(t + 8, NULL, 10);
 
@@ -601,11 +854,42 @@ static void handle_isupport(const struct irc_message *m)
 
 			if (v > 0 && v < 300)
 				irc.hostlen = (int)v;
+		} else if (!strcmp(t, "WHOX") || str_has_prefix(t, "WHOX=")) {
+			irc.whox = 1;
 		} else if (str_has_prefix(t, "CHANTYPES=")) {
 			strlcpy_safe(irc.chantypes, t + 10,
 				     sizeof(irc.chantypes));
 		}
 	}
+}
+
+/* Logged in (or nothing to log in to): join, then let queued lines go. */
+static void auth_done(const char *how)
+{
+	uv_timer_stop(&irc.identify_timer);
+	irc.auth = AUTH_DONE;
+	if (how)
+		info(COMPONENT, "%s", how);
+	if (irc.state != IRC_REGISTERED)
+		return;
+	join_channels();
+	drain_queue();
+}
+
+static void on_identify_timeout(uv_timer_t *t)
+{
+	UNUSED(t);
+	if (irc.auth != AUTH_NICKSERV)
+		return;
+	warning(COMPONENT, "NickServ did not confirm the identification in "
+			   "%ld s; joining anyway ([irc] identify_timeout)",
+		irc.cfg.identify_timeout_ms / 1000);
+	auth_done(NULL);
+}
+
+static int channels_ready(void)
+{
+	return irc.state == IRC_REGISTERED && irc.auth == AUTH_DONE;
 }
 
 static void handle_welcome(const struct irc_message *m)
@@ -618,8 +902,28 @@ static void handle_welcome(const struct irc_message *m)
 	irc.stats.registrations++;
 	info(COMPONENT, "registered as %s on %s", irc.nick,
 	     irc.conn ? net_peer(irc.conn) : "(test)");
-	join_channels();
-	drain_queue();
+	if (irc.auth == AUTH_NONE && irc.cfg.nickserv_password) {
+		const char *account = irc.cfg.nickserv_account
+					      ? irc.cfg.nickserv_account
+					      : irc.cfg.nick;
+		char text[512];
+
+		snprintf(text, sizeof(text), "IDENTIFY %s %s", account,
+			 irc.cfg.nickserv_password);
+		irc.auth = AUTH_NICKSERV;
+		send_now("PRIVMSG", 2, (const char *const[]){ "NickServ", text });
+		explicit_bzero(text, sizeof(text));
+		info(COMPONENT, "identifying to NickServ as %s; channels wait "
+				"for its confirmation (at most %ld s)",
+		     account, irc.cfg.identify_timeout_ms / 1000);
+		uv_timer_start(&irc.identify_timer, on_identify_timeout,
+			       (uint64_t)irc.cfg.identify_timeout_ms, 0);
+		return;
+	}
+	if (irc.auth == AUTH_NONE)
+		irc.auth = AUTH_DONE;
+	if (irc.auth == AUTH_DONE)
+		auth_done(NULL);
 }
 
 static void handle_nick_error(const struct irc_message *m)
@@ -687,15 +991,166 @@ static void handle_ctcp(const char *nick, const char *target,
 	} else {
 		return;
 	}
-	send_queued(nick, "NOTICE", 2, (const char *const[]){ nick, reply });
+	send_queued(nick, NULL, "NOTICE", 2,
+		    (const char *const[]){ nick, reply });
+}
+
+/* ---- accounts of the people who give commands ---- */
+
+#define ACCOUNT_FRESH_MS 60000
+#define LOOKUP_TIMEOUT_MS 5000
+#define LOOKUPS_MAX 32
+#define WHOX_TOKEN "616"
+
+/*
+ * What we know of nick's account: 1 and *account (NULL if not logged in)
+ * when known, 0 when a lookup is needed.  account-tag on the message is
+ * authoritative; a cached answer is trusted while account-notify keeps it
+ * current, or for a minute.
+ */
+static int sender_account(const struct irc_message *m, const char *nick,
+			  const char **account, const char **source)
+{
+	const char *cached;
+	int64_t seen;
+
+	if (irc.caps_enabled & CAP_BIT("account-tag")) {
+		const char *tag = irc_message_tag(m, "account");
+
+		*account = tag && *tag && strcmp(tag, "*") ? tag : NULL;
+		*source = "account-tag";
+		return 1;
+	}
+	if (accounts_get(nick, &cached, &seen) &&
+	    ((irc.caps_enabled & CAP_BIT("account-notify")) ||
+	     time_now_ms() - seen < ACCOUNT_FRESH_MS)) {
+		*account = cached;
+		*source = irc.caps_enabled & CAP_BIT("extended-join")
+				  ? "extended-join/account-notify"
+				  : "WHOIS";
+		return 1;
+	}
+	return 0;
+}
+
+static void dispatch_as(enum opsbot_origin origin, const char *nick,
+			const char *user, const char *host,
+			const char *channel, const char *account,
+			const char *account_source, const char *text)
+{
+	struct command_source src;
+
+	memset(&src, 0, sizeof(src));
+	src.origin = origin;
+	src.nick = nick;
+	src.user = user;
+	src.host = host;
+	src.account = account;
+	src.account_source = account ? account_source : NULL;
+	src.channel = origin == OPSBOT_ORIGIN_CHANNEL ? channel : NULL;
+	src.reply_to = origin == OPSBOT_ORIGIN_CHANNEL ? channel : nick;
+	src.sink = &irc_reply_sink;
+	command_dispatch_text(&src, text);
+}
+
+static void lookup_free(struct lookup *l)
+{
+	free(l->user);
+	free(l->host);
+	free(l->channel);
+	free(l->text);
+	free(l);
+}
+
+/* Runs the commands that waited for nick's account (now known, or not). */
+static void lookups_finish(const char *nick, int timed_out)
+{
+	struct lookup **pl = &irc.lookups, *l;
+
+	while ((l = *pl)) {
+		const char *account = NULL;
+		int64_t seen;
+
+		if (nick && irc_casecmp(l->nick, nick, irc.casemap)) {
+			pl = &l->next;
+			continue;
+		}
+		if (!nick && !(timed_out && time_now_ms() >= l->deadline)) {
+			pl = &l->next;
+			continue;
+		}
+		*pl = l->next;
+		if (!accounts_get(l->nick, &account, &seen))
+			account = NULL;
+		if (timed_out)
+			warning(COMPONENT, "no WHOIS answer for %s in %d s; "
+					   "treating as not identified",
+				l->nick, LOOKUP_TIMEOUT_MS / 1000);
+		dispatch_as(l->origin, l->nick, l->user, l->host, l->channel,
+			    account, "WHOIS", l->text);
+		lookup_free(l);
+	}
+	if (!irc.lookups)
+		uv_timer_stop(&irc.lookup_timer);
+}
+
+static void on_lookup_timer(uv_timer_t *t)
+{
+	UNUSED(t);
+	lookups_finish(NULL, 1);
+}
+
+static void lookup_start(enum opsbot_origin origin, const char *nick,
+			 const char *user, const char *host,
+			 const char *channel, const char *text)
+{
+	struct lookup *l, **tail = &irc.lookups;
+	int count = 0, asked = 0;
+
+	for (l = irc.lookups; l; l = l->next) {
+		count++;
+		asked |= !irc_casecmp(l->nick, nick, irc.casemap);
+		tail = &l->next;
+	}
+	if (count >= LOOKUPS_MAX) {
+		/* Fail closed rather than queue without bound. */
+		dispatch_as(origin, nick, user, host, channel, NULL, NULL, text);
+		return;
+	}
+	l = xcalloc(1, sizeof(*l));
+	strlcpy_safe(l->nick, nick, sizeof(l->nick));
+	l->user = xstrdup(user ? user : "");
+	l->host = xstrdup(host ? host : "");
+	l->channel = xstrdup(channel ? channel : "");
+	l->text = xstrdup(text);
+	l->origin = origin;
+	l->deadline = time_now_ms() + LOOKUP_TIMEOUT_MS;
+	*tail = l;
+	if (!asked)
+		send_queued("*lookup*", NULL, "WHOIS", 1,
+			    (const char *const[]){ nick });
+	if (!uv_is_active((uv_handle_t *)&irc.lookup_timer))
+		uv_timer_start(&irc.lookup_timer, on_lookup_timer, 1000, 1000);
+}
+
+static void lookups_clear(void)
+{
+	while (irc.lookups) {
+		struct lookup *l = irc.lookups;
+
+		irc.lookups = l->next;
+		lookup_free(l);
+	}
+	uv_timer_stop(&irc.lookup_timer);
 }
 
 static void handle_privmsg(const struct irc_message *m)
 {
 	char src_buf[512];
 	struct irc_userhost who;
-	struct command_source src;
 	const char *target, *text, *prefix = command_prefix();
+	const char *account = NULL, *account_source = NULL, *channel = NULL;
+	enum opsbot_origin origin;
 	size_t plen = strlen(prefix), skip;
 
 	if (m->param_count < 2 || !m->source)
@@ -709,23 +1164,9 @@ static void handle_privmsg(const struct irc_message *m)
 		handle_ctcp(who.nick, target, text);
 		return;
 	}
-	memset(&src, 0, sizeof(src));
-	src.nick = who.nick;
-	src.user = who.user;
-	src.host = who.host;
-	src.sink = &irc_reply_sink;
-	if (irc.caps_enabled & (1u << cap_index("account-tag"))) {
-		const char *acct = irc_message_tag(m, "account");
-
-		if (acct && *acct && strcmp(acct, "*")) {
-			src.account = acct;
-			src.account_source = "account-tag";
-		}
-	}
 	if (is_channel(target)) {
-		src.origin = OPSBOT_ORIGIN_CHANNEL;
-		src.channel = target;
-		src.reply_to = target;
+		origin = OPSBOT_ORIGIN_CHANNEL;
+		channel = target;
 		if (plen && !strncmp(text, prefix, plen) && text[plen] &&
 		    text[plen] != ' ')
 			text += plen;
@@ -734,15 +1175,23 @@ static void handle_privmsg(const struct irc_message *m)
 		else
 			return;
 	} else if (nick_is_me(target)) {
-		src.origin = OPSBOT_ORIGIN_PRIVATE;
-		src.reply_to = who.nick;
+		origin = OPSBOT_ORIGIN_PRIVATE;
 		if (plen && !strncmp(text, prefix, plen))
 			text += plen;
 	} else {
 		return;
 	}
-	if (*text)
-		command_dispatch_text(&src, text);
+	if (!*text)
+		return;
+	if (!sender_account(m, who.nick, &account, &account_source) &&
+	    command_capability_for(text)) {
+		/* Privileged and we do not know who it is: ask first. */
+		lookup_start(origin, who.nick, who.user, who.host, channel,
+			     text);
+		return;
+	}
+	dispatch_as(origin, who.nick, who.user, who.host, channel, account,
+		    account_source, text);
 }
 
 /* ---- inbound dispatch ---- */
@@ -752,7 +1201,12 @@ static void handle_join(const struct irc_message *m, const char *nick,
 {
 	struct channel *ch;
 
-	if (m->param_count < 1 || !nick_is_me(nick))
+	if (m->param_count < 1)
+		return;
+	/* extended-join: "JOIN #chan account :realname". */
+	if (m->param_count >= 3 && (irc.caps_enabled & CAP_BIT("extended-join")))
+		accounts_set(nick, m->params[1], time_now_ms());
+	if (!nick_is_me(nick))
 		return;
 	/* Our own JOIN shows the prefix the server relays for us. */
 	irc.own_prefix_len = strlen(source) + 2;
@@ -760,6 +1214,99 @@ static void handle_join(const struct irc_message *m, const char *nick,
 	if (ch) {
 		ch->joined = 1;
 		info(COMPONENT, "joined %s", m->params[0]);
+	}
+	/* Learn who is logged in as whom, in one request per channel. */
+	if (irc.whox)
+		send_queued("*who*", NULL, "WHO", 2,
+			    (const char *const[]){ m->params[0],
+						   "%tna," WHOX_TOKEN });
+}
+
+/* Somebody left or renamed: maybe our nick is free again. */
+static void maybe_regain_nick(const char *freed)
+{
+	if (irc.state == IRC_REGISTERED && strcmp(irc.nick, irc.cfg.nick) &&
+	    !irc_casecmp(freed, irc.cfg.nick, irc.casemap)) {
+		info(COMPONENT, "%s is free again; taking it back", freed);
+		send1("NICK", irc.cfg.nick);
+	}
+}
+
+/* NickServ's answer to IDENTIFY, in the words the common services use. */
+static void handle_nickserv_notice(const char *text)
+{
+	static const char *const ok[] = { "you are now identified",
+					  "you are now logged in",
+					  "password accepted",
+					  "you are successfully identified" };
+	static const char *const bad[] = { "invalid password",
+					   "incorrect password",
+					   "is not registered",
+					   "authentication failed" };
+	size_t i;
+
+	if (irc.auth != AUTH_NICKSERV)
+		return;
+	for (i = 0; i < ARRAY_SIZE(ok); i++)
+		if (strcasestr(text, ok[i])) {
+			auth_done("NickServ confirmed the identification");
+			return;
+		}
+	for (i = 0; i < ARRAY_SIZE(bad); i++)
+		if (strcasestr(text, bad[i]))
+			error(COMPONENT, "NickServ refused the identification "
+					 "(\"%.120s\"); check [irc] "
+					 "nickserv_password",
+			      text);
+}
+
+/* 900-908: services login and SASL. */
+static void handle_login_numeric(const struct irc_message *m, int code)
+{
+	const char *last = m->param_count ? m->params[m->param_count - 1] : "";
+
+	switch (code) {
+	case 900: /* RPL_LOGGEDIN: me nick!u@h account :You are now... */
+		if (m->param_count >= 3) {
+			free(irc.account);
+			irc.account = xstrdup(m->params[2]);
+			info(COMPONENT, "logged in to services as %s",
+			     irc.account);
+		}
+		if (irc.auth == AUTH_NICKSERV)
+			auth_done("identified to services");
+		return;
+	case 901: /* RPL_LOGGEDOUT */
+		free(irc.account);
+		irc.account = NULL;
+		return;
+	case 903: /* RPL_SASLSUCCESS */
+		if (irc.auth == AUTH_SASL) {
+			irc.auth = AUTH_DONE;
+			info(COMPONENT, "sasl %s: authenticated",
+			     irc.cfg.sasl_mechanism);
+			cap_end();
+		}
+		return;
+	case 907: /* ERR_SASLALREADY */
+		return;
+	case 908: /* RPL_SASLMECHS */
+		info(COMPONENT, "sasl: the server offers %s",
+		     m->param_count >= 2 ? m->params[1] : "?");
+		return;
+	case 902: /* ERR_NICKLOCKED */
+	case 904: /* ERR_SASLFAIL */
+	case 905: /* ERR_SASLTOOLONG */
+	case 906: /* ERR_SASLABORTED */
+		if (irc.auth == AUTH_SASL)
+			fail_auth("%s %s failed (%d: %s); check [irc] "
+				  "sasl_username and sasl_password, or the "
+				  "client certificate",
+				  irc.cfg.sasl_mechanism,
+				  irc.cfg.sasl_username ? irc.cfg.sasl_username
+							: irc.cfg.nick,
+				  code, last);
+		return;
 	}
 }
 
@@ -770,11 +1317,13 @@ static void handle_line(char *line, size_t len)
 	char src_buf[512], *nick = NULL;
 	struct irc_userhost who;
 	const char *cmd;
+	int code;
 
 	irc.stats.lines_in++;
 	err = irc_message_parse(line, len, &m);
 	if (err != IRC_PARSE_OK) {
 		irc.stats.lines_rejected++;
+		irc.stats.rejected_by_reason[err]++;
 		debug(COMPONENT, "ignored a server line: %s",
 		      irc_parse_error_name(err));
 		return;
@@ -783,14 +1332,105 @@ static void handle_line(char *line, size_t len)
 		debug(COMPONENT, "<< %s %s", m.command,
 		      m.param_count ? m.params[0] : "");
 	if (m.source && irc_userhost_split(m.source, src_buf, sizeof(src_buf),
-					   &who) == 0)
+					   &who) == 0 &&
+	    *who.nick)
 		nick = who.nick;
 	/* Verbs are case-insensitive; the parser keeps what was sent. */
 	for (char *c = (char *)m.command; *c; c++)
 		*c = (char)toupper((unsigned char)*c);
 	cmd = m.command;
+	/* account-tag on anything a user sends keeps the cache current. */
+	if (nick && who.host && (irc.caps_enabled & CAP_BIT("account-tag")) &&
+	    strcmp(cmd, "QUIT") && strcmp(cmd, "NICK")) {
+		const char *tag = irc_message_tag(&m, "account");
+
+		accounts_set(nick, tag, time_now_ms());
+	}
+
+	if (isdigit((unsigned char)cmd[0])) {
+		code = (int)strtol(cmd, NULL, 10);
+		if (code >= 900 && code <= 908) {
+			handle_login_numeric(&m, code);
+			return;
+		}
+		switch (code) {
+		case 1:
+			handle_welcome(&m);
+			return;
+		case 5:
+			handle_isupport(&m);
+			return;
+		case 330: /* RPL_WHOISACCOUNT: me nick account :is logged in */
+			if (m.param_count >= 3)
+				accounts_set(m.params[1], m.params[2],
+					     time_now_ms());
+			return;
+		case 318: /* RPL_ENDOFWHOIS: no 330 means not logged in */
+			if (m.param_count >= 2) {
+				const char *acct;
+				int64_t seen;
+
+				if (!accounts_get(m.params[1], &acct, &seen) ||
+				    time_now_ms() - seen > LOOKUP_TIMEOUT_MS)
+					accounts_set(m.params[1], NULL,
+						     time_now_ms());
+				lookups_finish(m.params[1], 0);
+			}
+			return;
+		case 401: /* ERR_NOSUCHNICK: gone; its commands fail closed */
+			if (m.param_count >= 2) {
+				accounts_forget(m.params[1]);
+				lookups_finish(m.params[1], 0);
+			}
+			return;
+		case 354: /* WHOX: me token nick account ("0": none) */
+			if (m.param_count >= 4 &&
+			    !strcmp(m.params[1], WHOX_TOKEN))
+				accounts_set(m.params[2],
+					     strcmp(m.params[3], "0")
+						     ? m.params[3]
+						     : NULL,
+					     time_now_ms());
+			return;
+		case 432:
+		case 433:
+		case 436:
+		case 437:
+			handle_nick_error(&m);
+			return;
+		case 465:
+			irc.banned = 1;
+			error(COMPONENT, "BANNED from the server (465): %s",
+			      m.param_count >= 2 ? m.params[1] : "");
+			return;
+		case 403:
+		case 405:
+		case 471:
+		case 473:
+		case 474:
+		case 475:
+		case 477:
+			warning(COMPONENT, "cannot join %s: %s",
+				m.param_count >= 2 ? m.params[1] : "?",
+				m.param_count >= 3 ? m.params[2] : cmd);
+			return;
+		case 421:
+			if (m.param_count >= 2 && !strcmp(m.params[1], "CAP"))
+				irc.cap_negotiating = 0; /* no CAP at all */
+			return;
+		default:
+			return;
+		}
+	}
 
 	switch (cmd[0]) {
+	case 'A':
+		if (!strcmp(cmd, "AUTHENTICATE") && m.param_count >= 1 &&
+		    !strcmp(m.params[0], "+"))
+			sasl_respond();
+		else if (!strcmp(cmd, "ACCOUNT") && nick && m.param_count >= 1)
+			accounts_set(nick, m.params[0], time_now_ms());
+		return;
 	case 'P':
 		if (!strcmp(cmd, "PING")) {
 			send_now("PONG", m.param_count ? 1 : 0, m.params);
@@ -826,8 +1466,11 @@ static void handle_line(char *line, size_t len)
 			else
 				warning(COMPONENT, "server says: ERROR %s",
 					why);
-			if (strcasestr(why, "banned") || strcasestr(why, "k-line") ||
-			    strcasestr(why, "kline"))
+			if (strcasestr(why, "banned") ||
+			    strcasestr(why, "k-line") ||
+			    strcasestr(why, "kline") ||
+			    strcasestr(why, "g-line") ||
+			    strcasestr(why, "z-line"))
 				irc.banned = 1;
 		}
 		return;
@@ -846,41 +1489,32 @@ static void handle_line(char *line, size_t len)
 			if (ch)
 				ch->joined = 0;
 		} else if (!strcmp(cmd, "KILL")) {
-			warning(COMPONENT, "killed by the server: %s",
+			warning(COMPONENT, "killed by %s: %s",
+				nick ? nick : "the server",
 				m.param_count >= 2 ? m.params[1] : "");
 		}
 		return;
 	case 'N':
-		if (!strcmp(cmd, "NICK") && m.param_count >= 1 &&
-		    nick_is_me(nick)) {
-			strlcpy_safe(irc.nick, m.params[0], sizeof(irc.nick));
-			irc.own_prefix_len = 0;
-			info(COMPONENT, "now known as %s", irc.nick);
+		if (!strcmp(cmd, "NICK") && m.param_count >= 1 && nick) {
+			if (nick_is_me(nick)) {
+				strlcpy_safe(irc.nick, m.params[0],
+					     sizeof(irc.nick));
+				irc.own_prefix_len = 0;
+				info(COMPONENT, "now known as %s", irc.nick);
+			} else {
+				accounts_rename(nick, m.params[0]);
+				maybe_regain_nick(nick);
+			}
+		} else if (!strcmp(cmd, "NOTICE") && nick &&
+			   m.param_count >= 2 && !strcasecmp(nick, "NickServ")) {
+			handle_nickserv_notice(m.params[1]);
 		}
 		return;
-	case '0':
-		if (!strcmp(cmd, "001"))
-			handle_welcome(&m);
-		else if (!strcmp(cmd, "005"))
-			handle_isupport(&m);
-		return;
-	case '4':
-		if (!strcmp(cmd, "433") || !strcmp(cmd, "432") ||
-		    !strcmp(cmd, "437") || !strcmp(cmd, "436"))
-			handle_nick_error(&m);
-		else if (!strcmp(cmd, "465")) {
-			irc.banned = 1;
-			error(COMPONENT, "banned from the server (465): %s",
-			      m.param_count >= 2 ? m.params[1] : "");
-		} else if (!strcmp(cmd, "471") || !strcmp(cmd, "473") ||
-			   !strcmp(cmd, "474") || !strcmp(cmd, "475") ||
-			   !strcmp(cmd, "403") || !strcmp(cmd, "405"))
-			warning(COMPONENT, "cannot join %s: %s",
-				m.param_count >= 2 ? m.params[1] : "?",
-				m.param_count >= 3 ? m.params[2] : cmd);
-		else if (!strcmp(cmd, "421") && m.param_count >= 2 &&
-			 !strcmp(m.params[1], "CAP"))
-			irc.cap_negotiating = 0; /* a server without CAP */
+	case 'Q':
+		if (!strcmp(cmd, "QUIT") && nick && !nick_is_me(nick)) {
+			accounts_forget(nick);
+			maybe_regain_nick(nick);
+		}
 		return;
 	default:
 		return;
@@ -955,6 +1589,19 @@ static void on_received(void *data, char *bytes, size_t len)
 
 /* ---- connection life ---- */
 
+/* What the server told us about this session only. */
+static void reset_session(void)
+{
+	irc.auth = AUTH_NONE;
+	free(irc.account);
+	irc.account = NULL;
+	irc.whox = 0;
+	irc.caps_enabled = 0;
+	uv_timer_stop(&irc.identify_timer);
+	accounts_clear();
+	lookups_clear();
+}
+
 static void on_connected(void *data)
 {
 	UNUSED(data);
@@ -967,7 +1614,11 @@ static void on_connected(void *data)
 	buf_reset(&irc.carry);
 	buf_reset(&irc.caps_offered);
 	irc.discarding = 0;
-	info(COMPONENT, "connected to %s", net_peer(irc.conn));
+	if (irc.cfg.tls)
+		info(COMPONENT, "connected to %s with %s", net_peer(irc.conn),
+		     net_tls_info(irc.conn));
+	else
+		info(COMPONENT, "connected to %s", net_peer(irc.conn));
 	send_registration();
 }
 
@@ -994,6 +1645,7 @@ static void on_closed(void *data, const char *reason)
 	net_close(irc.conn);
 	irc.conn = NULL;
 	buf_reset(&irc.out);
+	reset_session();
 	schedule_reconnect(reason);
 }
 
@@ -1011,25 +1663,33 @@ static void on_reconnect_timer(uv_timer_t *t)
 	connect_now();
 }
 
+long irc_backoff_delay(long base, long cap, int attempt, double random01)
+{
+	long ceiling = base;
+	int i;
+
+	for (i = 0; i < attempt && ceiling < cap; i++)
+		ceiling *= 2;
+	if (ceiling > cap)
+		ceiling = cap;
+	/* Jitter over the upper half: spread out, never a tight loop. */
+	return ceiling / 2 + (long)(random01 * (double)(ceiling - ceiling / 2));
+}
+
 static void schedule_reconnect(const char *why)
 {
-	long base = irc.cfg.reconnect_min_ms, cap = irc.cfg.reconnect_max_ms;
-	long ceiling = base, delay;
-	int i;
+	long delay;
 
 	irc.state = IRC_IDLE;
 	/* Only a session that lasted resets the backoff. */
 	if (irc.registered_at &&
-	    time_now_ms() - irc.registered_at >= STABLE_SESSION_MS)
+	    time_now_ms() - irc.registered_at >= irc.cfg.reconnect_reset_ms)
 		irc.reconnect_attempt = 0;
 	irc.registered_at = 0;
-	for (i = 0; i < irc.reconnect_attempt && ceiling < cap; i++)
-		ceiling *= 2;
-	if (ceiling > cap)
-		ceiling = cap;
-	/* Full jitter, with a floor of half the base delay. */
-	delay = base / 2 + (long)((double)rand() / RAND_MAX *
-				  (double)(ceiling - base / 2));
+	delay = irc_backoff_delay(irc.cfg.reconnect_min_ms,
+				  irc.cfg.reconnect_max_ms,
+				  irc.reconnect_attempt,
+				  (double)rand() / RAND_MAX);
 	irc.reconnect_attempt++;
 	if (irc.banned) {
 		delay = KLINE_BACKOFF_MS;
@@ -1083,8 +1743,18 @@ static void connect_now(void)
 	o.host = irc.cfg.server;
 	o.port = irc.cfg.port;
 	o.connect_timeout_ms = irc.cfg.connect_timeout_ms;
+	if (irc.cfg.tls) {
+		o.tls = &irc.cfg.tls_opts;
+		/* Said at every connect: it must not go unnoticed. */
+		if (!irc.cfg.tls_opts.verify && !irc.cfg.tls_opts.fingerprint)
+			warning(COMPONENT,
+				"TLS certificate verification is OFF ([irc] "
+				"tls_verify = false): anyone on the path can "
+				"read and change this connection");
+	}
 	irc.state = IRC_CONNECTING;
-	info(COMPONENT, "connecting to %s port %d", o.host, o.port);
+	info(COMPONENT, "connecting to %s port %d%s", o.host, o.port,
+	     irc.cfg.tls ? " with TLS" : "");
 	irc.conn = net_connect(&o, &cb, NULL);
 }
 
@@ -1098,6 +1768,8 @@ static void timers_init(void)
 	uv_timer_init(loop_get(), &irc.queue_timer);
 	uv_timer_init(loop_get(), &irc.nick_timer);
 	uv_timer_init(loop_get(), &irc.quit_timer);
+	uv_timer_init(loop_get(), &irc.identify_timer);
+	uv_timer_init(loop_get(), &irc.lookup_timer);
 	irc.timers_ready = 1;
 }
 
@@ -1222,6 +1894,8 @@ void irc_fini(void)
 		uv_close((uv_handle_t *)&irc.queue_timer, NULL);
 		uv_close((uv_handle_t *)&irc.nick_timer, NULL);
 		uv_close((uv_handle_t *)&irc.quit_timer, NULL);
+		uv_close((uv_handle_t *)&irc.identify_timer, NULL);
+		uv_close((uv_handle_t *)&irc.lookup_timer, NULL);
 		irc.timers_ready = 0;
 	}
 	irc_queue_free(irc.queue);
@@ -1230,6 +1904,7 @@ void irc_fini(void)
 	buf_free(&irc.out);
 	buf_free(&irc.caps_offered);
 	settings_free(&irc.cfg);
+	reset_session();
 }
 
 int irc_is_registered(void)

@@ -7,10 +7,16 @@
 #ifndef IRC_H
 #define IRC_H
 
+#include "irc_message.h"
+
 #include <stddef.h>
 
 struct config;
 struct reply_sink;
+
+/* Checks what the schema cannot: SASL and TLS settings that only make
+ * sense together.  Errors go into cfg. */
+void irc_validate_config(struct config *cfg);
 
 /* Reads [irc] and starts connecting. */
 int irc_start(const struct config *cfg);
@@ -26,6 +32,10 @@ void irc_fini(void);
 /* PRIVMSG text to target, split, sanitised, flood-controlled; queued
  * while disconnected. */
 void irc_send_text(const char *target, const char *text, size_t len);
+/* The same for announcements of a group that may be summarised when many
+ * wait (group NULL: never). */
+void irc_say(const char *target, const char *group, const char *text,
+	     size_t len);
 
 /* Where command replies go for requests that came from IRC. */
 extern const struct reply_sink irc_reply_sink;
@@ -34,10 +44,18 @@ extern const struct reply_sink irc_reply_sink;
 int irc_is_registered(void);
 const char *irc_current_nick(void);
 
+/*
+ * The reconnect delay after attempt failures (0 for the first): the
+ * ceiling doubles from base up to cap, and the delay is uniform over the
+ * ceiling's upper half, given random01 in [0, 1].
+ */
+long irc_backoff_delay(long base, long cap, int attempt, double random01);
+
 /* Counters of what the connection saw, for logs and tests. */
 struct irc_stats {
 	unsigned long lines_in;
 	unsigned long lines_rejected; /* failed to parse */
+	unsigned long rejected_by_reason[IRC_ERR_COUNT]; /* the same, by why */
 	unsigned long lines_too_long;
 	unsigned long lines_out;
 	unsigned long connects;

@@ -8,12 +8,15 @@
 #include "irc_queue.h"
 #include "util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct queued_line {
 	struct queued_line *next;
 	int64_t queued_at;
+	char *group;       /* NULL unless pushed with a group */
+	int suppressed;    /* lines of the group counted into this one */
 	size_t len;
 	char line[]; /* NUL-terminated */
 };
@@ -35,6 +38,7 @@ struct irc_queue {
 	struct target_queue *targets; /* targets with lines, served in turn */
 	size_t length;
 	size_t expired;
+	size_t summarised;
 };
 
 struct irc_queue *irc_queue_new(void)
@@ -52,6 +56,7 @@ static void target_free(struct target_queue *t)
 
 	for (l = t->head; l; l = next) {
 		next = l->next;
+		free(l->group);
 		free(l);
 	}
 	free(t->name);
@@ -122,42 +127,109 @@ void irc_queue_consume(struct irc_queue *q, int64_t now)
 		q->tokens = -q->burst;
 }
 
-void irc_queue_push(struct irc_queue *q, const char *target, const char *line,
-		    size_t len, int64_t now)
+static struct target_queue *target_get(struct irc_queue *q, const char *target)
 {
 	struct target_queue *t, **link;
-	struct queued_line *l;
 
 	for (link = &q->targets; (t = *link); link = &t->next)
 		if (!strcmp(t->name, target))
-			break;
-	if (!t) {
-		t = xcalloc(1, sizeof(*t));
-		t->name = xstrdup(target);
-		t->tail = &t->head;
-		*link = t; /* new targets join the end of the ring */
-	}
-	l = xmalloc(sizeof(*l) + len + 1);
+			return t;
+	t = xcalloc(1, sizeof(*t));
+	t->name = xstrdup(target);
+	t->tail = &t->head;
+	*link = t; /* new targets join the end of the ring */
+	return t;
+}
+
+static struct queued_line *line_new(const char *line, size_t len, int64_t now)
+{
+	struct queued_line *l = xmalloc(sizeof(*l) + len + 1);
+
 	l->next = NULL;
 	l->queued_at = now;
+	l->group = NULL;
+	l->suppressed = 0;
 	l->len = len;
 	memcpy(l->line, line, len);
 	l->line[len] = '\0';
+	return l;
+}
+
+static void append(struct irc_queue *q, struct target_queue *t,
+		   struct queued_line *l)
+{
 	*t->tail = l;
 	t->tail = &l->next;
 	t->count++;
 	q->length++;
 }
 
+void irc_queue_push(struct irc_queue *q, const char *target, const char *line,
+		    size_t len, int64_t now)
+{
+	append(q, target_get(q, target), line_new(line, len, now));
+}
+
+void irc_queue_push_grouped(struct irc_queue *q, const char *target,
+			    const char *group, const char *line, size_t len,
+			    int64_t now)
+{
+	struct target_queue *t = target_get(q, target);
+	struct queued_line *l, *last = NULL;
+	int waiting = 0;
+
+	for (l = t->head; l; l = l->next)
+		if (l->group && !strcmp(l->group, group)) {
+			waiting++;
+			last = l;
+		}
+	if (waiting >= IRC_QUEUE_GROUP_KEEP) {
+		last->suppressed++;
+		q->summarised++;
+		return;
+	}
+	l = line_new(line, len, now);
+	l->group = xstrdup(group);
+	append(q, t, l);
+}
+
+/* "PRIVMSG <target> :(N more <group> messages not shown)", queued at the
+ * front of its target so it follows the line it summarises. */
+static void queue_summary(struct irc_queue *q, const char *target,
+			  const struct queued_line *after)
+{
+	struct target_queue *t = target_get(q, target);
+	struct queued_line *l;
+	char text[600];
+	int n;
+
+	n = snprintf(text, sizeof(text),
+		     "PRIVMSG %s :(%d more %s message%s not shown, to avoid "
+		     "flooding)",
+		     target, after->suppressed, after->group,
+		     after->suppressed == 1 ? "" : "s");
+	if (n < 0 || (size_t)n >= sizeof(text) || n > 510)
+		return;
+	l = line_new(text, (size_t)n, after->queued_at);
+	l->next = t->head;
+	t->head = l;
+	if (!l->next)
+		t->tail = &l->next;
+	t->count++;
+	q->length++;
+}
+
 /* Removes the head line of the first target and rotates that target to
  * the back of the ring, so each target gets one line per turn. */
-static struct queued_line *pop_fair(struct irc_queue *q)
+static struct queued_line *pop_fair(struct irc_queue *q, char *target,
+				     size_t size)
 {
 	struct target_queue *t = q->targets, **link;
 	struct queued_line *l;
 
 	if (!t)
 		return NULL;
+	snprintf(target, size, "%s", t->name);
 	l = t->head;
 	t->head = l->next;
 	if (!t->head)
@@ -180,6 +252,7 @@ long irc_queue_drain(struct irc_queue *q, int64_t now, irc_queue_send_fn *fn,
 		     void *data)
 {
 	struct queued_line *l;
+	char target[256];
 
 	if (!q->unlimited)
 		refill(q, now);
@@ -189,15 +262,19 @@ long irc_queue_drain(struct irc_queue *q, int64_t now, irc_queue_send_fn *fn,
 
 			return (long)(missing * (double)q->interval_ms) + 1;
 		}
-		l = pop_fair(q);
+		l = pop_fair(q, target, sizeof(target));
 		if (q->ttl_ms > 0 && now - l->queued_at > q->ttl_ms) {
-			q->expired++;
+			q->expired += 1 + (size_t)l->suppressed;
+			free(l->group);
 			free(l);
 			continue;
 		}
 		if (!q->unlimited)
 			q->tokens -= 1.0;
 		fn(l->line, l->len, data);
+		if (l->suppressed)
+			queue_summary(q, target, l);
+		free(l->group);
 		free(l);
 	}
 	return -1;
@@ -206,6 +283,14 @@ long irc_queue_drain(struct irc_queue *q, int64_t now, irc_queue_send_fn *fn,
 size_t irc_queue_length(const struct irc_queue *q)
 {
 	return q->length;
+}
+
+size_t irc_queue_take_summarised(struct irc_queue *q)
+{
+	size_t n = q->summarised;
+
+	q->summarised = 0;
+	return n;
 }
 
 size_t irc_queue_take_expired(struct irc_queue *q)

@@ -35,6 +35,21 @@ void irc_queue_consume(struct irc_queue *q, int64_t now);
 void irc_queue_push(struct irc_queue *q, const char *target, const char *line,
 		    size_t len, int64_t now);
 
+/* How many lines of one group may wait for one target. */
+#define IRC_QUEUE_GROUP_KEEP 3
+
+/*
+ * Queues a line that may be summarised: when IRC_QUEUE_GROUP_KEEP lines
+ * of the same group already wait for target, the line is dropped and
+ * counted instead, and right after the last waiting line of the group a
+ * summary "PRIVMSG <target> :(N more <group> messages not shown)" is sent.
+ */
+void irc_queue_push_grouped(struct irc_queue *q, const char *target,
+			    const char *group, const char *line, size_t len,
+			    int64_t now);
+/* Lines dropped into summaries since the last call (and resets it). */
+size_t irc_queue_take_summarised(struct irc_queue *q);
+
 typedef void irc_queue_send_fn(const char *line, size_t len, void *data);
 
 /*

@@ -165,6 +165,7 @@ static struct config *load_config(const char *path, int quiet_ok)
 		return NULL;
 	}
 	config_validate_host(cfg);
+	irc_validate_config(cfg);
 	access_validate(cfg);
 	set_plugin_dir(cfg);
 	plugins = config_get_list(cfg, "bot", config_bot_keys, "plugins",
@@ -371,7 +372,7 @@ static void watch_signals(int with_hup)
 static int run_daemon(void)
 {
 	api_set_mode(OPSBOT_MODE_DAEMON);
-	api_set_say(irc_send_text);
+	api_set_say(irc_say);
 	if (open_store(config) < 0)
 		return 1;
 	command_configure(config);
@@ -421,8 +422,10 @@ static void cli_finished(struct request *req, int status)
 
 static const struct reply_sink cli_sink = { cli_send, cli_finished };
 
-static void cli_say(const char *target, const char *text, size_t len)
+static void cli_say(const char *target, const char *group, const char *text,
+		    size_t len)
 {
+	UNUSED(group);
 	struct buf b = BUF_INIT;
 
 	buf_addf(&b, "%s %.*s", target, (int)len, text);

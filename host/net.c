@@ -8,6 +8,8 @@
 #include "net.h"
 #include "log.h"
 #include "loop.h"
+#include "module.h"
+#include "tls_backend.h"
 #include "util.h"
 
 #include <netinet/in.h>
@@ -16,7 +18,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum net_state { NET_RESOLVING, NET_CONNECTING, NET_OPEN, NET_DEAD };
+enum net_state {
+	NET_RESOLVING,
+	NET_CONNECTING,
+	NET_HANDSHAKE, /* TCP up, TLS handshake running */
+	NET_OPEN,
+	NET_DEAD
+};
+
+static const struct tls_backend *tls;
 
 struct net_conn {
 	enum net_state state;
@@ -38,6 +48,12 @@ struct net_conn {
 	struct buf sending, queued;
 	int writing;
 	char read_buf[65536];
+	/* TLS, when asked for. */
+	int use_tls;
+	struct tls_options *tls_opts;
+	struct tls_ctx *tls_ctx;
+	struct tls_session *tls_session;
+	char tls_info[200];
 };
 
 static void release(struct net_conn *c)
@@ -48,6 +64,17 @@ static void release(struct net_conn *c)
 		uv_freeaddrinfo(c->addrs);
 	buf_free(&c->sending);
 	buf_free(&c->queued);
+	if (c->tls_session)
+		tls->session_free(c->tls_session);
+	if (c->tls_ctx)
+		tls->ctx_free(c->tls_ctx);
+	if (c->tls_opts) {
+		free((char *)c->tls_opts->ca_file);
+		free((char *)c->tls_opts->fingerprint);
+		free((char *)c->tls_opts->client_cert);
+		free((char *)c->tls_opts->client_key);
+		free(c->tls_opts);
+	}
 	free(c);
 }
 
@@ -114,6 +141,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 	b->len = sizeof(c->read_buf);
 }
 
+static void tls_received(struct net_conn *c, const char *bytes, size_t len);
+
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
 	struct net_conn *c = s->data;
@@ -126,8 +155,14 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		fail(c, "read error: %s", uv_strerror((int)n));
 		return;
 	}
-	if (n > 0 && c->state == NET_OPEN && !c->closing)
-		c->cb.received(c->data, b->base, (size_t)n);
+	if (n <= 0 || c->closing)
+		return;
+	if (!c->use_tls) {
+		if (c->state == NET_OPEN)
+			c->cb.received(c->data, b->base, (size_t)n);
+		return;
+	}
+	tls_received(c, b->base, (size_t)n);
 }
 
 static void start_write(struct net_conn *c);
@@ -170,9 +205,10 @@ static void start_write(struct net_conn *c)
 	}
 }
 
-int net_write(struct net_conn *c, const char *bytes, size_t len)
+/* Hands bytes to the socket, keeping what it does not take at once. */
+static int raw_write(struct net_conn *c, const char *bytes, size_t len)
 {
-	if (c->state != NET_OPEN || c->closing)
+	if ((c->state != NET_OPEN && c->state != NET_HANDSHAKE) || c->closing)
 		return -1;
 	if (!c->writing && !c->queued.len) {
 		uv_buf_t b = uv_buf_init((char *)bytes, (unsigned)len);
@@ -193,6 +229,119 @@ int net_write(struct net_conn *c, const char *bytes, size_t len)
 	if (!c->writing)
 		start_write(c);
 	return 0;
+}
+
+/* Sends whatever ciphertext the TLS session has produced. */
+static int tls_flush(struct net_conn *c)
+{
+	char chunk[16384];
+	size_t n;
+
+	while ((n = tls->take_output(c->tls_session, chunk, sizeof(chunk))))
+		if (raw_write(c, chunk, n) < 0)
+			return -1;
+	return 0;
+}
+
+int net_write(struct net_conn *c, const char *bytes, size_t len)
+{
+	char err[256];
+
+	if (c->state != NET_OPEN || c->closing)
+		return -1;
+	if (!c->use_tls)
+		return raw_write(c, bytes, len);
+	if (tls->write(c->tls_session, bytes, len, err, sizeof(err)) < 0) {
+		fail(c, "%s", err);
+		return -1;
+	}
+	return tls_flush(c);
+}
+
+/* Ciphertext arrived: drive the handshake, then hand up the plaintext. */
+static void tls_received(struct net_conn *c, const char *bytes, size_t len)
+{
+	char err[256], plain[16384];
+	int rc;
+
+	if (tls->feed(c->tls_session, bytes, len) < 0) {
+		fail(c, "TLS: out of memory");
+		return;
+	}
+	if (c->state == NET_HANDSHAKE) {
+		rc = tls->handshake(c->tls_session, err, sizeof(err));
+		if (tls_flush(c) < 0)
+			return;
+		if (rc == TLS_WANT_MORE)
+			return;
+		if (rc != TLS_OK) {
+			fail(c, "TLS with %s: %s", c->host, err);
+			return;
+		}
+		uv_timer_stop(&c->timer);
+		c->state = NET_OPEN;
+		tls->describe(c->tls_session, c->tls_info,
+			      sizeof(c->tls_info));
+		c->cb.connected(c->data);
+		if (c->state != NET_OPEN || c->closing)
+			return;
+	}
+	for (;;) {
+		rc = tls->read(c->tls_session, plain, sizeof(plain), err,
+			       sizeof(err));
+		if (rc > 0) {
+			c->cb.received(c->data, plain, (size_t)rc);
+			if (c->state != NET_OPEN || c->closing)
+				return;
+			continue;
+		}
+		/* Reading may have produced output (key updates). */
+		tls_flush(c);
+		if (rc == TLS_WANT_MORE)
+			return;
+		if (rc == TLS_CLOSED)
+			fail(c, "the server closed the TLS session");
+		else
+			fail(c, "TLS: %s", err);
+		return;
+	}
+}
+
+/* TCP is up: start the TLS handshake (loading the module if needed). */
+static int tls_start(struct net_conn *c)
+{
+	char err[256], *msg = NULL;
+
+	if (!tls) {
+		const struct tls_backend *b =
+			module_load("tls", TLS_BACKEND_SYMBOL, &msg);
+
+		if (!b || b->version != TLS_BACKEND_VERSION) {
+			fail(c, "TLS: %s", msg ? msg : "module version mismatch");
+			free(msg);
+			return -1;
+		}
+		tls = b;
+	}
+	c->tls_ctx = tls->ctx_new(c->tls_opts, err, sizeof(err));
+	if (c->tls_ctx)
+		c->tls_session = tls->session_new(c->tls_ctx, c->host, err,
+						  sizeof(err));
+	if (!c->tls_session) {
+		fail(c, "TLS: %s", err);
+		return -1;
+	}
+	c->state = NET_HANDSHAKE;
+	if (tls->handshake(c->tls_session, err, sizeof(err)) == TLS_ERROR) {
+		fail(c, "TLS with %s: %s", c->host, err);
+		return -1;
+	}
+	return tls_flush(c);
+}
+
+const char *net_tls_info(const struct net_conn *c)
+{
+	return c->tls_info;
 }
 
 size_t net_pending(const struct net_conn *c)
@@ -226,12 +375,17 @@ static void on_connect(uv_connect_t *req, int status)
 		release(c);
 		return;
 	}
-	uv_timer_stop(&c->timer);
-	c->state = NET_OPEN;
 	uv_tcp_nodelay(c->tcp, 1);
 	uv_tcp_keepalive(c->tcp, 1, 60);
 	uv_read_start((uv_stream_t *)c->tcp, on_alloc, on_read);
-	c->cb.connected(c->data);
+	if (c->use_tls) {
+		/* The connect timer also bounds the handshake. */
+		tls_start(c);
+	} else {
+		uv_timer_stop(&c->timer);
+		c->state = NET_OPEN;
+		c->cb.connected(c->data);
+	}
 	release(c);
 }
 
@@ -294,6 +448,24 @@ struct net_conn *net_connect(const struct net_options *opts,
 	c->cb = *cb;
 	c->data = data;
 	c->state = NET_RESOLVING;
+	if (opts->tls) {
+		/* Copied: the caller's strings may not outlive the attempt. */
+		c->use_tls = 1;
+		c->tls_opts = xcalloc(1, sizeof(*c->tls_opts));
+		c->tls_opts->verify = opts->tls->verify;
+		c->tls_opts->ca_file = opts->tls->ca_file
+					       ? xstrdup(opts->tls->ca_file)
+					       : NULL;
+		c->tls_opts->fingerprint =
+			opts->tls->fingerprint ? xstrdup(opts->tls->fingerprint)
+					       : NULL;
+		c->tls_opts->client_cert =
+			opts->tls->client_cert ? xstrdup(opts->tls->client_cert)
+					       : NULL;
+		c->tls_opts->client_key =
+			opts->tls->client_key ? xstrdup(opts->tls->client_key)
+					      : NULL;
+	}
 	snprintf(c->port_text, sizeof(c->port_text), "%d", opts->port);
 	strlcpy_safe(c->host, opts->host, sizeof(c->host));
 	strlcpy_safe(c->peer, opts->host, sizeof(c->peer));

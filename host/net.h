@@ -20,10 +20,16 @@ struct net_callbacks {
 	void (*closed)(void *data, const char *reason);
 };
 
+struct tls_options;
+
 struct net_options {
 	const char *host;
 	int port;
 	long connect_timeout_ms;
+	/* NULL: plain TCP.  Otherwise TLS with these options (the module
+	 * is loaded on first use); connected() comes after the handshake
+	 * and the certificate checks. */
+	const struct tls_options *tls;
 };
 
 /* Starts connecting.  Returns NULL only if out of resources (then
@@ -35,8 +41,10 @@ struct net_conn *net_connect(const struct net_options *opts,
 int net_write(struct net_conn *c, const char *bytes, size_t len);
 /* Bytes accepted but not yet handed to the kernel. */
 size_t net_pending(const struct net_conn *c);
-/* The peer's address as text ("127.0.0.1:6667"), once connected. */
+/* The peer's address as text ("127.0.0.1 port 6667"), once connected. */
 const char *net_peer(const struct net_conn *c);
+/* The TLS session ("TLSv1.3, ..., certificate sha256 ..."), or "". */
+const char *net_tls_info(const struct net_conn *c);
 /* Closes and frees (later, from the loop); no callbacks after this. */
 void net_close(struct net_conn *c);
 

@@ -508,6 +508,17 @@ struct opsbot_api {
 	int64_t (*now_ms)(void);
 
 	/*
+	 * Like say(), for announcements that may be summarised: when flood
+	 * control or a disconnection makes lines wait, at most three lines
+	 * of the same group wait per target; the others are counted and
+	 * replaced by one line "(N more <group> messages not shown, to avoid
+	 * flooding)".  group: a short word, e.g. "build".
+	 */
+	void (*say_grouped)(struct opsbot_plugin *self, const char *target,
+			    const char *group, const char *fmt, ...)
+		__attribute__((format(printf, 4, 5)));
+
+	/*
 	 * OPSBOT_MODE_DAEMON or OPSBOT_MODE_CLI.  In the CLI the host unloads
 	 * the plugin as soon as the command is done, so init() should not
 	 * start background work (periodic syncs, polling) there.

@@ -141,6 +141,35 @@ int str_edit_distance(const char *a, const char *b, int limit)
 	return row[lb] > limit ? limit + 1 : row[lb];
 }
 
+char *base64_encode(const void *data, size_t len)
+{
+	static const char alphabet[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *in = data;
+	char *out = xmalloc((len + 2) / 3 * 4 + 1), *p = out;
+	size_t i;
+
+	for (i = 0; i + 2 < len; i += 3) {
+		*p++ = alphabet[in[i] >> 2];
+		*p++ = alphabet[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
+		*p++ = alphabet[((in[i + 1] & 15) << 2) | (in[i + 2] >> 6)];
+		*p++ = alphabet[in[i + 2] & 63];
+	}
+	if (i < len) {
+		*p++ = alphabet[in[i] >> 2];
+		if (i + 1 < len) {
+			*p++ = alphabet[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
+			*p++ = alphabet[(in[i + 1] & 15) << 2];
+		} else {
+			*p++ = alphabet[(in[i] & 3) << 4];
+			*p++ = '=';
+		}
+		*p++ = '=';
+	}
+	*p = '\0';
+	return out;
+}
+
 int64_t time_now_ms(void)
 {
 	struct timespec ts;

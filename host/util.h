@@ -38,6 +38,9 @@ int str_has_prefix(const char *s, const char *prefix);
 /* Levenshtein distance, capped at limit + 1 (for "did you mean"). */
 int str_edit_distance(const char *a, const char *b, int limit);
 
+/* Standard base64 with padding; malloc'd, NUL-terminated. */
+char *base64_encode(const void *data, size_t len);
+
 /* Milliseconds on the monotonic clock. */
 int64_t time_now_ms(void);
 

@@ -4,6 +4,7 @@
  * negotiation, nick collisions, PING, commands, CTCP, splitting, and
  * hostile input.
  */
+#include "access.h"
 #include "check_main.h"
 #include "command.h"
 #include "config.h"
@@ -54,6 +55,7 @@ static void start(const char *config_text)
 	command_init("1.2.3");
 	cfg = config_load_string(config_text, "t.conf");
 	command_configure(cfg);
+	access_configure(cfg);
 	buf_reset(&sent);
 	sent_lines = 0;
 	irc_test_attach(cfg, on_sent);
@@ -75,6 +77,7 @@ static void registered(void)
 static void stop(void)
 {
 	irc_fini();
+	access_clear();
 	command_fini();
 	loop_close();
 	config_free(cfg);
@@ -98,8 +101,9 @@ START_TEST(caps_negotiated_across_lines)
 	take_sent();
 	feed(":irc.test CAP * LS * :multi-prefix sasl=PLAIN batch\r\n"
 	     ":irc.test CAP * LS :account-tag server-time echo-message\r\n");
+	/* sasl is offered but not configured: not requested. */
 	ck_assert_str_eq(take_sent(),
-			 "CAP REQ :multi-prefix account-tag server-time\n");
+			 "CAP REQ :multi-prefix server-time account-tag\n");
 	feed(":irc.test CAP * ACK :multi-prefix account-tag server-time\r\n");
 	ck_assert_str_eq(take_sent(), "CAP END\n");
 	/* A server that offers none of them: just CAP END. */
@@ -312,6 +316,323 @@ START_TEST(hostile_lines_never_stall)
 }
 END_TEST
 
+
+START_TEST(sasl_plain_success_then_join)
+{
+	const char *out;
+
+	start("[irc]\nchannels = #ops\nflood_control = false\n"
+	      "sasl_mechanism = plain\nsasl_username = botacct\n"
+	      "sasl_password = pw\n");
+	take_sent();
+	feed(":irc.test CAP * LS :sasl=PLAIN,EXTERNAL account-tag\r\n");
+	ck_assert_str_eq(take_sent(), "CAP REQ :account-tag sasl\n");
+	feed(":irc.test CAP * ACK :account-tag sasl\r\n");
+	/* No CAP END before SASL is through. */
+	ck_assert_str_eq(take_sent(), "AUTHENTICATE PLAIN\n");
+	feed("AUTHENTICATE +\r\n");
+	/* base64("\0botacct\0pw") */
+	ck_assert_str_eq(take_sent(), "AUTHENTICATE AGJvdGFjY3QAcHc=\n");
+	feed(":irc.test 900 opsbot opsbot!o@h botacct :You are now logged "
+	     "in\r\n:irc.test 903 opsbot :SASL authentication successful\r\n");
+	ck_assert_str_eq(take_sent(), "CAP END\n");
+	feed(":irc.test 001 opsbot :Welcome\r\n");
+	out = take_sent();
+	ck_assert_str_eq(out, "JOIN #ops\n");
+	stop();
+}
+END_TEST
+
+START_TEST(sasl_long_payload_is_chunked)
+{
+	struct buf cfgtext = BUF_INIT;
+	const char *out;
+	int i, lines = 0;
+
+	/* "\0u\0" + 297 bytes: 300 bytes -> exactly 400 base64 characters,
+	 * which must be followed by "AUTHENTICATE +". */
+	buf_adds(&cfgtext, "[irc]\nflood_control = false\n"
+			   "sasl_mechanism = plain\nsasl_username = u\n"
+			   "sasl_password = ");
+	for (i = 0; i < 117; i++)
+		buf_addch(&cfgtext, 'p');
+	buf_addch(&cfgtext, '\n');
+	start(cfgtext.data);
+	take_sent();
+	feed(":irc.test CAP * LS :sasl\r\n:irc.test CAP * ACK :sasl\r\n");
+	take_sent();
+	feed("AUTHENTICATE +\r\n");
+	out = take_sent();
+	/* 120 bytes of credentials: 160 characters, one line. */
+	for (i = 0; out[i]; i++)
+		lines += out[i] == '\n';
+	ck_assert_int_eq(lines, 1);
+	stop();
+	/* Too long for one config line: from the environment. */
+	buf_reset(&cfgtext);
+	for (i = 0; i < 297; i++)
+		buf_addch(&cfgtext, 'p');
+	setenv("OPSBOT_TEST_SASL_PASSWORD", cfgtext.data, 1);
+	buf_reset(&cfgtext);
+	buf_adds(&cfgtext, "[irc]\nflood_control = false\n"
+			   "sasl_mechanism = plain\nsasl_username = u\n"
+			   "sasl_password_env = OPSBOT_TEST_SASL_PASSWORD\n");
+	start(cfgtext.data);
+	take_sent();
+	feed(":irc.test CAP * LS :sasl\r\n:irc.test CAP * ACK :sasl\r\n");
+	take_sent();
+	feed("AUTHENTICATE +\r\n");
+	out = take_sent();
+	ck_assert_int_eq(strlen(out), strlen("AUTHENTICATE ") + 400 + 1 +
+					     strlen("AUTHENTICATE +\n"));
+	ck_assert(strstr(out, "\nAUTHENTICATE +\n"));
+	stop();
+	buf_free(&cfgtext);
+}
+END_TEST
+
+START_TEST(sasl_failure_fails_closed)
+{
+	const char *out;
+
+	start("[irc]\nchannels = #ops\nflood_control = false\n"
+	      "sasl_mechanism = plain\nsasl_password = wrong\n");
+	take_sent();
+	feed(":irc.test CAP * LS :sasl\r\n:irc.test CAP * ACK :sasl\r\n"
+	     "AUTHENTICATE +\r\n");
+	take_sent();
+	feed(":irc.test 904 opsbot :SASL authentication failed\r\n");
+	out = take_sent();
+	ck_assert_msg(strstr(out, "QUIT :authentication failed"), "%s", out);
+	ck_assert(!strstr(out, "JOIN"));
+	ck_assert(!strstr(out, "CAP END"));
+	ck_assert(!irc_is_registered());
+	stop();
+	/* A server without SASL: the same. */
+	start("[irc]\nchannels = #ops\nflood_control = false\n"
+	      "sasl_mechanism = plain\nsasl_password = pw\n");
+	take_sent();
+	feed(":irc.test CAP * LS :multi-prefix\r\n");
+	out = take_sent();
+	ck_assert_msg(strstr(out, "QUIT") && !strstr(out, "JOIN") &&
+			      !strstr(out, "CAP END"),
+		      "%s", out);
+	stop();
+}
+END_TEST
+
+START_TEST(sasl_external_sends_plus)
+{
+	start("[irc]\nflood_control = false\ntls = true\n"
+	      "tls_client_cert = /dev/null\nsasl_mechanism = external\n");
+	take_sent();
+	feed(":irc.test CAP * LS :sasl=EXTERNAL\r\n"
+	     ":irc.test CAP * ACK :sasl\r\n");
+	ck_assert_str_eq(take_sent(), "CAP REQ sasl\nAUTHENTICATE EXTERNAL\n");
+	feed("AUTHENTICATE +\r\n");
+	ck_assert_str_eq(take_sent(), "AUTHENTICATE +\n");
+	feed(":irc.test 903 opsbot :SASL authentication successful\r\n");
+	ck_assert_str_eq(take_sent(), "CAP END\n");
+	stop();
+}
+END_TEST
+
+START_TEST(nickserv_identify_gates_joins)
+{
+	const char *out;
+
+	start("[irc]\nchannels = #ops\nflood_control = false\n"
+	      "nickserv_password = hunter2\nnickserv_account = acct\n");
+	take_sent();
+	feed(":irc.test CAP * LS :\r\n");
+	take_sent();
+	feed(":irc.test 001 opsbot :Welcome\r\n");
+	ck_assert_str_eq(take_sent(),
+			 "PRIVMSG NickServ :IDENTIFY acct hunter2\n");
+	/* A command before confirmation waits: no reply, no JOIN yet. */
+	feed(":ann!a@h PRIVMSG opsbot :ping\r\n");
+	ck_assert_str_eq(take_sent(), "");
+	feed(":NickServ!s@services NOTICE opsbot :You are now identified for "
+	     "\002acct\002.\r\n");
+	out = take_sent();
+	ck_assert_str_eq(out, "JOIN #ops\nPRIVMSG ann pong\n");
+	stop();
+}
+END_TEST
+
+START_TEST(nickserv_timeout_joins_anyway)
+{
+	start("[irc]\nchannels = #ops\nflood_control = false\n"
+	      "nickserv_password = hunter2\nidentify_timeout = 1s\n");
+	take_sent();
+	feed(":irc.test 001 opsbot :Welcome\r\n");
+	take_sent();
+	test_run_for(1300);
+	ck_assert_str_eq(take_sent(), "JOIN #ops\n");
+	stop();
+}
+END_TEST
+
+START_TEST(accounts_from_every_source)
+{
+	registered();
+	/* Without account-tag: extended-join and account-notify... */
+	stop();
+	start("[irc]\nchannels = #ops\nflood_control = false\n");
+	take_sent();
+	feed(":irc.test CAP * LS :extended-join account-notify\r\n"
+	     ":irc.test CAP * ACK :extended-join account-notify\r\n"
+	     ":irc.test 001 opsbot :Welcome\r\n"
+	     ":irc.test 005 opsbot WHOX :are supported\r\n"
+	     ":opsbot!o@h JOIN #ops * :bot\r\n");
+	/* WHOX after our join. */
+	ck_assert(strstr(take_sent(), "WHO #ops %tna,616\n"));
+	feed(":irc.test 354 opsbot 616 carol carolacct\r\n"
+	     ":irc.test 354 opsbot 616 dave 0\r\n"
+	     ":bob!b@h JOIN #ops bobacct :Bob\r\n"
+	     ":bob!b@h PRIVMSG #ops :!whoami\r\n");
+	ck_assert(strstr(take_sent(), "account bobacct"));
+	feed(":carol!c@h PRIVMSG #ops :!whoami\r\n");
+	ck_assert(strstr(take_sent(), "account carolacct"));
+	feed(":dave!d@h PRIVMSG #ops :!whoami\r\n");
+	ck_assert(strstr(take_sent(), "not identified"));
+	/* account-notify: logged out, then renamed. */
+	feed(":bob!b@h ACCOUNT *\r\n:bob!b@h PRIVMSG #ops :!whoami\r\n");
+	ck_assert(strstr(take_sent(), "not identified"));
+	feed(":carol!c@h NICK carol2\r\n:carol2!c@h PRIVMSG #ops :!whoami\r\n");
+	ck_assert(strstr(take_sent(), "account carolacct"));
+	stop();
+}
+END_TEST
+
+START_TEST(privileged_commands_wait_for_whois)
+{
+	const char *out;
+
+	start("[irc]\nchannels = #ops\nflood_control = false\n"
+	      "[access]\ngrant = account eve admin\n");
+	take_sent();
+	feed(":irc.test 001 opsbot :Welcome\r\n");
+	take_sent();
+	/* Unknown account, privileged command: WHOIS first. */
+	feed(":eve!e@h PRIVMSG #ops :!plugin unload nothing\r\n");
+	ck_assert_str_eq(take_sent(), "WHOIS eve\n");
+	feed(":irc.test 311 opsbot eve e h * :Eve\r\n"
+	     ":irc.test 330 opsbot eve eve :is logged in as\r\n"
+	     ":irc.test 318 opsbot eve :End of /WHOIS list.\r\n");
+	out = take_sent();
+	/* Allowed: it got as far as the plugin lookup. */
+	ck_assert_msg(strstr(out, "no plugin 'nothing' is loaded"), "%s", out);
+	/* Someone else, not logged in: refused after the WHOIS. */
+	feed(":mal!m@h PRIVMSG #ops :!plugin unload nothing\r\n");
+	ck_assert_str_eq(take_sent(), "WHOIS mal\n");
+	feed(":irc.test 318 opsbot mal :End of /WHOIS list.\r\n");
+	ck_assert(strstr(take_sent(), "permission denied"));
+	/* Unprivileged commands never wait. */
+	feed(":x!x@h PRIVMSG #ops :!ping\r\n");
+	ck_assert_str_eq(take_sent(), "PRIVMSG #ops pong\n");
+	/* No answer at all: refused after the timeout. */
+	feed(":zed!z@h PRIVMSG #ops :!plugin unload nothing\r\n");
+	take_sent();
+	test_run_for(5500);
+	ck_assert(strstr(take_sent(), "permission denied"));
+	stop();
+}
+END_TEST
+
+START_TEST(nick_is_regained)
+{
+	start("[irc]\nnick = bot\nflood_control = false\n");
+	take_sent();
+	feed(":irc.test 433 * bot :in use\r\n");
+	take_sent();
+	feed(":irc.test 001 bot123 :Welcome\r\n");
+	take_sent();
+	feed(":bot!x@h QUIT :bye\r\n");
+	ck_assert_str_eq(take_sent(), "NICK bot\n");
+	feed(":bot123!o@h NICK :bot\r\n");
+	ck_assert_str_eq(irc_current_nick(), "bot");
+	stop();
+}
+END_TEST
+
+START_TEST(backoff_spreads_and_saturates)
+{
+	int64_t t, hour_start;
+	int attempt, connects, worst = 0, i;
+
+	/* Early delays double: 10 s base. */
+	ck_assert_int_eq(irc_backoff_delay(10000, 720000, 0, 0.0), 5000);
+	ck_assert_int_eq(irc_backoff_delay(10000, 720000, 0, 1.0), 10000);
+	ck_assert_int_eq(irc_backoff_delay(10000, 720000, 3, 1.0), 80000);
+	ck_assert_int_eq(irc_backoff_delay(10000, 720000, 30, 1.0), 720000);
+	ck_assert_int_eq(irc_backoff_delay(10000, 720000, 30, 0.0), 360000);
+	/* A server that drops every connection after 10 s, for 24 hours of
+	 * simulated time with the default settings: once saturated, never
+	 * more than 10 connects in any hour. */
+	srand(7);
+	for (i = 0; i < 20; i++) {
+		int64_t times[400];
+		int n = 0, a, b;
+
+		t = 0;
+		for (attempt = 0; t < 24LL * 3600 * 1000 && n < 400;
+		     attempt++) {
+			times[n++] = t;
+			t += 10000 + irc_backoff_delay(10000, 720000, attempt,
+						       (double)rand() /
+							       RAND_MAX);
+		}
+		/* From the sixth connect on (saturated after ~6 attempts). */
+		for (a = 6; a < n; a++) {
+			hour_start = times[a];
+			connects = 0;
+			for (b = a; b < n && times[b] < hour_start + 3600000;
+			     b++)
+				connects++;
+			if (connects > worst)
+				worst = connects;
+		}
+	}
+	ck_assert_int_le(worst, 10);
+}
+END_TEST
+
+START_TEST(grouped_announcements_are_summarised)
+{
+	const char *out;
+	int i;
+
+	/* A burst of one, then a line per 100 ms: the rest wait. */
+	start("[irc]\nchannels = #ops\nflood_burst = 1\nflood_interval = "
+	      "100ms\n");
+	take_sent();
+	feed(":irc.test 001 opsbot :Welcome\r\n");
+	test_run_for(1000);
+	take_sent();
+	for (i = 0; i < 20; i++) {
+		char text[32];
+
+		snprintf(text, sizeof(text), "build %d failed", i);
+		irc_say("#ops", "build", text, strlen(text));
+	}
+	test_run_for(700);
+	out = take_sent();
+	ck_assert_str_eq(out, "PRIVMSG #ops :build 0 failed\n"
+			      "PRIVMSG #ops :build 1 failed\n"
+			      "PRIVMSG #ops :build 2 failed\n"
+			      "PRIVMSG #ops :build 3 failed\n"
+			      "PRIVMSG #ops :(16 more build messages not "
+			      "shown, to avoid flooding)\n");
+	/* Ungrouped lines are never dropped. */
+	for (i = 0; i < 8; i++)
+		irc_send_text("#ops", "x", 1);
+	test_run_for(1200);
+	ck_assert_int_eq(sent_lines, 8);
+	stop();
+}
+END_TEST
+
 static Suite *protocol_suite(void)
 {
 	Suite *s = suite_create("irc_protocol");
@@ -326,6 +647,18 @@ static Suite *protocol_suite(void)
 	tcase_add_test(tc, ctcp_private_only_and_rate_limited);
 	tcase_add_test(tc, long_replies_fit_the_relay);
 	tcase_add_test(tc, hostile_lines_never_stall);
+	tcase_add_test(tc, sasl_plain_success_then_join);
+	tcase_add_test(tc, sasl_long_payload_is_chunked);
+	tcase_add_test(tc, sasl_failure_fails_closed);
+	tcase_add_test(tc, sasl_external_sends_plus);
+	tcase_add_test(tc, nickserv_identify_gates_joins);
+	tcase_add_test(tc, nickserv_timeout_joins_anyway);
+	tcase_add_test(tc, accounts_from_every_source);
+	tcase_add_test(tc, privileged_commands_wait_for_whois);
+	tcase_add_test(tc, nick_is_regained);
+	tcase_add_test(tc, backoff_spreads_and_saturates);
+	tcase_add_test(tc, grouped_announcements_are_summarised);
+	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return s;
 }
