@@ -28,7 +28,10 @@ static char *pem_of(EVP_PKEY *k)
 						  NULL),
 			 1);
 	n = BIO_get_mem_data(bio, &data);
-	out = strndup(data, (size_t)n);
+	/* The BIO's memory is not NUL-terminated: copy exactly n bytes. */
+	out = malloc((size_t)n + 1);
+	memcpy(out, data, (size_t)n);
+	out[n] = '\0';
 	BIO_free(bio);
 	return out;
 }
