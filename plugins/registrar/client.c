@@ -123,7 +123,7 @@ void reg_call(struct reg *reg, const struct reg_call_spec *spec,
 	if (spec->headers)
 		while (spec->headers[nh])
 			nh++;
-	c->headers = reg_xcalloc(nh + 3, sizeof(char *));
+	c->headers = reg_xcalloc(nh + 2, sizeof(char *));
 	for (size_t i = 0; i < nh; i++)
 		c->headers[i] = reg_xstrdup(spec->headers[i]);
 	/*
@@ -134,14 +134,7 @@ void reg_call(struct reg *reg, const struct reg_call_spec *spec,
 	 * never reused.  Google calls are idempotent and keep theirs.
 	 */
 	if (spec->service != REG_SVC_GOOGLE)
-		c->headers[nh++] = reg_xstrdup("Connection: close");
-	/*
-	 * No "Expect: 100-continue" (libcurl adds it to bodies over 1 KiB):
-	 * it costs a round trip per mail, and with the connection closing
-	 * after the answer it made some answers arrive as poll errors.
-	 */
-	if (spec->body)
-		c->headers[nh++] = reg_xstrdup("Expect:");
+		c->headers[nh] = reg_xstrdup("Connection: close");
 	c->flags = spec->flags;
 	c->max_response_bytes = spec->max_response_bytes;
 	c->fn = fn;

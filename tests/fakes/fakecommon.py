@@ -126,6 +126,10 @@ class FakeHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", ctype)
         for name, value in (headers or {}).items():
             self.send_header(name, value)
+        # Like nginx or Google's front ends: a client that asked to close
+        # is told the connection closes (http.server closes it anyway).
+        if self.headers.get("Connection", "").lower() == "close":
+            self.send_header("Connection", "close")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
