@@ -754,6 +754,7 @@ static void reg_fini(struct opsbot_plugin *self)
 		return;
 	reg->closing = 1;
 	reg_client_cancel_all(reg);
+	reg_ledger_close(reg->api->store(self));
 	reg_instance = NULL;
 	reg_free(reg);
 }

@@ -155,6 +155,9 @@ void reg_registrant_free(struct reg_registrant *r);
 /* Wall clock in ms (leases and timestamps are shared between processes). */
 int64_t reg_wall_ms(void);
 
+/* Finalizes the statements kept for db (NULL: all); before unloading. */
+void reg_ledger_close(struct sqlite3 *db);
+
 /* Runs one statement without results; returns 0 or -1. */
 int reg_ledger_exec(struct sqlite3 *db, const char *sql);
 

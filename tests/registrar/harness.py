@@ -73,10 +73,10 @@ class World:
     """Fakes + key + config in a temporary directory."""
 
     def __init__(self, students=100, mentors=20, extra_config=None,
-                 workdir=None):
+                 workdir=None, fakes_nice=0):
         self.dir = workdir or tempfile.mkdtemp(prefix="registrar-")
         os.makedirs(self.dir, exist_ok=True)
-        self.fakes = fakectl.Fakes(self.dir)
+        self.fakes = fakectl.Fakes(self.dir, nice=fakes_nice)
         self.students = students
         self.mentors = mentors
         sheets = self.fakes.url("sheets")

@@ -26,7 +26,8 @@ static void setup(void)
 
 static void teardown(void)
 {
-	sqlite3_close(db);
+	reg_ledger_close(db);
+	ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
 }
 
 static int64_t add(const char *sheet, const char *email, const char *role,
