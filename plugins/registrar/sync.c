@@ -150,18 +150,20 @@ int reg_card_text(const struct reg *reg, const struct reg_record *rec,
 /* ------------------------------------------------------------------------ */
 /* Lease */
 
+/*
+ * Renews the lease while a sync runs.  Its data is the plugin, not the
+ * sync: the sync cancels the timer when it ends and is freed before the
+ * cancelled call arrives.
+ */
 static long reg_lease_timer_fn(struct opsbot_plugin *self, int status,
 			       void *data)
 {
-	struct reg_sync *s = data;
-	struct reg *reg = s->reg;
+	struct reg *reg = data;
 
-	if (status != OPSBOT_OK) {
-		s->lease_timer = 0;
+	if (status != OPSBOT_OK || !reg->sync)
 		return OPSBOT_TIMER_STOP;
-	}
-	if (reg_ledger_lease_renew(reg_db(s), reg->owner, reg_wall_ms(),
-				   reg->lease_ttl_ms) < 0)
+	if (reg_ledger_lease_renew(reg->api->store(reg->self), reg->owner,
+				   reg_wall_ms(), reg->lease_ttl_ms) < 0)
 		reg->api->log(reg->self, OPSBOT_LOG_WARN,
 			      "sync lease lost; another process may sync too");
 	return (long)(reg->lease_ttl_ms / 3);
@@ -1044,7 +1046,7 @@ int reg_sync_start(struct reg *reg, struct opsbot_request *req, char **why)
 			      "stopped; marked unknown",
 			      rc);
 	s->lease_timer = reg->api->timer_start(
-		reg->self, (long)(reg->lease_ttl_ms / 3), reg_lease_timer_fn, s);
+		reg->self, (long)(reg->lease_ttl_ms / 3), reg_lease_timer_fn, reg);
 	if (s->lease_timer < 0)
 		s->lease_timer = 0;
 	reg_sync_advance(s);
