@@ -81,6 +81,12 @@ class ChatTest(unittest.TestCase):
         cls.w.stop()
         subprocess.run([os.path.join(KIT, "ngircd-stop"), cls.irc_dir],
                        capture_output=True)
+        with open(os.path.join(cls.tmp, "bot.log")) as f:
+            log = f.read()
+        # a sanitizer build reports memory errors and leaks at exit
+        if "Sanitizer" in log or cls.bot.returncode != 0:
+            raise AssertionError("bot exit %s; see %s/bot.log" % (
+                cls.bot.returncode, cls.tmp))
 
     def channel_lines(self, client):
         return [ln for ln in client.since(0)
