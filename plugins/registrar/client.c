@@ -181,8 +181,7 @@ static void reg_retry_later(struct reg *reg, struct reg_call *c, long delay)
 	c->attempt++;
 	c->not_before = now + delay;
 	reg_enqueue(reg, c);
-	reg->api->log(reg->self, OPSBOT_LOG_DEBUG,
-		      "%s: %s retry %d in %ld ms",
+	reg->api->log(reg->self, OPSBOT_LOG_DEBUG, "%s: %s retry %d in %ld ms",
 		      reg_service_name(c->service),
 		      c->method ? c->method : "GET", c->attempt, delay);
 }
@@ -194,8 +193,9 @@ static void reg_http_done(struct opsbot_plugin *self,
 	struct reg *reg = c->reg;
 	struct reg_limiter *lim = &reg->limit[c->service];
 	int64_t now = reg->api->now_ms();
-	struct reg_result out = {REG_OK, res->code, res->body ? res->body : "",
-				 res->body_len, NULL, 0};
+	struct reg_result out = {
+	    REG_OK,	   res->code, res->body ? res->body : "",
+	    res->body_len, NULL,      0};
 	char *cause = NULL;
 	int retryable = 0, may_have_acted = 0;
 	long delay = -1;
@@ -221,28 +221,29 @@ static void reg_http_done(struct opsbot_plugin *self,
 	} else {
 		char *why = reg_error_cause(out.body);
 
-		cause = reg_xasprintf("%ld%s%s", res->code, *why ? " " : "",
-				      why);
+		cause =
+		    reg_xasprintf("%ld%s%s", res->code, *why ? " " : "", why);
 		free(why);
 		if (res->code == 429 ||
 		    (res->code == 420 && c->service == REG_SVC_MAILGUN)) {
 			long ra = reg_retry_after_ms(
-				reg->api->http_header(res, "Retry-After"),
-				(time_t)(reg_wall_ms() / 1000));
+			    reg->api->http_header(res, "Retry-After"),
+			    (time_t)(reg_wall_ms() / 1000));
 			long floor = c->service == REG_SVC_TRELLO
-					     ? (long)reg->trello_429_ms
-					     : 0;
+					 ? (long)reg->trello_429_ms
+					 : 0;
 
 			retryable = 1;
-			delay = reg_backoff_ms(c->attempt,
-					       (long)reg->backoff_base_ms,
-					       (long)reg->backoff_max_ms,
-					       &reg->rng);
+			delay = reg_backoff_ms(
+			    c->attempt, (long)reg->backoff_base_ms,
+			    (long)reg->backoff_max_ms, &reg->rng);
 			if (delay < floor)
-				delay = floor + (long)(reg_random(&reg->rng) %
-						       (uint32_t)(floor / 10 + 1));
+				delay =
+				    floor + (long)(reg_random(&reg->rng) %
+						   (uint32_t)(floor / 10 + 1));
 			if (ra >= 0)
-				delay = ra + (long)(reg_random(&reg->rng) % 250);
+				delay =
+				    ra + (long)(reg_random(&reg->rng) % 250);
 			/* the limit is per key: pause every call to it */
 			if (lim->blocked_until < now + delay)
 				lim->blocked_until = now + delay;
@@ -258,10 +259,9 @@ static void reg_http_done(struct opsbot_plugin *self,
 	} else if (retryable && !(c->flags & REG_CALL_NO_RETRY) &&
 		   c->attempt + 1 < reg->max_attempts) {
 		if (delay < 0)
-			delay = reg_backoff_ms(c->attempt,
-					       (long)reg->backoff_base_ms,
-					       (long)reg->backoff_max_ms,
-					       &reg->rng);
+			delay = reg_backoff_ms(
+			    c->attempt, (long)reg->backoff_base_ms,
+			    (long)reg->backoff_max_ms, &reg->rng);
 		reg_retry_later(reg, c, delay);
 	} else {
 		out.outcome = REG_FAILED;
@@ -323,15 +323,15 @@ static void reg_pump_wake_at(struct reg *reg, int64_t at)
 static int reg_start_http(struct reg *reg, struct reg_call *c)
 {
 	struct opsbot_http_request req = {
-		.method = c->method,
-		.url = c->url,
-		.headers = (const char *const *)c->headers,
-		.body = c->body,
-		.body_len = c->body_len,
-		.username = c->username,
-		.password = c->password,
-		.timeout_ms = (long)reg->http_timeout_ms,
-		.max_response_bytes = c->max_response_bytes,
+	    .method = c->method,
+	    .url = c->url,
+	    .headers = (const char *const *)c->headers,
+	    .body = c->body,
+	    .body_len = c->body_len,
+	    .username = c->username,
+	    .password = c->password,
+	    .timeout_ms = (long)reg->http_timeout_ms,
+	    .max_response_bytes = c->max_response_bytes,
 	};
 	int64_t id = reg->api->http_start(reg->self, &req, reg_http_done, c);
 

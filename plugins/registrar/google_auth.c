@@ -22,17 +22,17 @@
 #include "registrar.h"
 
 /* The libcrypto functions used, typed from OpenSSL's own declarations. */
-#define REG_CRYPTO_FUNCTIONS(X)                                               \
-	X(BIO_new_mem_buf)                                                    \
-	X(BIO_free)                                                           \
-	X(PEM_read_bio_PrivateKey)                                            \
-	X(EVP_PKEY_free)                                                      \
-	X(EVP_MD_CTX_new)                                                     \
-	X(EVP_MD_CTX_free)                                                    \
-	X(EVP_sha256)                                                         \
-	X(EVP_DigestSignInit)                                                 \
-	X(EVP_DigestSignUpdate)                                               \
-	X(EVP_DigestSignFinal)                                                \
+#define REG_CRYPTO_FUNCTIONS(X)                                                \
+	X(BIO_new_mem_buf)                                                     \
+	X(BIO_free)                                                            \
+	X(PEM_read_bio_PrivateKey)                                             \
+	X(EVP_PKEY_free)                                                       \
+	X(EVP_MD_CTX_new)                                                      \
+	X(EVP_MD_CTX_free)                                                     \
+	X(EVP_sha256)                                                          \
+	X(EVP_DigestSignInit)                                                  \
+	X(EVP_DigestSignUpdate)                                                \
+	X(EVP_DigestSignFinal)                                                 \
 	X(ERR_clear_error)
 
 static struct {
@@ -51,16 +51,17 @@ static int reg_crypto_load(struct reg_buf *err)
 		return 0;
 	h = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
 	if (!h) {
-		reg_buf_addf(err, "google: cannot load libcrypto.so.3 (%s); "
-				  "install libssl3",
+		reg_buf_addf(err,
+			     "google: cannot load libcrypto.so.3 (%s); "
+			     "install libssl3",
 			     dlerror());
 		return -1;
 	}
-#define REG_CRYPTO_LOAD(name)                                                 \
-	*(void **)&reg_crypto.name = dlsym(h, #name);                         \
-	if (!reg_crypto.name) {                                               \
-		reg_buf_addf(err, "google: libcrypto lacks %s", #name);       \
-		return -1;                                                    \
+#define REG_CRYPTO_LOAD(name)                                                  \
+	*(void **)&reg_crypto.name = dlsym(h, #name);                          \
+	if (!reg_crypto.name) {                                                \
+		reg_buf_addf(err, "google: libcrypto lacks %s", #name);        \
+		return -1;                                                     \
 	}
 	REG_CRYPTO_FUNCTIONS(REG_CRYPTO_LOAD)
 #undef REG_CRYPTO_LOAD
@@ -80,7 +81,7 @@ struct reg_auth_waiter {
 struct reg_google_auth {
 	struct reg_google_key key;
 	int have_key;
-	char *token;        /* "Authorization: Bearer ..." */
+	char *token;	    /* "Authorization: Bearer ..." */
 	int64_t expires_at; /* monotonic ms */
 	int fetching;
 	struct reg_auth_waiter *waiters;
@@ -101,10 +102,11 @@ int reg_google_key_parse(const char *json, struct reg_google_key *key,
 
 	memset(key, 0, sizeof(*key));
 	if (!json_is_object(root)) {
-		reg_buf_addf(err,
-			     "google: the service-account key is not json "
-			     "(line %d); check [plugin.registrar] google_key_file",
-			     jerr.line);
+		reg_buf_addf(
+		    err,
+		    "google: the service-account key is not json "
+		    "(line %d); check [plugin.registrar] google_key_file",
+		    jerr.line);
 		json_decref(root);
 		return -1;
 	}
@@ -174,10 +176,12 @@ int reg_jwt_build(const struct reg_google_key *key, const char *scope,
 		return -1;
 	bio = reg_crypto.BIO_new_mem_buf(key->private_key, -1);
 	if (bio)
-		pkey = reg_crypto.PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+		pkey =
+		    reg_crypto.PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
 	if (!pkey) {
-		reg_buf_adds(err, "google: cannot read the private_key of the "
-				  "service-account key; download a new json key");
+		reg_buf_adds(err,
+			     "google: cannot read the private_key of the "
+			     "service-account key; download a new json key");
 		goto out;
 	}
 	ctx = reg_crypto.EVP_MD_CTX_new();
@@ -278,22 +282,22 @@ static void reg_token_done(struct reg *reg, const struct reg_result *res,
 		error = reg_xasprintf("google: token request failed: %s%s",
 				      res->cause,
 				      res->code == 400 || res->code == 401
-					      ? "; check the service-account "
-						"key and the clock"
-					      : "");
+					  ? "; check the service-account "
+					    "key and the clock"
+					  : "");
 	} else {
 		root = json_loads(res->body, 0, NULL);
-		token = json_string_value(json_object_get(root,
-							  "access_token"));
-		expires = json_integer_value(json_object_get(root,
-							     "expires_in"));
+		token =
+		    json_string_value(json_object_get(root, "access_token"));
+		expires =
+		    json_integer_value(json_object_get(root, "expires_in"));
 		if (!token || !*token) {
 			error = reg_xstrdup("google: token answer without "
 					    "access_token");
 		} else {
 			free(g->token);
-			g->token = reg_xasprintf("Authorization: Bearer %s",
-						 token);
+			g->token =
+			    reg_xasprintf("Authorization: Bearer %s", token);
 			if (expires <= 0)
 				expires = 3600;
 			g->expires_at = reg->api->now_ms() +
@@ -313,13 +317,13 @@ void reg_google_auth(struct reg *reg, reg_auth_fn *fn, void *data)
 	struct reg_buf jwt = REG_BUF_INIT, err = REG_BUF_INIT;
 	struct reg_buf body = REG_BUF_INIT;
 	static const char *const headers[] = {
-		"Content-Type: application/x-www-form-urlencoded", NULL};
+	    "Content-Type: application/x-www-form-urlencoded", NULL};
 	struct reg_call_spec spec = {
-		.service = REG_SVC_GOOGLE,
-		.method = "POST",
-		.headers = headers,
-		/* a token request changes nothing: safe to repeat */
-		.flags = REG_CALL_IDEMPOTENT,
+	    .service = REG_SVC_GOOGLE,
+	    .method = "POST",
+	    .headers = headers,
+	    /* a token request changes nothing: safe to repeat */
+	    .flags = REG_CALL_IDEMPOTENT,
 	};
 
 	if (!g->have_key) {

@@ -20,63 +20,62 @@
 #include "registrar.h"
 
 const char *const reg_ledger_schema[] = {
-	/* version 1 */
-	"CREATE TABLE registrar_registrant ("
-	" id INTEGER PRIMARY KEY,"
-	" sheet TEXT NOT NULL,"
-	" email TEXT NOT NULL,"
-	" role TEXT NOT NULL CHECK (role IN ('student', 'mentor')),"
-	" name TEXT NOT NULL,"
-	" fields TEXT NOT NULL,"
-	" row INTEGER,"
-	" status TEXT NOT NULL DEFAULT 'new' CHECK (status IN"
-	"  ('new', 'active', 'waitlist', 'withdrawn', 'complete')),"
-	" card_state TEXT NOT NULL DEFAULT 'pending',"
-	" card_id TEXT, card_url TEXT, marker TEXT,"
-	" mail_state TEXT NOT NULL DEFAULT 'pending',"
-	" mail_id TEXT,"
-	" mark_state TEXT NOT NULL DEFAULT 'pending',"
-	" mark_value TEXT,"
-	" last_error TEXT,"
-	" imported INTEGER NOT NULL DEFAULT 0,"
-	" announced INTEGER NOT NULL DEFAULT 0,"
-	" created_at INTEGER NOT NULL,"
-	" updated_at INTEGER NOT NULL,"
-	" UNIQUE (sheet, email));"
-	"CREATE INDEX registrar_registrant_name"
-	" ON registrar_registrant (name COLLATE NOCASE);"
-	/* The one place that says what "new", "carded", ... mean. */
-	"CREATE VIEW registrar_progress AS SELECT id, role, name,"
-	" CASE"
-	"  WHEN status = 'withdrawn' THEN 'withdrawn'"
-	"  WHEN mail_state = 'unknown' THEN 'unknown'"
-	"  WHEN card_state = 'failed' OR mail_state = 'failed'"
-	"   OR mark_state = 'failed' THEN 'failed'"
-	"  WHEN mark_state = 'done' THEN 'done'"
-	"  WHEN mail_state = 'sent' THEN 'mailed'"
-	"  WHEN card_state = 'done' THEN 'carded'"
-	"  ELSE 'new' END AS progress"
-	" FROM registrar_registrant;"
-	"CREATE TABLE registrar_lease ("
-	" name TEXT PRIMARY KEY, owner TEXT NOT NULL, pid INTEGER NOT NULL,"
-	" host TEXT NOT NULL, expires_at INTEGER NOT NULL);"
-	"CREATE TABLE registrar_confirm ("
-	" registrant INTEGER PRIMARY KEY REFERENCES registrar_registrant(id)"
-	"  ON DELETE CASCADE,"
-	" code TEXT NOT NULL, expires_at INTEGER NOT NULL);",
+    /* version 1 */
+    "CREATE TABLE registrar_registrant ("
+    " id INTEGER PRIMARY KEY,"
+    " sheet TEXT NOT NULL,"
+    " email TEXT NOT NULL,"
+    " role TEXT NOT NULL CHECK (role IN ('student', 'mentor')),"
+    " name TEXT NOT NULL,"
+    " fields TEXT NOT NULL,"
+    " row INTEGER,"
+    " status TEXT NOT NULL DEFAULT 'new' CHECK (status IN"
+    "  ('new', 'active', 'waitlist', 'withdrawn', 'complete')),"
+    " card_state TEXT NOT NULL DEFAULT 'pending',"
+    " card_id TEXT, card_url TEXT, marker TEXT,"
+    " mail_state TEXT NOT NULL DEFAULT 'pending',"
+    " mail_id TEXT,"
+    " mark_state TEXT NOT NULL DEFAULT 'pending',"
+    " mark_value TEXT,"
+    " last_error TEXT,"
+    " imported INTEGER NOT NULL DEFAULT 0,"
+    " announced INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " UNIQUE (sheet, email));"
+    "CREATE INDEX registrar_registrant_name"
+    " ON registrar_registrant (name COLLATE NOCASE);"
+    /* The one place that says what "new", "carded", ... mean. */
+    "CREATE VIEW registrar_progress AS SELECT id, role, name,"
+    " CASE"
+    "  WHEN status = 'withdrawn' THEN 'withdrawn'"
+    "  WHEN mail_state = 'unknown' THEN 'unknown'"
+    "  WHEN card_state = 'failed' OR mail_state = 'failed'"
+    "   OR mark_state = 'failed' THEN 'failed'"
+    "  WHEN mark_state = 'done' THEN 'done'"
+    "  WHEN mail_state = 'sent' THEN 'mailed'"
+    "  WHEN card_state = 'done' THEN 'carded'"
+    "  ELSE 'new' END AS progress"
+    " FROM registrar_registrant;"
+    "CREATE TABLE registrar_lease ("
+    " name TEXT PRIMARY KEY, owner TEXT NOT NULL, pid INTEGER NOT NULL,"
+    " host TEXT NOT NULL, expires_at INTEGER NOT NULL);"
+    "CREATE TABLE registrar_confirm ("
+    " registrant INTEGER PRIMARY KEY REFERENCES registrar_registrant(id)"
+    "  ON DELETE CASCADE,"
+    " code TEXT NOT NULL, expires_at INTEGER NOT NULL);",
 };
 
 const int reg_ledger_schema_count =
-	(int)(sizeof(reg_ledger_schema) / sizeof(reg_ledger_schema[0]));
+    (int)(sizeof(reg_ledger_schema) / sizeof(reg_ledger_schema[0]));
 
 void reg_registrant_free(struct reg_registrant *r)
 {
-	char **strings[] = {&r->sheet,	    &r->email,	    &r->role,
-			    &r->name,	    &r->fields,	    &r->status,
-			    &r->card_state, &r->card_id,    &r->card_url,
-			    &r->marker,	    &r->mail_state, &r->mail_id,
-			    &r->mark_state, &r->mark_value, &r->last_error,
-			    &r->progress};
+	char **strings[] = {
+	    &r->sheet,	    &r->email,	    &r->role,	    &r->name,
+	    &r->fields,	    &r->status,	    &r->card_state, &r->card_id,
+	    &r->card_url,   &r->marker,	    &r->mail_state, &r->mail_id,
+	    &r->mark_state, &r->mark_value, &r->last_error, &r->progress};
 
 	for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
 		free(*strings[i]);
@@ -140,7 +139,8 @@ void reg_ledger_close(sqlite3 *db)
 	for (int i = 0; i < REG_STMT_CACHE; i++) {
 		if (reg_stmt_cache[i].db == db || !db) {
 			sqlite3_finalize(reg_stmt_cache[i].st);
-			memset(&reg_stmt_cache[i], 0, sizeof(reg_stmt_cache[i]));
+			memset(&reg_stmt_cache[i], 0,
+			       sizeof(reg_stmt_cache[i]));
 		}
 	}
 }
@@ -213,11 +213,12 @@ int reg_ledger_upsert(sqlite3 *db, const char *sheet, const char *email,
 	sqlite3_stmt *st;
 	int rc;
 
-	st = reg_prepare(db,
-			 "UPDATE registrar_registrant SET name = ?, fields = ?,"
-			 " row = ?, updated_at = ? WHERE sheet = ? AND email = ?"
-			 " RETURNING id",
-			 "ssiiss", name, fields, row, now, sheet, email);
+	st =
+	    reg_prepare(db,
+			"UPDATE registrar_registrant SET name = ?, fields = ?,"
+			" row = ?, updated_at = ? WHERE sheet = ? AND email = ?"
+			" RETURNING id",
+			"ssiiss", name, fields, row, now, sheet, email);
 	if (!st)
 		return -1;
 	rc = sqlite3_step(st);
@@ -232,23 +233,23 @@ int reg_ledger_upsert(sqlite3 *db, const char *sheet, const char *email,
 		return -1;
 	if (imported)
 		st = reg_prepare(
-			db,
-			"INSERT INTO registrar_registrant (sheet, email, role,"
-			" name, fields, row, card_state, mail_state, mark_state,"
-			" imported, announced, created_at, updated_at)"
-			" VALUES (?, ?, ?, ?, ?, ?, 'skipped', 'skipped', 'done',"
-			" 1, 1, ?, ?)",
-			"sssssiii", sheet, email, role, name, fields, row, now,
-			now);
+		    db,
+		    "INSERT INTO registrar_registrant (sheet, email, role,"
+		    " name, fields, row, card_state, mail_state, mark_state,"
+		    " imported, announced, created_at, updated_at)"
+		    " VALUES (?, ?, ?, ?, ?, ?, 'skipped', 'skipped', 'done',"
+		    " 1, 1, ?, ?)",
+		    "sssssiii", sheet, email, role, name, fields, row, now,
+		    now);
 	else
 		st = reg_prepare(
-			db,
-			"INSERT INTO registrar_registrant (sheet, email, role,"
-			" name, fields, card_state, row, created_at, updated_at)"
-			" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			"ssssssiii", sheet, email, role, name, fields,
-			strcmp(role, "mentor") == 0 ? "skipped" : "pending",
-			row, now, now);
+		    db,
+		    "INSERT INTO registrar_registrant (sheet, email, role,"
+		    " name, fields, card_state, row, created_at, updated_at)"
+		    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		    "ssssssiii", sheet, email, role, name, fields,
+		    strcmp(role, "mentor") == 0 ? "skipped" : "pending", row,
+		    now, now);
 	if (reg_run(db, st) != 1)
 		return -1;
 	*id = sqlite3_last_insert_rowid(db);
@@ -259,13 +260,13 @@ int reg_ledger_upsert(sqlite3 *db, const char *sheet, const char *email,
 int reg_ledger_load(sqlite3 *db, int64_t id, struct reg_registrant *r)
 {
 	sqlite3_stmt *st = reg_prepare(
-		db,
-		"SELECT r.id, sheet, email, r.role, r.name, fields, status,"
-		" card_state, card_id, card_url, marker, mail_state, mail_id,"
-		" mark_state, mark_value, last_error, p.progress, imported, row,"
-		" created_at, updated_at FROM registrar_registrant r"
-		" JOIN registrar_progress p ON p.id = r.id WHERE r.id = ?",
-		"i", id);
+	    db,
+	    "SELECT r.id, sheet, email, r.role, r.name, fields, status,"
+	    " card_state, card_id, card_url, marker, mail_state, mail_id,"
+	    " mark_state, mark_value, last_error, p.progress, imported, row,"
+	    " created_at, updated_at FROM registrar_registrant r"
+	    " JOIN registrar_progress p ON p.id = r.id WHERE r.id = ?",
+	    "i", id);
 	int rc;
 
 	memset(r, 0, sizeof(*r));
@@ -309,69 +310,69 @@ static int reg_update(sqlite3 *db, sqlite3_stmt *st)
 int reg_ledger_card_begin(sqlite3 *db, int64_t id, const char *marker)
 {
 	return reg_update(
-		db, reg_prepare(db,
-				"UPDATE registrar_registrant SET card_state ="
-				" 'sending', marker = ?, updated_at = ? WHERE id = ?",
-				"sii", marker, reg_wall_ms(), id));
+	    db,
+	    reg_prepare(db,
+			"UPDATE registrar_registrant SET card_state ="
+			" 'sending', marker = ?, updated_at = ? WHERE id = ?",
+			"sii", marker, reg_wall_ms(), id));
 }
 
 int reg_ledger_card_done(sqlite3 *db, int64_t id, const char *card_id,
 			 const char *url)
 {
 	return reg_update(
-		db, reg_prepare(db,
-				"UPDATE registrar_registrant SET card_state ="
-				" 'done', card_id = ?, card_url = ?, last_error ="
-				" NULL, updated_at = ? WHERE id = ?",
-				"ssii", card_id, url, reg_wall_ms(), id));
+	    db, reg_prepare(db,
+			    "UPDATE registrar_registrant SET card_state ="
+			    " 'done', card_id = ?, card_url = ?, last_error ="
+			    " NULL, updated_at = ? WHERE id = ?",
+			    "ssii", card_id, url, reg_wall_ms(), id));
 }
 
 int reg_ledger_card_set(sqlite3 *db, int64_t id, const char *state,
 			const char *error)
 {
 	return reg_update(
-		db, reg_prepare(db,
-				"UPDATE registrar_registrant SET card_state = ?,"
-				" last_error = ?, updated_at = ? WHERE id = ?",
-				"ssii", state, error, reg_wall_ms(), id));
+	    db, reg_prepare(db,
+			    "UPDATE registrar_registrant SET card_state = ?,"
+			    " last_error = ?, updated_at = ? WHERE id = ?",
+			    "ssii", state, error, reg_wall_ms(), id));
 }
 
 int reg_ledger_mail_begin(sqlite3 *db, int64_t id)
 {
 	return reg_update(
-		db, reg_prepare(db,
-				"UPDATE registrar_registrant SET mail_state ="
-				" 'sending', updated_at = ? WHERE id = ?"
-				" AND mail_state = 'pending'",
-				"ii", reg_wall_ms(), id));
+	    db, reg_prepare(db,
+			    "UPDATE registrar_registrant SET mail_state ="
+			    " 'sending', updated_at = ? WHERE id = ?"
+			    " AND mail_state = 'pending'",
+			    "ii", reg_wall_ms(), id));
 }
 
 int reg_ledger_mail_sent(sqlite3 *db, int64_t id, const char *mail_id)
 {
 	return reg_update(
-		db, reg_prepare(db,
-				"UPDATE registrar_registrant SET mail_state ="
-				" 'sent', mail_id = ?, last_error = NULL,"
-				" updated_at = ? WHERE id = ?",
-				"sii", mail_id, reg_wall_ms(), id));
+	    db, reg_prepare(db,
+			    "UPDATE registrar_registrant SET mail_state ="
+			    " 'sent', mail_id = ?, last_error = NULL,"
+			    " updated_at = ? WHERE id = ?",
+			    "sii", mail_id, reg_wall_ms(), id));
 }
 
 int reg_ledger_mail_set(sqlite3 *db, int64_t id, const char *state,
 			const char *error)
 {
 	return reg_update(
-		db, reg_prepare(db,
-				"UPDATE registrar_registrant SET mail_state = ?,"
-				" last_error = ?, updated_at = ? WHERE id = ?",
-				"ssii", state, error, reg_wall_ms(), id));
+	    db, reg_prepare(db,
+			    "UPDATE registrar_registrant SET mail_state = ?,"
+			    " last_error = ?, updated_at = ? WHERE id = ?",
+			    "ssii", state, error, reg_wall_ms(), id));
 }
 
 int reg_ledger_mark_set(sqlite3 *db, int64_t id, const char *state,
 			const char *value, const char *error)
 {
 	return reg_update(
-		db,
-		reg_prepare(db,
+	    db, reg_prepare(db,
 			    "UPDATE registrar_registrant SET mark_state = ?1,"
 			    " mark_value = coalesce(?2, mark_value),"
 			    " last_error = CASE WHEN ?1 = 'done' THEN NULL"
@@ -383,26 +384,25 @@ int reg_ledger_mark_set(sqlite3 *db, int64_t id, const char *state,
 int reg_ledger_set_error(sqlite3 *db, int64_t id, const char *error)
 {
 	return reg_update(
-		db, reg_prepare(db,
-				"UPDATE registrar_registrant SET last_error = ?,"
-				" updated_at = ? WHERE id = ?",
-				"sii", error, reg_wall_ms(), id));
+	    db, reg_prepare(db,
+			    "UPDATE registrar_registrant SET last_error = ?,"
+			    " updated_at = ? WHERE id = ?",
+			    "sii", error, reg_wall_ms(), id));
 }
 
 int reg_ledger_set_status(sqlite3 *db, int64_t id, const char *status)
 {
 	return reg_update(
-		db, reg_prepare(db,
-				"UPDATE registrar_registrant SET status = ?,"
-				" updated_at = ? WHERE id = ?",
-				"sii", status, reg_wall_ms(), id));
+	    db, reg_prepare(db,
+			    "UPDATE registrar_registrant SET status = ?,"
+			    " updated_at = ? WHERE id = ?",
+			    "sii", status, reg_wall_ms(), id));
 }
 
 int reg_ledger_recover(sqlite3 *db)
 {
 	return reg_run(
-		db,
-		reg_prepare(db,
+	    db, reg_prepare(db,
 			    "UPDATE registrar_registrant SET mail_state ="
 			    " 'unknown', last_error = 'mailgun: interrupted"
 			    " while sending; the mail may have gone out: check"
@@ -414,8 +414,7 @@ int reg_ledger_recover(sqlite3 *db)
 int reg_ledger_retry(sqlite3 *db, int64_t id)
 {
 	return reg_update(
-		db,
-		reg_prepare(db,
+	    db, reg_prepare(db,
 			    "UPDATE registrar_registrant SET"
 			    " card_state = CASE card_state WHEN 'failed'"
 			    "  THEN 'pending' ELSE card_state END,"
@@ -430,12 +429,12 @@ int reg_ledger_retry(sqlite3 *db, int64_t id)
 int reg_ledger_resend(sqlite3 *db, int64_t id)
 {
 	return reg_update(
-		db, reg_prepare(db,
-				"UPDATE registrar_registrant SET mail_state ="
-				" 'pending', mail_id = NULL, mark_state ="
-				" 'pending', last_error = NULL, updated_at = ?"
-				" WHERE id = ? AND mail_state != 'sending'",
-				"ii", reg_wall_ms(), id));
+	    db, reg_prepare(db,
+			    "UPDATE registrar_registrant SET mail_state ="
+			    " 'pending', mail_id = NULL, mark_state ="
+			    " 'pending', last_error = NULL, updated_at = ?"
+			    " WHERE id = ? AND mail_state != 'sending'",
+			    "ii", reg_wall_ms(), id));
 }
 
 int reg_ledger_find(sqlite3 *db, const char *who, int64_t *ids, int max)
@@ -466,10 +465,11 @@ int reg_ledger_find(sqlite3 *db, const char *who, int64_t *ids, int max)
 		reg_stmt_put(st);
 		if (n)
 			return n;
-		st = reg_prepare(db,
-				 "SELECT id FROM registrar_registrant WHERE"
-				 " instr(lower(name), lower(?)) > 0 ORDER BY id",
-				 "s", who);
+		st =
+		    reg_prepare(db,
+				"SELECT id FROM registrar_registrant WHERE"
+				" instr(lower(name), lower(?)) > 0 ORDER BY id",
+				"s", who);
 	}
 	if (!st)
 		return -1;
@@ -518,8 +518,7 @@ int reg_ledger_stats(sqlite3 *db, reg_ledger_row_fn *fn, void *data)
 			fn, data);
 }
 
-int reg_ledger_take_unannounced(sqlite3 *db, reg_ledger_row_fn *fn,
-				void *data)
+int reg_ledger_take_unannounced(sqlite3 *db, reg_ledger_row_fn *fn, void *data)
 {
 	int rc = reg_each(reg_prepare(db,
 				      "SELECT r.name, r.role, p.progress FROM"
@@ -602,10 +601,10 @@ int reg_ledger_lease_renew(sqlite3 *db, const char *owner, int64_t now_ms,
 			   int64_t ttl_ms)
 {
 	return reg_update(
-		db, reg_prepare(db,
-				"UPDATE registrar_lease SET expires_at = ?"
-				" WHERE name = 'sync' AND owner = ?",
-				"is", now_ms + ttl_ms, owner));
+	    db, reg_prepare(db,
+			    "UPDATE registrar_lease SET expires_at = ?"
+			    " WHERE name = 'sync' AND owner = ?",
+			    "is", now_ms + ttl_ms, owner));
 }
 
 int reg_ledger_lease_release(sqlite3 *db, const char *owner)
@@ -614,8 +613,8 @@ int reg_ledger_lease_release(sqlite3 *db, const char *owner)
 				       "DELETE FROM registrar_lease WHERE"
 				       " name = 'sync' AND owner = ?",
 				       "s", owner)) < 0
-		       ? -1
-		       : 0;
+		   ? -1
+		   : 0;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -81,14 +81,14 @@ void reg_mailgun_send(struct reg *reg, const struct reg_mail *mail,
 	struct reg_mail_op *op = reg_xcalloc(1, sizeof(*op));
 	struct reg_buf body = REG_BUF_INIT, url = REG_BUF_INIT;
 	static const char *const headers[] = {
-		"Content-Type: application/x-www-form-urlencoded", NULL};
+	    "Content-Type: application/x-www-form-urlencoded", NULL};
 	struct reg_call_spec spec = {
-		.service = REG_SVC_MAILGUN,
-		.method = "POST",
-		.headers = headers,
-		.username = "api",
-		.password = reg->mailgun_key,
-		/* no REG_CALL_5XX_UNKNOWN: Mailgun's 5xx means not sent */
+	    .service = REG_SVC_MAILGUN,
+	    .method = "POST",
+	    .headers = headers,
+	    .username = "api",
+	    .password = reg->mailgun_key,
+	    /* no REG_CALL_5XX_UNKNOWN: Mailgun's 5xx means not sent */
 	};
 
 	op->fn = fn;

@@ -21,83 +21,81 @@
 static struct reg *reg_instance;
 
 static const struct opsbot_config_key reg_config[] = {
-	{"sheet", OPSBOT_CONFIG_LIST, NULL, OPSBOT_CONFIG_REQUIRED, 0, 0,
-	 "a form sheet: ROLE SPREADSHEET_ID [TAB]; ROLE is student or mentor"},
-	{"sheets_url", OPSBOT_CONFIG_STRING,
-	 "https://sheets.googleapis.com/v4/spreadsheets", 0, 0, 0,
-	 "base URL of the Sheets API"},
-	{"google_key", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
-	 "service-account json key (use google_key_file)"},
-	{"google_api_key", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
-	 "API key for public sheets (read only: rows are not marked)"},
-	{"status_column", OPSBOT_CONFIG_STRING, "upstream-registrar", 0, 0, 0,
-	 "header of the column marked when a row is done"},
-	{"status_value", OPSBOT_CONFIG_STRING, "processed", 0, 0, 0,
-	 "value written into the status column"},
-	{"email_column", OPSBOT_CONFIG_STRING, "Email", 0, 0, 0,
-	 "header of the e-mail column"},
-	{"name_column", OPSBOT_CONFIG_STRING, "Name", 0, 0, 0,
-	 "header of the name column"},
-	{"trello_url", OPSBOT_CONFIG_STRING, "https://api.trello.com/1", 0, 0,
-	 0, "base URL of the Trello API"},
-	{"trello_key", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0, "Trello API key"},
-	{"trello_token", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
-	 "Trello user token"},
-	{"trello_board", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-	 "Trello board id"},
-	{"trello_list", OPSBOT_CONFIG_STRING, "Applicants", 0, 0, 0,
-	 "name of the list new student cards go to"},
-	{"card_title", OPSBOT_CONFIG_STRING, "{Name}, {Title} @ {Organization}",
-	 0, 0, 0, "card title template ({Column} placeholders)"},
-	{"mailgun_region", OPSBOT_CONFIG_STRING, "us", 0, 0, 0,
-	 "us or eu: the region of the Mailgun domain"},
-	{"mailgun_url", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-	 "base URL up to /v3, overriding mailgun_region"},
-	{"mailgun_domain", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-	 "Mailgun sending domain"},
-	{"mailgun_key", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
-	 "Mailgun API key (basic auth api:KEY)"},
-	{"mail_from", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-	 "From: of the welcome mails"},
-	{"mail_cc", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0, "Cc: (optional)"},
-	{"mail_reply_to", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-	 "Reply-To: (optional)"},
-	{"student_template", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-	 "student mail: file with a \"Subject: ...\" line, a blank line, "
-	 "the text"},
-	{"student_template_html", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-	 "student mail, html part (optional file)"},
-	{"mentor_template", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-	 "mentor mail template file"},
-	{"mentor_template_html", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-	 "mentor mail, html part (optional file)"},
-	{"channel", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-	 "organisers' channel: new registrations and sync problems"},
-	{"sync_interval", OPSBOT_CONFIG_DURATION, "15m", 0, 0, 0,
-	 "time between periodic syncs; 0 turns them off"},
-	{"sync_start_delay", OPSBOT_CONFIG_DURATION, "30s", 0, 0, 0,
-	 "delay of the first periodic sync after start"},
-	{"concurrency", OPSBOT_CONFIG_INT, "8", 0, 1, 64,
-	 "HTTP requests in flight at most"},
-	{"http_timeout", OPSBOT_CONFIG_DURATION, "30s", 0, 1000, 600000,
-	 "time limit of one HTTP request"},
-	{"max_attempts", OPSBOT_CONFIG_INT, "5", 0, 1, 20,
-	 "attempts per request before a step waits for the next sync"},
-	{"backoff_base", OPSBOT_CONFIG_DURATION, "1s", 0, 1, 600000,
-	 "first retry delay (doubles, with jitter)"},
-	{"backoff_max", OPSBOT_CONFIG_DURATION, "5m", 0, 1, 3600000,
-	 "longest retry delay"},
-	{"trello_429_backoff", OPSBOT_CONFIG_DURATION, "10s", 0, 0, 600000,
-	 "pause after a Trello 429 (it sends no Retry-After)"},
-	{"trello_rate_limit", OPSBOT_CONFIG_INT, "90", 0, 0, 100000,
-	 "Trello requests per 10 s (its limit is 100 per token); 0: none"},
-	{"mailgun_rate_limit", OPSBOT_CONFIG_INT, "0", 0, 0, 100000,
-	 "Mailgun requests per 10 s; 0: none"},
-	{"sheets_rate_limit", OPSBOT_CONFIG_INT, "50", 0, 0, 100000,
-	 "Sheets requests per minute (quota 60 per user); 0: none"},
-	{"lease_ttl", OPSBOT_CONFIG_DURATION, "2m", 0, 3000, 3600000,
-	 "sync lease lifetime, renewed while a sync runs"},
-	{NULL, 0, NULL, 0, 0, 0, NULL},
+    {"sheet", OPSBOT_CONFIG_LIST, NULL, OPSBOT_CONFIG_REQUIRED, 0, 0,
+     "a form sheet: ROLE SPREADSHEET_ID [TAB]; ROLE is student or mentor"},
+    {"sheets_url", OPSBOT_CONFIG_STRING,
+     "https://sheets.googleapis.com/v4/spreadsheets", 0, 0, 0,
+     "base URL of the Sheets API"},
+    {"google_key", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
+     "service-account json key (use google_key_file)"},
+    {"google_api_key", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
+     "API key for public sheets (read only: rows are not marked)"},
+    {"status_column", OPSBOT_CONFIG_STRING, "upstream-registrar", 0, 0, 0,
+     "header of the column marked when a row is done"},
+    {"status_value", OPSBOT_CONFIG_STRING, "processed", 0, 0, 0,
+     "value written into the status column"},
+    {"email_column", OPSBOT_CONFIG_STRING, "Email", 0, 0, 0,
+     "header of the e-mail column"},
+    {"name_column", OPSBOT_CONFIG_STRING, "Name", 0, 0, 0,
+     "header of the name column"},
+    {"trello_url", OPSBOT_CONFIG_STRING, "https://api.trello.com/1", 0, 0, 0,
+     "base URL of the Trello API"},
+    {"trello_key", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0, "Trello API key"},
+    {"trello_token", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0, "Trello user token"},
+    {"trello_board", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0, "Trello board id"},
+    {"trello_list", OPSBOT_CONFIG_STRING, "Applicants", 0, 0, 0,
+     "name of the list new student cards go to"},
+    {"card_title", OPSBOT_CONFIG_STRING, "{Name}, {Title} @ {Organization}", 0,
+     0, 0, "card title template ({Column} placeholders)"},
+    {"mailgun_region", OPSBOT_CONFIG_STRING, "us", 0, 0, 0,
+     "us or eu: the region of the Mailgun domain"},
+    {"mailgun_url", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+     "base URL up to /v3, overriding mailgun_region"},
+    {"mailgun_domain", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+     "Mailgun sending domain"},
+    {"mailgun_key", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
+     "Mailgun API key (basic auth api:KEY)"},
+    {"mail_from", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+     "From: of the welcome mails"},
+    {"mail_cc", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0, "Cc: (optional)"},
+    {"mail_reply_to", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+     "Reply-To: (optional)"},
+    {"student_template", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+     "student mail: file with a \"Subject: ...\" line, a blank line, "
+     "the text"},
+    {"student_template_html", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+     "student mail, html part (optional file)"},
+    {"mentor_template", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+     "mentor mail template file"},
+    {"mentor_template_html", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+     "mentor mail, html part (optional file)"},
+    {"channel", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+     "organisers' channel: new registrations and sync problems"},
+    {"sync_interval", OPSBOT_CONFIG_DURATION, "15m", 0, 0, 0,
+     "time between periodic syncs; 0 turns them off"},
+    {"sync_start_delay", OPSBOT_CONFIG_DURATION, "30s", 0, 0, 0,
+     "delay of the first periodic sync after start"},
+    {"concurrency", OPSBOT_CONFIG_INT, "8", 0, 1, 64,
+     "HTTP requests in flight at most"},
+    {"http_timeout", OPSBOT_CONFIG_DURATION, "30s", 0, 1000, 600000,
+     "time limit of one HTTP request"},
+    {"max_attempts", OPSBOT_CONFIG_INT, "5", 0, 1, 20,
+     "attempts per request before a step waits for the next sync"},
+    {"backoff_base", OPSBOT_CONFIG_DURATION, "1s", 0, 1, 600000,
+     "first retry delay (doubles, with jitter)"},
+    {"backoff_max", OPSBOT_CONFIG_DURATION, "5m", 0, 1, 3600000,
+     "longest retry delay"},
+    {"trello_429_backoff", OPSBOT_CONFIG_DURATION, "10s", 0, 0, 600000,
+     "pause after a Trello 429 (it sends no Retry-After)"},
+    {"trello_rate_limit", OPSBOT_CONFIG_INT, "90", 0, 0, 100000,
+     "Trello requests per 10 s (its limit is 100 per token); 0: none"},
+    {"mailgun_rate_limit", OPSBOT_CONFIG_INT, "0", 0, 0, 100000,
+     "Mailgun requests per 10 s; 0: none"},
+    {"sheets_rate_limit", OPSBOT_CONFIG_INT, "50", 0, 0, 100000,
+     "Sheets requests per minute (quota 60 per user); 0: none"},
+    {"lease_ttl", OPSBOT_CONFIG_DURATION, "2m", 0, 3000, 3600000,
+     "sync lease lifetime, renewed while a sync runs"},
+    {NULL, 0, NULL, 0, 0, 0, NULL},
 };
 
 /* ------------------------------------------------------------------------ */
@@ -183,8 +181,8 @@ static int reg_parse_sheets(struct reg *reg, struct reg_buf *err)
 	}
 	reg->sheets = reg_xcalloc((size_t)n, sizeof(*reg->sheets));
 	for (int i = 0; i < n; i++) {
-		const char *item = reg->api->config_list_item(reg->self,
-							      "sheet", i);
+		const char *item =
+		    reg->api->config_list_item(reg->self, "sheet", i);
 		struct reg_sheet_cfg *sc = &reg->sheets[i];
 		const char *p = item, *role, *id;
 		size_t rl, il;
@@ -206,13 +204,15 @@ static int reg_parse_sheets(struct reg *reg, struct reg_buf *err)
 		else if (rl == 6 && strncmp(role, "mentor", 6) == 0)
 			sc->role = REG_MENTOR;
 		else {
-			reg_buf_addf(err, "sheet \"%s\": the role must be "
-					  "student or mentor",
+			reg_buf_addf(err,
+				     "sheet \"%s\": the role must be "
+				     "student or mentor",
 				     item);
 			return -1;
 		}
 		if (!il) {
-			reg_buf_addf(err, "sheet \"%s\": no spreadsheet id", item);
+			reg_buf_addf(err, "sheet \"%s\": no spreadsheet id",
+				     item);
 			return -1;
 		}
 		sc->id = reg_xstrndup(id, il);
@@ -222,10 +222,9 @@ static int reg_parse_sheets(struct reg *reg, struct reg_buf *err)
 		     l && isspace((unsigned char)sc->tab[l - 1]); l--)
 			sc->tab[l - 1] = '\0';
 		count[sc->role]++;
-		sc->name = reg_xasprintf("%s sheet \"%s\"",
-					 sc->role == REG_MENTOR ? "mentor"
-								: "student",
-					 sc->tab);
+		sc->name = reg_xasprintf(
+		    "%s sheet \"%s\"",
+		    sc->role == REG_MENTOR ? "mentor" : "student", sc->tab);
 		reg->nsheets++;
 	}
 	return 0;
@@ -259,17 +258,17 @@ static int reg_configure(struct reg *reg, struct reg_buf *err)
 	reg->mail_cc = reg_cfg(reg, "mail_cc");
 	reg->mail_reply_to = reg_cfg(reg, "mail_reply_to");
 	reg->channel = reg_cfg(reg, "channel");
-	reg->sync_interval_ms = api->config_duration_ms(reg->self,
-							"sync_interval");
-	reg->sync_start_delay_ms = api->config_duration_ms(reg->self,
-							   "sync_start_delay");
-	reg->http_timeout_ms = api->config_duration_ms(reg->self,
-						       "http_timeout");
-	reg->backoff_base_ms = api->config_duration_ms(reg->self,
-						       "backoff_base");
+	reg->sync_interval_ms =
+	    api->config_duration_ms(reg->self, "sync_interval");
+	reg->sync_start_delay_ms =
+	    api->config_duration_ms(reg->self, "sync_start_delay");
+	reg->http_timeout_ms =
+	    api->config_duration_ms(reg->self, "http_timeout");
+	reg->backoff_base_ms =
+	    api->config_duration_ms(reg->self, "backoff_base");
 	reg->backoff_max_ms = api->config_duration_ms(reg->self, "backoff_max");
-	reg->trello_429_ms = api->config_duration_ms(reg->self,
-						     "trello_429_backoff");
+	reg->trello_429_ms =
+	    api->config_duration_ms(reg->self, "trello_429_backoff");
 	reg->lease_ttl_ms = api->config_duration_ms(reg->self, "lease_ttl");
 	reg->concurrency = (int)api->config_int(reg->self, "concurrency");
 	reg->max_attempts = (int)api->config_int(reg->self, "max_attempts");
@@ -285,7 +284,8 @@ static int reg_configure(struct reg *reg, struct reg_buf *err)
 	if (url)
 		reg->mailgun_base = reg_xstrdup(url);
 	else if (region && strcmp(region, "eu") == 0)
-		reg->mailgun_base = reg_xstrdup("https://api.eu.mailgun.net/v3");
+		reg->mailgun_base =
+		    reg_xstrdup("https://api.eu.mailgun.net/v3");
 	else if (!region || strcmp(region, "us") == 0)
 		reg->mailgun_base = reg_xstrdup("https://api.mailgun.net/v3");
 	else {
@@ -306,8 +306,8 @@ static int reg_configure(struct reg *reg, struct reg_buf *err)
 				  "(service account) or google_api_key");
 		return -1;
 	}
-	if (has_student && (!reg->trello_key || !reg->trello_token ||
-			    !reg->trello_board)) {
+	if (has_student &&
+	    (!reg->trello_key || !reg->trello_token || !reg->trello_board)) {
 		reg_buf_adds(err, "student sheets need trello_key, "
 				  "trello_token and trello_board");
 		return -1;
@@ -364,7 +364,8 @@ static int reg_resolve(struct reg *reg, struct opsbot_request *req,
 	struct reg_buf names = REG_BUF_INIT;
 
 	if (n < 0) {
-		reg->api->reply_error(req, "ledger: lookup failed; see the log");
+		reg->api->reply_error(req,
+				      "ledger: lookup failed; see the log");
 		return -1;
 	}
 	if (n == 0) {
@@ -381,12 +382,13 @@ static int reg_resolve(struct reg *reg, struct opsbot_request *req,
 
 		if (reg_ledger_load(reg_store(reg), ids[i], &r) < 0)
 			continue;
-		reg_buf_addf(&names, "%s%s (%s)", names.len ? ", " : "",
-			     r.name, r.role);
+		reg_buf_addf(&names, "%s%s (%s)", names.len ? ", " : "", r.name,
+			     r.role);
 		reg_registrant_free(&r);
 	}
-	reg->api->reply_error(req, "%d registrants match: %s%s; be more "
-				   "specific or use the e-mail",
+	reg->api->reply_error(req,
+			      "%d registrants match: %s%s; be more "
+			      "specific or use the e-mail",
 			      n, reg_buf_str(&names),
 			      n > REG_MAX_MATCHES ? ", ..." : "");
 	reg_buf_release(&names);
@@ -428,8 +430,8 @@ static int reg_cmd_status(struct opsbot_plugin *self,
 							  : r.card_state,
 		   reg_mail_text(&r), r.last_error ? ", has an error" : "",
 		   req->origin == OPSBOT_ORIGIN_CHANNEL
-			   ? "; details sent privately"
-			   : "");
+		       ? "; details sent privately"
+		       : "");
 	api->reply_private(req, "%s <%s>: card %s, mail %s%s%s", r.name,
 			   r.email, r.card_url ? r.card_url : "(none)",
 			   r.mail_state, r.mail_id ? " " : "",
@@ -461,16 +463,16 @@ static void reg_list_one(const char *name, const char *role,
 	ctx->n++;
 	if (ctx->shown >= 40)
 		return;
-	reg_buf_addf(&ctx->line, "%s%s (%s, %s)", ctx->shown ? ", " : "",
-		     name, role, progress);
+	reg_buf_addf(&ctx->line, "%s%s (%s, %s)", ctx->shown ? ", " : "", name,
+		     role, progress);
 	ctx->shown++;
 }
 
-static int reg_cmd_list(struct opsbot_plugin *self,
-			struct opsbot_request *req, void *data)
+static int reg_cmd_list(struct opsbot_plugin *self, struct opsbot_request *req,
+			void *data)
 {
-	static const char *const states[] = {"new",    "carded",  "mailed",
-					     "done",   "failed",  "unknown",
+	static const char *const states[] = {"new",	  "carded", "mailed",
+					     "done",	  "failed", "unknown",
 					     "withdrawn", NULL};
 	struct reg *reg = data;
 	struct reg_list_ctx ctx = {REG_BUF_INIT, 0, 0};
@@ -483,7 +485,8 @@ static int reg_cmd_list(struct opsbot_plugin *self,
 	if (!ok)
 		return OPSBOT_EUSAGE;
 	if (reg_ledger_list(reg_store(reg), state, reg_list_one, &ctx) < 0) {
-		reg->api->reply_error(req, "ledger: listing failed; see the log");
+		reg->api->reply_error(req,
+				      "ledger: listing failed; see the log");
 		reg_buf_release(&ctx.line);
 		return OPSBOT_ERR;
 	}
@@ -508,8 +511,8 @@ static void reg_stats_one(const char *progress, const char *role,
 		     progress);
 }
 
-static int reg_cmd_stats(struct opsbot_plugin *self,
-			 struct opsbot_request *req, void *data)
+static int reg_cmd_stats(struct opsbot_plugin *self, struct opsbot_request *req,
+			 void *data)
 {
 	struct reg *reg = data;
 	struct reg_buf b = REG_BUF_INIT;
@@ -526,8 +529,7 @@ static int reg_cmd_stats(struct opsbot_plugin *self,
 }
 
 /* Starts a sync on behalf of a command, or says who is syncing. */
-static int reg_sync_for(struct reg *reg, struct opsbot_request *req,
-			int wait)
+static int reg_sync_for(struct reg *reg, struct opsbot_request *req, int wait)
 {
 	char *why = NULL;
 	int rc = reg_sync_start(reg, wait ? req : NULL, &why);
@@ -547,14 +549,14 @@ static int reg_sync_for(struct reg *reg, struct opsbot_request *req,
 	return OPSBOT_OK;
 }
 
-static int reg_cmd_sync(struct opsbot_plugin *self,
-			struct opsbot_request *req, void *data)
+static int reg_cmd_sync(struct opsbot_plugin *self, struct opsbot_request *req,
+			void *data)
 {
 	return reg_sync_for(data, req, 1);
 }
 
-static int reg_cmd_retry(struct opsbot_plugin *self,
-			 struct opsbot_request *req, void *data)
+static int reg_cmd_retry(struct opsbot_plugin *self, struct opsbot_request *req,
+			 void *data)
 {
 	struct reg *reg = data;
 	int64_t id;
@@ -572,8 +574,8 @@ static int reg_cmd_retry(struct opsbot_plugin *self,
 static int reg_cmd_set(struct opsbot_plugin *self, struct opsbot_request *req,
 		       void *data)
 {
-	static const char *const statuses[] = {"new", "active", "waitlist",
-					       "withdrawn", "complete", NULL};
+	static const char *const statuses[] = {
+	    "new", "active", "waitlist", "withdrawn", "complete", NULL};
 	struct reg *reg = data;
 	const char *status = req->argv[req->argc - 1];
 	struct reg_buf who = REG_BUF_INIT;
@@ -584,9 +586,10 @@ static int reg_cmd_set(struct opsbot_plugin *self, struct opsbot_request *req,
 		if (strcmp(statuses[i], status) == 0)
 			ok = 1;
 	if (!ok) {
-		reg->api->reply_error(req, "unknown status \"%s\"; use new, "
-					   "active, waitlist, withdrawn or "
-					   "complete",
+		reg->api->reply_error(req,
+				      "unknown status \"%s\"; use new, "
+				      "active, waitlist, withdrawn or "
+				      "complete",
 				      status);
 		return OPSBOT_ERR;
 	}
@@ -638,8 +641,9 @@ static int reg_cmd_resend(struct opsbot_plugin *self,
 				code);
 	} else if (reg_ledger_confirm_take(reg_store(reg), id, last,
 					   reg_wall_ms()) != 0) {
-		reg->api->reply_error(req, "wrong or expired confirmation "
-					   "code; run !reg resend %s again",
+		reg->api->reply_error(req,
+				      "wrong or expired confirmation "
+				      "code; run !reg resend %s again",
 				      reg_buf_str(&who));
 		reg_registrant_free(&r);
 		reg_buf_release(&who);
@@ -663,24 +667,21 @@ static int reg_cmd_resend(struct opsbot_plugin *self,
 }
 
 static const struct opsbot_command reg_commands[] = {
-	{"sync", "", "read the sheets and register new rows now",
-	 "registrar.admin", 0, 0, reg_cmd_sync, NULL},
-	{"status", "<name or e-mail>",
-	 "a registrant's state (details privately)", "registrar.view", 1, -1,
-	 reg_cmd_status, NULL},
-	{"list", "[new|carded|mailed|done|failed|unknown|withdrawn]",
-	 "registrants by progress", "registrar.view", 0, 1, reg_cmd_list,
-	 NULL},
-	{"stats", "", "counts per progress and role", "registrar.view", 0, 0,
-	 reg_cmd_stats, NULL},
-	{"retry", "<name or e-mail>", "retry a registrant's failed steps",
-	 "registrar.admin", 1, -1, reg_cmd_retry, NULL},
-	{"set", "<name or e-mail> <new|active|waitlist|withdrawn|complete>",
-	 "set a registrant's status", "registrar.admin", 2, -1, reg_cmd_set,
-	 NULL},
-	{"resend", "<name or e-mail> [code]",
-	 "send the welcome mail again (asks for confirmation)",
-	 "registrar.admin", 1, -1, reg_cmd_resend, NULL},
+    {"sync", "", "read the sheets and register new rows now", "registrar.admin",
+     0, 0, reg_cmd_sync, NULL},
+    {"status", "<name or e-mail>", "a registrant's state (details privately)",
+     "registrar.view", 1, -1, reg_cmd_status, NULL},
+    {"list", "[new|carded|mailed|done|failed|unknown|withdrawn]",
+     "registrants by progress", "registrar.view", 0, 1, reg_cmd_list, NULL},
+    {"stats", "", "counts per progress and role", "registrar.view", 0, 0,
+     reg_cmd_stats, NULL},
+    {"retry", "<name or e-mail>", "retry a registrant's failed steps",
+     "registrar.admin", 1, -1, reg_cmd_retry, NULL},
+    {"set", "<name or e-mail> <new|active|waitlist|withdrawn|complete>",
+     "set a registrant's status", "registrar.admin", 2, -1, reg_cmd_set, NULL},
+    {"resend", "<name or e-mail> [code]",
+     "send the welcome mail again (asks for confirmation)", "registrar.admin",
+     1, -1, reg_cmd_resend, NULL},
 };
 
 /* ------------------------------------------------------------------------ */
@@ -760,14 +761,14 @@ static void reg_fini(struct opsbot_plugin *self)
 }
 
 OPSBOT_EXPORT const struct opsbot_plugin_descriptor opsbot_plugin = {
-	.abi_major = OPSBOT_ABI_MAJOR,
-	.abi_minor = OPSBOT_ABI_MINOR,
-	.name = "registrar",
-	.version = "1.0.0",
-	.description = "Google Sheets form answers to Trello cards and "
-		       "welcome mails, exactly once",
-	.command = "reg",
-	.config = reg_config,
-	.init = reg_init,
-	.fini = reg_fini,
+    .abi_major = OPSBOT_ABI_MAJOR,
+    .abi_minor = OPSBOT_ABI_MINOR,
+    .name = "registrar",
+    .version = "1.0.0",
+    .description = "Google Sheets form answers to Trello cards and "
+		   "welcome mails, exactly once",
+    .command = "reg",
+    .config = reg_config,
+    .init = reg_init,
+    .fini = reg_fini,
 };

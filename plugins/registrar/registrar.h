@@ -28,12 +28,15 @@ struct reg_buf {
 	size_t len, alloc;
 };
 
-#define REG_BUF_INIT {NULL, 0, 0}
+#define REG_BUF_INIT                                                           \
+	{                                                                      \
+		NULL, 0, 0                                                     \
+	}
 
 void reg_buf_add(struct reg_buf *b, const char *s, size_t n);
 void reg_buf_adds(struct reg_buf *b, const char *s);
 void reg_buf_addf(struct reg_buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 void reg_buf_reset(struct reg_buf *b);
 void reg_buf_release(struct reg_buf *b);
 /* The string (never NULL; "" when empty). */
@@ -46,8 +49,7 @@ void *reg_xcalloc(size_t n, size_t size);
 void *reg_xrealloc(void *p, size_t n);
 char *reg_xstrdup(const char *s);
 char *reg_xstrndup(const char *s, size_t n);
-char *reg_xasprintf(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
+char *reg_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* One sheet row (or registrant) as header/value pairs, in column order. */
 struct reg_record {
@@ -75,8 +77,8 @@ int reg_header_find(char *const *headers, int n, const char *name);
  * braces); html escapes the values.  Returns 0, or -1 with a message in
  * err ("template: no column \"Foo\" in the sheet").
  */
-int reg_template_render(const char *tpl, const struct reg_record *rec,
-			int html, struct reg_buf *out, struct reg_buf *err);
+int reg_template_render(const char *tpl, const struct reg_record *rec, int html,
+			struct reg_buf *out, struct reg_buf *err);
 
 /*
  * Normalises an e-mail address: trims blanks, takes the part inside
@@ -136,7 +138,7 @@ enum reg_role { REG_STUDENT, REG_MENTOR };
 struct reg_registrant {
 	int64_t id;
 	char *sheet, *email, *role, *name, *fields;
-	char *status;     /* new active waitlist withdrawn complete */
+	char *status;	  /* new active waitlist withdrawn complete */
 	char *card_state; /* pending sending done failed skipped */
 	char *card_id, *card_url, *marker;
 	char *mail_state; /* pending sending sent failed unknown skipped */
@@ -144,8 +146,8 @@ struct reg_registrant {
 	char *mark_state; /* pending done failed */
 	char *mark_value;
 	char *last_error;
-	char *progress;   /* from the registrar_progress view */
-	int imported;     /* found marked in the sheet before the ledger */
+	char *progress; /* from the registrar_progress view */
+	int imported;	/* found marked in the sheet before the ledger */
 	int64_t row;
 	int64_t created_at, updated_at;
 };
@@ -167,10 +169,9 @@ int reg_ledger_exec(struct sqlite3 *db, const char *sql);
  * sheet, so it is recorded as done without card or mail.  Sets *id and
  * *is_new.  Returns 0 or -1.
  */
-int reg_ledger_upsert(struct sqlite3 *db, const char *sheet,
-		      const char *email, const char *role, const char *name,
-		      const char *fields, int64_t row, int imported,
-		      int64_t *id, int *is_new);
+int reg_ledger_upsert(struct sqlite3 *db, const char *sheet, const char *email,
+		      const char *role, const char *name, const char *fields,
+		      int64_t row, int imported, int64_t *id, int *is_new);
 
 int reg_ledger_load(struct sqlite3 *db, int64_t id, struct reg_registrant *r);
 
@@ -215,8 +216,7 @@ int reg_ledger_resend(struct sqlite3 *db, int64_t id);
  * without case, else substring).  Fills up to max ids; returns the number
  * found (may exceed max), or -1.
  */
-int reg_ledger_find(struct sqlite3 *db, const char *who, int64_t *ids,
-		    int max);
+int reg_ledger_find(struct sqlite3 *db, const char *who, int64_t *ids, int max);
 
 /* Calls fn for each registrant with the progress (NULL: all), by name. */
 typedef void reg_ledger_row_fn(const char *name, const char *role,
@@ -269,9 +269,9 @@ enum reg_service {
 
 struct reg_limiter {
 	int64_t blocked_until; /* monotonic ms: paused after a 429 */
-	double tokens;         /* token bucket */
+	double tokens;	       /* token bucket */
 	double capacity;
-	double refill_per_ms;  /* 0: no rate limit */
+	double refill_per_ms; /* 0: no rate limit */
 	int64_t refilled_at;
 };
 
@@ -322,7 +322,7 @@ struct reg {
 /* client.c: HTTP calls with bounded concurrency, rate limits and retries   */
 
 enum reg_outcome {
-	REG_OK,        /* a 2xx answer */
+	REG_OK,	       /* a 2xx answer */
 	REG_FAILED,    /* a definite failure: the request was not acted on,
 			  or the service refused it */
 	REG_UNKNOWN,   /* a non-idempotent request may or may not have been
@@ -332,11 +332,11 @@ enum reg_outcome {
 
 struct reg_result {
 	enum reg_outcome outcome;
-	long code;        /* HTTP code, 0 if none */
+	long code;	  /* HTTP code, 0 if none */
 	const char *body; /* "" if none */
 	size_t body_len;
 	const char *cause; /* one line: "429 too many requests", ... */
-	int transient;     /* FAILED after retries of a passing condition
+	int transient;	   /* FAILED after retries of a passing condition
 			      (429, 5xx, connect errors): try next sync */
 };
 
@@ -344,7 +344,7 @@ typedef void reg_call_fn(struct reg *reg, const struct reg_result *res,
 			 void *data);
 
 enum reg_call_flags {
-	REG_CALL_IDEMPOTENT = 1 << 0, /* safe to repeat after any failure */
+	REG_CALL_IDEMPOTENT = 1 << 0,  /* safe to repeat after any failure */
 	REG_CALL_5XX_UNKNOWN = 1 << 1, /* a 5xx may have been acted on */
 	REG_CALL_NO_RETRY = 1 << 2,
 };
@@ -352,8 +352,8 @@ enum reg_call_flags {
 struct reg_call_spec {
 	enum reg_service service;
 	const char *method;
-	const char *url;          /* may carry secrets in the query: never
-				     logged */
+	const char *url; /* may carry secrets in the query: never
+			    logged */
 	const char *const *headers;
 	const char *body;
 	size_t body_len;
@@ -405,14 +405,13 @@ struct reg_table {
 	int ncols;
 	char **headers;
 	int nrows;
-	char ***cells; /* nrows rows of ncols cells ("" where ragged) */
+	char ***cells;	  /* nrows rows of ncols cells ("" where ragged) */
 	int *row_numbers; /* 1-based sheet row of each */
 };
 
 void reg_table_free(struct reg_table *t);
 /* Parses a ValueRange body. 0, or -1 with err. No "values": 0 rows. */
-int reg_table_parse(const char *body, struct reg_table *t,
-		    struct reg_buf *err);
+int reg_table_parse(const char *body, struct reg_table *t, struct reg_buf *err);
 
 typedef void reg_sheet_read_fn(struct reg *reg, struct reg_table *t,
 			       const char *error, void *data);
@@ -423,8 +422,7 @@ struct reg_cell_write {
 	int row, col; /* 1-based row, 0-based column */
 	const char *value;
 };
-typedef void reg_sheet_write_fn(struct reg *reg, const char *error,
-				void *data);
+typedef void reg_sheet_write_fn(struct reg *reg, const char *error, void *data);
 /* values:batchUpdate with valueInputOption RAW. */
 void reg_sheets_write(struct reg *reg, const struct reg_sheet_cfg *sheet,
 		      const struct reg_cell_write *cells, int n,
@@ -439,12 +437,10 @@ struct reg_trello_card {
 
 typedef void reg_trello_list_fn(struct reg *reg, const char *list_id,
 				const char *error, void *data);
-void reg_trello_find_list(struct reg *reg, reg_trello_list_fn *fn,
-			  void *data);
+void reg_trello_find_list(struct reg *reg, reg_trello_list_fn *fn, void *data);
 
-typedef void reg_trello_cards_fn(struct reg *reg,
-				 struct reg_trello_card *cards, int n,
-				 const char *error, void *data);
+typedef void reg_trello_cards_fn(struct reg *reg, struct reg_trello_card *cards,
+				 int n, const char *error, void *data);
 void reg_trello_list_cards(struct reg *reg, const char *list_id,
 			   reg_trello_cards_fn *fn, void *data);
 
@@ -470,8 +466,8 @@ struct reg_mail {
 };
 
 typedef void reg_mail_fn(struct reg *reg, enum reg_outcome outcome,
-			 int transient, const char *mail_id,
-			 const char *error, void *data);
+			 int transient, const char *mail_id, const char *error,
+			 void *data);
 void reg_mailgun_send(struct reg *reg, const struct reg_mail *mail,
 		      reg_mail_fn *fn, void *data);
 /* The form body of a message (exposed for tests). */

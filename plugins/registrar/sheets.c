@@ -42,8 +42,7 @@ static char *reg_cell_text(json_t *cell)
 	return reg_xstrdup("");
 }
 
-int reg_table_parse(const char *body, struct reg_table *t,
-		    struct reg_buf *err)
+int reg_table_parse(const char *body, struct reg_table *t, struct reg_buf *err)
 {
 	json_t *root = json_loads(body, 0, NULL), *values, *header;
 	size_t nrows;
@@ -73,7 +72,8 @@ int reg_table_parse(const char *body, struct reg_table *t,
 	t->ncols = ncols;
 	t->headers = reg_xcalloc((size_t)ncols, sizeof(char *));
 	for (int i = 0; i < ncols; i++)
-		t->headers[i] = reg_cell_text(json_array_get(header, (size_t)i));
+		t->headers[i] =
+		    reg_cell_text(json_array_get(header, (size_t)i));
 	t->cells = reg_xcalloc(nrows, sizeof(char **));
 	t->row_numbers = reg_xcalloc(nrows, sizeof(int));
 	for (size_t r = 1; r < nrows; r++) {
@@ -82,8 +82,8 @@ int reg_table_parse(const char *body, struct reg_table *t,
 
 		for (int i = 0; i < ncols; i++) {
 			json_t *cell = json_is_array(row)
-					       ? json_array_get(row, (size_t)i)
-					       : NULL;
+					   ? json_array_get(row, (size_t)i)
+					   : NULL;
 
 			cells[i] = reg_cell_text(cell);
 		}
@@ -103,7 +103,7 @@ struct reg_sheet_op {
 	reg_sheet_write_fn *write_fn;
 	void *data;
 	char *path_and_query; /* after the spreadsheet id */
-	char *body;           /* for writes */
+	char *body;	      /* for writes */
 	int auth_retried;
 };
 
@@ -191,11 +191,11 @@ static void reg_sheet_authed(struct reg *reg, const char *auth,
 	const char *headers[3] = {NULL, NULL, NULL};
 	int nh = 0;
 	struct reg_call_spec spec = {
-		.service = REG_SVC_GOOGLE,
-		/* reads change nothing; batchUpdate of fixed cells writes
-		   the same values again: both safe to repeat */
-		.flags = REG_CALL_IDEMPOTENT,
-		.max_response_bytes = 64u << 20,
+	    .service = REG_SVC_GOOGLE,
+	    /* reads change nothing; batchUpdate of fixed cells writes
+	       the same values again: both safe to repeat */
+	    .flags = REG_CALL_IDEMPOTENT,
+	    .max_response_bytes = 64u << 20,
 	};
 
 	if (error) {
@@ -281,9 +281,8 @@ void reg_sheets_write(struct reg *reg, const struct reg_sheet_cfg *sheet,
 		reg_a1_column(cells[i].col, col);
 		reg_buf_addf(&range, "!%s%d", col, cells[i].row);
 		json_array_append_new(
-			list, json_pack("{ss s[[s]]}", "range",
-					reg_buf_str(&range), "values",
-					cells[i].value));
+		    list, json_pack("{ss s[[s]]}", "range", reg_buf_str(&range),
+				    "values", cells[i].value));
 		reg_buf_release(&range);
 	}
 	json_object_set_new(root, "valueInputOption", json_string("RAW"));

@@ -58,7 +58,7 @@ struct reg_sync {
 	enum reg_phase phase;
 	int64_t started;
 	int64_t lease_timer;
-	int waiting;    /* a sync-level request is in flight */
+	int waiting; /* a sync-level request is in flight */
 	int advancing, again, cancelled;
 
 	int sheet_next;
@@ -136,8 +136,8 @@ int reg_card_text(const struct reg *reg, const struct reg_record *rec,
 	if (desc->len + tail.len > 16384) {
 		desc->len = 16384 - tail.len - 4;
 		/* do not cut a UTF-8 sequence */
-		while (desc->len && ((unsigned char)desc->buf[desc->len] &
-				     0xC0) == 0x80)
+		while (desc->len &&
+		       ((unsigned char)desc->buf[desc->len] & 0xC0) == 0x80)
 			desc->len--;
 		desc->buf[desc->len] = '\0';
 		reg_buf_adds(desc, "\n...");
@@ -182,7 +182,8 @@ static void reg_announce_flush(struct reg_announce *a)
 {
 	if (a->n && a->reg->channel && *a->reg->channel)
 		a->reg->api->say(a->reg->self, a->reg->channel,
-				 "new registrations: %s", reg_buf_str(&a->line));
+				 "new registrations: %s",
+				 reg_buf_str(&a->line));
 	reg_buf_reset(&a->line);
 	a->n = 0;
 }
@@ -244,11 +245,11 @@ static void reg_sync_finish(struct reg_sync *s)
 	}
 	reg_buf_release(&a.line);
 	summary = reg_xasprintf(
-		"sync %s in %.1f s: %d rows, %d new, %d cards, %d mails, "
-		"%d marked, %d unknown, %d failed%s%s",
-		s->cancelled ? "cancelled" : "done", secs, s->rows, s->new_regs,
-		s->cards, s->mails, s->marked, s->unknown, s->failed,
-		s->errors.len ? "; " : "", reg_buf_str(&s->errors));
+	    "sync %s in %.1f s: %d rows, %d new, %d cards, %d mails, "
+	    "%d marked, %d unknown, %d failed%s%s",
+	    s->cancelled ? "cancelled" : "done", secs, s->rows, s->new_regs,
+	    s->cards, s->mails, s->marked, s->unknown, s->failed,
+	    s->errors.len ? "; " : "", reg_buf_str(&s->errors));
 	/* the summary may reach a channel: no addresses in it */
 	scrubbed = reg_scrub_emails(summary);
 	reg->api->log(reg->self, OPSBOT_LOG_INFO, "%s", scrubbed);
@@ -258,8 +259,8 @@ static void reg_sync_finish(struct reg_sync *s)
 		else
 			reg->api->reply(s->req, "%s", scrubbed);
 		reg->api->done(s->req, s->errors.len || s->cancelled
-					       ? OPSBOT_ERR
-					       : OPSBOT_OK);
+					   ? OPSBOT_ERR
+					   : OPSBOT_OK);
 	} else if (s->errors.len && reg->channel && *reg->channel &&
 		   (!reg->last_sync_error ||
 		    strcmp(reg->last_sync_error, reg_buf_str(&s->errors)))) {
@@ -268,9 +269,8 @@ static void reg_sync_finish(struct reg_sync *s)
 			      scrubbed);
 	}
 	free(reg->last_sync_error);
-	reg->last_sync_error = s->errors.len ? reg_xstrdup(reg_buf_str(
-						       &s->errors))
-					     : NULL;
+	reg->last_sync_error =
+	    s->errors.len ? reg_xstrdup(reg_buf_str(&s->errors)) : NULL;
 	free(summary);
 	free(scrubbed);
 	reg->sync = NULL;
@@ -290,7 +290,7 @@ static void reg_mark_add(struct reg_sync *s, int sheet, int row, int64_t id,
 	if (s->nmarks == s->marks_alloc) {
 		s->marks_alloc = s->marks_alloc ? s->marks_alloc * 2 : 64;
 		s->marks = reg_xrealloc(s->marks, (size_t)s->marks_alloc *
-							  sizeof(*s->marks));
+						      sizeof(*s->marks));
 	}
 	s->marks[s->nmarks++] = (struct reg_mark){sheet, row, id, value};
 }
@@ -316,8 +316,8 @@ static void reg_marks_written(struct reg *reg, const char *error, void *data)
 					    "pending", NULL, error);
 	} else {
 		for (int i = 0; i < b->n; i++) {
-			int final = strcmp(b->marks[i].value,
-					   reg->status_value) == 0;
+			int final =
+			    strcmp(b->marks[i].value, reg->status_value) == 0;
 
 			reg_ledger_mark_set(reg_db(s), b->marks[i].id,
 					    final ? "done" : "pending",
@@ -354,9 +354,9 @@ static void reg_marks_flush(struct reg_sync *s)
 	b->n = n;
 	if (s->status_col[sheet] < 0) {
 		char *error = reg_xasprintf(
-			"sheets: no column \"%s\" in row 1 of %s; add it to "
-			"mark rows",
-			reg->status_column, reg->sheets[sheet].name);
+		    "sheets: no column \"%s\" in row 1 of %s; add it to "
+		    "mark rows",
+		    reg->status_column, reg->sheets[sheet].name);
 
 		s->marks_inflight++;
 		reg_marks_written(reg, error, b);
@@ -365,12 +365,11 @@ static void reg_marks_flush(struct reg_sync *s)
 	}
 	cells = reg_xcalloc((size_t)n, sizeof(*cells));
 	for (int i = 0; i < n; i++)
-		cells[i] = (struct reg_cell_write){b->marks[i].row,
-						   s->status_col[sheet],
-						   b->marks[i].value};
+		cells[i] = (struct reg_cell_write){
+		    b->marks[i].row, s->status_col[sheet], b->marks[i].value};
 	s->marks_inflight++;
-	reg_sheets_write(reg, &reg->sheets[sheet], cells, n,
-			 reg_marks_written, b);
+	reg_sheets_write(reg, &reg->sheets[sheet], cells, n, reg_marks_written,
+			 b);
 	free(cells);
 }
 
@@ -390,8 +389,8 @@ static void reg_queue_push(struct reg_sync *s, int index)
 {
 	if (s->nqueue == s->queue_alloc) {
 		s->queue_alloc = s->queue_alloc ? s->queue_alloc * 2 : 64;
-		s->queue = reg_xrealloc(s->queue, (size_t)s->queue_alloc *
-							  sizeof(int));
+		s->queue = reg_xrealloc(s->queue,
+					(size_t)s->queue_alloc * sizeof(int));
 	}
 	s->queue[s->nqueue++] = index;
 }
@@ -421,12 +420,10 @@ static void reg_card_created(struct reg *reg, enum reg_outcome outcome,
 		/* stays 'sending': looked up by marker before a new POST */
 		reg_ledger_set_error(db, it->id, error);
 		if (s->nrecheck == s->recheck_alloc) {
-			s->recheck_alloc = s->recheck_alloc
-						   ? s->recheck_alloc * 2
-						   : 16;
-			s->recheck = reg_xrealloc(s->recheck,
-						  (size_t)s->recheck_alloc *
-							  sizeof(int));
+			s->recheck_alloc =
+			    s->recheck_alloc ? s->recheck_alloc * 2 : 16;
+			s->recheck = reg_xrealloc(
+			    s->recheck, (size_t)s->recheck_alloc * sizeof(int));
 		}
 		s->recheck[s->nrecheck++] = (int)(it - s->items);
 		break;
@@ -452,8 +449,8 @@ static void reg_card_created(struct reg *reg, enum reg_outcome outcome,
 }
 
 static void reg_mail_sent(struct reg *reg, enum reg_outcome outcome,
-			  int transient, const char *mail_id,
-			  const char *error, void *data)
+			  int transient, const char *mail_id, const char *error,
+			  void *data)
 {
 	struct reg_step_ctx *ctx = data;
 	struct reg_sync *s = ctx->sync;
@@ -542,13 +539,13 @@ static void reg_item_mail(struct reg_sync *s, struct reg_item *it,
 	if (!reg->tpl_text[role] ||
 	    reg_template_render(reg->tpl_subject[role], rec, 0, &subject,
 				&err) < 0 ||
-	    reg_template_render(reg->tpl_text[role], rec, 0, &text, &err) <
-		    0 ||
+	    reg_template_render(reg->tpl_text[role], rec, 0, &text, &err) < 0 ||
 	    (reg->tpl_html[role] &&
 	     reg_template_render(reg->tpl_html[role], rec, 1, &html, &err) <
-		     0)) {
+		 0)) {
 		if (!err.len)
-			reg_buf_addf(&err, "mail: no %s template; set %s_template",
+			reg_buf_addf(&err,
+				     "mail: no %s template; set %s_template",
 				     r->role, r->role);
 		reg_ledger_mail_set(reg_db(s), it->id, "failed",
 				    reg_buf_str(&err));
@@ -616,8 +613,8 @@ static void reg_item_step(struct reg_sync *s, struct reg_item *it)
 		if (s->trello_error || !s->list_id) {
 			reg_ledger_set_error(reg_db(s), it->id,
 					     s->trello_error
-						     ? s->trello_error
-						     : "trello: no list");
+						 ? s->trello_error
+						 : "trello: no list");
 			reg_item_done(s, it);
 		} else {
 			reg_item_card(s, it, &r, &rec);
@@ -647,8 +644,7 @@ static void reg_item_step(struct reg_sync *s, struct reg_item *it)
 /* ------------------------------------------------------------------------ */
 /* Reading the sheets and building the work */
 
-static struct reg_item *reg_item_for(struct reg_sync *s, int64_t id,
-				     int sheet)
+static struct reg_item *reg_item_for(struct reg_sync *s, int64_t id, int sheet)
 {
 	for (int i = s->nitems - 1; i >= 0 && i >= s->nitems - 64; i--)
 		if (s->items[i].id == id)
@@ -660,7 +656,7 @@ static struct reg_item *reg_item_for(struct reg_sync *s, int64_t id,
 	if (s->nitems == s->items_alloc) {
 		s->items_alloc = s->items_alloc ? s->items_alloc * 2 : 64;
 		s->items = reg_xrealloc(s->items, (size_t)s->items_alloc *
-							  sizeof(*s->items));
+						      sizeof(*s->items));
 	}
 	s->items[s->nitems] = (struct reg_item){id, sheet, NULL, 0, 0};
 	return &s->items[s->nitems++];
@@ -668,7 +664,8 @@ static struct reg_item *reg_item_for(struct reg_sync *s, int64_t id,
 
 static void reg_item_add_row(struct reg_item *it, int row)
 {
-	it->rows = reg_xrealloc(it->rows, (size_t)(it->nrows + 1) * sizeof(int));
+	it->rows =
+	    reg_xrealloc(it->rows, (size_t)(it->nrows + 1) * sizeof(int));
 	it->rows[it->nrows++] = row;
 }
 
@@ -732,14 +729,13 @@ static void reg_sheet_ingest(struct reg_sync *s, int sheet_index)
 			continue;
 		}
 		fields = reg_record_to_json(&rec);
-		if (reg_ledger_upsert(db, key, email,
-				      sheet->role == REG_MENTOR ? "mentor"
-								: "student",
-				      name_col >= 0 && cells[name_col][0]
-					      ? cells[name_col]
-					      : "(no name)",
-				      fields, t->row_numbers[i], status[0] != 0,
-				      &id, &is_new) < 0) {
+		if (reg_ledger_upsert(
+			db, key, email,
+			sheet->role == REG_MENTOR ? "mentor" : "student",
+			name_col >= 0 && cells[name_col][0] ? cells[name_col]
+							    : "(no name)",
+			fields, t->row_numbers[i], status[0] != 0, &id,
+			&is_new) < 0) {
 			free(fields);
 			reg_sync_error(s, "ledger: cannot record a row; check "
 					  "the store");
@@ -774,10 +770,10 @@ static void reg_sheet_ingest(struct reg_sync *s, int sheet_index)
 		reg_sync_error(s, "ledger: cannot commit the rows read");
 	}
 	if (bad_rows) {
-		char *e = reg_xasprintf("sheets: %d row(s) of %s without a valid "
-					"e-mail, first row %d; fix the %s column",
-					bad_rows, sheet->name, first_bad,
-					reg->email_column);
+		char *e = reg_xasprintf(
+		    "sheets: %d row(s) of %s without a valid "
+		    "e-mail, first row %d; fix the %s column",
+		    bad_rows, sheet->name, first_bad, reg->email_column);
 
 		reg_sync_error(s, e);
 		free(e);
@@ -846,8 +842,8 @@ static void reg_cards_listed(struct reg *reg, struct reg_trello_card *cards,
 			/* without the lookup no card may be created again */
 			free(s->trello_error);
 			s->trello_error = reg_xasprintf(
-				"%s; cards in doubt are left for the next sync",
-				error);
+			    "%s; cards in doubt are left for the next sync",
+			    error);
 		}
 		s->phase = PH_WORK;
 		reg_sync_advance(s);
@@ -1024,11 +1020,12 @@ int reg_sync_start(struct reg *reg, struct opsbot_request *req, char **why)
 				      reg->lease_ttl_ms, &holder);
 	if (rc != 0) {
 		if (why)
-			*why = rc > 0 ? reg_xasprintf("a sync is already "
-						      "running (%s)",
-						      holder)
-				      : reg_xstrdup("ledger: cannot take the "
-						    "sync lease; check the store");
+			*why = rc > 0
+				   ? reg_xasprintf("a sync is already "
+						   "running (%s)",
+						   holder)
+				   : reg_xstrdup("ledger: cannot take the "
+						 "sync lease; check the store");
 		free(holder);
 		return rc > 0 ? 1 : -1;
 	}
@@ -1046,15 +1043,14 @@ int reg_sync_start(struct reg *reg, struct opsbot_request *req, char **why)
 			      "stopped; marked unknown",
 			      rc);
 	s->lease_timer = reg->api->timer_start(
-		reg->self, (long)(reg->lease_ttl_ms / 3), reg_lease_timer_fn, reg);
+	    reg->self, (long)(reg->lease_ttl_ms / 3), reg_lease_timer_fn, reg);
 	if (s->lease_timer < 0)
 		s->lease_timer = 0;
 	reg_sync_advance(s);
 	return 0;
 }
 
-static long reg_periodic_fn(struct opsbot_plugin *self, int status,
-			    void *data)
+static long reg_periodic_fn(struct opsbot_plugin *self, int status, void *data)
 {
 	struct reg *reg = data;
 	char *why = NULL;
@@ -1076,7 +1072,7 @@ void reg_sync_periodic_start(struct reg *reg)
 	if (reg->sync_interval_ms <= 0)
 		return;
 	reg->periodic_timer = reg->api->timer_start(
-		reg->self, (long)reg->sync_start_delay_ms, reg_periodic_fn, reg);
+	    reg->self, (long)reg->sync_start_delay_ms, reg_periodic_fn, reg);
 	if (reg->periodic_timer < 0)
 		reg->periodic_timer = 0;
 }

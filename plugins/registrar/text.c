@@ -171,8 +171,8 @@ char *reg_record_to_json(const struct reg_record *rec)
 	char *out;
 
 	for (int i = 0; i < rec->ncols; i++)
-		json_array_append_new(arr, json_pack("[ss]", rec->headers[i],
-						     rec->values[i]));
+		json_array_append_new(
+		    arr, json_pack("[ss]", rec->headers[i], rec->values[i]));
 	out = json_dumps(arr, JSON_COMPACT);
 	json_decref(arr);
 	if (!out)
@@ -274,8 +274,8 @@ static void reg_html_escape(struct reg_buf *out, const char *s)
 	}
 }
 
-int reg_template_render(const char *tpl, const struct reg_record *rec,
-			int html, struct reg_buf *out, struct reg_buf *err)
+int reg_template_render(const char *tpl, const struct reg_record *rec, int html,
+			struct reg_buf *out, struct reg_buf *err)
 {
 	const char *p = tpl;
 
@@ -305,8 +305,8 @@ int reg_template_render(const char *tpl, const struct reg_record *rec,
 		}
 		end = strchr(p + 1, '}');
 		if (!end || memchr(p + 1, '\n', (size_t)(end - p - 1))) {
-			reg_buf_addf(err, "template: unclosed \"{\" near \"%.20s\"",
-				     p);
+			reg_buf_addf(
+			    err, "template: unclosed \"{\" near \"%.20s\"", p);
 			return -1;
 		}
 		name = reg_xstrndup(p + 1, (size_t)(end - p - 1));
@@ -399,7 +399,8 @@ char *reg_scrub_emails(const char *text)
 		e = at + 1;
 		while (reg_email_char((unsigned char)*e))
 			e++;
-		if (s == at || e == at + 1 || !memchr(at, '.', (size_t)(e - at))) {
+		if (s == at || e == at + 1 ||
+		    !memchr(at, '.', (size_t)(e - at))) {
 			reg_buf_add(&b, p, (size_t)(at + 1 - p));
 			p = at + 1;
 			continue;
@@ -449,10 +450,10 @@ void reg_base64url(struct reg_buf *b, const unsigned char *data, size_t n)
 
 	for (i = 0; i + 2 < n; i += 3) {
 		char out[4] = {
-			alphabet[data[i] >> 2],
-			alphabet[((data[i] & 3) << 4) | (data[i + 1] >> 4)],
-			alphabet[((data[i + 1] & 15) << 2) | (data[i + 2] >> 6)],
-			alphabet[data[i + 2] & 63],
+		    alphabet[data[i] >> 2],
+		    alphabet[((data[i] & 3) << 4) | (data[i + 1] >> 4)],
+		    alphabet[((data[i + 1] & 15) << 2) | (data[i + 2] >> 6)],
+		    alphabet[data[i + 2] & 63],
 		};
 
 		reg_buf_add(b, out, 4);
@@ -464,9 +465,9 @@ void reg_base64url(struct reg_buf *b, const unsigned char *data, size_t n)
 		reg_buf_add(b, out, 2);
 	} else if (n - i == 2) {
 		char out[3] = {
-			alphabet[data[i] >> 2],
-			alphabet[((data[i] & 3) << 4) | (data[i + 1] >> 4)],
-			alphabet[(data[i + 1] & 15) << 2],
+		    alphabet[data[i] >> 2],
+		    alphabet[((data[i] & 3) << 4) | (data[i + 1] >> 4)],
+		    alphabet[(data[i + 1] & 15) << 2],
 		};
 
 		reg_buf_add(b, out, 3);
@@ -510,14 +511,14 @@ char *reg_error_cause(const char *body)
 		json_t *err = json_object_get(root, "error");
 
 		if (json_is_object(err))
-			msg = json_string_value(json_object_get(err,
-								"message"));
+			msg =
+			    json_string_value(json_object_get(err, "message"));
 		if (!msg)
 			msg = json_string_value(
-				json_object_get(root, "error_description"));
+			    json_object_get(root, "error_description"));
 		if (!msg)
-			msg = json_string_value(json_object_get(root,
-								"message"));
+			msg =
+			    json_string_value(json_object_get(root, "message"));
 		if (!msg && json_is_string(err))
 			msg = json_string_value(err);
 	}

@@ -67,15 +67,15 @@ static char *reg_trello_cause(const char *what, const struct reg_result *res)
 	return reg_xasprintf("trello: %s: %s%s", what, res->cause, hint);
 }
 
-static void reg_trello_get(struct reg *reg, const char *path,
-			   const char *query, reg_call_fn *fn, void *data)
+static void reg_trello_get(struct reg *reg, const char *path, const char *query,
+			   reg_call_fn *fn, void *data)
 {
 	char *url = reg_trello_url(reg, path, query);
 	struct reg_call_spec spec = {
-		.service = REG_SVC_TRELLO,
-		.url = url,
-		.flags = REG_CALL_IDEMPOTENT,
-		.max_response_bytes = 64u << 20,
+	    .service = REG_SVC_TRELLO,
+	    .url = url,
+	    .flags = REG_CALL_IDEMPOTENT,
+	    .max_response_bytes = 64u << 20,
 	};
 
 	reg_call(reg, &spec, fn, data);
@@ -100,9 +100,9 @@ static void reg_lists_done(struct reg *reg, const struct reg_result *res,
 		if (res->code == 400 || res->code == 404) {
 			free(error);
 			error = reg_xasprintf(
-				"trello: board \"%s\" not found (%s); check "
-				"[plugin.registrar] trello_board",
-				reg->trello_board, res->cause);
+			    "trello: board \"%s\" not found (%s); check "
+			    "[plugin.registrar] trello_board",
+			    reg->trello_board, res->cause);
 		}
 	} else {
 		root = json_loads(res->body, 0, NULL);
@@ -111,20 +111,20 @@ static void reg_lists_done(struct reg *reg, const struct reg_result *res,
 					    "is not a json list");
 		json_array_foreach(root, i, item)
 		{
-			const char *name = json_string_value(
-				json_object_get(item, "name"));
+			const char *name =
+			    json_string_value(json_object_get(item, "name"));
 
 			if (name && strcmp(name, reg->trello_list) == 0) {
 				found = json_string_value(
-					json_object_get(item, "id"));
+				    json_object_get(item, "id"));
 				break;
 			}
 		}
 		if (!error && !found)
 			error = reg_xasprintf(
-				"trello: list \"%s\" not found on board %s; "
-				"create it or set [plugin.registrar] trello_list",
-				reg->trello_list, reg->trello_board);
+			    "trello: list \"%s\" not found on board %s; "
+			    "create it or set [plugin.registrar] trello_list",
+			    reg->trello_list, reg->trello_board);
 	}
 	op->list_fn(reg, error ? NULL : found, error, op->data);
 	json_decref(root);
@@ -173,11 +173,11 @@ static void reg_cards_done(struct reg *reg, const struct reg_result *res,
 			json_array_foreach(root, i, item)
 			{
 				const char *id = json_string_value(
-					json_object_get(item, "id"));
+				    json_object_get(item, "id"));
 				const char *url = json_string_value(
-					json_object_get(item, "shortUrl"));
+				    json_object_get(item, "shortUrl"));
 				const char *desc = json_string_value(
-					json_object_get(item, "desc"));
+				    json_object_get(item, "desc"));
 
 				if (!id)
 					continue;
@@ -272,14 +272,14 @@ void reg_trello_create_card(struct reg *reg, const char *list_id,
 	struct reg_buf body = REG_BUF_INIT;
 	char *url = reg_trello_url(reg, "/cards", NULL);
 	static const char *const headers[] = {
-		"Content-Type: application/x-www-form-urlencoded", NULL};
+	    "Content-Type: application/x-www-form-urlencoded", NULL};
 	struct reg_call_spec spec = {
-		.service = REG_SVC_TRELLO,
-		.method = "POST",
-		.url = url,
-		.headers = headers,
-		/* no idempotency key: any doubt is resolved by the marker */
-		.flags = REG_CALL_5XX_UNKNOWN,
+	    .service = REG_SVC_TRELLO,
+	    .method = "POST",
+	    .url = url,
+	    .headers = headers,
+	    /* no idempotency key: any doubt is resolved by the marker */
+	    .flags = REG_CALL_5XX_UNKNOWN,
 	};
 
 	op->card_fn = fn;

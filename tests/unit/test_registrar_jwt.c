@@ -24,9 +24,8 @@ static char *pem_of(EVP_PKEY *k)
 	char *data, *out;
 	long n;
 
-	ck_assert_int_eq(PEM_write_bio_PrivateKey(bio, k, NULL, NULL, 0, NULL,
-						  NULL),
-			 1);
+	ck_assert_int_eq(
+	    PEM_write_bio_PrivateKey(bio, k, NULL, NULL, 0, NULL, NULL), 1);
 	n = BIO_get_mem_data(bio, &data);
 	/* The BIO's memory is not NUL-terminated: copy exactly n bytes. */
 	out = malloc((size_t)n + 1);
@@ -92,8 +91,9 @@ START_TEST(test_jwt_signature_verifies)
 	EVP_MD_CTX *ctx;
 
 	ck_assert_int_eq(reg_google_key_parse(key_json, &key, &err), 0);
-	ck_assert_int_eq(reg_jwt_build(&key, "https://www.googleapis.com/"
-					     "auth/spreadsheets",
+	ck_assert_int_eq(reg_jwt_build(&key,
+				       "https://www.googleapis.com/"
+				       "auth/spreadsheets",
 				       1700000000, &jwt, &err),
 			 0);
 	s = reg_buf_str(&jwt);
@@ -116,17 +116,15 @@ START_TEST(test_jwt_signature_verifies)
 	ck_assert_str_eq(json_string_value(json_object_get(claims, "aud")),
 			 "http://127.0.0.1:1/token");
 	ck_assert_int_eq(json_integer_value(json_object_get(claims, "exp")) -
-				 json_integer_value(
-					 json_object_get(claims, "iat")),
+			     json_integer_value(json_object_get(claims, "iat")),
 			 3600);
 	json_decref(claims);
 
 	siglen = b64url_decode(dot2 + 1, strlen(dot2 + 1), sig);
 	ck_assert_int_eq(siglen, 256);
 	ctx = EVP_MD_CTX_new();
-	ck_assert_int_eq(EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL,
-					      pkey),
-			 1);
+	ck_assert_int_eq(
+	    EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pkey), 1);
 	ck_assert_int_eq(EVP_DigestVerify(ctx, sig, siglen,
 					  (const unsigned char *)s,
 					  (size_t)(dot2 - s)),
@@ -153,16 +151,15 @@ START_TEST(test_key_errors)
 	ck_assert_int_eq(reg_google_key_parse("{nope", &key, &err), -1);
 	ck_assert_ptr_nonnull(strstr(reg_buf_str(&err), "not json"));
 	reg_buf_reset(&err);
-	ck_assert_int_eq(reg_google_key_parse("{\"client_email\":\"a\"}", &key,
-					      &err),
-			 -1);
+	ck_assert_int_eq(
+	    reg_google_key_parse("{\"client_email\":\"a\"}", &key, &err), -1);
 	ck_assert_ptr_nonnull(strstr(reg_buf_str(&err), "private_key"));
 	reg_buf_reset(&err);
-	ck_assert_int_eq(reg_google_key_parse(
-				 "{\"client_email\":\"a\",\"private_key\":"
+	ck_assert_int_eq(
+	    reg_google_key_parse("{\"client_email\":\"a\",\"private_key\":"
 				 "\"garbage\",\"token_uri\":\"http://x\"}",
 				 &key, &err),
-			 0);
+	    0);
 	ck_assert_int_eq(reg_jwt_build(&key, "s", 1, &jwt, &err), -1);
 	ck_assert_ptr_nonnull(strstr(reg_buf_str(&err), "cannot read"));
 	reg_google_key_free(&key);

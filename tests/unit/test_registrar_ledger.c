@@ -19,9 +19,9 @@ static void setup(void)
 {
 	ck_assert_int_eq(sqlite3_open(":memory:", &db), SQLITE_OK);
 	for (int i = 0; i < reg_ledger_schema_count; i++)
-		ck_assert_int_eq(sqlite3_exec(db, reg_ledger_schema[i], NULL,
-					      NULL, NULL),
-				 SQLITE_OK);
+		ck_assert_int_eq(
+		    sqlite3_exec(db, reg_ledger_schema[i], NULL, NULL, NULL),
+		    SQLITE_OK);
 }
 
 static void teardown(void)
@@ -36,8 +36,8 @@ static int64_t add(const char *sheet, const char *email, const char *role,
 	int64_t id = 0;
 
 	ck_assert_int_eq(reg_ledger_upsert(db, sheet, email, role, name,
-					   "[[\"Name\",\"x\"]]", row,
-					   imported, &id, is_new),
+					   "[[\"Name\",\"x\"]]", row, imported,
+					   &id, is_new),
 			 0);
 	return id;
 }
@@ -53,18 +53,18 @@ static char *progress(int64_t id)
 	return p;
 }
 
-#define ck_progress(id, want)                                                 \
-	do {                                                                  \
-		char *p_ = progress(id);                                      \
-		ck_assert_str_eq(p_, want);                                   \
-		free(p_);                                                     \
+#define ck_progress(id, want)                                                  \
+	do {                                                                   \
+		char *p_ = progress(id);                                       \
+		ck_assert_str_eq(p_, want);                                    \
+		free(p_);                                                      \
 	} while (0)
 
 START_TEST(test_upsert_key_is_sheet_and_email)
 {
 	int is_new;
-	int64_t a = add("S:student", "ada@x.org", "student", "Ada", 2, 0,
-			&is_new);
+	int64_t a =
+	    add("S:student", "ada@x.org", "student", "Ada", 2, 0, &is_new);
 	int64_t b;
 
 	ck_assert_int_eq(is_new, 1);
@@ -94,22 +94,20 @@ END_TEST
 START_TEST(test_student_steps_and_progress)
 {
 	int is_new;
-	int64_t id = add("S:student", "ada@x.org", "student", "Ada", 2, 0,
-			 &is_new);
+	int64_t id =
+	    add("S:student", "ada@x.org", "student", "Ada", 2, 0, &is_new);
 
 	ck_progress(id, "new");
 	ck_assert_int_eq(reg_ledger_card_begin(db, id, "r1"), 0);
 	ck_progress(id, "new");
-	ck_assert_int_eq(reg_ledger_card_done(db, id, "c1", "https://t/c1"),
-			 0);
+	ck_assert_int_eq(reg_ledger_card_done(db, id, "c1", "https://t/c1"), 0);
 	ck_progress(id, "carded");
 	ck_assert_int_eq(reg_ledger_mail_begin(db, id), 0);
 	/* a second begin is refused: the mail is not pending any more */
 	ck_assert_int_eq(reg_ledger_mail_begin(db, id), -1);
 	ck_assert_int_eq(reg_ledger_mail_sent(db, id, "<m1@x>"), 0);
 	ck_progress(id, "mailed");
-	ck_assert_int_eq(reg_ledger_mark_set(db, id, "done", "processed",
-					     NULL),
+	ck_assert_int_eq(reg_ledger_mark_set(db, id, "done", "processed", NULL),
 			 0);
 	ck_progress(id, "done");
 	ck_assert_int_eq(reg_ledger_set_status(db, id, "withdrawn"), 0);
@@ -144,8 +142,7 @@ END_TEST
 START_TEST(test_failed_and_retry)
 {
 	int is_new;
-	int64_t id = add("S:student", "a@x.org", "student", "A", 2, 0,
-			 &is_new);
+	int64_t id = add("S:student", "a@x.org", "student", "A", 2, 0, &is_new);
 	struct reg_registrant r;
 
 	ck_assert_int_eq(reg_ledger_card_set(db, id, "failed",
@@ -164,8 +161,8 @@ END_TEST
 START_TEST(test_imported)
 {
 	int is_new;
-	int64_t id = add("S:student", "old@x.org", "student", "Old", 2, 1,
-			 &is_new);
+	int64_t id =
+	    add("S:student", "old@x.org", "student", "Old", 2, 1, &is_new);
 	struct reg_registrant r;
 
 	ck_progress(id, "done");
@@ -191,10 +188,8 @@ START_TEST(test_find_list_stats_announce)
 			0, &is_new);
 	struct reg_buf b = REG_BUF_INIT;
 
-	add("S:student", "alan@x.org", "student", "Alan Turing", 3, 0,
-	    &is_new);
-	add("S:mentor", "grace@x.org", "mentor", "Grace Hopper", 2, 0,
-	    &is_new);
+	add("S:student", "alan@x.org", "student", "Alan Turing", 3, 0, &is_new);
+	add("S:mentor", "grace@x.org", "mentor", "Grace Hopper", 2, 0, &is_new);
 	ck_assert_int_eq(reg_ledger_find(db, "ADA@X.ORG", ids, 4), 1);
 	ck_assert_int_eq(ids[0], a);
 	ck_assert_int_eq(reg_ledger_find(db, "ada lovelace", ids, 4), 1);
@@ -224,40 +219,40 @@ START_TEST(test_lease)
 	char *holder = NULL;
 	long me = (long)getpid();
 
-	ck_assert_int_eq(reg_ledger_lease_acquire(db, "h:1:a", me, "h", 1000,
-						  500, &holder),
-			 0);
+	ck_assert_int_eq(
+	    reg_ledger_lease_acquire(db, "h:1:a", me, "h", 1000, 500, &holder),
+	    0);
 	/* another live owner on this host: refused, and told who */
-	ck_assert_int_eq(reg_ledger_lease_acquire(db, "h:2:b", me, "h", 1100,
-						  500, &holder),
-			 1);
+	ck_assert_int_eq(
+	    reg_ledger_lease_acquire(db, "h:2:b", me, "h", 1100, 500, &holder),
+	    1);
 	ck_assert_ptr_nonnull(strstr(holder, "on h"));
 	free(holder);
 	/* the owner itself may take it again */
-	ck_assert_int_eq(reg_ledger_lease_acquire(db, "h:1:a", me, "h", 1100,
-						  500, &holder),
-			 0);
+	ck_assert_int_eq(
+	    reg_ledger_lease_acquire(db, "h:1:a", me, "h", 1100, 500, &holder),
+	    0);
 	ck_assert_int_eq(reg_ledger_lease_renew(db, "h:1:a", 1400, 500), 0);
-	ck_assert_int_eq(reg_ledger_lease_acquire(db, "h:2:b", me, "h", 1800,
-						  500, &holder),
-			 1);
+	ck_assert_int_eq(
+	    reg_ledger_lease_acquire(db, "h:2:b", me, "h", 1800, 500, &holder),
+	    1);
 	free(holder);
 	/* expired */
-	ck_assert_int_eq(reg_ledger_lease_acquire(db, "h:2:b", me, "h", 1901,
-						  500, &holder),
-			 0);
+	ck_assert_int_eq(
+	    reg_ledger_lease_acquire(db, "h:2:b", me, "h", 1901, 500, &holder),
+	    0);
 	ck_assert_int_eq(reg_ledger_lease_renew(db, "h:1:a", 1950, 500), -1);
 	ck_assert_int_eq(reg_ledger_lease_release(db, "h:2:b"), 0);
 	/* a dead owner on this host (killed): free at once */
-	ck_assert_int_eq(reg_ledger_lease_acquire(db, "h:3:c", 0x7ffffff0L,
-						  "h", 3000, 60000, &holder),
+	ck_assert_int_eq(reg_ledger_lease_acquire(db, "h:3:c", 0x7ffffff0L, "h",
+						  3000, 60000, &holder),
 			 0);
 	ck_assert_int_eq(reg_ledger_lease_acquire(db, "h:4:d", me, "h", 3001,
 						  60000, &holder),
 			 0);
 	/* a live-looking owner on another host: wait for expiry */
-	ck_assert_int_eq(reg_ledger_lease_acquire(db, "o:5:e", 1, "other",
-						  3002, 60000, &holder),
+	ck_assert_int_eq(reg_ledger_lease_acquire(db, "o:5:e", 1, "other", 3002,
+						  60000, &holder),
 			 1);
 	free(holder);
 }
@@ -266,8 +261,7 @@ END_TEST
 START_TEST(test_confirm)
 {
 	int is_new;
-	int64_t id = add("S:student", "a@x.org", "student", "A", 2, 0,
-			 &is_new);
+	int64_t id = add("S:student", "a@x.org", "student", "A", 2, 0, &is_new);
 
 	ck_assert_int_eq(reg_ledger_confirm_put(db, id, "123456", 5000), 0);
 	ck_assert_int_eq(reg_ledger_confirm_take(db, id, "654321", 1000), 1);

@@ -10,10 +10,10 @@
 #include "../../plugins/registrar/registrar.h"
 #include "../lib/check_main.h"
 
-static char *hdrs[] = {"Timestamp", "Name", " Email ", "Title",
-		       "Organization", "upstream-registrar"};
-static char *vals[] = {"2026-01-01", "Ada <Lovelace>", "ADA@Example.org",
-		       "Engineer", "Analytical & Co", ""};
+static char *hdrs[] = {"Timestamp", "Name",	    " Email ",
+		       "Title",	    "Organization", "upstream-registrar"};
+static char *vals[] = {"2026-01-01", "Ada <Lovelace>",	"ADA@Example.org",
+		       "Engineer",   "Analytical & Co", ""};
 static const struct reg_record rec = {6, hdrs, vals};
 
 static char *render(const char *tpl, int html, int *rc)
@@ -43,8 +43,8 @@ END_TEST
 START_TEST(test_template_html_and_braces)
 {
 	int rc;
-	char *s = render("<p>{{literal}} {Name} from {organization}</p>", 1,
-			 &rc);
+	char *s =
+	    render("<p>{{literal}} {Name} from {organization}</p>", 1, &rc);
 
 	ck_assert_int_eq(rc, 0);
 	ck_assert_str_eq(s, "<p>{literal} Ada &lt;Lovelace&gt; from "
@@ -86,14 +86,14 @@ START_TEST(test_email_normalise)
 {
 	char out[64];
 
-	ck_assert_int_eq(reg_email_normalise("  Ada@Example.ORG ", out,
-					     sizeof(out)), 0);
+	ck_assert_int_eq(
+	    reg_email_normalise("  Ada@Example.ORG ", out, sizeof(out)), 0);
 	ck_assert_str_eq(out, "ada@example.org");
-	ck_assert_int_eq(reg_email_normalise("Ada L <ADA@x.org>", out,
-					     sizeof(out)), 0);
+	ck_assert_int_eq(
+	    reg_email_normalise("Ada L <ADA@x.org>", out, sizeof(out)), 0);
 	ck_assert_str_eq(out, "ada@x.org");
-	ck_assert_int_eq(reg_email_normalise("mailto:b@y.io", out,
-					     sizeof(out)), 0);
+	ck_assert_int_eq(reg_email_normalise("mailto:b@y.io", out, sizeof(out)),
+			 0);
 	ck_assert_str_eq(out, "b@y.io");
 	ck_assert_int_eq(reg_email_normalise("", out, sizeof(out)), -1);
 	ck_assert_int_eq(reg_email_normalise("no-at.org", out, sizeof(out)),
@@ -101,10 +101,9 @@ START_TEST(test_email_normalise)
 	ck_assert_int_eq(reg_email_normalise("a@b", out, sizeof(out)), -1);
 	ck_assert_int_eq(reg_email_normalise("a b@c.org", out, sizeof(out)),
 			 -1);
-	ck_assert_int_eq(reg_email_normalise("a@b.org, c@d.org", out,
-					     sizeof(out)), -1);
-	ck_assert_int_eq(reg_email_normalise("a@@b.org", out, sizeof(out)),
-			 -1);
+	ck_assert_int_eq(
+	    reg_email_normalise("a@b.org, c@d.org", out, sizeof(out)), -1);
+	ck_assert_int_eq(reg_email_normalise("a@@b.org", out, sizeof(out)), -1);
 }
 END_TEST
 
@@ -180,10 +179,11 @@ START_TEST(test_retry_after)
 	/* Sun, 06 Nov 1994 08:49:37 GMT = 784111777 */
 	ck_assert_int_eq(reg_retry_after_ms("3", 0), 3000);
 	ck_assert_int_eq(reg_retry_after_ms(" 0 ", 0), 0);
-	ck_assert_int_eq(reg_retry_after_ms("Sun, 06 Nov 1994 08:49:37 GMT",
-					    784111770), 7000);
-	ck_assert_int_eq(reg_retry_after_ms("Sun, 06 Nov 1994 08:49:37 GMT",
-					    784111800), 0);
+	ck_assert_int_eq(
+	    reg_retry_after_ms("Sun, 06 Nov 1994 08:49:37 GMT", 784111770),
+	    7000);
+	ck_assert_int_eq(
+	    reg_retry_after_ms("Sun, 06 Nov 1994 08:49:37 GMT", 784111800), 0);
 	ck_assert_int_eq(reg_retry_after_ms(NULL, 0), -1);
 	ck_assert_int_eq(reg_retry_after_ms("soon", 0), -1);
 	ck_assert_int_eq(reg_retry_after_ms("5x", 0), -1);
