@@ -12,3 +12,7 @@ $(BUILD)/tests/test_registrar_ledger: $(REGISTRAR_OBJDIR)/ledger.o \
 test_registrar_jwt_LIBS = -ljansson -lcrypto
 $(BUILD)/tests/test_registrar_jwt: $(REGISTRAR_OBJDIR)/google_auth.o \
 	$(REGISTRAR_OBJDIR)/client.o $(REGISTRAR_OBJDIR)/text.o
+
+test_registrar_client_LIBS = -ljansson
+$(BUILD)/tests/test_registrar_client: $(REGISTRAR_OBJDIR)/client.o \
+	$(REGISTRAR_OBJDIR)/text.o
