@@ -299,7 +299,7 @@ static int tls_read(struct tls_session *s, char *buf, size_t size, char *err,
 		return n;
 	e = SSL_get_error(s->ssl, n);
 	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-		return TLS_WANT_MORE;
+		return 0;
 	if (e == SSL_ERROR_ZERO_RETURN)
 		return TLS_CLOSED;
 	ssl_error(err, err_size, "TLS read failed");

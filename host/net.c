@@ -297,7 +297,7 @@ static void tls_received(struct net_conn *c, const char *bytes, size_t len)
 		}
 		/* Reading may have produced output (key updates). */
 		tls_flush(c);
-		if (rc == TLS_WANT_MORE)
+		if (rc == 0)
 			return;
 		if (rc == TLS_CLOSED)
 			fail(c, "the server closed the TLS session");

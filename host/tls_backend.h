@@ -51,7 +51,8 @@ struct tls_backend {
 	 * and verified, TLS_WANT_MORE, or TLS_ERROR with err set. */
 	int (*handshake)(struct tls_session *s, char *err, size_t err_size);
 	int (*feed)(struct tls_session *s, const char *data, size_t len);
-	/* Plaintext: > 0 bytes, TLS_WANT_MORE, TLS_CLOSED or TLS_ERROR. */
+	/* Plaintext: > 0 bytes, 0 when it needs more input, TLS_CLOSED or
+	 * TLS_ERROR. */
 	int (*read)(struct tls_session *s, char *buf, size_t size, char *err,
 		    size_t err_size);
 	int (*write)(struct tls_session *s, const char *data, size_t len,
