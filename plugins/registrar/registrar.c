@@ -528,9 +528,16 @@ static int reg_cmd_stats(struct opsbot_plugin *self, struct opsbot_request *req,
 	return OPSBOT_OK;
 }
 
-/* Starts a sync on behalf of a command, or says who is syncing. */
-static int reg_sync_for(struct reg *reg, struct opsbot_request *req, int wait)
+/*
+ * Starts a sync on behalf of a command, or says who is syncing.  A !reg
+ * sync waits for its sync and fails if another one runs; a change
+ * (retry, resend) is picked up by whichever sync runs next, and from the
+ * shell the command waits for its sync, since the process ends with it.
+ */
+static int reg_sync_for(struct reg *reg, struct opsbot_request *req,
+			int explicit)
 {
+	int wait = explicit || reg->api->mode() == OPSBOT_MODE_CLI;
 	char *why = NULL;
 	int rc = reg_sync_start(reg, wait ? req : NULL, &why);
 
@@ -538,7 +545,7 @@ static int reg_sync_for(struct reg *reg, struct opsbot_request *req, int wait)
 		return wait ? OPSBOT_PENDING : OPSBOT_OK;
 	if (rc > 0 && reg->sync)
 		reg->sync_again = 1; /* it runs here: sync again after it */
-	if (wait || rc < 0) {
+	if (explicit || rc < 0) {
 		reg->api->reply_error(req, "%s; try again later", why);
 		free(why);
 		return OPSBOT_ERR;

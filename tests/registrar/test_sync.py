@@ -102,10 +102,10 @@ class SyncTest(unittest.TestCase):
         p = w.run("resend", "Mentor 01", "000000")
         self.assertIn("wrong or expired", p.stderr)
         p = w.run("resend", "Mentor 01", code, check=True)
-        self.assertEqual(w.fakes.state("mailgun")["sent"], sent)
-        p = w.run("sync", check=True)
         self.assertIn("1 mails", p.stdout)
         self.assertEqual(w.fakes.state("mailgun")["sent"], sent + 1)
+        p = w.run("sync", check=True)
+        self.assertIn("0 mails", p.stdout)
 
     def test_faults_converge_exactly_once(self):
         w = self.world()
@@ -292,6 +292,26 @@ class SyncTest(unittest.TestCase):
         self.assertIn("sheets: an api key cannot write", p.stderr)
         self.assertIn("1 new, 1 cards, 1 mails, 0 marked", p.stderr)
         self.assertEqual(f.state("sheets")["tokens_issued"], issued)
+
+    def test_failed_template_then_retry(self):
+        w = self.world(students=0, mentors=2)
+        with open(os.path.join(w.dir, "mentor.txt"), "w") as fh:
+            fh.write("Subject: Hi {Nickname}\n\nHello\n")
+        p = w.run("sync")
+        self.assertIn('template: no column "Nickname" in the sheet',
+                      p.stderr)
+        p = w.run("list", "failed", check=True)
+        self.assertIn("2 registrant(s) failed", p.stdout)
+        self.assertEqual(w.fakes.state("mailgun")["sent"], 0)
+        with open(os.path.join(w.dir, "mentor.txt"), "w") as fh:
+            fh.write("Subject: Hi {Name}\n\nHello\n")
+        p = w.run("retry", "Mentor 01", check=True)
+        self.assertIn("failed steps reset; syncing", p.stdout)
+        self.assertIn("1 mails", p.stdout)
+        p = w.run("stats", check=True)
+        self.assertIn("1 mentor done, 1 mentor failed", p.stdout)
+        msg = w.fakes.state("mailgun")["messages"][0]
+        self.assertEqual(dict(msg["fields"])["subject"], "Hi Mentor 01")
 
     def test_jwt_rejected_names_the_cause(self):
         w = self.world(students=1, mentors=0)
