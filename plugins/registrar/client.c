@@ -33,6 +33,8 @@ struct reg_call {
 	int64_t not_before; /* monotonic ms: backoff of this call */
 	reg_call_fn *fn;
 	void *data;
+	reg_send_fn *on_send;
+	void *send_data;
 };
 
 static void reg_pump(struct reg *reg);
@@ -139,6 +141,8 @@ void reg_call(struct reg *reg, const struct reg_call_spec *spec,
 	c->max_response_bytes = spec->max_response_bytes;
 	c->fn = fn;
 	c->data = data;
+	c->on_send = spec->on_send;
+	c->send_data = spec->send_data;
 	reg_enqueue(reg, c);
 	reg_pump(reg);
 }
@@ -178,6 +182,8 @@ static void reg_retry_later(struct reg *reg, struct reg_call *c, long delay)
 {
 	int64_t now = reg->api->now_ms();
 
+	if (c->on_send)
+		c->on_send(reg, 0, c->send_data);
 	c->attempt++;
 	c->not_before = now + delay;
 	reg_enqueue(reg, c);
@@ -381,7 +387,11 @@ static void reg_pump(struct reg *reg)
 		if (reg->queue_tail == c)
 			reg->queue_tail = prev;
 		c->next = NULL;
-		if (reg_start_http(reg, c) < 0)
+		if (c->on_send && c->on_send(reg, 1, c->send_data) < 0)
+			reg_finish_simple(c, REG_FAILED,
+					  "ledger: cannot record the step; "
+					  "check the store");
+		else if (reg_start_http(reg, c) < 0)
 			reg_finish_simple(c, REG_FAILED,
 					  "could not start the request");
 		/* reg_finish may have queued calls; restart the scan */

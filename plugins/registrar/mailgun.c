@@ -89,6 +89,8 @@ void reg_mailgun_send(struct reg *reg, const struct reg_mail *mail,
 	    .username = "api",
 	    .password = reg->mailgun_key,
 	    /* no REG_CALL_5XX_UNKNOWN: Mailgun's 5xx means not sent */
+	    .on_send = mail->on_send,
+	    .send_data = mail->send_data,
 	};
 
 	op->fn = fn;

@@ -349,6 +349,15 @@ enum reg_call_flags {
 	REG_CALL_NO_RETRY = 1 << 2,
 };
 
+/*
+ * Told when an attempt is about to go out (sending 1) and when it came
+ * back definitely not acted on and waits for a retry (sending 0).  The
+ * mail step records 'sending' only for the time a request is really out,
+ * so a kill while a mail waits out a 429 does not make it unknown.
+ * Returning < 0 from sending 1 fails the call instead of sending.
+ */
+typedef int reg_send_fn(struct reg *reg, int sending, void *data);
+
 struct reg_call_spec {
 	enum reg_service service;
 	const char *method;
@@ -360,6 +369,8 @@ struct reg_call_spec {
 	const char *username, *password;
 	unsigned flags;
 	size_t max_response_bytes;
+	reg_send_fn *on_send; /* or NULL */
+	void *send_data;
 };
 
 /* Queues a call; fn runs exactly once (possibly after retries). */
@@ -463,6 +474,8 @@ void reg_trello_card_free(struct reg_trello_card *c);
 
 struct reg_mail {
 	const char *to, *subject, *text, *html, *role, *marker;
+	reg_send_fn *on_send; /* see struct reg_call_spec */
+	void *send_data;
 };
 
 typedef void reg_mail_fn(struct reg *reg, enum reg_outcome outcome,

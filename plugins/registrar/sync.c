@@ -491,6 +491,17 @@ static void reg_mail_sent(struct reg *reg, enum reg_outcome outcome,
 	reg_item_done(s, it);
 }
 
+/* 'sending' exactly while the request is out (see reg_send_fn). */
+static int reg_mail_sending(struct reg *reg, int sending, void *data)
+{
+	struct reg_step_ctx *ctx = data;
+	sqlite3 *db = reg_db(ctx->sync);
+
+	if (sending)
+		return reg_ledger_mail_begin(db, ctx->item->id);
+	return reg_ledger_mail_set(db, ctx->item->id, "pending", NULL);
+}
+
 static void reg_item_card(struct reg_sync *s, struct reg_item *it,
 			  struct reg_registrant *r, struct reg_record *rec)
 {
@@ -554,21 +565,20 @@ static void reg_item_mail(struct reg_sync *s, struct reg_item *it,
 		reg_item_done(s, it);
 		goto out;
 	}
-	if (reg_ledger_mail_begin(reg_db(s), it->id) < 0) {
-		reg_sync_error(s, "ledger: cannot record the mail step");
-		reg_item_done(s, it);
-		goto out;
-	}
 	reg_marker_for(r->sheet, r->email, marker);
-	mail = (struct reg_mail){r->email,
-				 reg_buf_str(&subject),
-				 reg_buf_str(&text),
-				 html.len ? reg_buf_str(&html) : NULL,
-				 r->role,
-				 marker};
 	ctx = reg_xcalloc(1, sizeof(*ctx));
 	ctx->sync = s;
 	ctx->item = it;
+	mail = (struct reg_mail){
+	    .to = r->email,
+	    .subject = reg_buf_str(&subject),
+	    .text = reg_buf_str(&text),
+	    .html = html.len ? reg_buf_str(&html) : NULL,
+	    .role = r->role,
+	    .marker = marker,
+	    .on_send = reg_mail_sending,
+	    .send_data = ctx,
+	};
 	reg_mailgun_send(reg, &mail, reg_mail_sent, ctx);
 out:
 	reg_buf_release(&subject);

@@ -145,6 +145,43 @@ START_TEST(test_429_retry_after_pauses_the_service)
 }
 END_TEST
 
+static char sends[32];
+
+static int on_send(struct reg *r, int sending, void *data)
+{
+	size_t n = strlen(sends);
+
+	if (n + 1 < sizeof(sends))
+		sends[n] = sending ? '1' : '0';
+	return 0;
+}
+
+START_TEST(test_on_send_only_while_out)
+{
+	struct outcome o = {0};
+	struct reg_call_spec spec = {
+	    .service = REG_SVC_MAILGUN,
+	    .method = "POST",
+	    .url = "http://127.0.0.1:1/x",
+	    .body = "a=b",
+	    .body_len = 3,
+	    .on_send = on_send,
+	};
+
+	sends[0] = '\0';
+	script[0] = (struct fakehost_reply){
+	    .status = OPSBOT_OK, .code = 429, .request_sent = 1};
+	script[1] = (struct fakehost_reply){
+	    .status = OPSBOT_ERR, .error = "refused", .request_sent = 0};
+	nscript = 2;
+	reg_call(&reg, &spec, call_done, &o);
+	fakehost_run(host, 60000);
+	ck_assert_int_eq(o.outcome, REG_OK);
+	/* out, back (429), out, back (not sent), out, done */
+	ck_assert_str_eq(sends, "10101");
+}
+END_TEST
+
 START_TEST(test_trello_429_floor)
 {
 	struct outcome o = {0};
@@ -288,6 +325,7 @@ static Suite *registrar_client_suite(void)
 	tcase_add_test(tc, test_ok_and_headers);
 	tcase_add_test(tc, test_429_retry_after_pauses_the_service);
 	tcase_add_test(tc, test_trello_429_floor);
+	tcase_add_test(tc, test_on_send_only_while_out);
 	tcase_add_test(tc, test_lost_answer_of_a_post_is_unknown);
 	tcase_add_test(tc, test_failure_before_sending_is_retried);
 	tcase_add_test(tc, test_5xx);
