@@ -123,7 +123,8 @@ int ircclient_connect(struct ircclient *c, const char *host, int port,
 
 	memset(c, 0, sizeof(*c));
 	snprintf(c->nick, sizeof(c->nick), "%s", nick);
-	c->fd = socket(AF_INET, SOCK_STREAM, 0);
+	/* CLOEXEC: a bot started later must not inherit our connections. */
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	memset(&addr, 0, sizeof(addr));
 	addr.sin_family = AF_INET;
 	addr.sin_port = htons((uint16_t)port);

@@ -217,3 +217,43 @@ int run_opsbot(const char *const *args, char **out, char **err)
 	free(wrapper);
 	return rc;
 }
+
+char *script_run(const char *const *argv, long timeout_ms)
+{
+	char *out = NULL, *err = NULL;
+	int rc;
+
+	become_subreaper();
+	rc = run_capture((char *const *)argv, &out, &err, timeout_ms);
+	if (rc != 0) {
+		fprintf(stderr, "%s failed (%d): %s\n", argv[0], rc,
+			err ? err : "");
+		free(out);
+		free(err);
+		return NULL;
+	}
+	free(err);
+	return out;
+}
+
+int kv_get(const char *text, const char *key, char *out, size_t size)
+{
+	size_t n = strlen(key);
+	const char *p = text;
+
+	while (p && *p) {
+		if (!strncmp(p, key, n) && p[n] == '=') {
+			size_t len = strcspn(p + n + 1, "\n");
+
+			if (len >= size)
+				return -1;
+			memcpy(out, p + n + 1, len);
+			out[len] = '\0';
+			return 0;
+		}
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return -1;
+}

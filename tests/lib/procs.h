@@ -6,6 +6,7 @@
 #ifndef PROCS_H
 #define PROCS_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 struct ngircd {
@@ -32,6 +33,16 @@ int bot_signal_and_wait(struct bot *b, int sig, long ms);
 void bot_stop(struct bot *b);
 /* Does the log contain text? */
 int bot_log_contains(const struct bot *b, const char *text);
+
+/*
+ * Runs a script (argv[0] a path) to completion within timeout_ms; returns
+ * its stdout (malloc'd) or NULL if it failed (its stderr is printed).
+ */
+char *script_run(const char *const *argv, long timeout_ms);
+/* The value of "KEY=value" in text (a script's output) into out; 0 or -1.
+ * Values quoted by printf %q are taken as they are (the kit's never need
+ * quoting). */
+int kv_get(const char *text, const char *key, char *out, size_t size);
 
 /*
  * Runs build/opsbot with args to completion (up to 30 s), capturing
