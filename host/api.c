@@ -51,6 +51,21 @@ static int wrong_thread(struct opsbot_plugin *p, const char *what)
 	return 1;
 }
 
+/* The format attributes the table's types carry, on the definitions. */
+static void api_reply(struct opsbot_request *req, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void api_reply_private(struct opsbot_request *req, const char *fmt,
+			      ...) __attribute__((format(printf, 2, 3)));
+static void api_reply_error(struct opsbot_request *req, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void api_say(struct opsbot_plugin *p, const char *target,
+		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void api_say_grouped(struct opsbot_plugin *p, const char *target,
+			    const char *group, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void api_log(struct opsbot_plugin *p, enum opsbot_log_level level,
+		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 static int api_command_add(struct opsbot_plugin *p,
 			   const struct opsbot_command *cmd)
 {
