@@ -25,7 +25,7 @@ SANFLAGS =
 OPT = -O2
 endif
 
-WARN = -Wall -Wextra -Wformat=2 -Werror=format-security -Wshadow \
+WARN = -Wall -Wextra -Wformat=2 -Werror=format-security -Werror -Wshadow \
        -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter \
        -Wvla -Wpointer-arith
 CFLAGS ?= $(OPT) -g

@@ -58,12 +58,14 @@ def main():
         }
 
     o, p = row("opsbot", bot), row("pingbot (two-pass floor)", ping)
+    tls = [d for d in runs.get("opsbot-tls", []) if d["mode"] == "bot"]
+    rows = [o, p] + ([row("opsbot over TLS (reported, no target)", tls)] if tls else [])
     out = []
     out.append("| bot | runs | seq p50 µs | seq p99 µs | w=1 /s | w=8 /s | w=64 /s "
                "| bot CPU µs/cmd (seq / w64) | VmRSS joined -> end | exec->JOIN ms "
                "| first reply ms |")
     out.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for r in (o, p):
+    for r in rows:
         out.append("| %s | %d | %.1f | %.1f | %.0f | %.0f | %.0f | %.1f / %.1f | "
                    "%.1f -> %.1f MB | %.1f | %.1f |" % (
                        r["name"], r["n"], r["seq_p50"], r["seq_p99"], r["w1"], r["w8"],

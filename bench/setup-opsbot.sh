@@ -12,10 +12,20 @@ printf 'bench-token-000000000\n' > trello.token
 printf 'bench-mailgun-00000000\n' > mailgun.key
 printf 'Subject: welcome {Name}\n\nhello {Name}\n' > mail.txt
 plugins=$(cd "$BUILD_DIR/plugins" && ls *.so | sed 's/\.so$//' | paste -sd, -)
+# With bench/ngircd-tls as the server, the bot connects with TLS.
+TLS_LINES=
+if [ -s "$RUNDIR/tls.env" ]; then
+    . "$RUNDIR/tls.env"
+    PORT=$TLS_PORT
+    HOST=localhost
+    TLS_LINES="tls = true
+tls_ca_file = $CA_FILE"
+fi
 cat > opsbot.conf <<EOC
 [irc]
 server = $HOST
 port = $PORT
+$TLS_LINES
 nick = $NICK
 channels = $CHANNEL
 flood_control = false
