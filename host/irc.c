@@ -129,7 +129,7 @@ static struct {
 	struct buf carry;  /* the incomplete last line of a read */
 	int discarding;    /* inside an over-long line */
 	struct buf out;    /* lines to hand to the socket */
-	uv_check_t flush_check;
+	uv_prepare_t flush_check;
 	uv_timer_t reconnect_timer, watchdog_timer, queue_timer, nick_timer,
 		quit_timer;
 	int timers_ready;
@@ -300,9 +300,9 @@ void irc_validate_config(struct config *cfg)
 
 /* ---- output ---- */
 
-static void on_flush(uv_check_t *check)
+static void on_flush(uv_prepare_t *check)
 {
-	uv_check_stop(check);
+	uv_prepare_stop(check);
 	if (!irc.out.len)
 		return;
 	if (irc.test_sent) {
@@ -327,8 +327,13 @@ static void write_line(const char *line, size_t len, void *data)
 		debug(COMPONENT, ">> %.*s", (int)len, line);
 	buf_add(&irc.out, line, len);
 	buf_add(&irc.out, "\r\n", 2);
+	/* Flushed by a prepare handle, which runs before the loop blocks in
+	 * poll: the lines of one pass go out in one write, and a line
+	 * written in a timer callback (the queue's pacing timer, a plugin's
+	 * timer) goes out at once.  A check handle runs only after poll,
+	 * which kept such a line until the next event, seconds later. */
 	if (!uv_is_active((uv_handle_t *)&irc.flush_check))
-		uv_check_start(&irc.flush_check, on_flush);
+		uv_prepare_start(&irc.flush_check, on_flush);
 }
 
 /* Builds a line; returns its length or -1 (logged) if it is unsafe. */
@@ -1762,7 +1767,7 @@ static void timers_init(void)
 {
 	if (irc.timers_ready)
 		return;
-	uv_check_init(loop_get(), &irc.flush_check);
+	uv_prepare_init(loop_get(), &irc.flush_check);
 	uv_timer_init(loop_get(), &irc.reconnect_timer);
 	uv_timer_init(loop_get(), &irc.watchdog_timer);
 	uv_timer_init(loop_get(), &irc.queue_timer);
