@@ -1579,7 +1579,11 @@ static void on_received(void *data, char *bytes, size_t len)
 		}
 		l = (size_t)(nl - p);
 		if (l > IRC_INPUT_MAX) {
+			/* Logged like one that spans reads, so every refused
+			 * line is accounted for in the log. */
 			irc.stats.lines_too_long++;
+			debug(COMPONENT, "skipped a line longer than %d bytes",
+			      IRC_INPUT_MAX);
 		} else {
 			if (l && p[l - 1] == '\r')
 				l--;
