@@ -351,6 +351,15 @@ static void *backend_start(const struct http_spec *spec, void *ctx, char *err,
 		curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, 0L);
 		curl_easy_setopt(easy, CURLOPT_POSTFIELDS, "");
 	}
+	/* A POST or PATCH on a reused connection that dies before the answer
+	 * is sent again by libcurl on a fresh one: the server may then act
+	 * twice (a second card, a second e-mail, a second build).  Such
+	 * requests get a connection of their own. */
+	if (spec->method && (!strcmp(spec->method, "POST") ||
+			     !strcmp(spec->method, "PATCH"))) {
+		curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
+		curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
+	}
 	if (spec->username) {
 		curl_easy_setopt(easy, CURLOPT_USERNAME, spec->username);
 		curl_easy_setopt(easy, CURLOPT_PASSWORD,

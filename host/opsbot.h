@@ -199,7 +199,12 @@ enum opsbot_http_flags {
 	OPSBOT_HTTP_FOLLOW_REDIRECTS = 1 << 0, /* same scheme and host only */
 };
 
-/* An outgoing HTTP request (plugin-filled; frozen). */
+/*
+ * An outgoing HTTP request (plugin-filled; frozen).  POST and PATCH
+ * requests always use a connection of their own: on a reused connection
+ * that breaks, libcurl would send them again, and the server might act
+ * twice.
+ */
 struct opsbot_http_request {
 	const char *method;          /* NULL: GET, or POST when body is set */
 	const char *url;             /* http:// or https:// only */
@@ -546,7 +551,8 @@ struct opsbot_plugin_descriptor {
 
 	/*
 	 * Called once before unloading, after every in-flight operation got
-	 * its final callback.  Frees what the plugin allocated.  May be NULL.
+	 * its final callback.  Frees what the plugin allocated (the store is
+	 * still open: finalize prepared statements here).  May be NULL.
 	 */
 	void (*fini)(struct opsbot_plugin *self);
 };
