@@ -3,6 +3,7 @@
  * reply/log functions carry no host pointer).
  */
 #include "fakehost.h"
+#include "http.h"
 
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -279,34 +280,6 @@ static int fh_cancel(struct opsbot_plugin *self, int64_t id)
 	return OPSBOT_OK;
 }
 
-static size_t fh_url_encode(char *dst, size_t size, const char *src)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t n = 0;
-
-	for (; *src; src++) {
-		unsigned char c = (unsigned char)*src;
-		int keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			   (c >= '0' && c <= '9') || strchr("-._~", c);
-
-		if (keep) {
-			if (n + 1 < size)
-				dst[n] = (char)c;
-			n++;
-		} else {
-			if (n + 3 < size) {
-				dst[n] = '%';
-				dst[n + 1] = hex[c >> 4];
-				dst[n + 2] = hex[c & 15];
-			}
-			n += 3;
-		}
-	}
-	if (size)
-		dst[n < size ? n : size - 1] = '\0';
-	return n;
-}
-
 static int64_t fh_now_ms(void)
 {
 	return current->now;
@@ -372,7 +345,8 @@ struct fakehost *fakehost_new(void)
 	    .job_start = fh_job_start,
 	    .cancel = fh_cancel,
 	    .webhook_add = fh_webhook_add,
-	    .url_encode = fh_url_encode,
+	    /* The host's own: the tests link it anyway. */
+	    .url_encode = http_url_encode,
 	    .now_ms = fh_now_ms,
 	    .mode = fh_mode,
 	};
