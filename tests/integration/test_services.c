@@ -45,45 +45,45 @@ static int env_port(const char *key)
 	return (int)strtol(env(key), NULL, 10);
 }
 
-static void start_ngircd_tls(void)
+/* Runs a kit's start script in a fresh directory; keeps its output. */
+static void kit_start(const char *script, const char *option)
 {
-	const char *argv[] = { "tests/servers/ngircd-start", NULL, "--tls",
-			       NULL };
+	const char *argv[] = { script, NULL, option, NULL };
 
-	srv_dir = test_make_dir("tls");
+	srv_dir = test_make_dir("kit");
 	argv[1] = srv_dir;
 	env_text = script_run(argv, 60000);
 	if (!env_text)
 		abort();
+}
+
+static void kit_stop(const char *script)
+{
+	const char *argv[] = { script, srv_dir, NULL };
+
+	free(script_run(argv, 30000));
+	free(env_text);
+	test_cleanup_dir(srv_dir);
+}
+
+static void start_ngircd_tls(void)
+{
+	kit_start("tests/servers/ngircd-start", "--tls");
 }
 
 static void stop_ngircd(void)
 {
-	const char *argv[] = { "tests/servers/ngircd-stop", srv_dir, NULL };
-
-	free(script_run(argv, 30000));
-	free(env_text);
-	test_cleanup_dir(srv_dir);
+	kit_stop("tests/servers/ngircd-stop");
 }
 
 static void start_inspircd(void)
 {
-	const char *argv[] = { "tests/servers/inspircd-start", NULL, NULL };
-
-	srv_dir = test_make_dir("insp");
-	argv[1] = srv_dir;
-	env_text = script_run(argv, 60000);
-	if (!env_text)
-		abort();
+	kit_start("tests/servers/inspircd-start", NULL);
 }
 
 static void stop_inspircd(void)
 {
-	const char *argv[] = { "tests/servers/inspircd-stop", srv_dir, NULL };
-
-	free(script_run(argv, 30000));
-	free(env_text);
-	test_cleanup_dir(srv_dir);
+	kit_stop("tests/servers/inspircd-stop");
 }
 
 static void register_account(const char *account, const char *password,
