@@ -7,7 +7,9 @@
  * What is retried, and what is handed back as "unknown":
  *  - a 2xx is OK;
  *  - 429 (and Mailgun's 420) pause the whole service and retry: the
- *    request was refused, so it cannot have been acted on;
+ *    request was refused, so it cannot have been acted on; a
+ *    Retry-After longer than backoff_max is not waited out: the call
+ *    fails as passing, and so do calls to that service until it ends;
  *  - a failure before any byte reached the server is retried;
  *  - 5xx and failures after sending are retried only for idempotent
  *    calls; otherwise the caller gets REG_UNKNOWN (Mailgun documents 5xx
@@ -203,7 +205,7 @@ static void reg_http_done(struct opsbot_plugin *self,
 	    REG_OK,	   res->code, res->body ? res->body : "",
 	    res->body_len, NULL,      0};
 	char *cause = NULL;
-	int retryable = 0, may_have_acted = 0;
+	int retryable = 0, may_have_acted = 0, later = 0;
 	long delay = -1;
 
 	reg->inflight--;
@@ -253,6 +255,23 @@ static void reg_http_done(struct opsbot_plugin *self,
 			/* the limit is per key: pause every call to it */
 			if (lim->blocked_until < now + delay)
 				lim->blocked_until = now + delay;
+			/*
+			 * A Retry-After longer than any backoff (Mailgun's
+			 * 420 can say "try again after" hours) is not waited
+			 * out: the sync would hold its lease for that long.
+			 * The step stays pending for a later sync.
+			 */
+			if (ra > reg->backoff_max_ms) {
+				lim->deferred_until = now + delay;
+				char *longer = reg_xasprintf(
+				    "%s; paused for %ld s, left for a later "
+				    "sync",
+				    cause, (ra + 999) / 1000);
+
+				free(cause);
+				cause = longer;
+				later = 1;
+			}
 		} else if (res->code >= 500) {
 			retryable = 1;
 			may_have_acted = (c->flags & REG_CALL_5XX_UNKNOWN) != 0;
@@ -262,7 +281,7 @@ static void reg_http_done(struct opsbot_plugin *self,
 	if (may_have_acted && !(c->flags & REG_CALL_IDEMPOTENT)) {
 		out.outcome = REG_UNKNOWN;
 		reg_finish(c, &out);
-	} else if (retryable && !(c->flags & REG_CALL_NO_RETRY) &&
+	} else if (retryable && !later && !(c->flags & REG_CALL_NO_RETRY) &&
 		   c->attempt + 1 < reg->max_attempts) {
 		if (delay < 0)
 			delay = reg_backoff_ms(
@@ -347,6 +366,15 @@ static int reg_start_http(struct reg *reg, struct reg_call *c)
 	return 0;
 }
 
+static void reg_unlink(struct reg *reg, struct reg_call **pp,
+		       struct reg_call *prev, struct reg_call *c)
+{
+	*pp = c->next;
+	if (reg->queue_tail == c)
+		reg->queue_tail = prev;
+	c->next = NULL;
+}
+
 /*
  * Starts every queued call that may start now, in order; a call held by
  * its service's limit does not hold back calls to other services.
@@ -373,6 +401,27 @@ static void reg_pump(struct reg *reg)
 			pp = &c->next;
 			continue;
 		}
+		wait = (long)(reg->limit[c->service].deferred_until - now);
+		if (wait > 0) {
+			/* paused by a long Retry-After: fail fast, a later
+			   sync sends it */
+			char *cause = reg_xasprintf(
+			    "paused for %ld more s after a rate limit; left "
+			    "for a later sync",
+			    (wait + 999) / 1000);
+			struct reg_result res = {REG_FAILED, 0,	    "",
+						 0,	     cause, 1};
+
+			reg_unlink(reg, pp, prev, c);
+			reg_finish(c, &res);
+			free(cause);
+			pp = &reg->queue_head;
+			prev = NULL;
+			memset(blocked, 0, sizeof(blocked));
+			wake = 0;
+			now = reg->api->now_ms();
+			continue;
+		}
 		wait = reg_limiter_take(&reg->limit[c->service], now);
 		if (wait > 0) {
 			blocked[c->service] = 1;
@@ -382,11 +431,7 @@ static void reg_pump(struct reg *reg)
 			pp = &c->next;
 			continue;
 		}
-		/* unlink and start */
-		*pp = c->next;
-		if (reg->queue_tail == c)
-			reg->queue_tail = prev;
-		c->next = NULL;
+		reg_unlink(reg, pp, prev, c);
 		if (c->on_send && c->on_send(reg, 1, c->send_data) < 0)
 			reg_finish_simple(c, REG_FAILED,
 					  "ledger: cannot record the step; "

@@ -59,8 +59,9 @@ static void reg_mail_done(struct reg *reg, const struct reg_result *res,
 			hint = "; check [plugin.registrar] mailgun_key";
 		else if (res->code == 404)
 			hint = "; check mailgun_domain and mailgun_region";
-		else if (res->code == 429 || res->code == 420)
-			hint = "; rate limited, retried later";
+		else if ((res->code == 429 || res->code == 420) &&
+			 !strstr(res->cause, "later sync"))
+			hint = "; rate limited, retried at the next sync";
 		error = reg_xasprintf("mailgun: %s%s", res->cause, hint);
 	} else {
 		/* Accepted.  An unreadable body still means queued. */

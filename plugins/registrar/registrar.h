@@ -268,8 +268,10 @@ enum reg_service {
 };
 
 struct reg_limiter {
-	int64_t blocked_until; /* monotonic ms: paused after a 429 */
-	double tokens;	       /* token bucket */
+	int64_t blocked_until;	/* monotonic ms: paused after a 429 */
+	int64_t deferred_until; /* a Retry-After longer than backoff_max:
+				   calls fail at once until then */
+	double tokens;		/* token bucket */
 	double capacity;
 	double refill_per_ms; /* 0: no rate limit */
 	int64_t refilled_at;

@@ -137,8 +137,8 @@ static char *reg_sheet_cause(const struct reg_sheet_op *op,
 		hint = "; check the spreadsheet id in [plugin.registrar] sheet";
 	else if (res->code == 401)
 		hint = "; check google_key or google_api_key";
-	else if (res->code == 429)
-		hint = "; sheets quota exceeded, retried later";
+	else if (res->code == 429 && !strstr(res->cause, "later sync"))
+		hint = "; sheets quota exceeded, retried at the next sync";
 	return reg_xasprintf("sheets: %s %s: %s%s", op->sheet->name,
 			     op->read_fn ? "read" : "write", res->cause, hint);
 }

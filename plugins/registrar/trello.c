@@ -62,8 +62,8 @@ static char *reg_trello_cause(const char *what, const struct reg_result *res)
 
 	if (res->code == 401)
 		hint = "; check [plugin.registrar] trello_key and trello_token";
-	else if (res->code == 429)
-		hint = "; rate limited, retried later";
+	else if (res->code == 429 && !strstr(res->cause, "later sync"))
+		hint = "; rate limited, retried at the next sync";
 	return reg_xasprintf("trello: %s: %s%s", what, res->cause, hint);
 }
 

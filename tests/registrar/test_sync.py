@@ -203,6 +203,23 @@ class SyncTest(unittest.TestCase):
         w.mentors = 0
         w.check_exactly_once(self, allow_unknown=False)
 
+    def test_long_retry_after_does_not_hold_the_sync(self):
+        # Mailgun's 420 may ask for hours: the sync does not wait (it
+        # would hold the lease); the mail stays pending for a later sync
+        w = self.world(students=0, mentors=3, concurrency="1")
+        w.fakes.faults("mailgun", [{"fault": "420", "retry_after": 3600,
+                                    "times": 1}])
+        t = time.monotonic()
+        p = w.run("sync", timeout=60)
+        self.assertLess(time.monotonic() - t, 10)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("paused for 3600 s, left for a later sync", p.stderr)
+        self.assertIn("0 mails", p.stderr)
+        self.assertEqual({r["mail_state"] for r in w.ledger()}, {"pending"})
+        p = w.run("sync", check=True)
+        self.assertIn("3 mails", p.stdout)
+        w.check_exactly_once(self, allow_unknown=False)
+
     def test_list_not_found_names_the_cause(self):
         w = self.world(students=3, mentors=1, trello_list="Applicants 2026")
         p = w.run("sync")

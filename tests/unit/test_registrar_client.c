@@ -90,7 +90,7 @@ static void setup(void)
 	reg.concurrency = 3;
 	reg.max_attempts = 4;
 	reg.backoff_base_ms = 100;
-	reg.backoff_max_ms = 1000;
+	reg.backoff_max_ms = 10000;
 	reg.trello_429_ms = 5000;
 	reg.http_timeout_ms = 1000;
 	reg_client_init(&reg);
@@ -142,6 +142,74 @@ START_TEST(test_429_retry_after_pauses_the_service)
 	ck_assert_int_ge(b.at - t0, 100 + 2000 + 100);
 	ck_assert_int_lt(c.at - t0, 400);
 	ck_assert_int_eq(served, 4);
+}
+END_TEST
+
+static long tick(struct opsbot_plugin *self, int status, void *data)
+{
+	return OPSBOT_TIMER_STOP;
+}
+
+/*
+ * Mailgun's 420 can ask for hours.  Waiting it out would hold the sync
+ * (and its lease) that long: the call and every later call to the
+ * service fail as passing at once, and other services go on.
+ */
+START_TEST(test_long_retry_after_is_left_for_a_later_sync)
+{
+	struct outcome a = {0}, b = {0}, c = {0}, d = {0};
+	int64_t t0 = fakehost_now(host);
+
+	script[0] = (struct fakehost_reply){
+	    .status = OPSBOT_OK,
+	    .code = 420,
+	    .body = "{\"message\":\"recipient limit exceeded\"}",
+	    .headers = {"Retry-After: 3600", NULL},
+	    .request_sent = 1};
+	nscript = 1;
+	start(REG_SVC_MAILGUN, "POST", 0, &a);
+	fakehost_run(host, 150);
+	start(REG_SVC_MAILGUN, "POST", 0, &b);
+	start(REG_SVC_TRELLO, NULL, REG_CALL_IDEMPOTENT, &c);
+	fakehost_run(host, 5000);
+	ck_assert_int_eq(a.done, 1);
+	ck_assert_int_eq(a.outcome, REG_FAILED);
+	ck_assert_int_eq(a.transient, 1);
+	ck_assert_int_lt(a.at - t0, 1000);
+	ck_assert_ptr_nonnull(strstr(a.cause, "420 recipient limit exceeded"));
+	ck_assert_ptr_nonnull(strstr(a.cause, "paused for 36"));
+	ck_assert_int_eq(b.done, 1);
+	ck_assert_int_eq(b.outcome, REG_FAILED);
+	ck_assert_int_eq(b.transient, 1);
+	ck_assert_ptr_nonnull(strstr(b.cause, "left for a later sync"));
+	ck_assert_int_eq(c.outcome, REG_OK);
+	/* only the first mail and the Trello call reached a server */
+	ck_assert_int_eq(served, 2);
+	/* once the pause is over, mails go out again */
+	reg.api->timer_start(reg.self, 3700 * 1000, tick, NULL);
+	fakehost_run(host, 3700 * 1000);
+	start(REG_SVC_MAILGUN, "POST", 0, &d);
+	fakehost_run(host, 5000);
+	ck_assert_int_eq(d.outcome, REG_OK);
+}
+END_TEST
+
+/* Without Retry-After a 429 is retried after a jittered backoff. */
+START_TEST(test_429_without_retry_after_backs_off)
+{
+	struct outcome o = {0};
+	int64_t t0 = fakehost_now(host);
+
+	script[0] = (struct fakehost_reply){
+	    .status = OPSBOT_OK, .code = 429, .request_sent = 1};
+	nscript = 1;
+	start(REG_SVC_MAILGUN, "POST", 0, &o);
+	fakehost_run(host, 60000);
+	ck_assert_int_eq(o.outcome, REG_OK);
+	ck_assert_int_eq(served, 2);
+	/* 100 ms answer, backoff in [50, 100] ms, 100 ms answer */
+	ck_assert_int_ge(o.at - t0, 250);
+	ck_assert_int_le(o.at - t0, 300);
 }
 END_TEST
 
@@ -325,6 +393,8 @@ static Suite *registrar_client_suite(void)
 	tcase_add_test(tc, test_ok_and_headers);
 	tcase_add_test(tc, test_429_retry_after_pauses_the_service);
 	tcase_add_test(tc, test_trello_429_floor);
+	tcase_add_test(tc, test_long_retry_after_is_left_for_a_later_sync);
+	tcase_add_test(tc, test_429_without_retry_after_backs_off);
 	tcase_add_test(tc, test_on_send_only_while_out);
 	tcase_add_test(tc, test_lost_answer_of_a_post_is_unknown);
 	tcase_add_test(tc, test_failure_before_sending_is_retried);
