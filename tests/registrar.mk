@@ -15,4 +15,5 @@ $(BUILD)/tests/test_registrar_jwt: $(REGISTRAR_OBJDIR)/google_auth.o \
 
 test_registrar_client_LIBS = -ljansson
 $(BUILD)/tests/test_registrar_client: $(REGISTRAR_OBJDIR)/client.o \
-	$(REGISTRAR_OBJDIR)/text.o
+	$(REGISTRAR_OBJDIR)/text.o $(REGISTRAR_OBJDIR)/mailgun.o \
+	$(REGISTRAR_OBJDIR)/trello.o

@@ -36,6 +36,58 @@ void reg_mailgun_form(const struct reg *reg, const struct reg_mail *mail,
 		reg_form_add(b, "v:registrar-ref", mail->marker);
 }
 
+/*
+ * Mailgun's answers (api-contracts 3.3): 401 a wrong key, 403 a domain not
+ * allowed to send, 404 an unknown domain (or the wrong region), 400 a
+ * missing or invalid parameter, named in the message.  Only an invalid
+ * "to" is the registrant's; from, cc, h:Reply-To, subject and the text
+ * come from the configuration and would fail for everyone.
+ */
+enum reg_failure reg_mailgun_failure(const struct reg_result *res,
+				     const char **hint)
+{
+	const char *cause = res->cause ? res->cause : "";
+
+	*hint = "";
+	if (res->transient) {
+		if ((res->code == 429 || res->code == 420) &&
+		    !strstr(cause, "later sync"))
+			*hint = "; rate limited, retried at the next sync";
+		else if (!strstr(cause, "later sync"))
+			*hint = "; retried at the next sync";
+		return REG_FAIL_PASSING;
+	}
+	switch (res->code) {
+	case 401:
+		*hint = "; check [plugin.registrar] mailgun_key";
+		return REG_FAIL_CONFIG;
+	case 403:
+		*hint = "; check the domain's sending rights in mailgun";
+		return REG_FAIL_CONFIG;
+	case 404:
+		*hint = "; check mailgun_domain and mailgun_region";
+		return REG_FAIL_CONFIG;
+	case 400:
+		if (strstr(cause, "to parameter")) {
+			*hint = "; check the registrant's address, then !reg "
+				"retry";
+			return REG_FAIL_ROW;
+		}
+		if (strstr(cause, "from") || strstr(cause, "cc ") ||
+		    strstr(cause, "Reply-To")) {
+			*hint = "; check mail_from, mail_cc and mail_reply_to";
+			return REG_FAIL_CONFIG;
+		}
+		if (strstr(cause, "subject") || strstr(cause, "'text'")) {
+			*hint = "; check the mail templates";
+			return REG_FAIL_CONFIG;
+		}
+		return REG_FAIL_ROW;
+	default:
+		return REG_FAIL_ROW;
+	}
+}
+
 static void reg_mail_done(struct reg *reg, const struct reg_result *res,
 			  void *data)
 {
@@ -44,6 +96,7 @@ static void reg_mail_done(struct reg *reg, const struct reg_result *res,
 	const char *id = NULL;
 	char *error = NULL;
 	enum reg_outcome outcome = res->outcome;
+	enum reg_failure why = REG_FAIL_PASSING;
 
 	if (outcome == REG_CANCELLED) {
 		error = reg_xstrdup("cancelled");
@@ -53,15 +106,9 @@ static void reg_mail_done(struct reg *reg, const struct reg_result *res,
 				      "then !reg resend or !reg set",
 				      res->cause);
 	} else if (outcome != REG_OK) {
-		const char *hint = "";
+		const char *hint;
 
-		if (res->code == 401)
-			hint = "; check [plugin.registrar] mailgun_key";
-		else if (res->code == 404)
-			hint = "; check mailgun_domain and mailgun_region";
-		else if ((res->code == 429 || res->code == 420) &&
-			 !strstr(res->cause, "later sync"))
-			hint = "; rate limited, retried at the next sync";
+		why = reg_mailgun_failure(res, &hint);
 		error = reg_xasprintf("mailgun: %s%s", res->cause, hint);
 	} else {
 		/* Accepted.  An unreadable body still means queued. */
@@ -70,7 +117,7 @@ static void reg_mail_done(struct reg *reg, const struct reg_result *res,
 		if (!id)
 			id = "(accepted, no id)";
 	}
-	op->fn(reg, outcome, res->transient, id, error, op->data);
+	op->fn(reg, outcome, why, id, error, op->data);
 	json_decref(root);
 	free(error);
 	free(op);

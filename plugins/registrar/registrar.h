@@ -75,7 +75,8 @@ int reg_header_find(char *const *headers, int n, const char *name);
 /*
  * Fills "{Column}" placeholders from rec ("{{" and "}}" are literal
  * braces); html escapes the values.  Returns 0, or -1 with a message in
- * err ("template: no column \"Foo\" in the sheet").
+ * err ("no column \"Foo\" in the sheet; ..."), which the caller prefixes
+ * with the configuration key of the template.
  */
 int reg_template_render(const char *tpl, const struct reg_record *rec, int html,
 			struct reg_buf *out, struct reg_buf *err);
@@ -345,6 +346,18 @@ struct reg_result {
 typedef void reg_call_fn(struct reg *reg, const struct reg_result *res,
 			 void *data);
 
+/* Why a card or mail step failed; it decides what becomes of the step. */
+enum reg_failure {
+	REG_FAIL_ROW,	  /* the registrant's data was refused: 'failed'
+			     until !reg retry */
+	REG_FAIL_PASSING, /* rate limit, 5xx, network: pending, tried again
+			     at the next sync */
+	REG_FAIL_CONFIG,  /* credentials, ids, addresses or templates from
+			     the configuration: pending, and the service is
+			     not used again in this sync; fixing the
+			     configuration is enough, no !reg retry */
+};
+
 enum reg_call_flags {
 	REG_CALL_IDEMPOTENT = 1 << 0,  /* safe to repeat after any failure */
 	REG_CALL_5XX_UNKNOWN = 1 << 1, /* a 5xx may have been acted on */
@@ -459,7 +472,7 @@ void reg_trello_list_cards(struct reg *reg, const char *list_id,
 
 /* outcome REG_OK with card, or FAILED/UNKNOWN with error. */
 typedef void reg_trello_card_fn(struct reg *reg, enum reg_outcome outcome,
-				int transient,
+				enum reg_failure why,
 				const struct reg_trello_card *card,
 				const char *error, void *data);
 void reg_trello_create_card(struct reg *reg, const char *list_id,
@@ -470,6 +483,8 @@ void reg_trello_create_card(struct reg *reg, const char *list_id,
 /* Finds the marker in a description; returns it (owned) or NULL. */
 char *reg_trello_marker_in(const char *desc);
 void reg_trello_card_free(struct reg_trello_card *c);
+/* What a failed card POST means (exposed for tests). */
+enum reg_failure reg_trello_failure(const struct reg_result *res);
 
 /* ------------------------------------------------------------------------ */
 /* mailgun.c                                                                 */
@@ -481,10 +496,13 @@ struct reg_mail {
 };
 
 typedef void reg_mail_fn(struct reg *reg, enum reg_outcome outcome,
-			 int transient, const char *mail_id, const char *error,
-			 void *data);
+			 enum reg_failure why, const char *mail_id,
+			 const char *error, void *data);
 void reg_mailgun_send(struct reg *reg, const struct reg_mail *mail,
 		      reg_mail_fn *fn, void *data);
+/* What a failed send means, and the hint for it (exposed for tests). */
+enum reg_failure reg_mailgun_failure(const struct reg_result *res,
+				     const char **hint);
 /* The form body of a message (exposed for tests). */
 void reg_mailgun_form(const struct reg *reg, const struct reg_mail *mail,
 		      struct reg_buf *b);

@@ -73,7 +73,9 @@ struct reg_sync {
 
 	int need_list;
 	char *list_id;
-	char *trello_error, *mailgun_error;
+	/* a configuration problem: the service (or a role's template) is
+	   not used again in this sync; steps stay pending with it */
+	char *trello_error, *mailgun_error, *template_error[2];
 	int *recheck;
 	int nrecheck, recheck_alloc, recheck_rounds;
 
@@ -215,6 +217,8 @@ static void reg_sync_free(struct reg_sync *s)
 	free(s->list_id);
 	free(s->trello_error);
 	free(s->mailgun_error);
+	free(s->template_error[0]);
+	free(s->template_error[1]);
 	reg_buf_release(&s->errors);
 	free(s);
 }
@@ -400,8 +404,16 @@ struct reg_step_ctx {
 	struct reg_item *item;
 };
 
+/* Stops using a service (or a template) for the rest of the sync. */
+static void reg_sync_stop(char **slot, const char *error)
+{
+	if (!*slot)
+		*slot = reg_xstrdup(error);
+}
+
 static void reg_card_created(struct reg *reg, enum reg_outcome outcome,
-			     int transient, const struct reg_trello_card *card,
+			     enum reg_failure why,
+			     const struct reg_trello_card *card,
 			     const char *error, void *data)
 {
 	struct reg_step_ctx *ctx = data;
@@ -429,16 +441,13 @@ static void reg_card_created(struct reg *reg, enum reg_outcome outcome,
 		break;
 	case REG_FAILED:
 		reg_ledger_card_set(db, it->id,
-				    transient ? "pending" : "failed", error);
+				    why == REG_FAIL_ROW ? "failed" : "pending",
+				    error);
 		reg_sync_error(s, error);
-		if (!transient) {
+		if (why == REG_FAIL_ROW)
 			s->failed++;
-			if (strstr(error, "trello_key") ||
-			    strstr(error, "is gone")) {
-				free(s->trello_error);
-				s->trello_error = reg_xstrdup(error);
-			}
-		}
+		else if (why == REG_FAIL_CONFIG)
+			reg_sync_stop(&s->trello_error, error);
 		break;
 	case REG_CANCELLED:
 		/* the POST may be out: keep 'sending' for the lookup */
@@ -449,8 +458,8 @@ static void reg_card_created(struct reg *reg, enum reg_outcome outcome,
 }
 
 static void reg_mail_sent(struct reg *reg, enum reg_outcome outcome,
-			  int transient, const char *mail_id, const char *error,
-			  void *data)
+			  enum reg_failure why, const char *mail_id,
+			  const char *error, void *data)
 {
 	struct reg_step_ctx *ctx = data;
 	struct reg_sync *s = ctx->sync;
@@ -472,16 +481,13 @@ static void reg_mail_sent(struct reg *reg, enum reg_outcome outcome,
 		return;
 	case REG_FAILED:
 		reg_ledger_mail_set(db, it->id,
-				    transient ? "pending" : "failed", error);
+				    why == REG_FAIL_ROW ? "failed" : "pending",
+				    error);
 		reg_sync_error(s, error);
-		if (!transient) {
+		if (why == REG_FAIL_ROW)
 			s->failed++;
-			if (strstr(error, "mailgun_key") ||
-			    strstr(error, "mailgun_domain")) {
-				free(s->mailgun_error);
-				s->mailgun_error = reg_xstrdup(error);
-			}
-		}
+		else if (why == REG_FAIL_CONFIG)
+			reg_sync_stop(&s->mailgun_error, error);
 		break;
 	case REG_CANCELLED:
 		/* still 'sending': the next start makes it 'unknown' */
@@ -513,10 +519,13 @@ static void reg_item_card(struct reg_sync *s, struct reg_item *it,
 
 	reg_marker_for(r->sheet, r->email, marker);
 	if (reg_card_text(reg, rec, marker, &title, &desc, &err) < 0) {
-		reg_ledger_card_set(reg_db(s), it->id, "failed",
-				    reg_buf_str(&err));
-		reg_sync_error(s, reg_buf_str(&err));
-		s->failed++;
+		/* card_title is configuration: the same for every card */
+		char *msg = reg_xasprintf("card_title: %s", reg_buf_str(&err));
+
+		reg_ledger_set_error(reg_db(s), it->id, msg);
+		reg_sync_error(s, msg);
+		reg_sync_stop(&s->trello_error, msg);
+		free(msg);
 		reg_item_done(s, it);
 		goto out;
 	}
@@ -546,22 +555,30 @@ static void reg_item_mail(struct reg_sync *s, struct reg_item *it,
 	struct reg_step_ctx *ctx;
 	char marker[40];
 	struct reg_mail mail;
+	const char *key = NULL;
 
-	if (!reg->tpl_text[role] ||
-	    reg_template_render(reg->tpl_subject[role], rec, 0, &subject,
-				&err) < 0 ||
-	    reg_template_render(reg->tpl_text[role], rec, 0, &text, &err) < 0 ||
-	    (reg->tpl_html[role] &&
-	     reg_template_render(reg->tpl_html[role], rec, 1, &html, &err) <
-		 0)) {
-		if (!err.len)
-			reg_buf_addf(&err,
-				     "mail: no %s template; set %s_template",
-				     r->role, r->role);
-		reg_ledger_mail_set(reg_db(s), it->id, "failed",
-				    reg_buf_str(&err));
-		reg_sync_error(s, reg_buf_str(&err));
-		s->failed++;
+	if (!reg->tpl_text[role])
+		reg_buf_addf(&err, "mail: no %s template; set %s_template",
+			     r->role, r->role);
+	else if (reg_template_render(reg->tpl_subject[role], rec, 0, &subject,
+				     &err) < 0 ||
+		 reg_template_render(reg->tpl_text[role], rec, 0, &text, &err) <
+		     0)
+		key = "template";
+	else if (reg->tpl_html[role] &&
+		 reg_template_render(reg->tpl_html[role], rec, 1, &html, &err) <
+		     0)
+		key = "template_html";
+	if (err.len) {
+		char *msg = key ? reg_xasprintf("%s_%s: %s", r->role, key,
+						reg_buf_str(&err))
+				: reg_xstrdup(reg_buf_str(&err));
+
+		/* a template is configuration: the same for the whole role */
+		reg_ledger_set_error(reg_db(s), it->id, msg);
+		reg_sync_error(s, msg);
+		reg_sync_stop(&s->template_error[role], msg);
+		free(msg);
 		reg_item_done(s, it);
 		goto out;
 	}
@@ -634,9 +651,14 @@ static void reg_item_step(struct reg_sync *s, struct reg_item *it)
 		/* 'sending' unresolved, or 'failed': no mail before a card */
 		reg_item_done(s, it);
 	} else if (strcmp(r.mail_state, "pending") == 0) {
-		if (s->mailgun_error) {
-			reg_ledger_set_error(reg_db(s), it->id,
-					     s->mailgun_error);
+		const char *stop = s->mailgun_error;
+
+		if (!stop)
+			stop = s->template_error[strcmp(r.role, "mentor") == 0
+						     ? REG_MENTOR
+						     : REG_STUDENT];
+		if (stop) {
+			reg_ledger_set_error(reg_db(s), it->id, stop);
 			reg_item_done(s, it);
 		} else {
 			reg_item_mail(s, it, &r, &rec);

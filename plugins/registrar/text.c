@@ -305,16 +305,15 @@ int reg_template_render(const char *tpl, const struct reg_record *rec, int html,
 		}
 		end = strchr(p + 1, '}');
 		if (!end || memchr(p + 1, '\n', (size_t)(end - p - 1))) {
-			reg_buf_addf(
-			    err, "template: unclosed \"{\" near \"%.20s\"", p);
+			reg_buf_addf(err, "unclosed \"{\" near \"%.20s\"", p);
 			return -1;
 		}
 		name = reg_xstrndup(p + 1, (size_t)(end - p - 1));
 		value = reg_record_get(rec, name);
 		if (!value) {
 			reg_buf_addf(err,
-				     "template: no column \"%s\" in the sheet; "
-				     "fix the template or the header row",
+				     "no column \"%s\" in the sheet; fix the "
+				     "template or the header row",
 				     name);
 			free(name);
 			return -1;

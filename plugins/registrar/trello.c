@@ -62,8 +62,12 @@ static char *reg_trello_cause(const char *what, const struct reg_result *res)
 
 	if (res->code == 401)
 		hint = "; check [plugin.registrar] trello_key and trello_token";
-	else if (res->code == 429 && !strstr(res->cause, "later sync"))
+	else if (res->transient && strstr(res->cause, "later sync"))
+		hint = "";
+	else if (res->code == 429)
 		hint = "; rate limited, retried at the next sync";
+	else if (res->transient)
+		hint = "; retried at the next sync";
 	return reg_xasprintf("trello: %s: %s%s", what, res->cause, hint);
 }
 
@@ -215,6 +219,22 @@ void reg_trello_list_cards(struct reg *reg, const char *list_id,
 
 /* ------------------------------------------------------------------------ */
 
+/*
+ * Trello's refusals of a card POST (api-contracts 2.3): 401 a wrong key
+ * or token, 400 "invalid value for idList" a list that is gone, 404 a
+ * missing model: the configuration's, the same for every card.  Other
+ * 4xx (a field Trello refuses) are the registrant's.
+ */
+enum reg_failure reg_trello_failure(const struct reg_result *res)
+{
+	if (res->transient)
+		return REG_FAIL_PASSING;
+	if (res->code == 401 || res->code == 403 || res->code == 404 ||
+	    (res->code == 400 && res->cause && strstr(res->cause, "idList")))
+		return REG_FAIL_CONFIG;
+	return REG_FAIL_ROW;
+}
+
 static void reg_card_done(struct reg *reg, const struct reg_result *res,
 			  void *data)
 {
@@ -255,8 +275,10 @@ static void reg_card_done(struct reg *reg, const struct reg_result *res,
 			card.url = reg_xstrdup(url ? url : "");
 		}
 	}
-	op->card_fn(reg, outcome, res->transient, error ? NULL : &card, error,
-		    op->data);
+	op->card_fn(reg, outcome,
+		    outcome == REG_FAILED ? reg_trello_failure(res)
+					  : REG_FAIL_PASSING,
+		    error ? NULL : &card, error, op->data);
 	reg_trello_card_free(&card);
 	json_decref(root);
 	free(error);

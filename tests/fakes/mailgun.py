@@ -10,7 +10,9 @@ Missing from/to/subject or text+html: 400 {"message": ...}.  Success:
 {"id": "<...@domain>", "message": "Queued. Thank you."}.
 
 Admin (besides fakecommon's):
-  POST /_admin/setup {"key": ..., "domains": [...]}
+  POST /_admin/setup {"key": ..., "domains": [...], "refuse_to": [...]}
+      refuse_to: addresses answered 400 "to parameter is not a valid
+      address" (what Mailgun says of an address it cannot use)
 State: {"messages": [{"id", "domain", "fields": [[name, value], ...]}],
         "sent": n, "violations": [...]}
 """
@@ -28,6 +30,7 @@ class MailgunServer(fakecommon.FakeServer):
         super().__init__("mailgun", MailgunHandler, port)
         self.key = None
         self.domains = []
+        self.refuse_to = []
         self.service_reset({})
 
     def service_reset(self, data):
@@ -44,6 +47,7 @@ class MailgunServer(fakecommon.FakeServer):
             with self.state.lock:
                 self.key = data.get("key")
                 self.domains = data.get("domains", [])
+                self.refuse_to = data.get("refuse_to", [])
             return 200, {"ok": True}
         return 404, {"error": "admin: unknown endpoint " + what}
 
@@ -95,7 +99,8 @@ class MailgunHandler(fakecommon.FakeHandler):
             return 400, {}, {"message": "Need at least one of 'text' or "
                              "'html' parameters specified"}
         for n, v in fields:
-            if n in ("to", "cc", "from") and "@" not in v:
+            if n == "to" and v in srv.refuse_to or \
+                    n in ("to", "cc", "from") and "@" not in v:
                 return 400, {}, {"message": "%s parameter is not a valid "
                                  "address. please check documentation" % n}
         with srv.state.lock:

@@ -250,6 +250,16 @@ class SyncTest(unittest.TestCase):
                       "mailgun_key", p.stderr)
         self.assertNotIn(harness.TRELLO_TOKEN, p.stdout + p.stderr)
         self.assertNotIn(harness.MAILGUN_KEY, p.stdout + p.stderr)
+        # wrong credentials fail nobody: once they are right again, the
+        # next sync does everything, without !reg retry
+        self.assertEqual({r["progress"] for r in w.ledger()}, {"new"})
+        w.fakes.admin("trello", "setup", {
+            "key": harness.TRELLO_KEY, "token": harness.TRELLO_TOKEN,
+            "boards": {harness.BOARD: ["Applicants"]}})
+        w.fakes.admin("mailgun", "setup", {"key": harness.MAILGUN_KEY,
+                                           "domains": [harness.DOMAIN]})
+        w.run("sync", check=True)
+        w.check_exactly_once(self, allow_unknown=False)
 
     def test_moved_column_and_missing_column(self):
         w = self.world(students=4, mentors=1)
@@ -310,25 +320,78 @@ class SyncTest(unittest.TestCase):
         self.assertIn("1 new, 1 cards, 1 mails, 0 marked", p.stderr)
         self.assertEqual(f.state("sheets")["tokens_issued"], issued)
 
-    def test_failed_template_then_retry(self):
-        w = self.world(students=0, mentors=2)
+    def test_template_error_waits_for_the_fix(self):
+        # a template naming a column the sheet lacks is a configuration
+        # mistake: the role's mails wait (pending, with the cause), the
+        # other role is not held up, and fixing the file is enough
+        w = self.world(students=1, mentors=2)
         with open(os.path.join(w.dir, "mentor.txt"), "w") as fh:
             fh.write("Subject: Hi {Nickname}\n\nHello\n")
         p = w.run("sync")
-        self.assertIn('template: no column "Nickname" in the sheet',
-                      p.stderr)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn('mentor_template: no column "Nickname" in the sheet; '
+                      'fix the template or the header row', p.stderr)
+        self.assertIn("1 mails", p.stderr)
         p = w.run("list", "failed", check=True)
-        self.assertIn("2 registrant(s) failed", p.stdout)
-        self.assertEqual(w.fakes.state("mailgun")["sent"], 0)
+        self.assertIn("no registrants in failed", p.stdout)
+        led = {r["email"]: r for r in w.ledger()}
+        for m in ("mentor00@example.net", "mentor01@example.net"):
+            self.assertEqual(led[m]["mail_state"], "pending")
+            self.assertIn("mentor_template", led[m]["last_error"])
+        self.assertEqual(w.fakes.state("mailgun")["sent"], 1)
         with open(os.path.join(w.dir, "mentor.txt"), "w") as fh:
             fh.write("Subject: Hi {Name}\n\nHello\n")
+        p = w.run("sync", check=True)
+        self.assertIn("2 mails", p.stdout)
+        msgs = w.fakes.state("mailgun")["messages"]
+        self.assertIn("Hi Mentor 01", [dict(m["fields"])["subject"]
+                                       for m in msgs])
+        w.check_exactly_once(self, allow_unknown=False)
+
+    def test_config_refused_by_mailgun_waits_for_the_fix(self):
+        # Mailgun refusing the configured cc is no registrant's fault:
+        # nobody is marked failed, mails stop for the sync, and the next
+        # sync after the fix sends them all
+        w = self.world(students=0, mentors=6, mail_cc="organisers",
+                       concurrency="2")
+        p = w.run("sync")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("mailgun: 400 cc parameter is not a valid address. "
+                      "please check documentation; check mail_from, "
+                      "mail_cc and mail_reply_to", p.stderr)
+        self.assertIn("0 failed", p.stderr)
+        self.assertEqual({r["mail_state"] for r in w.ledger()}, {"pending"})
+        # not every mail was tried: the service stopped at the first
+        self.assertLessEqual(w.fakes.state("mailgun")["requests"], 2)
+        w.write_config({})
+        p = w.run("sync", check=True)
+        self.assertIn("6 mails", p.stdout)
+        w.check_exactly_once(self, allow_unknown=False)
+
+    def test_refused_address_fails_that_registrant_only(self):
+        w = self.world(students=0, mentors=3)
+        w.fakes.admin("mailgun", "setup", {
+            "key": harness.MAILGUN_KEY, "domains": [harness.DOMAIN],
+            "refuse_to": ["mentor01@example.net"]})
+        p = w.run("sync")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("mailgun: 400 to parameter is not a valid address. "
+                      "please check documentation; check the registrant's "
+                      "address, then !reg retry", p.stderr)
+        self.assertIn("2 mails", p.stderr)
+        self.assertIn("1 failed", p.stderr)
+        p = w.run("list", "failed", check=True)
+        self.assertIn("1 registrant(s) failed: Mentor 01", p.stdout)
+        # a failed step is not tried again by the next sync
+        before = w.fakes.state("mailgun")["requests"]
+        w.run("sync")
+        self.assertEqual(w.fakes.state("mailgun")["requests"], before)
+        # until someone retries it
+        w.fakes.admin("mailgun", "setup", {"key": harness.MAILGUN_KEY,
+                                           "domains": [harness.DOMAIN]})
         p = w.run("retry", "Mentor 01", check=True)
-        self.assertIn("failed steps reset; syncing", p.stdout)
         self.assertIn("1 mails", p.stdout)
-        p = w.run("stats", check=True)
-        self.assertIn("1 mentor done, 1 mentor failed", p.stdout)
-        msg = w.fakes.state("mailgun")["messages"][0]
-        self.assertEqual(dict(msg["fields"])["subject"], "Hi Mentor 01")
+        w.check_exactly_once(self, allow_unknown=False)
 
     def test_jwt_rejected_names_the_cause(self):
         w = self.world(students=1, mentors=0)

@@ -384,6 +384,67 @@ START_TEST(test_cancelled)
 }
 END_TEST
 
+static enum reg_failure mailgun(long code, const char *cause, int transient,
+				const char **hint)
+{
+	struct reg_result res = {REG_FAILED, code, "", 0, cause, transient};
+
+	return reg_mailgun_failure(&res, hint);
+}
+
+/*
+ * Which failures are the registrant's (failed until retried) and which
+ * are the configuration's (pending; fixing the configuration is enough).
+ */
+START_TEST(test_failure_classes)
+{
+	const char *hint;
+	struct reg_result res = {REG_FAILED,	      401, "", 0,
+				 "401 invalid token", 0};
+
+	ck_assert_int_eq(mailgun(400,
+				 "400 to parameter is not a valid address. "
+				 "please check documentation",
+				 0, &hint),
+			 REG_FAIL_ROW);
+	ck_assert_ptr_nonnull(strstr(hint, "registrant's address"));
+	ck_assert_int_eq(
+	    mailgun(400, "400 cc parameter is not a valid address", 0, &hint),
+	    REG_FAIL_CONFIG);
+	ck_assert_ptr_nonnull(strstr(hint, "mail_cc"));
+	ck_assert_int_eq(
+	    mailgun(400, "400 from parameter is missing", 0, &hint),
+	    REG_FAIL_CONFIG);
+	ck_assert_int_eq(mailgun(401, "401 Forbidden", 0, &hint),
+			 REG_FAIL_CONFIG);
+	ck_assert_ptr_nonnull(strstr(hint, "mailgun_key"));
+	ck_assert_int_eq(
+	    mailgun(404, "404 Domain not found: mg.x.org", 0, &hint),
+	    REG_FAIL_CONFIG);
+	ck_assert_ptr_nonnull(strstr(hint, "mailgun_region"));
+	ck_assert_int_eq(
+	    mailgun(403, "403 Domain x is not allowed to send", 0, &hint),
+	    REG_FAIL_CONFIG);
+	ck_assert_int_eq(mailgun(429, "429 Too many requests", 1, &hint),
+			 REG_FAIL_PASSING);
+	ck_assert_str_eq(hint, "; rate limited, retried at the next sync");
+	ck_assert_int_eq(mailgun(0, "Connection refused", 1, &hint),
+			 REG_FAIL_PASSING);
+	ck_assert_str_eq(hint, "; retried at the next sync");
+	ck_assert_int_eq(mailgun(413, "413 too large", 0, &hint), REG_FAIL_ROW);
+
+	ck_assert_int_eq(reg_trello_failure(&res), REG_FAIL_CONFIG);
+	res = (struct reg_result){
+	    REG_FAILED, 400, "", 0, "400 invalid value for idList", 0};
+	ck_assert_int_eq(reg_trello_failure(&res), REG_FAIL_CONFIG);
+	res = (struct reg_result){
+	    REG_FAILED, 400, "", 0, "400 invalid value for desc", 0};
+	ck_assert_int_eq(reg_trello_failure(&res), REG_FAIL_ROW);
+	res = (struct reg_result){REG_FAILED, 503, "", 0, "503 busy", 1};
+	ck_assert_int_eq(reg_trello_failure(&res), REG_FAIL_PASSING);
+}
+END_TEST
+
 static Suite *registrar_client_suite(void)
 {
 	Suite *s = suite_create("registrar_client");
@@ -402,6 +463,7 @@ static Suite *registrar_client_suite(void)
 	tcase_add_test(tc, test_definite_and_exhausted);
 	tcase_add_test(tc, test_concurrency_bound);
 	tcase_add_test(tc, test_cancelled);
+	tcase_add_test(tc, test_failure_classes);
 	suite_add_tcase(s, tc);
 	return s;
 }
