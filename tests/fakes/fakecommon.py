@@ -5,6 +5,7 @@ Every fake is a ThreadingHTTPServer speaking HTTP/1.1 with keep-alive, like
 the real services.  Requests under /_admin/ are never delayed or faulted:
 
   GET  /_admin/state              the service's recorded state (JSON)
+  GET  /_admin/requests           {"requests": n}: requests so far (cheap)
   POST /_admin/reset              forget faults, latency and counters
   POST /_admin/latency            {"ms": 50}: delay before every answer
   POST /_admin/faults             {"rules": [RULE, ...]}: replace the rules
@@ -223,6 +224,10 @@ class FakeHandler(BaseHTTPRequestHandler):
                 out["faults_fired"] = dict(state.faults_fired)
                 out["rules"] = [r.describe() for r in state.rules]
             self.send(200, out)
+        elif what == "requests" and self.command == "GET":
+            with state.lock:
+                n = state.requests
+            self.send(200, {"requests": n})
         elif what == "reset":
             state.reset()
             self.server.service_reset(data)

@@ -41,15 +41,20 @@ class Fakes:
     def admin(self, service, what, data=None):
         req = urllib.request.Request(
             "%s/_admin/%s" % (self.url(service), what),
-            data=None if data is None and what == "state"
+            data=None if data is None and what in ("state", "requests")
             else json.dumps(data or {}).encode(),
-            method="GET" if what == "state" else "POST",
+            method="GET" if what in ("state", "requests") else "POST",
             headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=30) as res:
             return json.load(res)
 
     def state(self, service):
         return self.admin(service, "state")
+
+    def requests(self):
+        """Requests the three services have received so far."""
+        return sum(self.admin(s, "requests")["requests"]
+                   for s in ("sheets", "trello", "mailgun"))
 
     def faults(self, service, rules):
         return self.admin(service, "faults", {"rules": rules})

@@ -4,6 +4,7 @@
 servers.  Run: BUILD=build /usr/bin/python3 tests/registrar/test_sync.py"""
 
 import os
+import random
 import signal
 import sqlite3
 import sys
@@ -166,19 +167,31 @@ class SyncTest(unittest.TestCase):
         self.assertNotIn("example.org", p.stdout + p.stderr)
 
     def test_kill_at_random_points(self):
+        # 50 kills, each at a random point of a sync's own progress: after
+        # the k-th request the services receive (k random, 1..12), plus a
+        # random part of a call's latency, so a kill lands while a request
+        # is out as often as between two.  A wall-clock point would miss
+        # the later syncs, which have less to do.
         w = self.world(concurrency="3")
         for s in ("sheets", "trello", "mailgun"):
             w.fakes.latency(s, 40)
-        points = harness.random_points(50, 1234, 0.05, 0.6)
-        killed_during = 0
-        for delay in points:
+        rng = random.Random(1234)
+        kills = spawns = 0
+        while kills < 50 and spawns < 80:
+            k, extra = rng.randint(1, 12), rng.uniform(0, 0.04)
+            base = w.fakes.requests()
             proc = w.spawn("sync")
-            time.sleep(delay)
+            spawns += 1
+            harness.wait_for(lambda: proc.poll() is not None or
+                             w.fakes.requests() >= base + k,
+                             timeout=30, step=0.002)
+            time.sleep(extra)
             if proc.poll() is None:
-                killed_during += 1
                 proc.send_signal(signal.SIGKILL)
+                kills += 1
             proc.communicate()
-        self.assertGreaterEqual(killed_during, 40)
+        self.assertEqual(kills, 50, "only %d of %d syncs were still "
+                         "running at their kill point" % (kills, spawns))
         for s in ("sheets", "trello", "mailgun"):
             w.fakes.latency(s, 0)
         for _ in range(3):
@@ -186,8 +199,11 @@ class SyncTest(unittest.TestCase):
             if {r["progress"] for r in w.ledger()} <= {"done", "unknown"}:
                 break
         unknown = w.check_exactly_once(self)
-        print("\nkill test: %d of 50 kills during a sync, %d mails "
-              "unknown" % (killed_during, unknown), file=sys.stderr)
+        p = w.run("list", "unknown", check=True)
+        if unknown:
+            self.assertIn("%d registrant(s) unknown" % unknown, p.stdout)
+        print("\nkill test: 50 kills in %d syncs, %d mails unknown" % (
+            spawns, unknown), file=sys.stderr)
 
     def test_two_syncs_at_once(self):
         w = self.world(students=40, mentors=0, concurrency="2")
