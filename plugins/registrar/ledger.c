@@ -437,13 +437,31 @@ int reg_ledger_resend(sqlite3 *db, int64_t id)
 			    "ii", reg_wall_ms(), id));
 }
 
+static int reg_find_add(int64_t *ids, int max, int n, int64_t id)
+{
+	if (n < max)
+		ids[n] = id;
+	return n + 1;
+}
+
 int reg_ledger_find(sqlite3 *db, const char *who, int64_t *ids, int max)
 {
-	char email[256];
+	char email[256], *folded, *end;
 	sqlite3_stmt *st;
-	int n = 0;
+	int n = 0, rc;
+	long long num;
 
-	if (strchr(who, '@')) {
+	while (*who == ' ')
+		who++;
+	if (who[0] == '#' && who[1] >= '0' && who[1] <= '9') {
+		num = strtoll(who + 1, &end, 10);
+		if (*end)
+			return 0;
+		st = reg_prepare(db,
+				 "SELECT id FROM registrar_registrant WHERE"
+				 " id = ?",
+				 "i", (int64_t)num);
+	} else if (strchr(who, '@')) {
 		if (reg_email_normalise(who, email, sizeof(email)) < 0)
 			return 0;
 		st = reg_prepare(db,
@@ -451,33 +469,53 @@ int reg_ledger_find(sqlite3 *db, const char *who, int64_t *ids, int max)
 				 " email = ? ORDER BY id",
 				 "s", email);
 	} else {
+		/*
+		 * Names are compared folded (case and accents), which SQLite
+		 * only does for ASCII: every name is read and folded here.
+		 * Equal names first; if none, names containing the text.
+		 */
+		int64_t *sub = NULL;
+		int nsub = 0;
+
 		st = reg_prepare(db,
-				 "SELECT id FROM registrar_registrant WHERE"
-				 " name = ? COLLATE NOCASE ORDER BY id",
-				 "s", who);
+				 "SELECT id, name FROM registrar_registrant"
+				 " ORDER BY id",
+				 "");
 		if (!st)
 			return -1;
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			if (n < max)
-				ids[n] = sqlite3_column_int64(st, 0);
-			n++;
+		folded = reg_fold(who);
+		if (!*folded) {
+			free(folded);
+			reg_stmt_put(st);
+			return 0;
+		}
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			int64_t id = sqlite3_column_int64(st, 0);
+			char *name =
+			    reg_fold((const char *)sqlite3_column_text(st, 1));
+
+			if (strcmp(name, folded) == 0) {
+				n = reg_find_add(ids, max, n, id);
+			} else if (!n && strstr(name, folded)) {
+				sub = reg_xrealloc(sub, (size_t)(nsub + 1) *
+							    sizeof(*sub));
+				sub[nsub++] = id;
+			}
+			free(name);
 		}
 		reg_stmt_put(st);
-		if (n)
-			return n;
-		st =
-		    reg_prepare(db,
-				"SELECT id FROM registrar_registrant WHERE"
-				" instr(lower(name), lower(?)) > 0 ORDER BY id",
-				"s", who);
+		free(folded);
+		for (int i = 0; !n && i < nsub; i++)
+			reg_find_add(ids, max, i, sub[i]);
+		if (!n)
+			n = nsub;
+		free(sub);
+		return rc == SQLITE_DONE ? n : -1;
 	}
 	if (!st)
 		return -1;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (n < max)
-			ids[n] = sqlite3_column_int64(st, 0);
-		n++;
-	}
+	while (sqlite3_step(st) == SQLITE_ROW)
+		n = reg_find_add(ids, max, n, sqlite3_column_int64(st, 0));
 	reg_stmt_put(st);
 	return n;
 }

@@ -355,6 +355,13 @@ static struct sqlite3 *reg_store(struct reg *reg)
 	return reg->api->store(reg->self);
 }
 
+/* How the asker types a command: "!reg" in chat, the CLI's words there. */
+static const char *reg_word(const struct opsbot_request *req)
+{
+	return req->origin == OPSBOT_ORIGIN_CLI ? "opsbot run registrar"
+						: "!reg";
+}
+
 /* Resolves <who> to exactly one registrant, or explains why not. */
 static int reg_resolve(struct reg *reg, struct opsbot_request *req,
 		       const char *who, int64_t *id)
@@ -369,28 +376,36 @@ static int reg_resolve(struct reg *reg, struct opsbot_request *req,
 		return -1;
 	}
 	if (n == 0) {
-		reg->api->reply_error(req, "no registrant matches \"%s\"",
-				      strchr(who, '@') ? "<e-mail>" : who);
+		/* an address typed in a channel is not repeated there */
+		reg->api->reply_error(req,
+				      "no registrant matches \"%s\"; try part "
+				      "of the name, the e-mail or %s list",
+				      strchr(who, '@') ? "<e-mail>" : who,
+				      reg_word(req));
 		return -1;
 	}
 	if (n == 1) {
 		*id = ids[0];
 		return 0;
 	}
+	/* the numbers tell apart two people of the same name, or one
+	   person on both sheets */
 	for (int i = 0; i < n && i < REG_MAX_MATCHES; i++) {
 		struct reg_registrant r;
 
 		if (reg_ledger_load(reg_store(reg), ids[i], &r) < 0)
 			continue;
-		reg_buf_addf(&names, "%s%s (%s)", names.len ? ", " : "", r.name,
-			     r.role);
+		reg_buf_addf(&names, "%s%s (%s, #%lld)", names.len ? ", " : "",
+			     r.name, r.role, (long long)r.id);
 		reg_registrant_free(&r);
 	}
-	reg->api->reply_error(req,
-			      "%d registrants match: %s%s; be more "
-			      "specific or use the e-mail",
-			      n, reg_buf_str(&names),
-			      n > REG_MAX_MATCHES ? ", ..." : "");
+	reg->api->reply_error(
+	    req,
+	    "%d registrants match: %s%s; give the number "
+	    "instead of the name (#%lld)%s",
+	    n, reg_buf_str(&names), n > REG_MAX_MATCHES ? ", ..." : "",
+	    (long long)ids[0],
+	    n > REG_MAX_MATCHES ? " or more of the name" : "");
 	reg_buf_release(&names);
 	return -1;
 }
@@ -676,8 +691,9 @@ static int reg_cmd_resend(struct opsbot_plugin *self,
 static const struct opsbot_command reg_commands[] = {
     {"sync", "", "read the sheets and register new rows now", "registrar.admin",
      0, 0, reg_cmd_sync, NULL},
-    {"status", "<name or e-mail>", "a registrant's state (details privately)",
-     "registrar.view", 1, -1, reg_cmd_status, NULL},
+    {"status", "<name|e-mail|#number>",
+     "a registrant's state (details privately)", "registrar.view", 1, -1,
+     reg_cmd_status, NULL},
     {"list", "[new|carded|mailed|done|failed|unknown|withdrawn]",
      "registrants by progress", "registrar.view", 0, 1, reg_cmd_list, NULL},
     {"stats", "", "counts per progress and role", "registrar.view", 0, 0,

@@ -88,6 +88,18 @@ int reg_template_render(const char *tpl, const struct reg_record *rec, int html,
  */
 int reg_email_normalise(const char *in, char *out, size_t size);
 
+/*
+ * A name folded for lookups: lower case, Latin letters without their
+ * accents ("Émile" -> "emile", "Ł" -> "l", "ß" -> "ss"), Greek and
+ * Cyrillic capitals to small letters, blanks collapsed and trimmed.
+ * free() it.
+ */
+char *reg_fold(const char *s);
+
+/* 1 if s[0..n) is UTF-8 without NUL; else 0 and *bad (if not NULL) is
+   the offset of the first bad byte. */
+int reg_utf8_valid(const char *s, size_t n, size_t *bad);
+
 /* Replaces anything that looks like an e-mail address by "<e-mail>". */
 char *reg_scrub_emails(const char *text);
 
@@ -213,9 +225,9 @@ int reg_ledger_retry(struct sqlite3 *db, int64_t id);
 int reg_ledger_resend(struct sqlite3 *db, int64_t id);
 
 /*
- * Finds registrants by e-mail (exact, normalised) or by name (exact
- * without case, else substring).  Fills up to max ids; returns the number
- * found (may exceed max), or -1.
+ * Finds registrants by "#<id>", by e-mail (exact, normalised) or by name
+ * (equal after reg_fold, else containing it after reg_fold).  Fills up to
+ * max ids; returns the number found (may exceed max), or -1.
  */
 int reg_ledger_find(struct sqlite3 *db, const char *who, int64_t *ids, int max);
 

@@ -329,6 +329,166 @@ int reg_template_render(const char *tpl, const struct reg_record *rec, int html,
 }
 
 /* ------------------------------------------------------------------------ */
+/* Folding names for lookups */
+
+/* U+00C0..U+00FF: the letters without accents, lower case; NULL: not a
+   letter (multiplication and division signs). */
+static const char *const reg_latin1_fold[64] = {
+    "a", "a", "a", "a",	 "a",  "a",  "ae", "c", "e", "e", "e",	"e", "i",
+    "i", "i", "i", "d",	 "n",  "o",  "o",  "o", "o", "o", NULL, "o", "u",
+    "u", "u", "u", "y",	 "th", "ss", "a",  "a", "a", "a", "a",	"a", "ae",
+    "c", "e", "e", "e",	 "e",  "i",  "i",  "i", "i", "d", "n",	"o", "o",
+    "o", "o", "o", NULL, "o",  "u",  "u",  "u", "u", "y", "th", "y"};
+
+/* U+0100..U+017F (Latin Extended-A); '1' is "ij", '2' is "oe". */
+static const char reg_latin_ext_fold[] = "aaaaaaccccccccdd"
+					 "ddeeeeeeeeeegggg"
+					 "gggghhhhiiiiiiii"
+					 "ii11jjkkklllllll"
+					 "lllnnnnnnnnnoooo"
+					 "oo22rrrrrrssssss"
+					 "ssttttttuuuuuuuu"
+					 "uuuuwwyyyzzzzzzs";
+_Static_assert(sizeof(reg_latin_ext_fold) == 0x80 + 1,
+	       "one letter per code point from U+0100 to U+017F");
+
+/* Decodes one UTF-8 sequence; returns its length, or 0 if invalid. */
+static int reg_utf8_decode(const unsigned char *p, uint32_t *cp)
+{
+	int n;
+
+	if (p[0] < 0x80) {
+		*cp = p[0];
+		return 1;
+	}
+	if ((p[0] & 0xE0) == 0xC0) {
+		*cp = p[0] & 0x1F;
+		n = 2;
+	} else if ((p[0] & 0xF0) == 0xE0) {
+		*cp = p[0] & 0x0F;
+		n = 3;
+	} else if ((p[0] & 0xF8) == 0xF0) {
+		*cp = p[0] & 0x07;
+		n = 4;
+	} else {
+		return 0;
+	}
+	for (int i = 1; i < n; i++) {
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+		*cp = (*cp << 6) | (p[i] & 0x3F);
+	}
+	if ((n == 2 && *cp < 0x80) || (n == 3 && *cp < 0x800) ||
+	    (n == 4 && (*cp < 0x10000 || *cp > 0x10FFFF)) ||
+	    (*cp >= 0xD800 && *cp <= 0xDFFF))
+		return 0;
+	return n;
+}
+
+static void reg_utf8_encode(struct reg_buf *b, uint32_t cp)
+{
+	char out[4];
+
+	if (cp < 0x80) {
+		out[0] = (char)cp;
+		reg_buf_add(b, out, 1);
+	} else if (cp < 0x800) {
+		out[0] = (char)(0xC0 | (cp >> 6));
+		out[1] = (char)(0x80 | (cp & 0x3F));
+		reg_buf_add(b, out, 2);
+	} else if (cp < 0x10000) {
+		out[0] = (char)(0xE0 | (cp >> 12));
+		out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+		out[2] = (char)(0x80 | (cp & 0x3F));
+		reg_buf_add(b, out, 3);
+	} else {
+		out[0] = (char)(0xF0 | (cp >> 18));
+		out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+		out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+		out[3] = (char)(0x80 | (cp & 0x3F));
+		reg_buf_add(b, out, 4);
+	}
+}
+
+int reg_utf8_valid(const char *s, size_t n, size_t *bad)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	while (i < n) {
+		uint32_t cp;
+		int len;
+
+		/* a sequence cut by the end of the buffer is invalid too */
+		if (p[i] >= 0x80 && i + 4 > n) {
+			unsigned char tmp[4] = {0, 0, 0, 0};
+
+			memcpy(tmp, p + i, n - i);
+			len = reg_utf8_decode(tmp, &cp);
+		} else {
+			len = reg_utf8_decode(p + i, &cp);
+		}
+		if (!len || cp == 0) {
+			if (bad)
+				*bad = i;
+			return 0;
+		}
+		i += (size_t)len;
+	}
+	return 1;
+}
+
+char *reg_fold(const char *s)
+{
+	struct reg_buf b = REG_BUF_INIT;
+	const unsigned char *p = (const unsigned char *)s;
+
+	reg_buf_adds(&b, "");
+	while (*p) {
+		uint32_t cp;
+		int n = reg_utf8_decode(p, &cp);
+
+		if (!n) {
+			/* not UTF-8: the byte as it is */
+			reg_buf_add(&b, (const char *)p, 1);
+			p++;
+			continue;
+		}
+		p += n;
+		if (cp < 0x80 && isspace((int)cp)) {
+			if (b.len && b.buf[b.len - 1] != ' ')
+				reg_buf_adds(&b, " ");
+		} else if (cp < 0x80) {
+			char c = (char)tolower((int)cp);
+
+			reg_buf_add(&b, &c, 1);
+		} else if (cp >= 0xC0 && cp <= 0xFF &&
+			   reg_latin1_fold[cp - 0xC0]) {
+			reg_buf_adds(&b, reg_latin1_fold[cp - 0xC0]);
+		} else if (cp >= 0x100 && cp <= 0x17F) {
+			char c = reg_latin_ext_fold[cp - 0x100];
+
+			reg_buf_adds(&b, c == '1'   ? "ij"
+					 : c == '2' ? "oe"
+						    : "");
+			if (c != '1' && c != '2')
+				reg_buf_add(&b, &c, 1);
+		} else {
+			/* Greek and Cyrillic capitals to small letters */
+			if ((cp >= 0x391 && cp <= 0x3A9) ||
+			    (cp >= 0x410 && cp <= 0x42F))
+				cp += 0x20;
+			else if (cp >= 0x400 && cp <= 0x40F)
+				cp += 0x50;
+			reg_utf8_encode(&b, cp);
+		}
+	}
+	while (b.len && b.buf[b.len - 1] == ' ')
+		b.buf[--b.len] = '\0';
+	return reg_buf_detach(&b);
+}
+
+/* ------------------------------------------------------------------------ */
 /* E-mail addresses */
 
 int reg_email_normalise(const char *in, char *out, size_t size)

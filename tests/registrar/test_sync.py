@@ -108,6 +108,45 @@ class SyncTest(unittest.TestCase):
         p = w.run("sync", check=True)
         self.assertIn("0 mails", p.stdout)
 
+    def test_lookups(self):
+        # two people called Ann, one of them on both sheets, and a name
+        # with accents: every one can be reached
+        w = self.world(students=0, mentors=0)
+        sh = harness.STUDENT_HEADER
+        w.fakes.admin("sheets", "sheet", {
+            "id": harness.STUDENT_SHEET, "tab": harness.STUDENT_TAB,
+            "rows": [sh,
+                     ["t", "Ann", "ann@example.org", "T", "O"],
+                     ["t", "Ann", "ann.b@example.org", "T", "O"],
+                     ["t", "Émile Zola", "emile@example.org", "W", "O"]]})
+        w.fakes.admin("sheets", "sheet", {
+            "id": harness.MENTOR_SHEET, "tab": harness.MENTOR_TAB,
+            "rows": [harness.MENTOR_HEADER,
+                     ["t", "Ann", "ANN@example.org ", "O", "nova"]]})
+        w.run("sync", check=True)
+        ids = {(r["role"], r["email"]): r["id"] for r in w.ledger()}
+        p = w.run("status", "ann")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("3 registrants match: Ann (student, #%d), Ann "
+                      "(student, #%d), Ann (mentor, #%d); give the number "
+                      "instead of the name" % (
+                          ids["student", "ann@example.org"],
+                          ids["student", "ann.b@example.org"],
+                          ids["mentor", "ann@example.org"]), p.stderr)
+        p = w.run("status", "Ann@Example.org")
+        self.assertIn("2 registrants match", p.stderr)
+        p = w.run("status", "#%d" % ids["mentor", "ann@example.org"],
+                  check=True)
+        self.assertIn("Ann: mentor,", p.stdout)
+        for who in ("émile", "EMILE ZOLA", "zola"):
+            p = w.run("status", who, check=True)
+            self.assertIn("Émile Zola: student", p.stdout)
+        p = w.run("status", "Nobody Here")
+        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.stderr.strip(), 'no registrant matches "Nobody '
+                         'Here"; try part of the name, the e-mail or '
+                         'opsbot run registrar list')
+
     def test_faults_converge_exactly_once(self):
         w = self.world()
         f = w.fakes

@@ -4,6 +4,7 @@
  * the progress view, crash recovery, lookups, the lease, confirmations.
  */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -214,6 +215,48 @@ START_TEST(test_find_list_stats_announce)
 }
 END_TEST
 
+/* Names are matched without case and accents; numbers tell apart
+   registrants a name or an e-mail cannot. */
+START_TEST(test_find_folded_and_by_number)
+{
+	int is_new;
+	int64_t ids[4];
+	int64_t emile = add("S:student", "emile@x.org", "student", "Émile Zola",
+			    2, 0, &is_new);
+	int64_t ann1 =
+	    add("S:student", "ann@x.org", "student", "Ann", 3, 0, &is_new);
+	int64_t ann2 =
+	    add("S:student", "ann@y.org", "student", "Ann", 4, 0, &is_new);
+	int64_t ann3 =
+	    add("S:mentor", "ann@x.org", "mentor", "Ann", 2, 0, &is_new);
+	char num[32];
+
+	add("S:student", "annabel@x.org", "student", "Annabel", 5, 0, &is_new);
+	ck_assert_int_eq(reg_ledger_find(db, "émile", ids, 4), 1);
+	ck_assert_int_eq(ids[0], emile);
+	ck_assert_int_eq(reg_ledger_find(db, "EMILE  ZOLA", ids, 4), 1);
+	ck_assert_int_eq(reg_ledger_find(db, "zola", ids, 4), 1);
+	/* equal names win over names containing the text */
+	ck_assert_int_eq(reg_ledger_find(db, "ann", ids, 4), 3);
+	ck_assert_int_eq(ids[0], ann1);
+	ck_assert_int_eq(ids[1], ann2);
+	ck_assert_int_eq(ids[2], ann3);
+	ck_assert_int_eq(reg_ledger_find(db, "anna", ids, 4), 1);
+	/* one address on both sheets */
+	ck_assert_int_eq(reg_ledger_find(db, "Ann@X.org", ids, 4), 2);
+	snprintf(num, sizeof(num), "#%lld", (long long)ann3);
+	ck_assert_int_eq(reg_ledger_find(db, num, ids, 4), 1);
+	ck_assert_int_eq(ids[0], ann3);
+	ck_assert_int_eq(reg_ledger_find(db, "#999", ids, 4), 0);
+	ck_assert_int_eq(reg_ledger_find(db, "#3x", ids, 4), 0);
+	ck_assert_int_eq(reg_ledger_find(db, "   ", ids, 4), 0);
+	/* more matches than room: counted, the first ones filled */
+	ck_assert_int_eq(reg_ledger_find(db, "n", ids, 2), 4);
+	ck_assert_int_eq(ids[0], ann1);
+	ck_assert_int_eq(ids[1], ann2);
+}
+END_TEST
+
 START_TEST(test_lease)
 {
 	char *holder = NULL;
@@ -285,6 +328,7 @@ static Suite *registrar_ledger_suite(void)
 	tcase_add_test(tc, test_failed_and_retry);
 	tcase_add_test(tc, test_imported);
 	tcase_add_test(tc, test_find_list_stats_announce);
+	tcase_add_test(tc, test_find_folded_and_by_number);
 	tcase_add_test(tc, test_lease);
 	tcase_add_test(tc, test_confirm);
 	suite_add_tcase(s, tc);

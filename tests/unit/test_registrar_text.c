@@ -251,6 +251,51 @@ START_TEST(test_record_json)
 }
 END_TEST
 
+START_TEST(test_fold)
+{
+	static const char *const cases[][2] = {
+	    {"Émile  Zola ", "emile zola"},
+	    {"ÉMILE", "emile"},
+	    {"Ann Ünal", "ann unal"},
+	    {"Łukasz Żółć", "lukasz zolc"},
+	    {"Straße", "strasse"},
+	    {"Øyvind Æsir", "oyvind aesir"},
+	    {"Þór ÿ", "thor y"},
+	    {"İlkay Ğ ĳ Œ", "ilkay g ij oe"},
+	    {"ΑΘΗΝΑ Ω", "αθηνα ω"},
+	    {"ЖЁЛТЫЙ Ѐ", "жёлтый ѐ"},
+	    {"2×3", "2×3"},
+	    {"\xff\xfe bad", "\xff\xfe bad"},
+	    {"  ", ""},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *f = reg_fold(cases[i][0]);
+
+		ck_assert_str_eq(f, cases[i][1]);
+		free(f);
+	}
+}
+END_TEST
+
+START_TEST(test_utf8_valid)
+{
+	size_t bad = 99;
+
+	ck_assert_int_eq(reg_utf8_valid("Émile 𝄞 ok", 13, &bad), 1);
+	ck_assert_int_eq(reg_utf8_valid("caf\xe9 latin-1", 14, &bad), 0);
+	ck_assert_int_eq(bad, 3);
+	/* a sequence cut at the end, an overlong one, a surrogate, NUL */
+	ck_assert_int_eq(reg_utf8_valid("ab\xc3", 3, &bad), 0);
+	ck_assert_int_eq(bad, 2);
+	ck_assert_int_eq(reg_utf8_valid("\xc0\xaf", 2, &bad), 0);
+	ck_assert_int_eq(reg_utf8_valid("\xed\xa0\x80", 3, &bad), 0);
+	ck_assert_int_eq(reg_utf8_valid("a\0b", 3, &bad), 0);
+	ck_assert_int_eq(bad, 1);
+	ck_assert_int_eq(reg_utf8_valid("", 0, NULL), 1);
+}
+END_TEST
+
 static Suite *registrar_text_suite(void)
 {
 	Suite *s = suite_create("registrar_text");
@@ -268,6 +313,8 @@ static Suite *registrar_text_suite(void)
 	tcase_add_test(tc, test_backoff);
 	tcase_add_test(tc, test_a1);
 	tcase_add_test(tc, test_record_json);
+	tcase_add_test(tc, test_fold);
+	tcase_add_test(tc, test_utf8_valid);
 	suite_add_tcase(s, tc);
 	return s;
 }
