@@ -64,6 +64,10 @@ const char *const reg_ledger_schema[] = {
     " registrant INTEGER PRIMARY KEY REFERENCES registrar_registrant(id)"
     "  ON DELETE CASCADE,"
     " code TEXT NOT NULL, expires_at INTEGER NOT NULL);",
+    /* version 2: a confirmation belongs to whoever asked for it */
+    "DELETE FROM registrar_confirm;"
+    "ALTER TABLE registrar_confirm ADD COLUMN asker TEXT NOT NULL"
+    " DEFAULT '';",
 };
 
 const int reg_ledger_schema_count =
@@ -658,24 +662,52 @@ int reg_ledger_lease_release(sqlite3 *db, const char *owner)
 /* ------------------------------------------------------------------------ */
 /* Resend confirmations */
 
-int reg_ledger_confirm_put(sqlite3 *db, int64_t id, const char *code,
-			   int64_t expires_ms)
+int reg_ledger_confirm_put(sqlite3 *db, int64_t id, const char *asker,
+			   const char *code, int64_t expires_ms)
 {
 	return reg_update(db, reg_prepare(db,
 					  "INSERT OR REPLACE INTO"
 					  " registrar_confirm (registrant,"
-					  " code, expires_at) VALUES (?, ?, ?)",
-					  "isi", id, code, expires_ms));
+					  " asker, code, expires_at)"
+					  " VALUES (?, ?, ?, ?)",
+					  "issi", id, asker, code, expires_ms));
 }
 
-int reg_ledger_confirm_take(sqlite3 *db, int64_t id, const char *code,
-			    int64_t now_ms)
+int reg_ledger_confirm_take(sqlite3 *db, int64_t id, const char *asker,
+			    const char *code, int64_t now_ms)
 {
-	int n = reg_run(db, reg_prepare(db,
-					"DELETE FROM registrar_confirm WHERE"
-					" registrant = ? AND code = ? AND"
-					" expires_at > ?",
-					"isi", id, code, now_ms));
+	sqlite3_stmt *st =
+	    reg_prepare(db,
+			"SELECT asker, code, expires_at FROM"
+			" registrar_confirm WHERE registrant = ?",
+			"i", id);
+	int rc, result;
 
-	return n == 1 ? 0 : 1;
+	if (!st)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		reg_stmt_put(st);
+		return REG_CONFIRM_NONE;
+	}
+	if (rc != SQLITE_ROW) {
+		reg_stmt_put(st);
+		return -1;
+	}
+	if (strcmp((const char *)sqlite3_column_text(st, 0), asker) != 0)
+		result = REG_CONFIRM_OTHER; /* theirs to confirm: kept */
+	else if (sqlite3_column_int64(st, 2) <= now_ms)
+		result = REG_CONFIRM_EXPIRED;
+	else if (strcmp((const char *)sqlite3_column_text(st, 1), code) != 0)
+		result = REG_CONFIRM_WRONG; /* no second guess */
+	else
+		result = REG_CONFIRM_OK;
+	reg_stmt_put(st);
+	if (result != REG_CONFIRM_OTHER &&
+	    reg_run(db, reg_prepare(db,
+				    "DELETE FROM registrar_confirm WHERE"
+				    " registrant = ?",
+				    "i", id)) < 0)
+		return -1;
+	return result;
 }

@@ -16,7 +16,9 @@
 #include "registrar.h"
 
 #define REG_MAX_MATCHES 8
-#define REG_CONFIRM_MS (5 * 60 * 1000)
+/* !reg list: names shown in a channel, in a private reply */
+#define REG_LIST_CHANNEL 10
+#define REG_LIST_PRIVATE 100
 
 static struct reg *reg_instance;
 
@@ -95,6 +97,8 @@ static const struct opsbot_config_key reg_config[] = {
      "Sheets requests per minute (quota 60 per user); 0: none"},
     {"lease_ttl", OPSBOT_CONFIG_DURATION, "2m", 0, 3000, 3600000,
      "sync lease lifetime, renewed while a sync runs"},
+    {"resend_confirm_time", OPSBOT_CONFIG_DURATION, "5m", 0, 1000, 3600000,
+     "how long a !reg resend code is valid"},
     {NULL, 0, NULL, 0, 0, 0, NULL},
 };
 
@@ -270,6 +274,8 @@ static int reg_configure(struct reg *reg, struct reg_buf *err)
 	reg->trello_429_ms =
 	    api->config_duration_ms(reg->self, "trello_429_backoff");
 	reg->lease_ttl_ms = api->config_duration_ms(reg->self, "lease_ttl");
+	reg->confirm_ms =
+	    api->config_duration_ms(reg->self, "resend_confirm_time");
 	reg->concurrency = (int)api->config_int(reg->self, "concurrency");
 	reg->max_attempts = (int)api->config_int(reg->self, "max_attempts");
 	if (reg->concurrency < 1)
@@ -438,8 +444,8 @@ static int reg_cmd_status(struct opsbot_plugin *self,
 		return OPSBOT_ERR;
 	}
 	/* the channel line: no e-mail, no form fields, no error text */
-	api->reply(req, "%s: %s, status %s, %s, card %s, %s%s%s", r.name,
-		   r.role, r.status, r.progress,
+	api->reply(req, "%s (#%lld): %s, status %s, %s, card %s, %s%s%s",
+		   r.name, (long long)r.id, r.role, r.status, r.progress,
 		   strcmp(r.card_state, "done") == 0	  ? "created"
 		   : strcmp(r.card_state, "skipped") == 0 ? "none"
 							  : r.card_state,
@@ -467,7 +473,7 @@ static int reg_cmd_status(struct opsbot_plugin *self,
 
 struct reg_list_ctx {
 	struct reg_buf line;
-	int n, shown;
+	int n, shown, max;
 };
 
 static void reg_list_one(const char *name, const char *role,
@@ -476,29 +482,49 @@ static void reg_list_one(const char *name, const char *role,
 	struct reg_list_ctx *ctx = data;
 
 	ctx->n++;
-	if (ctx->shown >= 40)
+	if (ctx->max && ctx->shown >= ctx->max)
 		return;
 	reg_buf_addf(&ctx->line, "%s%s (%s, %s)", ctx->shown ? ", " : "", name,
 		     role, progress);
 	ctx->shown++;
 }
 
+static const char *const reg_progress_names[] = {
+    "new", "carded", "mailed", "done", "failed", "unknown", "withdrawn", NULL};
+
+static int reg_one_of(const char *const *list, const char *word)
+{
+	for (int i = 0; list[i]; i++)
+		if (strcmp(list[i], word) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * A channel sees the first REG_LIST_CHANNEL names (a long list is noise
+ * there) and is told how to get the rest; a private reply holds
+ * REG_LIST_PRIVATE; the shell gets all.
+ */
 static int reg_cmd_list(struct opsbot_plugin *self, struct opsbot_request *req,
 			void *data)
 {
-	static const char *const states[] = {"new",	  "carded", "mailed",
-					     "done",	  "failed", "unknown",
-					     "withdrawn", NULL};
 	struct reg *reg = data;
-	struct reg_list_ctx ctx = {REG_BUF_INIT, 0, 0};
+	struct reg_list_ctx ctx = {REG_BUF_INIT, 0, 0, 0};
 	const char *state = req->argc ? req->argv[0] : NULL;
-	int ok = !state;
 
-	for (int i = 0; state && states[i]; i++)
-		if (strcmp(states[i], state) == 0)
-			ok = 1;
-	if (!ok)
+	if (state && !reg_one_of(reg_progress_names, state)) {
+		reg->api->reply_error(
+		    req,
+		    "unknown progress \"%s\"; use new, "
+		    "carded, mailed, done, failed, unknown or "
+		    "withdrawn",
+		    state);
 		return OPSBOT_EUSAGE;
+	}
+	if (req->origin == OPSBOT_ORIGIN_CHANNEL)
+		ctx.max = REG_LIST_CHANNEL;
+	else if (req->origin == OPSBOT_ORIGIN_PRIVATE)
+		ctx.max = REG_LIST_PRIVATE;
 	if (reg_ledger_list(reg_store(reg), state, reg_list_one, &ctx) < 0) {
 		reg->api->reply_error(req,
 				      "ledger: listing failed; see the log");
@@ -508,11 +534,17 @@ static int reg_cmd_list(struct opsbot_plugin *self, struct opsbot_request *req,
 	if (!ctx.n)
 		reg->api->reply(req, "no registrants%s%s", state ? " in " : "",
 				state ? state : "");
-	else
-		reg->api->reply(req, "%d registrant(s)%s%s: %s%s", ctx.n,
+	else if (ctx.n == ctx.shown)
+		reg->api->reply(req, "%d registrant(s)%s%s: %s", ctx.n,
 				state ? " " : "", state ? state : "",
-				reg_buf_str(&ctx.line),
-				ctx.n > ctx.shown ? ", ..." : "");
+				reg_buf_str(&ctx.line));
+	else
+		reg->api->reply(req, "%d registrant(s)%s%s: %s, and %d more%s",
+				ctx.n, state ? " " : "", state ? state : "",
+				reg_buf_str(&ctx.line), ctx.n - ctx.shown,
+				req->origin == OPSBOT_ORIGIN_CHANNEL
+				    ? " (ask me in private for more)"
+				    : " (opsbot run registrar list has all)");
 	reg_buf_release(&ctx.line);
 	return OPSBOT_OK;
 }
@@ -577,134 +609,297 @@ static int reg_cmd_sync(struct opsbot_plugin *self, struct opsbot_request *req,
 	return reg_sync_for(data, req, 1);
 }
 
+/* Loads the one registrant <who> names, or explains why not. */
+static int reg_resolve_load(struct reg *reg, struct opsbot_request *req,
+			    const char *who, struct reg_registrant *r)
+{
+	int64_t id;
+
+	if (reg_resolve(reg, req, who, &id) < 0)
+		return -1;
+	if (reg_ledger_load(reg_store(reg), id, r) < 0) {
+		reg->api->reply_error(req,
+				      "ledger: lookup failed; see the log");
+		return -1;
+	}
+	return 0;
+}
+
+/* <who> of "set <who> <status>" and "resend <who> [code]". */
+static char *reg_join_args(const struct opsbot_request *req, int n)
+{
+	struct reg_buf who = REG_BUF_INIT;
+
+	for (int i = 0; i < n; i++)
+		reg_buf_addf(&who, "%s%s", i ? " " : "", req->argv[i]);
+	return reg_buf_detach(&who);
+}
+
 static int reg_cmd_retry(struct opsbot_plugin *self, struct opsbot_request *req,
 			 void *data)
 {
 	struct reg *reg = data;
-	int64_t id;
+	struct reg_registrant r;
+	int failed, rc;
 
-	if (reg_resolve(reg, req, req->args, &id) < 0)
+	if (reg_resolve_load(reg, req, req->args, &r) < 0)
 		return OPSBOT_ERR;
-	if (reg_ledger_retry(reg_store(reg), id) < 0) {
+	failed = strcmp(r.card_state, "failed") == 0 ||
+		 strcmp(r.mail_state, "failed") == 0 ||
+		 strcmp(r.mark_state, "failed") == 0;
+	if (strcmp(r.status, "withdrawn") == 0) {
+		reg->api->reply_error(req,
+				      "%s is withdrawn; %s set #%lld active "
+				      "first",
+				      r.name, reg_word(req), (long long)r.id);
+		rc = OPSBOT_ERR;
+	} else if (!failed && strcmp(r.mail_state, "unknown") == 0) {
+		reg->api->reply_error(req,
+				      "nothing to retry: %s's mail may have "
+				      "gone out (unknown); check the mailgun "
+				      "log, then %s resend #%lld",
+				      r.name, reg_word(req), (long long)r.id);
+		rc = OPSBOT_ERR;
+	} else if (!failed && strcmp(r.progress, "done") == 0) {
+		reg->api->reply(req, "nothing to retry: %s is done", r.name);
+		rc = OPSBOT_OK;
+	} else if (!failed) {
+		/* pending steps (waiting for a fixed configuration, say):
+		   the sync that runs them is what was asked for */
+		reg->api->reply(req,
+				"%s has no failed step; syncing for its "
+				"pending ones",
+				r.name);
+		rc = reg_sync_for(reg, req, 0);
+	} else if (reg_ledger_retry(reg_store(reg), r.id) < 0) {
 		reg->api->reply_error(req, "ledger: retry failed; see the log");
-		return OPSBOT_ERR;
+		rc = OPSBOT_ERR;
+	} else {
+		reg->api->reply(req, "%s: failed steps reset; syncing", r.name);
+		rc = reg_sync_for(reg, req, 0);
 	}
-	reg->api->reply(req, "failed steps reset; syncing");
-	return reg_sync_for(reg, req, 0);
+	reg_registrant_free(&r);
+	return rc;
 }
+
+static const char *const reg_statuses[] = {"new",	"active",   "waitlist",
+					   "withdrawn", "complete", NULL};
 
 static int reg_cmd_set(struct opsbot_plugin *self, struct opsbot_request *req,
 		       void *data)
 {
-	static const char *const statuses[] = {
-	    "new", "active", "waitlist", "withdrawn", "complete", NULL};
 	struct reg *reg = data;
 	const char *status = req->argv[req->argc - 1];
-	struct reg_buf who = REG_BUF_INIT;
-	int64_t id;
-	int ok = 0;
+	struct reg_registrant r;
+	char *who;
+	int rc = OPSBOT_OK;
 
-	for (int i = 0; statuses[i]; i++)
-		if (strcmp(statuses[i], status) == 0)
-			ok = 1;
-	if (!ok) {
+	if (!reg_one_of(reg_statuses, status)) {
 		reg->api->reply_error(req,
 				      "unknown status \"%s\"; use new, "
-				      "active, waitlist, withdrawn or "
-				      "complete",
+				      "active, waitlist, withdrawn or complete",
 				      status);
+		return OPSBOT_EUSAGE;
+	}
+	who = reg_join_args(req, req->argc - 1);
+	if (reg_resolve_load(reg, req, who, &r) < 0) {
+		free(who);
 		return OPSBOT_ERR;
 	}
-	for (int i = 0; i < req->argc - 1; i++)
-		reg_buf_addf(&who, "%s%s", i ? " " : "", req->argv[i]);
-	if (reg_resolve(reg, req, reg_buf_str(&who), &id) < 0 ||
-	    reg_ledger_set_status(reg_store(reg), id, status) < 0) {
-		reg_buf_release(&who);
-		return OPSBOT_ERR;
+	free(who);
+	if (reg_ledger_set_status(reg_store(reg), r.id, status) < 0) {
+		reg->api->reply_error(req, "ledger: cannot set the status; see "
+					   "the log");
+		rc = OPSBOT_ERR;
+	} else if (strcmp(r.status, status) == 0) {
+		reg->api->reply(req, "%s: status was already %s", r.name,
+				status);
+	} else {
+		reg->api->reply(req, "%s: status set to %s (was %s)%s", r.name,
+				status, r.status,
+				strcmp(status, "withdrawn") == 0
+				    ? "; the bot does nothing more for them"
+				    : "");
 	}
-	reg_buf_release(&who);
-	reg->api->reply(req, "status set to %s", status);
-	return OPSBOT_OK;
+	reg_registrant_free(&r);
+	return rc;
+}
+
+/*
+ * Who asked, for confirmations: the services account when the host knows
+ * it, else the nick; the shell is its own identity.
+ */
+static char *reg_asker(const struct opsbot_request *req)
+{
+	if (req->origin == OPSBOT_ORIGIN_CLI)
+		return reg_xasprintf("cli:%s", req->nick ? req->nick : "");
+	if (req->account && *req->account)
+		return reg_xasprintf("account:%s", req->account);
+	return reg_xasprintf("nick:%s", req->nick ? req->nick : "");
+}
+
+/* IRC nicks compare without case (rfc1459 maps []\~ to {}|^ as well). */
+static void reg_asker_fold(char *asker)
+{
+	if (strncmp(asker, "nick:", 5) != 0)
+		return;
+	for (char *p = asker + 5; *p; p++) {
+		if (*p == '[' || *p == ']' || *p == '\\' || *p == '~')
+			*p = *p == '['	 ? '{'
+			     : *p == ']' ? '}'
+			     : *p == '~' ? '^'
+					 : '|';
+		else
+			*p = (char)tolower((unsigned char)*p);
+	}
 }
 
 /*
  * !reg resend <who>            asks for confirmation with a code
  * !reg resend <who> <code>     sends the welcome mail again
+ *
+ * Only the asker can confirm, within resend_confirm_time; a wrong code
+ * cancels the request.
  */
 static int reg_cmd_resend(struct opsbot_plugin *self,
 			  struct opsbot_request *req, void *data)
 {
 	struct reg *reg = data;
 	struct reg_registrant r;
-	struct reg_buf who = REG_BUF_INIT;
 	const char *last = req->argv[req->argc - 1];
 	int has_code = req->argc > 1 && strlen(last) == 6 &&
 		       strspn(last, "0123456789") == 6;
-	int64_t id;
-	char code[8];
+	char *who, *asker, code[8];
+	long long mins = (reg->confirm_ms + 59999) / 60000;
+	int rc = OPSBOT_ERR;
 
-	for (int i = 0; i < req->argc - (has_code ? 1 : 0); i++)
-		reg_buf_addf(&who, "%s%s", i ? " " : "", req->argv[i]);
-	if (reg_resolve(reg, req, reg_buf_str(&who), &id) < 0 ||
-	    reg_ledger_load(reg_store(reg), id, &r) < 0) {
-		reg_buf_release(&who);
+	who = reg_join_args(req, req->argc - (has_code ? 1 : 0));
+	if (reg_resolve_load(reg, req, who, &r) < 0) {
+		free(who);
 		return OPSBOT_ERR;
 	}
-	if (!has_code) {
+	free(who);
+	asker = reg_asker(req);
+	reg_asker_fold(asker);
+	if (strcmp(r.status, "withdrawn") == 0) {
+		reg->api->reply_error(req,
+				      "%s is withdrawn; %s set #%lld active "
+				      "first",
+				      r.name, reg_word(req), (long long)r.id);
+	} else if (strcmp(r.mail_state, "pending") == 0 ||
+		   strcmp(r.mail_state, "failed") == 0) {
+		int failed = strcmp(r.mail_state, "failed") == 0;
+
+		reg->api->reply_error(
+		    req,
+		    "%s's welcome mail has not gone out yet "
+		    "(%s); %s%s%s",
+		    r.name, r.mail_state, failed ? "fix the cause, then " : "",
+		    failed ? reg_word(req) : "",
+		    failed ? " retry" : "the next sync sends it");
+	} else if (strcmp(r.mail_state, "sending") == 0) {
+		reg->api->reply_error(req,
+				      "%s's mail is being sent right now; "
+				      "try again after the sync",
+				      r.name);
+	} else if (!has_code) {
 		snprintf(code, sizeof(code), "%06u",
 			 (unsigned)(reg_random(&reg->rng) % 1000000u));
-		reg_ledger_confirm_put(reg_store(reg), id, code,
-				       reg_wall_ms() + REG_CONFIRM_MS);
-		reg->api->reply(req,
-				"%s: %s.  this sends the welcome mail again; "
-				"confirm within 5 minutes with: !reg resend "
-				"%s %s",
-				r.name, reg_mail_text(&r), reg_buf_str(&who),
-				code);
-	} else if (reg_ledger_confirm_take(reg_store(reg), id, last,
-					   reg_wall_ms()) != 0) {
-		reg->api->reply_error(req,
-				      "wrong or expired confirmation "
-				      "code; run !reg resend %s again",
-				      reg_buf_str(&who));
-		reg_registrant_free(&r);
-		reg_buf_release(&who);
-		return OPSBOT_ERR;
-	} else if (reg_ledger_resend(reg_store(reg), id) < 0) {
-		reg->api->reply_error(req, "the mail is being sent right now; "
-					   "try again after the sync");
-		reg_registrant_free(&r);
-		reg_buf_release(&who);
-		return OPSBOT_ERR;
+		if (reg_ledger_confirm_put(reg_store(reg), r.id, asker, code,
+					   reg_wall_ms() + reg->confirm_ms) <
+		    0) {
+			reg->api->reply_error(req, "ledger: cannot record the "
+						   "confirmation; see the log");
+		} else {
+			reg->api->reply(req,
+					"%s: %s.  this sends the welcome mail "
+					"again; confirm within %lld minute%s "
+					"with: %s resend #%lld %s",
+					r.name, reg_mail_text(&r), mins,
+					mins == 1 ? "" : "s", reg_word(req),
+					(long long)r.id, code);
+			rc = OPSBOT_OK;
+		}
 	} else {
-		reg->api->reply(req, "resending the welcome mail to %s",
-				r.name);
-		reg_registrant_free(&r);
-		reg_buf_release(&who);
-		return reg_sync_for(reg, req, 0);
+		switch (reg_ledger_confirm_take(reg_store(reg), r.id, asker,
+						last, reg_wall_ms())) {
+		case REG_CONFIRM_OK:
+			if (reg_ledger_resend(reg_store(reg), r.id) < 0) {
+				reg->api->reply_error(
+				    req,
+				    "%s's mail is being sent right now; "
+				    "try again after the sync",
+				    r.name);
+				break;
+			}
+			reg->api->reply(req, "resending the welcome mail to %s",
+					r.name);
+			rc = reg_sync_for(reg, req, 0);
+			break;
+		case REG_CONFIRM_NONE:
+			reg->api->reply_error(req,
+					      "no resend of %s waits for a "
+					      "code; run %s resend #%lld first",
+					      r.name, reg_word(req),
+					      (long long)r.id);
+			break;
+		case REG_CONFIRM_EXPIRED:
+			reg->api->reply_error(req,
+					      "the code expired (%lld "
+					      "minute%s); run %s resend #%lld "
+					      "again",
+					      mins, mins == 1 ? "" : "s",
+					      reg_word(req), (long long)r.id);
+			break;
+		case REG_CONFIRM_WRONG:
+			reg->api->reply_error(req,
+					      "wrong code, the resend is "
+					      "cancelled; run %s resend #%lld "
+					      "again",
+					      reg_word(req), (long long)r.id);
+			break;
+		case REG_CONFIRM_OTHER:
+			reg->api->reply_error(req,
+					      "someone else asked for this "
+					      "resend; only they can confirm "
+					      "it (or run %s resend #%lld "
+					      "yourself)",
+					      reg_word(req), (long long)r.id);
+			break;
+		default:
+			reg->api->reply_error(req, "ledger: cannot check the "
+						   "code; see the log");
+		}
 	}
+	free(asker);
 	reg_registrant_free(&r);
-	reg_buf_release(&who);
-	return OPSBOT_OK;
+	return rc;
 }
 
 static const struct opsbot_command reg_commands[] = {
-    {"sync", "", "read the sheets and register new rows now", "registrar.admin",
-     0, 0, reg_cmd_sync, NULL},
+    {"sync", "",
+     "read the sheets and register new rows now; answers with a "
+     "summary",
+     "registrar.admin", 0, 0, reg_cmd_sync, NULL},
     {"status", "<name|e-mail|#number>",
-     "a registrant's state (details privately)", "registrar.view", 1, -1,
-     reg_cmd_status, NULL},
+     "role, status, progress, card and mail of one registrant (e-mail, card "
+     "link and form fields in private)",
+     "registrar.view", 1, -1, reg_cmd_status, NULL},
     {"list", "[new|carded|mailed|done|failed|unknown|withdrawn]",
-     "registrants by progress", "registrar.view", 0, 1, reg_cmd_list, NULL},
+     "registrants by progress (unknown: the mail may have gone out)",
+     "registrar.view", 0, 1, reg_cmd_list, NULL},
     {"stats", "", "counts per progress and role", "registrar.view", 0, 0,
      reg_cmd_stats, NULL},
-    {"retry", "<name or e-mail>", "retry a registrant's failed steps",
+    {"retry", "<name|e-mail|#number>",
+     "make a registrant's failed steps pending again, and sync",
      "registrar.admin", 1, -1, reg_cmd_retry, NULL},
-    {"set", "<name or e-mail> <new|active|waitlist|withdrawn|complete>",
-     "set a registrant's status", "registrar.admin", 2, -1, reg_cmd_set, NULL},
-    {"resend", "<name or e-mail> [code]",
-     "send the welcome mail again (asks for confirmation)", "registrar.admin",
-     1, -1, reg_cmd_resend, NULL},
+    {"set", "<name|e-mail|#number> <new|active|waitlist|withdrawn|complete>",
+     "set the organisers' status (withdrawn: the bot does nothing more)",
+     "registrar.admin", 2, -1, reg_cmd_set, NULL},
+    {"resend", "<name|e-mail|#number> [code]",
+     "send the welcome mail again: without a code, asks for confirmation "
+     "and gives one",
+     "registrar.admin", 1, -1, reg_cmd_resend, NULL},
 };
 
 /* ------------------------------------------------------------------------ */

@@ -256,12 +256,25 @@ int reg_ledger_lease_renew(struct sqlite3 *db, const char *owner,
 			   int64_t now_ms, int64_t ttl_ms);
 int reg_ledger_lease_release(struct sqlite3 *db, const char *owner);
 
-/* Resend confirmations: a code valid until expires_ms. */
-int reg_ledger_confirm_put(struct sqlite3 *db, int64_t id, const char *code,
-			   int64_t expires_ms);
-/* 0 if the code matches and has not expired (it is consumed), 1 if not. */
-int reg_ledger_confirm_take(struct sqlite3 *db, int64_t id, const char *code,
-			    int64_t now_ms);
+/*
+ * Resend confirmations: a code for one registrant, valid until expires_ms,
+ * that only the asker (an identity such as "account:alice") may use.
+ * A new request replaces the registrant's pending one.
+ */
+int reg_ledger_confirm_put(struct sqlite3 *db, int64_t id, const char *asker,
+			   const char *code, int64_t expires_ms);
+
+enum reg_confirm {
+	REG_CONFIRM_OK,	     /* the asker's code, in time: consumed */
+	REG_CONFIRM_NONE,    /* nothing waits for confirmation */
+	REG_CONFIRM_EXPIRED, /* too late: dropped */
+	REG_CONFIRM_WRONG,   /* another code: dropped, no second guess */
+	REG_CONFIRM_OTHER,   /* someone else asked: kept for them */
+};
+
+/* Checks a code; returns an enum reg_confirm, or -1. */
+int reg_ledger_confirm_take(struct sqlite3 *db, int64_t id, const char *asker,
+			    const char *code, int64_t now_ms);
 
 /* ------------------------------------------------------------------------ */
 /* Configuration and plugin state                                            */
@@ -312,6 +325,7 @@ struct reg {
 	const char *channel;
 	long long sync_interval_ms, sync_start_delay_ms, http_timeout_ms;
 	long long backoff_base_ms, backoff_max_ms, trello_429_ms, lease_ttl_ms;
+	long long confirm_ms;
 	int concurrency, max_attempts;
 
 	struct reg_google_auth *google;

@@ -167,11 +167,13 @@ class World:
         with open(self.config, "w") as f:
             f.write("\n".join(lines) + "\n")
 
-    def run(self, *args, timeout=300, check=False):
-        """`opsbot -c CONF run registrar ARGS`; returns the process."""
+    def run(self, *args, timeout=300, check=False, user=None):
+        """`opsbot -c CONF run registrar ARGS` (as USER user); returns the
+        process."""
+        env = dict(os.environ, USER=user) if user else None
         p = subprocess.run([OPSBOT, "-c", self.config, "run", "registrar"]
                            + list(args), capture_output=True, text=True,
-                           timeout=timeout)
+                           timeout=timeout, env=env)
         if check and p.returncode != 0:
             raise AssertionError("opsbot run %s: exit %d\n%s\n%s" % (
                 " ".join(args), p.returncode, p.stdout, p.stderr))

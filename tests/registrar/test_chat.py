@@ -46,6 +46,8 @@ class ChatTest(unittest.TestCase):
                                     "flood_control": "false"},
                            access=["mask organiser!*@* registrar.admin "
                                    "registrar.view",
+                                   "mask organiser2!*@* registrar.admin "
+                                   "registrar.view",
                                    "mask mentor!*@* registrar.view"])
         cls.botlog = open(os.path.join(cls.tmp, "bot.log"), "w")
         cls.bot = subprocess.Popen([harness.OPSBOT, "-c", cls.w.config],
@@ -54,7 +56,8 @@ class ChatTest(unittest.TestCase):
         cls.org = IrcClient(host, port, "organiser")
         cls.mentor = IrcClient(host, port, "mentor")
         cls.stranger = IrcClient(host, port, "stranger")
-        for c in (cls.org, cls.mentor, cls.stranger):
+        cls.org2 = IrcClient(host, port, "organiser2")
+        for c in (cls.org, cls.mentor, cls.stranger, cls.org2):
             c.join(CHANNEL)
         # the bot is ready when it answers !ping in the channel
         deadline = time.monotonic() + 30
@@ -70,7 +73,7 @@ class ChatTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        for c in (cls.org, cls.mentor, cls.stranger):
+        for c in (cls.org, cls.mentor, cls.stranger, cls.org2):
             c.close()
         cls.bot.terminate()
         try:
@@ -111,7 +114,7 @@ class ChatTest(unittest.TestCase):
         self.mentor.say(CHANNEL, "!reg status student.004@example.org")
         public = self.mentor.wait(lambda ln: ln[0] == "regbot" and
                                   ln[2].lower() == CHANNEL and
-                                  "Student 004:" in ln[3], 10, n)
+                                  "Student 004 (#" in ln[3], 10, n)
         self.assertIsNotNone(public)
         self.assertIn("student, status new, done", public[3])
         self.assertIn("details sent privately", public[3])
@@ -161,8 +164,56 @@ class ChatTest(unittest.TestCase):
                               "registrant(s) done" in ln[3], 10)
         self.assertIsNotNone(ls)
 
+    def test_5_list_is_capped_in_a_channel(self):
+        self.w.run("sync")
+        n = self.mentor.mark()
+        self.mentor.say(CHANNEL, "!reg list")
+        ls = self.mentor.wait(lambda ln: ln[0] == "regbot" and
+                              "registrant(s)" in ln[3], 10, n)
+        self.assertIsNotNone(ls)
+        self.assertEqual(ls[2].lower(), CHANNEL)
+        self.assertIn("15 registrant(s): ", ls[3])
+        self.assertEqual(len(re.findall(r"\((?:student|mentor), \w+\)",
+                                        ls[3])), 10, ls[3])
+        self.assertIn(", and 5 more (ask me in private for more)", ls[3])
+        # in private: all of them
+        n = self.mentor.mark()
+        self.mentor.say("regbot", "reg list")
+        ls = self.mentor.wait(lambda ln: ln[0] == "regbot" and
+                              "registrant(s)" in ln[3], 10, n)
+        self.assertIsNotNone(ls)
+        self.assertEqual(ls[2], "mentor")
+        self.assertNotIn("more", ls[3])
+        self.assertEqual(len(re.findall(r"\((?:student|mentor), \w+\)",
+                                        ls[3])), 15, ls[3])
+
+    def test_6_resend_is_confirmed_by_its_asker_only(self):
+        self.w.run("sync")
+        sent = self.w.fakes.state("mailgun")["sent"]
+        n = self.org.mark()
+        self.org.say(CHANNEL, "!reg resend Mentor 02")
+        ask = self.org.wait(lambda ln: ln[0] == "regbot" and
+                            "confirm within" in ln[3], 10, n)
+        self.assertIsNotNone(ask)
+        confirm = ask[3].split("with: ")[1]
+        self.assertRegex(confirm, r"^!reg resend #\d+ \d{6}$")
+        # another organiser who saw the code cannot use it
+        n2 = self.org2.mark()
+        self.org2.say(CHANNEL, confirm)
+        no = self.org2.wait(lambda ln: ln[0] == "regbot" and
+                            "someone else asked" in ln[3], 10, n2)
+        self.assertIsNotNone(no)
+        self.assertEqual(self.w.fakes.state("mailgun")["sent"], sent)
+        n = self.org.mark()
+        self.org.say(CHANNEL, confirm)
+        self.assertIsNotNone(self.org.wait(
+            lambda ln: "resending the welcome mail to Mentor 02" in ln[3],
+            10, n))
+        self.assertTrue(harness.wait_for(
+            lambda: self.w.fakes.state("mailgun")["sent"] == sent + 1, 30))
+
     def test_9_no_email_in_any_channel_line(self):
-        for client in (self.org, self.mentor, self.stranger):
+        for client in (self.org, self.mentor, self.stranger, self.org2):
             for ln in self.channel_lines(client):
                 self.assertIsNone(EMAIL.search(ln[3]), ln)
 

@@ -74,39 +74,82 @@ class SyncTest(unittest.TestCase):
         w.check_exactly_once(self, allow_unknown=False)
 
     def test_commands(self):
-        w = self.world(students=5, mentors=2)
+        w = self.world(students=5, mentors=2, resend_confirm_time="2s")
         w.run("sync", check=True)
+        ids = {r["name"]: r["id"] for r in w.ledger()}
         p = w.run("status", "student.003@EXAMPLE.org", check=True)
-        self.assertIn("Student 003: student, status new, done, card "
-                      "created, mail sent", p.stdout)
+        self.assertIn("Student 003 (#%d): student, status new, done, card "
+                      "created, mail sent" % ids["Student 003"], p.stdout)
         self.assertIn("https://trello.com/c/", p.stdout)
         self.assertIn("  Organization: Org 3", p.stdout)
         self.assertIn("student.003@example.org", p.stdout)
         p = w.run("status", "Student 00")
-        self.assertNotEqual(p.returncode, 0)
+        self.assertEqual(p.returncode, 1)
         self.assertIn("5 registrants match", p.stderr)
         p = w.run("list", "done", check=True)
         self.assertIn("7 registrant(s) done", p.stdout)
+        # a bad word is a usage error (exit 2) that names it
         p = w.run("list", "bogus")
-        self.assertNotEqual(p.returncode, 0)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn('unknown progress "bogus"; use new, carded, mailed, '
+                      'done, failed, unknown or withdrawn', p.stderr)
         p = w.run("stats", check=True)
         self.assertIn("2 mentor done, 5 student done", p.stdout)
+        p = w.run("set", "Student 004", "gone")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn('unknown status "gone"; use new, active, waitlist, '
+                      'withdrawn or complete', p.stderr)
         p = w.run("set", "Student 004", "withdrawn", check=True)
+        self.assertIn("Student 004: status set to withdrawn (was new)",
+                      p.stdout)
+        p = w.run("set", "Student 004", "withdrawn", check=True)
+        self.assertIn("status was already withdrawn", p.stdout)
         p = w.run("list", "withdrawn", check=True)
         self.assertIn("Student 004", p.stdout)
-        p = w.run("set", "Student 004", "gone")
-        self.assertIn("unknown status", p.stderr)
+        # retry of someone with nothing failed says so and changes nothing
+        p = w.run("retry", "Student 001", check=True)
+        self.assertEqual(p.stdout.strip(),
+                         "nothing to retry: Student 001 is done")
+        p = w.run("retry", "Student 004")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("Student 004 is withdrawn; opsbot run registrar set "
+                      "#%d active first" % ids["Student 004"], p.stderr)
+        p = w.run("resend", "Student 004")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("Student 004 is withdrawn", p.stderr)
         # resend asks for a code, then sends exactly one more mail
-        p = w.run("resend", "Mentor 01", check=True)
-        code = p.stdout.split("resend Mentor 01 ")[1].split()[0]
+        m1 = "#%d" % ids["Mentor 01"]
+        p = w.run("resend", "Mentor 01", check=True, user="alice")
+        self.assertIn("confirm within 1 minute with: opsbot run registrar "
+                      "resend %s " % m1, p.stdout)
+        code = p.stdout.split("resend %s " % m1)[1].split()[0]
         sent = w.fakes.state("mailgun")["sent"]
-        p = w.run("resend", "Mentor 01", "000000")
-        self.assertIn("wrong or expired", p.stderr)
-        p = w.run("resend", "Mentor 01", code, check=True)
+        # only the asker can confirm
+        p = w.run("resend", m1, code, user="bob")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("someone else asked for this resend", p.stderr)
+        p = w.run("resend", m1, code, check=True, user="alice")
+        self.assertIn("resending the welcome mail to Mentor 01", p.stdout)
         self.assertIn("1 mails", p.stdout)
         self.assertEqual(w.fakes.state("mailgun")["sent"], sent + 1)
         p = w.run("sync", check=True)
         self.assertIn("0 mails", p.stdout)
+        # a wrong code cancels; a late one is refused
+        p = w.run("resend", m1, check=True, user="alice")
+        code = p.stdout.split("resend %s " % m1)[1].split()[0]
+        p = w.run("resend", m1, "%06d" % ((int(code) + 1) % 1000000),
+                  user="alice")
+        self.assertIn("wrong code, the resend is cancelled", p.stderr)
+        p = w.run("resend", m1, code, user="alice")
+        self.assertIn("no resend of Mentor 01 waits for a code", p.stderr)
+        p = w.run("resend", m1, check=True, user="alice")
+        code = p.stdout.split("resend %s " % m1)[1].split()[0]
+        time.sleep(2.2)
+        p = w.run("resend", m1, code, user="alice")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("the code expired (1 minute); run opsbot run "
+                      "registrar resend %s again" % m1, p.stderr)
+        self.assertEqual(w.fakes.state("mailgun")["sent"], sent + 1)
 
     def test_lookups(self):
         # two people called Ann, one of them on both sheets, and a name
@@ -135,12 +178,13 @@ class SyncTest(unittest.TestCase):
                           ids["mentor", "ann@example.org"]), p.stderr)
         p = w.run("status", "Ann@Example.org")
         self.assertIn("2 registrants match", p.stderr)
-        p = w.run("status", "#%d" % ids["mentor", "ann@example.org"],
-                  check=True)
-        self.assertIn("Ann: mentor,", p.stdout)
+        mentor = ids["mentor", "ann@example.org"]
+        p = w.run("status", "#%d" % mentor, check=True)
+        self.assertIn("Ann (#%d): mentor," % mentor, p.stdout)
         for who in ("émile", "EMILE ZOLA", "zola"):
             p = w.run("status", who, check=True)
-            self.assertIn("Émile Zola: student", p.stdout)
+            self.assertIn("Émile Zola (#%d): student" % ids[
+                "student", "emile@example.org"], p.stdout)
         p = w.run("status", "Nobody Here")
         self.assertEqual(p.returncode, 1)
         self.assertEqual(p.stderr.strip(), 'no registrant matches "Nobody '

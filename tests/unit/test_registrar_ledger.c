@@ -305,14 +305,43 @@ START_TEST(test_confirm)
 {
 	int is_new;
 	int64_t id = add("S:student", "a@x.org", "student", "A", 2, 0, &is_new);
+	const char *alice = "account:alice", *bob = "account:bob";
 
-	ck_assert_int_eq(reg_ledger_confirm_put(db, id, "123456", 5000), 0);
-	ck_assert_int_eq(reg_ledger_confirm_take(db, id, "654321", 1000), 1);
-	ck_assert_int_eq(reg_ledger_confirm_take(db, id, "123456", 6000), 1);
-	ck_assert_int_eq(reg_ledger_confirm_put(db, id, "123456", 5000), 0);
-	ck_assert_int_eq(reg_ledger_confirm_take(db, id, "123456", 1000), 0);
+	ck_assert_int_eq(reg_ledger_confirm_take(db, id, alice, "1", 0),
+			 REG_CONFIRM_NONE);
+	ck_assert_int_eq(reg_ledger_confirm_put(db, id, alice, "123456", 5000),
+			 0);
+	/* someone else's code: refused, and kept for its asker */
+	ck_assert_int_eq(reg_ledger_confirm_take(db, id, bob, "123456", 1000),
+			 REG_CONFIRM_OTHER);
+	ck_assert_int_eq(reg_ledger_confirm_take(db, id, alice, "123456", 1000),
+			 REG_CONFIRM_OK);
 	/* used up */
-	ck_assert_int_eq(reg_ledger_confirm_take(db, id, "123456", 1000), 1);
+	ck_assert_int_eq(reg_ledger_confirm_take(db, id, alice, "123456", 1000),
+			 REG_CONFIRM_NONE);
+	/* too late */
+	ck_assert_int_eq(reg_ledger_confirm_put(db, id, alice, "123456", 5000),
+			 0);
+	ck_assert_int_eq(reg_ledger_confirm_take(db, id, alice, "123456", 5000),
+			 REG_CONFIRM_EXPIRED);
+	ck_assert_int_eq(reg_ledger_confirm_take(db, id, alice, "123456", 1000),
+			 REG_CONFIRM_NONE);
+	/* a wrong code cancels: no second guess */
+	ck_assert_int_eq(reg_ledger_confirm_put(db, id, alice, "123456", 5000),
+			 0);
+	ck_assert_int_eq(reg_ledger_confirm_take(db, id, alice, "654321", 1000),
+			 REG_CONFIRM_WRONG);
+	ck_assert_int_eq(reg_ledger_confirm_take(db, id, alice, "123456", 1000),
+			 REG_CONFIRM_NONE);
+	/* a new request replaces the pending one, whoever made it */
+	ck_assert_int_eq(reg_ledger_confirm_put(db, id, alice, "111111", 5000),
+			 0);
+	ck_assert_int_eq(reg_ledger_confirm_put(db, id, bob, "222222", 5000),
+			 0);
+	ck_assert_int_eq(reg_ledger_confirm_take(db, id, alice, "111111", 1000),
+			 REG_CONFIRM_OTHER);
+	ck_assert_int_eq(reg_ledger_confirm_take(db, id, bob, "222222", 1000),
+			 REG_CONFIRM_OK);
 }
 END_TEST
 
