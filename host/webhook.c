@@ -151,22 +151,42 @@ static struct route *find_route(const char *method, const char *path,
 	return NULL;
 }
 
+static size_t hex_value(char c)
+{
+	return (size_t)(isdigit((unsigned char)c)
+			    ? c - '0'
+			    : tolower((unsigned char)c) - 'a' + 10);
+}
+
 /* Decodes a chunked body in place; returns its length, or -1 if it is
- * malformed, -2 if incomplete. */
-static long dechunk(char *p, size_t len)
+ * malformed, -2 if incomplete, -3 if a chunk is larger than max. */
+static long dechunk(char *p, size_t len, size_t max)
 {
 	char *in = p, *end = p + len, *out = p;
 
 	for (;;) {
 		char *line_end = memmem(in, (size_t)(end - in), "\r\n", 2);
-		unsigned long size;
+		size_t size = 0;
 		char *num_end;
 
 		if (!line_end)
 			return -2;
-		size = strtoul(in, &num_end, 16);
+		/*
+		 * 1*HEXDIG, read by hand: strtoul also takes a sign, spaces
+		 * and "0x" (which a proxy in front reads differently), and
+		 * its ULONG_MAX made "size + 2" below wrap around.  Bounded
+		 * by max, so the size cannot overflow either.
+		 */
+		for (num_end = in; isxdigit((unsigned char)*num_end);
+		     num_end++) {
+			if (size > max)
+				return -3;
+			size = size * 16 + hex_value(*num_end);
+		}
 		if (num_end == in || (num_end != line_end && *num_end != ';'))
 			return -1;
+		if (size > max)
+			return -3;
 		in = line_end + 2;
 		if (size == 0)
 			return memmem(in, (size_t)(end - in), "\r\n", 2)
@@ -293,10 +313,14 @@ static void try_parse(struct conn *c)
 			char *copy = xmalloc(avail + 1);
 
 			memcpy(copy, body, avail);
-			n = dechunk(copy, avail);
+			n = dechunk(copy, avail, max_body);
 			if (n == -2) {
 				free(copy);
 				return;
+			}
+			if (n == -3) {
+				free(copy);
+				return respond(c, 413, NULL, NULL, 0);
 			}
 			if (n < 0) {
 				free(copy);

@@ -1,0 +1,197 @@
+/*
+ * test_host_review.c - regressions found by a review of host/: each test
+ * failed (or crashed the host) before the fix it names.
+ */
+#include "access.h"
+#include "check_main.h"
+#include "command.h"
+#include "config.h"
+#include "http.h"
+#include "irc.h"
+#include "log.h"
+#include "loop.h"
+#include "plugin.h"
+#include "procs.h"
+#include "store.h"
+#include "testutil.h"
+#include "webhook.h"
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char *dir;
+static struct config *cfg;
+
+/* ---- the real host: loop, store, plugins, webhooks ---- */
+
+static void host_setup(void)
+{
+	char *db, *plugins, *err = NULL;
+
+	log_set_level(getenv("OPSBOT_TEST_VERBOSE") ? LOG_DEBUG : LOG_ERROR);
+	dir = test_make_dir("review");
+	loop_init();
+	db = xasprintf("%s/state.db", dir);
+	ck_assert_msg(store_open(db, &err) == 0, "store: %s", err);
+	free(db);
+	cfg = config_load_string("[http]\nlisten = 127.0.0.1:0\n"
+				 "[plugin.review]\nkey = one\n",
+				 "test.conf");
+	plugin_set_config(cfg);
+	plugins = test_build_path("test-plugins");
+	plugin_set_dir(plugins);
+	free(plugins);
+	command_init("test");
+}
+
+static void host_teardown(void)
+{
+	plugin_unload_all();
+	webhook_stop();
+	command_fini();
+	store_close();
+	loop_close();
+	plugin_set_config(NULL);
+	config_free(cfg);
+	cfg = NULL;
+	plugin_set_dir(NULL);
+	test_cleanup_dir(dir);
+}
+
+/* A blocking client socket to the webhook port; rcvbuf > 0 shrinks its
+ * receive buffer so that a large answer stays pending on the host. */
+static int http_connect(int rcvbuf)
+{
+	struct sockaddr_in addr;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	ck_assert_int_ge(fd, 0);
+	if (rcvbuf > 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	memset(&addr, 0, sizeof(addr));
+	addr.sin_family = AF_INET;
+	addr.sin_port = htons((uint16_t)webhook_port());
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	/* The listen backlog accepts before the loop runs. */
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&addr, sizeof(addr)),
+			 0);
+	return fd;
+}
+
+static void send_text(int fd, const char *text)
+{
+	size_t len = strlen(text);
+
+	ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
+}
+
+/* Runs the loop for ms, then returns what the host answered so far
+ * (static; at most 4 KiB). */
+static const char *http_answer(int fd, long ms)
+{
+	static char buf[4096];
+	ssize_t n;
+
+	test_run_for(ms);
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	n = read(fd, buf, sizeof(buf) - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
+/*
+ * A chunk size is read with strtoul, and "size + 2" wrapped around for a
+ * size near ULONG_MAX: the host then memmove()d 2^64 bytes and died.  Any
+ * client that can reach [http] listen could crash the bot.
+ */
+START_TEST(webhook_huge_chunk_size_is_refused)
+{
+	static const char *const sizes[] = { "ffffffffffffffff",
+					     "fffffffffffffffe", "-1",
+					     "100000000" };
+	size_t i;
+
+	ck_assert_int_eq(webhook_configure(cfg), 0);
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+		char req[256];
+		const char *answer;
+		int fd = http_connect(0);
+
+		snprintf(req, sizeof(req),
+			 "POST /hooks/x HTTP/1.1\r\nHost: x\r\n"
+			 "Transfer-Encoding: chunked\r\n\r\n%s\r\nabcdef",
+			 sizes[i]);
+		send_text(fd, req);
+		answer = http_answer(fd, 100);
+		ck_assert_msg(!strncmp(answer, "HTTP/1.1 400 ", 13) ||
+				      !strncmp(answer, "HTTP/1.1 413 ", 13),
+			      "chunk size %s: '%s'", sizes[i], answer);
+		close(fd);
+	}
+}
+END_TEST
+
+/* strtoul also took "0x", a sign and spaces in a chunk size, which a
+ * proxy in front reads differently (RFC 9112: 1*HEXDIG). */
+START_TEST(webhook_chunk_size_is_hex_digits_only)
+{
+	static const char *const sizes[] = { "0x5", "+5", " 5" };
+	size_t i;
+
+	ck_assert_int_eq(webhook_configure(cfg), 0);
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+		char req[256];
+		const char *answer;
+		int fd = http_connect(0);
+
+		snprintf(req, sizeof(req),
+			 "POST /hooks/x HTTP/1.1\r\nHost: x\r\n"
+			 "Transfer-Encoding: chunked\r\n\r\n%s\r\nhello\r\n"
+			 "0\r\n\r\n",
+			 sizes[i]);
+		send_text(fd, req);
+		answer = http_answer(fd, 100);
+		ck_assert_msg(!strncmp(answer, "HTTP/1.1 400 ", 13),
+			      "chunk size '%s': '%s'", sizes[i], answer);
+		close(fd);
+	}
+	/* A well-formed body still reaches routing (404: no such hook). */
+	{
+		int fd = http_connect(0);
+		const char *answer;
+
+		send_text(fd, "POST /hooks/x HTTP/1.1\r\nHost: x\r\n"
+			      "Transfer-Encoding: chunked\r\n\r\n5;ext=1\r\n"
+			      "hello\r\nA\r\n0123456789\r\n0\r\n\r\n");
+		answer = http_answer(fd, 100);
+		ck_assert_msg(!strncmp(answer, "HTTP/1.1 404 ", 13), "'%s'",
+			      answer);
+		close(fd);
+	}
+}
+END_TEST
+
+static Suite *review_suite(void)
+{
+	Suite *s = suite_create("host_review");
+	TCase *host = tcase_create("host");
+
+	tcase_add_checked_fixture(host, host_setup, host_teardown);
+	tcase_set_timeout(host, 30);
+	tcase_add_test(host, webhook_huge_chunk_size_is_refused);
+	tcase_add_test(host, webhook_chunk_size_is_hex_digits_only);
+	suite_add_tcase(s, host);
+	return s;
+}
+
+CHECK_MAIN(review_suite)
