@@ -49,8 +49,9 @@ struct conn {
 };
 
 static struct list routes = LIST_INIT(routes);
-static uv_tcp_t server;
-static int listening;
+/* A new handle for every listen: one being closed stays libuv's until its
+ * close callback, so a reconfigure must not initialise it again. */
+static uv_tcp_t *server;
 static int bound_port;
 static size_t max_body = 1024 * 1024;
 
@@ -417,11 +418,16 @@ static void on_connection(uv_stream_t *srv, int status)
 	uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
+static void on_server_closed(uv_handle_t *h)
+{
+	free(h);
+}
+
 void webhook_stop(void)
 {
-	if (listening)
-		uv_close((uv_handle_t *)&server, NULL);
-	listening = 0;
+	if (server)
+		uv_close((uv_handle_t *)server, on_server_closed);
+	server = NULL;
 	bound_port = 0;
 }
 
@@ -461,17 +467,17 @@ int webhook_configure(const struct config *cfg)
 		return error("http", "[http] listen: '%s' is not an IP "
 				     "address",
 			     host);
-	uv_tcp_init(loop_get(), &server);
-	rc = uv_tcp_bind(&server, (struct sockaddr *)&addr, 0);
+	server = xcalloc(1, sizeof(*server));
+	uv_tcp_init(loop_get(), server);
+	rc = uv_tcp_bind(server, (struct sockaddr *)&addr, 0);
 	if (!rc)
-		rc = uv_listen((uv_stream_t *)&server, 64, on_connection);
+		rc = uv_listen((uv_stream_t *)server, 64, on_connection);
 	if (rc) {
-		uv_close((uv_handle_t *)&server, NULL);
+		webhook_stop();
 		return error("http", "cannot listen on %s: %s", listen,
 			     uv_strerror(rc));
 	}
-	listening = 1;
-	if (!uv_tcp_getsockname(&server, (struct sockaddr *)&addr, &len))
+	if (!uv_tcp_getsockname(server, (struct sockaddr *)&addr, &len))
 		bound_port = ntohs(((struct sockaddr_in *)&addr)->sin_port);
 	info("http", "webhooks on %s (port %d)", listen, bound_port);
 	return 0;

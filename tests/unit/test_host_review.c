@@ -181,6 +181,38 @@ START_TEST(webhook_chunk_size_is_hex_digits_only)
 }
 END_TEST
 
+/*
+ * webhook_configure() (SIGHUP with a changed [http] section) closed the
+ * listening handle and at once initialised the same uv_tcp_t again while
+ * libuv still had it on its closing list.
+ */
+START_TEST(webhook_reconfigure_does_not_reuse_a_closing_handle)
+{
+	const char *answer;
+	int fd, first;
+
+	ck_assert_int_eq(webhook_configure(cfg), 0);
+	first = webhook_port();
+	ck_assert_int_gt(first, 0);
+	ck_assert_int_eq(webhook_configure(cfg), 0);
+	ck_assert_int_gt(webhook_port(), 0);
+	test_run_for(50);
+	fd = http_connect(0);
+	send_text(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+	answer = http_answer(fd, 100);
+	ck_assert_msg(!strncmp(answer, "HTTP/1.1 200 ", 13), "'%s'", answer);
+	close(fd);
+	/* And a second time, right after, with nothing run in between. */
+	ck_assert_int_eq(webhook_configure(cfg), 0);
+	ck_assert_int_eq(webhook_configure(cfg), 0);
+	fd = http_connect(0);
+	send_text(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+	answer = http_answer(fd, 100);
+	ck_assert_msg(!strncmp(answer, "HTTP/1.1 200 ", 13), "'%s'", answer);
+	close(fd);
+}
+END_TEST
+
 static Suite *review_suite(void)
 {
 	Suite *s = suite_create("host_review");
@@ -190,6 +222,7 @@ static Suite *review_suite(void)
 	tcase_set_timeout(host, 30);
 	tcase_add_test(host, webhook_huge_chunk_size_is_refused);
 	tcase_add_test(host, webhook_chunk_size_is_hex_digits_only);
+	tcase_add_test(host, webhook_reconfigure_does_not_reuse_a_closing_handle);
 	suite_add_tcase(s, host);
 	return s;
 }
