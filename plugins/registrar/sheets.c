@@ -50,7 +50,7 @@ int reg_table_parse(const char *body, struct reg_table *t, struct reg_buf *err)
 
 	memset(t, 0, sizeof(*t));
 	if (!json_is_object(root)) {
-		reg_buf_adds(err, "sheets: the answer is not json");
+		reg_buf_adds(err, "the answer is not json");
 		json_decref(root);
 		return -1;
 	}
@@ -61,7 +61,7 @@ int reg_table_parse(const char *body, struct reg_table *t, struct reg_buf *err)
 		return 0;
 	}
 	if (!json_is_array(values)) {
-		reg_buf_adds(err, "sheets: \"values\" is not a list");
+		reg_buf_adds(err, "\"values\" is not a list");
 		json_decref(root);
 		return -1;
 	}
@@ -135,10 +135,16 @@ static char *reg_sheet_cause(const struct reg_sheet_op *op,
 		hint = "; share the sheet with the service account";
 	else if (res->code == 404)
 		hint = "; check the spreadsheet id in [plugin.registrar] sheet";
+	else if (res->code == 400 && op->read_fn)
+		hint = "; check the tab name in [plugin.registrar] sheet";
 	else if (res->code == 401)
 		hint = "; check google_key or google_api_key";
-	else if (res->code == 429 && !strstr(res->cause, "later sync"))
+	else if (res->transient && strstr(res->cause, "later sync"))
+		hint = "";
+	else if (res->code == 429)
 		hint = "; sheets quota exceeded, retried at the next sync";
+	else if (res->transient)
+		hint = "; retried at the next sync";
 	return reg_xasprintf("sheets: %s %s: %s%s", op->sheet->name,
 			     op->read_fn ? "read" : "write", res->cause, hint);
 }
@@ -175,7 +181,12 @@ static void reg_sheet_done(struct reg *reg, const struct reg_result *res,
 		return;
 	}
 	if (reg_table_parse(res->body, &t, &err) < 0) {
-		reg_sheet_fail(reg, op, reg_buf_str(&err));
+		cause =
+		    reg_xasprintf("sheets: %s read: %s; retried at the next "
+				  "sync",
+				  op->sheet->name, reg_buf_str(&err));
+		reg_sheet_fail(reg, op, cause);
+		free(cause);
 		reg_buf_release(&err);
 		return;
 	}

@@ -85,6 +85,7 @@ struct reg_sync {
 
 	int rows, new_regs, cards, mails, unknown, failed, marked;
 	struct reg_buf errors;
+	struct reg_buf notes; /* worth saying, not failures */
 	int nerrors;
 };
 
@@ -220,6 +221,7 @@ static void reg_sync_free(struct reg_sync *s)
 	free(s->template_error[0]);
 	free(s->template_error[1]);
 	reg_buf_release(&s->errors);
+	reg_buf_release(&s->notes);
 	free(s);
 }
 
@@ -250,10 +252,11 @@ static void reg_sync_finish(struct reg_sync *s)
 	reg_buf_release(&a.line);
 	summary = reg_xasprintf(
 	    "sync %s in %.1f s: %d rows, %d new, %d cards, %d mails, "
-	    "%d marked, %d unknown, %d failed%s%s",
+	    "%d marked, %d unknown, %d failed%s%s%s%s",
 	    s->cancelled ? "cancelled" : "done", secs, s->rows, s->new_regs,
 	    s->cards, s->mails, s->marked, s->unknown, s->failed,
-	    s->errors.len ? "; " : "", reg_buf_str(&s->errors));
+	    s->errors.len ? "; " : "", reg_buf_str(&s->errors),
+	    s->notes.len ? "; note: " : "", reg_buf_str(&s->notes));
 	/* the summary may reach a channel: no addresses in it */
 	scrubbed = reg_scrub_emails(summary);
 	reg->api->log(reg->self, OPSBOT_LOG_INFO, "%s", scrubbed);
@@ -701,6 +704,53 @@ static void reg_item_add_row(struct reg_item *it, int row)
 	it->rows[it->nrows++] = row;
 }
 
+struct reg_seen {
+	char *email; /* normalised */
+	int row;
+};
+
+static int reg_seen_cmp(const void *a, const void *b)
+{
+	const struct reg_seen *x = a, *y = b;
+	int c = strcmp(x->email, y->email);
+
+	return c ? c : (x->row > y->row) - (x->row < y->row);
+}
+
+/*
+ * Rows repeating an e-mail (a form sent twice, or an address differing
+ * only in case or blanks) are one registrant, whose answers are the
+ * last row's.  Not an error, but worth a note in the summary.
+ */
+static void reg_note_repeats(struct reg_sync *s,
+			     const struct reg_sheet_cfg *sheet,
+			     struct reg_seen *seen, int n)
+{
+	int repeats = 0, first = 0, of = 0;
+
+	qsort(seen, (size_t)n, sizeof(*seen), reg_seen_cmp);
+	for (int i = 1; i < n; i++) {
+		if (strcmp(seen[i].email, seen[i - 1].email) != 0)
+			continue;
+		if (!repeats++ || seen[i].row < first) {
+			first = seen[i].row;
+			for (int k = i - 1;
+			     k >= 0 &&
+			     strcmp(seen[k].email, seen[i].email) == 0;
+			     k--)
+				of = seen[k].row;
+		}
+	}
+	if (!repeats)
+		return;
+	if (s->notes.len)
+		reg_buf_adds(&s->notes, "; ");
+	reg_buf_addf(&s->notes,
+		     "%d row(s) of %s repeat an e-mail (row %d repeats row "
+		     "%d); the later row's answers are used",
+		     repeats, sheet->name, first, of);
+}
+
 /* Records one sheet's rows in the ledger and collects the work. */
 static void reg_sheet_ingest(struct reg_sync *s, int sheet_index)
 {
@@ -710,7 +760,9 @@ static void reg_sheet_ingest(struct reg_sync *s, int sheet_index)
 	sqlite3 *db = reg_db(s);
 	int email_col, name_col, status_col;
 	char key[512];
-	int bad_rows = 0, first_bad = 0;
+	int bad_rows = 0, first_bad = 0, nseen = 0;
+	struct reg_seen *seen =
+	    reg_xcalloc((size_t)t->nrows + 1, sizeof(*seen));
 
 	email_col = reg_header_find(t->headers, t->ncols, reg->email_column);
 	name_col = reg_header_find(t->headers, t->ncols, reg->name_column);
@@ -725,10 +777,15 @@ static void reg_sheet_ingest(struct reg_sync *s, int sheet_index)
 		free(e);
 		return;
 	}
-	if (email_col < 0) {
-		char *e = reg_xasprintf("sheets: no column \"%s\" in row 1 of "
-					"%s; set email_column",
-					reg->email_column, sheet->name);
+	if (email_col < 0 || name_col < 0) {
+		/* rows without a name would be announced and carded as
+		   "(no name)": the sheet waits for its header instead */
+		char *e = reg_xasprintf(
+		    "sheets: no column \"%s\" in row 1 of %s; add it or set "
+		    "%s",
+		    email_col < 0 ? reg->email_column : reg->name_column,
+		    sheet->name,
+		    email_col < 0 ? "email_column" : "name_column");
 
 		reg_sync_error(s, e);
 		free(e);
@@ -760,6 +817,8 @@ static void reg_sheet_ingest(struct reg_sync *s, int sheet_index)
 				first_bad = t->row_numbers[i];
 			continue;
 		}
+		seen[nseen++] =
+		    (struct reg_seen){reg_xstrdup(email), t->row_numbers[i]};
 		fields = reg_record_to_json(&rec);
 		if (reg_ledger_upsert(
 			db, key, email,
@@ -810,6 +869,10 @@ static void reg_sheet_ingest(struct reg_sync *s, int sheet_index)
 		reg_sync_error(s, e);
 		free(e);
 	}
+	reg_note_repeats(s, sheet, seen, nseen);
+	for (int i = 0; i < nseen; i++)
+		free(seen[i].email);
+	free(seen);
 }
 
 static void reg_sheet_read_done(struct reg *reg, struct reg_table *t,

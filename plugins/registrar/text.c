@@ -652,6 +652,15 @@ static char *reg_one_line(const char *s)
 			continue;
 		reg_buf_add(&b, (const char *)&c, 1);
 	}
+	/* cut at 200 bytes: drop a UTF-8 sequence the cut split */
+	if (((unsigned char)*s & 0xC0) == 0x80) {
+		while (b.len &&
+		       ((unsigned char)b.buf[b.len - 1] & 0xC0) == 0x80)
+			b.len--;
+		if (b.len)
+			b.len--; /* its lead byte */
+		b.buf[b.len] = '\0';
+	}
 	while (b.len && b.buf[b.len - 1] == ' ')
 		b.buf[--b.len] = '\0';
 	return reg_buf_detach(&b);

@@ -388,6 +388,80 @@ class SyncTest(unittest.TestCase):
                       'mentor sheet "Mentors"; add it', p.stderr)
         self.assertIn("1 new, 0 cards, 1 mails", p.stderr)
 
+    def test_bad_sheets_name_the_cause_and_lose_nothing(self):
+        w = self.world(students=0, mentors=0)
+        f = w.fakes
+        S, T = harness.STUDENT_SHEET, harness.STUDENT_TAB
+
+        def sheet(rows, **kw):
+            f.admin("sheets", "sheet", dict(id=S, tab=T, rows=rows, **kw))
+
+        # only a header: nothing to do, not an error
+        sheet([harness.STUDENT_HEADER])
+        p = w.run("sync", check=True)
+        self.assertIn("0 rows, 0 new", p.stdout)
+        # no name column: the sheet waits (no "(no name)" registrants)
+        sheet([["Timestamp", "Nom", "Email", "upstream-registrar"],
+               ["t", "Zoé", "zoe@example.org"]])
+        p = w.run("sync")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn('sheets: no column "Name" in row 1 of student sheet '
+                      '"Form Responses 1"; add it or set name_column',
+                      p.stderr)
+        self.assertEqual(w.ledger(), [])
+        # no e-mail column likewise
+        sheet([["Timestamp", "Name", "Courriel"], ["t", "Zoé", "z@x.org"]])
+        p = w.run("sync")
+        self.assertIn('no column "Email" in row 1 of student sheet "Form '
+                      'Responses 1"; add it or set email_column', p.stderr)
+        self.assertEqual(w.ledger(), [])
+        # a form sent twice, with the address in other case and blanks:
+        # one registrant, one card, one mail, both rows marked, a note
+        H = harness.STUDENT_HEADER
+        sheet([H, ["t1", "Zoé Ünal", "zoe@example.org", "T", "O"],
+               ["t2", "Zoé Ünal", " ZOE@Example.org ", "T2", "O2"],
+               ["t3", "Bob", "bob@example.org", "T", "O"]])
+        p = w.run("sync", check=True)
+        self.assertIn("3 rows, 2 new, 2 cards, 2 mails, 3 marked", p.stdout)
+        self.assertIn('note: 1 row(s) of student sheet "Form Responses 1" '
+                      'repeat an e-mail (row 3 repeats row 2); the later '
+                      "row's answers are used", p.stdout)
+        self.assertEqual(f.state("trello")["created"], 2)
+        rows = f.state("sheets")["sheets"][S][T]
+        self.assertEqual([r[7] for r in rows[1:]], ["processed"] * 3)
+        card = [c for c in f.state("trello")["cards"]
+                if c["name"].startswith("Zoé")][0]
+        self.assertEqual(card["name"], "Zoé Ünal, T2 @ O2")
+        # a malformed answer names the sheet, and loses nothing
+        f.admin("sheets", "append", {"id": S, "tab": T, "rows": [
+            ["t4", "Cem", "cem@example.org", "T", "O"]]})
+        f.faults("sheets", [{"method": "GET", "path": "values",
+                             "fault": "malformed", "times": 1}])
+        p = w.run("sync")
+        self.assertIn('sheets: student sheet "Form Responses 1" read: the '
+                      'answer is not json; retried at the next sync',
+                      p.stderr)
+        p = w.run("sync", check=True)
+        self.assertIn("1 new, 1 cards, 1 mails", p.stdout)
+
+    def test_wrong_tab_and_timeouts_name_the_fix(self):
+        w = self.world(students=1, mentors=0, http_timeout="1s",
+                       max_attempts="2", sheet=[
+                           "student %s Responses" % harness.STUDENT_SHEET])
+        p = w.run("sync")
+        self.assertIn("sheets: student sheet \"Responses\" read: 400 "
+                      "Unable to parse range: 'Responses'; check the tab "
+                      "name in [plugin.registrar] sheet", p.stderr)
+        w.write_config({"http_timeout": "1s", "max_attempts": "2"})
+        w.fakes.faults("trello", [{"method": "GET", "fault": "timeout",
+                                   "hold": 3, "times": 2}])
+        p = w.run("sync")
+        self.assertRegex(p.stderr, r"trello: board lists: .*[Tt]imed? ?out"
+                         r".*; retried at the next sync")
+        p = w.run("sync", check=True)
+        w.mentors = 0
+        w.check_exactly_once(self, allow_unknown=False)
+
     def test_empty_sheet_and_api_key(self):
         w = self.world(students=0, mentors=0)
         f = w.fakes

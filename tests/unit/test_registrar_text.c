@@ -4,6 +4,7 @@
  * bodies, Retry-After and backoff, A1 notation.
  */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -171,6 +172,21 @@ START_TEST(test_error_cause)
 	s = reg_error_cause("{\"id\": \"trunc");
 	ck_assert_str_eq(s, "{\"id\": \"trunc");
 	free(s);
+	{
+		/* cut at 200 bytes, never inside a character: "a" and 120
+		   two-byte characters put byte 200 inside one */
+		char body[512];
+		size_t n;
+
+		n = (size_t)snprintf(body, sizeof(body), "{\"message\":\"a");
+		for (int i = 0; i < 120; i++, n += 2)
+			memcpy(body + n, "\xc3\xa9", 2);
+		snprintf(body + n, sizeof(body) - n, "\"}");
+		s = reg_error_cause(body);
+		ck_assert_int_eq(strlen(s), 199);
+		ck_assert_int_eq(reg_utf8_valid(s, strlen(s), NULL), 1);
+		free(s);
+	}
 }
 END_TEST
 
