@@ -385,6 +385,12 @@ static void on_timeout(uv_timer_t *t)
 {
 	struct conn *c = t->data;
 
+	/* The answer is on its way and the client too slow to take it: a
+	 * second respond() would reuse the uv_write_t still in flight. */
+	if (c->out) {
+		conn_close(c);
+		return;
+	}
 	respond(c, 408, NULL, NULL, 0);
 }
 

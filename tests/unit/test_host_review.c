@@ -213,6 +213,39 @@ START_TEST(webhook_reconfigure_does_not_reuse_a_closing_handle)
 }
 END_TEST
 
+/*
+ * The request timer (10 s from accept) was not stopped once an answer was
+ * on its way: a client reading a large answer slowly got a second
+ * respond() (408) that reused the uv_write_t still in flight.
+ */
+START_TEST(webhook_timeout_while_answer_is_pending)
+{
+	struct opsbot_plugin *p;
+	char *err = NULL;
+	const char *answer;
+	int fd;
+
+	ck_assert_int_eq(webhook_configure(cfg), 0);
+	p = plugin_load("review", &err);
+	ck_assert_msg(p != NULL, "%s", err);
+	fd = http_connect(4096);
+	send_text(fd, "POST /hooks/review/big?33554432 HTTP/1.1\r\n"
+		      "Host: x\r\nContent-Length: 0\r\n\r\n");
+	/* Past the 10 s request timer, the answer still unread. */
+	answer = http_answer(fd, 10800);
+	ck_assert_msg(!strncmp(answer, "HTTP/1.1 200 ", 13), "'%.40s'",
+		      answer);
+	/* The host gave up on the slow reader; it is still serving. */
+	test_run_for(100);
+	close(fd);
+	fd = http_connect(0);
+	send_text(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+	answer = http_answer(fd, 100);
+	ck_assert_msg(!strncmp(answer, "HTTP/1.1 200 ", 13), "'%s'", answer);
+	close(fd);
+}
+END_TEST
+
 static Suite *review_suite(void)
 {
 	Suite *s = suite_create("host_review");
@@ -223,6 +256,7 @@ static Suite *review_suite(void)
 	tcase_add_test(host, webhook_huge_chunk_size_is_refused);
 	tcase_add_test(host, webhook_chunk_size_is_hex_digits_only);
 	tcase_add_test(host, webhook_reconfigure_does_not_reuse_a_closing_handle);
+	tcase_add_test(host, webhook_timeout_while_answer_is_pending);
 	suite_add_tcase(s, host);
 	return s;
 }

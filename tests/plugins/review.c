@@ -1,0 +1,104 @@
+/*
+ * review.c - a test plugin for tests/unit/test_host_review.c: a webhook
+ * whose answer is as large as asked (a client that does not read it keeps
+ * the write pending), a command that stays pending, and a count of live
+ * instances, so a test sees two copies of the plugin running at once.
+ */
+#include "opsbot.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const struct opsbot_api *bot;
+static struct opsbot_plugin *self;
+/* Instances between init and fini; dlopen maps one copy of this file
+ * for all of them, so a second live instance shares this count. */
+static int instances;
+static struct opsbot_request *held;
+
+/* POST /hooks/review/big?<bytes>: that many 'x' as the answer. */
+static int on_big(struct opsbot_plugin *p, const struct opsbot_webhook *hook,
+		  void *data)
+{
+	size_t n = strtoul(hook->query, NULL, 10);
+	char *body = malloc(n + 1);
+
+	if (!body)
+		return 500;
+	memset(body, 'x', n);
+	bot->webhook_respond(hook, "text/plain", body, n);
+	free(body);
+	return 200;
+}
+
+static int cmd_hold(struct opsbot_plugin *p, struct opsbot_request *req,
+		    void *data)
+{
+	held = req;
+	return OPSBOT_PENDING;
+}
+
+static int cmd_release(struct opsbot_plugin *p, struct opsbot_request *req,
+		       void *data)
+{
+	if (!held)
+		return OPSBOT_ERR;
+	bot->reply(held, "released");
+	bot->done(held, OPSBOT_OK);
+	held = NULL;
+	return OPSBOT_OK;
+}
+
+static int init(struct opsbot_plugin *p, const struct opsbot_api *api)
+{
+	static const struct opsbot_command cmds[] = {
+		{ "hold", "", "stays pending", NULL, 0, 0, cmd_hold, NULL },
+		{ "release", "", "ends the held request", NULL, 0, 0,
+		  cmd_release, NULL },
+	};
+	size_t i;
+
+	bot = api;
+	self = p;
+	if (instances++)
+		bot->log(self, OPSBOT_LOG_ERROR,
+			 "review: %d instances live at once", instances);
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (bot->command_add(self, &cmds[i]) != OPSBOT_OK) {
+			bot->log(self, OPSBOT_LOG_ERROR,
+				 "review: command_add failed");
+			instances--;
+			return OPSBOT_ERR;
+		}
+	if (bot->webhook_add(self, "POST", "/hooks/review/big", on_big,
+			     NULL) != OPSBOT_OK) {
+		instances--;
+		return OPSBOT_ERR;
+	}
+	bot->log(self, OPSBOT_LOG_INFO, "review: init (key %s)",
+		 bot->config_string(self, "key"));
+	return OPSBOT_OK;
+}
+
+static void fini(struct opsbot_plugin *p)
+{
+	instances--;
+	held = NULL;
+	bot->log(p, OPSBOT_LOG_INFO, "review: fini");
+}
+
+static const struct opsbot_config_key keys[] = {
+	{ "key", OPSBOT_CONFIG_STRING, "none", 0, 0, 0, "a value to change" },
+	{ NULL, 0, NULL, 0, 0, 0, NULL },
+};
+
+OPSBOT_EXPORT const struct opsbot_plugin_descriptor opsbot_plugin = {
+	.abi_major = OPSBOT_ABI_MAJOR,
+	.abi_minor = OPSBOT_ABI_MINOR,
+	.name = "review",
+	.version = "1",
+	.description = "host review tests",
+	.config = keys,
+	.init = init,
+	.fini = fini,
+};
