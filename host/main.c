@@ -263,6 +263,10 @@ static void load_plugins(const struct config *cfg)
 	for (i = 0; i < count; i++) {
 		if (plugin_find(plugins[i]))
 			continue;
+		/* Its old instance (a reload for a changed section, or an
+		 * unload not yet done) loads it again when it is gone. */
+		if (plugin_reload_when_unloaded(plugins[i]))
+			continue;
 		if (!plugin_load(plugins[i], &err)) {
 			error("plugin", "%s", err);
 			free(err);

@@ -91,6 +91,33 @@ struct opsbot_plugin *plugin_find(const char *name)
 	return NULL;
 }
 
+/* A plugin whose unload was requested and whose old instance still lives
+ * (ops finishing, fini not yet called), or NULL. */
+static struct opsbot_plugin *find_dying(const char *name)
+{
+	struct list *pos, *tmp;
+
+	list_for_each_safe(pos, tmp, &dying)
+	{
+		struct opsbot_plugin *p =
+			list_entry(pos, struct opsbot_plugin, link);
+
+		if (!strcmp(p->name, name))
+			return p;
+	}
+	return NULL;
+}
+
+int plugin_reload_when_unloaded(const char *name)
+{
+	struct opsbot_plugin *p = find_dying(name);
+
+	if (!p || !p->waiter)
+		return 0;
+	p->waiter->reload = 1;
+	return 1;
+}
+
 struct opsbot_plugin *plugin_find_by_word(const char *word)
 {
 	struct list *pos, *tmp;
@@ -276,6 +303,14 @@ struct opsbot_plugin *plugin_load(const char *name, char **err)
 
 	if (plugin_find(name)) {
 		*err = xasprintf("plugin '%s' is already loaded", name);
+		return NULL;
+	}
+	/* dlopen would hand back the old instance's mapping: a second init
+	 * would share its globals, and run before its fini. */
+	if (find_dying(name)) {
+		*err = xasprintf("plugin '%s' is still being unloaded; load it "
+				 "again once that is done",
+				 name);
 		return NULL;
 	}
 	handle = plugin_peek(name, &desc, err);

@@ -104,6 +104,12 @@ struct list *plugin_list(void);
 typedef void plugin_done_fn(const char *name, const char *err, void *data);
 int plugin_unload(struct opsbot_plugin *p, int reload, plugin_done_fn *done,
 		  void *data);
+/*
+ * If name is still being unloaded, turns that into a reload (the new
+ * instance loads once the old one is gone) and returns 1; else 0.  A
+ * plugin cannot be loaded again before then.
+ */
+int plugin_reload_when_unloaded(const char *name);
 /* Unloads every plugin (shutdown); runs the loop until they are gone. */
 void plugin_unload_all(void);
 

@@ -246,10 +246,130 @@ START_TEST(webhook_timeout_while_answer_is_pending)
 }
 END_TEST
 
+static int unload_done;
+static char unload_err[256];
+
+static void on_unloaded(const char *name, const char *err, void *data)
+{
+	unload_done++;
+	snprintf(unload_err, sizeof(unload_err), "%s", err ? err : "");
+}
+
+/*
+ * A plugin leaves the registry at once when its unload is requested, but
+ * lives on (ops finishing, fini not yet run) until the loop gets to it.
+ * plugin_load() only looked in the registry, so loading it again in that
+ * window (!plugin load, or SIGHUP: reload_config() unloads a plugin whose
+ * section changed and then calls load_plugins()) ran a second init in the
+ * same mapping before the first instance's fini: two live instances
+ * sharing the plugin's globals, then "plugin is already loaded" when the
+ * reload came due.
+ */
+START_TEST(plugin_load_waits_for_the_old_instance)
+{
+	struct opsbot_plugin *p;
+	char *err = NULL;
+
+	p = plugin_load("review", &err);
+	ck_assert_msg(p != NULL, "%s", err);
+	unload_done = 0;
+	ck_assert_int_eq(plugin_unload(p, 1, on_unloaded, NULL), OPSBOT_OK);
+	ck_assert_ptr_null(plugin_load("review", &err));
+	ck_assert_msg(err && strstr(err, "still being unloaded"), "%s",
+		      err ? err : "(loaded twice)");
+	free(err);
+	err = NULL;
+	ck_assert_int_eq(test_run_until(&unload_done, 3000), 1);
+	/* The reload itself went through. */
+	ck_assert_str_eq(unload_err, "");
+	p = plugin_find("review");
+	ck_assert_ptr_nonnull(p);
+
+	/* The same with a plain unload: once it is done, a load works. */
+	unload_done = 0;
+	ck_assert_int_eq(plugin_unload(p, 0, on_unloaded, NULL), OPSBOT_OK);
+	ck_assert_ptr_null(plugin_load("review", &err));
+	free(err);
+	err = NULL;
+	ck_assert_int_eq(test_run_until(&unload_done, 3000), 1);
+	p = plugin_load("review", &err);
+	ck_assert_msg(p != NULL, "%s", err);
+}
+END_TEST
+
+/* ---- the daemon: SIGHUP ---- */
+
+static void write_daemon_config(const char *key)
+{
+	char *path, *text, *rel = test_build_path("test-plugins");
+	char *plugins = realpath(rel, NULL);
+
+	ck_assert_ptr_nonnull(plugins);
+	/* Nothing listens on port 1: the bot keeps retrying, which is all
+	 * this test needs of IRC. */
+	text = xasprintf("[irc]\nserver = 127.0.0.1\nport = 1\n"
+			 "reconnect_min = 60s\n"
+			 "[bot]\nplugins = review\nplugin_dir = %s\n"
+			 "state = state.db\n"
+			 "[plugin.review]\nkey = %s\n",
+			 plugins, key);
+	path = test_write_file(dir, "opsbot.conf", text);
+	free(path);
+	free(text);
+	free(plugins);
+	free(rel);
+}
+
+static int wait_for_log(const struct bot *b, const char *text, long ms)
+{
+	int64_t deadline = time_now_ms() + ms;
+
+	while (time_now_ms() < deadline) {
+		if (bot_log_contains(b, text))
+			return 1;
+		usleep(20000);
+	}
+	return bot_log_contains(b, text);
+}
+
+/* The daemon side of plugin_load_waits_for_the_old_instance: a SIGHUP
+ * that changes a plugin's section reloads it once, cleanly. */
+START_TEST(sighup_reloads_a_changed_plugin_once)
+{
+	struct bot b;
+	char *conf, *log;
+	const char *args[] = { "-c", NULL, NULL };
+
+	dir = test_make_dir("review-hup");
+	write_daemon_config("one");
+	conf = xasprintf("%s/opsbot.conf", dir);
+	log = xasprintf("%s/bot.log", dir);
+	args[1] = conf;
+	ck_assert_int_eq(bot_start(&b, log, args), 0);
+	ck_assert(wait_for_log(&b, "review: init (key one)", 5000));
+	write_daemon_config("two");
+	kill(b.pid, SIGHUP);
+	ck_assert(wait_for_log(&b, "review: init (key two)", 5000));
+	usleep(200000);
+	ck_assert_msg(!bot_log_contains(&b, "instances live at once"),
+		      "two instances of the plugin ran at once (see %s)", log);
+	ck_assert_msg(!bot_log_contains(&b, "already loaded") &&
+			      !bot_log_contains(&b, "failed to start"),
+		      "the reload failed (see %s)", log);
+	ck_assert_int_eq(bot_signal_and_wait(&b, SIGTERM, 5000), 0);
+	bot_stop(&b);
+	free(conf);
+	free(log);
+	test_cleanup_dir(dir);
+	dir = NULL;
+}
+END_TEST
+
 static Suite *review_suite(void)
 {
 	Suite *s = suite_create("host_review");
 	TCase *host = tcase_create("host");
+	TCase *daemon = tcase_create("daemon");
 
 	tcase_add_checked_fixture(host, host_setup, host_teardown);
 	tcase_set_timeout(host, 30);
@@ -257,7 +377,12 @@ static Suite *review_suite(void)
 	tcase_add_test(host, webhook_chunk_size_is_hex_digits_only);
 	tcase_add_test(host, webhook_reconfigure_does_not_reuse_a_closing_handle);
 	tcase_add_test(host, webhook_timeout_while_answer_is_pending);
+	tcase_add_test(host, plugin_load_waits_for_the_old_instance);
 	suite_add_tcase(s, host);
+
+	tcase_set_timeout(daemon, 30);
+	tcase_add_test(daemon, sighup_reloads_a_changed_plugin_once);
+	suite_add_tcase(s, daemon);
 	return s;
 }
 
