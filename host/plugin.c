@@ -469,6 +469,16 @@ void plugin_unload_all(void)
 	struct list *pos, *tmp;
 	int64_t deadline;
 
+	/* A reload still waiting for its old instance would load the
+	 * plugin again in the middle of the shutdown, never to unload. */
+	list_for_each_safe(pos, tmp, &dying)
+	{
+		struct opsbot_plugin *p =
+			list_entry(pos, struct opsbot_plugin, link);
+
+		if (p->waiter)
+			p->waiter->reload = 0;
+	}
 	list_for_each_safe(pos, tmp, &registry)
 	{
 		plugin_unload(list_entry(pos, struct opsbot_plugin, link), 0,

@@ -297,6 +297,27 @@ START_TEST(plugin_load_waits_for_the_old_instance)
 }
 END_TEST
 
+/*
+ * Shutdown unloads every plugin; one whose reload was still waiting for
+ * its old instance (a !plugin reload with a job running) came back in the
+ * middle of it, ran init, and was never unloaded: no fini, its timers
+ * and requests cut off by the exit.
+ */
+START_TEST(shutdown_drops_a_pending_reload)
+{
+	struct opsbot_plugin *p;
+	char *err = NULL;
+
+	p = plugin_load("review", &err);
+	ck_assert_msg(p != NULL, "%s", err);
+	unload_done = 0;
+	ck_assert_int_eq(plugin_unload(p, 1, on_unloaded, NULL), OPSBOT_OK);
+	plugin_unload_all();
+	ck_assert_int_eq(unload_done, 1);
+	ck_assert_ptr_null(plugin_find("review"));
+}
+END_TEST
+
 /* ---- the daemon: SIGHUP ---- */
 
 static void write_daemon_config(const char *key)
@@ -378,6 +399,7 @@ static Suite *review_suite(void)
 	tcase_add_test(host, webhook_reconfigure_does_not_reuse_a_closing_handle);
 	tcase_add_test(host, webhook_timeout_while_answer_is_pending);
 	tcase_add_test(host, plugin_load_waits_for_the_old_instance);
+	tcase_add_test(host, shutdown_drops_a_pending_reload);
 	suite_add_tcase(s, host);
 
 	tcase_set_timeout(daemon, 30);
