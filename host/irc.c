@@ -1067,8 +1067,12 @@ static void lookup_free(struct lookup *l)
 	free(l);
 }
 
-/* Runs the commands that waited for nick's account (now known, or not). */
-static void lookups_finish(const char *nick, int timed_out)
+/*
+ * Runs the commands that waited for nick's account (now known, or not).
+ * gone: the nick was given up (NICK, QUIT), so a WHOIS answer would speak
+ * of whoever takes it next: its commands run as not identified.
+ */
+static void lookups_finish(const char *nick, int timed_out, int gone)
 {
 	struct lookup **pl = &irc.lookups, *l;
 
@@ -1085,7 +1089,7 @@ static void lookups_finish(const char *nick, int timed_out)
 			continue;
 		}
 		*pl = l->next;
-		if (!accounts_get(l->nick, &account, &seen))
+		if (gone || !accounts_get(l->nick, &account, &seen))
 			account = NULL;
 		if (timed_out)
 			warning(COMPONENT, "no WHOIS answer for %s in %d s; "
@@ -1102,7 +1106,7 @@ static void lookups_finish(const char *nick, int timed_out)
 static void on_lookup_timer(uv_timer_t *t)
 {
 	UNUSED(t);
-	lookups_finish(NULL, 1);
+	lookups_finish(NULL, 1, 0);
 }
 
 static void lookup_start(enum opsbot_origin origin, const char *nick,
@@ -1379,13 +1383,13 @@ static void handle_line(char *line, size_t len)
 				    time_now_ms() - seen > LOOKUP_TIMEOUT_MS)
 					accounts_set(m.params[1], NULL,
 						     time_now_ms());
-				lookups_finish(m.params[1], 0);
+				lookups_finish(m.params[1], 0, 0);
 			}
 			return;
 		case 401: /* ERR_NOSUCHNICK: gone; its commands fail closed */
 			if (m.param_count >= 2) {
 				accounts_forget(m.params[1]);
-				lookups_finish(m.params[1], 0);
+				lookups_finish(m.params[1], 0, 0);
 			}
 			return;
 		case 354: /* WHOX: me token nick account ("0": none) */
@@ -1507,6 +1511,7 @@ static void handle_line(char *line, size_t len)
 				irc.own_prefix_len = 0;
 				info(COMPONENT, "now known as %s", irc.nick);
 			} else {
+				lookups_finish(nick, 0, 1);
 				accounts_rename(nick, m.params[0]);
 				maybe_regain_nick(nick);
 			}
@@ -1517,6 +1522,7 @@ static void handle_line(char *line, size_t len)
 		return;
 	case 'Q':
 		if (!strcmp(cmd, "QUIT") && nick && !nick_is_me(nick)) {
+			lookups_finish(nick, 0, 1);
 			accounts_forget(nick);
 			maybe_regain_nick(nick);
 		}

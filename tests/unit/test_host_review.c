@@ -386,11 +386,111 @@ START_TEST(sighup_reloads_a_changed_plugin_once)
 }
 END_TEST
 
+/* ---- IRC, fed server lines directly ---- */
+
+static struct buf sent;
+
+static void on_sent(const char *line, size_t len)
+{
+	buf_add(&sent, line, len);
+	buf_addch(&sent, '\n');
+}
+
+static void feed(const char *text)
+{
+	char *copy = xstrdup(text);
+
+	irc_test_receive(copy, strlen(copy));
+	free(copy);
+}
+
+static const char *take_sent(void)
+{
+	static char *last;
+
+	free(last);
+	last = xstrdup(sent.data ? sent.data : "");
+	buf_reset(&sent);
+	return last;
+}
+
+static struct config *irc_cfg;
+
+static void irc_start_with(const char *text)
+{
+	log_set_level(LOG_ERROR);
+	loop_init();
+	command_init("test");
+	irc_cfg = config_load_string(text, "t.conf");
+	command_configure(irc_cfg);
+	access_configure(irc_cfg);
+	buf_reset(&sent);
+	irc_test_attach(irc_cfg, on_sent);
+	take_sent();
+}
+
+static void irc_stop(void)
+{
+	irc_fini();
+	access_clear();
+	command_fini();
+	loop_close();
+	config_free(irc_cfg);
+	irc_cfg = NULL;
+	buf_free(&sent);
+}
+
+/*
+ * A privileged command from a nick whose account is unknown waits for a
+ * WHOIS of that nick.  If the nick changes hands meanwhile (the sender
+ * renames or quits and someone else takes the nick), the answer describes
+ * the new holder, and the command ran with their capabilities.
+ */
+START_TEST(whois_answer_for_a_new_holder_of_the_nick)
+{
+	const char *out;
+
+	irc_start_with("[irc]\nchannels = #ops\nflood_control = false\n"
+		       "[access]\ngrant = account carol admin\n");
+	feed(":irc.test 001 opsbot :Welcome\r\n");
+	take_sent();
+	feed(":mal!m@h PRIVMSG #ops :!plugin unload nothing\r\n");
+	ck_assert_str_eq(take_sent(), "WHOIS mal\n");
+	/* mal renames; carol (an admin) takes the nick "mal". */
+	feed(":mal!m@h NICK :mal2\r\n"
+	     ":carol!c@h NICK :mal\r\n"
+	     ":irc.test 330 opsbot mal carol :is logged in as\r\n"
+	     ":irc.test 318 opsbot mal :End of /WHOIS list.\r\n");
+	out = take_sent();
+	ck_assert_msg(strstr(out, "permission denied") &&
+			      !strstr(out, "no plugin 'nothing'"),
+		      "%s", out);
+	/* The same when the sender quits and the nick is taken. */
+	feed(":eve!e@h PRIVMSG #ops :!plugin unload nothing\r\n");
+	ck_assert_str_eq(take_sent(), "WHOIS eve\n");
+	feed(":eve!e@h QUIT :bye\r\n"
+	     ":carol!c@h NICK :eve\r\n"
+	     ":irc.test 330 opsbot eve carol :is logged in as\r\n"
+	     ":irc.test 318 opsbot eve :End of /WHOIS list.\r\n");
+	out = take_sent();
+	ck_assert_msg(!strstr(out, "no plugin 'nothing'"), "%s", out);
+	/* An admin who keeps the nick still gets through. */
+	feed(":carol!c@h PRIVMSG #ops :!plugin unload nothing\r\n");
+	ck_assert_str_eq(take_sent(), "WHOIS carol\n");
+	feed(":irc.test 330 opsbot carol carol :is logged in as\r\n"
+	     ":irc.test 318 opsbot carol :End of /WHOIS list.\r\n");
+	out = take_sent();
+	ck_assert_msg(strstr(out, "no plugin 'nothing' is loaded"), "%s", out);
+	irc_stop();
+}
+END_TEST
+
 static Suite *review_suite(void)
 {
 	Suite *s = suite_create("host_review");
 	TCase *host = tcase_create("host");
 	TCase *daemon = tcase_create("daemon");
+	TCase *irc = tcase_create("irc");
 
 	tcase_add_checked_fixture(host, host_setup, host_teardown);
 	tcase_set_timeout(host, 30);
@@ -405,6 +505,10 @@ static Suite *review_suite(void)
 	tcase_set_timeout(daemon, 30);
 	tcase_add_test(daemon, sighup_reloads_a_changed_plugin_once);
 	suite_add_tcase(s, daemon);
+
+	tcase_set_timeout(irc, 30);
+	tcase_add_test(irc, whois_answer_for_a_new_holder_of_the_nick);
+	suite_add_tcase(s, irc);
 	return s;
 }
 
