@@ -1847,21 +1847,29 @@ void irc_reconfigure(const struct config *cfg)
 		info(COMPONENT, "server settings changed; reconnecting");
 		if (irc.conn)
 			drop_connection("configuration changed");
-	} else if (irc.state == IRC_REGISTERED) {
-		if (strcmp(old.nick, irc.cfg.nick))
-			send1("NICK", irc.cfg.nick);
+	} else if (irc.state == IRC_REGISTERED &&
+		   strcmp(old.nick, irc.cfg.nick)) {
+		send1("NICK", irc.cfg.nick);
+	}
+	/* Before services confirmed us nothing was joined, and auth_done()
+	 * joins the new list: channels stay fail-closed across a reload. */
+	if (!reconnect && channels_ready()) {
 		/* Part what was removed; join everything configured (a
 		 * JOIN of a channel we are in is harmless). */
 		for (i = 0; i < old.channel_count; i++) {
 			int kept = 0;
-			char name[256];
+			char name[256], other[256];
 
 			strlcpy_safe(name, old.channels[i], sizeof(name));
 			name[strcspn(name, " ")] = '\0';
-			for (j = 0; j < irc.cfg.channel_count; j++)
-				if (!strncmp(irc.cfg.channels[j], name,
-					     strlen(name)))
+			/* The whole name: "#ops" is not kept by "#ops-team". */
+			for (j = 0; j < irc.cfg.channel_count; j++) {
+				strlcpy_safe(other, irc.cfg.channels[j],
+					     sizeof(other));
+				other[strcspn(other, " ")] = '\0';
+				if (!irc_casecmp(other, name, irc.casemap))
 					kept = 1;
+			}
 			if (!kept)
 				send1("PART", name);
 		}

@@ -485,6 +485,67 @@ START_TEST(whois_answer_for_a_new_holder_of_the_nick)
 }
 END_TEST
 
+/*
+ * irc_reconfigure() kept an old channel when any new channel merely
+ * started with its name: removing "#ops" while "#ops-team" stays never
+ * parted #ops.
+ */
+START_TEST(reconfigure_parts_a_channel_that_prefixes_another)
+{
+	struct config *fresh;
+	const char *out;
+
+	irc_start_with("[irc]\nchannels = #ops, #ops-team\n"
+		       "flood_control = false\n");
+	feed(":irc.test 001 opsbot :Welcome\r\n");
+	take_sent();
+	fresh = config_load_string("[irc]\nchannels = #ops-team\n"
+				   "flood_control = false\n",
+				   "t2.conf");
+	irc_reconfigure(fresh);
+	out = take_sent();
+	ck_assert_msg(strstr(out, "PART #ops\n"), "%s", out);
+	ck_assert_msg(!strstr(out, "PART #ops-team"), "%s", out);
+	config_free(fresh);
+	irc_stop();
+}
+END_TEST
+
+/*
+ * Without SASL, channels wait for NickServ to confirm the IDENTIFY (fail
+ * closed).  A SIGHUP in that window joined every channel at once.
+ */
+START_TEST(reconfigure_does_not_join_before_identification)
+{
+	struct config *fresh;
+	const char *out;
+
+	irc_start_with("[irc]\nchannels = #ops\nflood_control = false\n"
+		       "nickserv_password = pass-word-1\n");
+	feed(":irc.test 001 opsbot :Welcome\r\n");
+	out = take_sent();
+	ck_assert_msg(strstr(out, "IDENTIFY") && !strstr(out, "JOIN"), "%s",
+		      out);
+	fresh = config_load_string("[irc]\nchannels = #ops, #dev\n"
+				   "flood_control = false\n"
+				   "nickserv_password = pass-word-1\n",
+				   "t2.conf");
+	irc_reconfigure(fresh);
+	out = take_sent();
+	ck_assert_msg(!strstr(out, "JOIN"), "joined before NickServ "
+					    "confirmed: %s",
+		      out);
+	/* Once confirmed, the new list is joined. */
+	feed(":NickServ!s@services NOTICE opsbot :You are now identified "
+	     "for opsbot.\r\n");
+	out = take_sent();
+	ck_assert_msg(strstr(out, "JOIN #ops\n") && strstr(out, "JOIN #dev\n"),
+		      "%s", out);
+	config_free(fresh);
+	irc_stop();
+}
+END_TEST
+
 static Suite *review_suite(void)
 {
 	Suite *s = suite_create("host_review");
@@ -508,6 +569,8 @@ static Suite *review_suite(void)
 
 	tcase_set_timeout(irc, 30);
 	tcase_add_test(irc, whois_answer_for_a_new_holder_of_the_nick);
+	tcase_add_test(irc, reconfigure_parts_a_channel_that_prefixes_another);
+	tcase_add_test(irc, reconfigure_does_not_join_before_identification);
 	suite_add_tcase(s, irc);
 	return s;
 }
