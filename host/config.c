@@ -544,6 +544,15 @@ static char *read_secret_file(const char *path, char **err)
 	return buf_detach(&b);
 }
 
+char *config_resolve_path(const struct config *cfg, const char *path)
+{
+	const char *slash = cfg ? strrchr(cfg->path, '/') : NULL;
+
+	if (!path || path[0] == '/' || !slash)
+		return xstrdup(path ? path : "");
+	return xasprintf("%.*s/%s", (int)(slash - cfg->path), cfg->path, path);
+}
+
 char *config_get_secret(const struct config *cfg, const char *section,
 			const char *key, char **err)
 {
@@ -556,8 +565,13 @@ char *config_get_secret(const struct config *cfg, const char *section,
 		return xstrdup(e->value);
 	snprintf(name, sizeof(name), "%s_file", key);
 	e = config_find(cfg, section, name);
-	if (e)
-		return read_secret_file(e->value, err);
+	if (e) {
+		char *path = config_resolve_path(cfg, e->value);
+		char *value = read_secret_file(path, err);
+
+		free(path);
+		return value;
+	}
 	snprintf(name, sizeof(name), "%s_env", key);
 	e = config_find(cfg, section, name);
 	if (e) {
@@ -731,14 +745,16 @@ static void check_secret(struct config *cfg, const char *section,
 		return;
 	}
 	if (set[1]) {
+		char *path = config_resolve_path(cfg, set[1]->value);
 		struct stat st;
 
 		/* Readable by others: say so, since it is a secret. */
-		if (!stat(set[1]->value, &st) && (st.st_mode & 0004))
+		if (!stat(path, &st) && (st.st_mode & 0004))
 			warning("config",
 				"%s:%d: secret file '%s' is readable by every "
 				"user; chmod 600 it",
-				cfg->path, set[1]->line, set[1]->value);
+				cfg->path, set[1]->line, path);
+		free(path);
 	}
 	remember_secret(cfg, value);
 }

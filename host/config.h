@@ -90,7 +90,11 @@ long long config_get_duration_ms(const struct config *cfg,
 char **config_get_list(const struct config *cfg, const char *section,
 		       const struct opsbot_config_key *schema, const char *key,
 		       int *count);
-/* A SECRET key resolved (malloc'd, free with free_secret), or NULL. */
+/* A path from the config: a relative one is relative to the config
+ * file's directory, as opsbot.conf.example promises.  malloc'd. */
+char *config_resolve_path(const struct config *cfg, const char *path);
+/* A SECRET key resolved (malloc'd, free with free_secret), or NULL; a
+ * _file path goes through config_resolve_path(). */
 char *config_get_secret(const struct config *cfg, const char *section,
 			const char *key, char **err);
 

@@ -180,6 +180,15 @@ static char *dup_or_null(const char *v)
 	return v && *v ? xstrdup(v) : NULL;
 }
 
+/* A file from [irc] (a CA, a client certificate), relative to the config
+ * file like every path in it; NULL if unset. */
+static char *path_or_null(const struct config *cfg, const char *key)
+{
+	const char *v = config_get(cfg, "irc", config_irc_keys, key);
+
+	return v && *v ? config_resolve_path(cfg, v) : NULL;
+}
+
 static void settings_read(struct settings *s, const struct config *cfg)
 {
 	const struct opsbot_config_key *k = config_irc_keys;
@@ -215,14 +224,11 @@ static void settings_read(struct settings *s, const struct config *cfg)
 		cfg, "irc", k, "reconnect_reset");
 	s->tls = config_get_bool(cfg, "irc", k, "tls");
 	s->tls_opts.verify = config_get_bool(cfg, "irc", k, "tls_verify");
-	s->tls_opts.ca_file = dup_or_null(config_get(cfg, "irc", k,
-						     "tls_ca_file"));
+	s->tls_opts.ca_file = path_or_null(cfg, "tls_ca_file");
 	s->tls_opts.fingerprint = dup_or_null(config_get(cfg, "irc", k,
 							 "tls_fingerprint"));
-	s->tls_opts.client_cert = dup_or_null(config_get(cfg, "irc", k,
-							 "tls_client_cert"));
-	s->tls_opts.client_key = dup_or_null(config_get(cfg, "irc", k,
-							"tls_client_key"));
+	s->tls_opts.client_cert = path_or_null(cfg, "tls_client_cert");
+	s->tls_opts.client_key = path_or_null(cfg, "tls_client_key");
 	s->sasl_mechanism = dup_or_null(config_get(cfg, "irc", k,
 						   "sasl_mechanism"));
 	if (s->sasl_mechanism) {

@@ -546,12 +546,62 @@ START_TEST(reconfigure_does_not_join_before_identification)
 }
 END_TEST
 
+/* ---- configuration ---- */
+
+/*
+ * opsbot.conf.example: "Relative paths are relative to this file."  A
+ * secret's _file was read relative to the working directory instead, so
+ * `opsbot -c /etc/opsbot/opsbot.conf` started from / could not find
+ * "password_file = server-password".
+ */
+START_TEST(secret_file_is_relative_to_the_config)
+{
+	struct config *c;
+	char *path, *secret, *err = NULL, *conf;
+
+	dir = test_make_dir("review-conf");
+	path = test_write_file(dir, "server-password", "s3cret-pw\n");
+	chmod(path, 0600);
+	free(path);
+	conf = test_write_file(dir, "opsbot.conf",
+			       "[irc]\npassword_file = server-password\n");
+	c = config_load(conf, &err);
+	ck_assert_msg(c != NULL, "%s", err);
+	config_validate_host(c);
+	ck_assert_msg(c->error_count == 0, "%s", c->errors.data);
+	secret = config_get_secret(c, "irc", "password", &err);
+	ck_assert_msg(secret && !strcmp(secret, "s3cret-pw"), "%s",
+		      err ? err : "(null)");
+	free_secret(secret);
+	config_free(c);
+	free(conf);
+	test_cleanup_dir(dir);
+	dir = NULL;
+	/* The rule irc.c applies to tls_ca_file and the client certificate
+	 * too. */
+	c = config_load_string("", "/etc/opsbot/opsbot.conf");
+	secret = config_resolve_path(c, "ca.pem");
+	ck_assert_str_eq(secret, "/etc/opsbot/ca.pem");
+	free(secret);
+	secret = config_resolve_path(c, "/srv/ca.pem");
+	ck_assert_str_eq(secret, "/srv/ca.pem");
+	free(secret);
+	config_free(c);
+	c = config_load_string("", "opsbot.conf");
+	secret = config_resolve_path(c, "ca.pem");
+	ck_assert_str_eq(secret, "ca.pem");
+	free(secret);
+	config_free(c);
+}
+END_TEST
+
 static Suite *review_suite(void)
 {
 	Suite *s = suite_create("host_review");
 	TCase *host = tcase_create("host");
 	TCase *daemon = tcase_create("daemon");
 	TCase *irc = tcase_create("irc");
+	TCase *conf = tcase_create("config");
 
 	tcase_add_checked_fixture(host, host_setup, host_teardown);
 	tcase_set_timeout(host, 30);
@@ -572,6 +622,9 @@ static Suite *review_suite(void)
 	tcase_add_test(irc, reconfigure_parts_a_channel_that_prefixes_another);
 	tcase_add_test(irc, reconfigure_does_not_join_before_identification);
 	suite_add_tcase(s, irc);
+
+	tcase_add_test(conf, secret_file_is_relative_to_the_config);
+	suite_add_tcase(s, conf);
 	return s;
 }
 
