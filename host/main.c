@@ -234,6 +234,9 @@ static void register_secrets(const struct config *cfg)
 	secret_clear_all();
 	for (i = 0; i < cfg->secret_count; i++)
 		secret_register(cfg->secret_values[i]);
+	/* A plugin that is not reloaded keeps the secrets it read, even
+	 * if their file has changed since (a rotated token). */
+	plugin_register_secrets();
 }
 
 static int open_store(const struct config *cfg)

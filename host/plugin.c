@@ -182,6 +182,28 @@ struct op *op_find(struct opsbot_plugin *p, int64_t id)
 	return NULL;
 }
 
+static void register_cached(struct list *plugins)
+{
+	struct list *pos, *tmp;
+
+	list_for_each_safe(pos, tmp, plugins)
+	{
+		struct opsbot_plugin *p =
+			list_entry(pos, struct opsbot_plugin, link);
+		struct plugin_cache *c;
+
+		for (c = p->cache; c; c = c->next)
+			if (c->secret)
+				secret_register(c->secret);
+	}
+}
+
+void plugin_register_secrets(void)
+{
+	register_cached(&registry);
+	register_cached(&dying);
+}
+
 /* ---- loading ---- */
 
 static char *plugin_path(const char *name)

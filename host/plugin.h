@@ -132,6 +132,10 @@ int plugin_accepts_work(const struct opsbot_plugin *p);
 /* The log component name of a plugin: "plugin <name>". */
 const char *plugin_log_name(const struct opsbot_plugin *p);
 
+/* Registers for redaction every secret a plugin (loaded or unloading)
+ * has read, after the registry was replaced by a config reload. */
+void plugin_register_secrets(void);
+
 /* The config used for plugin sections; set by main on (re)load. */
 void plugin_set_config(struct config *cfg);
 struct config *plugin_get_config(void);

@@ -2,7 +2,8 @@
  * review.c - a test plugin for tests/unit/test_host_review.c: a webhook
  * whose answer is as large as asked (a client that does not read it keeps
  * the write pending), a command that stays pending, and a count of live
- * instances, so a test sees two copies of the plugin running at once.
+ * instances, so a test sees two copies of the plugin running at once; with
+ * a token configured, a timer that logs it (the host must redact it).
  */
 #include "opsbot.h"
 
@@ -49,6 +50,16 @@ static int cmd_release(struct opsbot_plugin *p, struct opsbot_request *req,
 	return OPSBOT_OK;
 }
 
+/* What a careless plugin does with a token: log it, every 50 ms. */
+static long on_token_timer(struct opsbot_plugin *p, int status, void *data)
+{
+	if (status != OPSBOT_OK)
+		return OPSBOT_TIMER_STOP;
+	bot->log(self, OPSBOT_LOG_WARN, "review: token %s",
+		 bot->config_secret(self, "token"));
+	return 50;
+}
+
 static int init(struct opsbot_plugin *p, const struct opsbot_api *api)
 {
 	static const struct opsbot_command cmds[] = {
@@ -75,6 +86,8 @@ static int init(struct opsbot_plugin *p, const struct opsbot_api *api)
 		instances--;
 		return OPSBOT_ERR;
 	}
+	if (bot->config_secret(self, "token"))
+		bot->timer_start(self, 0, on_token_timer, NULL);
 	bot->log(self, OPSBOT_LOG_INFO, "review: init (key %s)",
 		 bot->config_string(self, "key"));
 	return OPSBOT_OK;
@@ -89,6 +102,7 @@ static void fini(struct opsbot_plugin *p)
 
 static const struct opsbot_config_key keys[] = {
 	{ "key", OPSBOT_CONFIG_STRING, "none", 0, 0, 0, "a value to change" },
+	{ "token", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0, "logged (redacted)" },
 	{ NULL, 0, NULL, 0, 0, 0, NULL },
 };
 

@@ -386,6 +386,54 @@ START_TEST(sighup_reloads_a_changed_plugin_once)
 }
 END_TEST
 
+/*
+ * SIGHUP replaces the secret registry with the new config's secrets.  A
+ * plugin whose section text is unchanged is not reloaded and keeps the
+ * secret it read: after a token file was rewritten (a rotation), that
+ * old token, still in use, was no longer redacted anywhere.
+ */
+START_TEST(sighup_keeps_redacting_secrets_plugins_hold)
+{
+	struct bot b;
+	char *conf, *log, *path, *text, *rel, *plugins;
+	const char *args[] = { "-c", NULL, NULL };
+
+	dir = test_make_dir("review-secret");
+	rel = test_build_path("test-plugins");
+	plugins = realpath(rel, NULL);
+	text = xasprintf("[irc]\nserver = 127.0.0.1\nport = 1\n"
+			 "reconnect_min = 60s\n"
+			 "[bot]\nplugins = review\nplugin_dir = %s\n"
+			 "state = state.db\n"
+			 "[plugin.review]\ntoken_file = token\n",
+			 plugins);
+	conf = test_write_file(dir, "opsbot.conf", text);
+	path = test_write_file(dir, "token", "old-token-4711\n");
+	chmod(path, 0600);
+	log = xasprintf("%s/bot.log", dir);
+	args[1] = conf;
+	ck_assert_int_eq(bot_start(&b, log, args), 0);
+	ck_assert(wait_for_log(&b, "review: token [redacted]", 5000));
+	/* The token is rotated: a new file, same config text. */
+	free(test_write_file(dir, "token", "new-token-0815\n"));
+	kill(b.pid, SIGHUP);
+	ck_assert(wait_for_log(&b, "reloaded", 5000));
+	usleep(300000);
+	ck_assert_int_eq(bot_signal_and_wait(&b, SIGTERM, 5000), 0);
+	ck_assert_msg(!bot_log_contains(&b, "old-token-4711"),
+		      "the old token reached the log (see %s)", log);
+	bot_stop(&b);
+	free(path);
+	free(conf);
+	free(log);
+	free(text);
+	free(plugins);
+	free(rel);
+	test_cleanup_dir(dir);
+	dir = NULL;
+}
+END_TEST
+
 /* ---- IRC, fed server lines directly ---- */
 
 static struct buf sent;
@@ -615,6 +663,7 @@ static Suite *review_suite(void)
 
 	tcase_set_timeout(daemon, 30);
 	tcase_add_test(daemon, sighup_reloads_a_changed_plugin_once);
+	tcase_add_test(daemon, sighup_keeps_redacting_secrets_plugins_hold);
 	suite_add_tcase(s, daemon);
 
 	tcase_set_timeout(irc, 30);
