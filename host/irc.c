@@ -913,6 +913,13 @@ static void handle_welcome(const struct irc_message *m)
 	irc.stats.registrations++;
 	info(COMPONENT, "registered as %s on %s", irc.nick,
 	     irc.conn ? net_peer(irc.conn) : "(test)");
+	/* Registered before SASL could end (no CAP, or a server that does
+	 * not wait for CAP END): nothing will log us in now. */
+	if (irc.auth == AUTH_SASL) {
+		fail_auth("the server completed registration before SASL "
+			  "could run (no CAP support?)");
+		return;
+	}
 	if (irc.auth == AUTH_NONE && irc.cfg.nickserv_password) {
 		const char *account = irc.cfg.nickserv_account
 					      ? irc.cfg.nickserv_account

@@ -594,6 +594,39 @@ START_TEST(reconfigure_does_not_join_before_identification)
 }
 END_TEST
 
+/*
+ * With SASL configured the bot must not join unauthenticated, and must say
+ * why.  A server without CAP (421 CAP), or one that does not hold
+ * registration for CAP END, sends 001 while SASL has not even started:
+ * the bot then sat registered for ever, joining nothing and logging
+ * nothing, and the CAP LS that came later was dropped.
+ */
+START_TEST(registered_before_sasl_fails_closed_and_says_so)
+{
+	const char *out;
+
+	irc_start_with("[irc]\nchannels = #ops\nflood_control = false\n"
+		       "tls = true\nsasl_mechanism = plain\n"
+		       "sasl_password = pass-word-2\n");
+	feed(":irc.test 421 * CAP :Unknown command\r\n"
+	     ":irc.test 001 opsbot :Welcome\r\n");
+	out = take_sent();
+	ck_assert_msg(!strstr(out, "JOIN"), "%s", out);
+	ck_assert_msg(strstr(out, "QUIT :authentication failed"), "%s", out);
+	irc_stop();
+	/* The same with CAP offered, but 001 before CAP END. */
+	irc_start_with("[irc]\nchannels = #ops\nflood_control = false\n"
+		       "tls = true\nsasl_mechanism = plain\n"
+		       "sasl_password = pass-word-2\n");
+	feed(":irc.test 001 opsbot :Welcome\r\n"
+	     ":irc.test CAP * LS :sasl\r\n");
+	out = take_sent();
+	ck_assert_msg(!strstr(out, "JOIN"), "%s", out);
+	ck_assert_msg(strstr(out, "QUIT :authentication failed"), "%s", out);
+	irc_stop();
+}
+END_TEST
+
 /* ---- configuration ---- */
 
 /*
@@ -670,6 +703,7 @@ static Suite *review_suite(void)
 	tcase_add_test(irc, whois_answer_for_a_new_holder_of_the_nick);
 	tcase_add_test(irc, reconfigure_parts_a_channel_that_prefixes_another);
 	tcase_add_test(irc, reconfigure_does_not_join_before_identification);
+	tcase_add_test(irc, registered_before_sasl_fails_closed_and_says_so);
 	suite_add_tcase(s, irc);
 
 	tcase_add_test(conf, secret_file_is_relative_to_the_config);
