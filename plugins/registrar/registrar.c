@@ -53,11 +53,11 @@ static const struct opsbot_config_key reg_config[] = {
      "us or eu: the region of the Mailgun domain"},
     {"mailgun_url", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
      "base URL up to /v3, overriding mailgun_region"},
-    {"mailgun_domain", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+    {"mailgun_domain", OPSBOT_CONFIG_STRING, NULL, OPSBOT_CONFIG_REQUIRED, 0, 0,
      "Mailgun sending domain"},
-    {"mailgun_key", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
+    {"mailgun_key", OPSBOT_CONFIG_SECRET, NULL, OPSBOT_CONFIG_REQUIRED, 0, 0,
      "Mailgun API key (basic auth api:KEY)"},
-    {"mail_from", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+    {"mail_from", OPSBOT_CONFIG_STRING, NULL, OPSBOT_CONFIG_REQUIRED, 0, 0,
      "From: of the welcome mails"},
     {"mail_cc", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0, "Cc: (optional)"},
     {"mail_reply_to", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
@@ -119,22 +119,59 @@ static const char *reg_secret(struct reg *reg, const char *key)
 	return v && *v ? v : NULL;
 }
 
-static int reg_read_file(const char *path, char **out, struct reg_buf *err)
+/*
+ * Configuration errors name the key, as the host's do ("[plugin.registrar]
+ * mailgun_region: ..."); the host's own checks (types, ranges, required
+ * keys, secret files) ran before init, with the file and line.
+ */
+#define REG_SECTION "[plugin.registrar] "
+
+static int reg_read_file(const char *key, const char *path, char **out,
+			 struct reg_buf *err)
 {
 	FILE *f = fopen(path, "r");
 	struct reg_buf b = REG_BUF_INIT;
 	char chunk[4096];
-	size_t n;
+	size_t n, bad;
 
 	if (!f) {
-		reg_buf_addf(err, "cannot read %s: %s", path, strerror(errno));
+		reg_buf_addf(err, REG_SECTION "%s: cannot read %s: %s", key,
+			     path, strerror(errno));
 		return -1;
 	}
 	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
 		reg_buf_add(&b, chunk, n);
+	if (ferror(f)) {
+		reg_buf_addf(err, REG_SECTION "%s: cannot read %s: %s", key,
+			     path, strerror(errno));
+		fclose(f);
+		reg_buf_release(&b);
+		return -1;
+	}
 	fclose(f);
+	/* mails are sent as UTF-8: another encoding would arrive garbled */
+	if (!reg_utf8_valid(b.buf ? b.buf : "", b.len, &bad)) {
+		reg_buf_addf(err,
+			     REG_SECTION "%s: %s is not UTF-8 text (byte %zu); "
+					 "save it as UTF-8",
+			     key, path, bad + 1);
+		reg_buf_release(&b);
+		return -1;
+	}
 	*out = reg_buf_detach(&b);
 	return 0;
+}
+
+static int reg_check_template(const char *key, const char *tpl,
+			      struct reg_buf *err)
+{
+	struct reg_buf why = REG_BUF_INIT;
+
+	if (reg_template_check(tpl, &why) == 0)
+		return 0;
+	reg_buf_addf(err, REG_SECTION "%s: %s", key, reg_buf_str(&why));
+	reg_buf_release(&why);
+	return -1;
 }
 
 /* A template file: "Subject: ..." on the first line, a blank line, text. */
@@ -144,13 +181,23 @@ static int reg_load_template(struct reg *reg, int role, const char *key,
 	const char *path = reg_cfg(reg, key), *html = reg_cfg(reg, html_key);
 	char *text, *body, *nl;
 
-	if (!path)
+	if (!path) {
+		if (html) {
+			reg_buf_addf(err,
+				     REG_SECTION "%s: needs %s (the text part "
+						 "and the subject)",
+				     html_key, key);
+			return -1;
+		}
 		return 0;
-	if (reg_read_file(path, &text, err) < 0)
+	}
+	if (reg_read_file(key, path, &text, err) < 0)
 		return -1;
 	if (strncasecmp(text, "Subject:", 8) != 0) {
-		reg_buf_addf(err, "%s: the first line must be \"Subject: ...\"",
-			     path);
+		reg_buf_addf(err,
+			     REG_SECTION "%s: %s: the first line must be "
+					 "\"Subject: ...\"",
+			     key, path);
 		free(text);
 		return -1;
 	}
@@ -168,7 +215,21 @@ static int reg_load_template(struct reg *reg, int role, const char *key,
 	reg->tpl_subject[role] = reg_xstrdup(text + 8 + strspn(text + 8, " "));
 	reg->tpl_text[role] = reg_xstrdup(body);
 	free(text);
-	if (html && reg_read_file(html, &reg->tpl_html[role], err) < 0)
+	if (!reg->tpl_subject[role][0] || !body[strspn(body, " \t\r\n")]) {
+		reg_buf_addf(err,
+			     REG_SECTION "%s: %s: %s is empty; write the "
+					 "welcome mail",
+			     key, path,
+			     reg->tpl_subject[role][0] ? "the text"
+						       : "the subject");
+		return -1;
+	}
+	if (reg_check_template(key, reg->tpl_subject[role], err) < 0 ||
+	    reg_check_template(key, reg->tpl_text[role], err) < 0)
+		return -1;
+	if (html &&
+	    (reg_read_file(html_key, html, &reg->tpl_html[role], err) < 0 ||
+	     reg_check_template(html_key, reg->tpl_html[role], err) < 0))
 		return -1;
 	return 0;
 }
@@ -176,11 +237,11 @@ static int reg_load_template(struct reg *reg, int role, const char *key,
 static int reg_parse_sheets(struct reg *reg, struct reg_buf *err)
 {
 	int n = reg->api->config_list_count(reg->self, "sheet");
-	int count[2] = {0, 0};
 
 	if (n <= 0) {
-		reg_buf_adds(err, "no sheet configured; add sheet = student "
-				  "SPREADSHEET_ID");
+		reg_buf_adds(err, REG_SECTION "sheet: no sheet configured; add "
+					      "sheet = student SPREADSHEET_ID "
+					      "[TAB]");
 		return -1;
 	}
 	reg->sheets = reg_xcalloc((size_t)n, sizeof(*reg->sheets));
@@ -209,13 +270,18 @@ static int reg_parse_sheets(struct reg *reg, struct reg_buf *err)
 			sc->role = REG_MENTOR;
 		else {
 			reg_buf_addf(err,
-				     "sheet \"%s\": the role must be "
-				     "student or mentor",
+				     REG_SECTION "sheet: \"%s\": the role "
+						 "must be student or mentor "
+						 "(sheet = ROLE SPREADSHEET_ID "
+						 "[TAB])",
 				     item);
 			return -1;
 		}
 		if (!il) {
-			reg_buf_addf(err, "sheet \"%s\": no spreadsheet id",
+			reg_buf_addf(err,
+				     REG_SECTION "sheet: \"%s\": no "
+						 "spreadsheet id (sheet = "
+						 "ROLE SPREADSHEET_ID [TAB])",
 				     item);
 			return -1;
 		}
@@ -225,13 +291,37 @@ static int reg_parse_sheets(struct reg *reg, struct reg_buf *err)
 		for (size_t l = strlen(sc->tab);
 		     l && isspace((unsigned char)sc->tab[l - 1]); l--)
 			sc->tab[l - 1] = '\0';
-		count[sc->role]++;
 		sc->name = reg_xasprintf(
 		    "%s sheet \"%s\"",
 		    sc->role == REG_MENTOR ? "mentor" : "student", sc->tab);
 		reg->nsheets++;
+		for (int k = 0; k < i; k++) {
+			if (strcmp(reg->sheets[k].id, sc->id) == 0 &&
+			    strcmp(reg->sheets[k].tab, sc->tab) == 0) {
+				reg_buf_addf(err,
+					     REG_SECTION "sheet: \"%s\" is "
+							 "configured twice",
+					     item);
+				return -1;
+			}
+		}
 	}
 	return 0;
+}
+
+/* A base URL: http:// or https://, no trailing slash kept. */
+static int reg_check_url(struct reg *reg, const char *key, struct reg_buf *err)
+{
+	const char *url = reg_cfg(reg, key);
+
+	if (!url || strncmp(url, "https://", 8) == 0 ||
+	    strncmp(url, "http://", 7) == 0)
+		return 0;
+	reg_buf_addf(err,
+		     REG_SECTION "%s: \"%s\" is not an http:// or "
+				 "https:// URL",
+		     key, url);
+	return -1;
 }
 
 static int reg_configure(struct reg *reg, struct reg_buf *err)
@@ -285,20 +375,47 @@ static int reg_configure(struct reg *reg, struct reg_buf *err)
 	if (reg->lease_ttl_ms < 3000)
 		reg->lease_ttl_ms = 3000;
 
+	/* the values --check-config cannot judge: it runs no plugin code */
+	for (const char *const *k =
+		 (const char *const[]){"sheets_url", "trello_url",
+				       "mailgun_url", NULL};
+	     *k; k++)
+		if (reg_check_url(reg, *k, err) < 0)
+			return -1;
+	for (const char *const *k =
+		 (const char *const[]){"status_column", "email_column",
+				       "name_column", "status_value",
+				       "trello_list", "card_title", NULL};
+	     *k; k++) {
+		if (!reg_cfg(reg, *k)) {
+			reg_buf_addf(err,
+				     REG_SECTION "%s: empty; remove the line "
+						 "for the default",
+				     *k);
+			return -1;
+		}
+	}
+	if (reg->backoff_base_ms > reg->backoff_max_ms) {
+		reg_buf_adds(err, REG_SECTION "backoff_base: longer than "
+					      "backoff_max");
+		return -1;
+	}
 	region = reg_cfg(reg, "mailgun_region");
 	url = reg_cfg(reg, "mailgun_url");
+	if (region && strcmp(region, "us") != 0 && strcmp(region, "eu") != 0) {
+		reg_buf_addf(err,
+			     REG_SECTION "mailgun_region: \"%s\" is neither "
+					 "us nor eu",
+			     region);
+		return -1;
+	}
 	if (url)
 		reg->mailgun_base = reg_xstrdup(url);
 	else if (region && strcmp(region, "eu") == 0)
 		reg->mailgun_base =
 		    reg_xstrdup("https://api.eu.mailgun.net/v3");
-	else if (!region || strcmp(region, "us") == 0)
+	else
 		reg->mailgun_base = reg_xstrdup("https://api.mailgun.net/v3");
-	else {
-		reg_buf_addf(err, "mailgun_region must be us or eu, not \"%s\"",
-			     region);
-		return -1;
-	}
 	/* trailing slashes would double in URLs */
 	for (size_t l = strlen(reg->mailgun_base);
 	     l && reg->mailgun_base[l - 1] == '/'; l--)
@@ -308,21 +425,45 @@ static int reg_configure(struct reg *reg, struct reg_buf *err)
 		if (reg->sheets[i].role == REG_STUDENT)
 			has_student = 1;
 	if (!reg->google_key && !reg->google_api_key) {
-		reg_buf_adds(err, "no google credentials; set google_key_file "
-				  "(service account) or google_api_key");
+		reg_buf_adds(err,
+			     REG_SECTION "google_key: no google "
+					 "credentials; set google_key_file "
+					 "(service account) or "
+					 "google_api_key (public sheets, "
+					 "read only)");
 		return -1;
 	}
-	if (has_student &&
-	    (!reg->trello_key || !reg->trello_token || !reg->trello_board)) {
-		reg_buf_adds(err, "student sheets need trello_key, "
-				  "trello_token and trello_board");
-		return -1;
+	if (reg->google_key && reg->google_api_key)
+		api->log(reg->self, OPSBOT_LOG_WARN,
+			 "config: google_api_key is not used while google_key "
+			 "is set");
+	if (has_student) {
+		const char *missing = !reg->trello_key	   ? "trello_key"
+				      : !reg->trello_token ? "trello_token"
+				      : !reg->trello_board ? "trello_board"
+							   : NULL;
+
+		if (missing) {
+			reg_buf_addf(err,
+				     REG_SECTION "%s: student sheets need "
+						 "trello_key, trello_token and "
+						 "trello_board",
+				     missing);
+			return -1;
+		}
 	}
 	if (!reg->mailgun_domain || !reg->mailgun_key || !reg->mail_from) {
-		reg_buf_adds(err, "mails need mailgun_domain, mailgun_key and "
-				  "mail_from");
+		reg_buf_addf(err,
+			     REG_SECTION
+			     "%s: empty; mails need mailgun_domain, "
+			     "mailgun_key and mail_from",
+			     !reg->mailgun_domain ? "mailgun_domain"
+			     : !reg->mailgun_key  ? "mailgun_key"
+						  : "mail_from");
 		return -1;
 	}
+	if (reg_check_template("card_title", reg->card_title, err) < 0)
+		return -1;
 	if (reg_load_template(reg, REG_STUDENT, "student_template",
 			      "student_template_html", err) < 0 ||
 	    reg_load_template(reg, REG_MENTOR, "mentor_template",
@@ -330,11 +471,13 @@ static int reg_configure(struct reg *reg, struct reg_buf *err)
 		return -1;
 	for (int i = 0; i < reg->nsheets; i++) {
 		int role = reg->sheets[i].role;
+		const char *r = role == REG_MENTOR ? "mentor" : "student";
 
 		if (!reg->tpl_text[role]) {
-			reg_buf_addf(err, "%s sheets need %s_template",
-				     role == REG_MENTOR ? "mentor" : "student",
-				     role == REG_MENTOR ? "mentor" : "student");
+			reg_buf_addf(err,
+				     REG_SECTION "%s_template: %s sheets need "
+						 "a mail template file",
+				     r, r);
 			return -1;
 		}
 	}
@@ -933,8 +1076,7 @@ static int reg_init(struct opsbot_plugin *self, const struct opsbot_api *api)
 	if (gethostname(reg->host, sizeof(reg->host) - 1) < 0)
 		snprintf(reg->host, sizeof(reg->host), "localhost");
 	if (reg_configure(reg, &err) < 0) {
-		api->log(self, OPSBOT_LOG_ERROR, "config: %s",
-			 reg_buf_str(&err));
+		api->log(self, OPSBOT_LOG_ERROR, "%s", reg_buf_str(&err));
 		reg_buf_release(&err);
 		reg_free(reg);
 		return OPSBOT_ERR;

@@ -81,6 +81,9 @@ int reg_header_find(char *const *headers, int n, const char *name);
 int reg_template_render(const char *tpl, const struct reg_record *rec, int html,
 			struct reg_buf *out, struct reg_buf *err);
 
+/* Checks a template's syntax only (braces); 0, or -1 with err. */
+int reg_template_check(const char *tpl, struct reg_buf *err);
+
 /*
  * Normalises an e-mail address: trims blanks, takes the part inside
  * "Name <addr>", lowercases it.  Returns 0, or -1 if it does not look

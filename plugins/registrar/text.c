@@ -304,7 +304,8 @@ int reg_template_render(const char *tpl, const struct reg_record *rec, int html,
 			continue;
 		}
 		end = strchr(p + 1, '}');
-		if (!end || memchr(p + 1, '\n', (size_t)(end - p - 1))) {
+		if (!end || memchr(p + 1, '\n', (size_t)(end - p - 1)) ||
+		    memchr(p + 1, '{', (size_t)(end - p - 1))) {
 			reg_buf_addf(err, "unclosed \"{\" near \"%.20s\"", p);
 			return -1;
 		}
@@ -324,6 +325,34 @@ int reg_template_render(const char *tpl, const struct reg_record *rec, int html,
 		else
 			reg_buf_adds(out, value);
 		p = end + 1;
+	}
+	return 0;
+}
+
+int reg_template_check(const char *tpl, struct reg_buf *err)
+{
+	for (const char *p = tpl; *p; p++) {
+		const char *end;
+
+		if ((p[0] == '{' && p[1] == '{') ||
+		    (p[0] == '}' && p[1] == '}')) {
+			p++;
+			continue;
+		}
+		if (*p != '{')
+			continue;
+		end = strchr(p + 1, '}');
+		if (!end || memchr(p + 1, '\n', (size_t)(end - p - 1)) ||
+		    memchr(p + 1, '{', (size_t)(end - p - 1))) {
+			reg_buf_addf(err, "unclosed \"{\" near \"%.20s\"", p);
+			return -1;
+		}
+		if (end == p + 1) {
+			reg_buf_adds(err, "\"{}\" names no column (write {{}} "
+					  "for braces)");
+			return -1;
+		}
+		p = end;
 	}
 	return 0;
 }

@@ -161,6 +161,8 @@ class World:
                 lines.append("grant = " + g)
         lines.append("[plugin.registrar]")
         for k, v in plugin.items():
+            if v is None:  # left out
+                continue
             for item in (v if isinstance(v, list) else [v]):
                 lines.append("%s = %s" % (k, item))
         self.config = os.path.join(self.dir, "opsbot.conf")

@@ -7,6 +7,7 @@ import os
 import random
 import signal
 import sqlite3
+import subprocess
 import sys
 import time
 import unittest
@@ -461,6 +462,68 @@ class SyncTest(unittest.TestCase):
         p = w.run("sync", check=True)
         w.mentors = 0
         w.check_exactly_once(self, allow_unknown=False)
+
+    def test_config_mistakes_name_the_key(self):
+        w = self.world(students=1, mentors=1)
+        latin1 = os.path.join(w.dir, "latin1.txt")
+        with open(latin1, "wb") as fh:
+            fh.write("Subject: Bienvenue\n\nCher étudiant\n".encode(
+                "latin-1"))
+        nosubject = os.path.join(w.dir, "nosubject.txt")
+        with open(nosubject, "w") as fh:
+            fh.write("Hello {Name}\n")
+        cases = [
+            ({"mailgun_region": "mars"},
+             '[plugin.registrar] mailgun_region: "mars" is neither us '
+             'nor eu'),
+            ({"sheet": ["teacher 1abc"]},
+             '[plugin.registrar] sheet: "teacher 1abc": the role must be '
+             'student or mentor'),
+            ({"sheet": ["student"]},
+             '[plugin.registrar] sheet: "student": no spreadsheet id'),
+            ({"sheet": ["mentor 1x Tab", "mentor 1x Tab"]},
+             '[plugin.registrar] sheet: "mentor 1x Tab" is configured '
+             'twice'),
+            ({"student_template": "/nonexistent/student.txt"},
+             "[plugin.registrar] student_template: cannot read "
+             "/nonexistent/student.txt: No such file or directory"),
+            ({"student_template": latin1},
+             "[plugin.registrar] student_template: %s is not UTF-8 text "
+             "(byte 26); save it as UTF-8" % latin1),
+            ({"mentor_template": nosubject},
+             '[plugin.registrar] mentor_template: %s: the first line must '
+             'be "Subject: ..."' % nosubject),
+            ({"mentor_template": None},
+             "[plugin.registrar] mentor_template: mentor sheets need a "
+             "mail template file"),
+            ({"card_title": "{Name, {Title}"},
+             '[plugin.registrar] card_title: unclosed "{" near "{Name, '
+             '{Title}"'),
+            ({"trello_board": None},
+             "[plugin.registrar] trello_board: student sheets need "
+             "trello_key, trello_token and trello_board"),
+            ({"trello_url": "api.trello.com/1"},
+             '[plugin.registrar] trello_url: "api.trello.com/1" is not an '
+             'http:// or https:// URL'),
+        ]
+        for extra, want in cases:
+            w.write_config(extra)
+            p = w.run("stats")
+            self.assertEqual(p.returncode, 1, extra)
+            self.assertIn(want, p.stderr, extra)
+        # what the host checks before any plugin code runs: required
+        # keys, with the file, for --check-config too
+        w.write_config({"mailgun_domain": None, "mailgun_key_file": None})
+        p = subprocess.run([harness.OPSBOT, "-c", w.config,
+                            "--check-config"], capture_output=True,
+                           text=True)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("%s: [plugin.registrar] mailgun_domain: required"
+                      % w.config, p.stderr)
+        self.assertIn("%s: [plugin.registrar] mailgun_key: required"
+                      % w.config, p.stderr)
+        w.write_config({})
+        w.run("stats", check=True)
 
     def test_empty_sheet_and_api_key(self):
         w = self.world(students=0, mentors=0)

@@ -70,6 +70,30 @@ START_TEST(test_template_errors)
 	ck_assert_int_eq(rc, 0);
 	ck_assert_str_eq(s, "a } b");
 	free(s);
+	s = render("{Name, {Title}", 0, &rc);
+	ck_assert_int_eq(rc, -1);
+	ck_assert_ptr_nonnull(strstr(s, "unclosed"));
+	free(s);
+}
+END_TEST
+
+START_TEST(test_template_check)
+{
+	struct reg_buf err = REG_BUF_INIT;
+
+	ck_assert_int_eq(reg_template_check("{Name}, {{x}} {Any Column}", &err),
+			 0);
+	ck_assert_int_eq(reg_template_check("}} a } b", &err), 0);
+	ck_assert_int_eq(reg_template_check("Hi {Name", &err), -1);
+	ck_assert_ptr_nonnull(strstr(reg_buf_str(&err), "unclosed"));
+	reg_buf_reset(&err);
+	ck_assert_int_eq(reg_template_check("{Name, {Title}", &err), -1);
+	reg_buf_reset(&err);
+	ck_assert_int_eq(reg_template_check("{Na\nme}", &err), -1);
+	reg_buf_reset(&err);
+	ck_assert_int_eq(reg_template_check("Hi {}", &err), -1);
+	ck_assert_ptr_nonnull(strstr(reg_buf_str(&err), "names no column"));
+	reg_buf_release(&err);
 }
 END_TEST
 
@@ -320,6 +344,7 @@ static Suite *registrar_text_suite(void)
 	tcase_add_test(tc, test_template_title);
 	tcase_add_test(tc, test_template_html_and_braces);
 	tcase_add_test(tc, test_template_errors);
+	tcase_add_test(tc, test_template_check);
 	tcase_add_test(tc, test_header_find);
 	tcase_add_test(tc, test_email_normalise);
 	tcase_add_test(tc, test_scrub_emails);
