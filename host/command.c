@@ -32,6 +32,8 @@ struct command_entry {
 };
 
 static struct list commands = LIST_INIT(commands);
+/* Requests not yet freed: a plugin may hold a pointer past done(). */
+static struct list requests = LIST_INIT(requests);
 static char *host_version;
 static int pending_count;
 
@@ -287,6 +289,7 @@ static struct request *request_new(const struct command_source *src,
 	req->pub.origin = src->origin;
 	req->plugin = e ? e->plugin : NULL;
 	req->word = e ? e->word : "";
+	list_add_tail(&requests, &req->all);
 	req->line_limit = src->origin == OPSBOT_ORIGIN_CHANNEL ? channel_lines
 							       : private_lines;
 	if (src->origin == OPSBOT_ORIGIN_CLI)
@@ -327,6 +330,23 @@ static void send_text(struct request *req, int private, int is_error,
 	}
 }
 
+/*
+ * Does req still exist?  After done() a request is freed, but a plugin may
+ * still hold it (done() twice, a reply from a late callback): compare the
+ * pointer before reading the memory.
+ */
+static int request_live(const struct request *req)
+{
+	struct list *pos, *tmp;
+
+	list_for_each_safe(pos, tmp, &requests)
+	{
+		if (list_entry(pos, struct request, all) == req)
+			return 1;
+	}
+	return 0;
+}
+
 void request_reply(struct request *req, int private, int is_error,
 		   const char *fmt, va_list ap)
 {
@@ -334,7 +354,7 @@ void request_reply(struct request *req, int private, int is_error,
 	va_list copy;
 	int n;
 
-	if (!req || req->finished)
+	if (!req || !request_live(req) || req->finished)
 		return;
 	va_copy(copy, ap);
 	n = vsnprintf(small, sizeof(small), fmt, copy);
@@ -366,6 +386,7 @@ static void reply_now(struct request *req, int is_error, const char *fmt, ...)
 static void request_free(struct request *req)
 {
 	list_del(&req->link);
+	list_del(&req->all);
 	free(req->strings);
 	free(req);
 }
@@ -392,7 +413,7 @@ static void request_finish(struct request *req, int status)
 
 void request_done(struct request *req, int status)
 {
-	if (!req || req->finished || !req->pending) {
+	if (!req || !request_live(req) || req->finished || !req->pending) {
 		warning("command", "done() called on a request that is not "
 				   "pending; ignored");
 		return;
@@ -402,11 +423,14 @@ void request_done(struct request *req, int status)
 
 int request_has_capability(const struct request *req, const char *cap)
 {
-	struct identity id = { req->src.nick, req->src.user, req->src.host,
-			       req->src.account };
+	struct identity id;
 
+	if (!req || !request_live(req))
+		return 0;
 	if (!cap || req->src.trusted)
 		return 1;
+	id = (struct identity){ req->src.nick, req->src.user, req->src.host,
+				req->src.account };
 	return access_has(&id, cap);
 }
 

@@ -50,6 +50,7 @@ struct request {
 	struct opsbot_plugin *plugin; /* NULL for built-ins */
 	const char *word;             /* "reg" */
 	struct list link;             /* in plugin->requests while pending */
+	struct list all;              /* every request until it is freed */
 	struct command_source src;    /* strings owned by the request */
 	char *strings;                /* one block for every copied string */
 	int lines_sent, lines_dropped;

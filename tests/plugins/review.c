@@ -60,12 +60,29 @@ static long on_token_timer(struct opsbot_plugin *p, int status, void *data)
 	return 50;
 }
 
+/* A plugin bug the host must survive: done() twice, then a reply. */
+static int cmd_release_twice(struct opsbot_plugin *p,
+			     struct opsbot_request *req, void *data)
+{
+	struct opsbot_request *r = held;
+
+	if (!r)
+		return OPSBOT_ERR;
+	held = NULL;
+	bot->done(r, OPSBOT_OK);
+	bot->done(r, OPSBOT_ERR);
+	bot->reply(r, "too late");
+	return OPSBOT_OK;
+}
+
 static int init(struct opsbot_plugin *p, const struct opsbot_api *api)
 {
 	static const struct opsbot_command cmds[] = {
 		{ "hold", "", "stays pending", NULL, 0, 0, cmd_hold, NULL },
 		{ "release", "", "ends the held request", NULL, 0, 0,
 		  cmd_release, NULL },
+		{ "release-twice", "", "ends it twice", NULL, 0, 0,
+		  cmd_release_twice, NULL },
 	};
 	size_t i;
 

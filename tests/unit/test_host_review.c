@@ -298,6 +298,37 @@ START_TEST(plugin_load_waits_for_the_old_instance)
 END_TEST
 
 /*
+ * request_done() and request_reply() guard against a request that already
+ * ended (done() twice, a reply from a late callback) by reading
+ * req->finished, but an ended request has been freed: the guard itself
+ * read freed memory (ASan: heap-use-after-free), and behaved only while
+ * the allocator left that byte alone.
+ */
+START_TEST(done_twice_is_ignored_without_touching_freed_memory)
+{
+	struct test_sink sink = { BUF_INIT, 0, 0 };
+	struct command_source src;
+	char *err = NULL;
+	char *hold[] = { "review", "hold", NULL };
+	char *twice[] = { "review", "release-twice", NULL };
+
+	ck_assert_ptr_nonnull(plugin_load("review", &err));
+	test_sink_use(&sink);
+	test_source(&src, OPSBOT_ORIGIN_PRIVATE, "alice", "example.org");
+	command_dispatch_argv(&src, 2, hold);
+	ck_assert_int_eq(command_pending_count(), 1);
+	command_dispatch_argv(&src, 2, twice);
+	ck_assert_int_eq(command_pending_count(), 0);
+	/* The held request and the release-twice request: one end each. */
+	ck_assert_int_eq(sink.finished, 2);
+	ck_assert_msg(!strstr(sink.out.data ? sink.out.data : "", "too late"),
+		      "%s", sink.out.data);
+	buf_free(&sink.out);
+	test_sink_use(NULL);
+}
+END_TEST
+
+/*
  * Shutdown unloads every plugin; one whose reload was still waiting for
  * its old instance (a !plugin reload with a job running) came back in the
  * middle of it, ran init, and was never unloaded: no fini, its timers
@@ -692,6 +723,7 @@ static Suite *review_suite(void)
 	tcase_add_test(host, webhook_timeout_while_answer_is_pending);
 	tcase_add_test(host, plugin_load_waits_for_the_old_instance);
 	tcase_add_test(host, shutdown_drops_a_pending_reload);
+	tcase_add_test(host, done_twice_is_ignored_without_touching_freed_memory);
 	suite_add_tcase(s, host);
 
 	tcase_set_timeout(daemon, 30);
