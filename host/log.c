@@ -124,6 +124,7 @@ void log_vmsg(enum log_level level, const char *component, const char *fmt,
 	      va_list ap)
 {
 	char line[LOG_LINE_MAX];
+	va_list copy;
 	struct timeval tv;
 	struct tm tm;
 	size_t len, i;
@@ -141,7 +142,26 @@ void log_vmsg(enum log_level level, const char *component, const char *fmt,
 	if (n < 0)
 		return;
 	len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
+	va_copy(copy, ap);
 	n = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
+	if (n > 0 && (size_t)n >= sizeof(line) - len) {
+		/* Cut: a secret across the cut would escape redaction, so
+		 * redact the whole text first (it may grow: 4 bytes become
+		 * "[redacted]"), then cut. */
+		char *full = xvasprintf(fmt, copy);
+		size_t flen = strlen(full), cap = flen * 3 + 64;
+
+		full = xrealloc(full, cap);
+		pthread_mutex_lock(&log_lock);
+		redact_locked(full, &flen, cap);
+		pthread_mutex_unlock(&log_lock);
+		n = (int)(flen < sizeof(line) - len ? flen
+						    : sizeof(line) - len - 1);
+		memcpy(line + len, full, (size_t)n);
+		line[len + (size_t)n] = '\0';
+		free_secret(full);
+	}
+	va_end(copy);
 	if (n > 0)
 		len += (size_t)n < sizeof(line) - len ? (size_t)n
 						       : sizeof(line) - len - 1;

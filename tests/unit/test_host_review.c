@@ -707,6 +707,43 @@ START_TEST(secret_file_is_relative_to_the_config)
 }
 END_TEST
 
+/* ---- the log ---- */
+
+/*
+ * A log line is cut at 2 KiB before its secrets are redacted, so a secret
+ * that straddled the cut was not found, and all of it but its last bytes
+ * went to the log.
+ */
+START_TEST(log_line_cut_inside_a_secret_leaks_nothing)
+{
+	static const char secret[] = "tok-ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+	char path[] = "/tmp/opsbot-review-log-XXXXXX", pad[2100];
+	int fd = mkstemp(path), saved = dup(2), i;
+	struct buf out = BUF_INIT;
+	char chunk[4096];
+	ssize_t n;
+
+	ck_assert_int_ge(fd, 0);
+	memset(pad, 'x', sizeof(pad));
+	secret_register(secret);
+	log_set_level(LOG_INFO);
+	dup2(fd, 2);
+	for (i = 1950; i < 2048; i++)
+		error("t", "%.*s%s", i, pad, secret);
+	dup2(saved, 2);
+	close(saved);
+	lseek(fd, 0, SEEK_SET);
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		buf_add(&out, chunk, (size_t)n);
+	close(fd);
+	unlink(path);
+	secret_clear_all();
+	ck_assert_int_gt(out.len, 0);
+	ck_assert_msg(!strstr(out.data, "tok-ABCD"), "a cut secret was logged");
+	buf_free(&out);
+}
+END_TEST
+
 static Suite *review_suite(void)
 {
 	Suite *s = suite_create("host_review");
@@ -739,6 +776,7 @@ static Suite *review_suite(void)
 	suite_add_tcase(s, irc);
 
 	tcase_add_test(conf, secret_file_is_relative_to_the_config);
+	tcase_add_test(conf, log_line_cut_inside_a_secret_leaks_nothing);
 	suite_add_tcase(s, conf);
 	return s;
 }
