@@ -432,10 +432,10 @@ static void reg_pump(struct reg *reg)
 			continue;
 		}
 		reg_unlink(reg, pp, prev, c);
-		if (c->on_send && c->on_send(reg, 1, c->send_data) < 0)
-			reg_finish_simple(c, REG_FAILED,
-					  "ledger: cannot record the step; "
-					  "check the store");
+		if (c->on_send && c->on_send(reg, 1, c->send_data) != 0)
+			reg_finish_simple(c, REG_SKIPPED,
+					  "not sent: the step is no longer "
+					  "pending, or the store failed");
 		else if (reg_start_http(reg, c) < 0)
 			reg_finish_simple(c, REG_FAILED,
 					  "could not start the request");

@@ -311,13 +311,23 @@ static int reg_update(sqlite3 *db, sqlite3_stmt *st)
 	return reg_run(db, st) == 1 ? 0 : -1;
 }
 
+/* An update that applies only in the expected state: 0, 1 if it did
+   not apply, -1. */
+static int reg_update_if(sqlite3 *db, sqlite3_stmt *st)
+{
+	int n = reg_run(db, st);
+
+	return n < 0 ? -1 : n == 1 ? 0 : 1;
+}
+
 int reg_ledger_card_begin(sqlite3 *db, int64_t id, const char *marker)
 {
-	return reg_update(
+	return reg_update_if(
 	    db,
 	    reg_prepare(db,
 			"UPDATE registrar_registrant SET card_state ="
-			" 'sending', marker = ?, updated_at = ? WHERE id = ?",
+			" 'sending', marker = ?, updated_at = ? WHERE id = ?"
+			" AND card_state = 'pending'",
 			"sii", marker, reg_wall_ms(), id));
 }
 
@@ -344,7 +354,7 @@ int reg_ledger_card_set(sqlite3 *db, int64_t id, const char *state,
 
 int reg_ledger_mail_begin(sqlite3 *db, int64_t id)
 {
-	return reg_update(
+	return reg_update_if(
 	    db, reg_prepare(db,
 			    "UPDATE registrar_registrant SET mail_state ="
 			    " 'sending', updated_at = ? WHERE id = ?"

@@ -100,6 +100,8 @@ static void reg_mail_done(struct reg *reg, const struct reg_result *res,
 
 	if (outcome == REG_CANCELLED) {
 		error = reg_xstrdup("cancelled");
+	} else if (outcome == REG_SKIPPED) {
+		error = reg_xasprintf("mailgun: %s", res->cause);
 	} else if (outcome == REG_UNKNOWN) {
 		error = reg_xasprintf("mailgun: %s after sending; the mail may "
 				      "have gone out: check the mailgun log, "

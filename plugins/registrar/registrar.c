@@ -728,15 +728,20 @@ static int reg_sync_for(struct reg *reg, struct opsbot_request *req,
 			int explicit)
 {
 	int wait = explicit || reg->api->mode() == OPSBOT_MODE_CLI;
-	char *why = NULL;
-	int rc = reg_sync_start(reg, wait ? req : NULL, &why);
+	char *why = NULL, label[96];
+	int rc;
 
+	snprintf(label, sizeof(label), "a sync asked for by %s",
+		 req->nick ? req->nick : "someone");
+	rc = reg_sync_start(reg, wait ? req : NULL, label, &why);
 	if (rc == 0)
 		return wait ? OPSBOT_PENDING : OPSBOT_OK;
-	if (rc > 0 && reg->sync)
-		reg->sync_again = 1; /* it runs here: sync again after it */
+	/* a change (retry, resend) waiting for a sync that runs here: sync
+	   again after it; an explicit !reg sync is told to try again */
+	if (rc > 0 && reg->sync && !explicit)
+		reg->sync_again = 1;
 	if (explicit || rc < 0) {
-		reg->api->reply_error(req, "%s; try again later", why);
+		reg->api->reply_error(req, "%s; try again when it ends", why);
 		free(why);
 		return OPSBOT_ERR;
 	}

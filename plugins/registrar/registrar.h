@@ -198,6 +198,8 @@ int reg_ledger_load(struct sqlite3 *db, int64_t id, struct reg_registrant *r);
  *   mail: pending -> sending -> sent | failed | unknown | pending
  * error may be NULL (clears last_error).
  */
+/* card_begin and mail_begin: 0, 1 if the step is no longer pending
+   (another sync took it), or -1. */
 int reg_ledger_card_begin(struct sqlite3 *db, int64_t id, const char *marker);
 int reg_ledger_card_done(struct sqlite3 *db, int64_t id, const char *card_id,
 			 const char *url);
@@ -360,6 +362,8 @@ enum reg_outcome {
 	REG_UNKNOWN,   /* a non-idempotent request may or may not have been
 			  acted on (timeout or cut after sending, 5xx) */
 	REG_CANCELLED, /* the plugin is going away */
+	REG_SKIPPED,   /* not sent: on_send refused (the step is no longer
+			  pending, or the store failed) */
 };
 
 struct reg_result {
@@ -541,10 +545,12 @@ void reg_mailgun_form(const struct reg *reg, const struct reg_mail *mail,
 
 /*
  * Starts a sync unless one runs.  req (may be NULL) is ended with done()
- * when the sync ends.  Returns 0 if started, 1 if one is already running
+ * when the sync ends; label says whose sync it is in a refusal ("the
+ * periodic sync").  Returns 0 if started, 1 if one is already running
  * (here or in another process; *why is set, free() it), -1 on error.
  */
-int reg_sync_start(struct reg *reg, struct opsbot_request *req, char **why);
+int reg_sync_start(struct reg *reg, struct opsbot_request *req,
+		   const char *label, char **why);
 void reg_sync_periodic_start(struct reg *reg);
 /* The card title and description of a registrant (exposed for tests). */
 int reg_card_text(const struct reg *reg, const struct reg_record *rec,

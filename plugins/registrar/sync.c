@@ -55,6 +55,7 @@ struct reg_mark {
 struct reg_sync {
 	struct reg *reg;
 	struct opsbot_request *req;
+	char label[96]; /* "the periodic sync", "a sync asked for by bob" */
 	enum reg_phase phase;
 	int64_t started;
 	int64_t lease_timer;
@@ -166,9 +167,18 @@ static long reg_lease_timer_fn(struct opsbot_plugin *self, int status,
 	if (status != OPSBOT_OK || !reg->sync)
 		return OPSBOT_TIMER_STOP;
 	if (reg_ledger_lease_renew(reg->api->store(reg->self), reg->owner,
-				   reg_wall_ms(), reg->lease_ttl_ms) < 0)
-		reg->api->log(reg->self, OPSBOT_LOG_WARN,
-			      "sync lease lost; another process may sync too");
+				   reg_wall_ms(), reg->lease_ttl_ms) < 0) {
+		/*
+		 * Another process took the lease (ours expired: this one
+		 * stalled for lease_ttl): two syncs must not run, so this
+		 * one starts nothing more.  What is in flight is recorded.
+		 */
+		reg_sync_error(reg->sync, "sync lease lost to another process; "
+					  "this sync stopped, the next one "
+					  "goes on");
+		reg->sync->cancelled = 1;
+		return OPSBOT_TIMER_STOP;
+	}
 	return (long)(reg->lease_ttl_ms / 3);
 }
 
@@ -231,7 +241,7 @@ static long reg_sync_again_fn(struct opsbot_plugin *self, int status,
 	struct reg *reg = data;
 
 	if (status == OPSBOT_OK && !reg->closing && !reg->sync)
-		reg_sync_start(reg, NULL, NULL);
+		reg_sync_start(reg, NULL, "a follow-up sync", NULL);
 	return OPSBOT_TIMER_STOP;
 }
 
@@ -456,6 +466,8 @@ static void reg_card_created(struct reg *reg, enum reg_outcome outcome,
 		/* the POST may be out: keep 'sending' for the lookup */
 		s->cancelled = 1;
 		break;
+	case REG_SKIPPED:
+		break;
 	}
 	reg_item_done(s, it);
 }
@@ -496,6 +508,10 @@ static void reg_mail_sent(struct reg *reg, enum reg_outcome outcome,
 		/* still 'sending': the next start makes it 'unknown' */
 		s->cancelled = 1;
 		break;
+	case REG_SKIPPED:
+		/* never sent; the ledger is left as it is */
+		reg_sync_error(s, error);
+		break;
 	}
 	reg_item_done(s, it);
 }
@@ -519,6 +535,7 @@ static void reg_item_card(struct reg_sync *s, struct reg_item *it,
 	struct reg_buf err = REG_BUF_INIT;
 	struct reg_step_ctx *ctx;
 	char marker[40];
+	int rc;
 
 	reg_marker_for(r->sheet, r->email, marker);
 	if (reg_card_text(reg, rec, marker, &title, &desc, &err) < 0) {
@@ -532,8 +549,14 @@ static void reg_item_card(struct reg_sync *s, struct reg_item *it,
 		reg_item_done(s, it);
 		goto out;
 	}
-	if (reg_ledger_card_begin(reg_db(s), it->id, marker) < 0) {
-		reg_sync_error(s, "ledger: cannot record the card step");
+	rc = reg_ledger_card_begin(reg_db(s), it->id, marker);
+	if (rc != 0) {
+		/* never POST a card whose step is not ours to take */
+		reg_sync_error(s, rc < 0
+				      ? "ledger: cannot record the card step; "
+					"check the store"
+				      : "ledger: a card step changed under "
+					"this sync; left alone");
 		reg_item_done(s, it);
 		goto out;
 	}
@@ -1097,7 +1120,8 @@ static void reg_sync_advance(struct reg_sync *s)
 
 /* ------------------------------------------------------------------------ */
 
-int reg_sync_start(struct reg *reg, struct opsbot_request *req, char **why)
+int reg_sync_start(struct reg *reg, struct opsbot_request *req,
+		   const char *label, char **why)
 {
 	struct reg_sync *s;
 	char *holder = NULL;
@@ -1107,7 +1131,12 @@ int reg_sync_start(struct reg *reg, struct opsbot_request *req, char **why)
 		*why = NULL;
 	if (reg->sync) {
 		if (why)
-			*why = reg_xstrdup("a sync is already running here");
+			*why = reg_xasprintf(
+			    "%s is already running (started %lld s ago)",
+			    reg->sync->label,
+			    (long long)((reg->api->now_ms() -
+					 reg->sync->started) /
+					1000));
 		return 1;
 	}
 	rc = reg_ledger_lease_acquire(reg->api->store(reg->self), reg->owner,
@@ -1127,6 +1156,7 @@ int reg_sync_start(struct reg *reg, struct opsbot_request *req, char **why)
 	s = reg_xcalloc(1, sizeof(*s));
 	s->reg = reg;
 	s->req = req;
+	snprintf(s->label, sizeof(s->label), "%s", label);
 	s->started = reg->api->now_ms();
 	s->tables = reg_xcalloc((size_t)reg->nsheets, sizeof(*s->tables));
 	s->status_col = reg_xcalloc((size_t)reg->nsheets, sizeof(int));
@@ -1154,7 +1184,7 @@ static long reg_periodic_fn(struct opsbot_plugin *self, int status, void *data)
 		reg->periodic_timer = 0;
 		return OPSBOT_TIMER_STOP;
 	}
-	if (reg_sync_start(reg, NULL, &why) != 0)
+	if (reg_sync_start(reg, NULL, "the periodic sync", &why) != 0)
 		reg->api->log(reg->self, OPSBOT_LOG_INFO,
 			      "periodic sync skipped: %s", why ? why : "");
 	free(why);

@@ -218,5 +218,89 @@ class ChatTest(unittest.TestCase):
                 self.assertIsNone(EMAIL.search(ln[3]), ln)
 
 
+class PeriodicTest(unittest.TestCase):
+    """A daemon with a periodic sync against slow services: a !reg sync
+    that meets it says so, and the bot keeps answering at once."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="registrar-periodic-")
+        cls.irc_dir = os.path.join(cls.tmp, "irc")
+        host, port = start_ngircd(cls.irc_dir)
+        cls.w = harness.World(students=40, mentors=0,
+                              workdir=os.path.join(cls.tmp, "world"))
+        cls.w.write_config({"sync_interval": "1h", "sync_start_delay": "2s",
+                            "concurrency": "2"},
+                           irc={"server": host, "port": str(port),
+                                "nick": "regbot", "channels": CHANNEL,
+                                "flood_control": "false"},
+                           access=["mask organiser!*@* registrar.admin "
+                                   "registrar.view"])
+        for s in ("trello", "mailgun"):
+            cls.w.fakes.latency(s, 150)
+        cls.botlog = open(os.path.join(cls.tmp, "bot.log"), "w")
+        cls.bot = subprocess.Popen([harness.OPSBOT, "-c", cls.w.config],
+                                   stdout=subprocess.DEVNULL,
+                                   stderr=cls.botlog)
+        cls.org = IrcClient(host, port, "organiser")
+        cls.org.join(CHANNEL)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.org.close()
+        cls.bot.terminate()
+        try:
+            cls.bot.wait(10)
+        except subprocess.TimeoutExpired:
+            cls.bot.kill()
+        cls.botlog.close()
+        cls.w.stop()
+        subprocess.run([os.path.join(KIT, "ngircd-stop"), cls.irc_dir],
+                       capture_output=True)
+
+    def ping(self):
+        n = self.org.mark()
+        t = time.monotonic()
+        self.org.say(CHANNEL, "!ping")
+        ln = self.org.wait(lambda x: x[0] == "regbot" and
+                           x[3].endswith("pong"), 5, n)
+        return (ln[4] - t) * 1000 if ln else None
+
+    def test_periodic_and_requested_sync_collide(self):
+        self.assertTrue(harness.wait_for(lambda: self.ping() is not None,
+                                         30, 0.5), "the bot did not join")
+        # the periodic sync starts 2 s after the bot
+        self.assertTrue(harness.wait_for(
+            lambda: self.w.fakes.state("mailgun")["sent"] > 0, 30))
+        n = self.org.mark()
+        self.org.say(CHANNEL, "!reg sync")
+        no = self.org.wait(lambda ln: ln[0] == "regbot" and
+                           "already running" in ln[3], 10, n)
+        self.assertIsNotNone(no)
+        self.assertRegex(no[3], r"the periodic sync is already running "
+                         r"\(started \d+ s ago\); try again when it ends")
+        # every call takes 150 ms, yet the bot answers at once: the loop
+        # never waits for a service
+        rtts = [self.ping() for _ in range(10)]
+        self.assertNotIn(None, rtts)
+        self.assertLess(sorted(rtts)[5], 100, rtts)
+        self.assertLess(self.w.fakes.state("mailgun")["sent"], 40,
+                        "the sync ended before the pings: no evidence")
+        # when it is over, a requested sync runs
+        self.assertTrue(harness.wait_for(
+            lambda: self.w.fakes.state("mailgun")["sent"] == 40, 60))
+        self.assertTrue(harness.wait_for(
+            lambda: {r["progress"] for r in self.w.ledger()} == {"done"},
+            20))
+        n = self.org.mark()
+        self.org.say(CHANNEL, "!reg sync")
+        done = self.org.wait(lambda ln: ln[0] == "regbot" and
+                             "sync done" in ln[3], 30, n)
+        self.assertIsNotNone(done)
+        self.assertIn("0 new, 0 cards, 0 mails", done[3])
+        self.w.mentors = 0
+        self.w.check_exactly_once(self, allow_unknown=False)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

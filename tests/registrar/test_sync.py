@@ -320,6 +320,46 @@ class SyncTest(unittest.TestCase):
         self.assertIn("3 mails", p.stdout)
         w.check_exactly_once(self, allow_unknown=False)
 
+    def test_a_sync_that_loses_its_lease_stops(self):
+        # a sync that stalled past lease_ttl has lost its lease to
+        # another process: it must start nothing more (two syncs at once
+        # would process registrants twice)
+        w = self.world(students=30, mentors=0, concurrency="1",
+                       lease_ttl="3s")
+        for s in ("trello", "mailgun"):
+            w.fakes.latency(s, 100)
+        a = w.spawn("sync")
+        self.assertTrue(harness.wait_for(
+            lambda: w.fakes.state("mailgun")["sent"] >= 2, 20))
+        con = sqlite3.connect(w.db, timeout=10)
+        with con:
+            con.execute("UPDATE registrar_lease SET owner = 'other:1:x', "
+                        "pid = 1, host = 'elsewhere', expires_at = "
+                        "expires_at + 600000")
+        con.close()
+        t = time.monotonic()
+        out, err = a.communicate(timeout=60)
+        self.assertLess(time.monotonic() - t, 5)
+        self.assertEqual(a.returncode, 1)
+        self.assertIn("sync lease lost to another process; this sync "
+                      "stopped", err)
+        self.assertIn("sync cancelled", err)
+        done = w.fakes.state("mailgun")["sent"]
+        self.assertLess(done, 30)
+        # the other process's lease holds until it expires
+        p = w.run("sync")
+        self.assertIn("a sync is already running (pid 1 on elsewhere)",
+                      p.stderr)
+        con = sqlite3.connect(w.db)
+        with con:
+            con.execute("DELETE FROM registrar_lease")
+        con.close()
+        for s in ("trello", "mailgun"):
+            w.fakes.latency(s, 0)
+        w.run("sync", check=True)
+        w.mentors = 0
+        w.check_exactly_once(self, allow_unknown=False)
+
     def test_list_not_found_names_the_cause(self):
         w = self.world(students=3, mentors=1, trello_list="Applicants 2026")
         p = w.run("sync")

@@ -101,11 +101,13 @@ START_TEST(test_student_steps_and_progress)
 	ck_progress(id, "new");
 	ck_assert_int_eq(reg_ledger_card_begin(db, id, "r1"), 0);
 	ck_progress(id, "new");
+	/* a second begin (another sync) is refused: no second POST */
+	ck_assert_int_eq(reg_ledger_card_begin(db, id, "r1"), 1);
 	ck_assert_int_eq(reg_ledger_card_done(db, id, "c1", "https://t/c1"), 0);
 	ck_progress(id, "carded");
 	ck_assert_int_eq(reg_ledger_mail_begin(db, id), 0);
 	/* a second begin is refused: the mail is not pending any more */
-	ck_assert_int_eq(reg_ledger_mail_begin(db, id), -1);
+	ck_assert_int_eq(reg_ledger_mail_begin(db, id), 1);
 	ck_assert_int_eq(reg_ledger_mail_sent(db, id, "<m1@x>"), 0);
 	ck_progress(id, "mailed");
 	ck_assert_int_eq(reg_ledger_mark_set(db, id, "done", "processed", NULL),
