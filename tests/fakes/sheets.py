@@ -21,7 +21,7 @@ Admin (besides fakecommon's):
   POST /_admin/move_column {"id", "tab", "from": 3, "to": 0}
   POST /_admin/expire_tokens {}
 State: {"sheets": {id: {tab: rows}}, "writes": [...], "tokens_issued": n,
-        "token_requests": n, "jwt_errors": [...]}
+        "tokens": [...], "token_requests": n, "jwt_errors": [...]}
 """
 
 import base64
@@ -128,6 +128,7 @@ class SheetsServer(fakecommon.FakeServer):
             self.flags = {}
             self.writes = []
             self.tokens = {}
+            self.issued = []
             self.tokens_issued = 0
             self.token_requests = 0
             self.jwt_errors = []
@@ -135,6 +136,9 @@ class SheetsServer(fakecommon.FakeServer):
     def service_state(self):
         return {"sheets": self.sheets, "writes": self.writes,
                 "tokens_issued": self.tokens_issued,
+                # every access token handed out (expired ones too), so
+                # tests can look for them where they must not be
+                "tokens": list(self.issued),
                 "token_requests": self.token_requests,
                 "jwt_errors": self.jwt_errors}
 
@@ -233,6 +237,7 @@ class SheetsServer(fakecommon.FakeServer):
         with self.state.lock:
             self.tokens[token] = (time.time() + self.token_ttl,
                                   SCOPE_RW in scopes)
+            self.issued.append(token)
             self.tokens_issued += 1
         return 200, {}, {"access_token": token, "expires_in": self.token_ttl,
                          "token_type": "Bearer"}

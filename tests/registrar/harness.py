@@ -196,6 +196,22 @@ class World:
         con.close()
         return rows
 
+    def secrets(self):
+        """Every secret the bot holds: the configured ones, the private
+        key's lines, and the access tokens the fake token endpoint gave
+        out.  None of them may appear in a log, a reply or argv."""
+        with open(self.keyfile) as f:
+            pem = json.load(f)["private_key"]
+        out = [TRELLO_KEY, TRELLO_TOKEN, MAILGUN_KEY, "AIzaPublicKey"]
+        out += [line for line in pem.splitlines()
+                if line and "PRIVATE KEY" not in line]
+        out += self.fakes.state("sheets")["tokens"]
+        return out
+
+    def assert_no_secret(self, tc, text, where):
+        for secret in self.secrets():
+            tc.assertNotIn(secret, text, "a secret in %s" % where)
+
     def stop(self):
         self.fakes.stop()
 

@@ -50,7 +50,9 @@ class ChatTest(unittest.TestCase):
                                    "registrar.view",
                                    "mask mentor!*@* registrar.view"])
         cls.botlog = open(os.path.join(cls.tmp, "bot.log"), "w")
-        cls.bot = subprocess.Popen([harness.OPSBOT, "-c", cls.w.config],
+        # -v: debug lines too, where a leaked secret would show first
+        cls.bot = subprocess.Popen([harness.OPSBOT, "-v", "-c",
+                                    cls.w.config],
                                    stdout=subprocess.DEVNULL,
                                    stderr=cls.botlog)
         cls.org = IrcClient(host, port, "organiser")
@@ -211,6 +213,35 @@ class ChatTest(unittest.TestCase):
             10, n))
         self.assertTrue(harness.wait_for(
             lambda: self.w.fakes.state("mailgun")["sent"] == sent + 1, 30))
+
+    def test_8_no_secret_in_the_log_or_chat(self):
+        # a sync that meets failures (a 500, a lost answer, a refused key)
+        # logs the most; then every secret is looked for everywhere
+        self.w.fakes.admin("sheets", "append", {
+            "id": harness.STUDENT_SHEET, "tab": harness.STUDENT_TAB,
+            "rows": [harness.student_row(50), harness.student_row(51)]})
+        self.w.fakes.faults("trello", [{"method": "POST", "fault": "500",
+                                        "times": 1}])
+        self.w.fakes.faults("mailgun", [{"fault": "cut", "times": 1}])
+        self.w.fakes.admin("sheets", "expire_tokens", {})
+        n = self.org.mark()
+        self.org.say(CHANNEL, "!reg sync")
+        self.assertIsNotNone(self.org.wait(
+            lambda ln: ln[0] == "regbot" and "sync done" in ln[3], 60, n))
+        self.org.say(CHANNEL, "!reg status Student 050")
+        self.org.wait(lambda ln: "Student 050" in ln[3], 10, n)
+        self.botlog.flush()
+        with open(os.path.join(self.tmp, "bot.log")) as f:
+            log = f.read()
+        self.assertIn("debug", log)
+        self.assertGreater(len(self.w.fakes.state("sheets")["tokens"]), 0)
+        self.w.assert_no_secret(self, log, "the bot's log")
+        for client in (self.org, self.mentor, self.stranger, self.org2):
+            self.w.assert_no_secret(
+                self, "\n".join(ln[3] for ln in client.since(0)),
+                "what %s received" % client.nick)
+        with open("/proc/%d/cmdline" % self.bot.pid, "rb") as f:
+            self.w.assert_no_secret(self, f.read().decode(), "argv")
 
     def test_9_no_email_in_any_channel_line(self):
         for client in (self.org, self.mentor, self.stranger, self.org2):
