@@ -498,6 +498,8 @@ static int run_cli(int argc, char **argv)
 	} else if (!plugin_load(name, &err)) {
 		fprintf(stderr, "opsbot: %s\n", err);
 		free(err);
+		/* Sweep what init started while the store is still open. */
+		plugin_unload_all();
 		return 1;
 	}
 	memset(&src, 0, sizeof(src));

@@ -465,6 +465,45 @@ START_TEST(sighup_keeps_redacting_secrets_plugins_hold)
 }
 END_TEST
 
+/*
+ * `opsbot run` with a plugin whose init fails returned at once; the sweep
+ * of what init had started then ran from loop_close(), after the store
+ * was closed, so the cancelled callbacks could not record anything.
+ */
+START_TEST(cli_sweeps_a_failed_plugin_before_closing_the_store)
+{
+	char *conf, *text, *db, *rel = test_build_path("test-plugins");
+	char *plugins = realpath(rel, NULL), *out = NULL, *err = NULL;
+	const char *args[] = { "-c", NULL, "run", "init_fail", "x", NULL };
+
+	dir = test_make_dir("review-cli");
+	text = xasprintf("[bot]\nplugin_dir = %s\nstate = state.db\n",
+			 plugins);
+	conf = test_write_file(dir, "opsbot.conf", text);
+	args[1] = conf;
+	ck_assert_int_eq(run_opsbot(args, &out, &err), 1);
+	ck_assert_msg(strstr(err, "failed to start"), "%s", err);
+	db = xasprintf("%s/state.db", dir);
+	free(err);
+	err = NULL;
+	ck_assert_msg(store_open(db, &err) == 0, "%s", err);
+	/* The timer init started got its cancelled call, with the store. */
+	ck_assert_int_eq(test_store_count("SELECT count(*) FROM "
+					  "init_fail_events WHERE kind = "
+					  "'timer' AND status = -3"),
+			 1);
+	store_close();
+	free(db);
+	free(out);
+	free(conf);
+	free(text);
+	free(plugins);
+	free(rel);
+	test_cleanup_dir(dir);
+	dir = NULL;
+}
+END_TEST
+
 /* ---- IRC, fed server lines directly ---- */
 
 static struct buf sent;
@@ -766,6 +805,7 @@ static Suite *review_suite(void)
 	tcase_set_timeout(daemon, 30);
 	tcase_add_test(daemon, sighup_reloads_a_changed_plugin_once);
 	tcase_add_test(daemon, sighup_keeps_redacting_secrets_plugins_hold);
+	tcase_add_test(daemon, cli_sweeps_a_failed_plugin_before_closing_the_store);
 	suite_add_tcase(s, daemon);
 
 	tcase_set_timeout(irc, 30);
