@@ -67,7 +67,8 @@ int fake_start(struct fake *f, const char *dir, const char *scenario,
 /* Waits (at most ms) until the scenario has played to its end. */
 int fake_wait_done(const struct fake *f, long ms);
 /* SIGTERM, then waits for it to write its record and exit; returns the
- * record's path (malloc'd), or NULL if it did not exit cleanly. */
+ * record's path (malloc'd), or NULL if it did not exit cleanly.  Frees
+ * f->dir; safe on a fake that never started. */
 char *fake_stop(struct fake *f);
 
 #endif /* FAULTS_H */

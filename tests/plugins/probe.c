@@ -1,7 +1,8 @@
 /*
  * probe.c - a test plugin for the host's own tests: hostile replies, long
  * replies, operations left in flight, and a record of every final callback
- * (table probe_events) so a test can count them.
+ * (table probe_events) so a test can count them; floods and delayed
+ * announcements for the flood-control and fault tests.
  */
 #include "opsbot.h"
 
@@ -184,6 +185,67 @@ static int cmd_secret(struct opsbot_plugin *p, struct opsbot_request *req,
 	return OPSBOT_OK;
 }
 
+/* probe flood <n> [<target>]: n numbered announcements at once, to
+ * target or where the command came from: the flood-control queue has to
+ * pace them. */
+static int cmd_flood(struct opsbot_plugin *p, struct opsbot_request *req,
+		     void *data)
+{
+	long n = strtol(req->argv[0], NULL, 10), i;
+	const char *target = req->argc >= 2 ? req->argv[1]
+			     : req->channel ? req->channel
+					    : req->nick;
+
+	if (n < 1 || n > 10000)
+		return OPSBOT_EUSAGE;
+	for (i = 1; i <= n; i++)
+		bot->say(self, target, "flood line %ld of %ld", i, n);
+	return OPSBOT_OK;
+}
+
+struct later {
+	long n;
+	char target[200];
+};
+
+static long on_later(struct opsbot_plugin *p, int status, void *data)
+{
+	struct later *l = data;
+	long i;
+
+	if (status == OPSBOT_OK)
+		for (i = 1; i <= l->n; i++)
+			bot->say(self, l->target, "later line %ld of %ld", i,
+				 l->n);
+	free(l);
+	return OPSBOT_TIMER_STOP;
+}
+
+/* probe later <ms> <n> <target>: n numbered announcements after a delay,
+ * e.g. while the bot is disconnected (they wait in the queue). */
+static int cmd_later(struct opsbot_plugin *p, struct opsbot_request *req,
+		     void *data)
+{
+	long ms = strtol(req->argv[0], NULL, 10);
+	long n = strtol(req->argv[1], NULL, 10);
+	struct later *l;
+
+	if (ms < 0 || ms > 3600000 || n < 1 || n > 10000 ||
+	    strlen(req->argv[2]) >= sizeof(l->target))
+		return OPSBOT_EUSAGE;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return OPSBOT_ERR;
+	l->n = n;
+	snprintf(l->target, sizeof(l->target), "%s", req->argv[2]);
+	if (bot->timer_start(self, ms, on_later, l) <= 0) {
+		free(l);
+		return OPSBOT_ERR;
+	}
+	bot->reply(req, "later: %ld lines to %s in %ld ms", n, l->target, ms);
+	return OPSBOT_OK;
+}
+
 static const struct opsbot_command commands[] = {
 	{ "inject", "", "replies with CR/LF payloads", NULL, 0, 0, cmd_inject,
 	  NULL },
@@ -195,6 +257,10 @@ static const struct opsbot_command commands[] = {
 	  cmd_events, NULL },
 	{ "secret", "", "leaks its secret (the host must redact it)", NULL, 0,
 	  0, cmd_secret, NULL },
+	{ "flood", "<n> [<target>]", "n numbered announcements at once", NULL,
+	  1, 2, cmd_flood, NULL },
+	{ "later", "<ms> <n> <target>", "n numbered announcements after ms",
+	  NULL, 3, 3, cmd_later, NULL },
 };
 
 static int probe_init(struct opsbot_plugin *p, const struct opsbot_api *api)

@@ -33,7 +33,12 @@ Scenarios:
             --window-ms ahead of now.  Where the RFC holds a line back
             until then, this server sends "ERROR :Closing Link: ...
             (Excess Flood)" and closes: so a burst of window/penalty lines
-            passes, and after it one line per penalty.  After
+            passes, and after it one line per penalty.  Arrival times
+            jitter on a busy machine, which matters when the penalty is
+            scaled down to ms: --kernel-stamps times each line by the
+            kernel's receive time (SO_TIMESTAMP) instead of when this
+            server got to read it, and --jitter-ms J lets a line come up
+            to J ms early (it is counted in "at_limit" instead).  After
             registration (and --ask-after-ms) "asker" asks for
             "!probe flood --lines" in the channel; PING every --ping-ms,
             with each PONG timed.  Done when all lines arrived (or
@@ -59,6 +64,9 @@ The record (times in ms since the server started, monotonic clock):
                                                           none came
    "excess_flood": N, "max_ahead_ms": X,   (flood: the most the timer
                                             was ahead when a line came)
+   "at_limit": N,                           (flood: lines that came with
+                                            the timer at the window or
+                                            beyond, within --jitter-ms)
    "ask_ms": X,                             (flood: when asker asked)
    "cases": [{"id", "name", "phase", "bytes", "expect": [...], "token",
               "latency_ms"}],               (hostile)
@@ -78,10 +86,24 @@ import time
 
 SERVER = "irc.fake.test"
 T0 = time.monotonic()
+SO_TIMESTAMP = getattr(socket, "SO_TIMESTAMP", 29)  # 29: Linux, x86 and arm
 
 
 def now_ms():
     return round((time.monotonic() - T0) * 1000.0, 3)
+
+
+def parse(line):
+    """(VERB, [params]) of a line from the bot (it sends no tags or
+    source); the last parameter may be a ':' trailing one."""
+    head, sep, trailing = line.partition(" :")
+    words = [w for w in head.split(" ") if w]
+    if not words:
+        return "", []
+    params = words[1:]
+    if sep:
+        params.append(trailing)
+    return words[0].upper(), params
 
 
 class Record:
@@ -99,6 +121,7 @@ class Record:
             "pings": [],
             "excess_flood": 0,
             "max_ahead_ms": 0.0,
+            "at_limit": 0,
             "cases": [],
         }
 
@@ -146,14 +169,40 @@ class Conn:
         self.reader = threading.Thread(target=self._reader, daemon=True)
         self.reader.start()
 
+    def _recv(self):
+        """(bytes, ms): what arrived, and when.  With --kernel-stamps, a
+        line at a time with the kernel's receive time of its last byte
+        (SO_TIMESTAMP), so a busy machine delaying this thread does not
+        shift the times; else the time recv() returned."""
+        if not self.stamped:
+            data = self.sock.recv(65536)
+            return data, now_ms()
+        peek = self.sock.recv(65536, socket.MSG_PEEK)
+        nl = peek.find(b"\n")
+        want = nl + 1 if nl >= 0 else len(peek)
+        data, anc, _, _ = self.sock.recvmsg(max(want, 1), socket.CMSG_SPACE(16))
+        mono, real = time.monotonic(), time.time()
+        for level, kind, raw in anc:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMP:
+                sec, usec = struct.unpack("qq", raw[:16])
+                return data, round((mono - (real - (sec + usec / 1e6)) - T0)
+                                   * 1000.0, 3)
+        return data, now_ms()
+
     def _reader(self):
         buf = b""
+        self.stamped = False
+        if self.server.args.kernel_stamps:
+            try:
+                self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMP, 1)
+                self.stamped = True
+            except OSError:
+                pass
         while True:
             try:
-                chunk = self.sock.recv(65536)
+                chunk, t = self._recv()
             except OSError:
-                chunk = b""
-            t = now_ms()
+                chunk, t = b"", now_ms()
             if not chunk:
                 self._mark_closed("client", None, "end of stream from client")
                 self.lines.put((t, None))
@@ -174,6 +223,10 @@ class Conn:
                 if self.on_line:
                     self.on_line(t, line)
                 self.lines.put((t, line))
+                if words[0].upper() == "QUIT":
+                    # As a server does: the link ends with ERROR.
+                    self.send_line("ERROR :Closing Link: 127.0.0.1 (Quit)")
+                    self.close("fin", "QUIT from the client")
 
     def _mark_closed(self, by, how, why):
         with self.server.rec.lock:
@@ -731,8 +784,7 @@ def scenario_hostile(srv, c):
     def ping(token):
         sent = now_ms()
         c.send_line("PING :" + token)
-        got = c.wait_for(lambda l: l.split(" ")[0].upper() == "PONG" and
-                         l.split(" ")[-1].lstrip(":") == token, pong_wait)
+        got = c.wait_for(lambda l: parse(l) == ("PONG", [token]), pong_wait)
         entry = {"conn": c.index, "token": token, "sent_ms": sent,
                  "pong_ms": got[0] if got else None}
         with srv.rec.lock:
@@ -775,7 +827,8 @@ def scenario_hostile(srv, c):
         c.send_line(":%s 005 %s CASEMAPPING=rfc1459 CHANTYPES=#& :ok" % (SERVER, a.nick))
         asked = now_ms()
         c.send_line(":asker!a@127.0.0.1 PRIVMSG %s :ping" % a.nick)
-        got = c.wait_for(lambda l: l.startswith("PRIVMSG asker :pong"), 10)
+        got = c.wait_for(lambda l: parse(l) == ("PRIVMSG", ["asker", "pong"]),
+                         10)
         with srv.rec.lock:
             srv.rec.data["sanity"] = {"asked_ms": asked,
                                       "answered_ms": got[0] if got else None}
@@ -797,7 +850,10 @@ def flood_setup(srv, c):
         with srv.rec.lock:
             if ahead > srv.rec.data["max_ahead_ms"]:
                 srv.rec.data["max_ahead_ms"] = ahead
-        if ahead >= window and not c.closed:
+        if ahead >= window:
+            with srv.rec.lock:
+                srv.rec.data["at_limit"] += 1
+        if ahead >= window + a.jitter_ms and not c.closed:
             with srv.rec.lock:
                 srv.rec.data["excess_flood"] += 1
             c.send_line("ERROR :Closing Link: 127.0.0.1 (Excess Flood)")
@@ -853,10 +909,9 @@ def scenario_flood(srv, c):
         if not got:
             break
         t, line = got
-        w = line.split(" ")
-        if w[0].upper() == "PONG":
-            token = w[-1].lstrip(":")
-            entry = pending.pop(token, None)
+        verb, params = parse(line)
+        if verb == "PONG" and params:
+            entry = pending.pop(params[-1], None)
             if entry:
                 with srv.rec.lock:
                     entry["pong_ms"] = t
@@ -866,11 +921,11 @@ def scenario_flood(srv, c):
     stop.set()
     deadline = time.monotonic() + 1.5
     while pending and time.monotonic() < deadline:
-        got = c.wait_for(lambda l: l.split(" ")[0].upper() == "PONG",
+        got = c.wait_for(lambda l: parse(l)[0] == "PONG" and parse(l)[1],
                          deadline - time.monotonic())
         if not got:
             break
-        entry = pending.pop(got[1].split(" ")[-1].lstrip(":"), None)
+        entry = pending.pop(parse(got[1])[1][-1], None)
         if entry:
             with srv.rec.lock:
                 entry["pong_ms"] = got[0]
@@ -943,6 +998,8 @@ def main():
     p.add_argument("--pong-wait", type=float, default=3.0)
     p.add_argument("--penalty-ms", type=float, default=2000)
     p.add_argument("--window-ms", type=float, default=10000)
+    p.add_argument("--jitter-ms", type=float, default=0)
+    p.add_argument("--kernel-stamps", action="store_true")
     p.add_argument("--lines", type=int, default=500)
     p.add_argument("--ask-after-ms", type=float, default=0)
     p.add_argument("--ping-ms", type=float, default=500)
