@@ -5,6 +5,7 @@
 #   make check SAN=1     the same under AddressSanitizer + UBSan (build-asan/)
 #   make check-valgrind  the unit and integration tests under valgrind
 #   make bench           the IRC benchmark (see docs/benchmarks.md)
+#   make bench-registrar the registrar's sync benchmark (docs/registrar.md)
 #   make fuzz            every libFuzzer target for FUZZ_SECONDS each
 #   make style           clang-format check and the banned-function list
 #
@@ -67,7 +68,7 @@ TEST_PLUGIN_SO = $(TEST_PLUGIN_SRC:tests/plugins/%.c=$(BUILD)/test-plugins/%.so)
 
 .SECONDARY:
 .PHONY: all check check-unit check-integration check-valgrind bench fuzz \
-	style clean tests
+	style clean tests bench-registrar
 all: $(BUILD)/opsbot $(MODULE_SO) $(PLUGIN_SO)
 
 tests: all $(UNIT_BIN) $(INTEG_BIN) $(TEST_PLUGIN_SO)
@@ -129,6 +130,9 @@ check-valgrind: tests
 
 bench: all
 	BUILD=$(BUILD) bench/run
+
+bench-registrar: all
+	BUILD=$(BUILD) /usr/bin/python3 tests/registrar/bench.py
 
 fuzz:
 	BUILD=build-fuzz tests/fuzz/run

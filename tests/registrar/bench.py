@@ -4,10 +4,13 @@ fakes with L ms of latency per call, started from chat in the daemon.
 
 Reports: calls made, wall time against the bound calls x latency /
 concurrency, the bot's VmRSS during the sync (flat memory), and !ping
-round trips during the sync against idle.  Exits non-zero if the sync is
-slower than 1.3x the bound or !ping during the sync is slower than 2x
-idle (medians).
+round trips during the sync against idle.  Exits non-zero if a row is
+not done, the sync is slower than 1.3x the bound, the bot's memory grows
+by more than 512 KiB between the end of the sync's first quarter and its
+end (flat: it does not grow with the rows), or !ping during the sync is
+slower than 2x idle (medians).
 
+  make bench-registrar            (builds, then runs this with defaults)
   BUILD=build /usr/bin/python3 tests/registrar/bench.py [--rows 1000]
       [--latency 50] [--concurrency 16] [--json FILE]
 """
@@ -155,6 +158,10 @@ def main():
             failures.append("%d of %d rows done" % (ok_rows, args.rows))
         if result["ratio"] > 1.3:
             failures.append("sync took %.2fx the bound" % result["ratio"])
+        growth = result["rss_max_kb"] - result["rss_first_quarter_kb"]
+        if q == 0 or growth > 512:
+            failures.append("memory not flat: %d KiB more after the first "
+                            "quarter of the sync" % growth)
         if result["ping_sync_median_ms"] > 2 * max(
                 result["ping_idle_median_ms"], 0.05):
             failures.append("!ping during sync over 2x idle")
