@@ -185,20 +185,29 @@ static long reg_lease_timer_fn(struct opsbot_plugin *self, int status,
 /* ------------------------------------------------------------------------ */
 /* Finishing */
 
+/*
+ * New registrations, by name and role, in lines of REG_ANNOUNCE_NAMES; a
+ * big batch (a sheet imported at once) gets REG_ANNOUNCE_LINES lines and
+ * a count, not a flood.
+ */
+#define REG_ANNOUNCE_NAMES 15
+#define REG_ANNOUNCE_LINES 3
+
 struct reg_announce {
 	struct reg_buf line;
-	int n;
+	int n, lines, more;
 	struct reg *reg;
 };
 
 static void reg_announce_flush(struct reg_announce *a)
 {
-	if (a->n && a->reg->channel && *a->reg->channel)
+	if (a->n)
 		a->reg->api->say(a->reg->self, a->reg->channel,
 				 "new registrations: %s",
 				 reg_buf_str(&a->line));
 	reg_buf_reset(&a->line);
 	a->n = 0;
+	a->lines++;
 }
 
 static void reg_announce_one(const char *name, const char *role,
@@ -206,11 +215,36 @@ static void reg_announce_one(const char *name, const char *role,
 {
 	struct reg_announce *a = data;
 
+	if (a->lines >= REG_ANNOUNCE_LINES) {
+		a->more++;
+		return;
+	}
 	if (a->n)
 		reg_buf_adds(&a->line, ", ");
 	reg_buf_addf(&a->line, "%s (%s)", name, role);
-	if (++a->n == 15)
+	if (++a->n == REG_ANNOUNCE_NAMES)
 		reg_announce_flush(a);
+}
+
+/*
+ * Only the daemon announces: a sync from the shell has no channel (its
+ * say() prints to stdout), so it leaves them for the daemon's next sync.
+ */
+static void reg_announce(struct reg *reg)
+{
+	struct reg_announce a = {REG_BUF_INIT, 0, 0, 0, reg};
+
+	if (!reg->channel || reg->api->mode() != OPSBOT_MODE_DAEMON)
+		return;
+	reg_ledger_take_unannounced(reg->api->store(reg->self),
+				    reg_announce_one, &a);
+	if (a.n)
+		reg_announce_flush(&a);
+	if (a.more)
+		reg->api->say(reg->self, reg->channel,
+			      "and %d more new registrations (!reg list)",
+			      a.more);
+	reg_buf_release(&a.line);
 }
 
 static void reg_sync_free(struct reg_sync *s)
@@ -248,18 +282,14 @@ static long reg_sync_again_fn(struct opsbot_plugin *self, int status,
 static void reg_sync_finish(struct reg_sync *s)
 {
 	struct reg *reg = s->reg;
-	struct reg_announce a = {REG_BUF_INIT, 0, reg};
 	double secs = (double)(reg->api->now_ms() - s->started) / 1000.0;
 	char *summary, *scrubbed;
 
 	if (s->lease_timer)
 		reg->api->cancel(reg->self, s->lease_timer);
 	reg_ledger_lease_release(reg_db(s), reg->owner);
-	if (!s->cancelled) {
-		reg_ledger_take_unannounced(reg_db(s), reg_announce_one, &a);
-		reg_announce_flush(&a);
-	}
-	reg_buf_release(&a.line);
+	if (!s->cancelled)
+		reg_announce(reg);
 	summary = reg_xasprintf(
 	    "sync %s in %.1f s: %d rows, %d new, %d cards, %d mails, "
 	    "%d marked, %d unknown, %d failed%s%s%s%s",

@@ -107,6 +107,8 @@ class ChatTest(unittest.TestCase):
                             "new registrations:" in ln[3], 5)
         self.assertIsNotNone(ann)
         self.assertIn("Student 000 (student)", ann[3])
+        self.assertEqual(ann[3].count("(student)") +
+                         ann[3].count("(mentor)"), 15)
         self.assertEqual(ann[2].lower(), CHANNEL)
         self.w.check_exactly_once(self, allow_unknown=False)
 
@@ -213,6 +215,30 @@ class ChatTest(unittest.TestCase):
             10, n))
         self.assertTrue(harness.wait_for(
             lambda: self.w.fakes.state("mailgun")["sent"] == sent + 1, 30))
+
+    def test_7_shell_syncs_are_announced_by_the_daemon_in_brief(self):
+        # 50 registrations synced from the shell: the channel hears of
+        # them at the daemon's next sync, in three lines and a count
+        self.w.fakes.admin("sheets", "append", {
+            "id": harness.STUDENT_SHEET, "tab": harness.STUDENT_TAB,
+            "rows": [harness.student_row(i) for i in range(100, 150)]})
+        n = self.org.mark()
+        p = self.w.run("sync")
+        self.assertIn("50 new", p.stdout)
+        self.assertNotIn("new registrations", p.stdout)
+        self.org.say(CHANNEL, "!reg sync")
+        self.assertIsNotNone(self.org.wait(
+            lambda ln: ln[0] == "regbot" and "sync done" in ln[3], 60, n))
+        more = self.org.wait(lambda ln: ln[0] == "regbot" and
+                             "more new registrations" in ln[3], 10, n)
+        self.assertIsNotNone(more)
+        self.assertEqual(more[3], "and 5 more new registrations "
+                         "(!reg list)")
+        lines = [ln for ln in self.org.since(n) if ln[0] == "regbot" and
+                 ln[3].startswith("new registrations:")]
+        self.assertEqual(len(lines), 3)
+        self.assertIn("Student 100 (student)", lines[0][3])
+        self.assertEqual(sum(ln[3].count("(student)") for ln in lines), 45)
 
     def test_8_no_secret_in_the_log_or_chat(self):
         # a sync that meets failures (a 500, a lost answer, a refused key)
