@@ -119,6 +119,17 @@ class SyncTest(unittest.TestCase):
         p = w.run("resend", "Student 004")
         self.assertEqual(p.returncode, 1)
         self.assertIn("Student 004 is withdrawn", p.stderr)
+        # every command's usage and help, from the shell too
+        for cmd, usage in (("status", "status <name|e-mail|#number>"),
+                           ("resend", "resend <name|e-mail|#number> [code]"),
+                           ("set", "set <name|e-mail|#number> <new|active|"
+                            "waitlist|withdrawn|complete>")):
+            h = subprocess.run([harness.OPSBOT, "-c", w.config, "run",
+                                "help", "registrar", cmd],
+                               capture_output=True, text=True)
+            self.assertEqual(h.returncode, 0)
+            self.assertIn("opsbot run registrar " + usage, h.stdout)
+            self.assertIn("(needs capability registrar.", h.stdout)
         # resend asks for a code, then sends exactly one more mail
         m1 = "#%d" % ids["Mentor 01"]
         p = w.run("resend", "Mentor 01", check=True, user="alice")
@@ -375,6 +386,19 @@ class SyncTest(unittest.TestCase):
         self.assertIn("not found on board",
                       led["student.000@example.org"]["last_error"])
         self.assertEqual(w.fakes.state("trello")["created"], 0)
+        # a wrong board id: the same, with its own cause
+        w.write_config({"trello_board": "5f0000000000000000000bad"})
+        p = w.run("sync")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn('trello: board "5f0000000000000000000bad" not found '
+                      '(400 invalid id); check [plugin.registrar] '
+                      'trello_board', p.stderr)
+        self.assertEqual({r["card_state"] for r in w.ledger()
+                          if r["role"] == "student"}, {"pending"})
+        # fixed: everything goes through, nobody needed a retry
+        w.write_config({})
+        w.run("sync", check=True)
+        w.check_exactly_once(self, allow_unknown=False)
 
     def test_bad_credentials_name_the_cause(self):
         w = self.world(students=2, mentors=1)
