@@ -130,7 +130,9 @@ static void emit_line(struct stream *s, const char *line, size_t len,
 	struct opsbot_process_event ev = { 0 };
 	char *copy;
 
-	if (s->proc->detached)
+	/* Cancelled (or its plugin unloading): detached at once, like a
+	 * cancelled timer that never fires again; EXIT is all that is left. */
+	if (s->proc->detached || s->proc->op.cancel_requested)
 		return;
 	copy = xstrndup(line, len);
 	ev.kind = s->kind;

@@ -75,6 +75,51 @@ static int cmd_release_twice(struct opsbot_plugin *p,
 	return OPSBOT_OK;
 }
 
+/* review seq-cancel: a child that prints 100000 lines, cancelled from
+ * the callback of its first line; the reply counts the lines after. */
+struct seq {
+	struct opsbot_request *req;
+	int64_t id;
+	long lines, after_cancel;
+};
+
+static void on_seq(struct opsbot_plugin *p,
+		   const struct opsbot_process_event *ev, void *data)
+{
+	struct seq *s = data;
+
+	if (ev->kind != OPSBOT_PROCESS_EXIT) {
+		if (s->lines++)
+			s->after_cancel++;
+		else
+			bot->cancel(self, s->id);
+		return;
+	}
+	bot->reply(s->req, "lines after cancel: %ld, status %d",
+		   s->after_cancel, ev->status);
+	bot->done(s->req, OPSBOT_OK);
+	free(s);
+}
+
+static int cmd_seq_cancel(struct opsbot_plugin *p, struct opsbot_request *req,
+			  void *data)
+{
+	const char *argv[] = { "seq", "1", "100000", NULL };
+	struct opsbot_process_options o = { 0 };
+	struct seq *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return OPSBOT_ERR;
+	s->req = req;
+	o.argv = argv;
+	s->id = bot->process_start(self, &o, on_seq, s);
+	if (s->id < 0) {
+		free(s);
+		return OPSBOT_ERR;
+	}
+	return OPSBOT_PENDING;
+}
+
 static int init(struct opsbot_plugin *p, const struct opsbot_api *api)
 {
 	static const struct opsbot_command cmds[] = {
@@ -83,6 +128,8 @@ static int init(struct opsbot_plugin *p, const struct opsbot_api *api)
 		  cmd_release, NULL },
 		{ "release-twice", "", "ends it twice", NULL, 0, 0,
 		  cmd_release_twice, NULL },
+		{ "seq-cancel", "", "cancels a chatty child", NULL, 0, 0,
+		  cmd_seq_cancel, NULL },
 	};
 	size_t i;
 

@@ -329,6 +329,31 @@ START_TEST(done_twice_is_ignored_without_touching_freed_memory)
 END_TEST
 
 /*
+ * process.c detaches a cancelled child "at once", and a cancelled timer
+ * never fires again; but a child's output kept reaching the plugin after
+ * cancel() (the rest of the read, then further reads) until the deferred
+ * EXIT/ECANCELED, and during an unload too.
+ */
+START_TEST(no_process_output_after_cancel)
+{
+	struct test_sink sink = { BUF_INIT, 0, 0 };
+	struct command_source src;
+	char *err = NULL;
+	char *argv[] = { "review", "seq-cancel", NULL };
+
+	ck_assert_ptr_nonnull(plugin_load("review", &err));
+	test_sink_use(&sink);
+	test_source(&src, OPSBOT_ORIGIN_CLI, "op", "localhost");
+	command_dispatch_argv(&src, 2, argv);
+	ck_assert_int_eq(test_run_until(&sink.finished, 5000), 1);
+	ck_assert_msg(strstr(sink.out.data, "lines after cancel: 0, status -3"),
+		      "%s", sink.out.data);
+	buf_free(&sink.out);
+	test_sink_use(NULL);
+}
+END_TEST
+
+/*
  * Shutdown unloads every plugin; one whose reload was still waiting for
  * its old instance (a !plugin reload with a job running) came back in the
  * middle of it, ran init, and was never unloaded: no fini, its timers
@@ -800,6 +825,7 @@ static Suite *review_suite(void)
 	tcase_add_test(host, plugin_load_waits_for_the_old_instance);
 	tcase_add_test(host, shutdown_drops_a_pending_reload);
 	tcase_add_test(host, done_twice_is_ignored_without_touching_freed_memory);
+	tcase_add_test(host, no_process_output_after_cancel);
 	suite_add_tcase(s, host);
 
 	tcase_set_timeout(daemon, 30);
