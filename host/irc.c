@@ -33,6 +33,7 @@
 #define KLINE_BACKOFF_MS (60 * 60 * 1000)
 #define NICK_REGAIN_MS 60000
 #define QUIT_WAIT_MS 2000
+#define CAPS_OFFERED_MAX 16384
 
 enum irc_state {
 	IRC_IDLE,        /* waiting to (re)connect */
@@ -757,9 +758,13 @@ static void handle_cap(const struct irc_message *m)
 		struct buf req = BUF_INIT;
 		size_t i;
 
-		if (irc.caps_offered.len)
-			buf_addch(&irc.caps_offered, ' ');
-		buf_adds(&irc.caps_offered, list);
+		/* A real list is a few hundred bytes; a server that never
+		 * ends its LS must not grow this until memory runs out. */
+		if (irc.caps_offered.len + strlen(list) < CAPS_OFFERED_MAX) {
+			if (irc.caps_offered.len)
+				buf_addch(&irc.caps_offered, ' ');
+			buf_adds(&irc.caps_offered, list);
+		}
 		if (more)
 			return;
 		if (irc.state != IRC_REGISTERING) {

@@ -20,6 +20,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -722,6 +723,39 @@ START_TEST(registered_before_sasl_fails_closed_and_says_so)
 }
 END_TEST
 
+/*
+ * CAP LS continuation lines ("CAP * LS * :...") were appended to the
+ * offered list until the last one came: a hostile server (or anyone on a
+ * plain-text path) that never sent it grew the bot's memory until it
+ * died.
+ */
+START_TEST(endless_cap_ls_does_not_grow_memory)
+{
+	char line[600];
+	size_t before, after;
+	int i;
+
+	irc_start_with("[irc]\nflood_control = false\n");
+	memset(line, 0, sizeof(line));
+	snprintf(line, sizeof(line), ":irc.test CAP * LS * :%0400d\r\n", 7);
+	/* Heap and mmap()ed blocks: a large buffer is the latter. */
+	before = mallinfo2().uordblks + mallinfo2().hblkhd;
+	for (i = 0; i < 20000; i++)
+		feed(line);
+	after = mallinfo2().uordblks + mallinfo2().hblkhd;
+	ck_assert_msg(after < before + 1024 * 1024,
+		      "%zu bytes more after 20000 CAP LS lines",
+		      after - before);
+	/* A real list still works afterwards. */
+	irc_stop();
+	irc_start_with("[irc]\nflood_control = false\n");
+	feed(":irc.test CAP * LS * :multi-prefix\r\n"
+	     ":irc.test CAP * LS :account-tag\r\n");
+	ck_assert_str_eq(take_sent(), "CAP REQ :multi-prefix account-tag\n");
+	irc_stop();
+}
+END_TEST
+
 /* ---- configuration ---- */
 
 /*
@@ -839,6 +873,7 @@ static Suite *review_suite(void)
 	tcase_add_test(irc, reconfigure_parts_a_channel_that_prefixes_another);
 	tcase_add_test(irc, reconfigure_does_not_join_before_identification);
 	tcase_add_test(irc, registered_before_sasl_fails_closed_and_says_so);
+	tcase_add_test(irc, endless_cap_ls_does_not_grow_memory);
 	suite_add_tcase(s, irc);
 
 	tcase_add_test(conf, secret_file_is_relative_to_the_config);
