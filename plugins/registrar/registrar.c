@@ -215,6 +215,7 @@ static int reg_load_template(struct reg *reg, int role, const char *key,
 	reg->tpl_subject[role] = reg_xstrdup(text + 8 + strspn(text + 8, " "));
 	reg->tpl_text[role] = reg_xstrdup(body);
 	free(text);
+	body = reg->tpl_text[role];
 	if (!reg->tpl_subject[role][0] || !body[strspn(body, " \t\r\n")]) {
 		reg_buf_addf(err,
 			     REG_SECTION "%s: %s: %s is empty; write the "

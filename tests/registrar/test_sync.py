@@ -557,6 +557,9 @@ class SyncTest(unittest.TestCase):
         with open(latin1, "wb") as fh:
             fh.write("Subject: Bienvenue\n\nCher étudiant\n".encode(
                 "latin-1"))
+        empty = os.path.join(w.dir, "empty.txt")
+        with open(empty, "w") as fh:
+            fh.write("Subject: Welcome {Name}\n\n  \n")
         nosubject = os.path.join(w.dir, "nosubject.txt")
         with open(nosubject, "w") as fh:
             fh.write("Hello {Name}\n")
@@ -581,6 +584,9 @@ class SyncTest(unittest.TestCase):
             ({"mentor_template": nosubject},
              '[plugin.registrar] mentor_template: %s: the first line must '
              'be "Subject: ..."' % nosubject),
+            ({"mentor_template": empty},
+             "[plugin.registrar] mentor_template: %s: the text is empty; "
+             "write the welcome mail" % empty),
             ({"mentor_template": None},
              "[plugin.registrar] mentor_template: mentor sheets need a "
              "mail template file"),
