@@ -394,9 +394,12 @@ int64_t process_start(struct opsbot_plugin *p,
 		uv_write(&proc->in_write, (uv_stream_t *)&proc->in, &b, 1,
 			 on_stdin_written);
 	}
-	if (opts->timeout_ms > 0)
+	if (opts->timeout_ms > 0) {
+		/* From now, not from the start of a busy loop pass. */
+		uv_update_time(loop_get());
 		uv_timer_start(&proc->timer, on_timeout,
 			       (uint64_t)opts->timeout_ms, 0);
+	}
 	list_add_tail(&children, &proc->all);
 	op_start(&proc->op, p, &process_kind);
 	return proc->op.id;

@@ -120,6 +120,75 @@ static int cmd_seq_cancel(struct opsbot_plugin *p, struct opsbot_request *req,
 	return OPSBOT_PENDING;
 }
 
+/* review after <ms>: a timer of that delay; the reply says how long it
+ * really took. */
+struct after {
+	struct opsbot_request *req;
+	int64_t started;
+};
+
+static long on_after(struct opsbot_plugin *p, int status, void *data)
+{
+	struct after *a = data;
+
+	bot->reply(a->req, "fired after %lld ms",
+		   (long long)(bot->now_ms() - a->started));
+	bot->done(a->req, status);
+	free(a);
+	return OPSBOT_TIMER_STOP;
+}
+
+static int cmd_after(struct opsbot_plugin *p, struct opsbot_request *req,
+		     void *data)
+{
+	struct after *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return OPSBOT_ERR;
+	a->req = req;
+	a->started = bot->now_ms();
+	if (bot->timer_start(self, strtol(req->argv[0], NULL, 10), on_after,
+			     a) < 0) {
+		free(a);
+		return OPSBOT_ERR;
+	}
+	return OPSBOT_PENDING;
+}
+
+/* review timeout <ms>: "sleep 5" with that time limit. */
+static void on_slow(struct opsbot_plugin *p,
+		    const struct opsbot_process_event *ev, void *data)
+{
+	struct after *a = data;
+
+	if (ev->kind != OPSBOT_PROCESS_EXIT)
+		return;
+	bot->reply(a->req, "ended after %lld ms, status %d",
+		   (long long)(bot->now_ms() - a->started), ev->status);
+	bot->done(a->req, OPSBOT_OK);
+	free(a);
+}
+
+static int cmd_timeout(struct opsbot_plugin *p, struct opsbot_request *req,
+		       void *data)
+{
+	const char *argv[] = { "sleep", "5", NULL };
+	struct opsbot_process_options o = { 0 };
+	struct after *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return OPSBOT_ERR;
+	a->req = req;
+	a->started = bot->now_ms();
+	o.argv = argv;
+	o.timeout_ms = strtol(req->argv[0], NULL, 10);
+	if (bot->process_start(self, &o, on_slow, a) < 0) {
+		free(a);
+		return OPSBOT_ERR;
+	}
+	return OPSBOT_PENDING;
+}
+
 static int init(struct opsbot_plugin *p, const struct opsbot_api *api)
 {
 	static const struct opsbot_command cmds[] = {
@@ -130,6 +199,9 @@ static int init(struct opsbot_plugin *p, const struct opsbot_api *api)
 		  cmd_release_twice, NULL },
 		{ "seq-cancel", "", "cancels a chatty child", NULL, 0, 0,
 		  cmd_seq_cancel, NULL },
+		{ "after", "<ms>", "a timer", NULL, 1, 1, cmd_after, NULL },
+		{ "timeout", "<ms>", "a child with a time limit", NULL, 1, 1,
+		  cmd_timeout, NULL },
 	};
 	size_t i;
 

@@ -355,6 +355,50 @@ START_TEST(no_process_output_after_cancel)
 END_TEST
 
 /*
+ * libuv counts a timer from the loop's cached time, taken when the loop
+ * pass began.  A timer started late in a busy pass (a handler that did
+ * 300 ms of work, a long init) fired that much too early: a Retry-After
+ * of 100 ms was no wait at all.
+ */
+START_TEST(timer_waits_its_delay_after_a_busy_pass)
+{
+	struct test_sink sink = { BUF_INIT, 0, 0 };
+	struct command_source src;
+	char *err = NULL, *fired;
+	char *argv[] = { "review", "after", "100", NULL };
+	int64_t busy;
+
+	ck_assert_ptr_nonnull(plugin_load("review", &err));
+	test_run_for(10);
+	/* A busy pass: the loop's clock stands still meanwhile. */
+	busy = time_now_ms() + 300;
+	while (time_now_ms() < busy)
+		;
+	test_sink_use(&sink);
+	test_source(&src, OPSBOT_ORIGIN_CLI, "op", "localhost");
+	command_dispatch_argv(&src, 3, argv);
+	ck_assert_int_eq(test_run_until(&sink.finished, 2000), 1);
+	fired = strstr(sink.out.data, "fired after ");
+	ck_assert_ptr_nonnull(fired);
+	ck_assert_msg(strtol(fired + 12, NULL, 10) >= 99, "%s", sink.out.data);
+	/* A child's time limit had the same flaw: killed early. */
+	buf_reset(&sink.out);
+	sink.finished = 0;
+	argv[1] = "timeout";
+	busy = time_now_ms() + 300;
+	while (time_now_ms() < busy)
+		;
+	command_dispatch_argv(&src, 3, argv);
+	ck_assert_int_eq(test_run_until(&sink.finished, 5000), 1);
+	fired = strstr(sink.out.data, "ended after ");
+	ck_assert_ptr_nonnull(fired);
+	ck_assert_msg(strtol(fired + 12, NULL, 10) >= 99, "%s", sink.out.data);
+	buf_free(&sink.out);
+	test_sink_use(NULL);
+}
+END_TEST
+
+/*
  * Shutdown unloads every plugin; one whose reload was still waiting for
  * its old instance (a !plugin reload with a job running) came back in the
  * middle of it, ran init, and was never unloaded: no fini, its timers
@@ -864,6 +908,7 @@ static Suite *review_suite(void)
 	tcase_add_test(host, shutdown_drops_a_pending_reload);
 	tcase_add_test(host, done_twice_is_ignored_without_touching_freed_memory);
 	tcase_add_test(host, no_process_output_after_cancel);
+	tcase_add_test(host, timer_waits_its_delay_after_a_busy_pass);
 	suite_add_tcase(s, host);
 
 	tcase_set_timeout(daemon, 30);
