@@ -576,26 +576,58 @@ static void channels_from_settings(void)
 	}
 }
 
+/*
+ * Joins every configured channel in as few lines as fit: "JOIN #a,#b k"
+ * with the keyed channels first (keys match channels by position).  Each
+ * line counts against the flood bucket, so registration plus the joins
+ * stay within a server's burst.
+ */
 static void join_channels(void)
 {
-	int i;
+	struct buf names = BUF_INIT, keys = BUF_INIT;
+	int pass, i;
 
-	for (i = 0; i < irc.cfg.channel_count && i < CHANNELS_MAX; i++) {
-		/* "#chan key": the key is the second parameter. */
-		char name[256], *key;
-		const char *params[2];
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; i < irc.cfg.channel_count && i < CHANNELS_MAX;
+		     i++) {
+			char name[256], *key;
 
-		strlcpy_safe(name, irc.cfg.channels[i], sizeof(name));
-		key = strchr(name, ' ');
-		if (key) {
-			*key++ = '\0';
-			while (*key == ' ')
-				key++;
+			strlcpy_safe(name, irc.cfg.channels[i], sizeof(name));
+			key = strchr(name, ' ');
+			if (key) {
+				*key++ = '\0';
+				while (*key == ' ')
+					key++;
+			}
+			if (!key || !*key)
+				key = NULL;
+			/* Keyed channels in the first pass, the rest after. */
+			if ((pass == 0) != (key != NULL))
+				continue;
+			if (names.len + keys.len + strlen(name) +
+				    (key ? strlen(key) : 0) + 12 >
+			    400) {
+				send_now("JOIN", keys.len ? 2 : 1,
+					 (const char *const[]){ names.data,
+								keys.data });
+				buf_reset(&names);
+				buf_reset(&keys);
+			}
+			if (names.len)
+				buf_addch(&names, ',');
+			buf_adds(&names, name);
+			if (key) {
+				if (keys.len)
+					buf_addch(&keys, ',');
+				buf_adds(&keys, key);
+			}
 		}
-		params[0] = name;
-		params[1] = key;
-		send_now("JOIN", key && *key ? 2 : 1, params);
 	}
+	if (names.len)
+		send_now("JOIN", keys.len ? 2 : 1,
+			 (const char *const[]){ names.data, keys.data });
+	buf_free(&names);
+	buf_free(&keys);
 }
 
 /* Nick candidates: the nick, the alternatives, then nick + digits. */
@@ -1644,6 +1676,8 @@ static void on_connected(void *data)
 	irc.ping_outstanding = 0;
 	irc.caps_enabled = 0;
 	irc.own_prefix_len = 0;
+	/* The server counts lines per connection: a new one starts full. */
+	irc_queue_refill(irc.queue, time_now_ms());
 	buf_reset(&irc.carry);
 	buf_reset(&irc.caps_offered);
 	irc.discarding = 0;

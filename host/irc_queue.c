@@ -120,11 +120,16 @@ void irc_queue_consume(struct irc_queue *q, int64_t now)
 	if (q->unlimited)
 		return;
 	refill(q, now);
-	/* Bypassing lines may take the bucket below zero: the lines after
-	 * them then wait, as the server's own count demands. */
+	/* Bypassing lines may take the bucket below zero, without a floor:
+	 * the lines after them then wait, as the server's own count
+	 * demands. */
 	q->tokens -= 1.0;
-	if (q->tokens < -q->burst)
-		q->tokens = -q->burst;
+}
+
+void irc_queue_refill(struct irc_queue *q, int64_t now)
+{
+	q->tokens = q->burst;
+	q->refilled_at = now;
 }
 
 static struct target_queue *target_get(struct irc_queue *q, const char *target)

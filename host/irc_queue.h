@@ -31,6 +31,9 @@ int irc_queue_can_send_now(struct irc_queue *q, int64_t now);
  * (PONG, registration): the server counts those too. */
 void irc_queue_consume(struct irc_queue *q, int64_t now);
 
+/* A new connection: the server's count starts again, so does ours. */
+void irc_queue_refill(struct irc_queue *q, int64_t now);
+
 /* Queues a line for target (a channel or nick; compared as given). */
 void irc_queue_push(struct irc_queue *q, const char *target, const char *line,
 		    size_t len, int64_t now);

@@ -146,12 +146,37 @@ START_TEST(nick_collisions_during_registration)
 }
 END_TEST
 
+START_TEST(many_channels_join_in_few_lines)
+{
+	struct buf text = BUF_INIT;
+	const char *out;
+	int i, lines = 0;
+
+	buf_adds(&text, "[irc]\nflood_control = false\n");
+	for (i = 0; i < 40; i++)
+		buf_addf(&text, "channels = #channel-number-%02d\n", i);
+	start(text.data);
+	take_sent();
+	feed(":irc.test 001 opsbot :Welcome\r\n");
+	out = take_sent();
+	for (i = 0; out[i]; i++)
+		lines += out[i] == '\n';
+	/* 40 channels of 18 bytes: three lines under 400 bytes each. */
+	ck_assert_int_le(lines, 3);
+	ck_assert(strstr(out, "#channel-number-00,#channel-number-01"));
+	ck_assert(strstr(out, "#channel-number-39"));
+	buf_free(&text);
+	stop();
+}
+END_TEST
+
 START_TEST(welcome_joins_channels_and_ping_is_answered)
 {
 	start("[irc]\nchannels = #ops, #dev key\n");
 	take_sent();
 	feed(":irc.test 001 opsbot :Welcome\r\n");
-	ck_assert_str_eq(take_sent(), "JOIN #ops\nJOIN #dev key\n");
+	/* One line: keyed channels first, their keys by position. */
+	ck_assert_str_eq(take_sent(), "JOIN #dev,#ops key\n");
 	feed("PING :irc.test\r\n");
 	ck_assert_str_eq(take_sent(), "PONG irc.test\n");
 	feed("PING :with space\r\n");
@@ -642,6 +667,7 @@ static Suite *protocol_suite(void)
 	tcase_add_test(tc, caps_negotiated_across_lines);
 	tcase_add_test(tc, nick_collisions_during_registration);
 	tcase_add_test(tc, welcome_joins_channels_and_ping_is_answered);
+	tcase_add_test(tc, many_channels_join_in_few_lines);
 	tcase_add_test(tc, commands_in_channel_private_and_addressed);
 	tcase_add_test(tc, account_tag_identifies);
 	tcase_add_test(tc, ctcp_private_only_and_rate_limited);

@@ -155,6 +155,28 @@ START_TEST(bypassing_lines_still_count)
 }
 END_TEST
 
+START_TEST(debt_is_not_forgotten)
+{
+	struct irc_queue *q = irc_queue_new();
+	int i;
+
+	reset();
+	irc_queue_configure(q, 0, 5, 2000, 0);
+	/* Twenty lines that could not wait (a long registration): the
+	 * server counted them all, so the next line waits for the whole
+	 * debt, 15 lines plus one, 32 s. */
+	for (i = 0; i < 20; i++)
+		irc_queue_consume(q, now_ms);
+	irc_queue_push(q, "#a", "x", 1, now_ms);
+	ck_assert_int_ge(irc_queue_drain(q, now_ms, record, NULL), 31900);
+	/* A new connection starts over. */
+	irc_queue_refill(q, now_ms);
+	ck_assert_int_eq(irc_queue_drain(q, now_ms, record, NULL), -1);
+	ck_assert_int_eq(sent_count, 1);
+	irc_queue_free(q);
+}
+END_TEST
+
 START_TEST(old_lines_expire)
 {
 	struct irc_queue *q = irc_queue_new();
@@ -202,6 +224,7 @@ static Suite *queue_suite(void)
 	tcase_add_test(tc, order_is_kept_per_target);
 	tcase_add_test(tc, bypassing_lines_still_count);
 	tcase_add_test(tc, old_lines_expire);
+	tcase_add_test(tc, debt_is_not_forgotten);
 	tcase_add_test(tc, unlimited_sends_everything_at_once);
 	suite_add_tcase(s, tc);
 	return s;
