@@ -731,7 +731,9 @@ START_TEST(reconfigure_does_not_join_before_identification)
 	feed(":NickServ!s@services NOTICE opsbot :You are now identified "
 	     "for opsbot.\r\n");
 	out = take_sent();
-	ck_assert_msg(strstr(out, "JOIN #ops\n") && strstr(out, "JOIN #dev\n"),
+	/* One JOIN line or two: both channels. */
+	ck_assert_msg(strstr(out, "JOIN ") && strstr(out, "#ops") &&
+			      strstr(out, "#dev"),
 		      "%s", out);
 	config_free(fresh);
 	irc_stop();
