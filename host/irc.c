@@ -368,6 +368,25 @@ static void send_now(const char *command, int count, const char *const *params)
 	write_line(line, (size_t)n, NULL);
 }
 
+/* Lines that go before anything waiting, but wait for a token: JOIN. */
+static void send_urgent(const char *command, int count,
+			const char *const *params)
+{
+	char line[IRC_LINE_MAX];
+	int n = build_line(line, sizeof(line) - 2, command, count, params);
+	int64_t now = time_now_ms();
+
+	if (n < 0)
+		return;
+	if (irc_queue_can_send_now(irc.queue, now)) {
+		irc_queue_consume(irc.queue, now);
+		write_line(line, (size_t)n, NULL);
+		return;
+	}
+	irc_queue_push_urgent(irc.queue, line, (size_t)n, now);
+	drain_queue();
+}
+
 static void send1(const char *command, const char *p1)
 {
 	const char *params[] = { p1 };
@@ -607,9 +626,9 @@ static void join_channels(void)
 			if (names.len + keys.len + strlen(name) +
 				    (key ? strlen(key) : 0) + 12 >
 			    400) {
-				send_now("JOIN", keys.len ? 2 : 1,
-					 (const char *const[]){ names.data,
-								keys.data });
+				send_urgent("JOIN", keys.len ? 2 : 1,
+					    (const char *const[]){ names.data,
+								   keys.data });
 				buf_reset(&names);
 				buf_reset(&keys);
 			}
@@ -624,8 +643,8 @@ static void join_channels(void)
 		}
 	}
 	if (names.len)
-		send_now("JOIN", keys.len ? 2 : 1,
-			 (const char *const[]){ names.data, keys.data });
+		send_urgent("JOIN", keys.len ? 2 : 1,
+			    (const char *const[]){ names.data, keys.data });
 	buf_free(&names);
 	buf_free(&keys);
 }

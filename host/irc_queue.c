@@ -36,6 +36,7 @@ struct irc_queue {
 	double tokens;
 	int64_t refilled_at;
 	struct target_queue *targets; /* targets with lines, served in turn */
+	struct target_queue urgent;   /* served before any target */
 	size_t length;
 	size_t expired;
 	size_t summarised;
@@ -47,6 +48,7 @@ struct irc_queue *irc_queue_new(void)
 
 	irc_queue_configure(q, 0, 5, 2000, 600000);
 	q->tokens = q->burst;
+	q->urgent.tail = &q->urgent.head;
 	return q;
 }
 
@@ -66,6 +68,15 @@ static void target_free(struct target_queue *t)
 void irc_queue_clear(struct irc_queue *q)
 {
 	struct target_queue *t, *next;
+	struct queued_line *l, *lnext;
+
+	for (l = q->urgent.head; l; l = lnext) {
+		lnext = l->next;
+		free(l);
+	}
+	q->urgent.head = NULL;
+	q->urgent.tail = &q->urgent.head;
+	q->urgent.count = 0;
 
 	for (t = q->targets; t; t = next) {
 		next = t->next;
@@ -169,6 +180,12 @@ static void append(struct irc_queue *q, struct target_queue *t,
 	q->length++;
 }
 
+void irc_queue_push_urgent(struct irc_queue *q, const char *line, size_t len,
+			   int64_t now)
+{
+	append(q, &q->urgent, line_new(line, len, now));
+}
+
 void irc_queue_push(struct irc_queue *q, const char *target, const char *line,
 		    size_t len, int64_t now)
 {
@@ -266,6 +283,20 @@ long irc_queue_drain(struct irc_queue *q, int64_t now, irc_queue_send_fn *fn,
 			double missing = 1.0 - q->tokens;
 
 			return (long)(missing * (double)q->interval_ms) + 1;
+		}
+		if (q->urgent.head) {
+			/* Urgent lines never expire: they are the session's. */
+			l = q->urgent.head;
+			q->urgent.head = l->next;
+			if (!q->urgent.head)
+				q->urgent.tail = &q->urgent.head;
+			q->urgent.count--;
+			q->length--;
+			if (!q->unlimited)
+				q->tokens -= 1.0;
+			fn(l->line, l->len, data);
+			free(l);
+			continue;
 		}
 		l = pop_fair(q, target, sizeof(target));
 		if (q->ttl_ms > 0 && now - l->queued_at > q->ttl_ms) {

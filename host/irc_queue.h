@@ -38,6 +38,13 @@ void irc_queue_refill(struct irc_queue *q, int64_t now);
 void irc_queue_push(struct irc_queue *q, const char *target, const char *line,
 		    size_t len, int64_t now);
 
+/*
+ * Queues a line that must precede everything waiting (JOIN after
+ * registration): it still waits for a token, but goes out first.
+ */
+void irc_queue_push_urgent(struct irc_queue *q, const char *line, size_t len,
+			   int64_t now);
+
 /* How many lines of one group may wait for one target. */
 #define IRC_QUEUE_GROUP_KEEP 3
 
