@@ -357,10 +357,20 @@ static int api_store_migrate(struct opsbot_plugin *p,
 
 /* ---- asynchronous operations ---- */
 
+/* In --check-config nothing may start: it is a dry run. */
+static int checking(struct opsbot_plugin *p, const char *what)
+{
+	if (run_mode != OPSBOT_MODE_CHECK)
+		return 0;
+	debug(plugin_log_name(p), "%s refused while checking the config",
+	      what);
+	return 1;
+}
+
 static int64_t api_timer_start(struct opsbot_plugin *p, long delay_ms,
 			       opsbot_timer_fn *fn, void *data)
 {
-	if (wrong_thread(p, "timer_start"))
+	if (wrong_thread(p, "timer_start") || checking(p, "timer_start"))
 		return OPSBOT_EINVAL;
 	return timer_start(p, delay_ms, fn, data);
 }
@@ -369,7 +379,7 @@ static int64_t api_http_start(struct opsbot_plugin *p,
 			      const struct opsbot_http_request *req,
 			      opsbot_http_fn *fn, void *data)
 {
-	if (wrong_thread(p, "http_start"))
+	if (wrong_thread(p, "http_start") || checking(p, "http_start"))
 		return OPSBOT_EINVAL;
 	return http_start(p, req, fn, data);
 }
@@ -378,7 +388,7 @@ static int64_t api_process_start(struct opsbot_plugin *p,
 				 const struct opsbot_process_options *opts,
 				 opsbot_process_fn *fn, void *data)
 {
-	if (wrong_thread(p, "process_start"))
+	if (wrong_thread(p, "process_start") || checking(p, "process_start"))
 		return OPSBOT_EINVAL;
 	return process_start(p, opts, fn, data);
 }
@@ -386,7 +396,7 @@ static int64_t api_process_start(struct opsbot_plugin *p,
 static int64_t api_job_start(struct opsbot_plugin *p, opsbot_job_work_fn *work,
 			     opsbot_job_done_fn *done, void *data)
 {
-	if (wrong_thread(p, "job_start"))
+	if (wrong_thread(p, "job_start") || checking(p, "job_start"))
 		return OPSBOT_EINVAL;
 	return job_start(p, work, done, data);
 }
@@ -417,6 +427,13 @@ static int api_webhook_add(struct opsbot_plugin *p, const char *method,
 		return OPSBOT_EINVAL;
 	}
 	return webhook_add(p, method, path, fn, data);
+}
+
+static size_t api_command_example(const struct opsbot_request *req,
+				  char *out, size_t size, const char *text)
+{
+	return request_command_example((const struct request *)req, out, size,
+				       text);
 }
 
 static int64_t api_now_ms(void)
@@ -458,4 +475,5 @@ const struct opsbot_api host_api = {
 	.now_ms = api_now_ms,
 	.say_grouped = api_say_grouped,
 	.mode = api_mode,
+	.command_example = api_command_example,
 };

@@ -476,6 +476,18 @@ static void format_usage(const struct command_source *src,
 		 e->usage);
 }
 
+size_t request_command_example(const struct request *req, char *out,
+			       size_t size, const char *text)
+{
+	const char *word = req->plugin ? word_of(&req->src, req->plugin)
+				       : "";
+	int n = snprintf(out, size, "%s%s%s%s", lead(&req->src), word,
+			 *word && text && *text ? " " : "",
+			 text ? text : "");
+
+	return n < 0 ? 0 : (size_t)n;
+}
+
 /* ---- dispatch ---- */
 
 static void run_entry(const struct command_source *src,

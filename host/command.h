@@ -113,6 +113,10 @@ void request_reply(struct request *req, int private, int is_error,
 void request_done(struct request *req, int status);
 int request_has_capability(const struct request *req, const char *cap);
 
+/* "!reg text" or "opsbot run registrar text", for req's origin. */
+size_t request_command_example(const struct request *req, char *out,
+			       size_t size, const char *text);
+
 /* How many requests are still pending (the CLI waits for 0). */
 int command_pending_count(void);
 

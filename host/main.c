@@ -500,7 +500,9 @@ static int run_cli(int argc, char **argv)
 		free(err);
 		/* Sweep what init started while the store is still open. */
 		plugin_unload_all();
-		return 1;
+		/* A plugin that cannot start is a setup problem, like a
+		 * config error: exit 2, as documented. */
+		return EXIT_CONFIG;
 	}
 	memset(&src, 0, sizeof(src));
 	src.origin = OPSBOT_ORIGIN_CLI;
@@ -523,6 +525,46 @@ static int run_cli(int argc, char **argv)
 	if (cli_status == OPSBOT_OK)
 		return 0;
 	return cli_status == OPSBOT_EUSAGE ? EXIT_USAGE : 1;
+}
+
+/* ---- --check-config ---- */
+
+/*
+ * The schema checks passed; now every listed plugin's init() runs in
+ * CHECK mode against a scratch in-memory store, so a plugin can refuse
+ * what only it understands.  Returns 0, or EXIT_CONFIG after the plugins
+ * logged their reasons.
+ */
+static int check_plugins(void)
+{
+	char **plugins, *err = NULL;
+	int count, i, failed = 0;
+
+	api_set_mode(OPSBOT_MODE_CHECK);
+	if (store_open(":memory:", &err) < 0) {
+		error("config", "%s", err);
+		free(err);
+		return 1;
+	}
+	command_configure(config);
+	plugin_set_config(config);
+	plugins = config_get_list(config, "bot", config_bot_keys, "plugins",
+				  &count);
+	for (i = 0; i < count; i++) {
+		if (!plugin_load(plugins[i], &err)) {
+			fprintf(stderr, "%s: [plugin.%s]: %s\n", config->path,
+				plugins[i], err);
+			free(err);
+			err = NULL;
+			failed++;
+		}
+	}
+	free(plugins);
+	plugin_unload_all();
+	if (failed)
+		fprintf(stderr, "opsbot: %d plugin%s refused %s\n", failed,
+			failed == 1 ? "" : "s", config->path);
+	return failed ? EXIT_CONFIG : 0;
 }
 
 /* ---- --config-reference ---- */
@@ -628,8 +670,9 @@ int main(int argc, char **argv)
 		log_set_level(LOG_WARN);
 	else if (opts.verbosity <= -2)
 		log_set_level(LOG_ERROR);
-	/* In the CLI only warnings and errors go to the terminal. */
-	if (opts.run_argc && opts.verbosity == 0)
+	/* In the CLI and the config check only warnings and errors go to
+	 * the terminal. */
+	if ((opts.run_argc || opts.check_config) && opts.verbosity == 0)
 		log_set_level(LOG_WARN);
 	harden_process();
 	/* libuv's pool runs plugin jobs and DNS lookups: leave room for
@@ -664,18 +707,19 @@ int main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	register_secrets(config);
-	if (opts.check_config) {
-		printf("%s: ok\n", opts.config_path);
-		config_free(config);
-		free(config_dir);
-		return 0;
-	}
 	loop_init();
 	command_init(OPSBOT_VERSION);
+	if (opts.check_config) {
+		rc = check_plugins();
+		if (rc == 0)
+			printf("%s: ok\n", opts.config_path);
+		goto out;
+	}
 	if (opts.run_argc)
 		rc = run_cli(opts.run_argc, opts.run_argv);
 	else
 		rc = run_daemon();
+out:
 	command_fini();
 	access_clear();
 	store_close();

@@ -105,6 +105,9 @@ struct sqlite3;       /* from <sqlite3.h>; plugins that use the store link it */
 enum opsbot_mode {
 	OPSBOT_MODE_DAEMON, /* `opsbot -c FILE`: connected to IRC */
 	OPSBOT_MODE_CLI,    /* `opsbot run ...`: one command, then exit */
+	OPSBOT_MODE_CHECK,  /* `opsbot --check-config`: init() only, to
+			       validate; the store is a scratch in-memory
+			       database and nothing may be started */
 };
 
 /* Where a command came from. */
@@ -524,11 +527,24 @@ struct opsbot_api {
 		__attribute__((format(printf, 4, 5)));
 
 	/*
-	 * OPSBOT_MODE_DAEMON or OPSBOT_MODE_CLI.  In the CLI the host unloads
-	 * the plugin as soon as the command is done, so init() should not
-	 * start background work (periodic syncs, polling) there.
+	 * OPSBOT_MODE_DAEMON, OPSBOT_MODE_CLI or OPSBOT_MODE_CHECK.  In the
+	 * CLI the host unloads the plugin as soon as the command is done, so
+	 * init() should not start background work (periodic syncs, polling)
+	 * there.  In CHECK mode `opsbot --check-config` runs init() only to
+	 * let the plugin validate what the schema cannot (files, formats,
+	 * combinations): report each problem with log(), naming the key, and
+	 * return an error; start nothing.
 	 */
 	int (*mode)(void);
+
+	/*
+	 * How the asker types a command of this plugin, for hints in
+	 * replies: text "resend bob 1234" becomes "!reg resend bob 1234" on
+	 * IRC (with the configured prefix) and "opsbot run registrar resend
+	 * bob 1234" in a shell.  Returns the length like snprintf.
+	 */
+	size_t (*command_example)(const struct opsbot_request *req, char *out,
+				  size_t size, const char *text);
 };
 
 /* ------------------------------------------------------------------------ */

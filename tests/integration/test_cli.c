@@ -1,0 +1,159 @@
+/*
+ * test_cli.c - the opsbot program from a shell: --check-config (with the
+ * plugins' own checks), --config-reference, and `opsbot run` with its
+ * output streams and exit codes.
+ */
+#include "check_main.h"
+#include "procs.h"
+#include "testutil.h"
+
+#include <check.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char *dir;
+static char conf[PATH_MAX];
+
+static void setup(void)
+{
+	char abs_build[PATH_MAX];
+	struct buf b = BUF_INIT;
+	char *path;
+
+	dir = test_make_dir("cli");
+	if (!realpath(test_build_dir(), abs_build))
+		ck_abort_msg("no build directory");
+	buf_addf(&b,
+		 "[bot]\nplugins = example\nplugin_dir = %s/plugins\n"
+		 "state = state.db\n"
+		 "[plugin.example]\ntoken = s3cret-t0ken\nchannel = #ops\n",
+		 abs_build);
+	path = test_write_file(dir, "opsbot.conf", b.data);
+	snprintf(conf, sizeof(conf), "%s", path);
+	free(path);
+	buf_free(&b);
+}
+
+static void teardown(void)
+{
+	test_cleanup_dir(dir);
+}
+
+static int run(const char *const *args, char **out, char **err)
+{
+	return run_opsbot(args, out, err);
+}
+
+START_TEST(run_exit_codes_and_streams)
+{
+	char *out, *err;
+	const char *ok[] = { "-c", conf, "run", "example", "echo", "hi",
+			     "there", NULL };
+	const char *fail[] = { "-c", conf, "run", "example", "fail", NULL };
+	const char *usage[] = { "-c", conf, "run", "example", "wait", NULL };
+	const char *unknown[] = { "-c", conf, "run", "nosuch", "x", NULL };
+	const char *secret[] = { "-c", conf, "run", "example", "echo",
+				 "s3cret-t0ken", NULL };
+
+	ck_assert_int_eq(run(ok, &out, &err), 0);
+	ck_assert_str_eq(out, "hi there\n");
+	ck_assert_str_eq(err, "");
+	free(out);
+	free(err);
+	ck_assert_int_eq(run(fail, &out, &err), 1);
+	ck_assert_str_eq(out, "");
+	ck_assert(strstr(err, "this command always fails"));
+	free(out);
+	free(err);
+	ck_assert_int_eq(run(usage, &out, &err), 2);
+	ck_assert(strstr(err, "usage: opsbot run example wait <ms>"));
+	free(out);
+	free(err);
+	ck_assert_int_eq(run(unknown, &out, &err), 2);
+	ck_assert(strstr(err, "cannot load plugin 'nosuch'"));
+	free(out);
+	free(err);
+	/* A configured secret never reaches the terminal. */
+	ck_assert_int_eq(run(secret, &out, &err), 0);
+	ck_assert_str_eq(out, "[redacted]\n");
+	free(out);
+	free(err);
+}
+END_TEST
+
+START_TEST(check_config_runs_plugin_checks_without_side_effects)
+{
+	char *out, *err, *db;
+	const char *args[] = { "-c", conf, "--check-config", NULL };
+
+	ck_assert_int_eq(run(args, &out, &err), 0);
+	ck_assert(strstr(out, ": ok"));
+	free(out);
+	free(err);
+	/* The check used a scratch store: no database file appeared. */
+	db = xasprintf("%s/state.db", dir);
+	ck_assert_msg(access(db, F_OK) != 0, "--check-config created %s", db);
+	free(db);
+}
+END_TEST
+
+START_TEST(check_config_reports_every_error)
+{
+	char *path, *out, *err;
+	const char *args[] = { "-c", NULL, "--check-config", NULL };
+
+	path = test_write_file(dir, "bad.conf",
+			       "[irc]\nport = 0\nnick = a\nnick = b\n"
+			       "[bot]\nplugins = example, nosuch\n"
+			       "[plugin.example]\nlimit = 5000\nloud = maybe\n");
+	args[1] = path;
+	ck_assert_int_eq(run(args, &out, &err), 2);
+	ck_assert_msg(strstr(err, "bad.conf:2: [irc] port: 0 is out of range") &&
+			      strstr(err, "bad.conf:4: [irc] nick: set twice") &&
+			      strstr(err, "cannot load plugin 'nosuch'") &&
+			      strstr(err, "[plugin.example] limit: 5000 is out "
+					  "of range") &&
+			      strstr(err, "[plugin.example] loud: 'maybe'") &&
+			      strstr(err, "5 errors in"),
+		      "%s", err);
+	free(out);
+	free(err);
+	free(path);
+}
+END_TEST
+
+START_TEST(config_reference_lists_host_and_plugins)
+{
+	char *out, *err;
+	const char *args[] = { "-c", conf, "--config-reference", NULL };
+
+	ck_assert_int_eq(run(args, &out, &err), 0);
+	ck_assert(strstr(out, "[irc]\n"));
+	ck_assert(strstr(out, "  sasl_password | sasl_password_file | "
+			      "sasl_password_env"));
+	ck_assert(strstr(out, "[plugin.example]"));
+	ck_assert(strstr(out, "  heartbeat = 60s"));
+	free(out);
+	free(err);
+}
+END_TEST
+
+static Suite *cli_suite(void)
+{
+	Suite *s = suite_create("cli");
+	TCase *tc = tcase_create("cli");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, run_exit_codes_and_streams);
+	tcase_add_test(tc, check_config_runs_plugin_checks_without_side_effects);
+	tcase_add_test(tc, check_config_reports_every_error);
+	tcase_add_test(tc, config_reference_lists_host_and_plugins);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+CHECK_MAIN(cli_suite)
