@@ -106,7 +106,11 @@ void loop_close(void)
 	while (defer_head)
 		run_deferred(&defer_idle);
 	uv_walk(&loop, close_walk, NULL);
-	uv_run(&loop, UV_RUN_DEFAULT);
+	/* A loop_stop() while the loop was not running (a CLI command that
+	 * ended at once) leaves libuv's stop flag set: that uv_run() returns
+	 * before any close callback, and the next one does the work. */
+	while (uv_run(&loop, UV_RUN_DEFAULT))
+		;
 	if (uv_loop_close(&loop))
 		warning("loop", "event loop closed with handles still open");
 }
