@@ -181,6 +181,13 @@ class World:
                 " ".join(args), p.returncode, p.stdout, p.stderr))
         return p
 
+    def run_opsbot(self, args, timeout=60):
+        """`opsbot -c CONF ARGS` (e.g. --check-config); returns the
+        process."""
+        return subprocess.run([OPSBOT, "-c", self.config] + list(args),
+                              capture_output=True, text=True,
+                              timeout=timeout)
+
     def spawn(self, *args):
         return subprocess.Popen([OPSBOT, "-c", self.config, "run",
                                  "registrar"] + list(args),

@@ -602,9 +602,14 @@ class SyncTest(unittest.TestCase):
         ]
         for extra, want in cases:
             w.write_config(extra)
+            # a plugin that refuses its config cannot start: exit 2
             p = w.run("stats")
-            self.assertEqual(p.returncode, 1, extra)
+            self.assertEqual(p.returncode, 2, extra)
             self.assertIn(want, p.stderr, extra)
+            # and --check-config finds the same mistake, without a db
+            c = w.run_opsbot(["--check-config"])
+            self.assertEqual(c.returncode, 2, extra)
+            self.assertIn(want, c.stderr, extra)
         # what the host checks before any plugin code runs: required
         # keys, with the file, for --check-config too
         w.write_config({"mailgun_domain": None, "mailgun_key_file": None})
