@@ -166,6 +166,7 @@ static struct config *load_config(const char *path, int quiet_ok)
 	}
 	config_validate_host(cfg);
 	irc_validate_config(cfg);
+	webhook_validate_config(cfg);
 	access_validate(cfg);
 	set_plugin_dir(cfg);
 	plugins = config_get_list(cfg, "bot", config_bot_keys, "plugins",

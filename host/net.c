@@ -172,7 +172,9 @@ static void on_written(uv_write_t *w, int status)
 	struct net_conn *c = w->data;
 
 	c->writing = 0;
-	if (c->state == NET_OPEN && !c->closing) {
+	/* Handshake writes (TLS) are writes like any other. */
+	if ((c->state == NET_OPEN || c->state == NET_HANDSHAKE) &&
+	    !c->closing) {
 		if (status < 0) {
 			fail(c, "write error: %s", uv_strerror(status));
 		} else {

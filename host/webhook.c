@@ -18,6 +18,7 @@
 #define HEADER_MAX (16 * 1024)
 #define REQUEST_TIMEOUT_MS 10000
 #define HEADER_COUNT_MAX 64
+#define CONNECTIONS_MAX 64 /* more at once are answered 503 and closed */
 
 struct route {
 	struct opsbot_plugin *plugin;
@@ -54,6 +55,7 @@ static struct list routes = LIST_INIT(routes);
 static uv_tcp_t *server;
 static int bound_port;
 static size_t max_body = 1024 * 1024;
+static int open_connections;
 
 static void conn_unref(uv_handle_t *h)
 {
@@ -63,6 +65,7 @@ static void conn_unref(uv_handle_t *h)
 		buf_free(&c->in);
 		free(c->out);
 		free(c);
+		open_connections--;
 	}
 }
 
@@ -286,6 +289,40 @@ static const char *find_header(char *head, size_t head_len, const char *name)
 	return NULL;
 }
 
+/* How many header lines are called name. */
+static int count_header(char *head, size_t head_len, const char *name)
+{
+	size_t n = strlen(name);
+	char *p = head;
+	int count = 0;
+
+	while (p < head + head_len) {
+		char *e = memmem(p, (size_t)(head + head_len - p), "\r\n", 2);
+
+		if (!e)
+			break;
+		if ((size_t)(e - p) > n && !strncasecmp(p, name, n) &&
+		    p[n] == ':')
+			count++;
+		p = e + 2;
+	}
+	return count;
+}
+
+/* Is the header value (up to CR) exactly word, ignoring case and
+ * trailing spaces? */
+static int header_value_is(const char *value, const char *word)
+{
+	size_t n = strlen(word);
+
+	if (strncasecmp(value, word, n))
+		return 0;
+	value += n;
+	while (*value == ' ' || *value == '\t')
+		value++;
+	return *value == '\r' || *value == '\0';
+}
+
 /* Called after every read: is the whole request here? */
 static void try_parse(struct conn *c)
 {
@@ -302,7 +339,15 @@ static void try_parse(struct conn *c)
 	head_len = (size_t)(end_head - data) + 2; /* keep the last CRLF */
 	te = find_header(data, head_len, "Transfer-Encoding");
 	cl = find_header(data, head_len, "Content-Length");
-	if (te && !strncasecmp(te, "chunked", 7)) {
+	/* Ambiguous framing is refused outright (no request smuggling
+	 * through a proxy in front): both headers, a repeated length, or a
+	 * coding other than plain "chunked". */
+	if ((te && cl) || count_header(data, head_len, "Content-Length") > 1 ||
+	    count_header(data, head_len, "Transfer-Encoding") > 1)
+		return respond(c, 400, NULL, NULL, 0);
+	if (te && !header_value_is(te, "chunked"))
+		return respond(c, 501, NULL, NULL, 0);
+	if (te) {
 		size_t avail = c->in.len - head_len - 2;
 		char *body = end_head + 4;
 		long n;
@@ -341,7 +386,8 @@ static void try_parse(struct conn *c)
 		char *num_end;
 		unsigned long long len = strtoull(cl, &num_end, 10);
 
-		if (num_end == cl || (*num_end != '\r' && *num_end != ' '))
+		if (!isdigit((unsigned char)*cl) ||
+		    (*num_end != '\r' && *num_end != ' '))
 			return respond(c, 400, NULL, NULL, 0);
 		if (len > max_body)
 			return respond(c, 413, NULL, NULL, 0);
@@ -407,8 +453,14 @@ static void on_connection(uv_stream_t *srv, int status)
 	uv_timer_init(loop_get(), &c->timer);
 	c->tcp.data = c->timer.data = c;
 	c->handles = 2;
+	open_connections++;
 	if (uv_accept(srv, (uv_stream_t *)&c->tcp)) {
 		conn_close(c);
+		return;
+	}
+	if (open_connections > CONNECTIONS_MAX) {
+		/* Bounded: a flood of idle connections cannot eat the bot. */
+		respond(c, 503, NULL, NULL, 0);
 		return;
 	}
 	strlcpy_safe(c->remote, "?", sizeof(c->remote));
@@ -442,37 +494,68 @@ int webhook_port(void)
 	return bound_port;
 }
 
-int webhook_configure(const struct config *cfg)
+/* "ADDRESS:PORT" ("[v6]:PORT") into addr; 0, or -1 with why set. */
+static int parse_listen(const char *listen, struct sockaddr_storage *addr,
+			char *why, size_t size)
 {
-	const char *listen = config_get(cfg, "http", config_http_keys,
-					"listen");
-	struct sockaddr_storage addr;
+	const char *colon = strrchr(listen, ':'), *p;
 	char host[128];
-	const char *colon;
-	int port, rc, len = sizeof(addr);
+	long port;
 
-	max_body = (size_t)config_get_int(cfg, "http", config_http_keys,
-					  "max_body");
-	webhook_stop();
-	if (!listen || !*listen)
-		return 0;
-	colon = strrchr(listen, ':');
-	if (!colon || (size_t)(colon - listen) >= sizeof(host))
-		return error("http", "[http] listen: expected ADDRESS:PORT, "
-				     "got '%s'",
-			     listen);
-	port = (int)strtol(colon + 1, NULL, 10);
+	if (!colon || colon == listen ||
+	    (size_t)(colon - listen) >= sizeof(host)) {
+		snprintf(why, size, "expected ADDRESS:PORT, got '%s'", listen);
+		return -1;
+	}
+	for (p = colon + 1; *p; p++)
+		if (!isdigit((unsigned char)*p))
+			break;
+	port = strtol(colon + 1, NULL, 10);
+	if (p == colon + 1 || *p || port > 65535) {
+		snprintf(why, size, "'%s' is not a port (0 to 65535)",
+			 colon + 1);
+		return -1;
+	}
 	memcpy(host, listen, (size_t)(colon - listen));
 	host[colon - listen] = '\0';
 	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
 		memmove(host, host + 1, strlen(host));
 		host[strlen(host) - 1] = '\0';
 	}
-	if (uv_ip4_addr(host, port, (struct sockaddr_in *)&addr) &&
-	    uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr))
-		return error("http", "[http] listen: '%s' is not an IP "
-				     "address",
-			     host);
+	if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)addr) &&
+	    uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)addr)) {
+		snprintf(why, size, "'%s' is not an IP address", host);
+		return -1;
+	}
+	return 0;
+}
+
+void webhook_validate_config(struct config *cfg)
+{
+	const struct config_entry *e = config_find(cfg, "http", "listen");
+	struct sockaddr_storage addr;
+	char why[200];
+
+	if (e && *e->value && parse_listen(e->value, &addr, why,
+					   sizeof(why)) < 0)
+		config_error(cfg, e, "%s", why);
+}
+
+int webhook_configure(const struct config *cfg)
+{
+	const char *listen = config_get(cfg, "http", config_http_keys,
+					"listen");
+	struct sockaddr_storage addr;
+	char why[200];
+	int rc, len = sizeof(addr);
+
+	max_body = (size_t)config_get_int(cfg, "http", config_http_keys,
+					  "max_body");
+	webhook_stop();
+	if (!listen || !*listen)
+		return 0;
+	if (parse_listen(listen, &addr, why, sizeof(why)) < 0)
+		return error("http", "[http] listen: %s", why);
 	server = xcalloc(1, sizeof(*server));
 	uv_tcp_init(loop_get(), server);
 	rc = uv_tcp_bind(server, (struct sockaddr *)&addr, 0);

@@ -9,6 +9,8 @@
 
 struct config;
 
+/* Checks [http] listen's form; errors go into cfg. */
+void webhook_validate_config(struct config *cfg);
 /* Starts or stops listening per [http]; returns 0 or -1 (logged). */
 int webhook_configure(const struct config *cfg);
 void webhook_stop(void);

@@ -110,6 +110,73 @@ static const char *http_answer(int fd, long ms)
 	return buf;
 }
 
+/* Ambiguous framing is refused: both Transfer-Encoding and
+ * Content-Length, a repeated Content-Length, a coding that is not plain
+ * chunked, a signed length.  A proxy in front could read any of these
+ * differently from the bot. */
+START_TEST(webhook_ambiguous_framing_is_refused)
+{
+	static const struct {
+		const char *headers;
+		const char *want;
+	} cases[] = {
+		{ "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n", "400" },
+		{ "Content-Length: 5\r\nContent-Length: 6\r\n", "400" },
+		{ "Transfer-Encoding: chunkedX\r\n", "501" },
+		{ "Transfer-Encoding: gzip, chunked\r\n", "501" },
+		{ "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+		  "400" },
+		{ "Content-Length: +5\r\n", "400" },
+		{ "Content-Length: 5\r\n", "404" },
+	};
+	size_t i;
+
+	ck_assert_int_eq(webhook_configure(cfg), 0);
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		char req[512], want[32];
+		const char *answer;
+		int fd = http_connect(0);
+
+		snprintf(req, sizeof(req),
+			 "POST /hooks/x HTTP/1.1\r\nHost: x\r\n%s\r\nhello",
+			 cases[i].headers);
+		send_text(fd, req);
+		answer = http_answer(fd, 100);
+		snprintf(want, sizeof(want), "HTTP/1.1 %s ", cases[i].want);
+		ck_assert_msg(!strncmp(answer, want, strlen(want)),
+			      "case %zu: '%s'", i, answer);
+		close(fd);
+	}
+}
+END_TEST
+
+START_TEST(webhook_connections_are_bounded)
+{
+	int fds[80], i, refused = 0;
+
+	ck_assert_int_eq(webhook_configure(cfg), 0);
+	for (i = 0; i < 80; i++) {
+		fds[i] = http_connect(0);
+		test_run_for(2);
+	}
+	test_run_for(100);
+	for (i = 0; i < 80; i++) {
+		char buf[64];
+		ssize_t n;
+
+		fcntl(fds[i], F_SETFL, O_NONBLOCK);
+		n = read(fds[i], buf, sizeof(buf) - 1);
+		if (n > 0) {
+			buf[n] = '\0';
+			refused += !strncmp(buf, "HTTP/1.1 503 ", 13);
+		}
+		close(fds[i]);
+	}
+	/* Everything past the 64th was turned away at once. */
+	ck_assert_int_eq(refused, 16);
+}
+END_TEST
+
 /*
  * A chunk size is read with strtoul, and "size + 2" wrapped around for a
  * size near ULONG_MAX: the host then memmove()d 2^64 bytes and died.  Any
@@ -933,6 +1000,8 @@ static Suite *review_suite(void)
 	tcase_add_checked_fixture(host, host_setup, host_teardown);
 	tcase_set_timeout(host, 30);
 	tcase_add_test(host, webhook_huge_chunk_size_is_refused);
+	tcase_add_test(host, webhook_ambiguous_framing_is_refused);
+	tcase_add_test(host, webhook_connections_are_bounded);
 	tcase_add_test(host, webhook_chunk_size_is_hex_digits_only);
 	tcase_add_test(host, webhook_reconfigure_does_not_reuse_a_closing_handle);
 	tcase_add_test(host, webhook_timeout_while_answer_is_pending);
