@@ -4,9 +4,10 @@
  *
  * A plugin is a shared object, <name>.so, that exports exactly one data
  * symbol, `opsbot_plugin` (a struct opsbot_plugin_descriptor).  The host reads
- * the descriptor's ABI numbers and name before it runs any plugin code and
- * refuses the plugin when the major differs or the minor is newer than its
- * own.  It then calls init() with a table of host functions (struct
+ * the descriptor's ABI numbers and name before it calls any plugin function
+ * and refuses the plugin when the major differs or the minor is newer than
+ * its own.  (dlopen() runs a shared object's ELF constructors: a plugin must
+ * not have any.)  It then calls init() with a table of host functions (struct
  * opsbot_api); everything a plugin does goes through that table, so plugins
  * link against no host symbol and a test can hand in a table of its own.
  *
