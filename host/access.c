@@ -15,7 +15,7 @@ enum grant_kind { GRANT_ACCOUNT, GRANT_MASK };
 
 struct grant {
 	enum grant_kind kind;
-	char *who;     /* account name or mask */
+	char *who; /* account name or mask */
 	char **caps;
 	int cap_count;
 };
@@ -126,8 +126,8 @@ void access_configure(const struct config *cfg)
 	int count, i;
 
 	access_clear();
-	items = config_get_list(cfg, "access", config_access_keys, "grant",
-				&count);
+	items =
+	    config_get_list(cfg, "access", config_access_keys, "grant", &count);
 	grants = xcalloc((size_t)count + 1, sizeof(*grants));
 	for (i = 0; i < count; i++) {
 		const char *err;
@@ -145,8 +145,8 @@ static int cap_matches(const char *granted, const char *wanted)
 	if (!strcmp(granted, "admin") || !strcmp(granted, wanted))
 		return 1;
 	/* "registrar.*" covers "registrar.view". */
-	return len >= 2 && granted[len - 1] == '*' &&
-	       granted[len - 2] == '.' && !strncmp(granted, wanted, len - 1);
+	return len >= 2 && granted[len - 1] == '*' && granted[len - 2] == '.' &&
+	       !strncmp(granted, wanted, len - 1);
 }
 
 static int grant_applies(const struct grant *g, const struct identity *id)

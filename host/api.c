@@ -53,16 +53,16 @@ static int wrong_thread(struct opsbot_plugin *p, const char *what)
 
 /* The format attributes the table's types carry, on the definitions. */
 static void api_reply(struct opsbot_request *req, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void api_reply_private(struct opsbot_request *req, const char *fmt,
-			      ...) __attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
+static void api_reply_private(struct opsbot_request *req, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void api_reply_error(struct opsbot_request *req, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 static void api_say(struct opsbot_plugin *p, const char *target,
 		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void api_say_grouped(struct opsbot_plugin *p, const char *target,
 			    const char *group, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static void api_log(struct opsbot_plugin *p, enum opsbot_log_level level,
 		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -89,8 +89,7 @@ static void api_reply(struct opsbot_request *req, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void api_reply_private(struct opsbot_request *req, const char *fmt,
-			      ...)
+static void api_reply_private(struct opsbot_request *req, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -133,7 +132,7 @@ static int target_valid(const char *t)
 
 static void say_v(struct opsbot_plugin *p, const char *target,
 		  const char *group, const char *fmt, va_list ap)
-	__attribute__((format(printf, 4, 0)));
+    __attribute__((format(printf, 4, 0)));
 
 static void say_v(struct opsbot_plugin *p, const char *target,
 		  const char *group, const char *fmt, va_list ap)
@@ -146,8 +145,8 @@ static void say_v(struct opsbot_plugin *p, const char *target,
 		warning(plugin_log_name(p), "say: invalid target");
 		return;
 	}
-	if (group && (!*group || strlen(group) > 32 ||
-		      strpbrk(group, "\r\n\001"))) {
+	if (group &&
+	    (!*group || strlen(group) > 32 || strpbrk(group, "\r\n\001"))) {
 		warning(plugin_log_name(p), "say_grouped: invalid group");
 		return;
 	}
@@ -198,24 +197,25 @@ static const char *section_of(struct opsbot_plugin *p, char *buf, size_t size)
 	return buf;
 }
 
-static const struct opsbot_config_key *declared(struct opsbot_plugin *p,
-						const char *key,
-						enum opsbot_config_type type)
+static const struct opsbot_config_key *
+declared(struct opsbot_plugin *p, const char *key, enum opsbot_config_type type)
 {
 	const struct opsbot_config_key *k =
-		config_schema_find(p->desc->config, key);
+	    config_schema_find(p->desc->config, key);
 
 	if (!k) {
-		error(plugin_log_name(p), "config key '%s' is not declared in "
-					  "the descriptor",
+		error(plugin_log_name(p),
+		      "config key '%s' is not declared in "
+		      "the descriptor",
 		      key);
 		return NULL;
 	}
-	if (k->type != type && !(type == OPSBOT_CONFIG_STRING &&
-				 k->type != OPSBOT_CONFIG_SECRET &&
-				 k->type != OPSBOT_CONFIG_LIST)) {
-		error(plugin_log_name(p), "config key '%s' read with the wrong "
-					  "type",
+	if (k->type != type &&
+	    !(type == OPSBOT_CONFIG_STRING && k->type != OPSBOT_CONFIG_SECRET &&
+	      k->type != OPSBOT_CONFIG_LIST)) {
+		error(plugin_log_name(p),
+		      "config key '%s' read with the wrong "
+		      "type",
 		      key);
 		return NULL;
 	}
@@ -259,13 +259,11 @@ static long long api_config_duration_ms(struct opsbot_plugin *p,
 
 	if (!key || !declared(p, key, OPSBOT_CONFIG_DURATION))
 		return 0;
-	return config_get_duration_ms(p->config,
-				      section_of(p, sec, sizeof(sec)),
-				      p->desc->config, key);
+	return config_get_duration_ms(
+	    p->config, section_of(p, sec, sizeof(sec)), p->desc->config, key);
 }
 
-static struct plugin_cache *cache_find(struct opsbot_plugin *p,
-				       const char *key)
+static struct plugin_cache *cache_find(struct opsbot_plugin *p, const char *key)
 {
 	struct plugin_cache *c;
 
@@ -289,7 +287,7 @@ static const char *api_config_secret(struct opsbot_plugin *p, const char *key)
 	c = cache_find(p, key);
 	if (!c->secret) {
 		c->secret = config_get_secret(
-			p->config, section_of(p, sec, sizeof(sec)), key, &err);
+		    p->config, section_of(p, sec, sizeof(sec)), key, &err);
 		if (err) {
 			/* The message names the file or variable only. */
 			error(plugin_log_name(p), "%s: %s", key, err);
@@ -310,9 +308,9 @@ static struct plugin_cache *list_of(struct opsbot_plugin *p, const char *key)
 		return NULL;
 	c = cache_find(p, key);
 	if (!c->items)
-		c->items = config_get_list(p->config,
-					   section_of(p, sec, sizeof(sec)),
-					   p->desc->config, key, &c->count);
+		c->items =
+		    config_get_list(p->config, section_of(p, sec, sizeof(sec)),
+				    p->desc->config, key, &c->count);
 	return c;
 }
 
@@ -340,8 +338,8 @@ static struct sqlite3 *api_store(struct opsbot_plugin *p)
 	return store_db();
 }
 
-static int api_store_migrate(struct opsbot_plugin *p,
-			     const char *const *steps, int count)
+static int api_store_migrate(struct opsbot_plugin *p, const char *const *steps,
+			     int count)
 {
 	char *err = NULL;
 
@@ -362,8 +360,7 @@ static int checking(struct opsbot_plugin *p, const char *what)
 {
 	if (run_mode != OPSBOT_MODE_CHECK)
 		return 0;
-	debug(plugin_log_name(p), "%s refused while checking the config",
-	      what);
+	debug(plugin_log_name(p), "%s refused while checking the config", what);
 	return 1;
 }
 
@@ -429,8 +426,8 @@ static int api_webhook_add(struct opsbot_plugin *p, const char *method,
 	return webhook_add(p, method, path, fn, data);
 }
 
-static size_t api_command_example(const struct opsbot_request *req,
-				  char *out, size_t size, const char *text)
+static size_t api_command_example(const struct opsbot_request *req, char *out,
+				  size_t size, const char *text)
 {
 	return request_command_example((const struct request *)req, out, size,
 				       text);
@@ -442,38 +439,38 @@ static int64_t api_now_ms(void)
 }
 
 const struct opsbot_api host_api = {
-	.abi_major = OPSBOT_ABI_MAJOR,
-	.abi_minor = OPSBOT_ABI_MINOR,
-	.command_add = api_command_add,
-	.reply = api_reply,
-	.reply_private = api_reply_private,
-	.reply_error = api_reply_error,
-	.done = api_done,
-	.has_capability = api_has_capability,
-	.say = api_say,
-	.log = api_log,
-	.config_string = api_config_string,
-	.config_int = api_config_int,
-	.config_bool = api_config_bool,
-	.config_duration_ms = api_config_duration_ms,
-	.config_secret = api_config_secret,
-	.config_list_count = api_config_list_count,
-	.config_list_item = api_config_list_item,
-	.store = api_store,
-	.store_migrate = api_store_migrate,
-	.timer_start = api_timer_start,
-	.http_start = api_http_start,
-	.http_header = http_header,
-	.process_start = api_process_start,
-	.job_start = api_job_start,
-	.job_is_cancelled = job_is_cancelled,
-	.cancel = api_cancel,
-	.webhook_add = api_webhook_add,
-	.webhook_respond = webhook_respond,
-	.webhook_header = webhook_header,
-	.url_encode = http_url_encode,
-	.now_ms = api_now_ms,
-	.say_grouped = api_say_grouped,
-	.mode = api_mode,
-	.command_example = api_command_example,
+    .abi_major = OPSBOT_ABI_MAJOR,
+    .abi_minor = OPSBOT_ABI_MINOR,
+    .command_add = api_command_add,
+    .reply = api_reply,
+    .reply_private = api_reply_private,
+    .reply_error = api_reply_error,
+    .done = api_done,
+    .has_capability = api_has_capability,
+    .say = api_say,
+    .log = api_log,
+    .config_string = api_config_string,
+    .config_int = api_config_int,
+    .config_bool = api_config_bool,
+    .config_duration_ms = api_config_duration_ms,
+    .config_secret = api_config_secret,
+    .config_list_count = api_config_list_count,
+    .config_list_item = api_config_list_item,
+    .store = api_store,
+    .store_migrate = api_store_migrate,
+    .timer_start = api_timer_start,
+    .http_start = api_http_start,
+    .http_header = http_header,
+    .process_start = api_process_start,
+    .job_start = api_job_start,
+    .job_is_cancelled = job_is_cancelled,
+    .cancel = api_cancel,
+    .webhook_add = api_webhook_add,
+    .webhook_respond = webhook_respond,
+    .webhook_header = webhook_header,
+    .url_encode = http_url_encode,
+    .now_ms = api_now_ms,
+    .say_grouped = api_say_grouped,
+    .mode = api_mode,
+    .command_example = api_command_example,
 };

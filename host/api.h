@@ -8,8 +8,8 @@
 #include <stddef.h>
 
 /* group: NULL, or a group whose waiting lines may be summarised. */
-typedef void api_say_fn(const char *target, const char *group,
-			const char *text, size_t len);
+typedef void api_say_fn(const char *target, const char *group, const char *text,
+			size_t len);
 void api_set_say(api_say_fn *fn);
 /* OPSBOT_MODE_DAEMON (the default) or OPSBOT_MODE_CLI. */
 void api_set_mode(int mode);

@@ -20,11 +20,11 @@
 
 struct command_entry {
 	struct opsbot_plugin *plugin; /* NULL: built-in */
-	char *word;                   /* built-in name or plugin word */
-	char *name;                   /* subcommand, "" for none */
+	char *word;		      /* built-in name or plugin word */
+	char *name;		      /* subcommand, "" for none */
 	char *usage;
 	char *help;
-	char *capability;             /* NULL: anyone */
+	char *capability; /* NULL: anyone */
 	int min_args, max_args;
 	opsbot_command_fn *fn;
 	void *data;
@@ -146,7 +146,7 @@ static struct command_entry *find_entry(const char *word, const char *name)
 	list_for_each_safe(pos, tmp, &commands)
 	{
 		struct command_entry *e =
-			list_entry(pos, struct command_entry, link);
+		    list_entry(pos, struct command_entry, link);
 
 		if (!strcmp(e->word, word) && !strcmp(e->name, name))
 			return e;
@@ -161,7 +161,7 @@ static struct command_entry *find_builtin(const char *word)
 	list_for_each_safe(pos, tmp, &commands)
 	{
 		struct command_entry *e =
-			list_entry(pos, struct command_entry, link);
+		    list_entry(pos, struct command_entry, link);
 
 		if (!e->plugin && !strcmp(e->word, word))
 			return e;
@@ -186,8 +186,8 @@ static int subcommand_name_valid(const char *name)
 	if (strlen(name) > 32)
 		return 0;
 	for (c = name; *c; c++)
-		if (!islower((unsigned char)*c) && !isdigit((unsigned char)*c) &&
-		    *c != '-' && *c != '_')
+		if (!islower((unsigned char)*c) &&
+		    !isdigit((unsigned char)*c) && *c != '-' && *c != '_')
 			return 0;
 	return 1;
 }
@@ -213,7 +213,7 @@ void command_remove_plugin(struct opsbot_plugin *p)
 	list_for_each_safe(pos, tmp, &commands)
 	{
 		struct command_entry *e =
-			list_entry(pos, struct command_entry, link);
+		    list_entry(pos, struct command_entry, link);
 
 		if (e->plugin == p)
 			entry_free(e);
@@ -231,13 +231,13 @@ int command_pending_count(void)
 static void copy_source(struct request *req, const struct command_source *src,
 			const char *args)
 {
-	const char *in[] = { src->nick, src->user, src->host, src->account,
-			     src->account_source, src->channel, src->reply_to,
-			     args };
-	const char **out[] = { &req->src.nick, &req->src.user,
-			       &req->src.host, &req->src.account,
-			       &req->src.account_source, &req->src.channel,
-			       &req->src.reply_to, &req->pub.args };
+	const char *in[] = {
+	    src->nick,		 src->user,    src->host,     src->account,
+	    src->account_source, src->channel, src->reply_to, args};
+	const char **out[] = {&req->src.nick,		&req->src.user,
+			      &req->src.host,		&req->src.account,
+			      &req->src.account_source, &req->src.channel,
+			      &req->src.reply_to,	&req->pub.args};
 	size_t total = 0, i;
 	char *p;
 
@@ -372,7 +372,7 @@ void request_reply(struct request *req, int private, int is_error,
 }
 
 static void reply_now(struct request *req, int is_error, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void reply_now(struct request *req, int is_error, const char *fmt, ...)
 {
@@ -429,8 +429,8 @@ int request_has_capability(const struct request *req, const char *cap)
 		return 0;
 	if (!cap || req->src.trusted)
 		return 1;
-	id = (struct identity){ req->src.nick, req->src.user, req->src.host,
-				req->src.account };
+	id = (struct identity){req->src.nick, req->src.user, req->src.host,
+			       req->src.account};
 	return access_has(&id, cap);
 }
 
@@ -442,8 +442,9 @@ void command_abort_requests(struct opsbot_plugin *p)
 	{
 		struct request *req = list_entry(pos, struct request, link);
 
-		reply_now(req, 1, "error: plugin %s was unloaded before the "
-				  "command finished",
+		reply_now(req, 1,
+			  "error: plugin %s was unloaded before the "
+			  "command finished",
 			  p->name);
 		request_finish(req, OPSBOT_ECANCELED);
 	}
@@ -471,28 +472,24 @@ static void format_usage(const struct command_source *src,
 
 	if (src->origin == OPSBOT_ORIGIN_CLI && e->plugin)
 		word = e->plugin->name;
-	snprintf(out, size, "%s%s%s%s%s%s",
-		 lead(src), word, *e->name ? " " : "", e->name, *e->usage ? " " : "",
-		 e->usage);
+	snprintf(out, size, "%s%s%s%s%s%s", lead(src), word,
+		 *e->name ? " " : "", e->name, *e->usage ? " " : "", e->usage);
 }
 
 size_t request_command_example(const struct request *req, char *out,
 			       size_t size, const char *text)
 {
-	const char *word = req->plugin ? word_of(&req->src, req->plugin)
-				       : "";
+	const char *word = req->plugin ? word_of(&req->src, req->plugin) : "";
 	int n = snprintf(out, size, "%s%s%s%s", lead(&req->src), word,
-			 *word && text && *text ? " " : "",
-			 text ? text : "");
+			 *word && text && *text ? " " : "", text ? text : "");
 
 	return n < 0 ? 0 : (size_t)n;
 }
 
 /* ---- dispatch ---- */
 
-static void run_entry(const struct command_source *src,
-		      struct command_entry *e, int argc, char **argv,
-		      const char *args)
+static void run_entry(const struct command_source *src, struct command_entry *e,
+		      int argc, char **argv, const char *args)
 {
 	struct request *req = request_new(src, e, argc, argv, args);
 	char usage[256];
@@ -556,7 +553,7 @@ static const char *suggest(const char *word, struct opsbot_plugin *within)
 	list_for_each_safe(pos, tmp, &commands)
 	{
 		struct command_entry *e =
-			list_entry(pos, struct command_entry, link);
+		    list_entry(pos, struct command_entry, link);
 		const char *cand = within ? e->name : e->word;
 		int d;
 
@@ -584,12 +581,14 @@ static void reply_unknown_command(const struct command_source *src,
 	req = request_new(src, NULL, 0, NULL, "");
 	near = suggest(word, NULL);
 	if (near)
-		reply_now(req, 1, "unknown command '%.40s'; did you mean %s%s? "
-				  "(%shelp lists commands)",
+		reply_now(req, 1,
+			  "unknown command '%.40s'; did you mean %s%s? "
+			  "(%shelp lists commands)",
 			  word, lead(src), near, lead(src));
 	else
-		reply_now(req, 1, "unknown command '%.40s' (%shelp lists "
-				  "commands)",
+		reply_now(req, 1,
+			  "unknown command '%.40s' (%shelp lists "
+			  "commands)",
 			  word, lead(src));
 	request_finish(req, OPSBOT_EUSAGE);
 }
@@ -746,16 +745,16 @@ static int builtin_ping(struct opsbot_plugin *self, struct opsbot_request *r,
 	return OPSBOT_OK;
 }
 
-static int builtin_version(struct opsbot_plugin *self,
-			   struct opsbot_request *r, void *data)
+static int builtin_version(struct opsbot_plugin *self, struct opsbot_request *r,
+			   void *data)
 {
 	reply_now((struct request *)r, 0, "opsbot %s (plugin ABI %d.%d)",
 		  host_version, OPSBOT_ABI_MAJOR, OPSBOT_ABI_MINOR);
 	return OPSBOT_OK;
 }
 
-static int builtin_plugins(struct opsbot_plugin *self,
-			   struct opsbot_request *r, void *data)
+static int builtin_plugins(struct opsbot_plugin *self, struct opsbot_request *r,
+			   void *data)
 {
 	struct list *pos, *tmp;
 	struct buf b = BUF_INIT;
@@ -763,7 +762,7 @@ static int builtin_plugins(struct opsbot_plugin *self,
 	list_for_each_safe(pos, tmp, plugin_list())
 	{
 		struct opsbot_plugin *p =
-			list_entry(pos, struct opsbot_plugin, link);
+		    list_entry(pos, struct opsbot_plugin, link);
 
 		buf_addf(&b, "%s%s %s (%s%s)", b.len ? ", " : "", p->name,
 			 p->desc->version ? p->desc->version : "?",
@@ -789,9 +788,8 @@ static void plugin_op_done(const char *name, const char *err, void *data)
 		request_finish(req, OPSBOT_ERR);
 		return;
 	}
-	reply_now(req, 0, "%sed %s", !strcmp(verb, "unload") ? "unload"
-								: "reload",
-		  name);
+	reply_now(req, 0, "%sed %s",
+		  !strcmp(verb, "unload") ? "unload" : "reload", name);
 	request_finish(req, OPSBOT_OK);
 }
 
@@ -819,8 +817,9 @@ static int builtin_plugin(struct opsbot_plugin *self, struct opsbot_request *r,
 		return OPSBOT_EUSAGE;
 	p = plugin_find(name);
 	if (!p) {
-		reply_now(req, 1, "error: no plugin '%.40s' is loaded (%splugins "
-				  "lists them)",
+		reply_now(req, 1,
+			  "error: no plugin '%.40s' is loaded (%splugins "
+			  "lists them)",
 			  name, lead(&req->src));
 		return OPSBOT_ERR;
 	}
@@ -833,8 +832,8 @@ static int builtin_whoami(struct opsbot_plugin *self, struct opsbot_request *r,
 			  void *data)
 {
 	struct request *req = (struct request *)r;
-	struct identity id = { req->src.nick, req->src.user, req->src.host,
-			       req->src.account };
+	struct identity id = {req->src.nick, req->src.user, req->src.host,
+			      req->src.account};
 	char caps[256];
 
 	if (req->src.trusted)
@@ -846,8 +845,7 @@ static int builtin_whoami(struct opsbot_plugin *self, struct opsbot_request *r,
 			  "you are %s!%s@%s, account %s (from %s); "
 			  "capabilities: %s",
 			  req->src.nick, req->src.user ? req->src.user : "?",
-			  req->src.host ? req->src.host : "?",
-			  req->src.account,
+			  req->src.host ? req->src.host : "?", req->src.account,
 			  req->src.account_source ? req->src.account_source
 						  : "services",
 			  caps);
@@ -888,13 +886,14 @@ static void reply_plugin_summary(const struct command_source *src,
 	list_for_each_safe(pos, tmp, &commands)
 	{
 		struct command_entry *e =
-			list_entry(pos, struct command_entry, link);
+		    list_entry(pos, struct command_entry, link);
 
 		if (e->plugin == p)
 			buf_addf(&b, "%s%s", b.len ? ", " : "", e->name);
 	}
-	reply_now(req, 1, "%s%s needs a command: %s (%shelp %s <command> "
-			  "explains one)",
+	reply_now(req, 1,
+		  "%s%s needs a command: %s (%shelp %s <command> "
+		  "explains one)",
 		  lead(src), word_of(src, p), b.len ? b.data : "none",
 		  lead(src), word_of(src, p));
 	buf_free(&b);
@@ -932,8 +931,9 @@ static int builtin_help(struct opsbot_plugin *self, struct opsbot_request *r,
 				buf_addf(&b, " (%s)", p->name);
 		}
 		if (b.len)
-			reply_now(req, 0, "plugins: %s; %shelp <plugin> "
-					  "[<command>] for more",
+			reply_now(req, 0,
+				  "plugins: %s; %shelp <plugin> "
+				  "[<command>] for more",
 				  b.data, lead(src));
 		buf_free(&b);
 		return OPSBOT_OK;
@@ -991,8 +991,9 @@ static int builtin_help(struct opsbot_plugin *self, struct opsbot_request *r,
 		}
 	}
 	if (!detailed)
-		reply_now(req, 0, "commands: %s; %shelp %s <command> for "
-				  "usage",
+		reply_now(req, 0,
+			  "commands: %s; %shelp %s <command> for "
+			  "usage",
 			  b.len ? b.data : "none", lead(src), word_of(src, p));
 	buf_free(&b);
 	return OPSBOT_OK;
@@ -1001,23 +1002,22 @@ static int builtin_help(struct opsbot_plugin *self, struct opsbot_request *r,
 void command_init(const char *version)
 {
 	static const struct opsbot_command builtins[] = {
-		{ "", "", "answers pong", NULL, 0, 0, builtin_ping, NULL },
-		{ "", "[<plugin> [<command>]]",
-		  "lists commands, or explains one", NULL, 0, 2, builtin_help,
-		  NULL },
-		{ "", "", "shows the version", NULL, 0, 0, builtin_version,
-		  NULL },
-		{ "", "", "lists loaded plugins and their versions", NULL, 0,
-		  0, builtin_plugins, NULL },
-		{ "", "load|unload|reload <name>",
-		  "loads, unloads or reloads a plugin", "admin", 2, 2,
-		  builtin_plugin, NULL },
-		{ "", "", "shows who the bot thinks you are and what you may "
-			  "do",
-		  NULL, 0, 0, builtin_whoami, NULL },
+	    {"", "", "answers pong", NULL, 0, 0, builtin_ping, NULL},
+	    {"", "[<plugin> [<command>]]", "lists commands, or explains one",
+	     NULL, 0, 2, builtin_help, NULL},
+	    {"", "", "shows the version", NULL, 0, 0, builtin_version, NULL},
+	    {"", "", "lists loaded plugins and their versions", NULL, 0, 0,
+	     builtin_plugins, NULL},
+	    {"", "load|unload|reload <name>",
+	     "loads, unloads or reloads a plugin", "admin", 2, 2,
+	     builtin_plugin, NULL},
+	    {"", "",
+	     "shows who the bot thinks you are and what you may "
+	     "do",
+	     NULL, 0, 0, builtin_whoami, NULL},
 	};
-	static const char *const words[] = { "ping",	"help",	  "version",
-					     "plugins", "plugin", "whoami" };
+	static const char *const words[] = {"ping",    "help",	 "version",
+					    "plugins", "plugin", "whoami"};
 	size_t i;
 
 	host_version = xstrdup(version);

@@ -34,31 +34,31 @@ struct reply_sink {
 struct command_source {
 	enum opsbot_origin origin;
 	const char *nick;
-	const char *user;       /* ident, or NULL */
-	const char *host;       /* or NULL */
-	const char *account;    /* services account, or NULL */
+	const char *user;	    /* ident, or NULL */
+	const char *host;	    /* or NULL */
+	const char *account;	    /* services account, or NULL */
 	const char *account_source; /* "account-tag", "WHOIS", ... */
-	const char *channel;    /* NULL unless origin is CHANNEL */
-	const char *reply_to;   /* channel or nick replies go to */
+	const char *channel;	    /* NULL unless origin is CHANNEL */
+	const char *reply_to;	    /* channel or nick replies go to */
 	const struct reply_sink *sink;
-	int trusted;            /* 1: every capability (the local CLI) */
+	int trusted; /* 1: every capability (the local CLI) */
 };
 
 /* Host-private request; pub is what plugins see. */
 struct request {
 	struct opsbot_request pub;
 	struct opsbot_plugin *plugin; /* NULL for built-ins */
-	const char *word;             /* "reg" */
-	struct list link;             /* in plugin->requests while pending */
-	struct list all;              /* every request until it is freed */
+	const char *word;	      /* "reg" */
+	struct list link;	      /* in plugin->requests while pending */
+	struct list all;	      /* every request until it is freed */
 	struct command_source src;    /* strings owned by the request */
-	char *strings;                /* one block for every copied string */
+	char *strings;		      /* one block for every copied string */
 	int lines_sent, lines_dropped;
 	int line_limit;
 	int pending;
 	int finished;
 	int status;
-	void *sink_data;              /* for the sink's own use */
+	void *sink_data; /* for the sink's own use */
 };
 
 /*
@@ -109,7 +109,7 @@ int command_dispatch_argv(const struct command_source *src, int argc,
 /* Replies (the API's reply/reply_private/reply_error/done). */
 void request_reply(struct request *req, int private, int is_error,
 		   const char *fmt, va_list ap)
-	__attribute__((format(printf, 4, 0)));
+    __attribute__((format(printf, 4, 0)));
 void request_done(struct request *req, int status);
 int request_has_capability(const struct request *req, const char *cap);
 

@@ -22,112 +22,109 @@
 #define D(x) x /* a default value, for readability of the tables */
 
 const struct opsbot_config_key config_irc_keys[] = {
-	{ "server", OPSBOT_CONFIG_STRING, D("127.0.0.1"), 0, 0, 0,
-	  "IRC server host name or address" },
-	{ "port", OPSBOT_CONFIG_INT, D("6667"), 0, 1, 65535,
-	  "IRC server port" },
-	{ "tls", OPSBOT_CONFIG_BOOL, D("false"), 0, 0, 0,
-	  "connect with TLS (port 6697 on most networks)" },
-	{ "tls_verify", OPSBOT_CONFIG_BOOL, D("true"), 0, 0, 0,
-	  "check the server's certificate chain and name (keep it on)" },
-	{ "tls_ca_file", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-	  "PEM file of CAs to trust instead of the system store" },
-	{ "tls_fingerprint", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-	  "SHA-256 fingerprint of the server certificate, instead of the "
-	  "chain check (self-signed servers)" },
-	{ "tls_client_cert", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-	  "client certificate (PEM), for CertFP and SASL EXTERNAL" },
-	{ "tls_client_key", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-	  "its private key (PEM), if not in tls_client_cert" },
-	{ "password", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
-	  "server password (PASS), if the server needs one" },
-	{ "sasl_mechanism", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-	  "plain or external: log in to services with SASL before joining; "
-	  "if it fails the bot does not join (fail closed)" },
-	{ "sasl_username", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-	  "services account for SASL PLAIN (default: the nick)" },
-	{ "sasl_password", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
-	  "services password for SASL PLAIN" },
-	{ "nickserv_password", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
-	  "without SASL: identify to NickServ and join only once confirmed" },
-	{ "nickserv_account", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-	  "account for NickServ IDENTIFY (default: the nick)" },
-	{ "identify_timeout", OPSBOT_CONFIG_DURATION, D("30s"), 0, 1000,
-	  600000, "join anyway if NickServ has not confirmed by then" },
-	{ "nick", OPSBOT_CONFIG_STRING, D("opsbot"), 0, 0, 0,
-	  "the bot's nick" },
-	{ "alt_nicks", OPSBOT_CONFIG_LIST, NULL, 0, 0, 0,
-	  "nicks to try when the nick is taken (then nick + digits)" },
-	{ "username", OPSBOT_CONFIG_STRING, D("opsbot"), 0, 0, 0,
-	  "user name (ident)" },
-	{ "realname", OPSBOT_CONFIG_STRING, D("opsbot chat-ops bot"), 0, 0, 0,
-	  "real name (gecos)" },
-	{ "channels", OPSBOT_CONFIG_LIST, NULL, 0, 0, 0,
-	  "channels to join, comma-separated or one per line" },
-	{ "flood_control", OPSBOT_CONFIG_BOOL, D("true"), 0, 0, 0,
-	  "rate-limit outgoing lines (off only for tests and benchmarks)" },
-	{ "flood_burst", OPSBOT_CONFIG_INT, D("5"), 0, 1, 100,
-	  "lines sent at once before the rate applies" },
-	{ "flood_interval", OPSBOT_CONFIG_DURATION, D("2s"), 0, 1, 60000,
-	  "one line per this interval after the burst" },
-	{ "queue_ttl", OPSBOT_CONFIG_DURATION, D("10m"), 0, 1000, 86400000,
-	  "drop queued announcements older than this" },
-	{ "ping_timeout", OPSBOT_CONFIG_DURATION, D("120s"), 0, 1000,
-	  3600000, "reconnect after this long without a line from the server" },
-	{ "connect_timeout", OPSBOT_CONFIG_DURATION, D("30s"), 0, 1000,
-	  600000, "give up a connection attempt after this long" },
-	{ "reconnect_min", OPSBOT_CONFIG_DURATION, D("10s"), 0, 100, 3600000,
-	  "first reconnect delay (doubles up to reconnect_max, with jitter)" },
-	{ "reconnect_max", OPSBOT_CONFIG_DURATION, D("12m"), 0, 100,
-	  86400000, "longest reconnect delay (a delay is between half of "
-	  "its ceiling and the ceiling)" },
-	{ "reconnect_reset", OPSBOT_CONFIG_DURATION, D("5m"), 0, 100,
-	  86400000, "a session this long resets the reconnect backoff" },
-	{ NULL, 0, NULL, 0, 0, 0, NULL },
+    {"server", OPSBOT_CONFIG_STRING, D("127.0.0.1"), 0, 0, 0,
+     "IRC server host name or address"},
+    {"port", OPSBOT_CONFIG_INT, D("6667"), 0, 1, 65535, "IRC server port"},
+    {"tls", OPSBOT_CONFIG_BOOL, D("false"), 0, 0, 0,
+     "connect with TLS (port 6697 on most networks)"},
+    {"tls_verify", OPSBOT_CONFIG_BOOL, D("true"), 0, 0, 0,
+     "check the server's certificate chain and name (keep it on)"},
+    {"tls_ca_file", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+     "PEM file of CAs to trust instead of the system store"},
+    {"tls_fingerprint", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+     "SHA-256 fingerprint of the server certificate, instead of the "
+     "chain check (self-signed servers)"},
+    {"tls_client_cert", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+     "client certificate (PEM), for CertFP and SASL EXTERNAL"},
+    {"tls_client_key", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+     "its private key (PEM), if not in tls_client_cert"},
+    {"password", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
+     "server password (PASS), if the server needs one"},
+    {"sasl_mechanism", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+     "plain or external: log in to services with SASL before joining; "
+     "if it fails the bot does not join (fail closed)"},
+    {"sasl_username", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+     "services account for SASL PLAIN (default: the nick)"},
+    {"sasl_password", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
+     "services password for SASL PLAIN"},
+    {"nickserv_password", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
+     "without SASL: identify to NickServ and join only once confirmed"},
+    {"nickserv_account", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+     "account for NickServ IDENTIFY (default: the nick)"},
+    {"identify_timeout", OPSBOT_CONFIG_DURATION, D("30s"), 0, 1000, 600000,
+     "join anyway if NickServ has not confirmed by then"},
+    {"nick", OPSBOT_CONFIG_STRING, D("opsbot"), 0, 0, 0, "the bot's nick"},
+    {"alt_nicks", OPSBOT_CONFIG_LIST, NULL, 0, 0, 0,
+     "nicks to try when the nick is taken (then nick + digits)"},
+    {"username", OPSBOT_CONFIG_STRING, D("opsbot"), 0, 0, 0,
+     "user name (ident)"},
+    {"realname", OPSBOT_CONFIG_STRING, D("opsbot chat-ops bot"), 0, 0, 0,
+     "real name (gecos)"},
+    {"channels", OPSBOT_CONFIG_LIST, NULL, 0, 0, 0,
+     "channels to join, comma-separated or one per line"},
+    {"flood_control", OPSBOT_CONFIG_BOOL, D("true"), 0, 0, 0,
+     "rate-limit outgoing lines (off only for tests and benchmarks)"},
+    {"flood_burst", OPSBOT_CONFIG_INT, D("5"), 0, 1, 100,
+     "lines sent at once before the rate applies"},
+    {"flood_interval", OPSBOT_CONFIG_DURATION, D("2s"), 0, 1, 60000,
+     "one line per this interval after the burst"},
+    {"queue_ttl", OPSBOT_CONFIG_DURATION, D("10m"), 0, 1000, 86400000,
+     "drop queued announcements older than this"},
+    {"ping_timeout", OPSBOT_CONFIG_DURATION, D("120s"), 0, 1000, 3600000,
+     "reconnect after this long without a line from the server"},
+    {"connect_timeout", OPSBOT_CONFIG_DURATION, D("30s"), 0, 1000, 600000,
+     "give up a connection attempt after this long"},
+    {"reconnect_min", OPSBOT_CONFIG_DURATION, D("10s"), 0, 100, 3600000,
+     "first reconnect delay (doubles up to reconnect_max, with jitter)"},
+    {"reconnect_max", OPSBOT_CONFIG_DURATION, D("12m"), 0, 100, 86400000,
+     "longest reconnect delay (a delay is between half of "
+     "its ceiling and the ceiling)"},
+    {"reconnect_reset", OPSBOT_CONFIG_DURATION, D("5m"), 0, 100, 86400000,
+     "a session this long resets the reconnect backoff"},
+    {NULL, 0, NULL, 0, 0, 0, NULL},
 };
 
 const struct opsbot_config_key config_bot_keys[] = {
-	{ "prefix", OPSBOT_CONFIG_STRING, D("!"), 0, 0, 0,
-	  "command prefix in channels" },
-	{ "plugins", OPSBOT_CONFIG_LIST, NULL, 0, 0, 0,
-	  "plugins to load, by name" },
-	{ "plugin_dir", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-	  "where <name>.so files are (default: next to the binary)" },
-	{ "state", OPSBOT_CONFIG_STRING, D("opsbot.db"), 0, 0, 0,
-	  "SQLite database file, relative to the config file" },
-	{ "unknown_command_reply", OPSBOT_CONFIG_BOOL, D("true"), 0, 0, 0,
-	  "answer unknown commands with a suggestion" },
-	{ "channel_reply_lines", OPSBOT_CONFIG_INT, D("8"), 0, 1, 1000,
-	  "most lines one reply may put in a channel" },
-	{ "private_reply_lines", OPSBOT_CONFIG_INT, D("100"), 0, 1, 10000,
-	  "most lines one reply may send in private" },
-	{ "quit_message", OPSBOT_CONFIG_STRING, D("opsbot shutting down"), 0,
-	  0, 0, "QUIT message on shutdown" },
-	{ NULL, 0, NULL, 0, 0, 0, NULL },
+    {"prefix", OPSBOT_CONFIG_STRING, D("!"), 0, 0, 0,
+     "command prefix in channels"},
+    {"plugins", OPSBOT_CONFIG_LIST, NULL, 0, 0, 0, "plugins to load, by name"},
+    {"plugin_dir", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+     "where <name>.so files are (default: next to the binary)"},
+    {"state", OPSBOT_CONFIG_STRING, D("opsbot.db"), 0, 0, 0,
+     "SQLite database file, relative to the config file"},
+    {"unknown_command_reply", OPSBOT_CONFIG_BOOL, D("true"), 0, 0, 0,
+     "answer unknown commands with a suggestion"},
+    {"channel_reply_lines", OPSBOT_CONFIG_INT, D("8"), 0, 1, 1000,
+     "most lines one reply may put in a channel"},
+    {"private_reply_lines", OPSBOT_CONFIG_INT, D("100"), 0, 1, 10000,
+     "most lines one reply may send in private"},
+    {"quit_message", OPSBOT_CONFIG_STRING, D("opsbot shutting down"), 0, 0, 0,
+     "QUIT message on shutdown"},
+    {NULL, 0, NULL, 0, 0, 0, NULL},
 };
 
 const struct opsbot_config_key config_access_keys[] = {
-	{ "grant", OPSBOT_CONFIG_LIST, NULL, 0, 0, 0,
-	  "\"account NAME CAP...\" or \"mask NICK!USER@HOST CAP...\"" },
-	{ NULL, 0, NULL, 0, 0, 0, NULL },
+    {"grant", OPSBOT_CONFIG_LIST, NULL, 0, 0, 0,
+     "\"account NAME CAP...\" or \"mask NICK!USER@HOST CAP...\""},
+    {NULL, 0, NULL, 0, 0, 0, NULL},
 };
 
 const struct opsbot_config_key config_http_keys[] = {
-	{ "listen", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-	  "ADDRESS:PORT for webhooks, e.g. 127.0.0.1:8088 (off if unset)" },
-	{ "max_body", OPSBOT_CONFIG_INT, D("1048576"), 0, 1, 67108864,
-	  "largest webhook request body in bytes" },
-	{ NULL, 0, NULL, 0, 0, 0, NULL },
+    {"listen", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+     "ADDRESS:PORT for webhooks, e.g. 127.0.0.1:8088 (off if unset)"},
+    {"max_body", OPSBOT_CONFIG_INT, D("1048576"), 0, 1, 67108864,
+     "largest webhook request body in bytes"},
+    {NULL, 0, NULL, 0, 0, 0, NULL},
 };
 
 static const struct {
 	const char *name;
 	const struct opsbot_config_key *schema;
 } host_sections[] = {
-	{ "irc", config_irc_keys },
-	{ "bot", config_bot_keys },
-	{ "access", config_access_keys },
-	{ "http", config_http_keys },
+    {"irc", config_irc_keys},
+    {"bot", config_bot_keys},
+    {"access", config_access_keys},
+    {"http", config_http_keys},
 };
 
 /* ---- parsing ---- */
@@ -142,8 +139,8 @@ struct parse_state {
 	size_t linecap;
 };
 
-static void add_error_line(struct config *cfg, int line, const char *fmt,
-			   ...) __attribute__((format(printf, 3, 4)));
+static void add_error_line(struct config *cfg, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void add_error_line(struct config *cfg, int line, const char *fmt, ...)
 {
@@ -256,7 +253,7 @@ static struct config *parse(struct parse_state *st, const char *name)
 
 struct config *config_load(const char *path, char **err)
 {
-	struct parse_state st = { 0 };
+	struct parse_state st = {0};
 	struct config *cfg;
 
 	st.file = fopen(path, "r");
@@ -272,7 +269,7 @@ struct config *config_load(const char *path, char **err)
 
 struct config *config_load_string(const char *text, const char *name)
 {
-	struct parse_state st = { 0 };
+	struct parse_state st = {0};
 
 	st.text = text;
 	return parse(&st, name);
@@ -324,8 +321,8 @@ int config_parse_int(const char *s, long long *out)
 
 int config_parse_bool(const char *s, int *out)
 {
-	static const char *const yes[] = { "true", "yes", "on", "1" };
-	static const char *const no[] = { "false", "no", "off", "0" };
+	static const char *const yes[] = {"true", "yes", "on", "1"};
+	static const char *const no[] = {"false", "no", "off", "0"};
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(yes); i++) {
@@ -439,8 +436,7 @@ int config_get_bool(const struct config *cfg, const char *section,
 	return b;
 }
 
-long long config_get_duration_ms(const struct config *cfg,
-				 const char *section,
+long long config_get_duration_ms(const struct config *cfg, const char *section,
 				 const struct opsbot_config_key *schema,
 				 const char *key)
 {
@@ -528,13 +524,13 @@ static char *read_secret_file(const char *path, char **err)
 	explicit_bzero(chunk, sizeof(chunk));
 	if (b.len > 65536) {
 		free_secret(buf_detach(&b));
-		*err = xasprintf("secret file '%s' is larger than 64 KiB",
-				 path);
+		*err =
+		    xasprintf("secret file '%s' is larger than 64 KiB", path);
 		return NULL;
 	}
 	/* A trailing newline is the editor's, not the secret's. */
-	while (b.len && (b.data[b.len - 1] == '\n' ||
-			 b.data[b.len - 1] == '\r'))
+	while (b.len &&
+	       (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r'))
 		b.data[--b.len] = '\0';
 	if (!b.len) {
 		buf_free(&b);
@@ -689,24 +685,25 @@ static void check_value(struct config *cfg, const struct config_entry *e,
 				     "%s is out of range (%lld ms to %lld ms)",
 				     e->value, k->min, k->max);
 		else
-			config_error(cfg, e, "%s is out of range (%lld to %lld)",
+			config_error(cfg, e,
+				     "%s is out of range (%lld to %lld)",
 				     e->value, k->min, k->max);
 	}
 }
 
 static void remember_secret(struct config *cfg, char *value)
 {
-	cfg->secret_values = xrealloc(cfg->secret_values,
-				      (size_t)(cfg->secret_count + 1) *
-					      sizeof(char *));
+	cfg->secret_values =
+	    xrealloc(cfg->secret_values,
+		     (size_t)(cfg->secret_count + 1) * sizeof(char *));
 	cfg->secret_values[cfg->secret_count++] = value;
 }
 
 static void check_secret(struct config *cfg, const char *section,
 			 const struct opsbot_config_key *k)
 {
-	static const char *const suffix[] = { "", "_file", "_env" };
-	const struct config_entry *set[3] = { NULL, NULL, NULL };
+	static const char *const suffix[] = {"", "_file", "_env"};
+	const struct config_entry *set[3] = {NULL, NULL, NULL};
 	char name[128];
 	char *value, *err = NULL;
 	int i, count = 0;
@@ -820,8 +817,8 @@ void config_validate_host(struct config *cfg)
 		config_validate_section(cfg, host_sections[i].name,
 					host_sections[i].schema);
 	for (e = cfg->entries; e; e = e->next) {
-		int known = str_has_prefix(e->section, "plugin.") &&
-			    e->section[7];
+		int known =
+		    str_has_prefix(e->section, "plugin.") && e->section[7];
 
 		for (i = 0; !known && i < ARRAY_SIZE(host_sections); i++)
 			known = !strcmp(e->section, host_sections[i].name);
@@ -835,8 +832,7 @@ void config_validate_host(struct config *cfg)
 			continue;
 		if (!*e->section)
 			add_error_line(cfg, e->line,
-				       "'%s' is outside any [section]",
-				       e->key);
+				       "'%s' is outside any [section]", e->key);
 		else
 			add_error_line(cfg, e->line,
 				       "[%s]: unknown section (expected irc, "

@@ -24,11 +24,11 @@ struct config_entry {
 struct config {
 	char *path;
 	struct config_entry *entries; /* in file order */
-	struct buf errors;            /* one error per line */
+	struct buf errors;	      /* one error per line */
 	int error_count;
-	char **secret_values;         /* resolved secrets, for redaction */
+	char **secret_values; /* resolved secrets, for redaction */
 	int secret_count;
-	int refs;                     /* config_free() at 0 */
+	int refs; /* config_free() at 0 */
 };
 
 /* Host section schemas, used by validation and the getters below. */
@@ -81,8 +81,7 @@ long long config_get_int(const struct config *cfg, const char *section,
 			 const char *key);
 int config_get_bool(const struct config *cfg, const char *section,
 		    const struct opsbot_config_key *schema, const char *key);
-long long config_get_duration_ms(const struct config *cfg,
-				 const char *section,
+long long config_get_duration_ms(const struct config *cfg, const char *section,
 				 const struct opsbot_config_key *schema,
 				 const char *key);
 /* A LIST key: its items (split at commas, trimmed), malloc'd array of

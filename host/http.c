@@ -55,8 +55,8 @@ static void on_backend_done(void *ctx, const struct http_result *r)
 	if (r->status != OPSBOT_OK)
 		debug(plugin_log_name(p), "http %s: %s", h->url_log, r->error);
 	else
-		debug(plugin_log_name(p), "http %s: %ld in %ld ms",
-		      h->url_log, r->code, r->elapsed_ms);
+		debug(plugin_log_name(p), "http %s: %ld in %ld ms", h->url_log,
+		      r->code, r->elapsed_ms);
 	op_finish(&h->op);
 	plugin_enter(p);
 	h->fn(p, &res.pub, h->data);
@@ -92,7 +92,7 @@ static void http_cancel(struct op *op)
 	loop_defer(deliver_cancel, h);
 }
 
-static const struct op_kind http_kind = { "http", http_cancel };
+static const struct op_kind http_kind = {"http", http_cancel};
 
 static int load_backend(struct opsbot_plugin *p)
 {
@@ -108,8 +108,9 @@ static int load_backend(struct opsbot_plugin *p)
 		return -1;
 	}
 	if (b->version != HTTP_BACKEND_VERSION) {
-		error(plugin_log_name(p), "http: module version %u, host wants "
-					  "%u; reinstall opsbot",
+		error(plugin_log_name(p),
+		      "http: module version %u, host wants "
+		      "%u; reinstall opsbot",
 		      b->version, HTTP_BACKEND_VERSION);
 		return -1;
 	}
@@ -185,14 +186,14 @@ int64_t http_start(struct opsbot_plugin *p,
 	spec.body_len = req->body_len;
 	spec.username = req->username;
 	spec.password = req->password;
-	spec.timeout_ms = req->timeout_ms > 0 ? req->timeout_ms
-					      : DEFAULT_TIMEOUT_MS;
+	spec.timeout_ms =
+	    req->timeout_ms > 0 ? req->timeout_ms : DEFAULT_TIMEOUT_MS;
 	spec.connect_timeout_ms = req->connect_timeout_ms > 0
-					  ? req->connect_timeout_ms
-					  : DEFAULT_CONNECT_TIMEOUT_MS;
+				      ? req->connect_timeout_ms
+				      : DEFAULT_CONNECT_TIMEOUT_MS;
 	spec.max_response_bytes = req->max_response_bytes
-					  ? req->max_response_bytes
-					  : DEFAULT_MAX_RESPONSE;
+				      ? req->max_response_bytes
+				      : DEFAULT_MAX_RESPONSE;
 	spec.follow_redirects = !!(req->flags & OPSBOT_HTTP_FOLLOW_REDIRECTS);
 
 	h = xcalloc(1, sizeof(*h));

@@ -30,11 +30,11 @@ struct http_spec {
 };
 
 struct http_result {
-	int status;            /* OPSBOT_OK, OPSBOT_ERR, OPSBOT_ETIMEDOUT */
+	int status; /* OPSBOT_OK, OPSBOT_ERR, OPSBOT_ETIMEDOUT */
 	long code;
-	const char *body;      /* NUL-terminated */
+	const char *body; /* NUL-terminated */
 	size_t body_len;
-	const char *error;     /* NULL when status is OPSBOT_OK */
+	const char *error; /* NULL when status is OPSBOT_OK */
 	int request_sent;
 	long elapsed_ms;
 	const char *const *headers; /* "Name: value", final response only */

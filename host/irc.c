@@ -36,7 +36,7 @@
 #define CAPS_OFFERED_MAX 16384
 
 enum irc_state {
-	IRC_IDLE,        /* waiting to (re)connect */
+	IRC_IDLE, /* waiting to (re)connect */
 	IRC_CONNECTING,
 	IRC_REGISTERING, /* connected, before 001 */
 	IRC_REGISTERED,
@@ -46,20 +46,20 @@ enum irc_state {
 /* Capabilities the bot asks for when the server offers them; "sasl"
  * only when SASL is configured. */
 static const char *const wanted_caps[] = {
-	"multi-prefix",	  "message-tags", "server-time",
-	"account-tag",	  "extended-join", "account-notify",
-	"cap-notify",	  "userhost-in-names", "sasl",
+    "multi-prefix", "message-tags",	 "server-time",
+    "account-tag",  "extended-join",	 "account-notify",
+    "cap-notify",   "userhost-in-names", "sasl",
 };
 
 #define CAP_BIT(name) (1u << cap_index(name))
 
 /* Logging in to services, before channels are joined. */
 enum auth_state {
-	AUTH_NONE,        /* nothing configured */
-	AUTH_SASL,        /* SASL in progress (before CAP END) */
-	AUTH_NICKSERV,    /* IDENTIFY sent, waiting for confirmation */
-	AUTH_DONE,        /* logged in (or nothing to do): join */
-	AUTH_FAILED,      /* fail closed: no joins */
+	AUTH_NONE,     /* nothing configured */
+	AUTH_SASL,     /* SASL in progress (before CAP END) */
+	AUTH_NICKSERV, /* IDENTIFY sent, waiting for confirmation */
+	AUTH_DONE,     /* logged in (or nothing to do): join */
+	AUTH_FAILED,   /* fail closed: no joins */
 };
 
 /* A privileged command waiting for the sender's account (WHOIS). */
@@ -110,29 +110,29 @@ static struct {
 	struct settings cfg;
 	enum irc_state state;
 	struct net_conn *conn;
-	char nick[64];         /* the nick the server knows us by */
+	char nick[64];	       /* the nick the server knows us by */
 	int nick_attempt;      /* index into the nick candidates */
 	size_t own_prefix_len; /* len(":nick!user@host "), 0 if unknown */
 	enum irc_casemapping casemap;
 	int nicklen, userlen, hostlen;
 	char chantypes[16];
-	unsigned caps_enabled; /* bit i: wanted_caps[i] acknowledged */
+	unsigned caps_enabled;	 /* bit i: wanted_caps[i] acknowledged */
 	struct buf caps_offered; /* from CAP LS, space-separated */
 	int cap_negotiating;
 	struct channel channels[CHANNELS_MAX];
 	int channel_count;
 	enum auth_state auth;
-	char *account;         /* our own services account, once known */
-	int whox;              /* the server has WHOX */
+	char *account; /* our own services account, once known */
+	int whox;      /* the server has WHOX */
 	struct lookup *lookups;
 	uv_timer_t identify_timer, lookup_timer;
 
-	struct buf carry;  /* the incomplete last line of a read */
-	int discarding;    /* inside an over-long line */
-	struct buf out;    /* lines to hand to the socket */
+	struct buf carry; /* the incomplete last line of a read */
+	int discarding;	  /* inside an over-long line */
+	struct buf out;	  /* lines to hand to the socket */
 	uv_prepare_t flush_check;
 	uv_timer_t reconnect_timer, watchdog_timer, queue_timer, nick_timer,
-		quit_timer;
+	    quit_timer;
 	int timers_ready;
 	int64_t last_rx;
 	int ping_outstanding;
@@ -201,64 +201,63 @@ static void settings_read(struct settings *s, const struct config *cfg)
 	s->password = config_get_secret(cfg, "irc", "password", &err);
 	free(err);
 	s->nick = xstrdup(config_get(cfg, "irc", k, "nick"));
-	s->alt_nicks = config_get_list(cfg, "irc", k, "alt_nicks",
-				       &s->alt_nick_count);
+	s->alt_nicks =
+	    config_get_list(cfg, "irc", k, "alt_nicks", &s->alt_nick_count);
 	s->username = xstrdup(config_get(cfg, "irc", k, "username"));
 	s->realname = xstrdup(config_get(cfg, "irc", k, "realname"));
-	s->channels = config_get_list(cfg, "irc", k, "channels",
-				      &s->channel_count);
+	s->channels =
+	    config_get_list(cfg, "irc", k, "channels", &s->channel_count);
 	s->flood_control = config_get_bool(cfg, "irc", k, "flood_control");
 	s->flood_burst = (int)config_get_int(cfg, "irc", k, "flood_burst");
-	s->flood_interval_ms = (long)config_get_duration_ms(cfg, "irc", k,
-							   "flood_interval");
-	s->queue_ttl_ms = (long)config_get_duration_ms(cfg, "irc", k,
-						      "queue_ttl");
-	s->ping_timeout_ms = (long)config_get_duration_ms(cfg, "irc", k,
-							 "ping_timeout");
-	s->connect_timeout_ms = (long)config_get_duration_ms(cfg, "irc", k,
-							    "connect_timeout");
-	s->reconnect_min_ms = (long)config_get_duration_ms(cfg, "irc", k,
-							  "reconnect_min");
-	s->reconnect_max_ms = (long)config_get_duration_ms(cfg, "irc", k,
-							  "reconnect_max");
-	s->reconnect_reset_ms = (long)config_get_duration_ms(
-		cfg, "irc", k, "reconnect_reset");
+	s->flood_interval_ms =
+	    (long)config_get_duration_ms(cfg, "irc", k, "flood_interval");
+	s->queue_ttl_ms =
+	    (long)config_get_duration_ms(cfg, "irc", k, "queue_ttl");
+	s->ping_timeout_ms =
+	    (long)config_get_duration_ms(cfg, "irc", k, "ping_timeout");
+	s->connect_timeout_ms =
+	    (long)config_get_duration_ms(cfg, "irc", k, "connect_timeout");
+	s->reconnect_min_ms =
+	    (long)config_get_duration_ms(cfg, "irc", k, "reconnect_min");
+	s->reconnect_max_ms =
+	    (long)config_get_duration_ms(cfg, "irc", k, "reconnect_max");
+	s->reconnect_reset_ms =
+	    (long)config_get_duration_ms(cfg, "irc", k, "reconnect_reset");
 	s->tls = config_get_bool(cfg, "irc", k, "tls");
 	s->tls_opts.verify = config_get_bool(cfg, "irc", k, "tls_verify");
 	s->tls_opts.ca_file = path_or_null(cfg, "tls_ca_file");
-	s->tls_opts.fingerprint = dup_or_null(config_get(cfg, "irc", k,
-							 "tls_fingerprint"));
+	s->tls_opts.fingerprint =
+	    dup_or_null(config_get(cfg, "irc", k, "tls_fingerprint"));
 	s->tls_opts.client_cert = path_or_null(cfg, "tls_client_cert");
 	s->tls_opts.client_key = path_or_null(cfg, "tls_client_key");
-	s->sasl_mechanism = dup_or_null(config_get(cfg, "irc", k,
-						   "sasl_mechanism"));
+	s->sasl_mechanism =
+	    dup_or_null(config_get(cfg, "irc", k, "sasl_mechanism"));
 	if (s->sasl_mechanism) {
 		char *c;
 
 		for (c = s->sasl_mechanism; *c; c++)
 			*c = (char)toupper((unsigned char)*c);
 	}
-	s->sasl_username = dup_or_null(config_get(cfg, "irc", k,
-						  "sasl_username"));
-	s->sasl_password = config_get_secret(cfg, "irc", "sasl_password",
-					     &err);
+	s->sasl_username =
+	    dup_or_null(config_get(cfg, "irc", k, "sasl_username"));
+	s->sasl_password = config_get_secret(cfg, "irc", "sasl_password", &err);
 	free(err);
 	err = NULL;
-	s->nickserv_password = config_get_secret(cfg, "irc",
-						 "nickserv_password", &err);
+	s->nickserv_password =
+	    config_get_secret(cfg, "irc", "nickserv_password", &err);
 	free(err);
-	s->nickserv_account = dup_or_null(config_get(cfg, "irc", k,
-						     "nickserv_account"));
-	s->identify_timeout_ms = (long)config_get_duration_ms(
-		cfg, "irc", k, "identify_timeout");
+	s->nickserv_account =
+	    dup_or_null(config_get(cfg, "irc", k, "nickserv_account"));
+	s->identify_timeout_ms =
+	    (long)config_get_duration_ms(cfg, "irc", k, "identify_timeout");
 }
 
 void irc_validate_config(struct config *cfg)
 {
-	const struct config_entry *mech = config_find(cfg, "irc",
-						       "sasl_mechanism");
-	const struct config_entry *fp = config_find(cfg, "irc",
-						    "tls_fingerprint");
+	const struct config_entry *mech =
+	    config_find(cfg, "irc", "sasl_mechanism");
+	const struct config_entry *fp =
+	    config_find(cfg, "irc", "tls_fingerprint");
 	int tls = config_get_bool(cfg, "irc", config_irc_keys, "tls");
 
 	if (mech && *mech->value) {
@@ -280,8 +279,7 @@ void irc_validate_config(struct config *cfg)
 					     "external needs tls = true and "
 					     "tls_client_cert");
 		} else {
-			config_error(cfg, mech,
-				     "'%s' is not plain or external",
+			config_error(cfg, mech, "'%s' is not plain or external",
 				     mech->value);
 		}
 	}
@@ -295,13 +293,15 @@ void irc_validate_config(struct config *cfg)
 			else if (*c != ':')
 				hex = 999;
 		if (hex != 64)
-			config_error(cfg, fp,
-				     "not a SHA-256 fingerprint (64 hex digits, "
-				     "colons allowed)");
+			config_error(
+			    cfg, fp,
+			    "not a SHA-256 fingerprint (64 hex digits, "
+			    "colons allowed)");
 	}
 	if ((config_find(cfg, "irc", "tls_ca_file") || fp) && !tls)
-		warning("config", "%s: tls_ca_file/tls_fingerprint are set but "
-				  "tls is off",
+		warning("config",
+			"%s: tls_ca_file/tls_fingerprint are set but "
+			"tls is off",
 			cfg->path);
 }
 
@@ -350,8 +350,9 @@ static int build_line(char *out, size_t size, const char *command, int count,
 	int n = irc_message_format(out, size, NULL, 0, command, count, params);
 
 	if (n < 0)
-		warning(COMPONENT, "refused to send an unsafe or oversized %s "
-				   "line",
+		warning(COMPONENT,
+			"refused to send an unsafe or oversized %s "
+			"line",
 			command);
 	return n;
 }
@@ -389,7 +390,7 @@ static void send_urgent(const char *command, int count,
 
 static void send1(const char *command, const char *p1)
 {
-	const char *params[] = { p1 };
+	const char *params[] = {p1};
 
 	send_now(command, 1, params);
 }
@@ -442,13 +443,14 @@ static void drain_queue(void)
 	expired = irc_queue_take_expired(irc.queue);
 	if (expired) {
 		irc.stats.queue_expired += expired;
-		warning(COMPONENT, "dropped %zu queued line%s older than "
-				   "[irc] queue_ttl",
+		warning(COMPONENT,
+			"dropped %zu queued line%s older than "
+			"[irc] queue_ttl",
 			expired, expired == 1 ? "" : "s");
 	}
 	if (wait >= 0)
-		uv_timer_start(&irc.queue_timer, on_queue_timer,
-			       (uint64_t)wait, 0);
+		uv_timer_start(&irc.queue_timer, on_queue_timer, (uint64_t)wait,
+			       0);
 }
 
 /* The room for text in "PRIVMSG <target> :<text>" as the server will
@@ -459,8 +461,8 @@ static size_t text_budget(const char *target)
 	size_t fixed;
 
 	if (!prefix)
-		prefix = 1 + (size_t)irc.nicklen + 1 + (size_t)irc.userlen +
-			 1 + (size_t)irc.hostlen + 1;
+		prefix = 1 + (size_t)irc.nicklen + 1 + (size_t)irc.userlen + 1 +
+			 (size_t)irc.hostlen + 1;
 	fixed = prefix + strlen("PRIVMSG ") + strlen(target) + 2 + 2;
 	return fixed + 16 < IRC_LINE_MAX ? IRC_LINE_MAX - fixed : 16;
 }
@@ -490,7 +492,7 @@ static int send_chunk(const char *chunk, size_t len, void *data)
 static void send_text(const char *command, const char *target,
 		      const char *group, const char *text, size_t len)
 {
-	struct split_ctx ctx = { target, command, group };
+	struct split_ctx ctx = {target, command, group};
 	char *copy = NULL;
 
 	/* A secret that reached a reply leaves as "[redacted]". */
@@ -534,7 +536,7 @@ static void sink_finished(struct request *req, int status)
 	UNUSED(status);
 }
 
-const struct reply_sink irc_reply_sink = { sink_send, sink_finished };
+const struct reply_sink irc_reply_sink = {sink_send, sink_finished};
 
 /* ---- channels and nicks ---- */
 
@@ -549,9 +551,9 @@ static int addressed_to_me(const char *text, size_t *skip)
 	size_t n = strlen(irc.nick), i;
 
 	for (i = 0; i < n; i++)
-		if (!text[i] || irc_tolower((unsigned char)text[i], irc.casemap) !=
-					irc_tolower((unsigned char)irc.nick[i],
-						    irc.casemap))
+		if (!text[i] ||
+		    irc_tolower((unsigned char)text[i], irc.casemap) !=
+			irc_tolower((unsigned char)irc.nick[i], irc.casemap))
 			return 0;
 	if (text[n] != ':' && text[n] != ',')
 		return 0;
@@ -624,11 +626,11 @@ static void join_channels(void)
 			if ((pass == 0) != (key != NULL))
 				continue;
 			if (names.len + keys.len + strlen(name) +
-				    (key ? strlen(key) : 0) + 12 >
+				(key ? strlen(key) : 0) + 12 >
 			    400) {
 				send_urgent("JOIN", keys.len ? 2 : 1,
-					    (const char *const[]){ names.data,
-								   keys.data });
+					    (const char *const[]){names.data,
+								  keys.data});
 				buf_reset(&names);
 				buf_reset(&keys);
 			}
@@ -644,7 +646,7 @@ static void join_channels(void)
 	}
 	if (names.len)
 		send_urgent("JOIN", keys.len ? 2 : 1,
-			    (const char *const[]){ names.data, keys.data });
+			    (const char *const[]){names.data, keys.data});
 	buf_free(&names);
 	buf_free(&keys);
 }
@@ -675,7 +677,7 @@ static void send_registration(void)
 	const char *user[4];
 
 	/* CAP first, so the server holds registration for CAP END. */
-	send_now("CAP", 2, (const char *const[]){ "LS", "302" });
+	send_now("CAP", 2, (const char *const[]){"LS", "302"});
 	irc.cap_negotiating = 1;
 	irc.auth = irc.cfg.sasl_mechanism ? AUTH_SASL : AUTH_NONE;
 	if (irc.cfg.password)
@@ -708,7 +710,8 @@ static void cap_end(void)
 	send1("CAP", "END");
 }
 
-static void fail_auth(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void fail_auth(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 
 /* SASL is configured and cannot succeed: never join unauthenticated
  * (another user could own the nick); log why and try again later. */
@@ -738,7 +741,8 @@ static int cap_listed(const char *list, const char *name)
 	while (p && *p) {
 		while (*p == ' ')
 			p++;
-		if (!strncmp(p, name, n) && (!p[n] || p[n] == ' ' || p[n] == '='))
+		if (!strncmp(p, name, n) &&
+		    (!p[n] || p[n] == ' ' || p[n] == '='))
 			return 1;
 		p = strchr(p, ' ');
 	}
@@ -772,8 +776,8 @@ static void sasl_respond(void)
 		buf_addch(&raw, '\0');
 		buf_adds(&raw, user);
 		buf_addch(&raw, '\0');
-		buf_adds(&raw, irc.cfg.sasl_password ? irc.cfg.sasl_password
-						     : "");
+		buf_adds(&raw,
+			 irc.cfg.sasl_password ? irc.cfg.sasl_password : "");
 	}
 	b64 = base64_encode(raw.data, raw.len);
 	explicit_bzero(raw.data, raw.len);
@@ -837,14 +841,15 @@ static void handle_cap(const struct irc_message *m)
 		    !cap_listed(irc.caps_offered.data, "sasl")) {
 			buf_free(&req);
 			buf_reset(&irc.caps_offered);
-			fail_auth("the server does not offer SASL (no 'sasl' in "
-				  "CAP LS)");
+			fail_auth(
+			    "the server does not offer SASL (no 'sasl' in "
+			    "CAP LS)");
 			return;
 		}
 		buf_reset(&irc.caps_offered);
 		if (req.len)
-			send_now("CAP", 2, (const char *const[]){ "REQ",
-								  req.data });
+			send_now("CAP", 2,
+				 (const char *const[]){"REQ", req.data});
 		else
 			cap_end();
 		buf_free(&req);
@@ -948,8 +953,9 @@ static void on_identify_timeout(uv_timer_t *t)
 	UNUSED(t);
 	if (irc.auth != AUTH_NICKSERV)
 		return;
-	warning(COMPONENT, "NickServ did not confirm the identification in "
-			   "%ld s; joining anyway ([irc] identify_timeout)",
+	warning(COMPONENT,
+		"NickServ did not confirm the identification in "
+		"%ld s; joining anyway ([irc] identify_timeout)",
 		irc.cfg.identify_timeout_ms / 1000);
 	auth_done(NULL);
 }
@@ -978,17 +984,18 @@ static void handle_welcome(const struct irc_message *m)
 	}
 	if (irc.auth == AUTH_NONE && irc.cfg.nickserv_password) {
 		const char *account = irc.cfg.nickserv_account
-					      ? irc.cfg.nickserv_account
-					      : irc.cfg.nick;
+					  ? irc.cfg.nickserv_account
+					  : irc.cfg.nick;
 		char text[512];
 
 		snprintf(text, sizeof(text), "IDENTIFY %s %s", account,
 			 irc.cfg.nickserv_password);
 		irc.auth = AUTH_NICKSERV;
-		send_now("PRIVMSG", 2, (const char *const[]){ "NickServ", text });
+		send_now("PRIVMSG", 2, (const char *const[]){"NickServ", text});
 		explicit_bzero(text, sizeof(text));
-		info(COMPONENT, "identifying to NickServ as %s; channels wait "
-				"for its confirmation (at most %ld s)",
+		info(COMPONENT,
+		     "identifying to NickServ as %s; channels wait "
+		     "for its confirmation (at most %ld s)",
 		     account, irc.cfg.identify_timeout_ms / 1000);
 		uv_timer_start(&irc.identify_timer, on_identify_timeout,
 			       (uint64_t)irc.cfg.identify_timeout_ms, 0);
@@ -1030,8 +1037,7 @@ static int ctcp_allowed(void)
 	return 1;
 }
 
-static void handle_ctcp(const char *nick, const char *target,
-			const char *text)
+static void handle_ctcp(const char *nick, const char *target, const char *text)
 {
 	char copy[IRC_LINE_MAX], reply[IRC_LINE_MAX];
 	const char *verb, *args;
@@ -1066,7 +1072,7 @@ static void handle_ctcp(const char *nick, const char *target,
 		return;
 	}
 	send_queued(nick, NULL, "NOTICE", 2,
-		    (const char *const[]){ nick, reply });
+		    (const char *const[]){nick, reply});
 }
 
 /* ---- accounts of the people who give commands ---- */
@@ -1100,17 +1106,17 @@ static int sender_account(const struct irc_message *m, const char *nick,
 	     time_now_ms() - seen < ACCOUNT_FRESH_MS)) {
 		*account = cached;
 		*source = irc.caps_enabled & CAP_BIT("extended-join")
-				  ? "extended-join/account-notify"
-				  : "WHOIS";
+			      ? "extended-join/account-notify"
+			      : "WHOIS";
 		return 1;
 	}
 	return 0;
 }
 
 static void dispatch_as(enum opsbot_origin origin, const char *nick,
-			const char *user, const char *host,
-			const char *channel, const char *account,
-			const char *account_source, const char *text)
+			const char *user, const char *host, const char *channel,
+			const char *account, const char *account_source,
+			const char *text)
 {
 	struct command_source src;
 
@@ -1161,8 +1167,9 @@ static void lookups_finish(const char *nick, int timed_out, int gone)
 		if (gone || !accounts_get(l->nick, &account, &seen))
 			account = NULL;
 		if (timed_out)
-			warning(COMPONENT, "no WHOIS answer for %s in %d s; "
-					   "treating as not identified",
+			warning(COMPONENT,
+				"no WHOIS answer for %s in %d s; "
+				"treating as not identified",
 				l->nick, LOOKUP_TIMEOUT_MS / 1000);
 		dispatch_as(l->origin, l->nick, l->user, l->host, l->channel,
 			    account, "WHOIS", l->text);
@@ -1192,7 +1199,8 @@ static void lookup_start(enum opsbot_origin origin, const char *nick,
 	}
 	if (count >= LOOKUPS_MAX) {
 		/* Fail closed rather than queue without bound. */
-		dispatch_as(origin, nick, user, host, channel, NULL, NULL, text);
+		dispatch_as(origin, nick, user, host, channel, NULL, NULL,
+			    text);
 		return;
 	}
 	l = xcalloc(1, sizeof(*l));
@@ -1206,7 +1214,7 @@ static void lookup_start(enum opsbot_origin origin, const char *nick,
 	*tail = l;
 	if (!asked)
 		send_queued("*lookup*", NULL, "WHOIS", 1,
-			    (const char *const[]){ nick });
+			    (const char *const[]){nick});
 	if (!uv_is_active((uv_handle_t *)&irc.lookup_timer))
 		uv_timer_start(&irc.lookup_timer, on_lookup_timer, 1000, 1000);
 }
@@ -1282,7 +1290,8 @@ static void handle_join(const struct irc_message *m, const char *nick,
 	if (m->param_count < 1)
 		return;
 	/* extended-join: "JOIN #chan account :realname". */
-	if (m->param_count >= 3 && (irc.caps_enabled & CAP_BIT("extended-join")))
+	if (m->param_count >= 3 &&
+	    (irc.caps_enabled & CAP_BIT("extended-join")))
 		accounts_set(nick, m->params[1], time_now_ms());
 	if (!nick_is_me(nick))
 		return;
@@ -1295,9 +1304,9 @@ static void handle_join(const struct irc_message *m, const char *nick,
 	}
 	/* Learn who is logged in as whom, in one request per channel. */
 	if (irc.whox)
-		send_queued("*who*", NULL, "WHO", 2,
-			    (const char *const[]){ m->params[0],
-						   "%tna," WHOX_TOKEN });
+		send_queued(
+		    "*who*", NULL, "WHO", 2,
+		    (const char *const[]){m->params[0], "%tna," WHOX_TOKEN});
 }
 
 /* Somebody left or renamed: maybe our nick is free again. */
@@ -1313,14 +1322,12 @@ static void maybe_regain_nick(const char *freed)
 /* NickServ's answer to IDENTIFY, in the words the common services use. */
 static void handle_nickserv_notice(const char *text)
 {
-	static const char *const ok[] = { "you are now identified",
-					  "you are now logged in",
-					  "password accepted",
-					  "you are successfully identified" };
-	static const char *const bad[] = { "invalid password",
-					   "incorrect password",
-					   "is not registered",
-					   "authentication failed" };
+	static const char *const ok[] = {
+	    "you are now identified", "you are now logged in",
+	    "password accepted", "you are successfully identified"};
+	static const char *const bad[] = {
+	    "invalid password", "incorrect password", "is not registered",
+	    "authentication failed"};
 	size_t i;
 
 	if (irc.auth != AUTH_NICKSERV)
@@ -1332,9 +1339,10 @@ static void handle_nickserv_notice(const char *text)
 		}
 	for (i = 0; i < ARRAY_SIZE(bad); i++)
 		if (strcasestr(text, bad[i]))
-			error(COMPONENT, "NickServ refused the identification "
-					 "(\"%.120s\"); check [irc] "
-					 "nickserv_password",
+			error(COMPONENT,
+			      "NickServ refused the identification "
+			      "(\"%.120s\"); check [irc] "
+			      "nickserv_password",
 			      text);
 }
 
@@ -1409,8 +1417,8 @@ static void handle_line(char *line, size_t len)
 	if (log_enabled(LOG_DEBUG))
 		debug(COMPONENT, "<< %s %s", m.command,
 		      m.param_count ? m.params[0] : "");
-	if (m.source && irc_userhost_split(m.source, src_buf, sizeof(src_buf),
-					   &who) == 0 &&
+	if (m.source &&
+	    irc_userhost_split(m.source, src_buf, sizeof(src_buf), &who) == 0 &&
 	    *who.nick)
 		nick = who.nick;
 	/* Verbs are case-insensitive; the parser keeps what was sent. */
@@ -1466,8 +1474,8 @@ static void handle_line(char *line, size_t len)
 			    !strcmp(m.params[1], WHOX_TOKEN))
 				accounts_set(m.params[2],
 					     strcmp(m.params[3], "0")
-						     ? m.params[3]
-						     : NULL,
+						 ? m.params[3]
+						 : NULL,
 					     time_now_ms());
 			return;
 		case 432:
@@ -1585,7 +1593,8 @@ static void handle_line(char *line, size_t len)
 				maybe_regain_nick(nick);
 			}
 		} else if (!strcmp(cmd, "NOTICE") && nick &&
-			   m.param_count >= 2 && !strcasecmp(nick, "NickServ")) {
+			   m.param_count >= 2 &&
+			   !strcasecmp(nick, "NickServ")) {
 			handle_nickserv_notice(m.params[1]);
 		}
 		return;
@@ -1772,10 +1781,9 @@ static void schedule_reconnect(const char *why)
 	    time_now_ms() - irc.registered_at >= irc.cfg.reconnect_reset_ms)
 		irc.reconnect_attempt = 0;
 	irc.registered_at = 0;
-	delay = irc_backoff_delay(irc.cfg.reconnect_min_ms,
-				  irc.cfg.reconnect_max_ms,
-				  irc.reconnect_attempt,
-				  (double)rand() / RAND_MAX);
+	delay = irc_backoff_delay(
+	    irc.cfg.reconnect_min_ms, irc.cfg.reconnect_max_ms,
+	    irc.reconnect_attempt, (double)rand() / RAND_MAX);
 	irc.reconnect_attempt++;
 	if (irc.banned) {
 		delay = KLINE_BACKOFF_MS;
@@ -1819,8 +1827,8 @@ static void on_nick_timer(uv_timer_t *t)
 
 static void connect_now(void)
 {
-	static const struct net_callbacks cb = { on_connected, on_received,
-						 on_closed };
+	static const struct net_callbacks cb = {on_connected, on_received,
+						on_closed};
 	struct net_options o;
 
 	if (irc.conn)

@@ -54,7 +54,7 @@ long irc_backoff_delay(long base, long cap, int attempt, double random01);
 /* Counters of what the connection saw, for logs and tests. */
 struct irc_stats {
 	unsigned long lines_in;
-	unsigned long lines_rejected; /* failed to parse */
+	unsigned long lines_rejected;			 /* failed to parse */
 	unsigned long rejected_by_reason[IRC_ERR_COUNT]; /* the same, by why */
 	unsigned long lines_too_long;
 	unsigned long lines_out;

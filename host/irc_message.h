@@ -13,25 +13,25 @@
 
 #include <stddef.h>
 
-#define IRC_LINE_MAX 512      /* bytes of a line, CRLF included, sans tags */
-#define IRC_TAGS_MAX 8191     /* bytes of "@tags " that a server may send */
+#define IRC_LINE_MAX 512  /* bytes of a line, CRLF included, sans tags */
+#define IRC_TAGS_MAX 8191 /* bytes of "@tags " that a server may send */
 #define IRC_INPUT_MAX (IRC_TAGS_MAX + IRC_LINE_MAX) /* longest line read */
-#define IRC_PARAMS_MAX 32     /* more parameters is an error */
-#define IRC_TAG_COUNT_MAX 64  /* more tags is an error */
+#define IRC_PARAMS_MAX 32    /* more parameters is an error */
+#define IRC_TAG_COUNT_MAX 64 /* more tags is an error */
 
 /* Why a line was rejected; names follow the irc-go taxonomy. */
 enum irc_parse_error {
 	IRC_PARSE_OK = 0,
-	IRC_ERR_LINE_EMPTY,        /* nothing but spaces */
-	IRC_ERR_BAD_CHAR,          /* NUL, CR or LF inside the line */
-	IRC_ERR_BODY_TOO_LONG,     /* over 510 bytes after the tags (512
-				    * with the CRLF) */
-	IRC_ERR_TAGS_TOO_LONG,     /* "@tags " over 8191 bytes */
-	IRC_ERR_TOO_MANY_TAGS,     /* over 64, repeated keys included */
-	IRC_ERR_INVALID_TAG,       /* empty tag key, or "@" alone */
-	IRC_ERR_SOURCE_EMPTY,      /* ":" with nothing after it */
-	IRC_ERR_COMMAND_MISSING,   /* tags and/or source but no command */
-	IRC_ERR_COMMAND_INVALID,   /* not letters only or three digits */
+	IRC_ERR_LINE_EMPTY,	 /* nothing but spaces */
+	IRC_ERR_BAD_CHAR,	 /* NUL, CR or LF inside the line */
+	IRC_ERR_BODY_TOO_LONG,	 /* over 510 bytes after the tags (512
+				  * with the CRLF) */
+	IRC_ERR_TAGS_TOO_LONG,	 /* "@tags " over 8191 bytes */
+	IRC_ERR_TOO_MANY_TAGS,	 /* over 64, repeated keys included */
+	IRC_ERR_INVALID_TAG,	 /* empty tag key, or "@" alone */
+	IRC_ERR_SOURCE_EMPTY,	 /* ":" with nothing after it */
+	IRC_ERR_COMMAND_MISSING, /* tags and/or source but no command */
+	IRC_ERR_COMMAND_INVALID, /* not letters only or three digits */
 	IRC_ERR_TOO_MANY_PARAMS,
 	IRC_ERR_COUNT
 };
@@ -143,9 +143,9 @@ int irc_userhost_split(const char *source, char *buf, size_t size,
 
 /* Casemappings from ISUPPORT CASEMAPPING: capitals = small letters. */
 enum irc_casemapping {
-	IRC_CASEMAP_RFC1459,        /* A-Z [ \ ] ^ = a-z { | } ~ (default) */
+	IRC_CASEMAP_RFC1459,	    /* A-Z [ \ ] ^ = a-z { | } ~ (default) */
 	IRC_CASEMAP_STRICT_RFC1459, /* A-Z [ \ ] = a-z { | } */
-	IRC_CASEMAP_ASCII,          /* A-Z = a-z */
+	IRC_CASEMAP_ASCII,	    /* A-Z = a-z */
 };
 
 /* The small form of byte c under map ('[' gives '{'); other c unchanged. */
@@ -171,7 +171,7 @@ int irc_mask_match(const char *mask, const char *text,
  * "\x01 x") is not CTCP, nor is a message that does not fit in buf.
  * Anything after the closing \x01 is ignored.
  */
-int irc_ctcp_parse(const char *text, char *buf, size_t size,
-		   const char **verb, const char **args);
+int irc_ctcp_parse(const char *text, char *buf, size_t size, const char **verb,
+		   const char **args);
 
 #endif /* IRC_MESSAGE_H */

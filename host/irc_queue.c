@@ -15,8 +15,8 @@
 struct queued_line {
 	struct queued_line *next;
 	int64_t queued_at;
-	char *group;       /* NULL unless pushed with a group */
-	int suppressed;    /* lines of the group counted into this one */
+	char *group;	/* NULL unless pushed with a group */
+	int suppressed; /* lines of the group counted into this one */
 	size_t len;
 	char line[]; /* NUL-terminated */
 };
@@ -108,8 +108,8 @@ void irc_queue_configure(struct irc_queue *q, int unlimited, int burst,
 static void refill(struct irc_queue *q, int64_t now)
 {
 	if (now > q->refilled_at) {
-		q->tokens += (double)(now - q->refilled_at) /
-			     (double)q->interval_ms;
+		q->tokens +=
+		    (double)(now - q->refilled_at) / (double)q->interval_ms;
 		if (q->tokens > q->burst)
 			q->tokens = q->burst;
 	}
@@ -244,7 +244,7 @@ static void queue_summary(struct irc_queue *q, const char *target,
 /* Removes the head line of the first target and rotates that target to
  * the back of the ring, so each target gets one line per turn. */
 static struct queued_line *pop_fair(struct irc_queue *q, char *target,
-				     size_t size)
+				    size_t size)
 {
 	struct target_queue *t = q->targets, **link;
 	struct queued_line *l;

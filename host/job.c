@@ -50,7 +50,7 @@ static void job_cancel(struct op *op)
 	uv_cancel((uv_req_t *)&job->req);
 }
 
-static const struct op_kind job_kind = { "job", job_cancel };
+static const struct op_kind job_kind = {"job", job_cancel};
 
 int64_t job_start(struct opsbot_plugin *p, opsbot_job_work_fn *work,
 		  opsbot_job_done_fn *done, void *data)

@@ -23,7 +23,7 @@ static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static char **secrets;
 static size_t secret_count;
 
-static const char *const level_names[] = { "error", "warn", "info", "debug" };
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 void log_set_level(enum log_level level)
 {
@@ -80,8 +80,8 @@ static int redact_locked(char *s, size_t *len, size_t size)
 		size_t slen = strlen(secrets[i]);
 		char *p = s;
 
-		while ((p = memmem(p, *len - (size_t)(p - s), secrets[i],
-				   slen))) {
+		while (
+		    (p = memmem(p, *len - (size_t)(p - s), secrets[i], slen))) {
 			size_t off = (size_t)(p - s);
 			size_t tail = *len - off - slen;
 			size_t newlen = *len - slen + rlen;
@@ -164,7 +164,7 @@ void log_vmsg(enum log_level level, const char *component, const char *fmt,
 	va_end(copy);
 	if (n > 0)
 		len += (size_t)n < sizeof(line) - len ? (size_t)n
-						       : sizeof(line) - len - 1;
+						      : sizeof(line) - len - 1;
 	/* One line per message, whatever the text held. */
 	for (i = 0; i < len; i++)
 		if (line[i] == '\n' || line[i] == '\r')
@@ -178,8 +178,7 @@ void log_vmsg(enum log_level level, const char *component, const char *fmt,
 	pthread_mutex_unlock(&log_lock);
 }
 
-void log_msg(enum log_level level, const char *component, const char *fmt,
-	     ...)
+void log_msg(enum log_level level, const char *component, const char *fmt, ...)
 {
 	va_list ap;
 

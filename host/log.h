@@ -25,21 +25,21 @@ enum log_level log_get_level(void);
 int log_enabled(enum log_level level);
 
 /* component: "irc", "plugin registrar", ...; never NULL. */
-void log_msg(enum log_level level, const char *component, const char *fmt,
-	     ...) __attribute__((format(printf, 3, 4)));
+void log_msg(enum log_level level, const char *component, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 void log_vmsg(enum log_level level, const char *component, const char *fmt,
 	      va_list ap) __attribute__((format(printf, 3, 0)));
 
 /* Shorthands for host code; error() returns -1 so callers can
  * "return error(...)" as git does. */
 int error(const char *component, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 void warning(const char *component, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 void info(const char *component, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 void debug(const char *component, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /*
  * Secrets: values that must never appear in output.  Values shorter than

@@ -34,17 +34,17 @@
 #define EXIT_USAGE 2
 
 static const char usage_text[] =
-	"usage: opsbot [-c FILE] [-v|-q]          run the bot\n"
-	"       opsbot [-c FILE] --check-config   validate the config and exit\n"
-	"       opsbot [-c FILE] run <plugin> [<args>...]\n"
-	"                                         run one plugin command here\n"
-	"       opsbot [-c FILE] --config-reference   every config key, with\n"
-	"                                         defaults and help\n"
-	"       opsbot --version | --help\n"
-	"\n"
-	"  -c FILE   configuration (default: $OPSBOT_CONFIG, else ./opsbot.conf)\n"
-	"  -v        more log output (repeat for debug)\n"
-	"  -q        errors only\n";
+    "usage: opsbot [-c FILE] [-v|-q]          run the bot\n"
+    "       opsbot [-c FILE] --check-config   validate the config and exit\n"
+    "       opsbot [-c FILE] run <plugin> [<args>...]\n"
+    "                                         run one plugin command here\n"
+    "       opsbot [-c FILE] --config-reference   every config key, with\n"
+    "                                         defaults and help\n"
+    "       opsbot --version | --help\n"
+    "\n"
+    "  -c FILE   configuration (default: $OPSBOT_CONFIG, else ./opsbot.conf)\n"
+    "  -v        more log output (repeat for debug)\n"
+    "  -q        errors only\n";
 
 struct options {
 	const char *config_path;
@@ -169,12 +169,12 @@ static struct config *load_config(const char *path, int quiet_ok)
 	webhook_validate_config(cfg);
 	access_validate(cfg);
 	set_plugin_dir(cfg);
-	plugins = config_get_list(cfg, "bot", config_bot_keys, "plugins",
-				  &count);
+	plugins =
+	    config_get_list(cfg, "bot", config_bot_keys, "plugins", &count);
 	for (i = 0; i < count; i++) {
 		const struct opsbot_plugin_descriptor *desc;
 		const struct config_entry *e =
-			config_find(cfg, "bot", "plugins");
+		    config_find(cfg, "bot", "plugins");
 		char section[64];
 		void *h;
 		int j;
@@ -208,8 +208,8 @@ static struct config *load_config(const char *path, int quiet_ok)
 				continue;
 			for (i = 0; i < count; i++)
 				listed |= !strcmp(plugins[i], name);
-			if (!listed && e == config_find(cfg, e->section,
-							 e->key) &&
+			if (!listed &&
+			    e == config_find(cfg, e->section, e->key) &&
 			    !quiet_ok)
 				warning("config",
 					"%s:%d: [%s] is configured but "
@@ -242,8 +242,8 @@ static void register_secrets(const struct config *cfg)
 
 static int open_store(const struct config *cfg)
 {
-	char *path = config_relative(
-		config_get(cfg, "bot", config_bot_keys, "state"));
+	char *path =
+	    config_relative(config_get(cfg, "bot", config_bot_keys, "state"));
 	char *err = NULL;
 	int rc = store_open(path, &err);
 
@@ -262,8 +262,8 @@ static void load_plugins(const struct config *cfg)
 	char **plugins, *err = NULL;
 	int count, i;
 
-	plugins = config_get_list(cfg, "bot", config_bot_keys, "plugins",
-				  &count);
+	plugins =
+	    config_get_list(cfg, "bot", config_bot_keys, "plugins", &count);
 	for (i = 0; i < count; i++) {
 		if (plugin_find(plugins[i]))
 			continue;
@@ -309,12 +309,12 @@ static void reload_config(void)
 	log_set_level(log_get_level());
 
 	/* Unload removed plugins; reload those whose section changed. */
-	plugins = config_get_list(fresh, "bot", config_bot_keys, "plugins",
-				  &count);
+	plugins =
+	    config_get_list(fresh, "bot", config_bot_keys, "plugins", &count);
 	list_for_each_safe(pos, tmp, plugin_list())
 	{
 		struct opsbot_plugin *p =
-			list_entry(pos, struct opsbot_plugin, link);
+		    list_entry(pos, struct opsbot_plugin, link);
 		char section[64];
 		int listed = 0;
 
@@ -356,8 +356,8 @@ static void on_signal(uv_signal_t *s, int signum)
 		_exit(1);
 	}
 	shutting_down = 1;
-	info("main", "%s: shutting down", signum == SIGINT ? "SIGINT"
-							   : "SIGTERM");
+	info("main", "%s: shutting down",
+	     signum == SIGINT ? "SIGINT" : "SIGTERM");
 	irc_quit(config_get(config, "bot", config_bot_keys, "quit_message"),
 		 finish_shutdown);
 }
@@ -428,7 +428,7 @@ static void cli_finished(struct request *req, int status)
 	loop_stop();
 }
 
-static const struct reply_sink cli_sink = { cli_send, cli_finished };
+static const struct reply_sink cli_sink = {cli_send, cli_finished};
 
 static void cli_say(const char *target, const char *group, const char *text,
 		    size_t len)
@@ -456,8 +456,8 @@ static const char *cli_plugin_name(const char *word)
 		if (exists)
 			return word;
 	}
-	plugins = config_get_list(config, "bot", config_bot_keys, "plugins",
-				  &count);
+	plugins =
+	    config_get_list(config, "bot", config_bot_keys, "plugins", &count);
 	found[0] = '\0';
 	for (i = 0; i < count && !found[0]; i++) {
 		const struct opsbot_plugin_descriptor *desc;
@@ -549,8 +549,8 @@ static int check_plugins(void)
 	}
 	command_configure(config);
 	plugin_set_config(config);
-	plugins = config_get_list(config, "bot", config_bot_keys, "plugins",
-				  &count);
+	plugins =
+	    config_get_list(config, "bot", config_bot_keys, "plugins", &count);
 	for (i = 0; i < count; i++) {
 		if (!plugin_load(plugins[i], &err)) {
 			fprintf(stderr, "%s: [plugin.%s]: %s\n", config->path,
@@ -572,8 +572,8 @@ static int check_plugins(void)
 
 static const char *type_word(enum opsbot_config_type t)
 {
-	static const char *const words[] = { "text",	 "number", "boolean",
-					     "duration", "secret", "list" };
+	static const char *const words[] = {"text",	"number", "boolean",
+					    "duration", "secret", "list"};
 
 	return (unsigned)t < ARRAY_SIZE(words) ? words[t] : "?";
 }
@@ -602,10 +602,10 @@ static int print_config_reference(void)
 	static const struct {
 		const char *name;
 		const struct opsbot_config_key *keys;
-	} host[] = { { "irc", config_irc_keys },
-		     { "bot", config_bot_keys },
-		     { "access", config_access_keys },
-		     { "http", config_http_keys } };
+	} host[] = {{"irc", config_irc_keys},
+		    {"bot", config_bot_keys},
+		    {"access", config_access_keys},
+		    {"http", config_http_keys}};
 	struct dirent **names;
 	size_t i;
 	int n, j;
@@ -628,8 +628,8 @@ static int print_config_reference(void)
 			name[len - 3] = '\0';
 			h = plugin_peek(name, &desc, &err);
 			if (h) {
-				printf("[plugin.%s]    ; %s %s: %s\n", name, name,
-				       desc->version ? desc->version : "",
+				printf("[plugin.%s]    ; %s %s: %s\n", name,
+				       name, desc->version ? desc->version : "",
 				       desc->description ? desc->description
 							 : "");
 				print_keys(desc->config);
@@ -649,7 +649,7 @@ static int print_config_reference(void)
 
 static void harden_process(void)
 {
-	struct rlimit no_core = { 0, 0 };
+	struct rlimit no_core = {0, 0};
 
 	/* Secrets live in memory: no core dumps, no ptrace by others. */
 	setrlimit(RLIMIT_CORE, &no_core);

@@ -34,7 +34,7 @@ void *module_load(const char *name, const char *symbol, char **err)
 {
 	const char *env = getenv("OPSBOT_MODULE_DIR");
 	const char *tries[3];
-	char *paths[3] = { NULL, NULL, NULL };
+	char *paths[3] = {NULL, NULL, NULL};
 	void *handle = NULL, *sym = NULL;
 	int i, n = 0;
 
@@ -50,16 +50,16 @@ void *module_load(const char *name, const char *symbol, char **err)
 	if (!handle) {
 		const char *why = dlerror();
 
-		*err = xasprintf("cannot load module '%s' (looked for %s%s%s)%s%s",
-				 name, paths[0], paths[1] ? " and " : "",
-				 paths[1] ? paths[1] : "", why ? ": " : "",
-				 why ? why : "");
+		*err = xasprintf(
+		    "cannot load module '%s' (looked for %s%s%s)%s%s", name,
+		    paths[0], paths[1] ? " and " : "", paths[1] ? paths[1] : "",
+		    why ? ": " : "", why ? why : "");
 		goto out;
 	}
 	sym = dlsym(handle, symbol);
 	if (!sym) {
-		*err = xasprintf("module '%s' has no symbol '%s'", name,
-				 symbol);
+		*err =
+		    xasprintf("module '%s' has no symbol '%s'", name, symbol);
 		dlclose(handle);
 	}
 	/* Loaded modules stay for the life of the process. */

@@ -24,13 +24,13 @@ struct transfer {
 	CURL *easy;
 	void *ctx;
 	struct curl_slist *headers;
-	char *body;        /* response body */
+	char *body; /* response body */
 	size_t body_len, body_cap, max_body;
 	int too_large;
 	char **resp_headers;
 	int resp_header_count;
 	char errbuf[CURL_ERROR_SIZE];
-	char *post;        /* request body copy */
+	char *post; /* request body copy */
 };
 
 static uv_loop_t *loop;
@@ -311,8 +311,8 @@ static void *backend_start(const struct http_spec *spec, void *ctx, char *err,
 		curl_easy_setopt(easy, CURLOPT_UNRESTRICTED_AUTH, 0L);
 	}
 	for (i = 0; spec->headers && spec->headers[i]; i++) {
-		struct curl_slist *l = curl_slist_append(t->headers,
-							 spec->headers[i]);
+		struct curl_slist *l =
+		    curl_slist_append(t->headers, spec->headers[i]);
 
 		if (!l)
 			goto nomem;
@@ -355,8 +355,8 @@ static void *backend_start(const struct http_spec *spec, void *ctx, char *err,
 	 * is sent again by libcurl on a fresh one: the server may then act
 	 * twice (a second card, a second e-mail, a second build).  Such
 	 * requests get a connection of their own. */
-	if (spec->method && (!strcmp(spec->method, "POST") ||
-			     !strcmp(spec->method, "PATCH"))) {
+	if (spec->method &&
+	    (!strcmp(spec->method, "POST") || !strcmp(spec->method, "PATCH"))) {
 		curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
 		curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
 	}
@@ -398,11 +398,11 @@ static void backend_shutdown(void)
 	initialized = 0;
 }
 
-__attribute__((visibility("default"))) const struct http_backend
-	opsbot_http_backend = {
-		.version = HTTP_BACKEND_VERSION,
-		.init = backend_init,
-		.start = backend_start,
-		.cancel = backend_cancel,
-		.shutdown = backend_shutdown,
+__attribute__((visibility("default")))
+const struct http_backend opsbot_http_backend = {
+    .version = HTTP_BACKEND_VERSION,
+    .init = backend_init,
+    .start = backend_start,
+    .cancel = backend_cancel,
+    .shutdown = backend_shutdown,
 };

@@ -64,8 +64,8 @@ static int parse_fingerprint(const char *text, unsigned char *out)
 		if (!isxdigit((unsigned char)*text))
 			return -1;
 		v = isdigit((unsigned char)*text)
-			    ? *text - '0'
-			    : tolower((unsigned char)*text) - 'a' + 10;
+			? *text - '0'
+			: tolower((unsigned char)*text) - 'a' + 10;
 		if (n % 2 == 0)
 			out[n / 2] = (unsigned char)(v << 4);
 		else
@@ -130,8 +130,8 @@ static struct tls_ctx *ctx_new(const struct tls_options *o, char *err,
 	}
 	if (o->client_cert && *o->client_cert) {
 		const char *key = o->client_key && *o->client_key
-					  ? o->client_key
-					  : o->client_cert;
+				      ? o->client_key
+				      : o->client_cert;
 		char what[300];
 
 		if (SSL_CTX_use_certificate_chain_file(c->ssl_ctx,
@@ -227,7 +227,7 @@ static int cert_sha256(X509 *cert, unsigned char *out)
 	unsigned int n = 0;
 
 	return X509_digest(cert, EVP_sha256(), out, &n) == 1 && n == 32 ? 0
-									 : -1;
+									: -1;
 }
 
 /* After the handshake: the pin, or the chain and name. */
@@ -341,17 +341,17 @@ static void describe(struct tls_session *s, char *out, size_t size)
 		 SSL_get_version(s->ssl), SSL_get_cipher_name(s->ssl), hex);
 }
 
-__attribute__((visibility("default"))) const struct tls_backend
-	opsbot_tls_backend = {
-		.version = TLS_BACKEND_VERSION,
-		.ctx_new = ctx_new,
-		.ctx_free = ctx_free,
-		.session_new = session_new,
-		.session_free = session_free,
-		.handshake = handshake,
-		.feed = feed,
-		.read = tls_read,
-		.write = tls_write,
-		.take_output = take_output,
-		.describe = describe,
+__attribute__((visibility("default")))
+const struct tls_backend opsbot_tls_backend = {
+    .version = TLS_BACKEND_VERSION,
+    .ctx_new = ctx_new,
+    .ctx_free = ctx_free,
+    .session_new = session_new,
+    .session_free = session_free,
+    .handshake = handshake,
+    .feed = feed,
+    .read = tls_read,
+    .write = tls_write,
+    .take_output = take_output,
+    .describe = describe,
 };

@@ -34,7 +34,7 @@ struct net_conn {
 	void *data;
 	uv_getaddrinfo_t gai;
 	uv_connect_t connect_req;
-	uv_tcp_t *tcp;          /* one per connection attempt */
+	uv_tcp_t *tcp; /* one per connection attempt */
 	uv_timer_t timer;
 	int closing, refs;
 	struct addrinfo *addrs, *next_addr;
@@ -106,7 +106,7 @@ static void report_closed(void *data)
 
 /* Marks the connection dead and reports why, from the loop. */
 static void fail(struct net_conn *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static void fail(struct net_conn *c, const char *fmt, ...)
 {
@@ -199,8 +199,7 @@ static void start_write(struct net_conn *c)
 	c->write_req.data = c;
 	c->writing = 1;
 	c->refs++;
-	if (uv_write(&c->write_req, (uv_stream_t *)c->tcp, &b, 1,
-		     on_written)) {
+	if (uv_write(&c->write_req, (uv_stream_t *)c->tcp, &b, 1, on_written)) {
 		c->writing = 0;
 		release(c);
 		fail(c, "write failed");
@@ -282,8 +281,7 @@ static void tls_received(struct net_conn *c, const char *bytes, size_t len)
 		}
 		uv_timer_stop(&c->timer);
 		c->state = NET_OPEN;
-		tls->describe(c->tls_session, c->tls_info,
-			      sizeof(c->tls_info));
+		tls->describe(c->tls_session, c->tls_info, sizeof(c->tls_info));
 		c->cb.connected(c->data);
 		if (c->state != NET_OPEN || c->closing)
 			return;
@@ -316,10 +314,11 @@ static int tls_start(struct net_conn *c)
 
 	if (!tls) {
 		const struct tls_backend *b =
-			module_load("tls", TLS_BACKEND_SYMBOL, &msg);
+		    module_load("tls", TLS_BACKEND_SYMBOL, &msg);
 
 		if (!b || b->version != TLS_BACKEND_VERSION) {
-			fail(c, "TLS: %s", msg ? msg : "module version mismatch");
+			fail(c, "TLS: %s",
+			     msg ? msg : "module version mismatch");
 			free(msg);
 			return -1;
 		}
@@ -327,8 +326,8 @@ static int tls_start(struct net_conn *c)
 	}
 	c->tls_ctx = tls->ctx_new(c->tls_opts, err, sizeof(err));
 	if (c->tls_ctx)
-		c->tls_session = tls->session_new(c->tls_ctx, c->host, err,
-						  sizeof(err));
+		c->tls_session =
+		    tls->session_new(c->tls_ctx, c->host, err, sizeof(err));
 	if (!c->tls_session) {
 		fail(c, "TLS: %s", err);
 		return -1;
@@ -417,8 +416,7 @@ static void try_next_address(struct net_conn *c)
 	c->refs++; /* the connect request */
 }
 
-static void on_resolved(uv_getaddrinfo_t *req, int status,
-			struct addrinfo *res)
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
 	struct net_conn *c = req->data;
 
@@ -455,17 +453,16 @@ struct net_conn *net_connect(const struct net_options *opts,
 		c->use_tls = 1;
 		c->tls_opts = xcalloc(1, sizeof(*c->tls_opts));
 		c->tls_opts->verify = opts->tls->verify;
-		c->tls_opts->ca_file = opts->tls->ca_file
-					       ? xstrdup(opts->tls->ca_file)
+		c->tls_opts->ca_file =
+		    opts->tls->ca_file ? xstrdup(opts->tls->ca_file) : NULL;
+		c->tls_opts->fingerprint = opts->tls->fingerprint
+					       ? xstrdup(opts->tls->fingerprint)
 					       : NULL;
-		c->tls_opts->fingerprint =
-			opts->tls->fingerprint ? xstrdup(opts->tls->fingerprint)
+		c->tls_opts->client_cert = opts->tls->client_cert
+					       ? xstrdup(opts->tls->client_cert)
 					       : NULL;
-		c->tls_opts->client_cert =
-			opts->tls->client_cert ? xstrdup(opts->tls->client_cert)
-					       : NULL;
-		c->tls_opts->client_key =
-			opts->tls->client_key ? xstrdup(opts->tls->client_key)
+		c->tls_opts->client_key = opts->tls->client_key
+					      ? xstrdup(opts->tls->client_key)
 					      : NULL;
 	}
 	snprintf(c->port_text, sizeof(c->port_text), "%d", opts->port);
@@ -476,8 +473,8 @@ struct net_conn *net_connect(const struct net_options *opts,
 	c->refs = 1; /* the timer */
 	uv_timer_start(&c->timer, on_timeout,
 		       (uint64_t)(opts->connect_timeout_ms > 0
-					  ? opts->connect_timeout_ms
-					  : 30000),
+				      ? opts->connect_timeout_ms
+				      : 30000),
 		       0);
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;

@@ -72,17 +72,17 @@
 /* Status codes.  0 is success; every failure is negative. */
 enum opsbot_status {
 	OPSBOT_OK = 0,
-	OPSBOT_ERR = -1,        /* failed; a message has been logged or sent */
-	OPSBOT_EUSAGE = -2,     /* command handler: host replies with the usage */
-	OPSBOT_ECANCELED = -3,  /* cancel() or the plugin is being unloaded */
-	OPSBOT_ETIMEDOUT = -4,  /* the operation's time limit passed */
-	OPSBOT_EINVAL = -5,     /* bad argument to a host function */
-	OPSBOT_ENOMEM = -6,     /* out of memory */
-	OPSBOT_ENOENT = -7,     /* no such id, key or name */
-	OPSBOT_EPERM = -8,      /* the caller lacks the capability */
-	OPSBOT_ECLOSING = -9,   /* the plugin is being unloaded; nothing new */
-	OPSBOT_EEXIST = -10,    /* already registered */
-	OPSBOT_PENDING = 1,     /* command handler: will call done() later */
+	OPSBOT_ERR = -1,    /* failed; a message has been logged or sent */
+	OPSBOT_EUSAGE = -2, /* command handler: host replies with the usage */
+	OPSBOT_ECANCELED = -3, /* cancel() or the plugin is being unloaded */
+	OPSBOT_ETIMEDOUT = -4, /* the operation's time limit passed */
+	OPSBOT_EINVAL = -5,    /* bad argument to a host function */
+	OPSBOT_ENOMEM = -6,    /* out of memory */
+	OPSBOT_ENOENT = -7,    /* no such id, key or name */
+	OPSBOT_EPERM = -8,     /* the caller lacks the capability */
+	OPSBOT_ECLOSING = -9,  /* the plugin is being unloaded; nothing new */
+	OPSBOT_EEXIST = -10,   /* already registered */
+	OPSBOT_PENDING = 1,    /* command handler: will call done() later */
 };
 
 /* Timer callback return value: do not run again. */
@@ -97,7 +97,7 @@ enum opsbot_log_level {
 
 struct opsbot_plugin; /* opaque: the host's record of one loaded plugin */
 struct opsbot_job;    /* opaque: a running job, seen by its work function */
-struct sqlite3;       /* from <sqlite3.h>; plugins that use the store link it */
+struct sqlite3;	      /* from <sqlite3.h>; plugins that use the store link it */
 
 /* ------------------------------------------------------------------------ */
 /* Commands                                                                  */
@@ -126,13 +126,13 @@ enum opsbot_origin {
  * plugin must not touch the request after its own cancelled callbacks ran.
  */
 struct opsbot_request {
-	const char *command;       /* the subcommand matched: "status", or "" */
-	int argc;                  /* arguments after the subcommand */
-	const char *const *argv;   /* argv[argc] is NULL; quotes removed */
-	const char *args;          /* the argument text as typed */
-	const char *nick;          /* who asked (the local user name in CLI) */
-	const char *account;       /* services account, or NULL if unknown */
-	const char *channel;       /* channel it was typed in, or NULL */
+	const char *command;	 /* the subcommand matched: "status", or "" */
+	int argc;		 /* arguments after the subcommand */
+	const char *const *argv; /* argv[argc] is NULL; quotes removed */
+	const char *args;	 /* the argument text as typed */
+	const char *nick;	 /* who asked (the local user name in CLI) */
+	const char *account;	 /* services account, or NULL if unknown */
+	const char *channel;	 /* channel it was typed in, or NULL */
 	enum opsbot_origin origin;
 };
 
@@ -151,15 +151,15 @@ typedef int opsbot_command_fn(struct opsbot_plugin *self,
  * the descriptor); a name of "" is the bare "!<word> <args>".
  */
 struct opsbot_command {
-	const char *name;       /* subcommand: [a-z0-9-]+, or "" */
-	const char *usage;      /* arguments, e.g. "<name or e-mail>", or "" */
-	const char *help;       /* one line: what it does */
+	const char *name;	/* subcommand: [a-z0-9-]+, or "" */
+	const char *usage;	/* arguments, e.g. "<name or e-mail>", or "" */
+	const char *help;	/* one line: what it does */
 	const char *capability; /* needed capability ("registrar.admin"), or
 				   NULL for everyone; "admin" grants all */
-	int min_args;           /* fewer arguments: usage error */
-	int max_args;           /* more arguments: usage error; -1 unlimited */
+	int min_args;		/* fewer arguments: usage error */
+	int max_args;		/* more arguments: usage error; -1 unlimited */
 	opsbot_command_fn *fn;
-	void *data;             /* passed to fn */
+	void *data; /* passed to fn */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -167,13 +167,13 @@ struct opsbot_command {
 
 enum opsbot_config_type {
 	OPSBOT_CONFIG_STRING,
-	OPSBOT_CONFIG_INT,      /* decimal, range-checked against min/max */
-	OPSBOT_CONFIG_BOOL,     /* true/false, yes/no, on/off, 1/0 */
+	OPSBOT_CONFIG_INT,	/* decimal, range-checked against min/max */
+	OPSBOT_CONFIG_BOOL,	/* true/false, yes/no, on/off, 1/0 */
 	OPSBOT_CONFIG_DURATION, /* "90", "90s", "5m", "2h", "1d"; read as ms */
-	OPSBOT_CONFIG_SECRET,   /* never logged, echoed or printed; the value
+	OPSBOT_CONFIG_SECRET,	/* never logged, echoed or printed; the value
 				   may come from "<key>_file = PATH" or
 				   "<key>_env = VARIABLE" instead of the key */
-	OPSBOT_CONFIG_LIST,     /* the key may repeat; each line is one item */
+	OPSBOT_CONFIG_LIST,	/* the key may repeat; each line is one item */
 };
 
 enum opsbot_config_flags {
@@ -192,8 +192,8 @@ struct opsbot_config_key {
 	enum opsbot_config_type type;
 	const char *default_value; /* as it would be written in the file */
 	unsigned flags;
-	long long min, max;        /* INT and DURATION (ms); both 0: no limit */
-	const char *help;          /* one line, for --check-config output */
+	long long min, max; /* INT and DURATION (ms); both 0: no limit */
+	const char *help;   /* one line, for --check-config output */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -210,18 +210,19 @@ enum opsbot_http_flags {
  * twice.
  */
 struct opsbot_http_request {
-	const char *method;          /* NULL: GET, or POST when body is set */
-	const char *url;             /* http:// or https:// only */
-	const char *const *headers;  /* "Name: value", NULL-terminated, or NULL;
-					a header containing CR or LF is refused */
-	const char *body;            /* copied by the host; NULL: no body */
+	const char *method; /* NULL: GET, or POST when body is set */
+	const char *url;    /* http:// or https:// only */
+	const char *const
+	    *headers;	  /* "Name: value", NULL-terminated, or NULL;
+			     a header containing CR or LF is refused */
+	const char *body; /* copied by the host; NULL: no body */
 	size_t body_len;
-	const char *username;        /* basic auth user, or NULL */
-	const char *password;        /* basic auth password; never logged */
-	long timeout_ms;             /* whole request; 0: 30 s */
-	long connect_timeout_ms;     /* 0: 10 s */
-	size_t max_response_bytes;   /* 0: 8 MiB; more is an error */
-	unsigned flags;              /* enum opsbot_http_flags */
+	const char *username;	   /* basic auth user, or NULL */
+	const char *password;	   /* basic auth password; never logged */
+	long timeout_ms;	   /* whole request; 0: 30 s */
+	long connect_timeout_ms;   /* 0: 10 s */
+	size_t max_response_bytes; /* 0: 8 MiB; more is an error */
+	unsigned flags;		   /* enum opsbot_http_flags */
 };
 
 /*
@@ -232,14 +233,14 @@ struct opsbot_http_request {
  */
 struct opsbot_http_response {
 	int status;
-	long code;                  /* HTTP status code, 0 if none */
-	const char *body;           /* NUL-terminated; "" if none */
+	long code;	  /* HTTP status code, 0 if none */
+	const char *body; /* NUL-terminated; "" if none */
 	size_t body_len;
-	const char *error;          /* one line for humans; NULL when OK */
-	int request_sent;           /* 1 once any of the request reached the
-				       server: a failure after that leaves the
-				       outcome unknown (the server may have
-				       acted on it) */
+	const char *error; /* one line for humans; NULL when OK */
+	int request_sent;  /* 1 once any of the request reached the
+			      server: a failure after that leaves the
+			      outcome unknown (the server may have
+			      acted on it) */
 	long elapsed_ms;
 };
 
@@ -261,16 +262,16 @@ typedef void opsbot_http_fn(struct opsbot_plugin *self,
  * descriptors.
  */
 struct opsbot_process_options {
-	const char *const *argv;    /* argv[0]: a path, or a name looked up in
-				       PATH; NULL-terminated */
-	const char *const *env;     /* extra "NAME=value", NULL-terminated */
-	const char *cwd;            /* NULL: the host's working directory */
-	const char *stdin_data;     /* written to the child's stdin, then
-				       closed; NULL: /dev/null */
+	const char *const *argv; /* argv[0]: a path, or a name looked up in
+				    PATH; NULL-terminated */
+	const char *const *env;	 /* extra "NAME=value", NULL-terminated */
+	const char *cwd;	 /* NULL: the host's working directory */
+	const char *stdin_data;	 /* written to the child's stdin, then
+				    closed; NULL: /dev/null */
 	size_t stdin_len;
-	long timeout_ms;            /* 0: none; on expiry SIGTERM to the whole
-				       group, SIGKILL kill_grace_ms later */
-	long kill_grace_ms;         /* 0: 5 s */
+	long timeout_ms;    /* 0: none; on expiry SIGTERM to the whole
+			       group, SIGKILL kill_grace_ms later */
+	long kill_grace_ms; /* 0: 5 s */
 };
 
 enum opsbot_process_event_kind {
@@ -282,15 +283,15 @@ enum opsbot_process_event_kind {
 /* One event from a child (host-filled). */
 struct opsbot_process_event {
 	enum opsbot_process_event_kind kind;
-	const char *line;   /* STDOUT/STDERR: NUL-terminated, no newline */
+	const char *line; /* STDOUT/STDERR: NUL-terminated, no newline */
 	size_t line_len;
-	int truncated;      /* the line was longer than 16 KiB and was cut;
-			       the rest arrives as further lines */
-	int status;         /* EXIT: OPSBOT_OK if it exited by itself (any
-			       code), OPSBOT_ETIMEDOUT, OPSBOT_ECANCELED, or
-			       OPSBOT_ERR (killed by a signal) */
-	int exit_code;      /* EXIT: exit code, -1 if killed by a signal */
-	int term_signal;    /* EXIT: the signal that ended it, or 0 */
+	int truncated;	 /* the line was longer than 16 KiB and was cut;
+			    the rest arrives as further lines */
+	int status;	 /* EXIT: OPSBOT_OK if it exited by itself (any
+			    code), OPSBOT_ETIMEDOUT, OPSBOT_ECANCELED, or
+			    OPSBOT_ERR (killed by a signal) */
+	int exit_code;	 /* EXIT: exit code, -1 if killed by a signal */
+	int term_signal; /* EXIT: the signal that ended it, or 0 */
 	long pid;
 };
 
@@ -334,12 +335,12 @@ typedef long opsbot_timer_fn(struct opsbot_plugin *self, int status,
 
 /* An incoming HTTP request (host-filled). */
 struct opsbot_webhook {
-	const char *method;        /* "POST" */
-	const char *path;          /* "/hooks/jenkins", without the query */
-	const char *query;         /* after '?', or "" */
-	const char *body;          /* NUL-terminated */
+	const char *method; /* "POST" */
+	const char *path;   /* "/hooks/jenkins", without the query */
+	const char *query;  /* after '?', or "" */
+	const char *body;   /* NUL-terminated */
 	size_t body_len;
-	const char *remote_addr;   /* "127.0.0.1" */
+	const char *remote_addr; /* "127.0.0.1" */
 };
 
 /*
@@ -367,18 +368,18 @@ struct opsbot_api {
 
 	/* Answers where the request came from (channel, private, stdout). */
 	void (*reply)(struct opsbot_request *req, const char *fmt, ...)
-		__attribute__((format(printf, 2, 3)));
+	    __attribute__((format(printf, 2, 3)));
 
 	/*
 	 * Answers the asker only: a private message on IRC, stdout in the
 	 * CLI.  Use it for personal data (e-mail addresses, form fields).
 	 */
 	void (*reply_private)(struct opsbot_request *req, const char *fmt, ...)
-		__attribute__((format(printf, 2, 3)));
+	    __attribute__((format(printf, 2, 3)));
 
 	/* Like reply(), for errors: on the CLI it goes to stderr. */
 	void (*reply_error)(struct opsbot_request *req, const char *fmt, ...)
-		__attribute__((format(printf, 2, 3)));
+	    __attribute__((format(printf, 2, 3)));
 
 	/*
 	 * Ends a request whose handler returned OPSBOT_PENDING.  status is
@@ -401,14 +402,12 @@ struct opsbot_api {
 	 * printed to stdout as "<target> <text>".
 	 */
 	void (*say)(struct opsbot_plugin *self, const char *target,
-		    const char *fmt, ...)
-		__attribute__((format(printf, 3, 4)));
+		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 	/* --- logging (any thread) --- */
 
 	void (*log)(struct opsbot_plugin *self, enum opsbot_log_level level,
-		    const char *fmt, ...)
-		__attribute__((format(printf, 3, 4)));
+		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 	/* --- configuration: the [plugin.<name>] section --- */
 
@@ -492,8 +491,7 @@ struct opsbot_api {
 	 * Returns OPSBOT_OK, OPSBOT_EEXIST or OPSBOT_EINVAL.
 	 */
 	int (*webhook_add)(struct opsbot_plugin *self, const char *method,
-			   const char *path, opsbot_webhook_fn *fn,
-			   void *data);
+			   const char *path, opsbot_webhook_fn *fn, void *data);
 
 	/* The response body for the webhook being handled. */
 	void (*webhook_respond)(const struct opsbot_webhook *hook,
@@ -525,7 +523,7 @@ struct opsbot_api {
 	 */
 	void (*say_grouped)(struct opsbot_plugin *self, const char *target,
 			    const char *group, const char *fmt, ...)
-		__attribute__((format(printf, 4, 5)));
+	    __attribute__((format(printf, 4, 5)));
 
 	/*
 	 * OPSBOT_MODE_DAEMON, OPSBOT_MODE_CLI or OPSBOT_MODE_CHECK.  In the
@@ -553,10 +551,10 @@ struct opsbot_api {
 
 struct opsbot_plugin_descriptor {
 	unsigned abi_major, abi_minor; /* OPSBOT_ABI_*, as built */
-	const char *name;        /* [a-z0-9_]+, must equal the file: name.so */
-	const char *version;     /* free text, e.g. "1.2.0" */
+	const char *name;	 /* [a-z0-9_]+, must equal the file: name.so */
+	const char *version;	 /* free text, e.g. "1.2.0" */
 	const char *description; /* one line */
-	const char *command;     /* chat word: "reg" for "!reg ..."; NULL: name */
+	const char *command; /* chat word: "reg" for "!reg ..."; NULL: name */
 	const struct opsbot_config_key *config; /* ended by key NULL; or NULL */
 
 	/*

@@ -83,7 +83,7 @@ struct opsbot_plugin *plugin_find(const char *name)
 	list_for_each_safe(pos, tmp, &registry)
 	{
 		struct opsbot_plugin *p =
-			list_entry(pos, struct opsbot_plugin, link);
+		    list_entry(pos, struct opsbot_plugin, link);
 
 		if (!strcmp(p->name, name))
 			return p;
@@ -100,7 +100,7 @@ static struct opsbot_plugin *find_dying(const char *name)
 	list_for_each_safe(pos, tmp, &dying)
 	{
 		struct opsbot_plugin *p =
-			list_entry(pos, struct opsbot_plugin, link);
+		    list_entry(pos, struct opsbot_plugin, link);
 
 		if (!strcmp(p->name, name))
 			return p;
@@ -125,7 +125,7 @@ struct opsbot_plugin *plugin_find_by_word(const char *word)
 	list_for_each_safe(pos, tmp, &registry)
 	{
 		struct opsbot_plugin *p =
-			list_entry(pos, struct opsbot_plugin, link);
+		    list_entry(pos, struct opsbot_plugin, link);
 
 		if (!strcmp(p->command_word, word))
 			return p;
@@ -189,7 +189,7 @@ static void register_cached(struct list *plugins)
 	list_for_each_safe(pos, tmp, plugins)
 	{
 		struct opsbot_plugin *p =
-			list_entry(pos, struct opsbot_plugin, link);
+		    list_entry(pos, struct opsbot_plugin, link);
 		struct plugin_cache *c;
 
 		for (c = p->cache; c; c = c->next)
@@ -235,8 +235,8 @@ void *plugin_peek(const char *name, const struct opsbot_plugin_descriptor **out,
 	}
 	handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!handle) {
-		*err = xasprintf("cannot load plugin '%s': %s", name,
-				 dlerror());
+		*err =
+		    xasprintf("cannot load plugin '%s': %s", name, dlerror());
 		free(path);
 		return NULL;
 	}
@@ -496,7 +496,7 @@ void plugin_unload_all(void)
 	list_for_each_safe(pos, tmp, &dying)
 	{
 		struct opsbot_plugin *p =
-			list_entry(pos, struct opsbot_plugin, link);
+		    list_entry(pos, struct opsbot_plugin, link);
 
 		if (p->waiter)
 			p->waiter->reload = 0;

@@ -35,7 +35,7 @@ struct plugin_cache {
 };
 
 struct op_kind {
-	const char *name;          /* "timer", "http", ... */
+	const char *name;	       /* "timer", "http", ... */
 	void (*cancel)(struct op *op); /* must lead to op_finish() soon */
 };
 
@@ -51,20 +51,20 @@ struct op {
 struct opsbot_plugin {
 	char *name;
 	char *path;
-	char *command_word;  /* "reg" */
-	char *log_name;      /* "plugin reg..." for log lines */
-	void *handle;        /* dlopen handle; NULL for built-in test plugins */
+	char *command_word; /* "reg" */
+	char *log_name;	    /* "plugin reg..." for log lines */
+	void *handle;	    /* dlopen handle; NULL for built-in test plugins */
 	const struct opsbot_plugin_descriptor *desc;
 	enum plugin_state state;
-	int depth;           /* plugin frames on the stack */
-	int unload_pending;  /* unload requested; see plugin_unload() */
-	int skip_fini;       /* init failed: no fini() */
+	int depth;	    /* plugin frames on the stack */
+	int unload_pending; /* unload requested; see plugin_unload() */
+	int skip_fini;	    /* init failed: no fini() */
 	struct unload_waiter *waiter; /* who asked for the unload */
-	struct list ops;     /* struct op */
-	struct list requests; /* pending struct request */
-	struct list link;    /* in the registry */
+	struct list ops;	      /* struct op */
+	struct list requests;	      /* pending struct request */
+	struct list link;	      /* in the registry */
 	/* Resolved config of [plugin.<name>], valid until unload. */
-	struct config *config; /* a reference (config_ref) */
+	struct config *config;	    /* a reference (config_ref) */
 	struct plugin_cache *cache; /* config lists and secrets handed out */
 };
 
@@ -79,8 +79,8 @@ struct opsbot_plugin *plugin_load(const char *name, char **err);
  * for --check-config.  Returns the handle (dlclose it) and *desc, or NULL
  * with *err set.
  */
-void *plugin_peek(const char *name, const struct opsbot_plugin_descriptor **desc,
-		  char **err);
+void *plugin_peek(const char *name,
+		  const struct opsbot_plugin_descriptor **desc, char **err);
 
 /* Drops the handle plugin_peek() returned. */
 void plugin_peek_release(void *handle);

@@ -43,8 +43,8 @@ struct process_op {
 	long grace_ms;
 	int exited, exit_code, term_signal;
 	int timed_out;
-	int detached;  /* the plugin got its EXIT already */
-	int refs;      /* open uv handles + pending deferred calls */
+	int detached;	 /* the plugin got its EXIT already */
+	int refs;	 /* open uv handles + pending deferred calls */
 	struct list all; /* every live child, for process_kill_all */
 };
 
@@ -89,7 +89,7 @@ static void deliver(struct process_op *proc, struct opsbot_process_event *ev)
 
 static void deliver_exit(struct process_op *proc, int status)
 {
-	struct opsbot_process_event ev = { 0 };
+	struct opsbot_process_event ev = {0};
 
 	if (proc->detached)
 		return;
@@ -97,8 +97,8 @@ static void deliver_exit(struct process_op *proc, int status)
 	ev.kind = OPSBOT_PROCESS_EXIT;
 	ev.line = "";
 	ev.status = status;
-	ev.exit_code = proc->exited && !proc->term_signal ? proc->exit_code
-							  : -1;
+	ev.exit_code =
+	    proc->exited && !proc->term_signal ? proc->exit_code : -1;
 	ev.term_signal = proc->term_signal;
 	op_finish(&proc->op);
 	deliver(proc, &ev);
@@ -127,7 +127,7 @@ static void maybe_finish(struct process_op *proc)
 static void emit_line(struct stream *s, const char *line, size_t len,
 		      int truncated)
 {
-	struct opsbot_process_event ev = { 0 };
+	struct opsbot_process_event ev = {0};
 	char *copy;
 
 	/* Cancelled (or its plugin unloading): detached at once, like a
@@ -259,7 +259,7 @@ static void process_cancel(struct op *op)
 	loop_defer(deliver_cancel, proc);
 }
 
-static const struct op_kind process_kind = { "process", process_cancel };
+static const struct op_kind process_kind = {"process", process_cancel};
 
 static void on_stdin_written(uv_write_t *w, int status)
 {
@@ -275,7 +275,7 @@ static void on_stdin_written(uv_write_t *w, int status)
 /* PATH, HOME, LANG and TZ from the host, then the plugin's. */
 static char **build_env(const char *const *extra)
 {
-	static const char *const keep[] = { "PATH", "HOME", "LANG", "TZ" };
+	static const char *const keep[] = {"PATH", "HOME", "LANG", "TZ"};
 	size_t n = 0, i, count = ARRAY_SIZE(keep) + 1;
 	char **env;
 
@@ -309,7 +309,7 @@ int64_t process_start(struct opsbot_plugin *p,
 		      const struct opsbot_process_options *opts,
 		      opsbot_process_fn *fn, void *data)
 {
-	uv_process_options_t o = { 0 };
+	uv_process_options_t o = {0};
 	uv_stdio_container_t stdio[3];
 	struct process_op *proc;
 	char **env;
@@ -326,8 +326,8 @@ int64_t process_start(struct opsbot_plugin *p,
 	proc = xcalloc(1, sizeof(*proc));
 	proc->fn = fn;
 	proc->data = data;
-	proc->grace_ms = opts->kill_grace_ms > 0 ? opts->kill_grace_ms
-						 : DEFAULT_GRACE_MS;
+	proc->grace_ms =
+	    opts->kill_grace_ms > 0 ? opts->kill_grace_ms : DEFAULT_GRACE_MS;
 	proc->out.kind = OPSBOT_PROCESS_STDOUT;
 	proc->err.kind = OPSBOT_PROCESS_STDERR;
 	proc->out.proc = proc->err.proc = proc;
@@ -412,7 +412,7 @@ void process_kill_all(void)
 	list_for_each_safe(pos, tmp, &children)
 	{
 		struct process_op *proc =
-			list_entry(pos, struct process_op, all);
+		    list_entry(pos, struct process_op, all);
 
 		kill_group(proc, SIGKILL);
 	}

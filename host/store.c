@@ -18,9 +18,9 @@ static char *db_path;
 
 /* Host schema steps; user_version is the number applied. */
 static const char *const host_steps[] = {
-	"CREATE TABLE plugin_schema ("
-	" plugin TEXT PRIMARY KEY,"
-	" version INTEGER NOT NULL)",
+    "CREATE TABLE plugin_schema ("
+    " plugin TEXT PRIMARY KEY,"
+    " version INTEGER NOT NULL)",
 };
 
 static int exec(const char *sql, char **err)
@@ -91,7 +91,7 @@ int store_open(const char *path, char **err)
 	*err = NULL;
 	rc = sqlite3_open_v2(path, &db,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-				     SQLITE_OPEN_FULLMUTEX,
+				 SQLITE_OPEN_FULLMUTEX,
 			     NULL);
 	if (rc != SQLITE_OK) {
 		*err = xasprintf("cannot open database '%s': %s", path,
@@ -145,8 +145,8 @@ static int plugin_version(const char *owner, int *version)
 	int rc;
 
 	rc = sqlite3_prepare_v2(
-		db, "SELECT version FROM plugin_schema WHERE plugin = ?1", -1,
-		&st, NULL);
+	    db, "SELECT version FROM plugin_schema WHERE plugin = ?1", -1, &st,
+	    NULL);
 	if (rc)
 		return -1;
 	sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);

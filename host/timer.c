@@ -46,7 +46,7 @@ static void timer_cancel(struct op *op)
 	loop_defer(deliver_cancel, t);
 }
 
-static const struct op_kind timer_kind = { "timer", timer_cancel };
+static const struct op_kind timer_kind = {"timer", timer_cancel};
 
 static void on_timer(uv_timer_t *handle)
 {
@@ -71,8 +71,8 @@ static void on_timer(uv_timer_t *handle)
 	plugin_leave(p);
 }
 
-int64_t timer_start(struct opsbot_plugin *p, long delay_ms,
-		    opsbot_timer_fn *fn, void *data)
+int64_t timer_start(struct opsbot_plugin *p, long delay_ms, opsbot_timer_fn *fn,
+		    void *data)
 {
 	struct timer_op *t;
 

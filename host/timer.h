@@ -6,7 +6,7 @@
 
 #include "opsbot.h"
 
-int64_t timer_start(struct opsbot_plugin *p, long delay_ms,
-		    opsbot_timer_fn *fn, void *data);
+int64_t timer_start(struct opsbot_plugin *p, long delay_ms, opsbot_timer_fn *fn,
+		    void *data);
 
 #endif /* TIMER_H */

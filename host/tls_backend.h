@@ -20,20 +20,20 @@ struct tls_ctx;
 struct tls_session;
 
 struct tls_options {
-	int verify;              /* check the chain and the host name */
-	const char *ca_file;     /* PEM bundle; NULL: the system store */
+	int verify;		 /* check the chain and the host name */
+	const char *ca_file;	 /* PEM bundle; NULL: the system store */
 	const char *fingerprint; /* SHA-256 of the certificate (hex, colons
 				    allowed), or NULL; when set it replaces
 				    the chain check */
 	const char *client_cert; /* PEM file, for CertFP / SASL EXTERNAL */
-	const char *client_key;  /* PEM file; NULL: in client_cert */
+	const char *client_key;	 /* PEM file; NULL: in client_cert */
 };
 
 enum tls_status {
 	TLS_OK = 0,
 	TLS_WANT_MORE = 1, /* needs more input before it can go on */
 	TLS_ERROR = -1,
-	TLS_CLOSED = -2,   /* the peer ended the session */
+	TLS_CLOSED = -2, /* the peer ended the session */
 };
 
 struct tls_backend {

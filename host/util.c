@@ -12,8 +12,7 @@
 static void out_of_memory(size_t size)
 {
 	/* Not through log.c: it may need memory itself. */
-	fprintf(stderr, "opsbot: out of memory (%zu bytes); aborting\n",
-		size);
+	fprintf(stderr, "opsbot: out of memory (%zu bytes); aborting\n", size);
 	abort();
 }
 
@@ -144,7 +143,7 @@ int str_edit_distance(const char *a, const char *b, int limit)
 char *base64_encode(const void *data, size_t len)
 {
 	static const char alphabet[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	const unsigned char *in = data;
 	char *out = xmalloc((len + 2) / 3 * 4 + 1), *p = out;
 	size_t i;

@@ -22,7 +22,7 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xvasprintf(const char *fmt, va_list ap)
-	__attribute__((format(printf, 1, 0)));
+    __attribute__((format(printf, 1, 0)));
 
 /* Frees a string that may hold a secret, wiping it first. */
 void free_secret(char *s);
@@ -49,9 +49,12 @@ struct list {
 	struct list *prev, *next;
 };
 
-#define LIST_INIT(name) { &(name), &(name) }
-#define list_entry(ptr, type, member)                                         \
-	((type *)((char *)(ptr) - offsetof(type, member)))
+#define LIST_INIT(name)                                                        \
+	{                                                                      \
+		&(name), &(name)                                               \
+	}
+#define list_entry(ptr, type, member)                                          \
+	((type *)((char *)(ptr)-offsetof(type, member)))
 
 static inline void list_init(struct list *l)
 {
@@ -80,8 +83,8 @@ static inline void list_del(struct list *item)
 	item->next = item;
 }
 
-#define list_for_each_safe(pos, tmp, head)                                    \
-	for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head);      \
+#define list_for_each_safe(pos, tmp, head)                                     \
+	for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head);       \
 	     (pos) = (tmp), (tmp) = (pos)->next)
 
 /* ---- growable byte buffer, always NUL-terminated ---- */
@@ -91,16 +94,19 @@ struct buf {
 	size_t cap;
 };
 
-#define BUF_INIT { NULL, 0, 0 }
+#define BUF_INIT                                                               \
+	{                                                                      \
+		NULL, 0, 0                                                     \
+	}
 
 void buf_grow(struct buf *b, size_t extra);
 void buf_add(struct buf *b, const void *data, size_t len);
 void buf_adds(struct buf *b, const char *s);
 void buf_addch(struct buf *b, char c);
 void buf_addf(struct buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 void buf_vaddf(struct buf *b, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0)));
+    __attribute__((format(printf, 2, 0)));
 void buf_consume(struct buf *b, size_t len); /* drop len bytes at front */
 void buf_reset(struct buf *b);
 void buf_free(struct buf *b);

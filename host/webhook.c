@@ -88,23 +88,40 @@ static void on_written(uv_write_t *w, int status)
 static const char *reason(int code)
 {
 	switch (code) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 202: return "Accepted";
-	case 204: return "No Content";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 411: return "Length Required";
-	case 413: return "Payload Too Large";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 503: return "Service Unavailable";
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 202:
+		return "Accepted";
+	case 204:
+		return "No Content";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 411:
+		return "Length Required";
+	case 413:
+		return "Payload Too Large";
+	case 429:
+		return "Too Many Requests";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
+	case 503:
+		return "Service Unavailable";
 	}
 	return "Status";
 }
@@ -194,8 +211,8 @@ static long dechunk(char *p, size_t len, size_t max)
 		in = line_end + 2;
 		if (size == 0)
 			return memmem(in, (size_t)(end - in), "\r\n", 2)
-				       ? (long)(out - p)
-				       : -2;
+				   ? (long)(out - p)
+				   : -2;
 		if ((size_t)(end - in) < size + 2)
 			return -2;
 		memmove(out, in, size);
@@ -536,21 +553,21 @@ void webhook_validate_config(struct config *cfg)
 	struct sockaddr_storage addr;
 	char why[200];
 
-	if (e && *e->value && parse_listen(e->value, &addr, why,
-					   sizeof(why)) < 0)
+	if (e && *e->value &&
+	    parse_listen(e->value, &addr, why, sizeof(why)) < 0)
 		config_error(cfg, e, "%s", why);
 }
 
 int webhook_configure(const struct config *cfg)
 {
-	const char *listen = config_get(cfg, "http", config_http_keys,
-					"listen");
+	const char *listen =
+	    config_get(cfg, "http", config_http_keys, "listen");
 	struct sockaddr_storage addr;
 	char why[200];
 	int rc, len = sizeof(addr);
 
-	max_body = (size_t)config_get_int(cfg, "http", config_http_keys,
-					  "max_body");
+	max_body =
+	    (size_t)config_get_int(cfg, "http", config_http_keys, "max_body");
 	webhook_stop();
 	if (!listen || !*listen)
 		return 0;
@@ -629,12 +646,11 @@ void webhook_respond(const struct opsbot_webhook *hook,
 	/* Static or plugin-owned strings outlive the handler call only
 	 * by accident: accept a few known types, default to text. */
 	hr->content_type = content_type && strstr(content_type, "json")
-				   ? "application/json"
-				   : "text/plain; charset=utf-8";
+			       ? "application/json"
+			       : "text/plain; charset=utf-8";
 }
 
-const char *webhook_header(const struct opsbot_webhook *hook,
-			   const char *name)
+const char *webhook_header(const struct opsbot_webhook *hook, const char *name)
 {
 	const struct hook_request *hr = (const struct hook_request *)hook;
 	size_t n = strlen(name);

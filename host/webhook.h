@@ -23,7 +23,6 @@ void webhook_remove_plugin(struct opsbot_plugin *p);
 void webhook_respond(const struct opsbot_webhook *hook,
 		     const char *content_type, const char *body,
 		     size_t body_len);
-const char *webhook_header(const struct opsbot_webhook *hook,
-			   const char *name);
+const char *webhook_header(const struct opsbot_webhook *hook, const char *name);
 
 #endif /* WEBHOOK_H */

@@ -149,7 +149,7 @@ static void on_fetched(struct opsbot_plugin *pl,
 static int cmd_fetch(struct opsbot_plugin *pl, struct opsbot_request *req,
 		     void *data)
 {
-	struct opsbot_http_request r = { 0 };
+	struct opsbot_http_request r = {0};
 	struct pending *p = pending_new(req);
 	int64_t id;
 
@@ -190,13 +190,13 @@ static void on_process(struct opsbot_plugin *pl,
 		else
 			bot->reply_error(p->req, "process ended: %s",
 					 ev->status == OPSBOT_ETIMEDOUT
-						 ? "timed out"
+					     ? "timed out"
 					 : ev->status == OPSBOT_ECANCELED
-						 ? "cancelled"
-						 : "killed by a signal");
+					     ? "cancelled"
+					     : "killed by a signal");
 		bot->done(p->req, ev->status == OPSBOT_OK && !ev->exit_code
-					  ? OPSBOT_OK
-					  : OPSBOT_ERR);
+				      ? OPSBOT_OK
+				      : OPSBOT_ERR);
 		free(p);
 		return;
 	}
@@ -206,9 +206,9 @@ static int cmd_run(struct opsbot_plugin *pl, struct opsbot_request *req,
 		   void *data)
 {
 	/* Arguments go to echo as argv: no shell ever sees them. */
-	const char *argv[18] = { "echo" };
-	const char *env[] = { "EXAMPLE=1", NULL };
-	struct opsbot_process_options o = { 0 };
+	const char *argv[18] = {"echo"};
+	const char *env[] = {"EXAMPLE=1", NULL};
+	struct opsbot_process_options o = {0};
 	struct pending *p;
 	int64_t id;
 	int i;
@@ -242,7 +242,7 @@ static void sleep_work(struct opsbot_job *job, void *data)
 	 * cancellation between slices. */
 	while (left > 0 && !bot->job_is_cancelled(job)) {
 		long slice = left < 50 ? left : 50;
-		struct timespec ts = { 0, slice * 1000000L };
+		struct timespec ts = {0, slice * 1000000L};
 
 		nanosleep(&ts, NULL);
 		left -= slice;
@@ -300,8 +300,8 @@ static int cmd_cancel(struct opsbot_plugin *pl, struct opsbot_request *req,
 /* ---- the store ---- */
 
 static const char *const migrations[] = {
-	"CREATE TABLE example_counter (name TEXT PRIMARY KEY, n INTEGER)",
-	"ALTER TABLE example_counter ADD COLUMN updated INTEGER",
+    "CREATE TABLE example_counter (name TEXT PRIMARY KEY, n INTEGER)",
+    "ALTER TABLE example_counter ADD COLUMN updated INTEGER",
 };
 
 static int cmd_count(struct opsbot_plugin *pl, struct opsbot_request *req,
@@ -399,26 +399,24 @@ static long on_heartbeat(struct opsbot_plugin *pl, int status, void *data)
 }
 
 static const struct opsbot_command commands[] = {
-	{ "echo", "<text>", "repeats the text", NULL, 1, -1, cmd_echo, NULL },
-	{ "whisper", "<text>", "repeats the text in private", NULL, 1, -1,
-	  cmd_whisper, NULL },
-	{ "fail", "", "fails on purpose", NULL, 0, 0, cmd_fail, NULL },
-	{ "wait", "<ms>", "answers after a delay", NULL, 1, 1, cmd_wait,
-	  NULL },
-	{ "fetch", "<url>", "fetches a URL and reports its size",
-	  "example.fetch", 1, 1, cmd_fetch, NULL },
-	{ "run", "<words...>", "runs echo with the words", NULL, 0, 16,
-	  cmd_run, NULL },
-	{ "sleep", "<ms>", "blocks a pool thread that long", NULL, 1, 1,
-	  cmd_sleep, NULL },
-	{ "cancel", "<id>", "cancels a wait, fetch, run or sleep", NULL, 1, 1,
-	  cmd_cancel, NULL },
-	{ "count", "", "counts calls in the store", NULL, 0, 0, cmd_count,
-	  NULL },
-	{ "config", "", "shows this plugin's configuration", NULL, 0, 0,
-	  cmd_config, NULL },
-	{ "announce", "<text>", "announces in the configured channel",
-	  "example.announce", 1, -1, cmd_announce, NULL },
+    {"echo", "<text>", "repeats the text", NULL, 1, -1, cmd_echo, NULL},
+    {"whisper", "<text>", "repeats the text in private", NULL, 1, -1,
+     cmd_whisper, NULL},
+    {"fail", "", "fails on purpose", NULL, 0, 0, cmd_fail, NULL},
+    {"wait", "<ms>", "answers after a delay", NULL, 1, 1, cmd_wait, NULL},
+    {"fetch", "<url>", "fetches a URL and reports its size", "example.fetch", 1,
+     1, cmd_fetch, NULL},
+    {"run", "<words...>", "runs echo with the words", NULL, 0, 16, cmd_run,
+     NULL},
+    {"sleep", "<ms>", "blocks a pool thread that long", NULL, 1, 1, cmd_sleep,
+     NULL},
+    {"cancel", "<id>", "cancels a wait, fetch, run or sleep", NULL, 1, 1,
+     cmd_cancel, NULL},
+    {"count", "", "counts calls in the store", NULL, 0, 0, cmd_count, NULL},
+    {"config", "", "shows this plugin's configuration", NULL, 0, 0, cmd_config,
+     NULL},
+    {"announce", "<text>", "announces in the configured channel",
+     "example.announce", 1, -1, cmd_announce, NULL},
 };
 
 static int example_init(struct opsbot_plugin *p, const struct opsbot_api *api)
@@ -439,8 +437,8 @@ static int example_init(struct opsbot_plugin *p, const struct opsbot_api *api)
 	/* Background work belongs to the daemon, not to `opsbot run`. */
 	if (bot->mode() == OPSBOT_MODE_DAEMON)
 		heartbeat_id = bot->timer_start(
-			self, (long)bot->config_duration_ms(self, "heartbeat"),
-			on_heartbeat, NULL);
+		    self, (long)bot->config_duration_ms(self, "heartbeat"),
+		    on_heartbeat, NULL);
 	bot->log(self, OPSBOT_LOG_INFO, "ready (%s)",
 		 bot->config_string(self, "greeting"));
 	return OPSBOT_OK;
@@ -453,28 +451,28 @@ static void example_fini(struct opsbot_plugin *p)
 }
 
 static const struct opsbot_config_key config_keys[] = {
-	{ "greeting", OPSBOT_CONFIG_STRING, "hello", 0, 0, 0,
-	  "text logged at start" },
-	{ "limit", OPSBOT_CONFIG_INT, "10", 0, 1, 1000, "a number" },
-	{ "loud", OPSBOT_CONFIG_BOOL, "false", 0, 0, 0, "a switch" },
-	{ "heartbeat", OPSBOT_CONFIG_DURATION, "60s", 0, 100, 86400000,
-	  "how often the background timer runs" },
-	{ "words", OPSBOT_CONFIG_LIST, NULL, 0, 0, 0, "a list" },
-	{ "token", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
-	  "checked on the webhook (X-Example-Token)" },
-	{ "channel", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-	  "where !example announce speaks" },
-	{ NULL, 0, NULL, 0, 0, 0, NULL },
+    {"greeting", OPSBOT_CONFIG_STRING, "hello", 0, 0, 0,
+     "text logged at start"},
+    {"limit", OPSBOT_CONFIG_INT, "10", 0, 1, 1000, "a number"},
+    {"loud", OPSBOT_CONFIG_BOOL, "false", 0, 0, 0, "a switch"},
+    {"heartbeat", OPSBOT_CONFIG_DURATION, "60s", 0, 100, 86400000,
+     "how often the background timer runs"},
+    {"words", OPSBOT_CONFIG_LIST, NULL, 0, 0, 0, "a list"},
+    {"token", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
+     "checked on the webhook (X-Example-Token)"},
+    {"channel", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+     "where !example announce speaks"},
+    {NULL, 0, NULL, 0, 0, 0, NULL},
 };
 
 OPSBOT_EXPORT const struct opsbot_plugin_descriptor opsbot_plugin = {
-	.abi_major = OPSBOT_ABI_MAJOR,
-	.abi_minor = OPSBOT_ABI_MINOR,
-	.name = "example",
-	.version = "1.0.0",
-	.description = "shows every part of the plugin API",
-	.command = NULL,
-	.config = config_keys,
-	.init = example_init,
-	.fini = example_fini,
+    .abi_major = OPSBOT_ABI_MAJOR,
+    .abi_minor = OPSBOT_ABI_MINOR,
+    .name = "example",
+    .version = "1.0.0",
+    .description = "shows every part of the plugin API",
+    .command = NULL,
+    .config = config_keys,
+    .init = example_init,
+    .fini = example_fini,
 };

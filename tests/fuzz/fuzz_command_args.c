@@ -1,5 +1,7 @@
-// fuzz-sources: host/command.c host/access.c host/config.c host/log.c host/util.c host/plugin.c host/loop.c host/api.c host/http.c host/process.c host/job.c host/timer.c host/webhook.c host/store.c host/module.c host/irc_message.c
-// fuzz-libs: -luv -lsqlite3 -linih -ldl -lpthread
+// fuzz-sources: host/command.c host/access.c host/config.c host/log.c
+// host/util.c host/plugin.c host/loop.c host/api.c host/http.c host/process.c
+// host/job.c host/timer.c host/webhook.c host/store.c host/module.c
+// host/irc_message.c fuzz-libs: -luv -lsqlite3 -linih -ldl -lpthread
 /*
  * fuzz_command_args.c - the command-line splitter (quotes, escapes) on
  * arbitrary text.  Checked: it never reads or writes outside the buffer,
@@ -49,7 +51,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 			if (strcmp(argv[i], argv2[i]))
 				abort();
-			if (starts[i] > len || (i && starts[i] <= starts[i - 1]))
+			if (starts[i] > len ||
+			    (i && starts[i] <= starts[i - 1]))
 				abort();
 		}
 	}

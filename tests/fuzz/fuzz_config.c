@@ -1,5 +1,8 @@
-// fuzz-sources: host/config.c host/access.c host/log.c host/util.c host/irc_message.c host/irc.c host/irc_queue.c host/irc_accounts.c host/command.c host/plugin.c host/loop.c host/api.c host/http.c host/process.c host/job.c host/timer.c host/webhook.c host/store.c host/module.c host/net.c
-// fuzz-libs: -luv -lsqlite3 -linih -ldl -lpthread
+// fuzz-sources: host/config.c host/access.c host/log.c host/util.c
+// host/irc_message.c host/irc.c host/irc_queue.c host/irc_accounts.c
+// host/command.c host/plugin.c host/loop.c host/api.c host/http.c
+// host/process.c host/job.c host/timer.c host/webhook.c host/store.c
+// host/module.c host/net.c fuzz-libs: -luv -lsqlite3 -linih -ldl -lpthread
 // fuzz-options: -max_len=8192
 /*
  * fuzz_config.c - the INI parser, the schema validation of every host
@@ -36,8 +39,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	access_validate(cfg);
 	if (cfg->error_count && strncmp(cfg->errors.data, "fuzz.conf", 9))
 		abort();
-	items = config_get_list(cfg, "irc", config_irc_keys, "channels",
-				&count);
+	items =
+	    config_get_list(cfg, "irc", config_irc_keys, "channels", &count);
 	free(items);
 	config_get_int(cfg, "irc", config_irc_keys, "port");
 	config_get_duration_ms(cfg, "irc", config_irc_keys, "ping_timeout");

@@ -1,6 +1,9 @@
-// fuzz-sources: host/irc.c host/irc_message.c host/irc_queue.c host/irc_accounts.c host/command.c host/access.c host/config.c host/log.c host/util.c host/loop.c host/net.c host/module.c host/plugin.c host/api.c host/http.c host/process.c host/job.c host/timer.c host/webhook.c host/store.c
-// fuzz-libs: -luv -lsqlite3 -linih -ldl -lpthread
-// fuzz-options: -max_len=20000
+// fuzz-sources: host/irc.c host/irc_message.c host/irc_queue.c
+// host/irc_accounts.c host/command.c host/access.c host/config.c host/log.c
+// host/util.c host/loop.c host/net.c host/module.c host/plugin.c host/api.c
+// host/http.c host/process.c host/job.c host/timer.c host/webhook.c
+// host/store.c fuzz-libs: -luv -lsqlite3 -linih -ldl -lpthread fuzz-options:
+// -max_len=20000
 /*
  * fuzz_irc_protocol.c - the whole protocol handler fed raw server bytes,
  * the way irssi's server-fuzz does it: a fresh session per input, with
@@ -42,17 +45,17 @@ static void init_once(void)
 	loop_init();
 	command_init("fuzz");
 	configs[0] = config_load_string(
-		"[irc]\nchannels = #a, #b key\nflood_control = false\n"
-		"alt_nicks = x1, x2\n",
-		"fuzz");
-	configs[1] = config_load_string(
-		"[irc]\nchannels = #a\nflood_control = false\n"
-		"sasl_mechanism = plain\nsasl_password = pw\n",
-		"fuzz");
-	configs[2] = config_load_string(
-		"[irc]\nchannels = #a\nnickserv_password = pw\n"
-		"identify_timeout = 1s\n",
-		"fuzz");
+	    "[irc]\nchannels = #a, #b key\nflood_control = false\n"
+	    "alt_nicks = x1, x2\n",
+	    "fuzz");
+	configs[1] =
+	    config_load_string("[irc]\nchannels = #a\nflood_control = false\n"
+			       "sasl_mechanism = plain\nsasl_password = pw\n",
+			       "fuzz");
+	configs[2] =
+	    config_load_string("[irc]\nchannels = #a\nnickserv_password = pw\n"
+			       "identify_timeout = 1s\n",
+			       "fuzz");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -65,8 +65,8 @@ static pid_t spawn(char *const *argv, const char *log_path)
 		if (getppid() != parent)
 			_exit(127);
 		if (log_path) {
-			fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND,
-				  0600);
+			fd =
+			    open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
 			if (fd >= 0) {
 				dup2(fd, 1);
 				dup2(fd, 2);
@@ -213,7 +213,7 @@ int fake_start(struct fake *f, const char *dir, const char *scenario,
 	deadline = time_now_ms() + 10000;
 	while (!f->port && time_now_ms() < deadline) {
 		text = faults_read_file(port_path, NULL);
-		f->port = atoi(text);
+		f->port = (int)strtol(text, NULL, 10);
 		free(text);
 		if (!f->port) {
 			if (waitpid(f->pid, NULL, WNOHANG) == f->pid) {

@@ -50,13 +50,13 @@ static int run(const char *const *args, char **out, char **err)
 START_TEST(run_exit_codes_and_streams)
 {
 	char *out, *err;
-	const char *ok[] = { "-c", conf, "run", "example", "echo", "hi",
-			     "there", NULL };
-	const char *fail[] = { "-c", conf, "run", "example", "fail", NULL };
-	const char *usage[] = { "-c", conf, "run", "example", "wait", NULL };
-	const char *unknown[] = { "-c", conf, "run", "nosuch", "x", NULL };
-	const char *secret[] = { "-c", conf, "run", "example", "echo",
-				 "s3cret-t0ken", NULL };
+	const char *ok[] = {"-c",   conf, "run",   "example",
+			    "echo", "hi", "there", NULL};
+	const char *fail[] = {"-c", conf, "run", "example", "fail", NULL};
+	const char *usage[] = {"-c", conf, "run", "example", "wait", NULL};
+	const char *unknown[] = {"-c", conf, "run", "nosuch", "x", NULL};
+	const char *secret[] = {"-c",	conf,		"run", "example",
+				"echo", "s3cret-t0ken", NULL};
 
 	ck_assert_int_eq(run(ok, &out, &err), 0);
 	ck_assert_str_eq(out, "hi there\n");
@@ -87,7 +87,7 @@ END_TEST
 START_TEST(check_config_runs_plugin_checks_without_side_effects)
 {
 	char *out, *err, *db;
-	const char *args[] = { "-c", conf, "--check-config", NULL };
+	const char *args[] = {"-c", conf, "--check-config", NULL};
 
 	ck_assert_int_eq(run(args, &out, &err), 0);
 	ck_assert(strstr(out, ": ok"));
@@ -103,22 +103,24 @@ END_TEST
 START_TEST(check_config_reports_every_error)
 {
 	char *path, *out, *err;
-	const char *args[] = { "-c", NULL, "--check-config", NULL };
+	const char *args[] = {"-c", NULL, "--check-config", NULL};
 
-	path = test_write_file(dir, "bad.conf",
-			       "[irc]\nport = 0\nnick = a\nnick = b\n"
-			       "[bot]\nplugins = example, nosuch\n"
-			       "[plugin.example]\nlimit = 5000\nloud = maybe\n");
+	path =
+	    test_write_file(dir, "bad.conf",
+			    "[irc]\nport = 0\nnick = a\nnick = b\n"
+			    "[bot]\nplugins = example, nosuch\n"
+			    "[plugin.example]\nlimit = 5000\nloud = maybe\n");
 	args[1] = path;
 	ck_assert_int_eq(run(args, &out, &err), 2);
-	ck_assert_msg(strstr(err, "bad.conf:2: [irc] port: 0 is out of range") &&
-			      strstr(err, "bad.conf:4: [irc] nick: set twice") &&
-			      strstr(err, "cannot load plugin 'nosuch'") &&
-			      strstr(err, "[plugin.example] limit: 5000 is out "
-					  "of range") &&
-			      strstr(err, "[plugin.example] loud: 'maybe'") &&
-			      strstr(err, "5 errors in"),
-		      "%s", err);
+	ck_assert_msg(
+	    strstr(err, "bad.conf:2: [irc] port: 0 is out of range") &&
+		strstr(err, "bad.conf:4: [irc] nick: set twice") &&
+		strstr(err, "cannot load plugin 'nosuch'") &&
+		strstr(err, "[plugin.example] limit: 5000 is out "
+			    "of range") &&
+		strstr(err, "[plugin.example] loud: 'maybe'") &&
+		strstr(err, "5 errors in"),
+	    "%s", err);
 	free(out);
 	free(err);
 	free(path);
@@ -128,7 +130,7 @@ END_TEST
 START_TEST(config_reference_lists_host_and_plugins)
 {
 	char *out, *err;
-	const char *args[] = { "-c", conf, "--config-reference", NULL };
+	const char *args[] = {"-c", conf, "--config-reference", NULL};
 
 	ck_assert_int_eq(run(args, &out, &err), 0);
 	ck_assert(strstr(out, "[irc]\n"));
@@ -149,7 +151,8 @@ static Suite *cli_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, run_exit_codes_and_streams);
-	tcase_add_test(tc, check_config_runs_plugin_checks_without_side_effects);
+	tcase_add_test(tc,
+		       check_config_runs_plugin_checks_without_side_effects);
 	tcase_add_test(tc, check_config_reports_every_error);
 	tcase_add_test(tc, config_reference_lists_host_and_plugins);
 	suite_add_tcase(s, tc);

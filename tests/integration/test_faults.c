@@ -45,8 +45,7 @@ static void teardown(void)
 }
 
 /* Starts the fake scenario and the bot with irc settings. */
-static void start(const char *name, const char *const *options,
-		  const char *irc)
+static void start(const char *name, const char *const *options, const char *irc)
 {
 	char *conf;
 
@@ -68,13 +67,11 @@ static void stop_bot_cleanly(void)
 		      "the bot is not running any more");
 	ck_assert_msg(bot_signal_and_wait(&bot, SIGTERM, 15000) == 0,
 		      "the bot did not exit within 15 s of SIGTERM");
-	ck_assert_msg(WIFEXITED(bot.exit_status) &&
-			      WEXITSTATUS(bot.exit_status) == 0,
-		      "the bot ended with status %d (signal %d)",
-		      WIFEXITED(bot.exit_status) ? WEXITSTATUS(bot.exit_status)
-						 : -1,
-		      WIFSIGNALED(bot.exit_status) ? WTERMSIG(bot.exit_status)
-						   : 0);
+	ck_assert_msg(
+	    WIFEXITED(bot.exit_status) && WEXITSTATUS(bot.exit_status) == 0,
+	    "the bot ended with status %d (signal %d)",
+	    WIFEXITED(bot.exit_status) ? WEXITSTATUS(bot.exit_status) : -1,
+	    WIFSIGNALED(bot.exit_status) ? WTERMSIG(bot.exit_status) : 0);
 }
 
 /* Stops the fake and loads what it recorded; its own errors fail the
@@ -147,8 +144,8 @@ static double percentile(double *v, size_t n, double p)
  * longer than the reader takes).  Returns the number of reasons seen in
  * total; *outside counts those logged outside any case.
  */
-static int classify_log(const char *log, size_t len, char **observed,
-			int cases, int *outside)
+static int classify_log(const char *log, size_t len, char **observed, int cases,
+			int *outside)
 {
 	static const char ping[] = "<< PING hostile-";
 	static const char ignored[] = "ignored a server line: ";
@@ -170,11 +167,11 @@ static int classify_log(const char *log, size_t len, char **observed,
 				*outside += cur.len ? 1 : 0;
 				in_case = 1;
 			} else {
-				int n = atoi(tok);
+				int n = (int)strtol(tok, NULL, 10);
 
 				if (n >= 0 && n < cases && !observed[n])
-					observed[n] = xstrdup(cur.data ? cur.data
-								       : "");
+					observed[n] =
+					    xstrdup(cur.data ? cur.data : "");
 			}
 			buf_reset(&cur);
 		} else if ((hit = strstr(line, ignored)) ||
@@ -184,8 +181,8 @@ static int classify_log(const char *log, size_t len, char **observed,
 				(*outside)++;
 			if (cur.len)
 				buf_addch(&cur, '\n');
-			buf_adds(&cur, hit ? hit + sizeof(ignored) - 1
-					   : "skipped");
+			buf_adds(&cur,
+				 hit ? hit + sizeof(ignored) - 1 : "skipped");
 		}
 		free(line);
 		p = nl ? nl + 1 : end;
@@ -199,7 +196,7 @@ static int classify_log(const char *log, size_t len, char **observed,
 
 START_TEST(hostile_server_lines)
 {
-	const char *opts[] = { "--pong-wait", "3", NULL };
+	const char *opts[] = {"--pong-wait", "3", NULL};
 	json_t *r, *cases, *c, *sanity;
 	char **observed, *log;
 	size_t n, i, len, e, rejected = 0, mismatches = 0;
@@ -223,7 +220,8 @@ START_TEST(hostile_server_lines)
 	observed = xcalloc(n, sizeof(*observed));
 	log = faults_read_file(bot.log_path, &len);
 	total = classify_log(log, len, observed, (int)n, &outside);
-	json_array_foreach(cases, i, c) {
+	json_array_foreach(cases, i, c)
+	{
 		json_t *expect = json_object_get(c, "expect");
 		struct buf want = BUF_INIT;
 		int id = (int)json_integer_value(json_object_get(c, "id"));
@@ -241,7 +239,8 @@ START_TEST(hostile_server_lines)
 			      "PONG %.1f ms after case %d (%s)", lat[i], id,
 			      str(c, "name"));
 		/* Exactly the expected reasons, in order. */
-		json_array_foreach(expect, e, x) {
+		json_array_foreach(expect, e, x)
+		{
 			if (want.len)
 				buf_addch(&want, '\n');
 			buf_adds(&want, json_string_value(x));
@@ -303,7 +302,8 @@ static size_t lines_of(json_t *r, int conn, struct timed_line **out)
 	size_t i, n = 0;
 
 	*out = xcalloc(json_array_size(lines) + 1, sizeof(**out));
-	json_array_foreach(lines, i, l) {
+	json_array_foreach(lines, i, l)
+	{
 		if (json_integer_value(json_object_get(l, "conn")) != conn)
 			continue;
 		(*out)[n].ms = num(l, "ms");
@@ -324,8 +324,8 @@ static size_t flood_lines(const struct timed_line *l, size_t n, long *num_out,
 
 		if (p != l[i].line)
 			continue;
-		num_out[k] = strtol(p + strlen("PRIVMSG #c :flood line "),
-				    NULL, 10);
+		num_out[k] =
+		    strtol(p + strlen("PRIVMSG #c :flood line "), NULL, 10);
 		ms_out[k] = l[i].ms;
 		k++;
 	}
@@ -335,8 +335,7 @@ static size_t flood_lines(const struct timed_line *l, size_t n, long *num_out,
 /* RFC 1459 section 8.10 over the times t[0..n): how far the client's
  * timer was ahead of now when each line came (a line is parsed only
  * while that is under the window), into ahead[]. */
-static void rfc_ahead(const double *t, size_t n, double penalty,
-		      double *ahead)
+static void rfc_ahead(const double *t, size_t n, double penalty, double *ahead)
 {
 	double timer = 0;
 	size_t i;
@@ -376,8 +375,8 @@ static double worst_window(const double *t, size_t n, double interval,
 
 	for (i = 0; i < n; i++)
 		for (j = i; j < n; j++) {
-			double over = (double)(j - i + 1) -
-				      (t[j] - t[i]) / interval;
+			double over =
+			    (double)(j - i + 1) - (t[j] - t[i]) / interval;
 
 			if (over > worst) {
 				worst = over;
@@ -437,11 +436,20 @@ START_TEST(flood_control_rfc1459_scaled)
 	 * and the bounds allow 10 ms (half a line here, 1/200 of one at
 	 * production scale).
 	 */
-	const char *opts[] = { "--penalty-ms",	"20",	 "--window-ms",
-			       "100",		"--jitter-ms", "10",
-			       "--kernel-stamps", "--lines", "500",
-			       "--ping-ms",	"500",	 "--duration-ms",
-			       "60000",		NULL };
+	const char *opts[] = {"--penalty-ms",
+			      "20",
+			      "--window-ms",
+			      "100",
+			      "--jitter-ms",
+			      "10",
+			      "--kernel-stamps",
+			      "--lines",
+			      "500",
+			      "--ping-ms",
+			      "500",
+			      "--duration-ms",
+			      "60000",
+			      NULL};
 	const double interval = 20.0, window = 100.0, jitter = 10.0;
 	const int burst = 5;
 	json_t *r, *pings, *p;
@@ -525,7 +533,8 @@ START_TEST(flood_control_rfc1459_scaled)
 
 	/* PONG within 1 s, also while the queue is long. */
 	pings = json_object_get(r, "pings");
-	json_array_foreach(pings, i, p) {
+	json_array_foreach(pings, i, p)
+	{
 		double lat;
 
 		ck_assert_msg(!is_null(p, "pong_ms"), "no PONG for %s",
@@ -578,12 +587,20 @@ START_TEST(flood_control_default_settings)
 	/* The defaults (burst 5, one line per 2 s) against the RFC's own
 	 * figures.  The five registration lines empty the bucket; 10.5 s
 	 * later it is full again and asker asks for seven lines. */
-	const char *opts[] = { "--penalty-ms",	 "2000",  "--window-ms",
-			       "10000",		 "--kernel-stamps",
-			       "--lines",	 "7",
-			       "--ping-ms",	 "0",	  "--ask-after-ms",
-			       "10500",		 "--duration-ms", "30000",
-			       NULL };
+	const char *opts[] = {"--penalty-ms",
+			      "2000",
+			      "--window-ms",
+			      "10000",
+			      "--kernel-stamps",
+			      "--lines",
+			      "7",
+			      "--ping-ms",
+			      "0",
+			      "--ask-after-ms",
+			      "10500",
+			      "--duration-ms",
+			      "30000",
+			      NULL};
 	json_t *r;
 	struct timed_line *l;
 	size_t n, k, i;
@@ -650,7 +667,8 @@ static void assert_registered_each_time(json_t *r)
 	struct timed_line *l;
 	size_t i, n, j;
 
-	json_array_foreach(connects, i, c) {
+	json_array_foreach(connects, i, c)
+	{
 		int seen = 0;
 
 		ck_assert_msg(!is_null(c, "registered_ms"),
@@ -674,9 +692,8 @@ START_TEST(reconnect_backoff_on_drops)
 	/* Dropped (FIN and RST in turn) 150 ms after each registration,
 	 * with reconnect_min 200 ms and reconnect_max 1.6 s: the delays
 	 * double and each lies in the upper half of its ceiling. */
-	const char *opts[] = { "--drop-after-ms", "150", "--drop-mode",
-			       "mixed",		  "--duration-ms", "9000",
-			       NULL };
+	const char *opts[] = {"--drop-after-ms", "150",	 "--drop-mode", "mixed",
+			      "--duration-ms",	 "9000", NULL};
 	const long base = 200, cap = 1600, window = 9000;
 	json_t *r, *connects;
 	size_t n, k;
@@ -709,14 +726,14 @@ START_TEST(reconnect_backoff_on_drops)
 		 * much later than the ceiling (the bot notices the close,
 		 * connects, and we accept). */
 		ck_assert_msg(gap >= (double)ceiling / 2 - 5 &&
-				      gap <= (double)ceiling + 250,
+				  gap <= (double)ceiling + 250,
 			      "reconnect %zu after %.0f ms; ceiling %ld ms", k,
 			      gap, ceiling);
 		/* The announced delay lies in [ceiling/2, ceiling] (printed
 		 * to 0.1 s) and was kept. */
 		ck_assert_int_ge(nann, (int)k);
 		ck_assert_msg(announced[k - 1] >= ceiling / 2 - 50 &&
-				      announced[k - 1] <= ceiling + 50,
+				  announced[k - 1] <= ceiling + 50,
 			      "announced delay %ld ms for attempt %zu "
 			      "(ceiling %ld)",
 			      announced[k - 1], k - 1, ceiling);
@@ -742,7 +759,8 @@ START_TEST(reconnect_backoff_on_drops)
 			min_connects++;
 		}
 		for (k = 1;; k++) {
-			t_min += 150 + (double)ceiling_of(base, cap, (int)k - 1) / 2;
+			t_min +=
+			    150 + (double)ceiling_of(base, cap, (int)k - 1) / 2;
 			if (t_min > window)
 				break;
 			max_connects++;
@@ -766,13 +784,12 @@ END_TEST
 
 static void kline(const char *mode)
 {
-	const char *opts[] = { "--kline-mode", mode, "--duration-ms", "3000",
-			       NULL };
+	const char *opts[] = {"--kline-mode", mode, "--duration-ms", "3000",
+			      NULL};
 	json_t *r;
 	int64_t t0 = time_now_ms();
 
-	start("kline", opts,
-	      "reconnect_min = 100ms\nreconnect_max = 200ms\n");
+	start("kline", opts, "reconnect_min = 100ms\nreconnect_max = 200ms\n");
 	ck_assert(fake_wait_done(&fake, 20000));
 	ck_assert_msg(faults_log_count(&bot, "error [irc] banned by the "
 					     "server: not reconnecting for "
@@ -811,7 +828,7 @@ START_TEST(error_and_kill_reconnect)
 	/* ERROR :Closing Link and close; then a KILL and close; each 700 ms
 	 * into a session, longer than reconnect_reset, so each retry is the
 	 * first: after reconnect_min/2..reconnect_min. */
-	const char *opts[] = { "--hold-ms", "700", NULL };
+	const char *opts[] = {"--hold-ms", "700", NULL};
 	json_t *r, *connects;
 	size_t k;
 	double gaps[2];
@@ -842,9 +859,9 @@ START_TEST(error_and_kill_reconnect)
 			      k, gaps[k - 1]);
 	}
 	for (k = 0; k < 3; k++)
-		ck_assert_msg(!is_null(json_array_get(connects, k),
-				       "joined_ms"),
-			      "no JOIN on connection %zu", k);
+		ck_assert_msg(
+		    !is_null(json_array_get(connects, k), "joined_ms"),
+		    "no JOIN on connection %zu", k);
 	fprintf(stderr,
 		"faults: errkill: retry after ERROR %.0f ms, after KILL %.0f "
 		"ms (reconnect_min 1 s: [500, 1000]); re-registered and "

@@ -25,7 +25,7 @@
 static char *dir, *srv_dir;
 static struct ngircd server;
 static struct bot bot;
-static struct ircclient client = { .fd = -1 };
+static struct ircclient client = {.fd = -1};
 static int server_frozen; /* SIGSTOPped by the test */
 
 /* Stops what the test started.  (A failed check skips this; Check then
@@ -65,7 +65,7 @@ static void teardown(void)
 /* The nick the bot has now, from its log. */
 static void bot_nick(char *out, size_t size)
 {
-	static const char *const keys[] = { "registered as ", "now known as " };
+	static const char *const keys[] = {"registered as ", "now known as "};
 	size_t len, i;
 	char *log = faults_read_file(bot.log_path, &len);
 	const char *best = NULL;
@@ -94,7 +94,8 @@ static int64_t wait_bot_in_channel(long timeout_ms)
 
 	while (time_now_ms() < deadline) {
 		bot_nick(nick, sizeof(nick));
-		if (*nick && ircclient_in_channel(&client, "#c", nick, 1000) == 1)
+		if (*nick &&
+		    ircclient_in_channel(&client, "#c", nick, 1000) == 1)
 			return time_now_ms();
 		usleep(50000);
 	}
@@ -158,8 +159,8 @@ START_TEST(server_killed_and_restarted)
 		      (long long)(in - back));
 	ck_assert_int_eq(faults_log_count(&bot, "] registered as "), 2);
 	ircclient_send(&client, "PRIVMSG #c :!ping");
-	ck_assert_ptr_nonnull(ircclient_wait(&client, "PRIVMSG #c :pong",
-					     WAIT_MS));
+	ck_assert_ptr_nonnull(
+	    ircclient_wait(&client, "PRIVMSG #c :pong", WAIT_MS));
 	fprintf(stderr,
 		"faults: ngircd kill -9 + restart after a 2 s outage: the bot "
 		"was back in #c %lld ms after the server (reconnect_min 1 s, "
@@ -181,16 +182,16 @@ START_TEST(blackhole_is_detected)
 	stopped = time_now_ms();
 	ck_assert_int_eq(kill(server.pid, SIGSTOP), 0);
 	server_frozen = 1;
-	detected = faults_wait_log(&bot, "closing the connection: no data "
-					 "from the server for ",
+	detected = faults_wait_log(&bot,
+				   "closing the connection: no data "
+				   "from the server for ",
 				   1, ping_timeout + 6000);
 	ck_assert_msg(detected > 0, "the silent server was not detected");
 	/* Within ping_timeout of the stop, plus one watchdog tick
 	 * (ping_timeout / 8) and some scheduling slack. */
-	ck_assert_msg(detected - stopped <= ping_timeout + ping_timeout / 8 +
-						     600,
-		      "detected %lld ms after the stop",
-		      (long long)(detected - stopped));
+	ck_assert_msg(
+	    detected - stopped <= ping_timeout + ping_timeout / 8 + 600,
+	    "detected %lld ms after the stop", (long long)(detected - stopped));
 	/* It asked before giving up: a PING at half the timeout. */
 	ck_assert(faults_log_count(&bot, ">> PING opsbot") >= 1);
 	resumed = time_now_ms();
@@ -224,9 +225,8 @@ START_TEST(oper_kill_reconnects)
 	start_bot("reconnect_min = 1s\nreconnect_max = 8s\n"
 		  "reconnect_reset = 1s\n");
 	usleep(1200000); /* a session longer than reconnect_reset */
-	ircclient_send(&client, "OPER %.*s %.*s",
-		       (int)strcspn(name + 10, "\n"), name + 10,
-		       (int)strcspn(pass + 14, "\n"), pass + 14);
+	ircclient_send(&client, "OPER %.*s %.*s", (int)strcspn(name + 10, "\n"),
+		       name + 10, (int)strcspn(pass + 14, "\n"), pass + 14);
 	ck_assert_ptr_nonnull(ircclient_wait(&client, " 381 ", WAIT_MS));
 	killed = time_now_ms();
 	ircclient_send(&client, "KILL opsbot :fault test");
@@ -309,7 +309,8 @@ START_TEST(queued_lines_delivered_after_rejoin)
 	joined = outage_with_queued_lines(20, 500);
 	for (i = 1; i <= 20; i++) {
 		char want[64];
-		const char *line = ircclient_wait(&client, "later line ", WAIT_MS);
+		const char *line =
+		    ircclient_wait(&client, "later line ", WAIT_MS);
 
 		ck_assert_msg(line, "line %d of 20 never came", i);
 		snprintf(want, sizeof(want), "later line %d of 20", i);
@@ -334,14 +335,15 @@ START_TEST(queued_lines_expire_after_ttl)
 		  "reconnect_min = 1s\nreconnect_max = 8s\n"
 		  "reconnect_reset = 1h\n");
 	outage_with_queued_lines(5, 200);
-	dropped = faults_wait_log(&bot, "dropped 5 queued lines older than "
-					"[irc] queue_ttl",
+	dropped = faults_wait_log(&bot,
+				  "dropped 5 queued lines older than "
+				  "[irc] queue_ttl",
 				  1, WAIT_MS);
 	ck_assert_msg(dropped > 0, "no log line about the dropped lines");
 	/* Nothing of them reaches the channel, and the bot still talks. */
 	ircclient_send(&client, "PRIVMSG #c :!ping");
-	ck_assert_ptr_nonnull(ircclient_wait(&client, "PRIVMSG #c :pong",
-					     WAIT_MS));
+	ck_assert_ptr_nonnull(
+	    ircclient_wait(&client, "PRIVMSG #c :pong", WAIT_MS));
 	ck_assert_msg(!strstr(client.log.data, "later line"),
 		      "an expired announcement was sent");
 	fprintf(stderr,

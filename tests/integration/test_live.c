@@ -64,7 +64,7 @@ static void write_config(const char *extra)
 static void setup(void)
 {
 	char *srv_dir, *plugins, *log;
-	const char *args[] = { "-c", conf_path, "-v", NULL };
+	const char *args[] = {"-c", conf_path, "-v", NULL};
 
 	dir = test_make_dir("live");
 	srv_dir = xasprintf("%s/ircd", dir);
@@ -89,7 +89,7 @@ static void setup(void)
 		int64_t deadline = time_now_ms() + WAIT_MS;
 
 		while (ircclient_in_channel(&client, "#c", "opsbot", 1000) !=
-			       1 &&
+			   1 &&
 		       time_now_ms() < deadline)
 			usleep(50000);
 	}
@@ -109,10 +109,10 @@ START_TEST(joins_and_answers_ping)
 			 1);
 	ircclient_send(&client, "PRIVMSG #c :!ping");
 	ck_assert_ptr_nonnull(
-		ircclient_wait(&client, "PRIVMSG #c :pong", WAIT_MS));
+	    ircclient_wait(&client, "PRIVMSG #c :pong", WAIT_MS));
 	ircclient_send(&client, "PRIVMSG #c :opsbot: version");
 	ck_assert_ptr_nonnull(
-		ircclient_wait(&client, ":opsbot 0.1.0", WAIT_MS));
+	    ircclient_wait(&client, ":opsbot 0.1.0", WAIT_MS));
 }
 END_TEST
 
@@ -121,25 +121,26 @@ START_TEST(help_and_private_messages)
 	const char *line;
 
 	ircclient_send(&client, "PRIVMSG #c :!help");
-	ck_assert_ptr_nonnull(ircclient_wait(&client, "built-in: ping, help",
-					     WAIT_MS));
+	ck_assert_ptr_nonnull(
+	    ircclient_wait(&client, "built-in: ping, help", WAIT_MS));
 	line = ircclient_wait(&client, "plugins: ", WAIT_MS);
-	ck_assert_msg(line && strstr(line, "!probe") && strstr(line, "!example"),
+	ck_assert_msg(line && strstr(line, "!probe") &&
+			  strstr(line, "!example"),
 		      "%s", line ? line : "(none)");
 	ircclient_send(&client, "PRIVMSG #c :!help example wait");
 	ck_assert_ptr_nonnull(ircclient_wait(
-		&client, "!example wait <ms>: answers after a delay", WAIT_MS));
+	    &client, "!example wait <ms>: answers after a delay", WAIT_MS));
 	/* A private message is answered in private. */
 	ircclient_send(&client, "PRIVMSG opsbot :ping");
 	ck_assert_ptr_nonnull(
-		ircclient_wait(&client, "PRIVMSG admin :pong", WAIT_MS));
+	    ircclient_wait(&client, "PRIVMSG admin :pong", WAIT_MS));
 	/* whisper answers the asker privately and says so in channel. */
 	ircclient_send(&client, "PRIVMSG #c :!example whisper psst");
 	ck_assert_ptr_nonnull(ircclient_wait(
-		&client, "PRIVMSG admin :only you see this: psst", WAIT_MS));
+	    &client, "PRIVMSG admin :only you see this: psst", WAIT_MS));
 	ircclient_send(&client, "PRIVMSG #c :!nosuchthing");
-	ck_assert_ptr_nonnull(ircclient_wait(
-		&client, "unknown command 'nosuchthing'", WAIT_MS));
+	ck_assert_ptr_nonnull(
+	    ircclient_wait(&client, "unknown command 'nosuchthing'", WAIT_MS));
 }
 END_TEST
 
@@ -163,8 +164,8 @@ START_TEST(long_reply_is_split_cleanly)
 	ck_assert_int_ge(lines, 7);
 	/* Nothing lost or changed: the pieces make up the text. */
 	{
-		static const char *const pieces[] = { "word ", "é", "日本",
-						      "😀", "x" };
+		static const char *const pieces[] = {"word ", "é", "日本", "😀",
+						     "x"};
 		int i;
 
 		for (i = 0; want.len < 3000; i++) {
@@ -205,19 +206,19 @@ START_TEST(reload_with_work_in_flight)
 
 	ircclient_send(&client, "PRIVMSG #c :!probe inflight");
 	ck_assert_ptr_nonnull(
-		ircclient_wait(&client, "in flight: timer", WAIT_MS));
+	    ircclient_wait(&client, "in flight: timer", WAIT_MS));
 	ircclient_send(&client, "PRIVMSG #c :!plugin reload probe");
 	ck_assert_ptr_nonnull(
-		ircclient_wait(&client, "PRIVMSG #c :reloaded probe", WAIT_MS));
+	    ircclient_wait(&client, "PRIVMSG #c :reloaded probe", WAIT_MS));
 	/* The new instance answers, and the old one's timer and child
 	 * each ended exactly once, cancelled. */
 	ircclient_send(&client, "PRIVMSG #c :!probe events");
 	ck_assert_ptr_nonnull(
-		ircclient_wait(&client, "PRIVMSG #c :process -3 x1", WAIT_MS));
+	    ircclient_wait(&client, "PRIVMSG #c :process -3 x1", WAIT_MS));
 	line = ircclient_wait(&client, "PRIVMSG #c :timer -3 x1", WAIT_MS);
 	ck_assert_ptr_nonnull(line);
-	ck_assert_ptr_nonnull(ircclient_wait(&client, "PRIVMSG #c :end",
-					     WAIT_MS));
+	ck_assert_ptr_nonnull(
+	    ircclient_wait(&client, "PRIVMSG #c :end", WAIT_MS));
 	/* A non-admin may not reload. */
 	{
 		struct ircclient other;
@@ -228,9 +229,10 @@ START_TEST(reload_with_work_in_flight)
 				 0);
 		ircclient_send(&other, "PRIVMSG opsbot :!plugin unload probe");
 		ck_assert_ptr_nonnull(ircclient_wait(
-			&other, "permission denied: !plugin needs capability "
-				"admin",
-			WAIT_MS));
+		    &other,
+		    "permission denied: !plugin needs capability "
+		    "admin",
+		    WAIT_MS));
 		ircclient_close(&other);
 	}
 }
@@ -239,13 +241,14 @@ END_TEST
 START_TEST(injection_is_harmless)
 {
 	ircclient_send(&client, "PRIVMSG #c :!probe inject");
-	ck_assert_ptr_nonnull(ircclient_wait(&client, "PRIVMSG #c :a", WAIT_MS));
 	ck_assert_ptr_nonnull(
-		ircclient_wait(&client, "PRIVMSG #c :JOIN #x", WAIT_MS));
+	    ircclient_wait(&client, "PRIVMSG #c :a", WAIT_MS));
 	ck_assert_ptr_nonnull(
-		ircclient_wait(&client, "PRIVMSG #c :PART #c", WAIT_MS));
+	    ircclient_wait(&client, "PRIVMSG #c :JOIN #x", WAIT_MS));
 	ck_assert_ptr_nonnull(
-		ircclient_wait(&client, "PRIVMSG #c :QUIT :injected", WAIT_MS));
+	    ircclient_wait(&client, "PRIVMSG #c :PART #c", WAIT_MS));
+	ck_assert_ptr_nonnull(
+	    ircclient_wait(&client, "PRIVMSG #c :QUIT :injected", WAIT_MS));
 	ircclient_drain(&client, 300);
 	/* The text stayed text: not in #x, still in #c, still connected. */
 	ck_assert_int_eq(ircclient_in_channel(&client, "#x", "opsbot", WAIT_MS),
@@ -254,11 +257,11 @@ START_TEST(injection_is_harmless)
 			 1);
 	ircclient_send(&client, "PRIVMSG #c :!ping");
 	ck_assert_ptr_nonnull(
-		ircclient_wait(&client, "PRIVMSG #c :pong", WAIT_MS));
+	    ircclient_wait(&client, "PRIVMSG #c :pong", WAIT_MS));
 	/* And a secret a plugin leaks is redacted on the wire. */
 	ircclient_send(&client, "PRIVMSG #c :!probe secret");
 	ck_assert_ptr_nonnull(ircclient_wait(
-		&client, "PRIVMSG #c :the key is [redacted]", WAIT_MS));
+	    &client, "PRIVMSG #c :the key is [redacted]", WAIT_MS));
 	ck_assert_ptr_null(strstr(client.log.data, "sup3r-s3cret-key"));
 	ck_assert(!bot_log_contains(&bot, "sup3r-s3cret-key"));
 }
@@ -275,7 +278,7 @@ START_TEST(sighup_reloads_or_keeps_config)
 	ck_assert(bot_log_contains(&bot, "still running with the old one"));
 	ircclient_send(&client, "PRIVMSG #c :!ping");
 	ck_assert_ptr_nonnull(
-		ircclient_wait(&client, "PRIVMSG #c :pong", WAIT_MS));
+	    ircclient_wait(&client, "PRIVMSG #c :pong", WAIT_MS));
 	/* A good one with a new channel is applied. */
 	{
 		struct buf b = BUF_INIT;
@@ -316,7 +319,7 @@ START_TEST(sigterm_quits_cleanly)
 	ck_assert_int_eq(WEXITSTATUS(bot.exit_status), 0);
 	/* ngIRCd relays the reason in quotes. */
 	ck_assert_ptr_nonnull(
-		ircclient_wait(&client, "opsbot shutting down", WAIT_MS));
+	    ircclient_wait(&client, "opsbot shutting down", WAIT_MS));
 	ck_assert(bot_log_contains(&bot, "stopping after"));
 	ck_assert(bot_log_contains(&bot, "unloaded probe"));
 	/* The database was checkpointed and closed: no WAL file left. */
@@ -359,7 +362,7 @@ START_TEST(reconnects_after_server_restart)
 	}
 	ircclient_send(&client, "PRIVMSG #c :!ping");
 	ck_assert_ptr_nonnull(
-		ircclient_wait(&client, "PRIVMSG #c :pong", WAIT_MS));
+	    ircclient_wait(&client, "PRIVMSG #c :pong", WAIT_MS));
 	free(srv_dir);
 }
 END_TEST

@@ -48,7 +48,7 @@ static int env_port(const char *key)
 /* Runs a kit's start script in a fresh directory; keeps its output. */
 static void kit_start(const char *script, const char *option)
 {
-	const char *argv[] = { script, NULL, option, NULL };
+	const char *argv[] = {script, NULL, option, NULL};
 
 	srv_dir = test_make_dir("kit");
 	argv[1] = srv_dir;
@@ -59,7 +59,7 @@ static void kit_start(const char *script, const char *option)
 
 static void kit_stop(const char *script)
 {
-	const char *argv[] = { script, srv_dir, NULL };
+	const char *argv[] = {script, srv_dir, NULL};
 
 	free(script_run(argv, 30000));
 	free(env_text);
@@ -89,8 +89,12 @@ static void stop_inspircd(void)
 static void register_account(const char *account, const char *password,
 			     const char *fingerprint)
 {
-	const char *argv[] = { "tests/servers/inspircd-register", srv_dir,
-			       account, password, fingerprint, NULL };
+	const char *argv[] = {"tests/servers/inspircd-register",
+			      srv_dir,
+			      account,
+			      password,
+			      fingerprint,
+			      NULL};
 	char *out = script_run(argv, 30000);
 
 	ck_assert_msg(out != NULL, "cannot register %s", account);
@@ -115,14 +119,15 @@ static void run_bot(const char *irc_keys)
 {
 	struct buf b = BUF_INIT;
 	char *path, *log;
-	const char *args[] = { "-c", NULL, "-v", NULL };
+	const char *args[] = {"-c", NULL, "-v", NULL};
 
 	static int runs;
 
-	buf_addf(&b, "[irc]\n%sflood_control = false\n"
-		     "reconnect_min = 30s\nconnect_timeout = 5s\n%s\n"
-		     "[bot]\nstate = state.db\n"
-		     "[access]\ngrant = account alice admin\n",
+	buf_addf(&b,
+		 "[irc]\n%sflood_control = false\n"
+		 "reconnect_min = 30s\nconnect_timeout = 5s\n%s\n"
+		 "[bot]\nstate = state.db\n"
+		 "[access]\ngrant = account alice admin\n",
 		 strstr(irc_keys, "nick = ") ? "" : "nick = opsbot\n",
 		 irc_keys);
 	path = test_write_file(bot_dir, "opsbot.conf", b.data);
@@ -149,7 +154,7 @@ static int log_wait(const char *text, long ms)
 }
 
 static char *conf_line(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
+    __attribute__((format(printf, 1, 2)));
 
 static char *conf_line(const char *fmt, ...)
 {
@@ -190,8 +195,7 @@ START_TEST(tls_wrong_host_is_refused)
 {
 	char *keys = conf_line("server = localhost\nport = %d\ntls = true\n"
 			       "tls_ca_file = %s\n",
-			       env_port("WRONG_HOST_TLS_PORT"),
-			       env("CA_FILE"));
+			       env_port("WRONG_HOST_TLS_PORT"), env("CA_FILE"));
 
 	run_bot(keys);
 	ck_assert(log_wait("certificate verification failed: hostname "
@@ -206,8 +210,7 @@ START_TEST(tls_unknown_ca_is_refused)
 {
 	char *keys = conf_line("server = localhost\nport = %d\ntls = true\n"
 			       "tls_ca_file = %s\n",
-			       env_port("UNKNOWN_CA_TLS_PORT"),
-			       env("CA_FILE"));
+			       env_port("UNKNOWN_CA_TLS_PORT"), env("CA_FILE"));
 
 	run_bot(keys);
 	ck_assert(log_wait("certificate verification failed", WAIT_MS));
@@ -233,8 +236,7 @@ START_TEST(tls_fingerprint_pinning)
 {
 	char *keys = conf_line("server = 127.0.0.1\nport = %d\ntls = true\n"
 			       "tls_fingerprint = %s\n",
-			       env_port("TLS_PORT"),
-			       env("SERVER_CERT_SHA256"));
+			       env_port("TLS_PORT"), env("SERVER_CERT_SHA256"));
 
 	/* Pinned: no CA needed, even for an IP address. */
 	run_bot(keys);
@@ -269,8 +271,7 @@ END_TEST
 
 /* ---- services with InspIRCd + Atheme ---- */
 
-static void wait_in_channel(struct ircclient *c, const char *channel,
-			    int want)
+static void wait_in_channel(struct ircclient *c, const char *channel, int want)
 {
 	int64_t deadline = time_now_ms() + WAIT_MS;
 	int in = -1;
@@ -336,8 +337,8 @@ END_TEST
 
 START_TEST(sasl_external_with_client_certificate)
 {
-	const char *argv[] = { "tests/servers/make-client-cert", NULL,
-			       "certbot", NULL };
+	const char *argv[] = {"tests/servers/make-client-cert", NULL, "certbot",
+			      NULL};
 	char *cert = NULL, fp[128], file[PATH_MAX], key[PATH_MAX];
 	char *keys;
 
@@ -365,8 +366,8 @@ END_TEST
 
 START_TEST(sasl_external_unknown_certificate_fails_closed)
 {
-	const char *argv[] = { "tests/servers/make-client-cert", NULL,
-			       "stranger", "--self-signed", NULL };
+	const char *argv[] = {"tests/servers/make-client-cert", NULL,
+			      "stranger", "--self-signed", NULL};
 	char *cert, file[PATH_MAX], key[PATH_MAX], *keys;
 
 	argv[1] = srv_dir;
@@ -425,8 +426,8 @@ END_TEST
 START_TEST(account_tag_decides_permissions)
 {
 	struct ircclient alice, mallory;
-	char *keys = conf_line("port = %d\nchannels = #ops\n",
-			       env_port("PORT"));
+	char *keys =
+	    conf_line("port = %d\nchannels = #ops\n", env_port("PORT"));
 	const char *line;
 
 	register_account("alice", "alicepass1", NULL);
@@ -440,23 +441,23 @@ START_TEST(account_tag_decides_permissions)
 	ck_assert_int_eq(ircclient_join(&alice, "#ops", WAIT_MS), 0);
 	ircclient_send(&alice, "PRIVMSG #ops :!whoami");
 	line = ircclient_wait(&alice, "PRIVMSG #ops :you are", WAIT_MS);
-	ck_assert_msg(line && strstr(line, "account alice (from account-tag)") &&
-			      strstr(line, "capabilities: admin"),
+	ck_assert_msg(line &&
+			  strstr(line, "account alice (from account-tag)") &&
+			  strstr(line, "capabilities: admin"),
 		      "%s", line ? line : "(none)");
 	/* Privileged: allowed for the account... */
 	ircclient_send(&alice, "PRIVMSG #ops :!plugin unload nothing");
-	ck_assert_ptr_nonnull(ircclient_wait(
-		&alice, "no plugin 'nothing' is loaded", WAIT_MS));
+	ck_assert_ptr_nonnull(
+	    ircclient_wait(&alice, "no plugin 'nothing' is loaded", WAIT_MS));
 	/* ...refused for a user who only took a similar nick. */
 	ck_assert_int_eq(ircclient_connect(&mallory, "127.0.0.1",
-					   env_port("PORT"), "alice_",
-					   WAIT_MS),
+					   env_port("PORT"), "alice_", WAIT_MS),
 			 0);
 	ck_assert_int_eq(ircclient_join(&mallory, "#ops", WAIT_MS), 0);
 	ircclient_send(&mallory, "PRIVMSG #ops :!plugin unload nothing");
 	ck_assert_ptr_nonnull(ircclient_wait(
-		&mallory, "permission denied: !plugin needs capability admin",
-		WAIT_MS));
+	    &mallory, "permission denied: !plugin needs capability admin",
+	    WAIT_MS));
 	ircclient_close(&alice);
 	ircclient_close(&mallory);
 	free(keys);
@@ -484,8 +485,8 @@ START_TEST(twenty_nick_collisions)
 						   WAIT_MS),
 				 0);
 	}
-	keys = conf_line("port = %d\n%schannels = #ops\n",
-			 env_port("PORT"), alts.data);
+	keys = conf_line("port = %d\n%schannels = #ops\n", env_port("PORT"),
+			 alts.data);
 	t0 = time_now_ms();
 	run_bot(keys);
 	ck_assert(log_wait("registered as opsbot", 5000) ||

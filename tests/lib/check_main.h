@@ -9,16 +9,16 @@
 #include <check.h>
 #include <stdlib.h>
 
-#define CHECK_MAIN(suite_fn)                                                  \
-	int main(void)                                                        \
-	{                                                                     \
-		SRunner *runner = srunner_create(suite_fn());                 \
-		int failed;                                                   \
-                                                                              \
-		srunner_run_all(runner, CK_ENV);                              \
-		failed = srunner_ntests_failed(runner);                       \
-		srunner_free(runner);                                         \
-		return failed ? EXIT_FAILURE : EXIT_SUCCESS;                  \
+#define CHECK_MAIN(suite_fn)                                                   \
+	int main(void)                                                         \
+	{                                                                      \
+		SRunner *runner = srunner_create(suite_fn());                  \
+		int failed;                                                    \
+                                                                               \
+		srunner_run_all(runner, CK_ENV);                               \
+		failed = srunner_ntests_failed(runner);                        \
+		srunner_free(runner);                                          \
+		return failed ? EXIT_FAILURE : EXIT_SUCCESS;                   \
 	}
 
 #endif /* CHECK_MAIN_H */

@@ -50,18 +50,17 @@ int ircclient_send(struct ircclient *c, const char *fmt, ...)
 static char *read_line(struct ircclient *c, int64_t deadline)
 {
 	for (;;) {
-		char *nl = c->in.data ? memchr(c->in.data, '\n', c->in.len)
-				      : NULL;
-		struct pollfd pfd = { c->fd, POLLIN, 0 };
+		char *nl =
+		    c->in.data ? memchr(c->in.data, '\n', c->in.len) : NULL;
+		struct pollfd pfd = {c->fd, POLLIN, 0};
 		char chunk[4096];
 		int64_t left;
 		ssize_t n;
 
 		if (nl) {
 			size_t len = (size_t)(nl - c->in.data);
-			char *line = xstrndup(c->in.data,
-					      len && nl[-1] == '\r' ? len - 1
-								    : len);
+			char *line = xstrndup(
+			    c->in.data, len && nl[-1] == '\r' ? len - 1 : len);
 
 			buf_consume(&c->in, len + 1);
 			buf_adds(&c->log, line);

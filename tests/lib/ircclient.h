@@ -11,8 +11,8 @@
 struct ircclient {
 	int fd;
 	char nick[32];
-	struct buf in;   /* unread bytes */
-	struct buf log;  /* every line received, one per line */
+	struct buf in;	/* unread bytes */
+	struct buf log; /* every line received, one per line */
 };
 
 /* Connects and registers as nick; returns 0 or -1 (message on stderr). */
@@ -21,7 +21,7 @@ int ircclient_connect(struct ircclient *c, const char *host, int port,
 void ircclient_close(struct ircclient *c);
 /* Sends one line (CRLF added). */
 int ircclient_send(struct ircclient *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 /* Sends raw bytes as they are (for injection tests). */
 int ircclient_send_raw(struct ircclient *c, const char *bytes, size_t len);
 /*

@@ -80,7 +80,7 @@ static int run_capture(char *const *argv, char **out, char **err,
 
 int ngircd_start(struct ngircd *s, const char *dir, const char *extra)
 {
-	char *argv[6] = { "tests/servers/ngircd-start", (char *)dir, NULL };
+	char *argv[6] = {"tests/servers/ngircd-start", (char *)dir, NULL};
 	char *out = NULL, *err = NULL, *p;
 	int rc;
 
@@ -107,7 +107,7 @@ int ngircd_start(struct ngircd *s, const char *dir, const char *extra)
 
 void ngircd_stop(struct ngircd *s)
 {
-	char *argv[] = { "tests/servers/ngircd-stop", s->dir, NULL };
+	char *argv[] = {"tests/servers/ngircd-stop", s->dir, NULL};
 
 	if (!s->dir)
 		return;

@@ -14,8 +14,8 @@
 char *test_make_dir(const char *name)
 {
 	const char *tmp = getenv("TMPDIR");
-	char *dir = xasprintf("%s/opsbot-%s-XXXXXX", tmp && *tmp ? tmp : "/tmp",
-			      name);
+	char *dir =
+	    xasprintf("%s/opsbot-%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", name);
 
 	if (!mkdtemp(dir)) {
 		perror("mkdtemp");
@@ -26,7 +26,7 @@ char *test_make_dir(const char *name)
 
 static void remove_tree(const char *path)
 {
-	char *argv[] = { "rm", "-rf", (char *)path, NULL };
+	char *argv[] = {"rm", "-rf", (char *)path, NULL};
 	pid_t pid;
 	int status;
 
@@ -107,7 +107,7 @@ static void sink_finished(struct request *req, int status)
 	current->status = status;
 }
 
-const struct reply_sink test_reply_sink = { sink_send, sink_finished };
+const struct reply_sink test_reply_sink = {sink_send, sink_finished};
 
 void test_sink_use(struct test_sink *s)
 {

@@ -10,6 +10,13 @@ static int init(struct opsbot_plugin *p, const struct opsbot_api *api)
 }
 
 OPSBOT_EXPORT const struct opsbot_plugin_descriptor opsbot_plugin = {
-	OPSBOT_ABI_MAJOR + 1, 0, "bad_major", "1", "wrong ABI major", NULL,
-	NULL, init, NULL,
+    OPSBOT_ABI_MAJOR + 1,
+    0,
+    "bad_major",
+    "1",
+    "wrong ABI major",
+    NULL,
+    NULL,
+    init,
+    NULL,
 };

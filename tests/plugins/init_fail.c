@@ -12,7 +12,7 @@ static const struct opsbot_api *bot;
 static struct opsbot_plugin *self;
 
 static const char *const migrations[] = {
-	"CREATE TABLE IF NOT EXISTS init_fail_events (kind TEXT, status INT)",
+    "CREATE TABLE IF NOT EXISTS init_fail_events (kind TEXT, status INT)",
 };
 
 static void record(const char *kind, int status)
@@ -43,16 +43,17 @@ static int cmd_x(struct opsbot_plugin *p, struct opsbot_request *req,
 
 static int init(struct opsbot_plugin *p, const struct opsbot_api *api)
 {
-	static const struct opsbot_command cmd = { "x", "", "never usable",
-						   NULL, 0, 0, cmd_x, NULL };
+	static const struct opsbot_command cmd = {
+	    "x", "", "never usable", NULL, 0, 0, cmd_x, NULL};
 
 	bot = api;
 	self = p;
 	bot->store_migrate(self, migrations, 1);
 	bot->command_add(self, &cmd);
 	bot->timer_start(self, 60000, on_timer, NULL);
-	bot->log(self, OPSBOT_LOG_ERROR, "init_fail: refusing to start: the "
-					 "test wants it so");
+	bot->log(self, OPSBOT_LOG_ERROR,
+		 "init_fail: refusing to start: the "
+		 "test wants it so");
 	return OPSBOT_ERR;
 }
 
@@ -62,6 +63,13 @@ static void fini(struct opsbot_plugin *p)
 }
 
 OPSBOT_EXPORT const struct opsbot_plugin_descriptor opsbot_plugin = {
-	OPSBOT_ABI_MAJOR, OPSBOT_ABI_MINOR, "init_fail", "1", "fails in init",
-	NULL, NULL, init, fini,
+    OPSBOT_ABI_MAJOR,
+    OPSBOT_ABI_MINOR,
+    "init_fail",
+    "1",
+    "fails in init",
+    NULL,
+    NULL,
+    init,
+    fini,
 };

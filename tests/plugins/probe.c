@@ -16,7 +16,7 @@ static const struct opsbot_api *bot;
 static struct opsbot_plugin *self;
 
 static const char *const migrations[] = {
-	"CREATE TABLE IF NOT EXISTS probe_events (kind TEXT, status INTEGER)",
+    "CREATE TABLE IF NOT EXISTS probe_events (kind TEXT, status INTEGER)",
 };
 
 static void record(const char *kind, int status)
@@ -49,7 +49,7 @@ static int cmd_long(struct opsbot_plugin *p, struct opsbot_request *req,
 		    void *data)
 {
 	long n = strtol(req->argv[0], NULL, 10), i;
-	static const char *const pieces[] = { "word ", "é", "日本", "😀", "x" };
+	static const char *const pieces[] = {"word ", "é", "日本", "😀", "x"};
 	char *text;
 	size_t len = 0;
 
@@ -117,7 +117,7 @@ static void job_work(struct opsbot_job *job, void *data)
 	long ms = (long)(intptr_t)data;
 
 	while (ms > 0 && !bot->job_is_cancelled(job)) {
-		struct timespec ts = { 0, 10 * 1000000L };
+		struct timespec ts = {0, 10 * 1000000L};
 
 		nanosleep(&ts, NULL);
 		ms -= 10;
@@ -134,26 +134,27 @@ static void job_done(struct opsbot_plugin *p, int status, void *data)
 static int cmd_inflight(struct opsbot_plugin *p, struct opsbot_request *req,
 			void *data)
 {
-	const char *argv[] = { "sleep", "60", NULL };
-	struct opsbot_process_options o = { 0 };
+	const char *argv[] = {"sleep", "60", NULL};
+	struct opsbot_process_options o = {0};
 	int64_t t, c, h = 0, j = 0;
 
 	t = bot->timer_start(self, 60000, on_timer, NULL);
 	o.argv = argv;
 	c = bot->process_start(self, &o, on_process, NULL);
 	if (req->argc >= 1 && strcmp(req->argv[0], "-")) {
-		struct opsbot_http_request r = { 0 };
+		struct opsbot_http_request r = {0};
 
 		r.url = req->argv[0];
 		r.timeout_ms = 60000;
 		h = bot->http_start(self, &r, on_http, NULL);
 	}
 	if (req->argc >= 2)
-		j = bot->job_start(self, job_work, job_done,
-				   (void *)(intptr_t)strtol(req->argv[1], NULL,
-							    10));
-	bot->reply(req, "in flight: timer %lld, process %lld, http %lld, "
-			"job %lld",
+		j = bot->job_start(
+		    self, job_work, job_done,
+		    (void *)(intptr_t)strtol(req->argv[1], NULL, 10));
+	bot->reply(req,
+		   "in flight: timer %lld, process %lld, http %lld, "
+		   "job %lld",
 		   (long long)t, (long long)c, (long long)h, (long long)j);
 	return t > 0 && c > 0 && h >= 0 && j >= 0 ? OPSBOT_OK : OPSBOT_ERR;
 }
@@ -171,7 +172,8 @@ static int cmd_events(struct opsbot_plugin *p, struct opsbot_request *req,
 		return OPSBOT_ERR;
 	while (sqlite3_step(st) == SQLITE_ROW)
 		bot->reply(req, "%s %d x%d", sqlite3_column_text(st, 0),
-			   sqlite3_column_int(st, 1), sqlite3_column_int(st, 2));
+			   sqlite3_column_int(st, 1),
+			   sqlite3_column_int(st, 2));
 	sqlite3_finalize(st);
 	bot->reply(req, "end");
 	return OPSBOT_OK;
@@ -247,20 +249,19 @@ static int cmd_later(struct opsbot_plugin *p, struct opsbot_request *req,
 }
 
 static const struct opsbot_command commands[] = {
-	{ "inject", "", "replies with CR/LF payloads", NULL, 0, 0, cmd_inject,
-	  NULL },
-	{ "long", "<bytes>", "one long reply", NULL, 1, 1, cmd_long, NULL },
-	{ "lines", "<n>", "n reply lines", NULL, 1, 1, cmd_lines, NULL },
-	{ "inflight", "[<url>] [<job ms>]", "leaves operations running", NULL,
-	  0, 2, cmd_inflight, NULL },
-	{ "events", "", "lists recorded final callbacks", NULL, 0, 0,
-	  cmd_events, NULL },
-	{ "secret", "", "leaks its secret (the host must redact it)", NULL, 0,
-	  0, cmd_secret, NULL },
-	{ "flood", "<n> [<target>]", "n numbered announcements at once", NULL,
-	  1, 2, cmd_flood, NULL },
-	{ "later", "<ms> <n> <target>", "n numbered announcements after ms",
-	  NULL, 3, 3, cmd_later, NULL },
+    {"inject", "", "replies with CR/LF payloads", NULL, 0, 0, cmd_inject, NULL},
+    {"long", "<bytes>", "one long reply", NULL, 1, 1, cmd_long, NULL},
+    {"lines", "<n>", "n reply lines", NULL, 1, 1, cmd_lines, NULL},
+    {"inflight", "[<url>] [<job ms>]", "leaves operations running", NULL, 0, 2,
+     cmd_inflight, NULL},
+    {"events", "", "lists recorded final callbacks", NULL, 0, 0, cmd_events,
+     NULL},
+    {"secret", "", "leaks its secret (the host must redact it)", NULL, 0, 0,
+     cmd_secret, NULL},
+    {"flood", "<n> [<target>]", "n numbered announcements at once", NULL, 1, 2,
+     cmd_flood, NULL},
+    {"later", "<ms> <n> <target>", "n numbered announcements after ms", NULL, 3,
+     3, cmd_later, NULL},
 };
 
 static int probe_init(struct opsbot_plugin *p, const struct opsbot_api *api)
@@ -278,11 +279,18 @@ static int probe_init(struct opsbot_plugin *p, const struct opsbot_api *api)
 }
 
 static const struct opsbot_config_key keys[] = {
-	{ "key", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0, "a secret to leak" },
-	{ NULL, 0, NULL, 0, 0, 0, NULL },
+    {"key", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0, "a secret to leak"},
+    {NULL, 0, NULL, 0, 0, 0, NULL},
 };
 
 OPSBOT_EXPORT const struct opsbot_plugin_descriptor opsbot_plugin = {
-	OPSBOT_ABI_MAJOR, OPSBOT_ABI_MINOR, "probe", "1", "host test probe",
-	NULL, keys, probe_init, NULL,
+    OPSBOT_ABI_MAJOR,
+    OPSBOT_ABI_MINOR,
+    "probe",
+    "1",
+    "host test probe",
+    NULL,
+    keys,
+    probe_init,
+    NULL,
 };

@@ -104,8 +104,8 @@ static void on_seq(struct opsbot_plugin *p,
 static int cmd_seq_cancel(struct opsbot_plugin *p, struct opsbot_request *req,
 			  void *data)
 {
-	const char *argv[] = { "seq", "1", "100000", NULL };
-	struct opsbot_process_options o = { 0 };
+	const char *argv[] = {"seq", "1", "100000", NULL};
+	struct opsbot_process_options o = {0};
 	struct seq *s = calloc(1, sizeof(*s));
 
 	if (!s)
@@ -172,8 +172,8 @@ static void on_slow(struct opsbot_plugin *p,
 static int cmd_timeout(struct opsbot_plugin *p, struct opsbot_request *req,
 		       void *data)
 {
-	const char *argv[] = { "sleep", "5", NULL };
-	struct opsbot_process_options o = { 0 };
+	const char *argv[] = {"sleep", "5", NULL};
+	struct opsbot_process_options o = {0};
 	struct after *a = calloc(1, sizeof(*a));
 
 	if (!a)
@@ -192,16 +192,16 @@ static int cmd_timeout(struct opsbot_plugin *p, struct opsbot_request *req,
 static int init(struct opsbot_plugin *p, const struct opsbot_api *api)
 {
 	static const struct opsbot_command cmds[] = {
-		{ "hold", "", "stays pending", NULL, 0, 0, cmd_hold, NULL },
-		{ "release", "", "ends the held request", NULL, 0, 0,
-		  cmd_release, NULL },
-		{ "release-twice", "", "ends it twice", NULL, 0, 0,
-		  cmd_release_twice, NULL },
-		{ "seq-cancel", "", "cancels a chatty child", NULL, 0, 0,
-		  cmd_seq_cancel, NULL },
-		{ "after", "<ms>", "a timer", NULL, 1, 1, cmd_after, NULL },
-		{ "timeout", "<ms>", "a child with a time limit", NULL, 1, 1,
-		  cmd_timeout, NULL },
+	    {"hold", "", "stays pending", NULL, 0, 0, cmd_hold, NULL},
+	    {"release", "", "ends the held request", NULL, 0, 0, cmd_release,
+	     NULL},
+	    {"release-twice", "", "ends it twice", NULL, 0, 0,
+	     cmd_release_twice, NULL},
+	    {"seq-cancel", "", "cancels a chatty child", NULL, 0, 0,
+	     cmd_seq_cancel, NULL},
+	    {"after", "<ms>", "a timer", NULL, 1, 1, cmd_after, NULL},
+	    {"timeout", "<ms>", "a child with a time limit", NULL, 1, 1,
+	     cmd_timeout, NULL},
 	};
 	size_t i;
 
@@ -217,8 +217,8 @@ static int init(struct opsbot_plugin *p, const struct opsbot_api *api)
 			instances--;
 			return OPSBOT_ERR;
 		}
-	if (bot->webhook_add(self, "POST", "/hooks/review/big", on_big,
-			     NULL) != OPSBOT_OK) {
+	if (bot->webhook_add(self, "POST", "/hooks/review/big", on_big, NULL) !=
+	    OPSBOT_OK) {
 		instances--;
 		return OPSBOT_ERR;
 	}
@@ -237,18 +237,18 @@ static void fini(struct opsbot_plugin *p)
 }
 
 static const struct opsbot_config_key keys[] = {
-	{ "key", OPSBOT_CONFIG_STRING, "none", 0, 0, 0, "a value to change" },
-	{ "token", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0, "logged (redacted)" },
-	{ NULL, 0, NULL, 0, 0, 0, NULL },
+    {"key", OPSBOT_CONFIG_STRING, "none", 0, 0, 0, "a value to change"},
+    {"token", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0, "logged (redacted)"},
+    {NULL, 0, NULL, 0, 0, 0, NULL},
 };
 
 OPSBOT_EXPORT const struct opsbot_plugin_descriptor opsbot_plugin = {
-	.abi_major = OPSBOT_ABI_MAJOR,
-	.abi_minor = OPSBOT_ABI_MINOR,
-	.name = "review",
-	.version = "1",
-	.description = "host review tests",
-	.config = keys,
-	.init = init,
-	.fini = fini,
+    .abi_major = OPSBOT_ABI_MAJOR,
+    .abi_minor = OPSBOT_ABI_MINOR,
+    .name = "review",
+    .version = "1",
+    .description = "host review tests",
+    .config = keys,
+    .init = init,
+    .fini = fini,
 };

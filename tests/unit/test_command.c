@@ -18,27 +18,27 @@
 
 struct split_case {
 	const char *in;
-	int argc;           /* -1: error */
+	int argc; /* -1: error */
 	const char *argv[6];
 	const char *err;
 };
 
 static const struct split_case split_cases[] = {
-	{ "", 0, { NULL }, NULL },
-	{ "   ", 0, { NULL }, NULL },
-	{ "ping", 1, { "ping" }, NULL },
-	{ "  reg   status  bob ", 3, { "reg", "status", "bob" }, NULL },
-	{ "a \"b c\" d", 3, { "a", "b c", "d" }, NULL },
-	{ "a 'b \"c\" d'", 2, { "a", "b \"c\" d" }, NULL },
-	{ "say \"he said \\\"hi\\\"\"", 2, { "say", "he said \"hi\"" }, NULL },
-	{ "x \"\" y", 3, { "x", "", "y" }, NULL },
-	{ "a\\ b c", 2, { "a b", "c" }, NULL },
-	{ "pre\"mid dle\"post", 1, { "premid dlepost" }, NULL },
-	{ "tab\tseparated", 2, { "tab", "separated" }, NULL },
-	{ "'single \\n stays'", 1, { "single \\n stays" }, NULL },
-	{ "unterminated \"quote", -1, { NULL }, "unterminated quote" },
-	{ "it's", -1, { NULL }, "unterminated quote" },
-	{ "trailing\\", 1, { "trailing\\" }, NULL },
+    {"", 0, {NULL}, NULL},
+    {"   ", 0, {NULL}, NULL},
+    {"ping", 1, {"ping"}, NULL},
+    {"  reg   status  bob ", 3, {"reg", "status", "bob"}, NULL},
+    {"a \"b c\" d", 3, {"a", "b c", "d"}, NULL},
+    {"a 'b \"c\" d'", 2, {"a", "b \"c\" d"}, NULL},
+    {"say \"he said \\\"hi\\\"\"", 2, {"say", "he said \"hi\""}, NULL},
+    {"x \"\" y", 3, {"x", "", "y"}, NULL},
+    {"a\\ b c", 2, {"a b", "c"}, NULL},
+    {"pre\"mid dle\"post", 1, {"premid dlepost"}, NULL},
+    {"tab\tseparated", 2, {"tab", "separated"}, NULL},
+    {"'single \\n stays'", 1, {"single \\n stays"}, NULL},
+    {"unterminated \"quote", -1, {NULL}, "unterminated quote"},
+    {"it's", -1, {NULL}, "unterminated quote"},
+    {"trailing\\", 1, {"trailing\\"}, NULL},
 };
 
 START_TEST(split_args_table)
@@ -238,7 +238,7 @@ START_TEST(channel_replies_are_capped)
 		test_source(&src, OPSBOT_ORIGIN_PRIVATE, "ann", "a");
 		command_dispatch_text(&src, "probe lines 10");
 		ck_assert_msg(strstr(sink.out.data, "line 10\n") &&
-				      !strstr(sink.out.data, "more lines"),
+				  !strstr(sink.out.data, "more lines"),
 			      "%s", sink.out.data);
 	}
 }

@@ -35,18 +35,19 @@ static void expect_error(const char *text, const char *want)
 
 START_TEST(valid_config_has_no_errors)
 {
-	struct config *cfg = validate("; a comment\n"
-				      "[irc]\n"
-				      "server = irc.example.org\n"
-				      "port = 6697\n"
-				      "channels = #a, #b key\n"
-				      "channels = #c\n"
-				      "flood_interval = 1500ms\n"
-				      "[bot]\n"
-				      "prefix = .\n"
-				      "[access]\n"
-				      "grant = account alice admin\n"
-				      "grant = mask *!*@10.0.0.* registrar.view\n");
+	struct config *cfg =
+	    validate("; a comment\n"
+		     "[irc]\n"
+		     "server = irc.example.org\n"
+		     "port = 6697\n"
+		     "channels = #a, #b key\n"
+		     "channels = #c\n"
+		     "flood_interval = 1500ms\n"
+		     "[bot]\n"
+		     "prefix = .\n"
+		     "[access]\n"
+		     "grant = account alice admin\n"
+		     "grant = mask *!*@10.0.0.* registrar.view\n");
 	char **items;
 	int n;
 
@@ -57,9 +58,9 @@ START_TEST(valid_config_has_no_errors)
 						"flood_interval"),
 			 1500);
 	/* Defaults come from the schema. */
-	ck_assert_int_eq(config_get_duration_ms(cfg, "irc", config_irc_keys,
-						"ping_timeout"),
-			 120000);
+	ck_assert_int_eq(
+	    config_get_duration_ms(cfg, "irc", config_irc_keys, "ping_timeout"),
+	    120000);
 	ck_assert_str_eq(config_get(cfg, "irc", config_irc_keys, "nick"),
 			 "opsbot");
 	items = config_get_list(cfg, "irc", config_irc_keys, "channels", &n);
@@ -123,13 +124,11 @@ START_TEST(long_lines_are_refused_not_split)
 END_TEST
 
 static const struct opsbot_config_key plugin_keys[] = {
-	{ "token", OPSBOT_CONFIG_SECRET, NULL, OPSBOT_CONFIG_REQUIRED, 0, 0,
-	  "" },
-	{ "limit", OPSBOT_CONFIG_INT, "5", 0, 1, 10, "" },
-	{ "every", OPSBOT_CONFIG_DURATION, "1m", 0, 1000, 3600000, "" },
-	{ "board", OPSBOT_CONFIG_STRING, NULL, OPSBOT_CONFIG_REQUIRED, 0, 0,
-	  "" },
-	{ NULL, 0, NULL, 0, 0, 0, NULL },
+    {"token", OPSBOT_CONFIG_SECRET, NULL, OPSBOT_CONFIG_REQUIRED, 0, 0, ""},
+    {"limit", OPSBOT_CONFIG_INT, "5", 0, 1, 10, ""},
+    {"every", OPSBOT_CONFIG_DURATION, "1m", 0, 1000, 3600000, ""},
+    {"board", OPSBOT_CONFIG_STRING, NULL, OPSBOT_CONFIG_REQUIRED, 0, 0, ""},
+    {NULL, 0, NULL, 0, 0, 0, NULL},
 };
 
 static struct config *validate_plugin(const char *text)
@@ -202,11 +201,10 @@ START_TEST(plugin_sections_and_secrets)
 	cfg = validate_plugin("[plugin.x]\ntoken = t0k3n\nlimit = 11\n"
 			      "evrey = 5m\n");
 	ck_assert_msg(strstr(cfg->errors.data, "[plugin.x] board: required") &&
-			      strstr(cfg->errors.data, "bot.conf:3: [plugin.x] "
-						       "limit: 11 is out of "
-						       "range (1 to 10)") &&
-			      strstr(cfg->errors.data,
-				     "did you mean 'every'?"),
+			  strstr(cfg->errors.data, "bot.conf:3: [plugin.x] "
+						   "limit: 11 is out of "
+						   "range (1 to 10)") &&
+			  strstr(cfg->errors.data, "did you mean 'every'?"),
 		      "%s", cfg->errors.data);
 	ck_assert_int_eq(cfg->error_count, 3);
 	config_free(cfg);
@@ -250,11 +248,11 @@ START_TEST(grants_give_capabilities)
 				      "grant = account bob registrar.*\n"
 				      "grant = mask carol!*@trusted.example "
 				      "ceph.view packer.build\n");
-	struct identity alice = { "al", "u", "h", "alice" };
-	struct identity bob = { "bob", "u", "h", "Bob" };
-	struct identity carol = { "Carol", "~c", "trusted.example", NULL };
-	struct identity fake = { "carol", "~c", "evil.example", NULL };
-	struct identity anon = { "x", "u", "h", NULL };
+	struct identity alice = {"al", "u", "h", "alice"};
+	struct identity bob = {"bob", "u", "h", "Bob"};
+	struct identity carol = {"Carol", "~c", "trusted.example", NULL};
+	struct identity fake = {"carol", "~c", "evil.example", NULL};
+	struct identity anon = {"x", "u", "h", NULL};
 	char caps[128];
 
 	ck_assert_msg(cfg->error_count == 0, "%s", cfg->errors.data);

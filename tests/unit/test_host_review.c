@@ -120,14 +120,14 @@ START_TEST(webhook_ambiguous_framing_is_refused)
 		const char *headers;
 		const char *want;
 	} cases[] = {
-		{ "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n", "400" },
-		{ "Content-Length: 5\r\nContent-Length: 6\r\n", "400" },
-		{ "Transfer-Encoding: chunkedX\r\n", "501" },
-		{ "Transfer-Encoding: gzip, chunked\r\n", "501" },
-		{ "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
-		  "400" },
-		{ "Content-Length: +5\r\n", "400" },
-		{ "Content-Length: 5\r\n", "404" },
+	    {"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n", "400"},
+	    {"Content-Length: 5\r\nContent-Length: 6\r\n", "400"},
+	    {"Transfer-Encoding: chunkedX\r\n", "501"},
+	    {"Transfer-Encoding: gzip, chunked\r\n", "501"},
+	    {"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+	     "400"},
+	    {"Content-Length: +5\r\n", "400"},
+	    {"Content-Length: 5\r\n", "404"},
 	};
 	size_t i;
 
@@ -184,9 +184,8 @@ END_TEST
  */
 START_TEST(webhook_huge_chunk_size_is_refused)
 {
-	static const char *const sizes[] = { "ffffffffffffffff",
-					     "fffffffffffffffe", "-1",
-					     "100000000" };
+	static const char *const sizes[] = {
+	    "ffffffffffffffff", "fffffffffffffffe", "-1", "100000000"};
 	size_t i;
 
 	ck_assert_int_eq(webhook_configure(cfg), 0);
@@ -202,7 +201,7 @@ START_TEST(webhook_huge_chunk_size_is_refused)
 		send_text(fd, req);
 		answer = http_answer(fd, 100);
 		ck_assert_msg(!strncmp(answer, "HTTP/1.1 400 ", 13) ||
-				      !strncmp(answer, "HTTP/1.1 413 ", 13),
+				  !strncmp(answer, "HTTP/1.1 413 ", 13),
 			      "chunk size %s: '%s'", sizes[i], answer);
 		close(fd);
 	}
@@ -213,7 +212,7 @@ END_TEST
  * proxy in front reads differently (RFC 9112: 1*HEXDIG). */
 START_TEST(webhook_chunk_size_is_hex_digits_only)
 {
-	static const char *const sizes[] = { "0x5", "+5", " 5" };
+	static const char *const sizes[] = {"0x5", "+5", " 5"};
 	size_t i;
 
 	ck_assert_int_eq(webhook_configure(cfg), 0);
@@ -301,8 +300,7 @@ START_TEST(webhook_timeout_while_answer_is_pending)
 		      "Host: x\r\nContent-Length: 0\r\n\r\n");
 	/* Past the 10 s request timer, the answer still unread. */
 	answer = http_answer(fd, 10800);
-	ck_assert_msg(!strncmp(answer, "HTTP/1.1 200 ", 13), "'%.40s'",
-		      answer);
+	ck_assert_msg(!strncmp(answer, "HTTP/1.1 200 ", 13), "'%.40s'", answer);
 	/* The host gave up on the slow reader; it is still serving. */
 	test_run_for(100);
 	close(fd);
@@ -374,11 +372,11 @@ END_TEST
  */
 START_TEST(done_twice_is_ignored_without_touching_freed_memory)
 {
-	struct test_sink sink = { BUF_INIT, 0, 0 };
+	struct test_sink sink = {BUF_INIT, 0, 0};
 	struct command_source src;
 	char *err = NULL;
-	char *hold[] = { "review", "hold", NULL };
-	char *twice[] = { "review", "release-twice", NULL };
+	char *hold[] = {"review", "hold", NULL};
+	char *twice[] = {"review", "release-twice", NULL};
 
 	ck_assert_ptr_nonnull(plugin_load("review", &err));
 	test_sink_use(&sink);
@@ -404,10 +402,10 @@ END_TEST
  */
 START_TEST(no_process_output_after_cancel)
 {
-	struct test_sink sink = { BUF_INIT, 0, 0 };
+	struct test_sink sink = {BUF_INIT, 0, 0};
 	struct command_source src;
 	char *err = NULL;
-	char *argv[] = { "review", "seq-cancel", NULL };
+	char *argv[] = {"review", "seq-cancel", NULL};
 
 	ck_assert_ptr_nonnull(plugin_load("review", &err));
 	test_sink_use(&sink);
@@ -429,10 +427,10 @@ END_TEST
  */
 START_TEST(timer_waits_its_delay_after_a_busy_pass)
 {
-	struct test_sink sink = { BUF_INIT, 0, 0 };
+	struct test_sink sink = {BUF_INIT, 0, 0};
 	struct command_source src;
 	char *err = NULL, *fired;
-	char *argv[] = { "review", "after", "100", NULL };
+	char *argv[] = {"review", "after", "100", NULL};
 	int64_t busy;
 
 	ck_assert_ptr_nonnull(plugin_load("review", &err));
@@ -527,7 +525,7 @@ START_TEST(sighup_reloads_a_changed_plugin_once)
 {
 	struct bot b;
 	char *conf, *log;
-	const char *args[] = { "-c", NULL, NULL };
+	const char *args[] = {"-c", NULL, NULL};
 
 	dir = test_make_dir("review-hup");
 	write_daemon_config("one");
@@ -543,7 +541,7 @@ START_TEST(sighup_reloads_a_changed_plugin_once)
 	ck_assert_msg(!bot_log_contains(&b, "instances live at once"),
 		      "two instances of the plugin ran at once (see %s)", log);
 	ck_assert_msg(!bot_log_contains(&b, "already loaded") &&
-			      !bot_log_contains(&b, "failed to start"),
+			  !bot_log_contains(&b, "failed to start"),
 		      "the reload failed (see %s)", log);
 	ck_assert_int_eq(bot_signal_and_wait(&b, SIGTERM, 5000), 0);
 	ck_assert_msg(!bot_log_contains(&b, "Sanitizer"), "see %s", log);
@@ -565,7 +563,7 @@ START_TEST(sighup_keeps_redacting_secrets_plugins_hold)
 {
 	struct bot b;
 	char *conf, *log, *path, *text, *rel, *plugins;
-	const char *args[] = { "-c", NULL, NULL };
+	const char *args[] = {"-c", NULL, NULL};
 
 	dir = test_make_dir("review-secret");
 	rel = test_build_path("test-plugins");
@@ -613,17 +611,16 @@ START_TEST(cli_sweeps_a_failed_plugin_before_closing_the_store)
 {
 	char *conf, *text, *db, *rel = test_build_path("test-plugins");
 	char *plugins = realpath(rel, NULL), *out = NULL, *err = NULL;
-	const char *args[] = { "-c", NULL, "run", "init_fail", "x", NULL };
+	const char *args[] = {"-c", NULL, "run", "init_fail", "x", NULL};
 
 	dir = test_make_dir("review-cli");
-	text = xasprintf("[bot]\nplugin_dir = %s\nstate = state.db\n",
-			 plugins);
+	text = xasprintf("[bot]\nplugin_dir = %s\nstate = state.db\n", plugins);
 	conf = test_write_file(dir, "opsbot.conf", text);
 	args[1] = conf;
 	/* Exit 1 or 2 (a plugin that cannot start is a setup problem). */
 	ck_assert_int_ne(run_opsbot(args, &out, &err), 0);
 	ck_assert_msg(strstr(err, "failed to start") &&
-			      !strstr(err, "Sanitizer"),
+			  !strstr(err, "Sanitizer"),
 		      "%s", err);
 	db = xasprintf("%s/state.db", dir);
 	free(err);
@@ -656,7 +653,7 @@ END_TEST
 START_TEST(cli_quick_command_closes_the_loop_cleanly)
 {
 	char *conf, *text, *out = NULL, *err = NULL;
-	const char *args[] = { "-c", NULL, "run", "ping", NULL };
+	const char *args[] = {"-c", NULL, "run", "ping", NULL};
 
 	dir = test_make_dir("review-cli-ping");
 	text = xasprintf("[bot]\nstate = state.db\n");
@@ -752,7 +749,7 @@ START_TEST(whois_answer_for_a_new_holder_of_the_nick)
 	     ":irc.test 318 opsbot mal :End of /WHOIS list.\r\n");
 	out = take_sent();
 	ck_assert_msg(strstr(out, "permission denied") &&
-			      !strstr(out, "no plugin 'nothing'"),
+			  !strstr(out, "no plugin 'nothing'"),
 		      "%s", out);
 	/* The same when the sender quits and the nick is taken. */
 	feed(":eve!e@h PRIVMSG #ops :!plugin unload nothing\r\n");
@@ -821,8 +818,9 @@ START_TEST(reconfigure_does_not_join_before_identification)
 				   "t2.conf");
 	irc_reconfigure(fresh);
 	out = take_sent();
-	ck_assert_msg(!strstr(out, "JOIN"), "joined before NickServ "
-					    "confirmed: %s",
+	ck_assert_msg(!strstr(out, "JOIN"),
+		      "joined before NickServ "
+		      "confirmed: %s",
 		      out);
 	/* Once confirmed, the new list is joined. */
 	feed(":NickServ!s@services NOTICE opsbot :You are now identified "
@@ -830,7 +828,7 @@ START_TEST(reconfigure_does_not_join_before_identification)
 	out = take_sent();
 	/* One JOIN line or two: both channels. */
 	ck_assert_msg(strstr(out, "JOIN ") && strstr(out, "#ops") &&
-			      strstr(out, "#dev"),
+			  strstr(out, "#dev"),
 		      "%s", out);
 	config_free(fresh);
 	irc_stop();
@@ -1003,11 +1001,13 @@ static Suite *review_suite(void)
 	tcase_add_test(host, webhook_ambiguous_framing_is_refused);
 	tcase_add_test(host, webhook_connections_are_bounded);
 	tcase_add_test(host, webhook_chunk_size_is_hex_digits_only);
-	tcase_add_test(host, webhook_reconfigure_does_not_reuse_a_closing_handle);
+	tcase_add_test(host,
+		       webhook_reconfigure_does_not_reuse_a_closing_handle);
 	tcase_add_test(host, webhook_timeout_while_answer_is_pending);
 	tcase_add_test(host, plugin_load_waits_for_the_old_instance);
 	tcase_add_test(host, shutdown_drops_a_pending_reload);
-	tcase_add_test(host, done_twice_is_ignored_without_touching_freed_memory);
+	tcase_add_test(host,
+		       done_twice_is_ignored_without_touching_freed_memory);
 	tcase_add_test(host, no_process_output_after_cancel);
 	tcase_add_test(host, timer_waits_its_delay_after_a_busy_pass);
 	suite_add_tcase(s, host);
@@ -1015,7 +1015,8 @@ static Suite *review_suite(void)
 	tcase_set_timeout(daemon, 30);
 	tcase_add_test(daemon, sighup_reloads_a_changed_plugin_once);
 	tcase_add_test(daemon, sighup_keeps_redacting_secrets_plugins_hold);
-	tcase_add_test(daemon, cli_sweeps_a_failed_plugin_before_closing_the_store);
+	tcase_add_test(daemon,
+		       cli_sweeps_a_failed_plugin_before_closing_the_store);
 	tcase_add_test(daemon, cli_quick_command_closes_the_loop_cleanly);
 	suite_add_tcase(s, daemon);
 

@@ -292,16 +292,32 @@ END_TEST
 START_TEST(hostile_lines_never_stall)
 {
 	static const char *const lines[] = {
-		"N\r\n", "NOT\r\n", ":srv NOTICE\r\n", ":srv NOTICE bot\r\n",
-		"PRIVMSG\r\n", ":x PRIVMSG\r\n", ":x PRIVMSG #ops\r\n",
-		":\r\n", "@\r\n", "@a :\r\n", " \r\n", "\r\n",
-		":a!b@c PRIVMSG opsbot :\001\001\r\n",
-		":a!b@c PRIVMSG opsbot :\001VERSION\r\n",
-		"001\r\n", "005\r\n", "CAP\r\n", "CAP * ACK\r\n", "433\r\n",
-		":a JOIN\r\n", ":a KICK #ops\r\n", "ERROR\r\n", "PING\r\n",
+	    "N\r\n",
+	    "NOT\r\n",
+	    ":srv NOTICE\r\n",
+	    ":srv NOTICE bot\r\n",
+	    "PRIVMSG\r\n",
+	    ":x PRIVMSG\r\n",
+	    ":x PRIVMSG #ops\r\n",
+	    ":\r\n",
+	    "@\r\n",
+	    "@a :\r\n",
+	    " \r\n",
+	    "\r\n",
+	    ":a!b@c PRIVMSG opsbot :\001\001\r\n",
+	    ":a!b@c PRIVMSG opsbot :\001VERSION\r\n",
+	    "001\r\n",
+	    "005\r\n",
+	    "CAP\r\n",
+	    "CAP * ACK\r\n",
+	    "433\r\n",
+	    ":a JOIN\r\n",
+	    ":a KICK #ops\r\n",
+	    "ERROR\r\n",
+	    "PING\r\n",
 	};
 	struct buf big = BUF_INIT;
-	size_t i, sizes[] = { 513, 1024, 8703, 8704, 65536 };
+	size_t i, sizes[] = {513, 1024, 8703, 8704, 65536};
 
 	registered();
 	for (i = 0; i < ARRAY_SIZE(lines); i++) {
@@ -340,7 +356,6 @@ START_TEST(hostile_lines_never_stall)
 	stop();
 }
 END_TEST
-
 
 START_TEST(sasl_plain_success_then_join)
 {
@@ -409,7 +424,7 @@ START_TEST(sasl_long_payload_is_chunked)
 	feed("AUTHENTICATE +\r\n");
 	out = take_sent();
 	ck_assert_int_eq(strlen(out), strlen("AUTHENTICATE ") + 400 + 1 +
-					     strlen("AUTHENTICATE +\n"));
+					  strlen("AUTHENTICATE +\n"));
 	ck_assert(strstr(out, "\nAUTHENTICATE +\n"));
 	stop();
 	buf_free(&cfgtext);
@@ -440,7 +455,7 @@ START_TEST(sasl_failure_fails_closed)
 	feed(":irc.test CAP * LS :multi-prefix\r\n");
 	out = take_sent();
 	ck_assert_msg(strstr(out, "QUIT") && !strstr(out, "JOIN") &&
-			      !strstr(out, "CAP END"),
+			  !strstr(out, "CAP END"),
 		      "%s", out);
 	stop();
 }
@@ -604,9 +619,9 @@ START_TEST(backoff_spreads_and_saturates)
 		for (attempt = 0; t < 24LL * 3600 * 1000 && n < 400;
 		     attempt++) {
 			times[n++] = t;
-			t += 10000 + irc_backoff_delay(10000, 720000, attempt,
-						       (double)rand() /
-							       RAND_MAX);
+			t += 10000 +
+			     irc_backoff_delay(10000, 720000, attempt,
+					       (double)rand() / RAND_MAX);
 		}
 		/* From the sixth connect on (saturated after ~6 attempts). */
 		for (a = 6; a < n; a++) {

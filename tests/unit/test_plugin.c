@@ -50,12 +50,11 @@ static void start_silent_server(void)
 
 	uv_ip4_addr("127.0.0.1", 0, &addr);
 	uv_tcp_init(loop_get(), &silent_server);
-	ck_assert_int_eq(uv_tcp_bind(&silent_server, (struct sockaddr *)&addr,
-				     0),
-			 0);
-	ck_assert_int_eq(uv_listen((uv_stream_t *)&silent_server, 8,
-				   on_silent_connection),
-			 0);
+	ck_assert_int_eq(
+	    uv_tcp_bind(&silent_server, (struct sockaddr *)&addr, 0), 0);
+	ck_assert_int_eq(
+	    uv_listen((uv_stream_t *)&silent_server, 8, on_silent_connection),
+	    0);
 	uv_tcp_getsockname(&silent_server, (struct sockaddr *)&name, &len);
 	silent_port = ntohs(((struct sockaddr_in *)&name)->sin_port);
 }
@@ -117,7 +116,7 @@ START_TEST(refuses_wrong_abi_major)
 
 	/* Refused from the descriptor: init (which aborts) never ran. */
 	ck_assert_msg(strstr(err, "built for ABI 2.0, this host has 1.0") &&
-			      strstr(err, "rebuild the plugin"),
+			  strstr(err, "rebuild the plugin"),
 		      "%s", err);
 	free(err);
 }
@@ -128,7 +127,7 @@ START_TEST(refuses_newer_minor)
 	char *err = load_error("newer_minor");
 
 	ck_assert_msg(strstr(err, "newer than this host") &&
-			      strstr(err, "upgrade opsbot"),
+			  strstr(err, "upgrade opsbot"),
 		      "%s", err);
 	free(err);
 }
@@ -163,10 +162,10 @@ END_TEST
 
 START_TEST(init_failure_is_swept)
 {
-	struct test_sink sink = { BUF_INIT, 0, 0 };
+	struct test_sink sink = {BUF_INIT, 0, 0};
 	struct command_source src;
 	char *err = load_error("init_fail");
-	char *argv[] = { "init_fail", "x", NULL };
+	char *argv[] = {"init_fail", "x", NULL};
 
 	ck_assert_msg(strstr(err, "failed to start"), "%s", err);
 	free(err);
@@ -219,11 +218,11 @@ static long probe_pid_from_events(void)
 
 START_TEST(unload_sweeps_timer_http_process_job)
 {
-	struct test_sink sink = { BUF_INIT, 0, 0 };
+	struct test_sink sink = {BUF_INIT, 0, 0};
 	struct command_source src;
 	struct opsbot_plugin *p;
 	char url[64], *err = NULL;
-	char *argv[] = { "probe", "inflight", url, "300", NULL };
+	char *argv[] = {"probe", "inflight", url, "300", NULL};
 	long pid;
 
 	start_silent_server();
@@ -283,12 +282,12 @@ END_TEST
 
 START_TEST(reload_gives_a_fresh_instance)
 {
-	struct test_sink sink = { BUF_INIT, 0, 0 };
+	struct test_sink sink = {BUF_INIT, 0, 0};
 	struct command_source src;
 	struct opsbot_plugin *p;
 	char *err = NULL;
-	char *inflight[] = { "probe", "inflight", NULL };
-	char *events[] = { "probe", "events", NULL };
+	char *inflight[] = {"probe", "inflight", NULL};
+	char *events[] = {"probe", "events", NULL};
 
 	p = plugin_load("probe", &err);
 	ck_assert_msg(p != NULL, "%s", err);
@@ -303,7 +302,7 @@ START_TEST(reload_gives_a_fresh_instance)
 	buf_reset(&sink.out);
 	command_dispatch_argv(&src, 2, events);
 	ck_assert_msg(strstr(sink.out.data, "process -3 x1") &&
-			      strstr(sink.out.data, "timer -3 x1"),
+			  strstr(sink.out.data, "timer -3 x1"),
 		      "%s", sink.out.data);
 	buf_free(&sink.out);
 	test_sink_use(NULL);
@@ -314,11 +313,11 @@ END_TEST
  * wait until the command returned. */
 START_TEST(unload_waits_for_pending_request)
 {
-	struct test_sink sink = { BUF_INIT, 0, 0 };
+	struct test_sink sink = {BUF_INIT, 0, 0};
 	struct command_source src;
 	struct opsbot_plugin *p;
 	char *err = NULL;
-	char *argv[] = { "example", "wait", "5000", NULL };
+	char *argv[] = {"example", "wait", "5000", NULL};
 
 	p = plugin_load("example", &err);
 	if (!p) {
@@ -350,10 +349,10 @@ END_TEST
 
 START_TEST(secrets_are_redacted_from_replies)
 {
-	struct test_sink sink = { BUF_INIT, 0, 0 };
+	struct test_sink sink = {BUF_INIT, 0, 0};
 	struct command_source src;
 	char *err = NULL;
-	char *argv[] = { "probe", "secret", NULL };
+	char *argv[] = {"probe", "secret", NULL};
 
 	secret_register("hunter2-secret");
 	ck_assert_ptr_nonnull(plugin_load("probe", &err));
@@ -369,7 +368,7 @@ START_TEST(secrets_are_redacted_from_replies)
 		memcpy(copy, sink.out.data, n + 1);
 		secret_redact(copy, &n, n * 2 + 64);
 		ck_assert_msg(!strstr(copy, "hunter2-secret") &&
-				      strstr(copy, "[redacted]"),
+				  strstr(copy, "[redacted]"),
 			      "%s", copy);
 		free(copy);
 	}
