@@ -1,9 +1,13 @@
+// clang-format off
 // fuzz-sources: host/config.c host/access.c host/log.c host/util.c
-// host/irc_message.c host/irc.c host/irc_queue.c host/irc_accounts.c
-// host/command.c host/plugin.c host/loop.c host/api.c host/http.c
-// host/process.c host/job.c host/timer.c host/webhook.c host/store.c
-// host/module.c host/net.c fuzz-libs: -luv -lsqlite3 -linih -ldl -lpthread
+// fuzz-sources: host/irc_message.c host/irc.c host/irc_queue.c
+// fuzz-sources: host/irc_accounts.c host/command.c host/plugin.c
+// fuzz-sources: host/loop.c host/api.c host/http.c host/process.c
+// fuzz-sources: host/job.c host/timer.c host/webhook.c host/store.c
+// fuzz-sources: host/module.c host/net.c
+// fuzz-libs: -luv -lsqlite3 -linih -ldl -lpthread
 // fuzz-options: -max_len=8192
+// clang-format on
 /*
  * fuzz_config.c - the INI parser, the schema validation of every host
  * section, the grant parser and the SASL/TLS checks on arbitrary files.

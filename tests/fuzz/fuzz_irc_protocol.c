@@ -1,9 +1,13 @@
+// clang-format off
 // fuzz-sources: host/irc.c host/irc_message.c host/irc_queue.c
-// host/irc_accounts.c host/command.c host/access.c host/config.c host/log.c
-// host/util.c host/loop.c host/net.c host/module.c host/plugin.c host/api.c
-// host/http.c host/process.c host/job.c host/timer.c host/webhook.c
-// host/store.c fuzz-libs: -luv -lsqlite3 -linih -ldl -lpthread fuzz-options:
-// -max_len=20000
+// fuzz-sources: host/irc_accounts.c host/command.c host/access.c
+// fuzz-sources: host/config.c host/log.c host/util.c host/loop.c
+// fuzz-sources: host/net.c host/module.c host/plugin.c host/api.c
+// fuzz-sources: host/http.c host/process.c host/job.c host/timer.c
+// fuzz-sources: host/webhook.c host/store.c
+// fuzz-libs: -luv -lsqlite3 -linih -ldl -lpthread
+// fuzz-options: -max_len=20000
+// clang-format on
 /*
  * fuzz_irc_protocol.c - the whole protocol handler fed raw server bytes,
  * the way irssi's server-fuzz does it: a fresh session per input, with
