@@ -47,9 +47,11 @@ struct conn {
 	int handles;
 	uv_write_t write;
 	char *out;
+	struct list link; /* in connections, until freed */
 };
 
 static struct list routes = LIST_INIT(routes);
+static struct list connections = LIST_INIT(connections);
 /* A new handle for every listen: one being closed stays libuv's until its
  * close callback, so a reconfigure must not initialise it again. */
 static uv_tcp_t *server;
@@ -62,6 +64,7 @@ static void conn_unref(uv_handle_t *h)
 	struct conn *c = h->data;
 
 	if (--c->handles == 0) {
+		list_del(&c->link);
 		buf_free(&c->in);
 		free(c->out);
 		free(c);
@@ -471,6 +474,7 @@ static void on_connection(uv_stream_t *srv, int status)
 	c->tcp.data = c->timer.data = c;
 	c->handles = 2;
 	open_connections++;
+	list_add_tail(&connections, &c->link);
 	if (uv_accept(srv, (uv_stream_t *)&c->tcp)) {
 		conn_close(c);
 		return;
@@ -500,10 +504,18 @@ static void on_server_closed(uv_handle_t *h)
 
 void webhook_stop(void)
 {
+	struct list *pos, *tmp;
+
 	if (server)
 		uv_close((uv_handle_t *)server, on_server_closed);
 	server = NULL;
 	bound_port = 0;
+	/* Connections in progress end with the listener (shutdown, or a
+	 * new [http] section). */
+	list_for_each_safe(pos, tmp, &connections)
+	{
+		conn_close(list_entry(pos, struct conn, link));
+	}
 }
 
 int webhook_port(void)
