@@ -148,6 +148,18 @@ static struct {
 	int64_t ctcp_refill;
 } irc;
 
+/*
+ * Starts an internal timer counted from now: libuv counts from the time
+ * it cached at the start of the loop pass, which after a long pass (or
+ * under valgrind) lies in the past, and the timer would fire early.
+ */
+static void timer_from_now(uv_timer_t *t, uv_timer_cb cb, uint64_t ms,
+			   uint64_t repeat)
+{
+	uv_update_time(loop_get());
+	uv_timer_start(t, cb, ms, repeat);
+}
+
 static void schedule_reconnect(const char *why);
 static void connect_now(void);
 static void drain_queue(void);
@@ -449,7 +461,7 @@ static void drain_queue(void)
 			expired, expired == 1 ? "" : "s");
 	}
 	if (wait >= 0)
-		uv_timer_start(&irc.queue_timer, on_queue_timer, (uint64_t)wait,
+		timer_from_now(&irc.queue_timer, on_queue_timer, (uint64_t)wait,
 			       0);
 }
 
@@ -997,7 +1009,7 @@ static void handle_welcome(const struct irc_message *m)
 		     "identifying to NickServ as %s; channels wait "
 		     "for its confirmation (at most %ld s)",
 		     account, irc.cfg.identify_timeout_ms / 1000);
-		uv_timer_start(&irc.identify_timer, on_identify_timeout,
+		timer_from_now(&irc.identify_timer, on_identify_timeout,
 			       (uint64_t)irc.cfg.identify_timeout_ms, 0);
 		return;
 	}
@@ -1216,7 +1228,7 @@ static void lookup_start(enum opsbot_origin origin, const char *nick,
 		send_queued("*lookup*", NULL, "WHOIS", 1,
 			    (const char *const[]){nick});
 	if (!uv_is_active((uv_handle_t *)&irc.lookup_timer))
-		uv_timer_start(&irc.lookup_timer, on_lookup_timer, 1000, 1000);
+		timer_from_now(&irc.lookup_timer, on_lookup_timer, 250, 250);
 }
 
 static void lookups_clear(void)
@@ -1793,7 +1805,7 @@ static void schedule_reconnect(const char *why)
 	}
 	warning(COMPONENT, "disconnected (%s); reconnecting in %.1f s", why,
 		(double)delay / 1000.0);
-	uv_timer_start(&irc.reconnect_timer, on_reconnect_timer,
+	timer_from_now(&irc.reconnect_timer, on_reconnect_timer,
 		       (uint64_t)delay, 0);
 }
 
@@ -1981,7 +1993,7 @@ void irc_quit(const char *message, void (*done)(void))
 		send1("QUIT", message ? message : "bye");
 	irc.state = IRC_QUITTING;
 	on_flush(&irc.flush_check);
-	uv_timer_start(&irc.quit_timer, on_quit_timer, QUIT_WAIT_MS, 0);
+	timer_from_now(&irc.quit_timer, on_quit_timer, QUIT_WAIT_MS, 0);
 }
 
 void irc_fini(void)
