@@ -148,18 +148,6 @@ static struct {
 	int64_t ctcp_refill;
 } irc;
 
-/*
- * Starts an internal timer counted from now: libuv counts from the time
- * it cached at the start of the loop pass, which after a long pass (or
- * under valgrind) lies in the past, and the timer would fire early.
- */
-static void timer_from_now(uv_timer_t *t, uv_timer_cb cb, uint64_t ms,
-			   uint64_t repeat)
-{
-	uv_update_time(loop_get());
-	uv_timer_start(t, cb, ms, repeat);
-}
-
 static void schedule_reconnect(const char *why);
 static void connect_now(void);
 static void drain_queue(void);
@@ -461,8 +449,8 @@ static void drain_queue(void)
 			expired, expired == 1 ? "" : "s");
 	}
 	if (wait >= 0)
-		timer_from_now(&irc.queue_timer, on_queue_timer, (uint64_t)wait,
-			       0);
+		loop_timer_start(&irc.queue_timer, on_queue_timer,
+				 (uint64_t)wait, 0);
 }
 
 /* The room for text in "PRIVMSG <target> :<text>" as the server will
@@ -505,19 +493,11 @@ static void send_text(const char *command, const char *target,
 		      const char *group, const char *text, size_t len)
 {
 	struct split_ctx ctx = {target, command, group};
-	char *copy = NULL;
-
 	/* A secret that reached a reply leaves as "[redacted]". */
-	if (secret_found(text, len)) {
-		size_t n = len;
+	char *copy = secret_redact_copy(text, len, &len);
 
-		copy = xmalloc(len * 2 + 64);
-		memcpy(copy, text, len);
-		copy[len] = '\0';
-		secret_redact(copy, &n, len * 2 + 64);
+	if (copy)
 		text = copy;
-		len = n;
-	}
 	irc_text_split(text, len, text_budget(target), send_chunk, &ctx);
 	free(copy);
 }
@@ -1009,8 +989,8 @@ static void handle_welcome(const struct irc_message *m)
 		     "identifying to NickServ as %s; channels wait "
 		     "for its confirmation (at most %ld s)",
 		     account, irc.cfg.identify_timeout_ms / 1000);
-		timer_from_now(&irc.identify_timer, on_identify_timeout,
-			       (uint64_t)irc.cfg.identify_timeout_ms, 0);
+		loop_timer_start(&irc.identify_timer, on_identify_timeout,
+				 (uint64_t)irc.cfg.identify_timeout_ms, 0);
 		return;
 	}
 	if (irc.auth == AUTH_NONE)
@@ -1228,7 +1208,7 @@ static void lookup_start(enum opsbot_origin origin, const char *nick,
 		send_queued("*lookup*", NULL, "WHOIS", 1,
 			    (const char *const[]){nick});
 	if (!uv_is_active((uv_handle_t *)&irc.lookup_timer))
-		timer_from_now(&irc.lookup_timer, on_lookup_timer, 250, 250);
+		loop_timer_start(&irc.lookup_timer, on_lookup_timer, 250, 250);
 }
 
 static void lookups_clear(void)
@@ -1805,8 +1785,8 @@ static void schedule_reconnect(const char *why)
 	}
 	warning(COMPONENT, "disconnected (%s); reconnecting in %.1f s", why,
 		(double)delay / 1000.0);
-	timer_from_now(&irc.reconnect_timer, on_reconnect_timer,
-		       (uint64_t)delay, 0);
+	loop_timer_start(&irc.reconnect_timer, on_reconnect_timer,
+			 (uint64_t)delay, 0);
 }
 
 static void on_watchdog(uv_timer_t *t)
@@ -1888,10 +1868,10 @@ static void apply_settings(void)
 			    irc.cfg.queue_ttl_ms);
 	if (tick < 250)
 		tick = 250;
-	uv_timer_start(&irc.watchdog_timer, on_watchdog, (uint64_t)tick,
-		       (uint64_t)tick);
-	uv_timer_start(&irc.nick_timer, on_nick_timer, NICK_REGAIN_MS,
-		       NICK_REGAIN_MS);
+	loop_timer_start(&irc.watchdog_timer, on_watchdog, (uint64_t)tick,
+			 (uint64_t)tick);
+	loop_timer_start(&irc.nick_timer, on_nick_timer, NICK_REGAIN_MS,
+			 NICK_REGAIN_MS);
 	channels_from_settings();
 }
 
@@ -1993,7 +1973,7 @@ void irc_quit(const char *message, void (*done)(void))
 		send1("QUIT", message ? message : "bye");
 	irc.state = IRC_QUITTING;
 	on_flush(&irc.flush_check);
-	timer_from_now(&irc.quit_timer, on_quit_timer, QUIT_WAIT_MS, 0);
+	loop_timer_start(&irc.quit_timer, on_quit_timer, QUIT_WAIT_MS, 0);
 }
 
 void irc_fini(void)

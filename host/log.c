@@ -110,6 +110,22 @@ int secret_redact(char *s, size_t *len, size_t size)
 	return redact_locked(s, len, size);
 }
 
+char *secret_redact_copy(const char *text, size_t len, size_t *out_len)
+{
+	/* "[redacted]" is at most 10 bytes longer than a 4-byte secret. */
+	size_t size = len * 3 + 64;
+	char *copy;
+
+	if (!secret_found(text, len))
+		return NULL;
+	copy = xmalloc(size);
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	*out_len = len;
+	secret_redact(copy, out_len, size);
+	return copy;
+}
+
 int secret_found(const char *s, size_t len)
 {
 	size_t i;

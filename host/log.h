@@ -52,6 +52,12 @@ void secret_clear_all(void);
  * a buffer of size bytes) with "[redacted]", as far as it fits; returns
  * the number of replacements.  Loop thread or under the log lock. */
 int secret_redact(char *s, size_t *len, size_t size);
+/*
+ * text (len bytes) with every registered secret replaced: NULL when it
+ * holds none (use text as it is), else a malloc'd, NUL-terminated copy
+ * with its length in *out_len.  Loop thread.
+ */
+char *secret_redact_copy(const char *text, size_t len, size_t *out_len);
 /* Does s contain a registered secret? */
 int secret_found(const char *s, size_t len);
 

@@ -78,6 +78,13 @@ void loop_defer(loop_fn *fn, void *data)
 	}
 }
 
+void loop_timer_start(uv_timer_t *t, uv_timer_cb cb, uint64_t ms,
+		      uint64_t repeat)
+{
+	uv_update_time(&loop);
+	uv_timer_start(t, cb, ms, repeat);
+}
+
 void loop_run(void)
 {
 	stopping = 0;

@@ -22,6 +22,15 @@ int loop_on_loop_thread(void);
  */
 void loop_defer(loop_fn *fn, void *data);
 
+/*
+ * uv_timer_start() counted from now: libuv counts from the time it cached
+ * when the loop pass began, which after a busy pass (or under valgrind)
+ * lies in the past, so the timer would fire that much early.  Every
+ * timer of the host starts through here.
+ */
+void loop_timer_start(uv_timer_t *t, uv_timer_cb cb, uint64_t ms,
+		      uint64_t repeat);
+
 /* Runs the loop until loop_stop(). */
 void loop_run(void);
 void loop_stop(void);

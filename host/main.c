@@ -400,13 +400,9 @@ static int run_daemon(void)
 
 static void cli_write(FILE *f, const char *text, size_t len)
 {
-	char *copy = xmalloc(len * 2 + 64);
-	size_t n = len;
+	char *copy = secret_redact_copy(text, len, &len);
 
-	memcpy(copy, text, len);
-	copy[len] = '\0';
-	secret_redact(copy, &n, len * 2 + 64);
-	fwrite(copy, 1, n, f);
+	fwrite(copy ? copy : text, 1, len, f);
 	fputc('\n', f);
 	fflush(f);
 	free(copy);

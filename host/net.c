@@ -470,13 +470,12 @@ struct net_conn *net_connect(const struct net_options *opts,
 	strlcpy_safe(c->peer, opts->host, sizeof(c->peer));
 	uv_timer_init(loop_get(), &c->timer);
 	c->timer.data = c;
-	c->refs = 1;		    /* the timer */
-	uv_update_time(loop_get()); /* count from now, not the pass start */
-	uv_timer_start(&c->timer, on_timeout,
-		       (uint64_t)(opts->connect_timeout_ms > 0
-				      ? opts->connect_timeout_ms
-				      : 30000),
-		       0);
+	c->refs = 1; /* the timer */
+	loop_timer_start(&c->timer, on_timeout,
+			 (uint64_t)(opts->connect_timeout_ms > 0
+					? opts->connect_timeout_ms
+					: 30000),
+			 0);
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;

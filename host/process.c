@@ -233,8 +233,8 @@ static void on_timeout(uv_timer_t *timer)
 
 	proc->timed_out = 1;
 	kill_group(proc, SIGTERM);
-	uv_timer_start(&proc->timer, on_grace_over, (uint64_t)proc->grace_ms,
-		       0);
+	loop_timer_start(&proc->timer, on_grace_over, (uint64_t)proc->grace_ms,
+			 0);
 }
 
 static void deliver_cancel(void *data)
@@ -252,8 +252,8 @@ static void process_cancel(struct op *op)
 	kill_group(proc, SIGTERM);
 	uv_timer_stop(&proc->timer);
 	if (!proc->exited)
-		uv_timer_start(&proc->timer, on_grace_over,
-			       (uint64_t)proc->grace_ms, 0);
+		loop_timer_start(&proc->timer, on_grace_over,
+				 (uint64_t)proc->grace_ms, 0);
 	/* Keep proc alive until the deferred call ran. */
 	proc->refs++;
 	loop_defer(deliver_cancel, proc);
@@ -395,10 +395,8 @@ int64_t process_start(struct opsbot_plugin *p,
 			 on_stdin_written);
 	}
 	if (opts->timeout_ms > 0) {
-		/* From now, not from the start of a busy loop pass. */
-		uv_update_time(loop_get());
-		uv_timer_start(&proc->timer, on_timeout,
-			       (uint64_t)opts->timeout_ms, 0);
+		loop_timer_start(&proc->timer, on_timeout,
+				 (uint64_t)opts->timeout_ms, 0);
 	}
 	list_add_tail(&children, &proc->all);
 	op_start(&proc->op, p, &process_kind);

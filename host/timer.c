@@ -64,8 +64,8 @@ static void on_timer(uv_timer_t *handle)
 			timer_end(t);
 		} else {
 			/* The callback may have taken a while. */
-			uv_update_time(loop_get());
-			uv_timer_start(&t->handle, on_timer, (uint64_t)next, 0);
+			loop_timer_start(&t->handle, on_timer, (uint64_t)next,
+					 0);
 		}
 	}
 	plugin_leave(p);
@@ -88,9 +88,6 @@ int64_t timer_start(struct opsbot_plugin *p, long delay_ms, opsbot_timer_fn *fn,
 	uv_timer_init(loop_get(), &t->handle);
 	t->handle.data = t;
 	op_start(&t->op, p, &timer_kind);
-	/* libuv counts from the time cached when this loop pass began; a
-	 * busy pass would make the timer fire that much early. */
-	uv_update_time(loop_get());
-	uv_timer_start(&t->handle, on_timer, (uint64_t)delay_ms, 0);
+	loop_timer_start(&t->handle, on_timer, (uint64_t)delay_ms, 0);
 	return t->op.id;
 }

@@ -493,7 +493,7 @@ static void on_connection(uv_stream_t *srv, int status)
 			uv_ip6_name((struct sockaddr_in6 *)&addr, c->remote,
 				    sizeof(c->remote));
 	}
-	uv_timer_start(&c->timer, on_timeout, REQUEST_TIMEOUT_MS, 0);
+	loop_timer_start(&c->timer, on_timeout, REQUEST_TIMEOUT_MS, 0);
 	uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 

@@ -454,6 +454,26 @@ static void reg_sync_stop(char **slot, const char *error)
 		*slot = reg_xstrdup(error);
 }
 
+/*
+ * A card or mail step failed: the registrant's own fault marks it
+ * failed; anything else leaves it pending for a later sync, and a
+ * configuration fault stops that service for the rest of this sync.
+ */
+static void reg_step_failed(struct reg_sync *s, struct reg_item *it,
+			    int (*set)(struct sqlite3 *, int64_t, const char *,
+				       const char *),
+			    char **service_error, enum reg_failure why,
+			    const char *error)
+{
+	set(reg_db(s), it->id, why == REG_FAIL_ROW ? "failed" : "pending",
+	    error);
+	reg_sync_error(s, error);
+	if (why == REG_FAIL_ROW)
+		s->failed++;
+	else if (why == REG_FAIL_CONFIG)
+		reg_sync_stop(service_error, error);
+}
+
 static void reg_card_created(struct reg *reg, enum reg_outcome outcome,
 			     enum reg_failure why,
 			     const struct reg_trello_card *card,
@@ -483,14 +503,8 @@ static void reg_card_created(struct reg *reg, enum reg_outcome outcome,
 		s->recheck[s->nrecheck++] = (int)(it - s->items);
 		break;
 	case REG_FAILED:
-		reg_ledger_card_set(db, it->id,
-				    why == REG_FAIL_ROW ? "failed" : "pending",
-				    error);
-		reg_sync_error(s, error);
-		if (why == REG_FAIL_ROW)
-			s->failed++;
-		else if (why == REG_FAIL_CONFIG)
-			reg_sync_stop(&s->trello_error, error);
+		reg_step_failed(s, it, reg_ledger_card_set, &s->trello_error,
+				why, error);
 		break;
 	case REG_CANCELLED:
 		/* the POST may be out: keep 'sending' for the lookup */
@@ -525,14 +539,8 @@ static void reg_mail_sent(struct reg *reg, enum reg_outcome outcome,
 		reg_item_step(s, it);
 		return;
 	case REG_FAILED:
-		reg_ledger_mail_set(db, it->id,
-				    why == REG_FAIL_ROW ? "failed" : "pending",
-				    error);
-		reg_sync_error(s, error);
-		if (why == REG_FAIL_ROW)
-			s->failed++;
-		else if (why == REG_FAIL_CONFIG)
-			reg_sync_stop(&s->mailgun_error, error);
+		reg_step_failed(s, it, reg_ledger_mail_set, &s->mailgun_error,
+				why, error);
 		break;
 	case REG_CANCELLED:
 		/* still 'sending': the next start makes it 'unknown' */

@@ -359,18 +359,20 @@ START_TEST(secrets_are_redacted_from_replies)
 	test_sink_use(&sink);
 	test_source(&src, OPSBOT_ORIGIN_CLI, "op", "localhost");
 	command_dispatch_argv(&src, 2, argv);
-	/* The CLI sink of main.c redacts; here we check the IRC path's
-	 * primitive on what the plugin produced. */
+	/* Both sinks (IRC and the terminal) pass what a plugin produced
+	 * through secret_redact_copy(). */
 	{
 		size_t n = sink.out.len;
-		char *copy = xmalloc(n * 2 + 64);
+		char *copy = secret_redact_copy(sink.out.data, n, &n);
 
-		memcpy(copy, sink.out.data, n + 1);
-		secret_redact(copy, &n, n * 2 + 64);
+		ck_assert_ptr_nonnull(copy);
 		ck_assert_msg(!strstr(copy, "hunter2-secret") &&
-				  strstr(copy, "[redacted]"),
+				  strstr(copy, "the key is [redacted]"),
 			      "%s", copy);
+		ck_assert_int_eq(n, strlen(copy));
 		free(copy);
+		/* Text without a secret is not copied at all. */
+		ck_assert_ptr_null(secret_redact_copy("pong", 4, &n));
 	}
 	secret_clear_all();
 	buf_free(&sink.out);
