@@ -6,11 +6,14 @@
 #include "command.h"
 #include "config.h"
 #include "http.h"
+#include "fdwatch.h"
 #include "job.h"
 #include "log.h"
 #include "loop.h"
 #include "plugin.h"
 #include "process.h"
+#include "progress.h"
+#include "state.h"
 #include "store.h"
 #include "timer.h"
 #include "webhook.h"
@@ -26,6 +29,13 @@ static int run_mode = OPSBOT_MODE_DAEMON;
 void api_set_say(api_say_fn *fn)
 {
 	say_fn = fn;
+}
+
+void api_emit_say(const char *target, const char *group, const char *text,
+		  size_t len)
+{
+	if (say_fn)
+		say_fn(target, group, text, len);
 }
 
 void api_set_mode(int mode)
@@ -65,6 +75,10 @@ static void api_say_grouped(struct opsbot_plugin *p, const char *target,
     __attribute__((format(printf, 4, 5)));
 static void api_log(struct opsbot_plugin *p, enum opsbot_log_level level,
 		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void api_say_progress(struct opsbot_plugin *p, const char *target,
+			     const char *key, long min_interval_ms,
+			     const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 static int api_command_add(struct opsbot_plugin *p,
 			   const struct opsbot_command *cmd)
@@ -176,6 +190,35 @@ static void api_say_grouped(struct opsbot_plugin *p, const char *target,
 	va_end(ap);
 }
 
+static void api_say_progress(struct opsbot_plugin *p, const char *target,
+			     const char *key, long min_interval_ms,
+			     const char *fmt, ...)
+{
+	va_list ap;
+	char *text;
+
+	if (wrong_thread(p, "say_progress"))
+		return;
+	if (!target_valid(target) || !key || !*key || strlen(key) > 200) {
+		warning(plugin_log_name(p),
+			"say_progress: invalid target or key");
+		return;
+	}
+	va_start(ap, fmt);
+	text = xvasprintf(fmt, ap);
+	va_end(ap);
+	progress_say(p, target, key, min_interval_ms, text);
+	free(text);
+}
+
+static void api_progress_end(struct opsbot_plugin *p, const char *target,
+			     const char *key)
+{
+	if (wrong_thread(p, "progress_end") || !target || !key)
+		return;
+	progress_end(p, target, key);
+}
+
 static void api_log(struct opsbot_plugin *p, enum opsbot_log_level level,
 		    const char *fmt, ...)
 {
@@ -191,103 +234,145 @@ static void api_log(struct opsbot_plugin *p, enum opsbot_log_level level,
 
 /* ---- configuration ---- */
 
-static const char *section_of(struct opsbot_plugin *p, char *buf, size_t size)
+/*
+ * Where a config read goes: section NULL is [plugin.<name>] with the
+ * descriptor's keys; "kind.instance" is [plugin.<name>.kind.instance]
+ * with the keys of that sub-section kind.  Returns the schema and fills
+ * buf with the section name, or NULL (logged) for an unknown kind.
+ */
+static const struct opsbot_config_key *
+section_of(struct opsbot_plugin *p, const char *section, char *buf, size_t size)
 {
-	snprintf(buf, size, "plugin.%s", p->name);
-	return buf;
+	const struct opsbot_config_section *kind;
+
+	if (!section) {
+		snprintf(buf, size, "plugin.%s", p->name);
+		return p->desc->config;
+	}
+	kind = config_section_kind(p->desc->sections, section);
+	if (!kind) {
+		error(plugin_log_name(p),
+		      "config section '%s' is not of a kind the descriptor "
+		      "declares",
+		      section);
+		return NULL;
+	}
+	snprintf(buf, size, "plugin.%s.%s", p->name, section);
+	return kind->keys;
 }
 
+/* The schema entry of key in section, checked against the type read. */
 static const struct opsbot_config_key *
-declared(struct opsbot_plugin *p, const char *key, enum opsbot_config_type type)
+declared(struct opsbot_plugin *p, const char *section, const char *key,
+	 enum opsbot_config_type type, char *sec, size_t size,
+	 const struct opsbot_config_key **schema)
 {
-	const struct opsbot_config_key *k =
-	    config_schema_find(p->desc->config, key);
+	const struct opsbot_config_key *k;
 
+	if (!key)
+		return NULL;
+	*schema = section_of(p, section, sec, size);
+	if (!*schema)
+		return NULL;
+	k = config_schema_find(*schema, key);
 	if (!k) {
 		error(plugin_log_name(p),
-		      "config key '%s' is not declared in "
-		      "the descriptor",
-		      key);
+		      "config key '%s' is not declared in the descriptor", key);
 		return NULL;
 	}
 	if (k->type != type &&
 	    !(type == OPSBOT_CONFIG_STRING && k->type != OPSBOT_CONFIG_SECRET &&
 	      k->type != OPSBOT_CONFIG_LIST)) {
 		error(plugin_log_name(p),
-		      "config key '%s' read with the wrong "
-		      "type",
-		      key);
+		      "config key '%s' read with the wrong type", key);
 		return NULL;
 	}
 	return k;
 }
 
-static const char *api_config_string(struct opsbot_plugin *p, const char *key)
-{
-	char sec[80];
+#define SECTION_NAME_MAX 200
 
-	if (!key || !declared(p, key, OPSBOT_CONFIG_STRING))
+static const char *api_config_string(struct opsbot_plugin *p,
+				     const char *section, const char *key)
+{
+	const struct opsbot_config_key *schema;
+	char sec[SECTION_NAME_MAX];
+
+	if (!declared(p, section, key, OPSBOT_CONFIG_STRING, sec, sizeof(sec),
+		      &schema))
 		return NULL;
-	return config_get(p->config, section_of(p, sec, sizeof(sec)),
-			  p->desc->config, key);
+	return config_get(p->config, sec, schema, key);
 }
 
-static long long api_config_int(struct opsbot_plugin *p, const char *key)
+static long long api_config_int(struct opsbot_plugin *p, const char *section,
+				const char *key)
 {
-	char sec[80];
+	const struct opsbot_config_key *schema;
+	char sec[SECTION_NAME_MAX];
 
-	if (!key || !declared(p, key, OPSBOT_CONFIG_INT))
+	if (!declared(p, section, key, OPSBOT_CONFIG_INT, sec, sizeof(sec),
+		      &schema))
 		return 0;
-	return config_get_int(p->config, section_of(p, sec, sizeof(sec)),
-			      p->desc->config, key);
+	return config_get_int(p->config, sec, schema, key);
 }
 
-static int api_config_bool(struct opsbot_plugin *p, const char *key)
+static int api_config_bool(struct opsbot_plugin *p, const char *section,
+			   const char *key)
 {
-	char sec[80];
+	const struct opsbot_config_key *schema;
+	char sec[SECTION_NAME_MAX];
 
-	if (!key || !declared(p, key, OPSBOT_CONFIG_BOOL))
+	if (!declared(p, section, key, OPSBOT_CONFIG_BOOL, sec, sizeof(sec),
+		      &schema))
 		return 0;
-	return config_get_bool(p->config, section_of(p, sec, sizeof(sec)),
-			       p->desc->config, key);
+	return config_get_bool(p->config, sec, schema, key);
 }
 
 static long long api_config_duration_ms(struct opsbot_plugin *p,
-					const char *key)
+					const char *section, const char *key)
 {
-	char sec[80];
+	const struct opsbot_config_key *schema;
+	char sec[SECTION_NAME_MAX];
 
-	if (!key || !declared(p, key, OPSBOT_CONFIG_DURATION))
+	if (!declared(p, section, key, OPSBOT_CONFIG_DURATION, sec, sizeof(sec),
+		      &schema))
 		return 0;
-	return config_get_duration_ms(
-	    p->config, section_of(p, sec, sizeof(sec)), p->desc->config, key);
+	return config_get_duration_ms(p->config, sec, schema, key);
 }
 
-static struct plugin_cache *cache_find(struct opsbot_plugin *p, const char *key)
+/* Secrets and lists are resolved once and kept, keyed by section + key,
+ * so the pointers handed out stay valid. */
+static struct plugin_cache *cache_find(struct opsbot_plugin *p, const char *sec,
+				       const char *key)
 {
 	struct plugin_cache *c;
+	char *name = xasprintf("%s %s", sec, key);
 
 	for (c = p->cache; c; c = c->next)
-		if (!strcmp(c->key, key))
+		if (!strcmp(c->key, name)) {
+			free(name);
 			return c;
+		}
 	c = xcalloc(1, sizeof(*c));
-	c->key = xstrdup(key);
+	c->key = name;
 	c->next = p->cache;
 	p->cache = c;
 	return c;
 }
 
-static const char *api_config_secret(struct opsbot_plugin *p, const char *key)
+static const char *api_config_secret(struct opsbot_plugin *p,
+				     const char *section, const char *key)
 {
+	const struct opsbot_config_key *schema;
 	struct plugin_cache *c;
-	char sec[80], *err = NULL;
+	char sec[SECTION_NAME_MAX], *err = NULL;
 
-	if (!key || !declared(p, key, OPSBOT_CONFIG_SECRET))
+	if (!declared(p, section, key, OPSBOT_CONFIG_SECRET, sec, sizeof(sec),
+		      &schema))
 		return NULL;
-	c = cache_find(p, key);
+	c = cache_find(p, sec, key);
 	if (!c->secret) {
-		c->secret = config_get_secret(
-		    p->config, section_of(p, sec, sizeof(sec)), key, &err);
+		c->secret = config_get_secret(p->config, sec, key, &err);
 		if (err) {
 			/* The message names the file or variable only. */
 			error(plugin_log_name(p), "%s: %s", key, err);
@@ -299,32 +384,67 @@ static const char *api_config_secret(struct opsbot_plugin *p, const char *key)
 	return c->secret;
 }
 
-static struct plugin_cache *list_of(struct opsbot_plugin *p, const char *key)
+static struct plugin_cache *list_of(struct opsbot_plugin *p,
+				    const char *section, const char *key)
 {
+	const struct opsbot_config_key *schema;
 	struct plugin_cache *c;
-	char sec[80];
+	char sec[SECTION_NAME_MAX];
 
-	if (!key || !declared(p, key, OPSBOT_CONFIG_LIST))
+	if (!declared(p, section, key, OPSBOT_CONFIG_LIST, sec, sizeof(sec),
+		      &schema))
 		return NULL;
-	c = cache_find(p, key);
+	c = cache_find(p, sec, key);
 	if (!c->items)
 		c->items =
-		    config_get_list(p->config, section_of(p, sec, sizeof(sec)),
-				    p->desc->config, key, &c->count);
+		    config_get_list(p->config, sec, schema, key, &c->count);
 	return c;
 }
 
-static int api_config_list_count(struct opsbot_plugin *p, const char *key)
+static int api_config_list_count(struct opsbot_plugin *p, const char *section,
+				 const char *key)
 {
-	struct plugin_cache *c = list_of(p, key);
+	struct plugin_cache *c = list_of(p, section, key);
 
 	return c ? c->count : 0;
 }
 
 static const char *api_config_list_item(struct opsbot_plugin *p,
-					const char *key, int i)
+					const char *section, const char *key,
+					int i)
 {
-	struct plugin_cache *c = list_of(p, key);
+	struct plugin_cache *c = list_of(p, section, key);
+
+	return c && i >= 0 && i < c->count ? c->items[i] : NULL;
+}
+
+/* The instance names of a sub-section kind, cached like lists. */
+static struct plugin_cache *instances_of(struct opsbot_plugin *p,
+					 const char *kind)
+{
+	struct plugin_cache *c;
+	char sec[SECTION_NAME_MAX];
+
+	if (!kind || !config_section_kind(p->desc->sections, kind))
+		return NULL;
+	snprintf(sec, sizeof(sec), "plugin.%s.%s", p->name, kind);
+	c = cache_find(p, sec, "(instances)");
+	if (!c->items)
+		c->items = config_instances(p->config, sec, &c->count);
+	return c;
+}
+
+static int api_config_section_count(struct opsbot_plugin *p, const char *kind)
+{
+	struct plugin_cache *c = instances_of(p, kind);
+
+	return c ? c->count : 0;
+}
+
+static const char *api_config_section_name(struct opsbot_plugin *p,
+					   const char *kind, int i)
+{
+	struct plugin_cache *c = instances_of(p, kind);
 
 	return c && i >= 0 && i < c->count ? c->items[i] : NULL;
 }
@@ -364,6 +484,23 @@ static int checking(struct opsbot_plugin *p, const char *what)
 	return 1;
 }
 
+/*
+ * A plugin-filled struct must carry its size (see "Versions" in
+ * opsbot.h); one smaller than the struct of minor 0 is refused.
+ */
+static int size_bad(struct opsbot_plugin *p, const char *what, size_t size,
+		    size_t min, const char *type)
+{
+	if (size >= min)
+		return 0;
+	error(p ? plugin_log_name(p) : "plugin",
+	      "%s: set .size = sizeof(struct %s) (got %zu)", what, type, size);
+	return 1;
+}
+
+#define SIZE_BAD(p, what, s, type)                                             \
+	size_bad(p, what, (s)->size, sizeof(struct type), #type)
+
 static int64_t api_timer_start(struct opsbot_plugin *p, long delay_ms,
 			       opsbot_timer_fn *fn, void *data)
 {
@@ -378,6 +515,8 @@ static int64_t api_http_start(struct opsbot_plugin *p,
 {
 	if (wrong_thread(p, "http_start") || checking(p, "http_start"))
 		return OPSBOT_EINVAL;
+	if (!req || SIZE_BAD(p, "http_start", req, opsbot_http_request))
+		return OPSBOT_EINVAL;
 	return http_start(p, req, fn, data);
 }
 
@@ -387,15 +526,42 @@ static int64_t api_process_start(struct opsbot_plugin *p,
 {
 	if (wrong_thread(p, "process_start") || checking(p, "process_start"))
 		return OPSBOT_EINVAL;
+	if (!opts || SIZE_BAD(p, "process_start", opts, opsbot_process_options))
+		return OPSBOT_EINVAL;
 	return process_start(p, opts, fn, data);
 }
 
-static int64_t api_job_start(struct opsbot_plugin *p, opsbot_job_work_fn *work,
-			     opsbot_job_done_fn *done, void *data)
+static int api_process_signal(struct opsbot_plugin *p, int64_t id, int sig)
+{
+	if (wrong_thread(p, "process_signal"))
+		return OPSBOT_EINVAL;
+	return process_signal(p, id, sig);
+}
+
+static int64_t api_job_start(struct opsbot_plugin *p,
+			     const struct opsbot_job_options *opts, void *data)
 {
 	if (wrong_thread(p, "job_start") || checking(p, "job_start"))
 		return OPSBOT_EINVAL;
-	return job_start(p, work, done, data);
+	if (!opts || SIZE_BAD(p, "job_start", opts, opsbot_job_options))
+		return OPSBOT_EINVAL;
+	return job_start(p, opts, data);
+}
+
+static int64_t api_fd_watch(struct opsbot_plugin *p, int fd, unsigned events,
+			    opsbot_fd_fn *fn, void *data)
+{
+	if (wrong_thread(p, "fd_watch") || checking(p, "fd_watch"))
+		return OPSBOT_EINVAL;
+	return fdwatch_start(p, fd, events, fn, data);
+}
+
+static int api_fd_watch_update(struct opsbot_plugin *p, int64_t id,
+			       unsigned events)
+{
+	if (wrong_thread(p, "fd_watch_update"))
+		return OPSBOT_EINVAL;
+	return fdwatch_update(p, id, events);
 }
 
 static int api_cancel(struct opsbot_plugin *p, int64_t id)
@@ -407,15 +573,57 @@ static int api_cancel(struct opsbot_plugin *p, int64_t id)
 	op = op_find(p, id);
 	if (!op)
 		return OPSBOT_ENOENT;
-	if (!op->cancel_requested) {
-		op->cancel_requested = 1;
-		op->kind->cancel(op);
-	}
+	op_cancel(op, OPSBOT_ECANCELED);
 	return OPSBOT_OK;
 }
 
-static int api_webhook_add(struct opsbot_plugin *p, const char *method,
-			   const char *path, opsbot_webhook_fn *fn, void *data)
+/* ---- state ---- */
+
+static int api_state_set(struct opsbot_plugin *p, const char *key,
+			 const void *value, size_t len)
+{
+	if (wrong_thread(p, "state_set"))
+		return OPSBOT_EINVAL;
+	return state_set(p->name, key, value, len);
+}
+
+static int api_state_get(struct opsbot_plugin *p, const char *key, char **value,
+			 size_t *len)
+{
+	if (wrong_thread(p, "state_get"))
+		return OPSBOT_EINVAL;
+	return state_get(p->name, key, value, len);
+}
+
+static int api_state_delete(struct opsbot_plugin *p, const char *key)
+{
+	if (wrong_thread(p, "state_delete"))
+		return OPSBOT_EINVAL;
+	return state_delete(p->name, key);
+}
+
+static int api_state_each(struct opsbot_plugin *p, const char *prefix,
+			  int (*fn)(const char *key, const void *value,
+				    size_t len, void *data),
+			  void *data)
+{
+	if (wrong_thread(p, "state_each"))
+		return OPSBOT_EINVAL;
+	return state_each(p->name, prefix, fn, data);
+}
+
+static int api_seen_before(struct opsbot_plugin *p, const char *key,
+			   long lifetime_ms)
+{
+	if (wrong_thread(p, "seen_before"))
+		return OPSBOT_EINVAL;
+	return state_seen_before(p->name, key, lifetime_ms);
+}
+
+/* ---- webhooks ---- */
+
+static int api_webhook_add(struct opsbot_plugin *p,
+			   const struct opsbot_webhook_route *route)
 {
 	if (wrong_thread(p, "webhook_add"))
 		return OPSBOT_EINVAL;
@@ -423,7 +631,9 @@ static int api_webhook_add(struct opsbot_plugin *p, const char *method,
 		error(plugin_log_name(p), "webhook_add is only valid in init");
 		return OPSBOT_EINVAL;
 	}
-	return webhook_add(p, method, path, fn, data);
+	if (!route || SIZE_BAD(p, "webhook_add", route, opsbot_webhook_route))
+		return OPSBOT_EINVAL;
+	return webhook_add(p, route);
 }
 
 static size_t api_command_example(const struct opsbot_request *req, char *out,
@@ -447,7 +657,11 @@ const struct opsbot_api host_api = {
     .reply_error = api_reply_error,
     .done = api_done,
     .has_capability = api_has_capability,
+    .command_example = api_command_example,
     .say = api_say,
+    .say_grouped = api_say_grouped,
+    .say_progress = api_say_progress,
+    .progress_end = api_progress_end,
     .log = api_log,
     .config_string = api_config_string,
     .config_int = api_config_int,
@@ -456,21 +670,32 @@ const struct opsbot_api host_api = {
     .config_secret = api_config_secret,
     .config_list_count = api_config_list_count,
     .config_list_item = api_config_list_item,
+    .config_section_count = api_config_section_count,
+    .config_section_name = api_config_section_name,
     .store = api_store,
     .store_migrate = api_store_migrate,
+    .state_set = api_state_set,
+    .state_get = api_state_get,
+    .state_delete = api_state_delete,
+    .state_each = api_state_each,
     .timer_start = api_timer_start,
     .http_start = api_http_start,
     .http_header = http_header,
     .process_start = api_process_start,
+    .process_signal = api_process_signal,
     .job_start = api_job_start,
     .job_is_cancelled = job_is_cancelled,
+    .job_post = job_post,
+    .fd_watch = api_fd_watch,
+    .fd_watch_update = api_fd_watch_update,
     .cancel = api_cancel,
     .webhook_add = api_webhook_add,
     .webhook_respond = webhook_respond,
     .webhook_header = webhook_header,
+    .webhook_verify_token = webhook_verify_token,
+    .webhook_verify_hmac = webhook_verify_hmac,
+    .seen_before = api_seen_before,
     .url_encode = http_url_encode,
     .now_ms = api_now_ms,
-    .say_grouped = api_say_grouped,
     .mode = api_mode,
-    .command_example = api_command_example,
 };

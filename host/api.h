@@ -11,6 +11,9 @@
 typedef void api_say_fn(const char *target, const char *group, const char *text,
 			size_t len);
 void api_set_say(api_say_fn *fn);
+/* Sends an announcement through the current sink (progress lines). */
+void api_emit_say(const char *target, const char *group, const char *text,
+		  size_t len);
 /* OPSBOT_MODE_DAEMON (the default) or OPSBOT_MODE_CLI. */
 void api_set_mode(int mode);
 

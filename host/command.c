@@ -596,6 +596,14 @@ static void reply_unknown_command(const struct command_source *src,
 static void reply_plugin_summary(const struct command_source *src,
 				 struct opsbot_plugin *p, const char *bad_sub);
 
+static char *refusal; /* command_refuse(): why nothing runs now */
+
+void command_refuse(const char *why)
+{
+	free(refusal);
+	refusal = why ? xstrdup(why) : NULL;
+}
+
 static int dispatch(const struct command_source *src, int argc, char **argv,
 		    const char *const *rest)
 {
@@ -610,6 +618,13 @@ static int dispatch(const struct command_source *src, int argc, char **argv,
 		word[i] = (char)tolower((unsigned char)argv[0][i]);
 	word[i] = '\0';
 
+	if (refusal) {
+		struct request *req = request_new(src, NULL, 0, NULL, "");
+
+		reply_now(req, 1, "error: %s", refusal);
+		request_finish(req, OPSBOT_ERR);
+		return 1;
+	}
 	e = find_builtin(word);
 	if (e) {
 		run_entry(src, e, argc - 1, argv + 1, rest[1]);
@@ -823,6 +838,18 @@ static int builtin_plugin(struct opsbot_plugin *self, struct opsbot_request *r,
 			  name, lead(&req->src));
 		return OPSBOT_ERR;
 	}
+	/* Work whose policy is REFUSE keeps the plugin; say what it is. */
+	err = plugin_unload_refusal(p);
+	if (err) {
+		reply_now(req, 1, "error: %s", err);
+		free(err);
+		return OPSBOT_ERR;
+	}
+	err = plugin_describe_work(p);
+	if (*err)
+		reply_now(req, 0, "%s: waiting for %s to finish first", name,
+			  err);
+	free(err);
 	/* Finishes from the loop, once the plugin is idle. */
 	plugin_unload(p, !strcmp(verb, "reload"), plugin_op_done, req);
 	return OPSBOT_PENDING;
@@ -999,22 +1026,35 @@ static int builtin_help(struct opsbot_plugin *self, struct opsbot_request *r,
 	return OPSBOT_OK;
 }
 
+/* Unload: pending requests end with an error, then the commands go. */
+static void command_sweep(struct opsbot_plugin *p)
+{
+	command_abort_requests(p);
+	command_remove_plugin(p);
+}
+
+static struct plugin_sweeper command_sweeper = {"commands", command_sweep,
+						NULL};
+
 void command_init(const char *version)
 {
 	static const struct opsbot_command builtins[] = {
-	    {"", "", "answers pong", NULL, 0, 0, builtin_ping, NULL},
-	    {"", "[<plugin> [<command>]]", "lists commands, or explains one",
-	     NULL, 0, 2, builtin_help, NULL},
-	    {"", "", "shows the version", NULL, 0, 0, builtin_version, NULL},
-	    {"", "", "lists loaded plugins and their versions", NULL, 0, 0,
-	     builtin_plugins, NULL},
-	    {"", "load|unload|reload <name>",
-	     "loads, unloads or reloads a plugin", "admin", 2, 2,
-	     builtin_plugin, NULL},
-	    {"", "",
-	     "shows who the bot thinks you are and what you may "
-	     "do",
-	     NULL, 0, 0, builtin_whoami, NULL},
+	    OPSBOT_COMMAND("", "", "answers pong", NULL, 0, 0, builtin_ping,
+			   NULL),
+	    OPSBOT_COMMAND("", "[<plugin> [<command>]]",
+			   "lists commands, or explains one", NULL, 0, 2,
+			   builtin_help, NULL),
+	    OPSBOT_COMMAND("", "", "shows the version", NULL, 0, 0,
+			   builtin_version, NULL),
+	    OPSBOT_COMMAND("", "", "lists loaded plugins and their versions",
+			   NULL, 0, 0, builtin_plugins, NULL),
+	    OPSBOT_COMMAND("", "load|unload|reload <name>",
+			   "loads, unloads or reloads a plugin", "admin", 2, 2,
+			   builtin_plugin, NULL),
+	    OPSBOT_COMMAND("", "",
+			   "shows who the bot thinks you are and what you may "
+			   "do",
+			   NULL, 0, 0, builtin_whoami, NULL),
 	};
 	static const char *const words[] = {"ping",    "help",	 "version",
 					    "plugins", "plugin", "whoami"};
@@ -1023,6 +1063,8 @@ void command_init(const char *version)
 	host_version = xstrdup(version);
 	for (i = 0; i < ARRAY_SIZE(builtins); i++)
 		entry_new(NULL, words[i], &builtins[i]);
+	plugin_add_sweeper(&command_sweeper);
+	plugin_set_word_check(command_word_taken);
 }
 
 void command_configure(const struct config *cfg)
@@ -1053,4 +1095,5 @@ void command_fini(void)
 	}
 	free(host_version);
 	host_version = NULL;
+	command_refuse(NULL);
 }

@@ -78,6 +78,9 @@ void command_configure(const struct config *cfg);
 /* The command prefix, "!" by default. */
 const char *command_prefix(void);
 void command_fini(void);
+/* From now on every command is answered "error: <why>" (shutdown); NULL
+ * lifts it. */
+void command_refuse(const char *why);
 
 /* Plugin side: add a subcommand (from init).  Returns OPSBOT_*. */
 int command_add(struct opsbot_plugin *p, const struct opsbot_command *cmd);

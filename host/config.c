@@ -22,99 +22,132 @@
 #define D(x) x /* a default value, for readability of the tables */
 
 const struct opsbot_config_key config_irc_keys[] = {
-    {"server", OPSBOT_CONFIG_STRING, D("127.0.0.1"), 0, 0, 0,
-     "IRC server host name or address"},
-    {"port", OPSBOT_CONFIG_INT, D("6667"), 0, 1, 65535, "IRC server port"},
-    {"tls", OPSBOT_CONFIG_BOOL, D("false"), 0, 0, 0,
-     "connect with TLS (port 6697 on most networks)"},
-    {"tls_verify", OPSBOT_CONFIG_BOOL, D("true"), 0, 0, 0,
-     "check the server's certificate chain and name (keep it on)"},
-    {"tls_ca_file", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-     "PEM file of CAs to trust instead of the system store"},
-    {"tls_fingerprint", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-     "SHA-256 fingerprint of the server certificate, instead of the "
-     "chain check (self-signed servers)"},
-    {"tls_client_cert", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-     "client certificate (PEM), for CertFP and SASL EXTERNAL"},
-    {"tls_client_key", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-     "its private key (PEM), if not in tls_client_cert"},
-    {"password", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
-     "server password (PASS), if the server needs one"},
-    {"sasl_mechanism", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-     "plain or external: log in to services with SASL before joining; "
-     "if it fails the bot does not join (fail closed)"},
-    {"sasl_username", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-     "services account for SASL PLAIN (default: the nick)"},
-    {"sasl_password", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
-     "services password for SASL PLAIN"},
-    {"nickserv_password", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
-     "without SASL: identify to NickServ and join only once confirmed"},
-    {"nickserv_account", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-     "account for NickServ IDENTIFY (default: the nick)"},
-    {"identify_timeout", OPSBOT_CONFIG_DURATION, D("30s"), 0, 1000, 600000,
-     "join anyway if NickServ has not confirmed by then"},
-    {"nick", OPSBOT_CONFIG_STRING, D("opsbot"), 0, 0, 0, "the bot's nick"},
-    {"alt_nicks", OPSBOT_CONFIG_LIST, NULL, 0, 0, 0,
-     "nicks to try when the nick is taken (then nick + digits)"},
-    {"username", OPSBOT_CONFIG_STRING, D("opsbot"), 0, 0, 0,
-     "user name (ident)"},
-    {"realname", OPSBOT_CONFIG_STRING, D("opsbot chat-ops bot"), 0, 0, 0,
-     "real name (gecos)"},
-    {"channels", OPSBOT_CONFIG_LIST, NULL, 0, 0, 0,
-     "channels to join, comma-separated or one per line"},
-    {"flood_control", OPSBOT_CONFIG_BOOL, D("true"), 0, 0, 0,
-     "rate-limit outgoing lines (off only for tests and benchmarks)"},
-    {"flood_burst", OPSBOT_CONFIG_INT, D("5"), 0, 1, 100,
-     "lines sent at once before the rate applies"},
-    {"flood_interval", OPSBOT_CONFIG_DURATION, D("2s"), 0, 1, 60000,
-     "one line per this interval after the burst"},
-    {"queue_ttl", OPSBOT_CONFIG_DURATION, D("10m"), 0, 1000, 86400000,
-     "drop queued announcements older than this"},
-    {"ping_timeout", OPSBOT_CONFIG_DURATION, D("120s"), 0, 1000, 3600000,
-     "reconnect after this long without a line from the server"},
-    {"connect_timeout", OPSBOT_CONFIG_DURATION, D("30s"), 0, 1000, 600000,
-     "give up a connection attempt after this long"},
-    {"reconnect_min", OPSBOT_CONFIG_DURATION, D("10s"), 0, 100, 3600000,
-     "first reconnect delay (doubles up to reconnect_max, with jitter)"},
-    {"reconnect_max", OPSBOT_CONFIG_DURATION, D("12m"), 0, 100, 86400000,
-     "longest reconnect delay (a delay is between half of "
-     "its ceiling and the ceiling)"},
-    {"reconnect_reset", OPSBOT_CONFIG_DURATION, D("5m"), 0, 100, 86400000,
-     "a session this long resets the reconnect backoff"},
-    {NULL, 0, NULL, 0, 0, 0, NULL},
+    OPSBOT_CONFIG_KEY("server", OPSBOT_CONFIG_STRING, D("127.0.0.1"), 0, 0, 0,
+		      "IRC server host name or address"),
+    OPSBOT_CONFIG_KEY("port", OPSBOT_CONFIG_INT, D("6667"), 0, 1, 65535,
+		      "IRC server port"),
+    OPSBOT_CONFIG_KEY("tls", OPSBOT_CONFIG_BOOL, D("false"), 0, 0, 0,
+		      "connect with TLS (port 6697 on most networks)"),
+    OPSBOT_CONFIG_KEY(
+	"tls_verify", OPSBOT_CONFIG_BOOL, D("true"), 0, 0, 0,
+	"check the server's certificate chain and name (keep it on)"),
+    OPSBOT_CONFIG_KEY("tls_ca_file", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+		      "PEM file of CAs to trust instead of the system store"),
+    OPSBOT_CONFIG_KEY(
+	"tls_fingerprint", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+	"SHA-256 fingerprint of the server certificate, instead of the "
+	"chain check (self-signed servers)"),
+    OPSBOT_CONFIG_KEY("tls_client_cert", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+		      "client certificate (PEM), for CertFP and SASL EXTERNAL"),
+    OPSBOT_CONFIG_KEY("tls_client_key", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+		      "its private key (PEM), if not in tls_client_cert"),
+    OPSBOT_CONFIG_KEY("password", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
+		      "server password (PASS), if the server needs one"),
+    OPSBOT_CONFIG_KEY(
+	"sasl_mechanism", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+	"plain or external: log in to services with SASL before joining; "
+	"if it fails the bot does not join (fail closed)"),
+    OPSBOT_CONFIG_KEY("sasl_username", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+		      "services account for SASL PLAIN (default: the nick)"),
+    OPSBOT_CONFIG_KEY("sasl_password", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
+		      "services password for SASL PLAIN"),
+    OPSBOT_CONFIG_KEY(
+	"nickserv_password", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
+	"without SASL: identify to NickServ and join only once confirmed"),
+    OPSBOT_CONFIG_KEY("nickserv_account", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+		      "account for NickServ IDENTIFY (default: the nick)"),
+    OPSBOT_CONFIG_KEY("identify_timeout", OPSBOT_CONFIG_DURATION, D("30s"), 0,
+		      1000, 600000,
+		      "join anyway if NickServ has not confirmed by then"),
+    OPSBOT_CONFIG_KEY("nick", OPSBOT_CONFIG_STRING, D("opsbot"), 0, 0, 0,
+		      "the bot's nick"),
+    OPSBOT_CONFIG_KEY(
+	"alt_nicks", OPSBOT_CONFIG_LIST, NULL, 0, 0, 0,
+	"nicks to try when the nick is taken (then nick + digits)"),
+    OPSBOT_CONFIG_KEY("username", OPSBOT_CONFIG_STRING, D("opsbot"), 0, 0, 0,
+		      "user name (ident)"),
+    OPSBOT_CONFIG_KEY("realname", OPSBOT_CONFIG_STRING,
+		      D("opsbot chat-ops bot"), 0, 0, 0, "real name (gecos)"),
+    OPSBOT_CONFIG_KEY("channels", OPSBOT_CONFIG_LIST, NULL, 0, 0, 0,
+		      "channels to join, comma-separated or one per line"),
+    OPSBOT_CONFIG_KEY(
+	"flood_control", OPSBOT_CONFIG_BOOL, D("true"), 0, 0, 0,
+	"rate-limit outgoing lines (off only for tests and benchmarks)"),
+    OPSBOT_CONFIG_KEY("flood_burst", OPSBOT_CONFIG_INT, D("5"), 0, 1, 100,
+		      "lines sent at once before the rate applies"),
+    OPSBOT_CONFIG_KEY("flood_interval", OPSBOT_CONFIG_DURATION, D("2s"), 0, 1,
+		      60000, "one line per this interval after the burst"),
+    OPSBOT_CONFIG_KEY("queue_ttl", OPSBOT_CONFIG_DURATION, D("10m"), 0, 1000,
+		      86400000, "drop queued announcements older than this"),
+    OPSBOT_CONFIG_KEY(
+	"ping_timeout", OPSBOT_CONFIG_DURATION, D("120s"), 0, 1000, 3600000,
+	"reconnect after this long without a line from the server"),
+    OPSBOT_CONFIG_KEY("connect_timeout", OPSBOT_CONFIG_DURATION, D("30s"), 0,
+		      1000, 600000,
+		      "give up a connection attempt after this long"),
+    OPSBOT_CONFIG_KEY(
+	"reconnect_min", OPSBOT_CONFIG_DURATION, D("10s"), 0, 100, 3600000,
+	"first reconnect delay (doubles up to reconnect_max, with jitter)"),
+    OPSBOT_CONFIG_KEY("reconnect_max", OPSBOT_CONFIG_DURATION, D("12m"), 0, 100,
+		      86400000,
+		      "longest reconnect delay (a delay is between half of "
+		      "its ceiling and the ceiling)"),
+    OPSBOT_CONFIG_KEY("reconnect_reset", OPSBOT_CONFIG_DURATION, D("5m"), 0,
+		      100, 86400000,
+		      "a session this long resets the reconnect backoff"),
+    OPSBOT_CONFIG_END,
 };
 
 const struct opsbot_config_key config_bot_keys[] = {
-    {"prefix", OPSBOT_CONFIG_STRING, D("!"), 0, 0, 0,
-     "command prefix in channels"},
-    {"plugins", OPSBOT_CONFIG_LIST, NULL, 0, 0, 0, "plugins to load, by name"},
-    {"plugin_dir", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-     "where <name>.so files are (default: next to the binary)"},
-    {"state", OPSBOT_CONFIG_STRING, D("opsbot.db"), 0, 0, 0,
-     "SQLite database file, relative to the config file"},
-    {"unknown_command_reply", OPSBOT_CONFIG_BOOL, D("true"), 0, 0, 0,
-     "answer unknown commands with a suggestion"},
-    {"channel_reply_lines", OPSBOT_CONFIG_INT, D("8"), 0, 1, 1000,
-     "most lines one reply may put in a channel"},
-    {"private_reply_lines", OPSBOT_CONFIG_INT, D("100"), 0, 1, 10000,
-     "most lines one reply may send in private"},
-    {"quit_message", OPSBOT_CONFIG_STRING, D("opsbot shutting down"), 0, 0, 0,
-     "QUIT message on shutdown"},
-    {NULL, 0, NULL, 0, 0, 0, NULL},
+    OPSBOT_CONFIG_KEY("prefix", OPSBOT_CONFIG_STRING, D("!"), 0, 0, 0,
+		      "command prefix in channels"),
+    OPSBOT_CONFIG_KEY("plugins", OPSBOT_CONFIG_LIST, NULL, 0, 0, 0,
+		      "plugins to load, by name"),
+    OPSBOT_CONFIG_KEY(
+	"plugin_dir", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+	"where <name>.so files are (default: next to the binary)"),
+    OPSBOT_CONFIG_KEY("state", OPSBOT_CONFIG_STRING, D("opsbot.db"), 0, 0, 0,
+		      "SQLite database file, relative to the config file"),
+    OPSBOT_CONFIG_KEY("unknown_command_reply", OPSBOT_CONFIG_BOOL, D("true"), 0,
+		      0, 0, "answer unknown commands with a suggestion"),
+    OPSBOT_CONFIG_KEY("channel_reply_lines", OPSBOT_CONFIG_INT, D("8"), 0, 1,
+		      1000, "most lines one reply may put in a channel"),
+    OPSBOT_CONFIG_KEY("private_reply_lines", OPSBOT_CONFIG_INT, D("100"), 0, 1,
+		      10000, "most lines one reply may send in private"),
+    OPSBOT_CONFIG_KEY("quit_message", OPSBOT_CONFIG_STRING,
+		      D("opsbot shutting down"), 0, 0, 0,
+		      "QUIT message on shutdown"),
+    OPSBOT_CONFIG_KEY("shutdown_grace", OPSBOT_CONFIG_DURATION, D("10s"), 0, 0,
+		      3600000,
+		      "on SIGTERM/SIGINT running work may finish this long, "
+		      "then it is cancelled"),
+    OPSBOT_CONFIG_KEY("job_threads", OPSBOT_CONFIG_INT, D("8"), 0, 1, 64,
+		      "threads for plugin jobs (blocking work)"),
+    OPSBOT_CONFIG_KEY("job_limit", OPSBOT_CONFIG_INT, D("4"), 0, 1, 64,
+		      "jobs one plugin may run at once; more wait"),
+    OPSBOT_CONFIG_KEY("progress_interval", OPSBOT_CONFIG_DURATION, D("30s"), 0,
+		      1000, 86400000,
+		      "at most one progress line per task this often"),
+    OPSBOT_CONFIG_KEY("confirm_timeout", OPSBOT_CONFIG_DURATION, D("60s"), 0,
+		      1000, 3600000,
+		      "how long a destructive command waits for its --yes"),
+    OPSBOT_CONFIG_END,
 };
 
 const struct opsbot_config_key config_access_keys[] = {
-    {"grant", OPSBOT_CONFIG_LIST, NULL, 0, 0, 0,
-     "\"account NAME CAP...\" or \"mask NICK!USER@HOST CAP...\""},
-    {NULL, 0, NULL, 0, 0, 0, NULL},
+    OPSBOT_CONFIG_KEY(
+	"grant", OPSBOT_CONFIG_LIST, NULL, 0, 0, 0,
+	"\"account NAME CAP...\" or \"mask NICK!USER@HOST CAP...\""),
+    OPSBOT_CONFIG_END,
 };
 
 const struct opsbot_config_key config_http_keys[] = {
-    {"listen", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-     "ADDRESS:PORT for webhooks, e.g. 127.0.0.1:8088 (off if unset)"},
-    {"max_body", OPSBOT_CONFIG_INT, D("1048576"), 0, 1, 67108864,
-     "largest webhook request body in bytes"},
-    {NULL, 0, NULL, 0, 0, 0, NULL},
+    OPSBOT_CONFIG_KEY(
+	"listen", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+	"ADDRESS:PORT for webhooks, e.g. 127.0.0.1:8088 (off if unset)"),
+    OPSBOT_CONFIG_KEY("max_body", OPSBOT_CONFIG_INT, D("1048576"), 0, 1,
+		      67108864, "largest webhook request body in bytes"),
+    OPSBOT_CONFIG_END,
 };
 
 static const struct {
@@ -859,4 +892,189 @@ int config_section_equal(const struct config *a, const struct config *b,
 		x = x->next;
 		y = y->next;
 	}
+}
+
+/* ---- plugin sections and sub-sections ---- */
+
+int config_instance_name_valid(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > 32)
+		return 0;
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+const struct opsbot_config_section *
+config_section_kind(const struct opsbot_config_section *kinds, const char *name)
+{
+	const char *dot = strchr(name, '.');
+	size_t len = dot ? (size_t)(dot - name) : strlen(name);
+
+	if (dot && !config_instance_name_valid(dot + 1, strlen(dot + 1)))
+		return NULL;
+	for (; kinds && kinds->kind; kinds++)
+		if (strlen(kinds->kind) == len &&
+		    !strncmp(kinds->kind, name, len))
+			return kinds;
+	return NULL;
+}
+
+char **config_instances(const struct config *cfg, const char *prefix,
+			int *count)
+{
+	const struct config_entry *e;
+	size_t plen = strlen(prefix);
+	char **names = NULL;
+	int n = 0, i;
+
+	for (e = cfg ? cfg->entries : NULL; e; e = e->next) {
+		const char *inst;
+		int seen = 0;
+
+		if (strncmp(e->section, prefix, plen) ||
+		    e->section[plen] != '.')
+			continue;
+		inst = e->section + plen + 1;
+		for (i = 0; i < n && !seen; i++)
+			seen = !strcmp(names[i], inst);
+		if (seen)
+			continue;
+		names = xrealloc(names, (size_t)(n + 2) * sizeof(char *));
+		names[n++] = (char *)inst;
+	}
+	if (!names)
+		names = xcalloc(1, sizeof(char *));
+	names[n] = NULL;
+	*count = n;
+	/* The strings belong to cfg, which the plugin keeps referenced. */
+	return names;
+}
+
+void config_validate_plugin(struct config *cfg, const char *name,
+			    const struct opsbot_plugin_descriptor *desc)
+{
+	const struct opsbot_config_section *kinds =
+	    OPSBOT_HAS_MEMBER(desc, sections) ? desc->sections : NULL;
+	const struct opsbot_config_section *k;
+	const struct config_entry *e, *f;
+	struct buf main = BUF_INIT;
+
+	buf_addf(&main, "plugin.%s", name);
+	config_validate_section(cfg, main.data, desc->config);
+	for (e = cfg->entries; e; e = e->next) {
+		const char *rest;
+
+		if (strncmp(e->section, main.data, main.len) ||
+		    e->section[main.len] != '.')
+			continue;
+		/* Once per section, at its first key. */
+		for (f = cfg->entries; f != e; f = f->next)
+			if (!strcmp(f->section, e->section))
+				break;
+		if (f != e)
+			continue;
+		rest = e->section + main.len + 1;
+		k = config_section_kind(kinds, rest);
+		if (!k || !strchr(rest, '.')) {
+			struct buf kinds_text = BUF_INIT;
+
+			for (k = kinds; k && k->kind; k++)
+				buf_addf(&kinds_text, "%s%s",
+					 kinds_text.len ? ", " : "", k->kind);
+			add_error_line(
+			    cfg, e->line,
+			    "[%s]: unknown section (plugin %s has %s%s%s)",
+			    e->section, name,
+			    kinds_text.len ? "sub-sections "
+					   : "no sub-sections",
+			    kinds_text.len ? kinds_text.data : "",
+			    kinds_text.len
+				? " written [plugin.<name>.<kind>.<instance>], "
+				  "instance names of a-z, 0-9, _ and -"
+				: "");
+			buf_free(&kinds_text);
+			continue;
+		}
+		config_validate_section(cfg, e->section, k->keys);
+	}
+	for (k = kinds; k && k->kind; k++) {
+		struct buf prefix = BUF_INIT;
+		char **names;
+		int count;
+
+		buf_addf(&prefix, "%s.%s", main.data, k->kind);
+		names = config_instances(cfg, prefix.data, &count);
+		if (count < k->min_count ||
+		    (k->max_count && count > k->max_count)) {
+			buf_addf(&cfg->errors,
+				 "%s: [%s.<name>]: %d section%s, expected ",
+				 cfg->path, prefix.data, count,
+				 count == 1 ? "" : "s");
+			if (k->max_count)
+				buf_addf(&cfg->errors, "%d to %d\n",
+					 k->min_count, k->max_count);
+			else
+				buf_addf(&cfg->errors, "at least %d\n",
+					 k->min_count);
+			cfg->error_count++;
+		}
+		free(names);
+		buf_free(&prefix);
+	}
+	buf_free(&main);
+}
+
+int config_plugin_equal(const struct config *a, const struct config *b,
+			const char *name)
+{
+	const struct config *both[2] = {a, b};
+	struct buf main = BUF_INIT;
+	int i, equal = 1;
+
+	buf_addf(&main, "plugin.%s", name);
+	/* Every section of the plugin in either config must be equal. */
+	for (i = 0; i < 2 && equal; i++) {
+		const struct config_entry *e;
+
+		for (e = both[i] ? both[i]->entries : NULL; e && equal;
+		     e = e->next) {
+			if (strncmp(e->section, main.data, main.len) ||
+			    (e->section[main.len] &&
+			     e->section[main.len] != '.'))
+				continue;
+			equal = config_section_equal(a, b, e->section);
+		}
+	}
+	buf_free(&main);
+	return equal;
+}
+
+int config_plugin_reload_key_changed(
+    const struct config *a, const struct config *b, const char *name,
+    const struct opsbot_plugin_descriptor *desc)
+{
+	const struct opsbot_config_key *k;
+	struct buf main = BUF_INIT;
+	int changed = 0;
+
+	buf_addf(&main, "plugin.%s", name);
+	for (k = desc->config; k && k->key && !changed; k++) {
+		const char *x, *y;
+
+		if (!(k->flags & OPSBOT_CONFIG_RELOAD))
+			continue;
+		x = config_get(a, main.data, desc->config, k->key);
+		y = config_get(b, main.data, desc->config, k->key);
+		changed = (x == NULL) != (y == NULL) || (x && strcmp(x, y));
+	}
+	buf_free(&main);
+	return changed;
 }

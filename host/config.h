@@ -110,4 +110,32 @@ int config_parse_duration_ms(const char *s, long long *out);
 int config_section_equal(const struct config *a, const struct config *b,
 			 const char *section);
 
+/* ---- plugin sections ----
+ * A plugin has its section [plugin.<name>] and, when its descriptor
+ * declares sub-section kinds, any number of instances of each,
+ * [plugin.<name>.<kind>.<instance>]. */
+
+/* Instance names: [a-z0-9_-]{1,32}. */
+int config_instance_name_valid(const char *s, size_t len);
+/* The kind named by "kind" or "kind.instance" (a valid instance name),
+ * or NULL. */
+const struct opsbot_config_section *
+config_section_kind(const struct opsbot_config_section *kinds,
+		    const char *name);
+/* Instance names under prefix ("plugin.ci.jenkins"), in file order: a
+ * malloc'd NULL-terminated array of strings owned by cfg; *count set. */
+char **config_instances(const struct config *cfg, const char *prefix,
+			int *count);
+/* Validates [plugin.<name>] and all its sub-sections against desc:
+ * unknown kinds, instance counts, and each instance's keys. */
+void config_validate_plugin(struct config *cfg, const char *name,
+			    const struct opsbot_plugin_descriptor *desc);
+/* 1 if every section of the plugin is the same in a and b. */
+int config_plugin_equal(const struct config *a, const struct config *b,
+			const char *name);
+/* 1 if a key flagged OPSBOT_CONFIG_RELOAD differs between a and b. */
+int config_plugin_reload_key_changed(
+    const struct config *a, const struct config *b, const char *name,
+    const struct opsbot_plugin_descriptor *desc);
+
 #endif /* CONFIG_H */

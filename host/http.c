@@ -92,7 +92,7 @@ static void http_cancel(struct op *op)
 	loop_defer(deliver_cancel, h);
 }
 
-static const struct op_kind http_kind = {"http", http_cancel};
+static const struct op_kind http_kind = {"http", http_cancel, NULL};
 
 static int load_backend(struct opsbot_plugin *p)
 {
@@ -212,16 +212,19 @@ int64_t http_start(struct opsbot_plugin *p,
 }
 
 const char *http_header(const struct opsbot_http_response *pub,
-			const char *name)
+			const char *name, int n)
 {
 	const struct response *res = (const struct response *)pub;
-	size_t len = strlen(name);
+	size_t len;
 	int i;
 
+	if (!pub || !name || n < 0)
+		return NULL;
+	len = strlen(name);
 	for (i = 0; i < res->header_count; i++) {
 		const char *h = res->headers[i];
 
-		if (!strncasecmp(h, name, len) && h[len] == ':') {
+		if (!strncasecmp(h, name, len) && h[len] == ':' && n-- == 0) {
 			h += len + 1;
 			while (*h == ' ' || *h == '\t')
 				h++;

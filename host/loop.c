@@ -19,6 +19,8 @@ static pthread_t loop_thread;
 static uv_idle_t defer_idle;
 static struct deferred *defer_head, **defer_tail = &defer_head;
 static int stopping;
+static unsigned generation;
+static int running; /* inside loop_run() or another uv_run() of ours */
 
 static void run_deferred(uv_idle_t *handle)
 {
@@ -48,8 +50,19 @@ void loop_init(void)
 		abort();
 	}
 	loop_thread = pthread_self();
+	generation++;
 	uv_idle_init(&loop, &defer_idle);
 	uv_unref((uv_handle_t *)&defer_idle);
+}
+
+int loop_is_running(void)
+{
+	return running;
+}
+
+unsigned loop_generation(void)
+{
+	return generation;
 }
 
 uv_loop_t *loop_get(void)
@@ -88,10 +101,25 @@ void loop_timer_start(uv_timer_t *t, uv_timer_cb cb, uint64_t ms,
 void loop_run(void)
 {
 	stopping = 0;
+	running++;
 	while (!stopping) {
 		if (!uv_run(&loop, UV_RUN_ONCE) && !defer_head)
 			break;
 	}
+	running--;
+}
+
+void loop_run_until(const int *flag)
+{
+	if (running) {
+		error("loop", "loop_run_until inside the loop: uv_run is not "
+			      "reentrant");
+		abort();
+	}
+	running++;
+	while (!*flag)
+		uv_run(&loop, UV_RUN_ONCE);
+	running--;
 }
 
 void loop_stop(void)

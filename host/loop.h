@@ -13,6 +13,9 @@ typedef void loop_fn(void *data);
 /* Creates the loop and records the loop thread.  Call once, first. */
 void loop_init(void);
 uv_loop_t *loop_get(void);
+/* Counts loop_init() calls: a module holding a handle of its own made
+ * before the last loop_close() must make it again. */
+unsigned loop_generation(void);
 /* Is the caller on the loop thread? */
 int loop_on_loop_thread(void);
 
@@ -33,6 +36,11 @@ void loop_timer_start(uv_timer_t *t, uv_timer_cb cb, uint64_t ms,
 
 /* Runs the loop until loop_stop(). */
 void loop_run(void);
+/* Runs the loop until *flag is set; aborts if called from inside the loop
+ * (a callback), since uv_run is not reentrant. */
+void loop_run_until(const int *flag);
+/* Is loop_run() or loop_run_until() on the stack? */
+int loop_is_running(void);
 void loop_stop(void);
 /* Closes every handle and runs the loop until they are gone. */
 void loop_close(void);

@@ -6,6 +6,7 @@
 #include "api.h"
 #include "command.h"
 #include "config.h"
+#include "host.h"
 #include "http.h"
 #include "irc.h"
 #include "log.h"
@@ -61,6 +62,7 @@ static uv_signal_t sig_term, sig_int, sig_hup;
 static int shutting_down;
 static int cli_status = OPSBOT_OK;
 static int cli_done;
+static int cli_mode; /* `opsbot run`: no IRC to quit */
 
 /* ---- options ---- */
 
@@ -175,7 +177,6 @@ static struct config *load_config(const char *path, int quiet_ok)
 		const struct opsbot_plugin_descriptor *desc;
 		const struct config_entry *e =
 		    config_find(cfg, "bot", "plugins");
-		char section[64];
 		void *h;
 		int j;
 
@@ -190,8 +191,7 @@ static struct config *load_config(const char *path, int quiet_ok)
 			err = NULL;
 			continue;
 		}
-		snprintf(section, sizeof(section), "plugin.%s", plugins[i]);
-		config_validate_section(cfg, section, desc->config);
+		config_validate_plugin(cfg, plugins[i], desc);
 		/* A loaded plugin keeps its mapping; this only drops the
 		 * reference peek took. */
 		plugin_peek_release(h);
@@ -202,19 +202,22 @@ static struct config *load_config(const char *path, int quiet_ok)
 
 		for (e = cfg->entries; e; e = e->next) {
 			const char *name = e->section + 7;
+			size_t len = strcspn(name, ".");
 			int listed = 0;
 
 			if (!str_has_prefix(e->section, "plugin."))
 				continue;
 			for (i = 0; i < count; i++)
-				listed |= !strcmp(plugins[i], name);
+				listed |= strlen(plugins[i]) == len &&
+					  !strncmp(plugins[i], name, len);
 			if (!listed &&
 			    e == config_find(cfg, e->section, e->key) &&
 			    !quiet_ok)
 				warning("config",
 					"%s:%d: [%s] is configured but "
-					"'%s' is not in [bot] plugins",
-					cfg->path, e->line, e->section, name);
+					"'%.*s' is not in [bot] plugins",
+					cfg->path, e->line, e->section,
+					(int)len, name);
 		}
 	}
 	free(plugins);
@@ -240,12 +243,14 @@ static void register_secrets(const struct config *cfg)
 	plugin_register_secrets();
 }
 
-static int open_store(const struct config *cfg)
+/* Starts the host for mode with the store of cfg (or store_path). */
+static int start_host(enum opsbot_mode mode, const char *store_path)
 {
-	char *path =
-	    config_relative(config_get(cfg, "bot", config_bot_keys, "state"));
+	char *path = store_path ? xstrdup(store_path)
+				: config_relative(config_get(
+				      config, "bot", config_bot_keys, "state"));
 	char *err = NULL;
-	int rc = store_open(path, &err);
+	int rc = host_start(config, mode, path, OPSBOT_VERSION, &err);
 
 	if (rc < 0) {
 		error("store", "%s", err);
@@ -287,6 +292,46 @@ static void reload_done(const char *name, const char *err, void *data)
 		error("config", "reloading plugin %s: %s", name, err);
 }
 
+/*
+ * A plugin whose sections changed: given to its reconfigure() when it has
+ * one and no key that needs a reload changed; otherwise reloaded, unless
+ * running work refuses that, in which case it keeps its old settings.
+ */
+static void reconfigure_plugin(struct opsbot_plugin *p, struct config *fresh)
+{
+	const struct opsbot_plugin_descriptor *d = p->desc;
+	char *why;
+
+	if (OPSBOT_HAS_MEMBER(d, reconfigure) && d->reconfigure &&
+	    !config_plugin_reload_key_changed(p->config, fresh, p->name, d)) {
+		if (plugin_reconfigure(p, fresh) == 0) {
+			info("config", "plugin %s took its new configuration",
+			     p->name);
+			return;
+		}
+		error("config",
+		      "plugin %s refused its new configuration (see above); "
+		      "it keeps the old one",
+		      p->name);
+		return;
+	}
+	why = plugin_unload_refusal(p);
+	if (why) {
+		error("config",
+		      "[plugin.%s] changed, but it cannot be reloaded now: %s; "
+		      "it keeps its old settings until a later reload",
+		      p->name, why);
+		free(why);
+		return;
+	}
+	why = plugin_describe_work(p);
+	if (*why)
+		info("config", "plugin %s reloads once %s finished", p->name,
+		     why);
+	free(why);
+	plugin_unload(p, 1, reload_done, NULL);
+}
+
 static void reload_config(void)
 {
 	struct config *fresh = load_config(config->path, 1);
@@ -300,31 +345,38 @@ static void reload_config(void)
 		return;
 	}
 	register_secrets(fresh);
-	command_configure(fresh);
-	access_configure(fresh);
 	if (!config_section_equal(config, fresh, "http"))
 		webhook_configure(fresh);
 	irc_reconfigure(fresh);
-	plugin_set_config(fresh);
+	host_apply_config(fresh);
 	log_set_level(log_get_level());
 
-	/* Unload removed plugins; reload those whose section changed. */
+	/* Unload removed plugins; reconfigure those whose sections changed. */
 	plugins =
 	    config_get_list(fresh, "bot", config_bot_keys, "plugins", &count);
 	list_for_each_safe(pos, tmp, plugin_list())
 	{
 		struct opsbot_plugin *p =
 		    list_entry(pos, struct opsbot_plugin, link);
-		char section[64];
 		int listed = 0;
 
 		for (i = 0; i < count; i++)
 			listed |= !strcmp(plugins[i], p->name);
-		snprintf(section, sizeof(section), "plugin.%s", p->name);
-		if (!listed)
+		if (!listed) {
+			char *why = plugin_unload_refusal(p);
+
+			if (why) {
+				error("config",
+				      "plugin %s is no longer listed, but "
+				      "cannot be unloaded now: %s",
+				      p->name, why);
+				free(why);
+				continue;
+			}
 			plugin_unload(p, 0, reload_done, NULL);
-		else if (!config_section_equal(p->config, fresh, section))
-			plugin_unload(p, 1, reload_done, NULL);
+		} else if (!config_plugin_equal(p->config, fresh, p->name)) {
+			reconfigure_plugin(p, fresh);
+		}
 	}
 	free(plugins);
 	load_plugins(fresh);
@@ -333,17 +385,29 @@ static void reload_config(void)
 	info("config", "reloaded %s", config->path);
 }
 
-static void finish_shutdown(void)
+static void on_quit_done(void)
 {
-	plugin_unload_all();
-	process_kill_all();
-	http_shutdown();
-	webhook_stop();
+	loop_stop();
+}
+
+/* Every plugin is gone (or the deadline passed): leave IRC, then stop. */
+static void on_plugins_gone(int all_gone)
+{
+	UNUSED(all_gone);
+	irc_quit(config_get(config, "bot", config_bot_keys, "quit_message"),
+		 on_quit_done);
+}
+
+static void on_cli_plugins_gone(int all_gone)
+{
+	UNUSED(all_gone);
 	loop_stop();
 }
 
 static void on_signal(uv_signal_t *s, int signum)
 {
+	long grace = host_shutdown_grace_ms(config);
+
 	UNUSED(s);
 	if (signum == SIGHUP) {
 		info("main", "SIGHUP: reloading the configuration");
@@ -352,14 +416,18 @@ static void on_signal(uv_signal_t *s, int signum)
 	}
 	if (shutting_down) {
 		warning("main", "second signal: exiting now");
+		process_kill_all();
 		store_close();
 		_exit(1);
 	}
 	shutting_down = 1;
-	info("main", "%s: shutting down",
-	     signum == SIGINT ? "SIGINT" : "SIGTERM");
-	irc_quit(config_get(config, "bot", config_bot_keys, "quit_message"),
-		 finish_shutdown);
+	info("main", "%s: shutting down (running work may finish for %ld s)",
+	     signum == SIGINT ? "SIGINT" : "SIGTERM", grace / 1000);
+	command_refuse("the bot is shutting down");
+	/* Announcements and replies still go out while work drains; IRC
+	 * quits once the plugins are gone.  Bounded: see plugin.h. */
+	plugin_unload_all_begin(grace, cli_mode ? on_cli_plugins_gone
+						: on_plugins_gone);
 }
 
 static void watch_signals(int with_hup)
@@ -379,20 +447,19 @@ static void watch_signals(int with_hup)
 
 static int run_daemon(void)
 {
-	api_set_mode(OPSBOT_MODE_DAEMON);
+	if (start_host(OPSBOT_MODE_DAEMON, NULL) < 0)
+		return 1;
 	api_set_say(irc_say);
-	if (open_store(config) < 0)
+	if (webhook_configure(config) < 0) {
+		host_stop();
 		return 1;
-	command_configure(config);
-	access_configure(config);
-	plugin_set_config(config);
-	if (webhook_configure(config) < 0)
-		return 1;
+	}
 	watch_signals(1);
 	irc_start(config);
 	load_plugins(config);
 	loop_run();
 	irc_fini();
+	host_stop();
 	return 0;
 }
 
@@ -480,13 +547,10 @@ static int run_cli(int argc, char **argv)
 	const char *user = getenv("USER");
 	int rc;
 
-	api_set_mode(OPSBOT_MODE_CLI);
-	api_set_say(cli_say);
-	if (open_store(config) < 0)
+	cli_mode = 1;
+	if (start_host(OPSBOT_MODE_CLI, NULL) < 0)
 		return 1;
-	command_configure(config);
-	access_configure(config);
-	plugin_set_config(config);
+	api_set_say(cli_say);
 	watch_signals(0);
 	name = cli_plugin_name(argv[0]);
 	if (command_is_builtin(name)) {
@@ -496,7 +560,8 @@ static int run_cli(int argc, char **argv)
 		fprintf(stderr, "opsbot: %s\n", err);
 		free(err);
 		/* Sweep what init started while the store is still open. */
-		plugin_unload_all();
+		plugin_unload_all_wait(host_shutdown_grace_ms(config));
+		host_stop();
 		/* A plugin that cannot start is a setup problem, like a
 		 * config error: exit 2, as documented. */
 		return EXIT_CONFIG;
@@ -514,9 +579,10 @@ static int run_cli(int argc, char **argv)
 	rc = command_dispatch_argv(&src, argc, argv);
 	if (rc >= 0 && !cli_done)
 		loop_run();
-	plugin_unload_all();
-	process_kill_all();
-	http_shutdown();
+	/* After Ctrl-C the plugins are already gone (on_signal). */
+	if (!shutting_down)
+		plugin_unload_all_wait(host_shutdown_grace_ms(config));
+	host_stop();
 	if (rc < 0)
 		return EXIT_USAGE;
 	if (cli_status == OPSBOT_OK)
@@ -537,14 +603,8 @@ static int check_plugins(void)
 	char **plugins, *err = NULL;
 	int count, i, failed = 0;
 
-	api_set_mode(OPSBOT_MODE_CHECK);
-	if (store_open(":memory:", &err) < 0) {
-		error("config", "%s", err);
-		free(err);
+	if (start_host(OPSBOT_MODE_CHECK, ":memory:") < 0)
 		return 1;
-	}
-	command_configure(config);
-	plugin_set_config(config);
 	plugins =
 	    config_get_list(config, "bot", config_bot_keys, "plugins", &count);
 	for (i = 0; i < count; i++) {
@@ -558,6 +618,7 @@ static int check_plugins(void)
 	}
 	free(plugins);
 	plugin_unload_all();
+	host_stop();
 	if (failed)
 		fprintf(stderr, "opsbot: %d plugin%s refused %s\n", failed,
 			failed == 1 ? "" : "s", config->path);
@@ -704,8 +765,6 @@ int main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	register_secrets(config);
-	loop_init();
-	command_init(OPSBOT_VERSION);
 	if (opts.check_config) {
 		rc = check_plugins();
 		if (rc == 0)
@@ -717,11 +776,6 @@ int main(int argc, char **argv)
 	else
 		rc = run_daemon();
 out:
-	command_fini();
-	access_clear();
-	store_close();
-	loop_close();
-	plugin_set_config(NULL);
 	config_free(config);
 	secret_clear_all();
 	free(config_dir);

@@ -9,11 +9,9 @@
  * fini(), and dlclose().  A reload loads the file again only after that.
  */
 #include "plugin.h"
-#include "command.h"
 #include "config.h"
 #include "log.h"
 #include "loop.h"
-#include "webhook.h"
 
 #include <dlfcn.h>
 #include <stdlib.h>
@@ -33,6 +31,26 @@ struct unload_waiter {
 };
 
 static void try_finish_unload(void *data);
+static void shutdown_check(void);
+static struct plugin_sweeper *sweepers;
+static int (*word_taken)(const char *word);
+
+void plugin_add_sweeper(struct plugin_sweeper *s)
+{
+	struct plugin_sweeper **pp = &sweepers;
+
+	while (*pp && *pp != s)
+		pp = &(*pp)->next;
+	if (*pp)
+		return; /* registered already (a second start-up) */
+	s->next = NULL;
+	*pp = s;
+}
+
+void plugin_set_word_check(int (*taken)(const char *word))
+{
+	word_taken = taken;
+}
 
 void plugin_set_dir(const char *dir)
 {
@@ -156,7 +174,31 @@ void op_start(struct op *op, struct opsbot_plugin *p,
 	op->plugin = p;
 	op->kind = kind;
 	op->cancel_requested = 0;
+	op->cancel_status = OPSBOT_ECANCELED;
+	op->policy = OPSBOT_UNLOAD_CANCEL;
+	op->started_ms = time_now_ms();
 	list_add_tail(&p->ops, &op->link);
+}
+
+void op_cancel(struct op *op, int status)
+{
+	if (op->cancel_requested)
+		return;
+	op->cancel_requested = 1;
+	op->cancel_status = status;
+	op->kind->cancel(op);
+}
+
+void op_set_policy(struct op *op, enum opsbot_unload_policy policy)
+{
+	const struct opsbot_plugin_descriptor *d = op->plugin->desc;
+
+	if (policy == OPSBOT_UNLOAD_DEFAULT && d &&
+	    OPSBOT_HAS_MEMBER(d, unload_policy))
+		policy = d->unload_policy;
+	if (policy < OPSBOT_UNLOAD_CANCEL || policy > OPSBOT_UNLOAD_REFUSE)
+		policy = OPSBOT_UNLOAD_CANCEL;
+	op->policy = policy;
 }
 
 void op_finish(struct op *op)
@@ -209,6 +251,31 @@ void plugin_register_secrets(void)
 static char *plugin_path(const char *name)
 {
 	return xasprintf("%s/%s.so", plugin_get_dir(), name);
+}
+
+/*
+ * Tables of plugin-filled structs are stepped through with this host's
+ * sizeof; while no struct has grown within the major, every entry but
+ * the terminator must say exactly that size.
+ */
+static int keys_sizes_valid(const struct opsbot_config_key *k)
+{
+	for (; k && k->key; k++)
+		if (k->size != sizeof(*k))
+			return 0;
+	return 1;
+}
+
+static int schema_sizes_valid(const struct opsbot_plugin_descriptor *desc)
+{
+	const struct opsbot_config_section *s;
+
+	if (!keys_sizes_valid(desc->config))
+		return 0;
+	for (s = desc->sections; s && s->kind; s++)
+		if (s->size != sizeof(*s) || !keys_sizes_valid(s->keys))
+			return 0;
+	return 1;
 }
 
 void *plugin_peek(const char *name, const struct opsbot_plugin_descriptor **out,
@@ -269,6 +336,20 @@ void *plugin_peek(const char *name, const struct opsbot_plugin_descriptor **out,
 				 name, desc->name ? desc->name : "(null)");
 		goto fail;
 	}
+	if (desc->size < sizeof(struct opsbot_plugin_descriptor)) {
+		*err = xasprintf("cannot load plugin '%s': its descriptor has "
+				 "no valid size (set .size = sizeof(struct "
+				 "opsbot_plugin_descriptor))",
+				 name);
+		goto fail;
+	}
+	if (!schema_sizes_valid(desc)) {
+		*err = xasprintf("cannot load plugin '%s': a config key or "
+				 "section table has entries without a valid "
+				 "size (use OPSBOT_CONFIG_KEY(...))",
+				 name);
+		goto fail;
+	}
 	if (!desc->init) {
 		*err = xasprintf("cannot load plugin '%s': no init function",
 				 name);
@@ -295,17 +376,46 @@ void plugin_peek_release(void *handle)
 		dlclose(handle);
 }
 
-static void plugin_free(struct opsbot_plugin *p)
+static void cache_free(struct plugin_cache *c)
 {
-	struct plugin_cache *c, *next;
+	struct plugin_cache *next;
 
-	for (c = p->cache; c; c = next) {
+	for (; c; c = next) {
 		next = c->next;
 		free(c->key);
 		free(c->items);
 		free_secret(c->secret);
 		free(c);
 	}
+}
+
+int plugin_reconfigure(struct opsbot_plugin *p, struct config *fresh)
+{
+	struct config *old = p->config;
+	struct plugin_cache *old_cache = p->cache;
+	int rc;
+
+	p->config = config_ref(fresh);
+	p->cache = NULL;
+	plugin_enter(p);
+	rc = p->desc->reconfigure(p);
+	plugin_leave(p);
+	if (rc < 0) {
+		cache_free(p->cache);
+		config_free(p->config);
+		p->config = old;
+		p->cache = old_cache;
+		return -1;
+	}
+	/* The old values' strings were valid until reconfigure returned. */
+	cache_free(old_cache);
+	config_free(old);
+	return 0;
+}
+
+static void plugin_free(struct opsbot_plugin *p)
+{
+	cache_free(p->cache);
 	config_free(p->config);
 	free(p->name);
 	free(p->path);
@@ -339,7 +449,7 @@ struct opsbot_plugin *plugin_load(const char *name, char **err)
 	if (!handle)
 		return NULL;
 	word = desc->command ? desc->command : desc->name;
-	if (command_word_taken(word)) {
+	if (word_taken && word_taken(word)) {
 		*err = xasprintf("cannot load plugin '%s': its command word "
 				 "'%s' is already in use",
 				 name, word);
@@ -353,8 +463,7 @@ struct opsbot_plugin *plugin_load(const char *name, char **err)
 		int before = check->error_count;
 		size_t mark = check->errors.len;
 
-		buf_addf(&section, "plugin.%s", name);
-		config_validate_section(check, section.data, desc->config);
+		config_validate_plugin(check, name, desc);
 		if (check->error_count > before) {
 			*err = xasprintf("cannot load plugin '%s': bad "
 					 "config:\n%s",
@@ -425,15 +534,15 @@ int plugin_unload(struct opsbot_plugin *p, int reload, plugin_done_fn *done,
 	list_del(&p->link);
 	list_add_tail(&dying, &p->link);
 	p->waiter = w;
-	/* Cancel everything now; final callbacks come from the loop. */
+	/* Cancel what may be cancelled; final callbacks come from the loop.
+	 * Work that drains (or refused, and the unload was forced) runs on
+	 * until it ends by itself. */
 	list_for_each_safe(pos, tmp, &p->ops)
 	{
 		struct op *op = list_entry(pos, struct op, link);
 
-		if (!op->cancel_requested) {
-			op->cancel_requested = 1;
-			op->kind->cancel(op);
-		}
+		if (op->policy == OPSBOT_UNLOAD_CANCEL)
+			op_cancel(op, OPSBOT_ECANCELED);
 	}
 	loop_defer(try_finish_unload, p);
 	return OPSBOT_OK;
@@ -457,11 +566,14 @@ found:
 	if (p->depth > 0 || !list_empty(&p->ops))
 		return; /* plugin_leave / op_finish will call us again */
 
-	command_abort_requests(p);
+	{
+		struct plugin_sweeper *s;
+
+		for (s = sweepers; s; s = s->next)
+			s->sweep(p);
+	}
 	if (!list_empty(&p->ops) || p->depth > 0)
 		return;
-	command_remove_plugin(p);
-	webhook_remove_plugin(p);
 	if (!p->skip_fini && p->desc->fini) {
 		plugin_enter(p);
 		p->desc->fini(p);
@@ -484,12 +596,161 @@ found:
 	free(err);
 	free(w);
 	free(name);
+	shutdown_check();
 }
 
-void plugin_unload_all(void)
+/* ---- policies and shutdown ---- */
+
+static void describe_op(struct buf *b, const struct op *op)
+{
+	long secs = (long)((time_now_ms() - op->started_ms) / 1000);
+
+	if (b->len)
+		buf_adds(b, ", ");
+	if (secs >= 3600)
+		buf_addf(b, "%s (%ldh%02ldm)",
+			 op->name ? op->name : op->kind->name, secs / 3600,
+			 secs / 60 % 60);
+	else if (secs >= 60)
+		buf_addf(b, "%s (%ldm)", op->name ? op->name : op->kind->name,
+			 secs / 60);
+	else
+		buf_addf(b, "%s (%lds)", op->name ? op->name : op->kind->name,
+			 secs);
+}
+
+char *plugin_describe_work(const struct opsbot_plugin *p)
+{
+	struct buf b = BUF_INIT;
+	struct list *pos, *tmp;
+
+	list_for_each_safe(pos, tmp, (struct list *)&p->ops)
+	{
+		struct op *op = list_entry(pos, struct op, link);
+
+		if (op->policy != OPSBOT_UNLOAD_CANCEL && !op->cancel_requested)
+			describe_op(&b, op);
+	}
+	return buf_detach(&b);
+}
+
+char *plugin_unload_refusal(const struct opsbot_plugin *p)
+{
+	struct buf b = BUF_INIT;
+	struct list *pos, *tmp;
+	int n = 0;
+	char *msg;
+
+	list_for_each_safe(pos, tmp, (struct list *)&p->ops)
+	{
+		struct op *op = list_entry(pos, struct op, link);
+
+		if (op->policy == OPSBOT_UNLOAD_REFUSE &&
+		    !op->cancel_requested) {
+			describe_op(&b, op);
+			n++;
+		}
+	}
+	if (!n) {
+		buf_free(&b);
+		return NULL;
+	}
+	msg = xasprintf("plugin %s is running %s; stop %s with the plugin's "
+			"own command, or wait until %s finished",
+			p->name, b.data, n == 1 ? "it" : "them",
+			n == 1 ? "it has" : "they have");
+	buf_free(&b);
+	return msg;
+}
+
+static struct {
+	int active;
+	uv_timer_t timer;
+	unsigned generation; /* of the loop the timer was made on */
+	int cancelled;	     /* the grace is over */
+	void (*done)(int all_gone);
+} unload_all;
+
+static void shutdown_finish(int all_gone)
+{
+	void (*done)(int) = unload_all.done;
+
+	if (!unload_all.active)
+		return;
+	unload_all.active = 0;
+	uv_timer_stop(&unload_all.timer);
+	if (done)
+		done(all_gone);
+}
+
+static void on_hard_deadline(uv_timer_t *t)
 {
 	struct list *pos, *tmp;
-	int64_t deadline;
+	struct buf b = BUF_INIT;
+
+	UNUSED(t);
+	list_for_each_safe(pos, tmp, &dying)
+	{
+		struct opsbot_plugin *p =
+		    list_entry(pos, struct opsbot_plugin, link);
+		struct list *o, *otmp;
+
+		list_for_each_safe(o, otmp, &p->ops)
+		{
+			describe_op(&b, list_entry(o, struct op, link));
+		}
+	}
+	warning("plugin",
+		"shutdown: still running after cancel: %s; exiting anyway",
+		b.len ? b.data : "(plugin code)");
+	buf_free(&b);
+	shutdown_finish(0);
+}
+
+static void on_grace_over(uv_timer_t *t)
+{
+	struct list *pos, *tmp;
+	long longest = 1000;
+
+	UNUSED(t);
+	unload_all.cancelled = 1;
+	list_for_each_safe(pos, tmp, &dying)
+	{
+		struct opsbot_plugin *p =
+		    list_entry(pos, struct opsbot_plugin, link);
+		struct list *o, *otmp;
+
+		list_for_each_safe(o, otmp, &p->ops)
+		{
+			struct op *op = list_entry(o, struct op, link);
+			long g = op->kind->cancel_grace_ms
+				     ? op->kind->cancel_grace_ms(op)
+				     : 0;
+
+			if (g > longest)
+				longest = g;
+			op_cancel(op, OPSBOT_ECANCELED);
+		}
+	}
+	loop_timer_start(&unload_all.timer, on_hard_deadline, (uint64_t)longest,
+			 0);
+}
+
+static void shutdown_check(void)
+{
+	if (unload_all.active && list_empty(&dying) && list_empty(&registry))
+		shutdown_finish(1);
+}
+
+static void shutdown_check_deferred(void *data)
+{
+	UNUSED(data);
+	shutdown_check();
+}
+
+void plugin_unload_all_begin(long grace_ms, void (*done)(int all_gone))
+{
+	struct list *pos, *tmp;
 
 	/* A reload still waiting for its old instance would load the
 	 * plugin again in the middle of the shutdown, never to unload. */
@@ -501,16 +762,44 @@ void plugin_unload_all(void)
 		if (p->waiter)
 			p->waiter->reload = 0;
 	}
+	if (unload_all.generation != loop_generation()) {
+		uv_timer_init(loop_get(), &unload_all.timer);
+		unload_all.generation = loop_generation();
+	}
+	unload_all.active = 1;
+	unload_all.cancelled = 0;
+	unload_all.done = done;
 	list_for_each_safe(pos, tmp, &registry)
 	{
 		plugin_unload(list_entry(pos, struct opsbot_plugin, link), 0,
 			      NULL, NULL);
 	}
-	/* A job stuck in a blocking call can hold us; give up after 10 s. */
-	deadline = time_now_ms() + 10000;
-	while (!list_empty(&dying) && time_now_ms() < deadline)
-		uv_run(loop_get(), UV_RUN_ONCE);
-	if (!list_empty(&dying))
-		warning("plugin", "some plugins did not finish within 10 s "
-				  "(a job still running); exiting anyway");
+	loop_timer_start(&unload_all.timer, on_grace_over,
+			 (uint64_t)(grace_ms > 0 ? grace_ms : 0), 0);
+	loop_defer(shutdown_check_deferred, NULL);
+}
+
+static int wait_flag;
+static int wait_all_gone;
+
+static void on_wait_done(int all_gone)
+{
+	wait_flag = 1;
+	wait_all_gone = all_gone;
+}
+
+int plugin_unload_all_wait(long grace_ms)
+{
+	wait_flag = 0;
+	wait_all_gone = 0;
+	plugin_unload_all_begin(grace_ms, on_wait_done);
+	/* Aborts when called from a callback: uv_run is not reentrant. */
+	loop_run_until(&wait_flag);
+	/* The timer of this shutdown is closed with the loop. */
+	return wait_all_gone;
+}
+
+void plugin_unload_all(void)
+{
+	plugin_unload_all_wait(0);
 }

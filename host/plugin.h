@@ -37,6 +37,9 @@ struct plugin_cache {
 struct op_kind {
 	const char *name;	       /* "timer", "http", ... */
 	void (*cancel)(struct op *op); /* must lead to op_finish() soon */
+	/* How long a cancelled op may take to end (a child's grace before
+	 * SIGKILL), for the shutdown's hard deadline; NULL: at once. */
+	long (*cancel_grace_ms)(const struct op *op);
 };
 
 /* One asynchronous operation of a plugin. */
@@ -46,6 +49,10 @@ struct op {
 	const struct op_kind *kind;
 	struct list link; /* in plugin->ops */
 	int cancel_requested;
+	int cancel_status; /* OPSBOT_ECANCELED or OPSBOT_ETIMEDOUT */
+	enum opsbot_unload_policy policy; /* resolved: never DEFAULT */
+	const char *name;		  /* for refusals; owned by the op */
+	int64_t started_ms;
 };
 
 struct opsbot_plugin {
@@ -61,6 +68,7 @@ struct opsbot_plugin {
 	int skip_fini;	    /* init failed: no fini() */
 	struct unload_waiter *waiter; /* who asked for the unload */
 	struct list ops;	      /* struct op */
+	int jobs_active;	      /* queued or running on the job pool */
 	struct list requests;	      /* pending struct request */
 	struct list link;	      /* in the registry */
 	/* Resolved config of [plugin.<name>], valid until unload. */
@@ -110,8 +118,41 @@ int plugin_unload(struct opsbot_plugin *p, int reload, plugin_done_fn *done,
  * plugin cannot be loaded again before then.
  */
 int plugin_reload_when_unloaded(const char *name);
-/* Unloads every plugin (shutdown); runs the loop until they are gone. */
+/*
+ * Why p may not be unloaded now: a malloc'd message naming its running
+ * work whose policy is OPSBOT_UNLOAD_REFUSE and how to end it, or NULL.
+ * Callers that act for a user (!plugin unload, a config reload) ask
+ * first; plugin_unload() itself never refuses.
+ */
+char *plugin_unload_refusal(const struct opsbot_plugin *p);
+/* What p still runs, for messages: "build qemu (3m), clone x-01 (10s)";
+ * only ops whose policy is not CANCEL.  malloc'd, "" if none. */
+char *plugin_describe_work(const struct opsbot_plugin *p);
+
+/*
+ * Shutdown, driven by the loop (never call uv_run from a callback): every
+ * plugin is unloaded; ops whose policy is CANCEL are cancelled now, the
+ * others may finish for grace_ms, then they are cancelled too.  done(1)
+ * runs once every plugin is gone; done(0) at the hard deadline, grace_ms
+ * plus the longest grace a cancelled child has (at least 1 s), if work
+ * (a job stuck in a blocking call) is still there.
+ */
+void plugin_unload_all_begin(long grace_ms, void (*done)(int all_gone));
+/*
+ * For callers outside the loop (the CLI after its command, --check-config,
+ * tests): plugin_unload_all_begin(grace_ms) and the loop run until done.
+ * Returns 1 if every plugin is gone.
+ */
+int plugin_unload_all_wait(long grace_ms);
+/* plugin_unload_all_wait(0): cancel everything now. */
 void plugin_unload_all(void);
+
+/*
+ * Gives p the new config through its reconfigure() (the caller checked
+ * that it has one).  Returns 0, or -1 if the plugin refused: it keeps the
+ * old config.
+ */
+int plugin_reconfigure(struct opsbot_plugin *p, struct config *fresh);
 
 /* Enter and leave plugin code (around every call into a plugin). */
 static inline void plugin_enter(struct opsbot_plugin *p)
@@ -120,9 +161,33 @@ static inline void plugin_enter(struct opsbot_plugin *p)
 }
 void plugin_leave(struct opsbot_plugin *p);
 
+/*
+ * Registrations that are not ops (commands, pending requests, webhook
+ * routes, progress lines) live in the services that own them.  Each
+ * service registers a sweeper at start-up; unload calls every sweeper, in
+ * the order registered, once the plugin's ops are over and before fini().
+ * So the core never calls into a service by name, and no host file
+ * includes the other in a cycle.
+ */
+struct plugin_sweeper {
+	const char *name;
+	void (*sweep)(struct opsbot_plugin *p);
+	struct plugin_sweeper *next; /* the core's */
+};
+void plugin_add_sweeper(struct plugin_sweeper *s);
+/* The command registry's "is this command word in use?", for load. */
+void plugin_set_word_check(int (*taken)(const char *word));
+
 /* Ops. */
 void op_start(struct op *op, struct opsbot_plugin *p,
 	      const struct op_kind *kind);
+/*
+ * Asks op to end with status (OPSBOT_ECANCELED, OPSBOT_ETIMEDOUT): marks it
+ * and calls its kind's cancel, once.  The final callback comes later.
+ */
+void op_cancel(struct op *op, int status);
+/* Sets the op's unload policy from the caller's choice and p's default. */
+void op_set_policy(struct op *op, enum opsbot_unload_policy policy);
 /* Unlinks op; call right before the op's final callback. */
 void op_finish(struct op *op);
 struct op *op_find(struct opsbot_plugin *p, int64_t id);

@@ -259,7 +259,14 @@ static void process_cancel(struct op *op)
 	loop_defer(deliver_cancel, proc);
 }
 
-static const struct op_kind process_kind = {"process", process_cancel};
+static long process_grace(const struct op *op);
+static const struct op_kind process_kind = {"process", process_cancel,
+					    process_grace};
+
+static long process_grace(const struct op *op)
+{
+	return ((const struct process_op *)op)->grace_ms;
+}
 
 static void on_stdin_written(uv_write_t *w, int status)
 {
@@ -414,4 +421,16 @@ void process_kill_all(void)
 
 		kill_group(proc, SIGKILL);
 	}
+}
+
+int process_signal(struct opsbot_plugin *p, int64_t id, int sig)
+{
+	struct op *op = op_find(p, id);
+
+	if (!op || op->kind != &process_kind)
+		return OPSBOT_ENOENT;
+	if (sig <= 0 || sig >= 65)
+		return OPSBOT_EINVAL;
+	kill_group((struct process_op *)op, sig);
+	return OPSBOT_OK;
 }

@@ -12,6 +12,7 @@ int64_t process_start(struct opsbot_plugin *p,
 		      const struct opsbot_process_options *opts,
 		      opsbot_process_fn *fn, void *data);
 
+int process_signal(struct opsbot_plugin *p, int64_t id, int sig);
 /* Kills every child still running (shutdown). */
 void process_kill_all(void);
 

@@ -46,7 +46,7 @@ static void timer_cancel(struct op *op)
 	loop_defer(deliver_cancel, t);
 }
 
-static const struct op_kind timer_kind = {"timer", timer_cancel};
+static const struct op_kind timer_kind = {"timer", timer_cancel, NULL};
 
 static void on_timer(uv_timer_t *handle)
 {

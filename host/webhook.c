@@ -601,9 +601,12 @@ int webhook_configure(const struct config *cfg)
 	return 0;
 }
 
-int webhook_add(struct opsbot_plugin *p, const char *method, const char *path,
-		opsbot_webhook_fn *fn, void *data)
+int webhook_add(struct opsbot_plugin *p,
+		const struct opsbot_webhook_route *route)
 {
+	const char *method = route->method, *path = route->path;
+	opsbot_webhook_fn *fn = route->fn;
+	void *data = route->data;
 	struct route *r;
 	char prefix[64];
 	int known;
@@ -627,7 +630,7 @@ int webhook_add(struct opsbot_plugin *p, const char *method, const char *path,
 	return OPSBOT_OK;
 }
 
-void webhook_remove_plugin(struct opsbot_plugin *p)
+static void webhook_remove_plugin(struct opsbot_plugin *p)
 {
 	struct list *pos, *tmp;
 
@@ -679,4 +682,32 @@ const char *webhook_header(const struct opsbot_webhook *hook, const char *name)
 		}
 	}
 	return NULL;
+}
+
+static struct plugin_sweeper webhook_sweeper = {"webhooks",
+						webhook_remove_plugin, NULL};
+
+void webhook_init(void)
+{
+	plugin_add_sweeper(&webhook_sweeper);
+}
+
+int webhook_verify_token(const struct opsbot_webhook *hook, const char *header,
+			 const char *query, const char *expected)
+{
+	UNUSED(hook);
+	UNUSED(header);
+	UNUSED(query);
+	UNUSED(expected);
+	return OPSBOT_EPERM; /* TODO(webhooks) */
+}
+
+int webhook_verify_hmac(const struct opsbot_webhook *hook, const char *header,
+			const char *prefix, const char *secret)
+{
+	UNUSED(hook);
+	UNUSED(header);
+	UNUSED(prefix);
+	UNUSED(secret);
+	return OPSBOT_EPERM; /* TODO(webhooks) */
 }

@@ -17,9 +17,15 @@ void webhook_stop(void);
 /* The port actually bound (tests listen on port 0). */
 int webhook_port(void);
 
-int webhook_add(struct opsbot_plugin *p, const char *method, const char *path,
-		opsbot_webhook_fn *fn, void *data);
-void webhook_remove_plugin(struct opsbot_plugin *p);
+/* Registers the routes' sweep with the plugin core (start-up). */
+void webhook_init(void);
+int webhook_add(struct opsbot_plugin *p,
+		const struct opsbot_webhook_route *route);
+/* Constant-time checks; OPSBOT_OK or OPSBOT_EPERM (see opsbot.h). */
+int webhook_verify_token(const struct opsbot_webhook *hook, const char *header,
+			 const char *query, const char *expected);
+int webhook_verify_hmac(const struct opsbot_webhook *hook, const char *header,
+			const char *prefix, const char *secret);
 void webhook_respond(const struct opsbot_webhook *hook,
 		     const char *content_type, const char *body,
 		     size_t body_len);

@@ -137,7 +137,7 @@ static void on_fetched(struct opsbot_plugin *pl,
 		bot->reply_error(p->req, "fetch failed: %s", res->error);
 		bot->done(p->req, res->status);
 	} else {
-		type = bot->http_header(res, "Content-Type");
+		type = bot->http_header(res, "Content-Type", 0);
 		bot->reply(p->req, "%ld, %zu bytes of %s in %ld ms", res->code,
 			   res->body_len, type ? type : "unknown type",
 			   res->elapsed_ms);
@@ -149,7 +149,8 @@ static void on_fetched(struct opsbot_plugin *pl,
 static int cmd_fetch(struct opsbot_plugin *pl, struct opsbot_request *req,
 		     void *data)
 {
-	struct opsbot_http_request r = {0};
+	struct opsbot_http_request r = {.size =
+					    sizeof(struct opsbot_http_request)};
 	struct pending *p = pending_new(req);
 	int64_t id;
 
@@ -208,7 +209,8 @@ static int cmd_run(struct opsbot_plugin *pl, struct opsbot_request *req,
 	/* Arguments go to echo as argv: no shell ever sees them. */
 	const char *argv[18] = {"echo"};
 	const char *env[] = {"EXAMPLE=1", NULL};
-	struct opsbot_process_options o = {0};
+	struct opsbot_process_options o = {
+	    .size = sizeof(struct opsbot_process_options)};
 	struct pending *p;
 	int64_t id;
 	int i;
@@ -275,7 +277,16 @@ static int cmd_sleep(struct opsbot_plugin *pl, struct opsbot_request *req,
 	if (!p)
 		return OPSBOT_ERR;
 	p->ms = ms;
-	id = bot->job_start(self, sleep_work, sleep_done, p);
+	{
+		struct opsbot_job_options jo = {
+		    .size = sizeof(jo),
+		    .work = sleep_work,
+		    .done = sleep_done,
+		    .name = "sleep",
+		};
+
+		id = bot->job_start(self, &jo, p);
+	}
 	if (id < 0) {
 		free(p);
 		return OPSBOT_ERR;
@@ -334,21 +345,21 @@ static int cmd_count(struct opsbot_plugin *pl, struct opsbot_request *req,
 static int cmd_config(struct opsbot_plugin *pl, struct opsbot_request *req,
 		      void *data)
 {
-	const char *secret = bot->config_secret(self, "token");
-	int i, n = bot->config_list_count(self, "words");
+	const char *secret = bot->config_secret(self, NULL, "token");
+	int i, n = bot->config_list_count(self, NULL, "words");
 
 	bot->reply(req,
 		   "greeting=%s limit=%lld loud=%s heartbeat=%lld ms "
 		   "words=%d token=%s",
-		   bot->config_string(self, "greeting"),
-		   bot->config_int(self, "limit"),
-		   bot->config_bool(self, "loud") ? "yes" : "no",
-		   bot->config_duration_ms(self, "heartbeat"), n,
+		   bot->config_string(self, NULL, "greeting"),
+		   bot->config_int(self, NULL, "limit"),
+		   bot->config_bool(self, NULL, "loud") ? "yes" : "no",
+		   bot->config_duration_ms(self, NULL, "heartbeat"), n,
 		   /* Never the secret itself. */
 		   secret ? "set" : "unset");
 	for (i = 0; i < n && i < 5; i++)
 		bot->reply(req, "word %d: %s", i + 1,
-			   bot->config_list_item(self, "words", i));
+			   bot->config_list_item(self, NULL, "words", i));
 	if (secret && bot->has_capability(req, "example.secret"))
 		bot->reply_private(req, "the token has %zu characters",
 				   strlen(secret));
@@ -358,7 +369,7 @@ static int cmd_config(struct opsbot_plugin *pl, struct opsbot_request *req,
 static int cmd_announce(struct opsbot_plugin *pl, struct opsbot_request *req,
 			void *data)
 {
-	const char *channel = bot->config_string(self, "channel");
+	const char *channel = bot->config_string(self, NULL, "channel");
 
 	if (!channel || !*channel) {
 		bot->reply_error(req, "example: set [plugin.example] channel "
@@ -374,7 +385,7 @@ static int cmd_announce(struct opsbot_plugin *pl, struct opsbot_request *req,
 static int on_echo_hook(struct opsbot_plugin *pl,
 			const struct opsbot_webhook *hook, void *data)
 {
-	const char *token = bot->config_secret(self, "token");
+	const char *token = bot->config_secret(self, NULL, "token");
 	const char *given = bot->webhook_header(hook, "X-Example-Token");
 	char encoded[256];
 
@@ -395,28 +406,31 @@ static long on_heartbeat(struct opsbot_plugin *pl, int status, void *data)
 		return OPSBOT_TIMER_STOP;
 	heartbeats++;
 	bot->log(self, OPSBOT_LOG_DEBUG, "heartbeat %ld", heartbeats);
-	return (long)bot->config_duration_ms(self, "heartbeat");
+	return (long)bot->config_duration_ms(self, NULL, "heartbeat");
 }
 
 static const struct opsbot_command commands[] = {
-    {"echo", "<text>", "repeats the text", NULL, 1, -1, cmd_echo, NULL},
-    {"whisper", "<text>", "repeats the text in private", NULL, 1, -1,
-     cmd_whisper, NULL},
-    {"fail", "", "fails on purpose", NULL, 0, 0, cmd_fail, NULL},
-    {"wait", "<ms>", "answers after a delay", NULL, 1, 1, cmd_wait, NULL},
-    {"fetch", "<url>", "fetches a URL and reports its size", "example.fetch", 1,
-     1, cmd_fetch, NULL},
-    {"run", "<words...>", "runs echo with the words", NULL, 0, 16, cmd_run,
-     NULL},
-    {"sleep", "<ms>", "blocks a pool thread that long", NULL, 1, 1, cmd_sleep,
-     NULL},
-    {"cancel", "<id>", "cancels a wait, fetch, run or sleep", NULL, 1, 1,
-     cmd_cancel, NULL},
-    {"count", "", "counts calls in the store", NULL, 0, 0, cmd_count, NULL},
-    {"config", "", "shows this plugin's configuration", NULL, 0, 0, cmd_config,
-     NULL},
-    {"announce", "<text>", "announces in the configured channel",
-     "example.announce", 1, -1, cmd_announce, NULL},
+    OPSBOT_COMMAND("echo", "<text>", "repeats the text", NULL, 1, -1, cmd_echo,
+		   NULL),
+    OPSBOT_COMMAND("whisper", "<text>", "repeats the text in private", NULL, 1,
+		   -1, cmd_whisper, NULL),
+    OPSBOT_COMMAND("fail", "", "fails on purpose", NULL, 0, 0, cmd_fail, NULL),
+    OPSBOT_COMMAND("wait", "<ms>", "answers after a delay", NULL, 1, 1,
+		   cmd_wait, NULL),
+    OPSBOT_COMMAND("fetch", "<url>", "fetches a URL and reports its size",
+		   "example.fetch", 1, 1, cmd_fetch, NULL),
+    OPSBOT_COMMAND("run", "<words...>", "runs echo with the words", NULL, 0, 16,
+		   cmd_run, NULL),
+    OPSBOT_COMMAND("sleep", "<ms>", "blocks a pool thread that long", NULL, 1,
+		   1, cmd_sleep, NULL),
+    OPSBOT_COMMAND("cancel", "<id>", "cancels a wait, fetch, run or sleep",
+		   NULL, 1, 1, cmd_cancel, NULL),
+    OPSBOT_COMMAND("count", "", "counts calls in the store", NULL, 0, 0,
+		   cmd_count, NULL),
+    OPSBOT_COMMAND("config", "", "shows this plugin's configuration", NULL, 0,
+		   0, cmd_config, NULL),
+    OPSBOT_COMMAND("announce", "<text>", "announces in the configured channel",
+		   "example.announce", 1, -1, cmd_announce, NULL),
 };
 
 static int example_init(struct opsbot_plugin *p, const struct opsbot_api *api)
@@ -431,16 +445,25 @@ static int example_init(struct opsbot_plugin *p, const struct opsbot_api *api)
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (bot->command_add(self, &commands[i]) != OPSBOT_OK)
 			return OPSBOT_ERR;
-	if (bot->webhook_add(self, "POST", "/hooks/example/echo", on_echo_hook,
-			     NULL) != OPSBOT_OK)
-		return OPSBOT_ERR;
+	{
+		struct opsbot_webhook_route route = {
+		    .size = sizeof(route),
+		    .method = "POST",
+		    .path = "/hooks/example/echo",
+		    .fn = on_echo_hook,
+		};
+
+		if (bot->webhook_add(self, &route) != OPSBOT_OK)
+			return OPSBOT_ERR;
+	}
 	/* Background work belongs to the daemon, not to `opsbot run`. */
 	if (bot->mode() == OPSBOT_MODE_DAEMON)
 		heartbeat_id = bot->timer_start(
-		    self, (long)bot->config_duration_ms(self, "heartbeat"),
+		    self,
+		    (long)bot->config_duration_ms(self, NULL, "heartbeat"),
 		    on_heartbeat, NULL);
 	bot->log(self, OPSBOT_LOG_INFO, "ready (%s)",
-		 bot->config_string(self, "greeting"));
+		 bot->config_string(self, NULL, "greeting"));
 	return OPSBOT_OK;
 }
 
@@ -451,23 +474,24 @@ static void example_fini(struct opsbot_plugin *p)
 }
 
 static const struct opsbot_config_key config_keys[] = {
-    {"greeting", OPSBOT_CONFIG_STRING, "hello", 0, 0, 0,
-     "text logged at start"},
-    {"limit", OPSBOT_CONFIG_INT, "10", 0, 1, 1000, "a number"},
-    {"loud", OPSBOT_CONFIG_BOOL, "false", 0, 0, 0, "a switch"},
-    {"heartbeat", OPSBOT_CONFIG_DURATION, "60s", 0, 100, 86400000,
-     "how often the background timer runs"},
-    {"words", OPSBOT_CONFIG_LIST, NULL, 0, 0, 0, "a list"},
-    {"token", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
-     "checked on the webhook (X-Example-Token)"},
-    {"channel", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-     "where !example announce speaks"},
-    {NULL, 0, NULL, 0, 0, 0, NULL},
+    OPSBOT_CONFIG_KEY("greeting", OPSBOT_CONFIG_STRING, "hello", 0, 0, 0,
+		      "text logged at start"),
+    OPSBOT_CONFIG_KEY("limit", OPSBOT_CONFIG_INT, "10", 0, 1, 1000, "a number"),
+    OPSBOT_CONFIG_KEY("loud", OPSBOT_CONFIG_BOOL, "false", 0, 0, 0, "a switch"),
+    OPSBOT_CONFIG_KEY("heartbeat", OPSBOT_CONFIG_DURATION, "60s", 0, 100,
+		      86400000, "how often the background timer runs"),
+    OPSBOT_CONFIG_KEY("words", OPSBOT_CONFIG_LIST, NULL, 0, 0, 0, "a list"),
+    OPSBOT_CONFIG_KEY("token", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
+		      "checked on the webhook (X-Example-Token)"),
+    OPSBOT_CONFIG_KEY("channel", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+		      "where !example announce speaks"),
+    OPSBOT_CONFIG_END,
 };
 
 OPSBOT_EXPORT const struct opsbot_plugin_descriptor opsbot_plugin = {
     .abi_major = OPSBOT_ABI_MAJOR,
     .abi_minor = OPSBOT_ABI_MINOR,
+    .size = sizeof(struct opsbot_plugin_descriptor),
     .name = "example",
     .version = "1.0.0",
     .description = "shows every part of the plugin API",

@@ -235,7 +235,7 @@ static void reg_http_done(struct opsbot_plugin *self,
 		if (res->code == 429 ||
 		    (res->code == 420 && c->service == REG_SVC_MAILGUN)) {
 			long ra = reg_retry_after_ms(
-			    reg->api->http_header(res, "Retry-After"),
+			    reg->api->http_header(res, "Retry-After", 0),
 			    (time_t)(reg_wall_ms() / 1000));
 			long floor = c->service == REG_SVC_TRELLO
 					 ? (long)reg->trello_429_ms
@@ -348,6 +348,7 @@ static void reg_pump_wake_at(struct reg *reg, int64_t at)
 static int reg_start_http(struct reg *reg, struct reg_call *c)
 {
 	struct opsbot_http_request req = {
+	    .size = sizeof(struct opsbot_http_request),
 	    .method = c->method,
 	    .url = c->url,
 	    .headers = (const char *const *)c->headers,

@@ -23,83 +23,101 @@
 static struct reg *reg_instance;
 
 static const struct opsbot_config_key reg_config[] = {
-    {"sheet", OPSBOT_CONFIG_LIST, NULL, OPSBOT_CONFIG_REQUIRED, 0, 0,
-     "a form sheet: ROLE SPREADSHEET_ID [TAB]; ROLE is student or mentor"},
-    {"sheets_url", OPSBOT_CONFIG_STRING,
-     "https://sheets.googleapis.com/v4/spreadsheets", 0, 0, 0,
-     "base URL of the Sheets API"},
-    {"google_key", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
-     "service-account json key (use google_key_file)"},
-    {"google_api_key", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
-     "API key for public sheets (read only: rows are not marked)"},
-    {"status_column", OPSBOT_CONFIG_STRING, "upstream-registrar", 0, 0, 0,
-     "header of the column marked when a row is done"},
-    {"status_value", OPSBOT_CONFIG_STRING, "processed", 0, 0, 0,
-     "value written into the status column"},
-    {"email_column", OPSBOT_CONFIG_STRING, "Email", 0, 0, 0,
-     "header of the e-mail column"},
-    {"name_column", OPSBOT_CONFIG_STRING, "Name", 0, 0, 0,
-     "header of the name column"},
-    {"trello_url", OPSBOT_CONFIG_STRING, "https://api.trello.com/1", 0, 0, 0,
-     "base URL of the Trello API"},
-    {"trello_key", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0, "Trello API key"},
-    {"trello_token", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0, "Trello user token"},
-    {"trello_board", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0, "Trello board id"},
-    {"trello_list", OPSBOT_CONFIG_STRING, "Applicants", 0, 0, 0,
-     "name of the list new student cards go to"},
-    {"card_title", OPSBOT_CONFIG_STRING, "{Name}, {Title} @ {Organization}", 0,
-     0, 0, "card title template ({Column} placeholders)"},
-    {"mailgun_region", OPSBOT_CONFIG_STRING, "us", 0, 0, 0,
-     "us or eu: the region of the Mailgun domain"},
-    {"mailgun_url", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-     "base URL up to /v3, overriding mailgun_region"},
-    {"mailgun_domain", OPSBOT_CONFIG_STRING, NULL, OPSBOT_CONFIG_REQUIRED, 0, 0,
-     "Mailgun sending domain"},
-    {"mailgun_key", OPSBOT_CONFIG_SECRET, NULL, OPSBOT_CONFIG_REQUIRED, 0, 0,
-     "Mailgun API key (basic auth api:KEY)"},
-    {"mail_from", OPSBOT_CONFIG_STRING, NULL, OPSBOT_CONFIG_REQUIRED, 0, 0,
-     "From: of the welcome mails"},
-    {"mail_cc", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0, "Cc: (optional)"},
-    {"mail_reply_to", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-     "Reply-To: (optional)"},
-    {"student_template", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-     "student mail: file with a \"Subject: ...\" line, a blank line, "
-     "the text"},
-    {"student_template_html", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-     "student mail, html part (optional file)"},
-    {"mentor_template", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-     "mentor mail template file"},
-    {"mentor_template_html", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-     "mentor mail, html part (optional file)"},
-    {"channel", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-     "organisers' channel: new registrations and sync problems"},
-    {"sync_interval", OPSBOT_CONFIG_DURATION, "15m", 0, 0, 0,
-     "time between periodic syncs; 0 turns them off"},
-    {"sync_start_delay", OPSBOT_CONFIG_DURATION, "30s", 0, 0, 0,
-     "delay of the first periodic sync after start"},
-    {"concurrency", OPSBOT_CONFIG_INT, "8", 0, 1, 64,
-     "HTTP requests in flight at most"},
-    {"http_timeout", OPSBOT_CONFIG_DURATION, "30s", 0, 1000, 600000,
-     "time limit of one HTTP request"},
-    {"max_attempts", OPSBOT_CONFIG_INT, "5", 0, 1, 20,
-     "attempts per request before a step waits for the next sync"},
-    {"backoff_base", OPSBOT_CONFIG_DURATION, "1s", 0, 1, 600000,
-     "first retry delay (doubles, with jitter)"},
-    {"backoff_max", OPSBOT_CONFIG_DURATION, "5m", 0, 1, 3600000,
-     "longest retry delay"},
-    {"trello_429_backoff", OPSBOT_CONFIG_DURATION, "10s", 0, 0, 600000,
-     "pause after a Trello 429 (it sends no Retry-After)"},
-    {"trello_rate_limit", OPSBOT_CONFIG_INT, "90", 0, 0, 100000,
-     "Trello requests per 10 s (its limit is 100 per token); 0: none"},
-    {"mailgun_rate_limit", OPSBOT_CONFIG_INT, "0", 0, 0, 100000,
-     "Mailgun requests per 10 s; 0: none"},
-    {"sheets_rate_limit", OPSBOT_CONFIG_INT, "50", 0, 0, 100000,
-     "Sheets requests per minute (quota 60 per user); 0: none"},
-    {"lease_ttl", OPSBOT_CONFIG_DURATION, "2m", 0, 3000, 3600000,
-     "sync lease lifetime, renewed while a sync runs"},
-    {"resend_confirm_time", OPSBOT_CONFIG_DURATION, "5m", 0, 1000, 3600000,
-     "how long a !reg resend code is valid"},
-    {NULL, 0, NULL, 0, 0, 0, NULL},
+    OPSBOT_CONFIG_KEY(
+	"sheet", OPSBOT_CONFIG_LIST, NULL, OPSBOT_CONFIG_REQUIRED, 0, 0,
+	"a form sheet: ROLE SPREADSHEET_ID [TAB]; ROLE is student or mentor"),
+    OPSBOT_CONFIG_KEY("sheets_url", OPSBOT_CONFIG_STRING,
+		      "https://sheets.googleapis.com/v4/spreadsheets", 0, 0, 0,
+		      "base URL of the Sheets API"),
+    OPSBOT_CONFIG_KEY("google_key", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
+		      "service-account json key (use google_key_file)"),
+    OPSBOT_CONFIG_KEY(
+	"google_api_key", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
+	"API key for public sheets (read only: rows are not marked)"),
+    OPSBOT_CONFIG_KEY("status_column", OPSBOT_CONFIG_STRING,
+		      "upstream-registrar", 0, 0, 0,
+		      "header of the column marked when a row is done"),
+    OPSBOT_CONFIG_KEY("status_value", OPSBOT_CONFIG_STRING, "processed", 0, 0,
+		      0, "value written into the status column"),
+    OPSBOT_CONFIG_KEY("email_column", OPSBOT_CONFIG_STRING, "Email", 0, 0, 0,
+		      "header of the e-mail column"),
+    OPSBOT_CONFIG_KEY("name_column", OPSBOT_CONFIG_STRING, "Name", 0, 0, 0,
+		      "header of the name column"),
+    OPSBOT_CONFIG_KEY("trello_url", OPSBOT_CONFIG_STRING,
+		      "https://api.trello.com/1", 0, 0, 0,
+		      "base URL of the Trello API"),
+    OPSBOT_CONFIG_KEY("trello_key", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
+		      "Trello API key"),
+    OPSBOT_CONFIG_KEY("trello_token", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
+		      "Trello user token"),
+    OPSBOT_CONFIG_KEY("trello_board", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+		      "Trello board id"),
+    OPSBOT_CONFIG_KEY("trello_list", OPSBOT_CONFIG_STRING, "Applicants", 0, 0,
+		      0, "name of the list new student cards go to"),
+    OPSBOT_CONFIG_KEY("card_title", OPSBOT_CONFIG_STRING,
+		      "{Name}, {Title} @ {Organization}", 0, 0, 0,
+		      "card title template ({Column} placeholders)"),
+    OPSBOT_CONFIG_KEY("mailgun_region", OPSBOT_CONFIG_STRING, "us", 0, 0, 0,
+		      "us or eu: the region of the Mailgun domain"),
+    OPSBOT_CONFIG_KEY("mailgun_url", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+		      "base URL up to /v3, overriding mailgun_region"),
+    OPSBOT_CONFIG_KEY("mailgun_domain", OPSBOT_CONFIG_STRING, NULL,
+		      OPSBOT_CONFIG_REQUIRED, 0, 0, "Mailgun sending domain"),
+    OPSBOT_CONFIG_KEY("mailgun_key", OPSBOT_CONFIG_SECRET, NULL,
+		      OPSBOT_CONFIG_REQUIRED, 0, 0,
+		      "Mailgun API key (basic auth api:KEY)"),
+    OPSBOT_CONFIG_KEY("mail_from", OPSBOT_CONFIG_STRING, NULL,
+		      OPSBOT_CONFIG_REQUIRED, 0, 0,
+		      "From: of the welcome mails"),
+    OPSBOT_CONFIG_KEY("mail_cc", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+		      "Cc: (optional)"),
+    OPSBOT_CONFIG_KEY("mail_reply_to", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+		      "Reply-To: (optional)"),
+    OPSBOT_CONFIG_KEY(
+	"student_template", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+	"student mail: file with a \"Subject: ...\" line, a blank line, "
+	"the text"),
+    OPSBOT_CONFIG_KEY("student_template_html", OPSBOT_CONFIG_STRING, NULL, 0, 0,
+		      0, "student mail, html part (optional file)"),
+    OPSBOT_CONFIG_KEY("mentor_template", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+		      "mentor mail template file"),
+    OPSBOT_CONFIG_KEY("mentor_template_html", OPSBOT_CONFIG_STRING, NULL, 0, 0,
+		      0, "mentor mail, html part (optional file)"),
+    OPSBOT_CONFIG_KEY(
+	"channel", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+	"organisers' channel: new registrations and sync problems"),
+    OPSBOT_CONFIG_KEY("sync_interval", OPSBOT_CONFIG_DURATION, "15m", 0, 0, 0,
+		      "time between periodic syncs; 0 turns them off"),
+    OPSBOT_CONFIG_KEY("sync_start_delay", OPSBOT_CONFIG_DURATION, "30s", 0, 0,
+		      0, "delay of the first periodic sync after start"),
+    OPSBOT_CONFIG_KEY("concurrency", OPSBOT_CONFIG_INT, "8", 0, 1, 64,
+		      "HTTP requests in flight at most"),
+    OPSBOT_CONFIG_KEY("http_timeout", OPSBOT_CONFIG_DURATION, "30s", 0, 1000,
+		      600000, "time limit of one HTTP request"),
+    OPSBOT_CONFIG_KEY(
+	"max_attempts", OPSBOT_CONFIG_INT, "5", 0, 1, 20,
+	"attempts per request before a step waits for the next sync"),
+    OPSBOT_CONFIG_KEY("backoff_base", OPSBOT_CONFIG_DURATION, "1s", 0, 1,
+		      600000, "first retry delay (doubles, with jitter)"),
+    OPSBOT_CONFIG_KEY("backoff_max", OPSBOT_CONFIG_DURATION, "5m", 0, 1,
+		      3600000, "longest retry delay"),
+    OPSBOT_CONFIG_KEY("trello_429_backoff", OPSBOT_CONFIG_DURATION, "10s", 0, 0,
+		      600000,
+		      "pause after a Trello 429 (it sends no Retry-After)"),
+    OPSBOT_CONFIG_KEY(
+	"trello_rate_limit", OPSBOT_CONFIG_INT, "90", 0, 0, 100000,
+	"Trello requests per 10 s (its limit is 100 per token); 0: none"),
+    OPSBOT_CONFIG_KEY("mailgun_rate_limit", OPSBOT_CONFIG_INT, "0", 0, 0,
+		      100000, "Mailgun requests per 10 s; 0: none"),
+    OPSBOT_CONFIG_KEY(
+	"sheets_rate_limit", OPSBOT_CONFIG_INT, "50", 0, 0, 100000,
+	"Sheets requests per minute (quota 60 per user); 0: none"),
+    OPSBOT_CONFIG_KEY("lease_ttl", OPSBOT_CONFIG_DURATION, "2m", 0, 3000,
+		      3600000,
+		      "sync lease lifetime, renewed while a sync runs"),
+    OPSBOT_CONFIG_KEY("resend_confirm_time", OPSBOT_CONFIG_DURATION, "5m", 0,
+		      1000, 3600000, "how long a !reg resend code is valid"),
+    OPSBOT_CONFIG_END,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -107,14 +125,14 @@ static const struct opsbot_config_key reg_config[] = {
 
 static const char *reg_cfg(struct reg *reg, const char *key)
 {
-	const char *v = reg->api->config_string(reg->self, key);
+	const char *v = reg->api->config_string(reg->self, NULL, key);
 
 	return v && *v ? v : NULL;
 }
 
 static const char *reg_secret(struct reg *reg, const char *key)
 {
-	const char *v = reg->api->config_secret(reg->self, key);
+	const char *v = reg->api->config_secret(reg->self, NULL, key);
 
 	return v && *v ? v : NULL;
 }
@@ -237,7 +255,7 @@ static int reg_load_template(struct reg *reg, int role, const char *key,
 
 static int reg_parse_sheets(struct reg *reg, struct reg_buf *err)
 {
-	int n = reg->api->config_list_count(reg->self, "sheet");
+	int n = reg->api->config_list_count(reg->self, NULL, "sheet");
 
 	if (n <= 0) {
 		reg_buf_adds(err, REG_SECTION "sheet: no sheet configured; add "
@@ -248,7 +266,7 @@ static int reg_parse_sheets(struct reg *reg, struct reg_buf *err)
 	reg->sheets = reg_xcalloc((size_t)n, sizeof(*reg->sheets));
 	for (int i = 0; i < n; i++) {
 		const char *item =
-		    reg->api->config_list_item(reg->self, "sheet", i);
+		    reg->api->config_list_item(reg->self, NULL, "sheet", i);
 		struct reg_sheet_cfg *sc = &reg->sheets[i];
 		const char *p = item, *role, *id;
 		size_t rl, il;
@@ -354,21 +372,24 @@ static int reg_configure(struct reg *reg, struct reg_buf *err)
 	reg->mail_reply_to = reg_cfg(reg, "mail_reply_to");
 	reg->channel = reg_cfg(reg, "channel");
 	reg->sync_interval_ms =
-	    api->config_duration_ms(reg->self, "sync_interval");
+	    api->config_duration_ms(reg->self, NULL, "sync_interval");
 	reg->sync_start_delay_ms =
-	    api->config_duration_ms(reg->self, "sync_start_delay");
+	    api->config_duration_ms(reg->self, NULL, "sync_start_delay");
 	reg->http_timeout_ms =
-	    api->config_duration_ms(reg->self, "http_timeout");
+	    api->config_duration_ms(reg->self, NULL, "http_timeout");
 	reg->backoff_base_ms =
-	    api->config_duration_ms(reg->self, "backoff_base");
-	reg->backoff_max_ms = api->config_duration_ms(reg->self, "backoff_max");
+	    api->config_duration_ms(reg->self, NULL, "backoff_base");
+	reg->backoff_max_ms =
+	    api->config_duration_ms(reg->self, NULL, "backoff_max");
 	reg->trello_429_ms =
-	    api->config_duration_ms(reg->self, "trello_429_backoff");
-	reg->lease_ttl_ms = api->config_duration_ms(reg->self, "lease_ttl");
+	    api->config_duration_ms(reg->self, NULL, "trello_429_backoff");
+	reg->lease_ttl_ms =
+	    api->config_duration_ms(reg->self, NULL, "lease_ttl");
 	reg->confirm_ms =
-	    api->config_duration_ms(reg->self, "resend_confirm_time");
-	reg->concurrency = (int)api->config_int(reg->self, "concurrency");
-	reg->max_attempts = (int)api->config_int(reg->self, "max_attempts");
+	    api->config_duration_ms(reg->self, NULL, "resend_confirm_time");
+	reg->concurrency = (int)api->config_int(reg->self, NULL, "concurrency");
+	reg->max_attempts =
+	    (int)api->config_int(reg->self, NULL, "max_attempts");
 	if (reg->concurrency < 1)
 		reg->concurrency = 1;
 	if (reg->max_attempts < 1)
@@ -483,15 +504,18 @@ static int reg_configure(struct reg *reg, struct reg_buf *err)
 		}
 	}
 	reg_client_init(reg);
-	reg_limiter_setup(&reg->limit[REG_SVC_TRELLO],
-			  (int)api->config_int(reg->self, "trello_rate_limit"),
-			  10000, now);
-	reg_limiter_setup(&reg->limit[REG_SVC_MAILGUN],
-			  (int)api->config_int(reg->self, "mailgun_rate_limit"),
-			  10000, now);
-	reg_limiter_setup(&reg->limit[REG_SVC_GOOGLE],
-			  (int)api->config_int(reg->self, "sheets_rate_limit"),
-			  60000, now);
+	reg_limiter_setup(
+	    &reg->limit[REG_SVC_TRELLO],
+	    (int)api->config_int(reg->self, NULL, "trello_rate_limit"), 10000,
+	    now);
+	reg_limiter_setup(
+	    &reg->limit[REG_SVC_MAILGUN],
+	    (int)api->config_int(reg->self, NULL, "mailgun_rate_limit"), 10000,
+	    now);
+	reg_limiter_setup(
+	    &reg->limit[REG_SVC_GOOGLE],
+	    (int)api->config_int(reg->self, NULL, "sheets_rate_limit"), 60000,
+	    now);
 	if (reg_google_setup(reg, err) < 0)
 		return -1;
 	return 0;
@@ -1026,29 +1050,33 @@ static int reg_cmd_resend(struct opsbot_plugin *self,
 }
 
 static const struct opsbot_command reg_commands[] = {
-    {"sync", "",
-     "read the sheets and register new rows now; answers with a "
-     "summary",
-     "registrar.admin", 0, 0, reg_cmd_sync, NULL},
-    {"status", "<name|e-mail|#number>",
-     "role, status, progress, card and mail of one registrant (e-mail, card "
-     "link and form fields in private)",
-     "registrar.view", 1, -1, reg_cmd_status, NULL},
-    {"list", "[new|carded|mailed|done|failed|unknown|withdrawn]",
-     "registrants by progress (unknown: the mail may have gone out)",
-     "registrar.view", 0, 1, reg_cmd_list, NULL},
-    {"stats", "", "counts per progress and role", "registrar.view", 0, 0,
-     reg_cmd_stats, NULL},
-    {"retry", "<name|e-mail|#number>",
-     "make a registrant's failed steps pending again, and sync",
-     "registrar.admin", 1, -1, reg_cmd_retry, NULL},
-    {"set", "<name|e-mail|#number> <new|active|waitlist|withdrawn|complete>",
-     "set the organisers' status (withdrawn: the bot does nothing more)",
-     "registrar.admin", 2, -1, reg_cmd_set, NULL},
-    {"resend", "<name|e-mail|#number> [code]",
-     "send the welcome mail again: without a code, asks for confirmation "
-     "and gives one",
-     "registrar.admin", 1, -1, reg_cmd_resend, NULL},
+    OPSBOT_COMMAND("sync", "",
+		   "read the sheets and register new rows now; answers with a "
+		   "summary",
+		   "registrar.admin", 0, 0, reg_cmd_sync, NULL),
+    OPSBOT_COMMAND(
+	"status", "<name|e-mail|#number>",
+	"role, status, progress, card and mail of one registrant (e-mail, card "
+	"link and form fields in private)",
+	"registrar.view", 1, -1, reg_cmd_status, NULL),
+    OPSBOT_COMMAND(
+	"list", "[new|carded|mailed|done|failed|unknown|withdrawn]",
+	"registrants by progress (unknown: the mail may have gone out)",
+	"registrar.view", 0, 1, reg_cmd_list, NULL),
+    OPSBOT_COMMAND("stats", "", "counts per progress and role",
+		   "registrar.view", 0, 0, reg_cmd_stats, NULL),
+    OPSBOT_COMMAND("retry", "<name|e-mail|#number>",
+		   "make a registrant's failed steps pending again, and sync",
+		   "registrar.admin", 1, -1, reg_cmd_retry, NULL),
+    OPSBOT_COMMAND(
+	"set", "<name|e-mail|#number> <new|active|waitlist|withdrawn|complete>",
+	"set the organisers' status (withdrawn: the bot does nothing more)",
+	"registrar.admin", 2, -1, reg_cmd_set, NULL),
+    OPSBOT_COMMAND(
+	"resend", "<name|e-mail|#number> [code]",
+	"send the welcome mail again: without a code, asks for confirmation "
+	"and gives one",
+	"registrar.admin", 1, -1, reg_cmd_resend, NULL),
 };
 
 /* ------------------------------------------------------------------------ */
@@ -1129,6 +1157,7 @@ static void reg_fini(struct opsbot_plugin *self)
 OPSBOT_EXPORT const struct opsbot_plugin_descriptor opsbot_plugin = {
     .abi_major = OPSBOT_ABI_MAJOR,
     .abi_minor = OPSBOT_ABI_MINOR,
+    .size = sizeof(struct opsbot_plugin_descriptor),
     .name = "registrar",
     .version = "1.0.0",
     .description = "Google Sheets form answers to Trello cards and "

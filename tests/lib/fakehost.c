@@ -116,33 +116,44 @@ static int fh_command_add(struct opsbot_plugin *self,
 	return OPSBOT_OK;
 }
 
-static const char *fh_config_string(struct opsbot_plugin *self, const char *key)
+/* A key of a sub-section is set as "kind.instance.key". */
+static const char *fh_config_string(struct opsbot_plugin *self,
+				    const char *section, const char *key)
 {
+	char full[256];
+
+	if (section) {
+		snprintf(full, sizeof(full), "%s.%s", section, key);
+		key = full;
+	}
 	for (int i = current->nconfig - 1; i >= 0; i--)
 		if (!strcmp(current->config[i].key, key))
 			return current->config[i].value;
 	return NULL;
 }
 
-static long long fh_config_int(struct opsbot_plugin *self, const char *key)
+static long long fh_config_int(struct opsbot_plugin *self, const char *section,
+			       const char *key)
 {
-	const char *v = fh_config_string(self, key);
+	const char *v = fh_config_string(self, section, key);
 
 	return v ? strtoll(v, NULL, 10) : 0;
 }
 
-static int fh_config_bool(struct opsbot_plugin *self, const char *key)
+static int fh_config_bool(struct opsbot_plugin *self, const char *section,
+			  const char *key)
 {
-	const char *v = fh_config_string(self, key);
+	const char *v = fh_config_string(self, section, key);
 
 	return v && (!strcmp(v, "true") || !strcmp(v, "yes") ||
 		     !strcmp(v, "on") || !strcmp(v, "1"));
 }
 
 /* "90", "90s", "5m", "2h", "1d", "250ms" -> ms */
-static long long fh_config_duration(struct opsbot_plugin *self, const char *key)
+static long long fh_config_duration(struct opsbot_plugin *self,
+				    const char *section, const char *key)
 {
-	const char *v = fh_config_string(self, key);
+	const char *v = fh_config_string(self, section, key);
 	char *end;
 	long long n;
 
@@ -160,7 +171,8 @@ static long long fh_config_duration(struct opsbot_plugin *self, const char *key)
 	return n * 1000;
 }
 
-static int fh_list_count(struct opsbot_plugin *self, const char *key)
+static int fh_list_count(struct opsbot_plugin *self, const char *section,
+			 const char *key)
 {
 	int n = 0;
 
@@ -169,8 +181,8 @@ static int fh_list_count(struct opsbot_plugin *self, const char *key)
 	return n;
 }
 
-static const char *fh_list_item(struct opsbot_plugin *self, const char *key,
-				int index)
+static const char *fh_list_item(struct opsbot_plugin *self, const char *section,
+				const char *key, int index)
 {
 	for (int i = 0; i < current->nconfig; i++)
 		if (!strcmp(current->config[i].key, key) && index-- == 0)
@@ -246,7 +258,7 @@ struct fakehost_response {
 };
 
 static const char *fh_http_header(const struct opsbot_http_response *res,
-				  const char *name)
+				  const char *name, int nth)
 {
 	const struct fakehost_response *r =
 	    (const struct fakehost_response *)res;
@@ -255,7 +267,7 @@ static const char *fh_http_header(const struct opsbot_http_response *res,
 	for (int i = 0; i < 7 && r->ev->headers[i]; i++) {
 		const char *h = r->ev->headers[i];
 
-		if (!strncasecmp(h, name, n) && h[n] == ':')
+		if (!strncasecmp(h, name, n) && h[n] == ':' && nth-- == 0)
 			return h + n + 1 + strspn(h + n + 1, " ");
 	}
 	return NULL;
@@ -298,14 +310,13 @@ static int64_t fh_process_start(struct opsbot_plugin *self,
 }
 
 static int64_t fh_job_start(struct opsbot_plugin *self,
-			    opsbot_job_work_fn *work, opsbot_job_done_fn *done,
-			    void *data)
+			    const struct opsbot_job_options *opts, void *data)
 {
 	return OPSBOT_EINVAL;
 }
 
-static int fh_webhook_add(struct opsbot_plugin *self, const char *method,
-			  const char *path, opsbot_webhook_fn *fn, void *data)
+static int fh_webhook_add(struct opsbot_plugin *self,
+			  const struct opsbot_webhook_route *route)
 {
 	return OPSBOT_EINVAL;
 }

@@ -10,13 +10,11 @@ static int init(struct opsbot_plugin *p, const struct opsbot_api *api)
 }
 
 OPSBOT_EXPORT const struct opsbot_plugin_descriptor opsbot_plugin = {
-    OPSBOT_ABI_MAJOR + 1,
-    0,
-    "bad_major",
-    "1",
-    "wrong ABI major",
-    NULL,
-    NULL,
-    init,
-    NULL,
+    .abi_major = OPSBOT_ABI_MAJOR + 1,
+    .abi_minor = 0,
+    .size = sizeof(struct opsbot_plugin_descriptor),
+    .name = "bad_major",
+    .version = "1",
+    .description = "wrong ABI major",
+    .init = init,
 };

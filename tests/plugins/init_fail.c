@@ -43,8 +43,8 @@ static int cmd_x(struct opsbot_plugin *p, struct opsbot_request *req,
 
 static int init(struct opsbot_plugin *p, const struct opsbot_api *api)
 {
-	static const struct opsbot_command cmd = {
-	    "x", "", "never usable", NULL, 0, 0, cmd_x, NULL};
+	static const struct opsbot_command cmd =
+	    OPSBOT_COMMAND("x", "", "never usable", NULL, 0, 0, cmd_x, NULL);
 
 	bot = api;
 	self = p;
@@ -63,13 +63,12 @@ static void fini(struct opsbot_plugin *p)
 }
 
 OPSBOT_EXPORT const struct opsbot_plugin_descriptor opsbot_plugin = {
-    OPSBOT_ABI_MAJOR,
-    OPSBOT_ABI_MINOR,
-    "init_fail",
-    "1",
-    "fails in init",
-    NULL,
-    NULL,
-    init,
-    fini,
+    .abi_major = OPSBOT_ABI_MAJOR,
+    .abi_minor = OPSBOT_ABI_MINOR,
+    .size = sizeof(struct opsbot_plugin_descriptor),
+    .name = "init_fail",
+    .version = "1",
+    .description = "fails in init",
+    .init = init,
+    .fini = fini,
 };

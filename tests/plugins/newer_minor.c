@@ -9,13 +9,11 @@ static int init(struct opsbot_plugin *p, const struct opsbot_api *api)
 }
 
 OPSBOT_EXPORT const struct opsbot_plugin_descriptor opsbot_plugin = {
-    OPSBOT_ABI_MAJOR,
-    OPSBOT_ABI_MINOR + 1,
-    "newer_minor",
-    "1",
-    "newer ABI minor",
-    NULL,
-    NULL,
-    init,
-    NULL,
+    .abi_major = OPSBOT_ABI_MAJOR,
+    .abi_minor = OPSBOT_ABI_MINOR + 1,
+    .size = sizeof(struct opsbot_plugin_descriptor),
+    .name = "newer_minor",
+    .version = "1",
+    .description = "newer ABI minor",
+    .init = init,
 };

@@ -135,23 +135,29 @@ static int cmd_inflight(struct opsbot_plugin *p, struct opsbot_request *req,
 			void *data)
 {
 	const char *argv[] = {"sleep", "60", NULL};
-	struct opsbot_process_options o = {0};
+	struct opsbot_process_options o = {
+	    .size = sizeof(struct opsbot_process_options)};
 	int64_t t, c, h = 0, j = 0;
 
 	t = bot->timer_start(self, 60000, on_timer, NULL);
 	o.argv = argv;
 	c = bot->process_start(self, &o, on_process, NULL);
 	if (req->argc >= 1 && strcmp(req->argv[0], "-")) {
-		struct opsbot_http_request r = {0};
+		struct opsbot_http_request r = {
+		    .size = sizeof(struct opsbot_http_request)};
 
 		r.url = req->argv[0];
 		r.timeout_ms = 60000;
 		h = bot->http_start(self, &r, on_http, NULL);
 	}
-	if (req->argc >= 2)
+	if (req->argc >= 2) {
+		struct opsbot_job_options jo = {
+		    .size = sizeof(jo), .work = job_work, .done = job_done};
+
 		j = bot->job_start(
-		    self, job_work, job_done,
+		    self, &jo,
 		    (void *)(intptr_t)strtol(req->argv[1], NULL, 10));
+	}
 	bot->reply(req,
 		   "in flight: timer %lld, process %lld, http %lld, "
 		   "job %lld",
@@ -183,7 +189,7 @@ static int cmd_secret(struct opsbot_plugin *p, struct opsbot_request *req,
 		      void *data)
 {
 	/* A plugin bug that would leak a secret: the host must redact. */
-	bot->reply(req, "the key is %s", bot->config_secret(self, "key"));
+	bot->reply(req, "the key is %s", bot->config_secret(self, NULL, "key"));
 	return OPSBOT_OK;
 }
 
@@ -249,19 +255,24 @@ static int cmd_later(struct opsbot_plugin *p, struct opsbot_request *req,
 }
 
 static const struct opsbot_command commands[] = {
-    {"inject", "", "replies with CR/LF payloads", NULL, 0, 0, cmd_inject, NULL},
-    {"long", "<bytes>", "one long reply", NULL, 1, 1, cmd_long, NULL},
-    {"lines", "<n>", "n reply lines", NULL, 1, 1, cmd_lines, NULL},
-    {"inflight", "[<url>] [<job ms>]", "leaves operations running", NULL, 0, 2,
-     cmd_inflight, NULL},
-    {"events", "", "lists recorded final callbacks", NULL, 0, 0, cmd_events,
-     NULL},
-    {"secret", "", "leaks its secret (the host must redact it)", NULL, 0, 0,
-     cmd_secret, NULL},
-    {"flood", "<n> [<target>]", "n numbered announcements at once", NULL, 1, 2,
-     cmd_flood, NULL},
-    {"later", "<ms> <n> <target>", "n numbered announcements after ms", NULL, 3,
-     3, cmd_later, NULL},
+    OPSBOT_COMMAND("inject", "", "replies with CR/LF payloads", NULL, 0, 0,
+		   cmd_inject, NULL),
+    OPSBOT_COMMAND("long", "<bytes>", "one long reply", NULL, 1, 1, cmd_long,
+		   NULL),
+    OPSBOT_COMMAND("lines", "<n>", "n reply lines", NULL, 1, 1, cmd_lines,
+		   NULL),
+    OPSBOT_COMMAND("inflight", "[<url>] [<job ms>]",
+		   "leaves operations running", NULL, 0, 2, cmd_inflight, NULL),
+    OPSBOT_COMMAND("events", "", "lists recorded final callbacks", NULL, 0, 0,
+		   cmd_events, NULL),
+    OPSBOT_COMMAND("secret", "", "leaks its secret (the host must redact it)",
+		   NULL, 0, 0, cmd_secret, NULL),
+    OPSBOT_COMMAND("flood", "<n> [<target>]",
+		   "n numbered announcements at once", NULL, 1, 2, cmd_flood,
+		   NULL),
+    OPSBOT_COMMAND("later", "<ms> <n> <target>",
+		   "n numbered announcements after ms", NULL, 3, 3, cmd_later,
+		   NULL),
 };
 
 static int probe_init(struct opsbot_plugin *p, const struct opsbot_api *api)
@@ -279,18 +290,18 @@ static int probe_init(struct opsbot_plugin *p, const struct opsbot_api *api)
 }
 
 static const struct opsbot_config_key keys[] = {
-    {"key", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0, "a secret to leak"},
-    {NULL, 0, NULL, 0, 0, 0, NULL},
+    OPSBOT_CONFIG_KEY("key", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
+		      "a secret to leak"),
+    OPSBOT_CONFIG_END,
 };
 
 OPSBOT_EXPORT const struct opsbot_plugin_descriptor opsbot_plugin = {
-    OPSBOT_ABI_MAJOR,
-    OPSBOT_ABI_MINOR,
-    "probe",
-    "1",
-    "host test probe",
-    NULL,
-    keys,
-    probe_init,
-    NULL,
+    .abi_major = OPSBOT_ABI_MAJOR,
+    .abi_minor = OPSBOT_ABI_MINOR,
+    .size = sizeof(struct opsbot_plugin_descriptor),
+    .name = "probe",
+    .version = "1",
+    .description = "host test probe",
+    .config = keys,
+    .init = probe_init,
 };

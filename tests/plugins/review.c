@@ -56,7 +56,7 @@ static long on_token_timer(struct opsbot_plugin *p, int status, void *data)
 	if (status != OPSBOT_OK)
 		return OPSBOT_TIMER_STOP;
 	bot->log(self, OPSBOT_LOG_WARN, "review: token %s",
-		 bot->config_secret(self, "token"));
+		 bot->config_secret(self, NULL, "token"));
 	return 50;
 }
 
@@ -105,7 +105,8 @@ static int cmd_seq_cancel(struct opsbot_plugin *p, struct opsbot_request *req,
 			  void *data)
 {
 	const char *argv[] = {"seq", "1", "100000", NULL};
-	struct opsbot_process_options o = {0};
+	struct opsbot_process_options o = {
+	    .size = sizeof(struct opsbot_process_options)};
 	struct seq *s = calloc(1, sizeof(*s));
 
 	if (!s)
@@ -173,7 +174,8 @@ static int cmd_timeout(struct opsbot_plugin *p, struct opsbot_request *req,
 		       void *data)
 {
 	const char *argv[] = {"sleep", "5", NULL};
-	struct opsbot_process_options o = {0};
+	struct opsbot_process_options o = {
+	    .size = sizeof(struct opsbot_process_options)};
 	struct after *a = calloc(1, sizeof(*a));
 
 	if (!a)
@@ -192,16 +194,18 @@ static int cmd_timeout(struct opsbot_plugin *p, struct opsbot_request *req,
 static int init(struct opsbot_plugin *p, const struct opsbot_api *api)
 {
 	static const struct opsbot_command cmds[] = {
-	    {"hold", "", "stays pending", NULL, 0, 0, cmd_hold, NULL},
-	    {"release", "", "ends the held request", NULL, 0, 0, cmd_release,
-	     NULL},
-	    {"release-twice", "", "ends it twice", NULL, 0, 0,
-	     cmd_release_twice, NULL},
-	    {"seq-cancel", "", "cancels a chatty child", NULL, 0, 0,
-	     cmd_seq_cancel, NULL},
-	    {"after", "<ms>", "a timer", NULL, 1, 1, cmd_after, NULL},
-	    {"timeout", "<ms>", "a child with a time limit", NULL, 1, 1,
-	     cmd_timeout, NULL},
+	    OPSBOT_COMMAND("hold", "", "stays pending", NULL, 0, 0, cmd_hold,
+			   NULL),
+	    OPSBOT_COMMAND("release", "", "ends the held request", NULL, 0, 0,
+			   cmd_release, NULL),
+	    OPSBOT_COMMAND("release-twice", "", "ends it twice", NULL, 0, 0,
+			   cmd_release_twice, NULL),
+	    OPSBOT_COMMAND("seq-cancel", "", "cancels a chatty child", NULL, 0,
+			   0, cmd_seq_cancel, NULL),
+	    OPSBOT_COMMAND("after", "<ms>", "a timer", NULL, 1, 1, cmd_after,
+			   NULL),
+	    OPSBOT_COMMAND("timeout", "<ms>", "a child with a time limit", NULL,
+			   1, 1, cmd_timeout, NULL),
 	};
 	size_t i;
 
@@ -217,15 +221,19 @@ static int init(struct opsbot_plugin *p, const struct opsbot_api *api)
 			instances--;
 			return OPSBOT_ERR;
 		}
-	if (bot->webhook_add(self, "POST", "/hooks/review/big", on_big, NULL) !=
-	    OPSBOT_OK) {
+	struct opsbot_webhook_route route = {.size = sizeof(route),
+					     .method = "POST",
+					     .path = "/hooks/review/big",
+					     .fn = on_big};
+
+	if (bot->webhook_add(self, &route) != OPSBOT_OK) {
 		instances--;
 		return OPSBOT_ERR;
 	}
-	if (bot->config_secret(self, "token"))
+	if (bot->config_secret(self, NULL, "token"))
 		bot->timer_start(self, 0, on_token_timer, NULL);
 	bot->log(self, OPSBOT_LOG_INFO, "review: init (key %s)",
-		 bot->config_string(self, "key"));
+		 bot->config_string(self, NULL, "key"));
 	return OPSBOT_OK;
 }
 
@@ -237,14 +245,17 @@ static void fini(struct opsbot_plugin *p)
 }
 
 static const struct opsbot_config_key keys[] = {
-    {"key", OPSBOT_CONFIG_STRING, "none", 0, 0, 0, "a value to change"},
-    {"token", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0, "logged (redacted)"},
-    {NULL, 0, NULL, 0, 0, 0, NULL},
+    OPSBOT_CONFIG_KEY("key", OPSBOT_CONFIG_STRING, "none", 0, 0, 0,
+		      "a value to change"),
+    OPSBOT_CONFIG_KEY("token", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
+		      "logged (redacted)"),
+    OPSBOT_CONFIG_END,
 };
 
 OPSBOT_EXPORT const struct opsbot_plugin_descriptor opsbot_plugin = {
     .abi_major = OPSBOT_ABI_MAJOR,
     .abi_minor = OPSBOT_ABI_MINOR,
+    .size = sizeof(struct opsbot_plugin_descriptor),
     .name = "review",
     .version = "1",
     .description = "host review tests",

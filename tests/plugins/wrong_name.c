@@ -9,13 +9,11 @@ static int init(struct opsbot_plugin *p, const struct opsbot_api *api)
 }
 
 OPSBOT_EXPORT const struct opsbot_plugin_descriptor opsbot_plugin = {
-    OPSBOT_ABI_MAJOR,
-    OPSBOT_ABI_MINOR,
-    "someone_else",
-    "1",
-    "misnamed",
-    NULL,
-    NULL,
-    init,
-    NULL,
+    .abi_major = OPSBOT_ABI_MAJOR,
+    .abi_minor = OPSBOT_ABI_MINOR,
+    .size = sizeof(struct opsbot_plugin_descriptor),
+    .name = "someone_else",
+    .version = "1",
+    .description = "misnamed",
+    .init = init,
 };

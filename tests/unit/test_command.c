@@ -6,6 +6,7 @@
 #include "check_main.h"
 #include "command.h"
 #include "config.h"
+#include "host.h"
 #include "log.h"
 #include "loop.h"
 #include "plugin.h"
@@ -99,18 +100,14 @@ static void setup(void)
 
 	log_set_level(LOG_ERROR);
 	dir = test_make_dir("command");
-	loop_init();
 	db = xasprintf("%s/state.db", dir);
-	ck_assert_msg(store_open(db, &err) == 0, "%s", err);
-	free(db);
 	cfg = config_load_string("[bot]\nchannel_reply_lines = 3\n"
 				 "[access]\n"
 				 "grant = mask admin!*@admin.example admin\n",
 				 "t.conf");
-	plugin_set_config(cfg);
-	access_configure(cfg);
-	command_init("9.9");
-	command_configure(cfg);
+	ck_assert_msg(host_start(cfg, OPSBOT_MODE_DAEMON, db, "9.9", &err) == 0,
+		      "%s", err);
+	free(db);
 	plugins = test_build_path("test-plugins");
 	plugin_set_dir(plugins);
 	free(plugins);
@@ -124,11 +121,7 @@ static void teardown(void)
 	test_sink_use(NULL);
 	buf_free(&sink.out);
 	plugin_unload_all();
-	command_fini();
-	access_clear();
-	store_close();
-	loop_close();
-	plugin_set_config(NULL);
+	host_stop();
 	config_free(cfg);
 	plugin_set_dir(NULL);
 	test_cleanup_dir(dir);
@@ -153,7 +146,7 @@ START_TEST(builtins_answer)
 	ck_assert_int_eq(sink.status, OPSBOT_OK);
 	ck_assert_str_eq(say("ann", "a.example", "PING"), "pong\n");
 	ck_assert_str_eq(say("ann", "a.example", "version"),
-			 "opsbot 9.9 (plugin ABI 1.0)\n");
+			 "opsbot 9.9 (plugin ABI 2.0)\n");
 	ck_assert_str_eq(say("ann", "a.example", "plugins"),
 			 "plugins: probe 1 (!probe)\n");
 	ck_assert_msg(strstr(say("ann", "a.example", "help"),

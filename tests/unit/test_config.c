@@ -124,11 +124,14 @@ START_TEST(long_lines_are_refused_not_split)
 END_TEST
 
 static const struct opsbot_config_key plugin_keys[] = {
-    {"token", OPSBOT_CONFIG_SECRET, NULL, OPSBOT_CONFIG_REQUIRED, 0, 0, ""},
-    {"limit", OPSBOT_CONFIG_INT, "5", 0, 1, 10, ""},
-    {"every", OPSBOT_CONFIG_DURATION, "1m", 0, 1000, 3600000, ""},
-    {"board", OPSBOT_CONFIG_STRING, NULL, OPSBOT_CONFIG_REQUIRED, 0, 0, ""},
-    {NULL, 0, NULL, 0, 0, 0, NULL},
+    OPSBOT_CONFIG_KEY("token", OPSBOT_CONFIG_SECRET, NULL,
+		      OPSBOT_CONFIG_REQUIRED, 0, 0, ""),
+    OPSBOT_CONFIG_KEY("limit", OPSBOT_CONFIG_INT, "5", 0, 1, 10, ""),
+    OPSBOT_CONFIG_KEY("every", OPSBOT_CONFIG_DURATION, "1m", 0, 1000, 3600000,
+		      ""),
+    OPSBOT_CONFIG_KEY("board", OPSBOT_CONFIG_STRING, NULL,
+		      OPSBOT_CONFIG_REQUIRED, 0, 0, ""),
+    OPSBOT_CONFIG_END,
 };
 
 static struct config *validate_plugin(const char *text)

@@ -6,6 +6,7 @@
 #include "check_main.h"
 #include "command.h"
 #include "config.h"
+#include "host.h"
 #include "http.h"
 #include "irc.h"
 #include "log.h"
@@ -41,28 +42,23 @@ static void host_setup(void)
 
 	log_set_level(getenv("OPSBOT_TEST_VERBOSE") ? LOG_DEBUG : LOG_ERROR);
 	dir = test_make_dir("review");
-	loop_init();
 	db = xasprintf("%s/state.db", dir);
-	ck_assert_msg(store_open(db, &err) == 0, "store: %s", err);
-	free(db);
 	cfg = config_load_string("[http]\nlisten = 127.0.0.1:0\n"
 				 "[plugin.review]\nkey = one\n",
 				 "test.conf");
-	plugin_set_config(cfg);
+	ck_assert_msg(host_start(cfg, OPSBOT_MODE_DAEMON, db, "test", &err) ==
+			  0,
+		      "store: %s", err);
+	free(db);
 	plugins = test_build_path("test-plugins");
 	plugin_set_dir(plugins);
 	free(plugins);
-	command_init("test");
 }
 
 static void host_teardown(void)
 {
 	plugin_unload_all();
-	webhook_stop();
-	command_fini();
-	store_close();
-	loop_close();
-	plugin_set_config(NULL);
+	host_stop();
 	config_free(cfg);
 	cfg = NULL;
 	plugin_set_dir(NULL);

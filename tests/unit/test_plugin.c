@@ -7,6 +7,7 @@
 #include "command.h"
 #include "config.h"
 #include "http.h"
+#include "host.h"
 #include "log.h"
 #include "loop.h"
 #include "plugin.h"
@@ -65,20 +66,19 @@ static void setup(void)
 
 	log_set_level(getenv("OPSBOT_TEST_VERBOSE") ? LOG_DEBUG : LOG_ERROR);
 	dir = test_make_dir("plugin");
-	loop_init();
 	db = xasprintf("%s/state.db", dir);
-	ck_assert_msg(store_open(db, &err) == 0, "store: %s", err);
-	free(db);
 	cfg = config_load_string("[plugin.probe]\nkey = hunter2-secret\n",
 				 "test.conf");
-	plugin_set_config(cfg);
+	ck_assert_msg(host_start(cfg, OPSBOT_MODE_DAEMON, db, "test", &err) ==
+			  0,
+		      "store: %s", err);
+	free(db);
 	plugins = test_build_path("test-plugins");
 	plugin_set_dir(plugins);
 	free(plugins);
 	modules = test_build_path("modules");
 	setenv("OPSBOT_MODULE_DIR", modules, 1);
 	free(modules);
-	command_init("test");
 	silent_client_count = 0;
 	silent_port = 0;
 }
@@ -91,10 +91,7 @@ static void teardown(void)
 	http_shutdown();
 	for (i = 0; i < silent_client_count; i++)
 		uv_close((uv_handle_t *)silent_clients[i], (uv_close_cb)free);
-	command_fini();
-	store_close();
-	loop_close();
-	plugin_set_config(NULL);
+	host_stop();
 	config_free(cfg);
 	plugin_set_dir(NULL);
 	test_cleanup_dir(dir);
@@ -115,7 +112,7 @@ START_TEST(refuses_wrong_abi_major)
 	char *err = load_error("bad_major");
 
 	/* Refused from the descriptor: init (which aborts) never ran. */
-	ck_assert_msg(strstr(err, "built for ABI 2.0, this host has 1.0") &&
+	ck_assert_msg(strstr(err, "built for ABI 3.0, this host has 2.0") &&
 			  strstr(err, "rebuild the plugin"),
 		      "%s", err);
 	free(err);
