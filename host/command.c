@@ -10,6 +10,7 @@
 #include "command.h"
 #include "access.h"
 #include "config.h"
+#include "confirm.h"
 #include "log.h"
 #include "plugin.h"
 
@@ -28,6 +29,8 @@ struct command_entry {
 	int min_args, max_args;
 	opsbot_command_fn *fn;
 	void *data;
+	unsigned flags; /* enum opsbot_command_flags */
+	char *confirm;	/* CONFIRM: what it destroys, or NULL */
 	struct list link;
 };
 
@@ -124,6 +127,10 @@ static struct command_entry *entry_new(struct opsbot_plugin *p,
 	e->max_args = cmd->max_args;
 	e->fn = cmd->fn;
 	e->data = cmd->data;
+	if (OPSBOT_HAS_MEMBER(cmd, flags))
+		e->flags = cmd->flags;
+	if (OPSBOT_HAS_MEMBER(cmd, confirm) && cmd->confirm)
+		e->confirm = xstrdup(cmd->confirm);
 	list_add_tail(&commands, &e->link);
 	return e;
 }
@@ -136,6 +143,7 @@ static void entry_free(struct command_entry *e)
 	free(e->usage);
 	free(e->help);
 	free(e->capability);
+	free(e->confirm);
 	free(e);
 }
 
@@ -194,7 +202,8 @@ static int subcommand_name_valid(const char *name)
 
 int command_add(struct opsbot_plugin *p, const struct opsbot_command *cmd)
 {
-	if (!cmd || !cmd->fn || !cmd->name || !subcommand_name_valid(cmd->name))
+	if (!cmd || cmd->size < sizeof(struct opsbot_command) || !cmd->fn ||
+	    !cmd->name || !subcommand_name_valid(cmd->name))
 		return OPSBOT_EINVAL;
 	if (cmd->min_args < 0 ||
 	    (cmd->max_args >= 0 && cmd->max_args < cmd->min_args) ||
@@ -215,8 +224,13 @@ void command_remove_plugin(struct opsbot_plugin *p)
 		struct command_entry *e =
 		    list_entry(pos, struct command_entry, link);
 
-		if (e->plugin == p)
+		if (e->plugin == p) {
+			char *key = xasprintf("%s ", e->word);
+
+			confirm_forget(key);
+			free(key);
 			entry_free(e);
+		}
 	}
 }
 
@@ -356,6 +370,7 @@ void request_reply(struct request *req, int private, int is_error,
 
 	if (!req || !request_live(req) || req->finished)
 		return;
+	private |= req->force_private;
 	va_copy(copy, ap);
 	n = vsnprintf(small, sizeof(small), fmt, copy);
 	va_end(copy);
@@ -488,12 +503,133 @@ size_t request_command_example(const struct request *req, char *out,
 
 /* ---- dispatch ---- */
 
+/*
+ * Takes every "--yes" out of argv (and a trailing one out of the typed
+ * text); returns how many there were.
+ */
+static int take_yes(int *argc, char **argv, char *args_copy)
+{
+	int i, j, n = 0;
+	size_t len;
+
+	for (i = j = 0; i < *argc; i++) {
+		if (!strcmp(argv[i], "--yes"))
+			n++;
+		else
+			argv[j++] = argv[i];
+	}
+	*argc = j;
+	argv[j] = NULL;
+	len = strlen(args_copy);
+	while (len >= 5 && !strcmp(args_copy + len - 5, "--yes") &&
+	       (len == 5 || args_copy[len - 6] == ' ')) {
+		len = len == 5 ? 0 : len - 6;
+		while (len && args_copy[len - 1] == ' ')
+			len--;
+		args_copy[len] = '\0';
+	}
+	return n;
+}
+
+/* Who confirms: the services account when known, else the full mask. */
+static char *asker_key(const struct request *req)
+{
+	if (req->src.account)
+		return xasprintf("account %s", req->src.account);
+	return xasprintf("mask %s!%s@%s", req->src.nick,
+			 req->src.user ? req->src.user : "",
+			 req->src.host ? req->src.host : "");
+}
+
+static char *confirm_line(const struct command_entry *e, int argc, char **argv)
+{
+	struct buf b = BUF_INIT;
+	int i;
+
+	buf_addf(&b, "%s %s", e->word, e->name);
+	/* \x1f cannot be typed inside one argument on IRC. */
+	for (i = 0; i < argc; i++)
+		buf_addf(&b, "\x1f%s", argv[i]);
+	return buf_detach(&b);
+}
+
+/*
+ * A CONFIRM command: returns 1 if it may run now (req->pub.confirmed
+ * set); otherwise it has answered and finished req, and returns 0.
+ */
+static int confirmation_passes(struct request *req, struct command_entry *e,
+			       int yes, int argc, char **argv)
+{
+	char example[512], text[400], *who, *line;
+	long secs = confirm_timeout_ms() / 1000;
+	enum confirm_result r;
+
+	if (req->src.origin == OPSBOT_ORIGIN_CLI) {
+		if (yes) {
+			req->pub.confirmed = 1;
+			return 1;
+		}
+		snprintf(text, sizeof(text), "%s%s%s --yes", e->name,
+			 *req->pub.args ? " " : "", req->pub.args);
+		request_command_example(req, example, sizeof(example), text);
+		reply_now(req, 1,
+			  "refusing: this %s%s; run it again with --yes: %s",
+			  e->confirm ? "deletes " : "cannot be undone",
+			  e->confirm ? e->confirm : "", example);
+		request_finish(req, OPSBOT_ERR);
+		return 0;
+	}
+	who = asker_key(req);
+	line = confirm_line(e, argc, argv);
+	snprintf(text, sizeof(text), "%s%s%s", e->name,
+		 *req->pub.args ? " " : "", req->pub.args);
+	if (!yes) {
+		confirm_remember(who, line, time_now_ms());
+		snprintf(text + strlen(text), sizeof(text) - strlen(text),
+			 " --yes");
+		request_command_example(req, example, sizeof(example), text);
+		reply_now(req, 0, "this %s%s; to confirm, type %s within %ld s",
+			  e->confirm ? "deletes " : "cannot be undone",
+			  e->confirm ? e->confirm : "", example, secs);
+		request_finish(req, OPSBOT_OK);
+		free(who);
+		free(line);
+		return 0;
+	}
+	r = confirm_take(who, line, time_now_ms());
+	free(who);
+	free(line);
+	if (r == CONFIRM_OK) {
+		req->pub.confirmed = 1;
+		return 1;
+	}
+	request_command_example(req, example, sizeof(example), text);
+	if (r == CONFIRM_EXPIRED)
+		reply_now(req, 1,
+			  "error: the confirmation came after %ld s; type %s "
+			  "again, then confirm it with --yes",
+			  secs, example);
+	else
+		reply_now(req, 1,
+			  "error: nothing to confirm; type %s first, then the "
+			  "same with --yes from the same account",
+			  example);
+	request_finish(req, OPSBOT_EPERM);
+	return 0;
+}
+
 static void run_entry(const struct command_source *src, struct command_entry *e,
 		      int argc, char **argv, const char *args)
 {
-	struct request *req = request_new(src, e, argc, argv, args);
-	char usage[256];
-	int rc;
+	struct request *req;
+	char usage[256], *typed = xstrdup(args ? args : "");
+	int rc, yes = 0;
+
+	if (e->flags & OPSBOT_COMMAND_CONFIRM)
+		yes = take_yes(&argc, argv, typed);
+	req = request_new(src, e, argc, argv, typed);
+	free(typed);
+	req->force_private = (e->flags & OPSBOT_COMMAND_PRIVATE) != 0;
 
 	if (e->capability && !request_has_capability(req, e->capability)) {
 		reply_now(req, 1,
@@ -511,6 +647,9 @@ static void run_entry(const struct command_source *src, struct command_entry *e,
 		request_finish(req, OPSBOT_EUSAGE);
 		return;
 	}
+	if ((e->flags & OPSBOT_COMMAND_CONFIRM) &&
+	    !confirmation_passes(req, e, yes, argc, argv))
+		return;
 	if (e->plugin) {
 		if (!plugin_accepts_work(e->plugin)) {
 			reply_now(req, 1, "error: plugin %s is being unloaded",
@@ -1078,6 +1217,8 @@ void command_configure(const struct config *cfg)
 					    "channel_reply_lines");
 	private_lines = (int)config_get_int(cfg, "bot", config_bot_keys,
 					    "private_reply_lines");
+	confirm_configure((long)config_get_duration_ms(
+	    cfg, "bot", config_bot_keys, "confirm_timeout"));
 }
 
 const char *command_prefix(void)
@@ -1096,4 +1237,5 @@ void command_fini(void)
 	free(host_version);
 	host_version = NULL;
 	command_refuse(NULL);
+	confirm_clear();
 }

@@ -57,6 +57,7 @@ struct request {
 	int line_limit;
 	int pending;
 	int finished;
+	int force_private; /* OPSBOT_COMMAND_PRIVATE: every reply private */
 	int status;
 	void *sink_data; /* for the sink's own use */
 };

@@ -943,6 +943,8 @@ char **config_instances(const struct config *cfg, const char *prefix,
 		    e->section[plen] != '.')
 			continue;
 		inst = e->section + plen + 1;
+		if (!config_instance_name_valid(inst, strlen(inst)))
+			continue;
 		for (i = 0; i < n && !seen; i++)
 			seen = !strcmp(names[i], inst);
 		if (seen)
@@ -987,19 +989,21 @@ void config_validate_plugin(struct config *cfg, const char *name,
 			struct buf kinds_text = BUF_INIT;
 
 			for (k = kinds; k && k->kind; k++)
-				buf_addf(&kinds_text, "%s%s",
-					 kinds_text.len ? ", " : "", k->kind);
-			add_error_line(
-			    cfg, e->line,
-			    "[%s]: unknown section (plugin %s has %s%s%s)",
-			    e->section, name,
-			    kinds_text.len ? "sub-sections "
-					   : "no sub-sections",
-			    kinds_text.len ? kinds_text.data : "",
-			    kinds_text.len
-				? " written [plugin.<name>.<kind>.<instance>], "
-				  "instance names of a-z, 0-9, _ and -"
-				: "");
+				buf_addf(&kinds_text, "%s[%s.%s.<instance>]",
+					 kinds_text.len ? ", " : "", main.data,
+					 k->kind);
+			if (kinds_text.len)
+				add_error_line(cfg, e->line,
+					       "[%s]: unknown section (plugin "
+					       "%s takes %s; instance names of "
+					       "a-z, 0-9, _ and -)",
+					       e->section, name,
+					       kinds_text.data);
+			else
+				add_error_line(cfg, e->line,
+					       "[%s]: unknown section (plugin "
+					       "%s has no sub-sections)",
+					       e->section, name);
 			buf_free(&kinds_text);
 			continue;
 		}

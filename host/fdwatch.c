@@ -82,7 +82,8 @@ int64_t fdwatch_start(struct opsbot_plugin *p, int fd, unsigned events,
 	struct fdwatch *w;
 	int rc;
 
-	if (fd < 0 || !fn || (events & ~(OPSBOT_FD_READABLE | OPSBOT_FD_WRITABLE)))
+	if (fd < 0 || !fn ||
+	    (events & ~(OPSBOT_FD_READABLE | OPSBOT_FD_WRITABLE)))
 		return OPSBOT_EINVAL;
 	if (fcntl(fd, F_GETFD) < 0)
 		return OPSBOT_EINVAL;

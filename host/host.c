@@ -44,10 +44,9 @@ void host_apply_config(const struct config *cfg)
 	command_configure(cfg);
 	access_configure(cfg);
 	plugin_set_config((struct config *)cfg);
-	job_configure((int)config_get_int(cfg, "bot", config_bot_keys,
-					  "job_threads"),
-		      (int)config_get_int(cfg, "bot", config_bot_keys,
-					  "job_limit"));
+	job_configure(
+	    (int)config_get_int(cfg, "bot", config_bot_keys, "job_threads"),
+	    (int)config_get_int(cfg, "bot", config_bot_keys, "job_limit"));
 	progress_configure((long)config_get_duration_ms(
 	    cfg, "bot", config_bot_keys, "progress_interval"));
 }

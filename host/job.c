@@ -189,32 +189,37 @@ static void spawn_threads_locked(void)
 static void pump(void);
 static void finish(struct opsbot_job *job);
 
+/* Jobs handled per wake-up: a job posting without pause cannot keep the
+ * loop from its other work; the rest waits for the next pass. */
+#define NOTIFY_BATCH 256
+
 static void on_async(uv_async_t *handle)
 {
-	struct opsbot_job *list, *job;
+	int handled;
 
 	UNUSED(handle);
-	pthread_mutex_lock(&pool.mutex);
-	list = pool.notify_head;
-	pool.notify_head = NULL;
-	for (job = list; job; job = job->notify_next)
-		job->notify_queued = 0;
-	pthread_mutex_unlock(&pool.mutex);
-
-	/* Newest first on the list; the order between jobs does not
-	 * matter, within a job the messages keep theirs. */
-	while (list) {
+	for (handled = 0; handled < NOTIFY_BATCH; handled++) {
 		struct job_message *msgs, *m;
+		struct opsbot_job *job;
 		enum job_phase phase;
 
-		job = list;
-		list = job->notify_next;
+		/* One job at a time off the shared list: a thread may queue
+		 * the same job again as soon as it is off, and would
+		 * overwrite a link we were still to follow. */
 		pthread_mutex_lock(&pool.mutex);
+		job = pool.notify_head;
+		if (!job) {
+			pthread_mutex_unlock(&pool.mutex);
+			return;
+		}
+		pool.notify_head = job->notify_next;
+		job->notify_queued = 0;
 		msgs = job->msgs;
 		job->msgs = NULL;
 		job->msgs_tail = &job->msgs;
 		phase = job->phase;
 		pthread_mutex_unlock(&pool.mutex);
+
 		job->refs++;
 		for (m = msgs; m; m = msgs) {
 			struct opsbot_plugin *p = job->op.plugin;
@@ -231,6 +236,7 @@ static void on_async(uv_async_t *handle)
 			finish(job);
 		job_unref(job);
 	}
+	uv_async_send(&pool.async);
 }
 
 static void ensure_async(void)

@@ -36,8 +36,8 @@ static unsigned timers_generation;
 
 void progress_configure(long default_interval_ms)
 {
-	default_interval = default_interval_ms > 0 ? default_interval_ms
-						   : DEFAULT_INTERVAL_MS;
+	default_interval =
+	    default_interval_ms > 0 ? default_interval_ms : DEFAULT_INTERVAL_MS;
 }
 
 static void on_timer_closed(uv_handle_t *h)
@@ -98,8 +98,8 @@ static struct progress *entry_find(struct opsbot_plugin *p, const char *target,
 	return NULL;
 }
 
-void progress_say(struct opsbot_plugin *p, const char *target,
-		  const char *key, long min_interval_ms, const char *text)
+void progress_say(struct opsbot_plugin *p, const char *target, const char *key,
+		  long min_interval_ms, const char *text)
 {
 	struct progress *e = entry_find(p, target, key);
 	int64_t now = time_now_ms();
@@ -118,8 +118,8 @@ void progress_say(struct opsbot_plugin *p, const char *target,
 		e->timer_open = 1;
 		timers_generation = loop_generation();
 	}
-	e->interval_ms = min_interval_ms > 0 ? min_interval_ms
-					     : default_interval;
+	e->interval_ms =
+	    min_interval_ms > 0 ? min_interval_ms : default_interval;
 	if (now - e->last_sent >= e->interval_ms) {
 		free(e->held);
 		e->held = NULL;
@@ -128,15 +128,14 @@ void progress_say(struct opsbot_plugin *p, const char *target,
 		return;
 	}
 	if (!e->held)
-		loop_timer_start(&e->timer, on_due,
-				 (uint64_t)(e->last_sent + e->interval_ms - now),
-				 0);
+		loop_timer_start(
+		    &e->timer, on_due,
+		    (uint64_t)(e->last_sent + e->interval_ms - now), 0);
 	free(e->held);
 	e->held = xstrdup(text);
 }
 
-void progress_end(struct opsbot_plugin *p, const char *target,
-		  const char *key)
+void progress_end(struct opsbot_plugin *p, const char *target, const char *key)
 {
 	struct progress *e = entry_find(p, target, key);
 

@@ -10,10 +10,9 @@
 
 /* The default interval ([bot] progress_interval). */
 void progress_configure(long default_interval_ms);
-void progress_say(struct opsbot_plugin *p, const char *target,
-		  const char *key, long min_interval_ms, const char *text);
-void progress_end(struct opsbot_plugin *p, const char *target,
-		  const char *key);
+void progress_say(struct opsbot_plugin *p, const char *target, const char *key,
+		  long min_interval_ms, const char *text);
+void progress_end(struct opsbot_plugin *p, const char *target, const char *key);
 /* Registers the sweep with the plugin core (start-up). */
 void progress_init(void);
 
