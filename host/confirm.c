@@ -86,8 +86,7 @@ void confirm_remember(const char *who, const char *line, int64_t now)
 	count++;
 }
 
-enum confirm_result confirm_take(const char *who, const char *line,
-				 int64_t now)
+enum confirm_result confirm_take(const char *who, const char *line, int64_t now)
 {
 	struct attempt *a = find(who, line);
 	int expired;

@@ -16,6 +16,7 @@ struct queued_line {
 	struct queued_line *next;
 	int64_t queued_at;
 	char *group;	/* NULL unless pushed with a group */
+	char *key;	/* NULL unless pushed with a key (latest wins) */
 	int suppressed; /* lines of the group counted into this one */
 	size_t len;
 	char line[]; /* NUL-terminated */
@@ -59,6 +60,7 @@ static void target_free(struct target_queue *t)
 	for (l = t->head; l; l = next) {
 		next = l->next;
 		free(l->group);
+		free(l->key);
 		free(l);
 	}
 	free(t->name);
@@ -164,6 +166,7 @@ static struct queued_line *line_new(const char *line, size_t len, int64_t now)
 	l->next = NULL;
 	l->queued_at = now;
 	l->group = NULL;
+	l->key = NULL;
 	l->suppressed = 0;
 	l->len = len;
 	memcpy(l->line, line, len);
@@ -212,6 +215,39 @@ void irc_queue_push_grouped(struct irc_queue *q, const char *target,
 	}
 	l = line_new(line, len, now);
 	l->group = xstrdup(group);
+	append(q, t, l);
+}
+
+void irc_queue_push_keyed(struct irc_queue *q, const char *target,
+			  const char *key, int replace, const char *line,
+			  size_t len, int64_t now)
+{
+	struct target_queue *t = target_get(q, target);
+	struct queued_line *l, **link;
+
+	/* The newer text replaces every waiting line of the older one (a
+	 * long text is several lines); the place in the queue is the new
+	 * line's, at the end, so fairness stays as it was. */
+	if (replace) {
+		for (link = &t->head; (l = *link);) {
+			if (l->key && !strcmp(l->key, key)) {
+				*link = l->next;
+				t->count--;
+				q->length--;
+				free(l->group);
+				free(l->key);
+				free(l);
+				continue;
+			}
+			link = &l->next;
+		}
+		/* Re-find the tail after removals. */
+		t->tail = &t->head;
+		while (*t->tail)
+			t->tail = &(*t->tail)->next;
+	}
+	l = line_new(line, len, now);
+	l->key = xstrdup(key);
 	append(q, t, l);
 }
 
@@ -302,6 +338,7 @@ long irc_queue_drain(struct irc_queue *q, int64_t now, irc_queue_send_fn *fn,
 		if (q->ttl_ms > 0 && now - l->queued_at > q->ttl_ms) {
 			q->expired += 1 + (size_t)l->suppressed;
 			free(l->group);
+			free(l->key);
 			free(l);
 			continue;
 		}
@@ -311,6 +348,7 @@ long irc_queue_drain(struct irc_queue *q, int64_t now, irc_queue_send_fn *fn,
 		if (l->suppressed)
 			queue_summary(q, target, l);
 		free(l->group);
+		free(l->key);
 		free(l);
 	}
 	return -1;

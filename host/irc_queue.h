@@ -57,6 +57,15 @@ void irc_queue_push_urgent(struct irc_queue *q, const char *line, size_t len,
 void irc_queue_push_grouped(struct irc_queue *q, const char *target,
 			    const char *group, const char *line, size_t len,
 			    int64_t now);
+/*
+ * Queues a line under a key, "latest wins": with replace set (the first
+ * line of a new text), every line of the same key still waiting for
+ * target is dropped first.  Progress lines use it.
+ */
+void irc_queue_push_keyed(struct irc_queue *q, const char *target,
+			  const char *key, int replace, const char *line,
+			  size_t len, int64_t now);
+
 /* Lines dropped into summaries since the last call (and resets it). */
 size_t irc_queue_take_summarised(struct irc_queue *q);
 

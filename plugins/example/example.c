@@ -8,20 +8,33 @@
  *   !example wait <ms>            timer + a pending request + done
  *   !example fetch <url>          HTTP (capability example.fetch)
  *   !example run <words...>       a child process, line by line
- *   !example sleep <ms>           blocking work on the thread pool
+ *   !example sleep <ms>           blocking work on the job pool, with
+ *                                 progress messages, a cancel hook, a
+ *                                 time limit and the drain policy
+ *   !example signal <id> <sig>    a signal to a running child
  *   !example cancel <id>          cancel any of the above
+ *   !example pipe <text>          an fd watch on a pipe
  *   !example count                the store, with a migration
+ *   !example reset                a destructive command: asks for --yes
+ *   !example remember <k> [<v>]   the plugin's key/value state
+ *   !example memory               every key remembered
  *   !example config               every kind of config value
+ *   !example servers              the [plugin.example.server.*] sections
  *   !example announce <text>      say() to the configured channel
- *   POST /hooks/example/echo      a webhook that answers with its body
+ *   POST /hooks/example/echo      a webhook with a shared token
+ *   POST /hooks/example/signed    a webhook signed with HMAC-SHA256,
+ *                                 de-duplicated by X-Delivery-Id
  */
 #include "opsbot.h"
 
+#include <signal.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static const struct opsbot_api *bot;
 static struct opsbot_plugin *self;
@@ -137,10 +150,16 @@ static void on_fetched(struct opsbot_plugin *pl,
 		bot->reply_error(p->req, "fetch failed: %s", res->error);
 		bot->done(p->req, res->status);
 	} else {
+		int cookies = 0;
+
 		type = bot->http_header(res, "Content-Type", 0);
-		bot->reply(p->req, "%ld, %zu bytes of %s in %ld ms", res->code,
-			   res->body_len, type ? type : "unknown type",
-			   res->elapsed_ms);
+		/* A header may repeat: ask for the n-th until NULL. */
+		while (bot->http_header(res, "Set-Cookie", cookies))
+			cookies++;
+		bot->reply(
+		    p->req, "%ld, %zu bytes of %s in %ld ms, %d cookie%s",
+		    res->code, res->body_len, type ? type : "unknown type",
+		    res->elapsed_ms, cookies, cookies == 1 ? "" : "s");
 		bot->done(p->req, OPSBOT_OK);
 	}
 	free(p);
@@ -235,64 +254,134 @@ static int cmd_run(struct opsbot_plugin *pl, struct opsbot_request *req,
 
 /* ---- jobs ---- */
 
+/* What the loop and the pool thread share: the cancel hook only sets a
+ * flag here (a real plugin would close a connection to unblock a call). */
+struct sleeper {
+	struct pending p;
+	atomic_int woken;
+};
+
 static void sleep_work(struct opsbot_job *job, void *data)
 {
-	struct pending *p = data;
-	long left = p->ms;
+	struct sleeper *s = data;
+	long left = s->p.ms, slept = 0;
 
-	/* Blocking is fine here: this is a pool thread.  Check for
-	 * cancellation between slices. */
-	while (left > 0 && !bot->job_is_cancelled(job)) {
+	/* Blocking is fine here: this is a job thread.  Progress goes to
+	 * the loop as messages; only log, job_is_cancelled and job_post
+	 * may be called from here. */
+	while (left > 0 && !bot->job_is_cancelled(job) &&
+	       !atomic_load(&s->woken)) {
 		long slice = left < 50 ? left : 50;
 		struct timespec ts = {0, slice * 1000000L};
 
 		nanosleep(&ts, NULL);
 		left -= slice;
+		slept += slice;
+		if (slept % 1000 == 0)
+			bot->job_post(job, &slept, sizeof(slept));
 	}
-	bot->log(self, OPSBOT_LOG_DEBUG, "slept %ld ms", p->ms - left);
+	bot->log(self, OPSBOT_LOG_DEBUG, "slept %ld ms", slept);
+}
+
+static void sleep_message(struct opsbot_plugin *pl, const void *msg, size_t len,
+			  void *data)
+{
+	struct sleeper *s = data;
+	const char *channel = bot->config_string(self, NULL, "channel");
+	long slept;
+
+	if (len != sizeof(slept))
+		return;
+	memcpy(&slept, msg, sizeof(slept));
+	/* One line per 10 s at most; the newest wins. */
+	if (channel && *channel)
+		bot->say_progress(self, channel, "sleep", 10000,
+				  "sleeping: %ld of %ld ms", slept, s->p.ms);
+}
+
+static void sleep_cancel(struct opsbot_plugin *pl, void *data)
+{
+	struct sleeper *s = data;
+
+	atomic_store(&s->woken, 1);
 }
 
 static void sleep_done(struct opsbot_plugin *pl, int status, void *data)
 {
-	struct pending *p = data;
+	struct sleeper *s = data;
+	const char *channel = bot->config_string(self, NULL, "channel");
 
+	if (channel && *channel)
+		bot->progress_end(self, channel, "sleep");
 	if (status == OPSBOT_OK)
-		bot->reply(p->req, "slept %ld ms on a pool thread", p->ms);
+		bot->reply(s->p.req, "slept %ld ms on a job thread", s->p.ms);
 	else
-		bot->reply_error(p->req, "sleep cancelled");
-	bot->done(p->req, status);
-	free(p);
+		bot->reply_error(s->p.req, "sleep %s",
+				 status == OPSBOT_ETIMEDOUT ? "timed out"
+							    : "cancelled");
+	bot->done(s->p.req, status);
+	free(s);
 }
 
 static int cmd_sleep(struct opsbot_plugin *pl, struct opsbot_request *req,
 		     void *data)
 {
-	struct pending *p;
+	struct opsbot_job_options jo = {
+	    .size = sizeof(jo),
+	    .work = sleep_work,
+	    .done = sleep_done,
+	    .message = sleep_message,
+	    .cancel = sleep_cancel,
+	    .name = "sleep",
+	    /* An unload or config reload waits for it. */
+	    .unload_policy = OPSBOT_UNLOAD_DRAIN,
+	};
+	struct sleeper *s;
 	int64_t id;
 	long ms;
 
 	if (parse_ms(req->argv[0], &ms) < 0)
 		return OPSBOT_EUSAGE;
-	p = pending_new(req);
-	if (!p)
+	s = calloc(1, sizeof(*s));
+	if (!s)
 		return OPSBOT_ERR;
-	p->ms = ms;
-	{
-		struct opsbot_job_options jo = {
-		    .size = sizeof(jo),
-		    .work = sleep_work,
-		    .done = sleep_done,
-		    .name = "sleep",
-		};
-
-		id = bot->job_start(self, &jo, p);
-	}
+	s->p.req = req;
+	s->p.started_ms = bot->now_ms();
+	s->p.ms = ms;
+	jo.timeout_ms = ms + 60000;
+	id = bot->job_start(self, &jo, s);
 	if (id < 0) {
-		free(p);
+		free(s);
 		return OPSBOT_ERR;
 	}
 	bot->reply(req, "sleeping %ld ms (id %lld)", ms, (long long)id);
 	return OPSBOT_PENDING;
+}
+
+static int cmd_signal(struct opsbot_plugin *pl, struct opsbot_request *req,
+		      void *data)
+{
+	static const struct {
+		const char *name;
+		int sig;
+	} names[] = {{"INT", SIGINT},
+		     {"TERM", SIGTERM},
+		     {"USR1", SIGUSR1},
+		     {"HUP", SIGHUP}};
+	long long id = strtoll(req->argv[0], NULL, 10);
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(req->argv[1], names[i].name))
+			break;
+	if (i == sizeof(names) / sizeof(names[0]))
+		return OPSBOT_EUSAGE;
+	if (bot->process_signal(self, id, names[i].sig) != OPSBOT_OK) {
+		bot->reply_error(req, "no child running with id %lld", id);
+		return OPSBOT_ERR;
+	}
+	bot->reply(req, "sent SIG%s to %lld", names[i].name, id);
+	return OPSBOT_OK;
 }
 
 static int cmd_cancel(struct opsbot_plugin *pl, struct opsbot_request *req,
@@ -301,10 +390,156 @@ static int cmd_cancel(struct opsbot_plugin *pl, struct opsbot_request *req,
 	long long id = strtoll(req->argv[0], NULL, 10);
 
 	if (bot->cancel(self, id) != OPSBOT_OK) {
-		bot->reply_error(req, "nothing running with id %lld", id);
+		char hint[128];
+
+		/* "!example sleep 1000" on IRC, "opsbot run example ..." in
+		 * a shell: how this asker starts something. */
+		bot->command_example(req, hint, sizeof(hint), "sleep 1000");
+		bot->reply_error(req,
+				 "nothing running with id %lld (start "
+				 "something with %s)",
+				 id, hint);
 		return OPSBOT_ERR;
 	}
 	bot->reply(req, "cancelling %lld", id);
+	return OPSBOT_OK;
+}
+
+/* ---- an fd watch ---- */
+
+struct piper {
+	struct opsbot_request *req;
+	int fds[2];
+	char got[256];
+};
+
+static void on_pipe(struct opsbot_plugin *pl, int64_t id, int fd,
+		    unsigned events, int status, void *data)
+{
+	struct piper *w = data;
+
+	if (status != OPSBOT_OK) {
+		/* The final call: the watch is gone, the fds are ours. */
+		bot->reply(w->req, "read back: %s", w->got);
+		close(w->fds[0]);
+		close(w->fds[1]);
+		bot->done(w->req, OPSBOT_OK);
+		free(w);
+		return;
+	}
+	if (events & OPSBOT_FD_READABLE) {
+		ssize_t n = read(fd, w->got, sizeof(w->got) - 1);
+
+		w->got[n > 0 ? n : 0] = '\0';
+		bot->cancel(self, id);
+	}
+}
+
+static int cmd_pipe(struct opsbot_plugin *pl, struct opsbot_request *req,
+		    void *data)
+{
+	struct piper *w = calloc(1, sizeof(*w));
+	size_t len = strlen(req->args);
+	int64_t id;
+
+	if (!w || pipe(w->fds) < 0) {
+		free(w);
+		return OPSBOT_ERR;
+	}
+	w->req = req;
+	/* Watch nothing yet, write, then ask for readability. */
+	id = bot->fd_watch(self, w->fds[0], 0, on_pipe, w);
+	if (id < 0 || write(w->fds[1], req->args, len < 200 ? len : 200) < 0) {
+		if (id > 0)
+			bot->cancel(self, id); /* on_pipe cleans up */
+		else {
+			close(w->fds[0]);
+			close(w->fds[1]);
+			free(w);
+		}
+		return id > 0 ? OPSBOT_PENDING : OPSBOT_ERR;
+	}
+	bot->fd_watch_update(self, id, OPSBOT_FD_READABLE);
+	return OPSBOT_PENDING;
+}
+
+/* ---- key/value state ---- */
+
+static int cmd_remember(struct opsbot_plugin *pl, struct opsbot_request *req,
+			void *data)
+{
+	char *value = NULL;
+	size_t len;
+
+	if (req->argc == 2) {
+		if (bot->state_set(self, req->argv[0], req->argv[1],
+				   strlen(req->argv[1])) != OPSBOT_OK)
+			return OPSBOT_ERR;
+		bot->reply(req, "remembered %s", req->argv[0]);
+		return OPSBOT_OK;
+	}
+	if (bot->state_get(self, req->argv[0], &value, &len) != OPSBOT_OK) {
+		bot->reply(req, "%s: not remembered", req->argv[0]);
+		return OPSBOT_OK;
+	}
+	bot->reply(req, "%s = %s", req->argv[0], value);
+	free(value);
+	return OPSBOT_OK;
+}
+
+static int list_key(const char *key, const void *value, size_t len, void *data)
+{
+	struct opsbot_request *req = data;
+
+	bot->reply(req, "%s = %.*s", key, (int)len, (const char *)value);
+	return 0;
+}
+
+static int cmd_memory(struct opsbot_plugin *pl, struct opsbot_request *req,
+		      void *data)
+{
+	if (bot->state_each(self, "", list_key, req) == 0)
+		bot->reply(req, "nothing remembered");
+	return OPSBOT_OK;
+}
+
+/* Destructive: the host asks for "--yes" first (OPSBOT_COMMAND_CONFIRM). */
+static int cmd_reset(struct opsbot_plugin *pl, struct opsbot_request *req,
+		     void *data)
+{
+	sqlite3 *db = bot->store(self);
+
+	if (sqlite3_exec(db, "DELETE FROM example_counter", NULL, NULL, NULL) !=
+	    SQLITE_OK) {
+		bot->reply_error(req, "example: store error: %s",
+				 sqlite3_errmsg(db));
+		return OPSBOT_ERR;
+	}
+	bot->state_delete(self, "last-reset-by");
+	bot->state_set(self, "last-reset-by", req->nick, strlen(req->nick));
+	bot->reply(req, "counter reset");
+	return OPSBOT_OK;
+}
+
+/* ---- sub-sections ---- */
+
+static int cmd_servers(struct opsbot_plugin *pl, struct opsbot_request *req,
+		       void *data)
+{
+	int i, n = bot->config_section_count(self, "server");
+
+	if (!n)
+		bot->reply(req, "no [plugin.example.server.<name>] sections");
+	for (i = 0; i < n; i++) {
+		char section[80];
+		const char *name = bot->config_section_name(self, "server", i);
+
+		snprintf(section, sizeof(section), "server.%s", name);
+		bot->reply(req, "%s: %s (key %s)", name,
+			   bot->config_string(self, section, "url"),
+			   bot->config_secret(self, section, "key") ? "set"
+								    : "unset");
+	}
 	return OPSBOT_OK;
 }
 
@@ -376,25 +611,51 @@ static int cmd_announce(struct opsbot_plugin *pl, struct opsbot_request *req,
 				      "first");
 		return OPSBOT_ERR;
 	}
-	bot->say(self, channel, "%s says: %s", req->nick, req->args);
+	/* Lines of one group may be summarised when they pile up. */
+	bot->say_grouped(self, channel, "announce", "%s says: %s", req->nick,
+			 req->args);
 	return OPSBOT_OK;
 }
 
-/* ---- a webhook ---- */
+/* ---- webhooks ---- */
 
 static int on_echo_hook(struct opsbot_plugin *pl,
 			const struct opsbot_webhook *hook, void *data)
 {
 	const char *token = bot->config_secret(self, NULL, "token");
-	const char *given = bot->webhook_header(hook, "X-Example-Token");
 	char encoded[256];
 
-	if (token && (!given || strcmp(given, token)))
+	/* Constant-time, header or ?token=. */
+	if (token && bot->webhook_verify_token(hook, "X-Example-Token", "token",
+					       token) != OPSBOT_OK)
 		return 403;
 	bot->url_encode(encoded, sizeof(encoded), hook->query);
 	bot->log(self, OPSBOT_LOG_INFO, "webhook from %s, query %s",
 		 hook->remote_addr, encoded);
 	bot->webhook_respond(hook, "text/plain", hook->body, hook->body_len);
+	return 200;
+}
+
+static int on_signed_hook(struct opsbot_plugin *pl,
+			  const struct opsbot_webhook *hook, void *data)
+{
+	const char *token = bot->config_secret(self, NULL, "token");
+	const char *delivery = bot->webhook_header(hook, "X-Delivery-Id");
+	char key[160];
+
+	if (!token || bot->webhook_verify_hmac(hook, "X-Signature",
+					       "sha256=", token) != OPSBOT_OK)
+		return 403;
+	if (!delivery)
+		return 400;
+	snprintf(key, sizeof(key), "delivery %.100s", delivery);
+	/* A retried delivery is acknowledged, not acted on twice. */
+	if (bot->seen_before(self, key, 24L * 3600 * 1000) == 1) {
+		bot->webhook_respond(hook, "text/plain", "duplicate", 9);
+		return 200;
+	}
+	bot->log(self, OPSBOT_LOG_INFO, "signed delivery %s: %zu bytes",
+		 delivery, hook->body_len);
 	return 200;
 }
 
@@ -423,8 +684,28 @@ static const struct opsbot_command commands[] = {
 		   cmd_run, NULL),
     OPSBOT_COMMAND("sleep", "<ms>", "blocks a pool thread that long", NULL, 1,
 		   1, cmd_sleep, NULL),
+    OPSBOT_COMMAND("signal", "<id> INT|TERM|USR1|HUP",
+		   "sends a signal to a running child", NULL, 2, 2, cmd_signal,
+		   NULL),
     OPSBOT_COMMAND("cancel", "<id>", "cancels a wait, fetch, run or sleep",
 		   NULL, 1, 1, cmd_cancel, NULL),
+    OPSBOT_COMMAND("pipe", "<text>", "reads text back through an fd watch",
+		   NULL, 1, -1, cmd_pipe, NULL),
+    OPSBOT_COMMAND("remember", "<key> [<value>]",
+		   "stores or shows a value in the plugin's state", NULL, 1, 2,
+		   cmd_remember, NULL),
+    OPSBOT_COMMAND("memory", "", "lists the plugin's state", NULL, 0, 0,
+		   cmd_memory, NULL),
+    OPSBOT_COMMAND("servers", "", "lists [plugin.example.server.*]", NULL, 0, 0,
+		   cmd_servers, NULL),
+    {.size = sizeof(struct opsbot_command),
+     .name = "reset",
+     .usage = "",
+     .help = "resets the counter (asks for --yes)",
+     .capability = "example.reset",
+     .fn = cmd_reset,
+     .flags = OPSBOT_COMMAND_CONFIRM,
+     .confirm = "the counter"},
     OPSBOT_COMMAND("count", "", "counts calls in the store", NULL, 0, 0,
 		   cmd_count, NULL),
     OPSBOT_COMMAND("config", "", "shows this plugin's configuration", NULL, 0,
@@ -446,14 +727,23 @@ static int example_init(struct opsbot_plugin *p, const struct opsbot_api *api)
 		if (bot->command_add(self, &commands[i]) != OPSBOT_OK)
 			return OPSBOT_ERR;
 	{
-		struct opsbot_webhook_route route = {
-		    .size = sizeof(route),
+		struct opsbot_webhook_route echo = {
+		    .size = sizeof(echo),
 		    .method = "POST",
 		    .path = "/hooks/example/echo",
 		    .fn = on_echo_hook,
+		    .max_body_bytes = 64 * 1024,
+		    .rate_per_minute = 60,
+		};
+		struct opsbot_webhook_route signed_route = {
+		    .size = sizeof(signed_route),
+		    .method = "POST",
+		    .path = "/hooks/example/signed",
+		    .fn = on_signed_hook,
 		};
 
-		if (bot->webhook_add(self, &route) != OPSBOT_OK)
+		if (bot->webhook_add(self, &echo) != OPSBOT_OK ||
+		    bot->webhook_add(self, &signed_route) != OPSBOT_OK)
 			return OPSBOT_ERR;
 	}
 	/* Background work belongs to the daemon, not to `opsbot run`. */
@@ -464,6 +754,20 @@ static int example_init(struct opsbot_plugin *p, const struct opsbot_api *api)
 		    on_heartbeat, NULL);
 	bot->log(self, OPSBOT_LOG_INFO, "ready (%s)",
 		 bot->config_string(self, NULL, "greeting"));
+	return OPSBOT_OK;
+}
+
+/* A changed [plugin.example] (SIGHUP) arrives here; nothing is reloaded,
+ * so a running sleep goes on. */
+static int example_reconfigure(struct opsbot_plugin *p)
+{
+	const char *channel = bot->config_string(self, NULL, "channel");
+
+	bot->log(self, OPSBOT_LOG_INFO, "reconfigured (%s)",
+		 bot->config_string(self, NULL, "greeting"));
+	if (channel && *channel)
+		bot->say(self, channel, "example: new greeting: %s",
+			 bot->config_string(self, NULL, "greeting"));
 	return OPSBOT_OK;
 }
 
@@ -484,8 +788,24 @@ static const struct opsbot_config_key config_keys[] = {
     OPSBOT_CONFIG_KEY("token", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
 		      "checked on the webhook (X-Example-Token)"),
     OPSBOT_CONFIG_KEY("channel", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-		      "where !example announce speaks"),
+		      "where !example announce and sleep progress speak"),
     OPSBOT_CONFIG_END,
+};
+
+static const struct opsbot_config_key server_keys[] = {
+    OPSBOT_CONFIG_KEY("url", OPSBOT_CONFIG_STRING, NULL, OPSBOT_CONFIG_REQUIRED,
+		      0, 0, "the server's address"),
+    OPSBOT_CONFIG_KEY("key", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
+		      "its API key"),
+    OPSBOT_CONFIG_END,
+};
+
+static const struct opsbot_config_section config_sections[] = {
+    {.size = sizeof(struct opsbot_config_section),
+     .kind = "server",
+     .help = "a server (any number, each with its own key)",
+     .keys = server_keys},
+    {0},
 };
 
 OPSBOT_EXPORT const struct opsbot_plugin_descriptor opsbot_plugin = {
@@ -497,6 +817,9 @@ OPSBOT_EXPORT const struct opsbot_plugin_descriptor opsbot_plugin = {
     .description = "shows every part of the plugin API",
     .command = NULL,
     .config = config_keys,
+    .sections = config_sections,
     .init = example_init,
+    .reconfigure = example_reconfigure,
+    .unload_policy = OPSBOT_UNLOAD_CANCEL,
     .fini = example_fini,
 };

@@ -207,7 +207,8 @@ static void limit_work(struct opsbot_job *job, void *data)
 	int now = atomic_fetch_add(&limit_now, 1) + 1;
 	int max = atomic_load(&limit_max);
 
-	while (now > max && !atomic_compare_exchange_weak(&limit_max, &max, now))
+	while (now > max &&
+	       !atomic_compare_exchange_weak(&limit_max, &max, now))
 		;
 	usleep(100000);
 	atomic_fetch_sub(&limit_now, 1);
@@ -294,7 +295,8 @@ static int cmd_fd(struct opsbot_plugin *p, struct opsbot_request *req,
 		free(r);
 		return OPSBOT_ERR;
 	}
-	r->watch = bot->fd_watch(self, r->pipe[0], OPSBOT_FD_READABLE, on_fd, r);
+	r->watch =
+	    bot->fd_watch(self, r->pipe[0], OPSBOT_FD_READABLE, on_fd, r);
 	if (r->watch < 0) {
 		close(r->pipe[0]);
 		close(r->pipe[1]);
@@ -355,8 +357,8 @@ static int cmd_progress(struct opsbot_plugin *p, struct opsbot_request *req,
 	return OPSBOT_OK;
 }
 
-static int cmd_progress_end(struct opsbot_plugin *p,
-			    struct opsbot_request *req, void *data)
+static int cmd_progress_end(struct opsbot_plugin *p, struct opsbot_request *req,
+			    void *data)
 {
 	bot->progress_end(self, req->argv[0], "build");
 	bot->say(self, req->argv[0], "build finished");
@@ -448,8 +450,9 @@ static int reconfigure(struct opsbot_plugin *p)
 static int init(struct opsbot_plugin *p, const struct opsbot_api *api)
 {
 	static const struct opsbot_command cmds[] = {
-	    OPSBOT_COMMAND("post", "<n> [cancel]", "posts n messages from a job",
-			   NULL, 1, 2, cmd_post, NULL),
+	    OPSBOT_COMMAND("post", "<n> [cancel]",
+			   "posts n messages from a job", NULL, 1, 2, cmd_post,
+			   NULL),
 	    OPSBOT_COMMAND("block", "<ms> [<limit ms>] [<policy>]",
 			   "a job that blocks", NULL, 1, 3, cmd_block, NULL),
 	    OPSBOT_COMMAND("limit", "<n>", "n short jobs at once", NULL, 1, 1,
@@ -460,8 +463,8 @@ static int init(struct opsbot_plugin *p, const struct opsbot_api *api)
 			   0, cmd_watch, NULL),
 	    OPSBOT_COMMAND("progress", "<target> <n> <ms>", "progress lines",
 			   NULL, 3, 3, cmd_progress, NULL),
-	    OPSBOT_COMMAND("progress-end", "<target>", "ends progress", NULL,
-			   1, 1, cmd_progress_end, NULL),
+	    OPSBOT_COMMAND("progress-end", "<target>", "ends progress", NULL, 1,
+			   1, cmd_progress_end, NULL),
 	    OPSBOT_COMMAND("servers", "", "lists [plugin.longwork.server.*]",
 			   NULL, 0, 0, cmd_servers, NULL),
 	    OPSBOT_COMMAND("child", "<policy> <secs>", "a sleeping child", NULL,
@@ -506,8 +509,8 @@ static void fini(struct opsbot_plugin *p)
 }
 
 static const struct opsbot_config_key server_keys[] = {
-    OPSBOT_CONFIG_KEY("url", OPSBOT_CONFIG_STRING, NULL,
-		      OPSBOT_CONFIG_REQUIRED, 0, 0, "where it is"),
+    OPSBOT_CONFIG_KEY("url", OPSBOT_CONFIG_STRING, NULL, OPSBOT_CONFIG_REQUIRED,
+		      0, 0, "where it is"),
     OPSBOT_CONFIG_KEY("token", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
 		      "its token"),
     OPSBOT_CONFIG_KEY("timeout", OPSBOT_CONFIG_DURATION, "10s", 0, 0, 0,

@@ -105,6 +105,30 @@ START_TEST(targets_are_served_in_turn)
 }
 END_TEST
 
+/* Progress lines: a newer text replaces the waiting older one, all of
+ * its lines, and other keys and plain lines are untouched. */
+START_TEST(keyed_lines_latest_wins)
+{
+	struct irc_queue *q = irc_queue_new();
+
+	reset();
+	irc_queue_configure(q, 0, 1, 1000, 0);
+	irc_queue_push(q, "#ci", "plain", 5, now_ms);
+	irc_queue_push_keyed(q, "#ci", "b1", 1, "b1 10%", 6, now_ms);
+	irc_queue_push_keyed(q, "#ci", "b2", 1, "b2 10%", 6, now_ms);
+	irc_queue_push_keyed(q, "#ci", "b1", 1, "b1 50% a", 8, now_ms);
+	irc_queue_push_keyed(q, "#ci", "b1", 0, "b1 50% b", 8, now_ms);
+	irc_queue_push_keyed(q, "#ci", "b1", 1, "b1 90%", 6, now_ms);
+	ck_assert_int_eq(irc_queue_length(q), 3);
+	run_until_empty(q, 10000);
+	ck_assert_int_eq(sent_count, 3);
+	ck_assert_str_eq(sent_text[0], "plain");
+	ck_assert_str_eq(sent_text[1], "b2 10%");
+	ck_assert_str_eq(sent_text[2], "b1 90%");
+	irc_queue_free(q);
+}
+END_TEST
+
 START_TEST(order_is_kept_per_target)
 {
 	struct irc_queue *q = irc_queue_new();
@@ -222,6 +246,7 @@ static Suite *queue_suite(void)
 	tcase_add_test(tc, bucket_holds_the_rate);
 	tcase_add_test(tc, targets_are_served_in_turn);
 	tcase_add_test(tc, order_is_kept_per_target);
+	tcase_add_test(tc, keyed_lines_latest_wins);
 	tcase_add_test(tc, bypassing_lines_still_count);
 	tcase_add_test(tc, old_lines_expire);
 	tcase_add_test(tc, debt_is_not_forgotten);

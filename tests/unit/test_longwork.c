@@ -167,9 +167,9 @@ START_TEST(blocking_jobs_do_not_stall_dns_lookups)
 	ck_assert_int_ge(job_running_count(), 12);
 	start = time_now_ms();
 	dns_done = 0;
-	ck_assert_int_eq(uv_getaddrinfo(loop_get(), req, on_dns, "localhost",
-					NULL, NULL),
-			 0);
+	ck_assert_int_eq(
+	    uv_getaddrinfo(loop_get(), req, on_dns, "localhost", NULL, NULL),
+	    0);
 	test_run_until(&dns_done, 5000);
 	ck_assert_int_eq(dns_done, 1);
 	ck_assert_int_eq(dns_status, 0);
@@ -192,8 +192,7 @@ START_TEST(fd_watch_is_swept_on_unload)
 	struct opsbot_plugin *p;
 
 	log_set_level(LOG_INFO);
-	ck_assert_str_eq(run("ann", "a", "longwork watch", 1000),
-			 "watching\n");
+	ck_assert_str_eq(run("ann", "a", "longwork watch", 1000), "watching\n");
 	p = plugin_find("longwork");
 	ck_assert_ptr_nonnull(p);
 	ck_assert(!list_empty(&p->ops));
@@ -275,14 +274,14 @@ END_TEST
 
 START_TEST(sub_section_errors_name_file_line_and_key)
 {
-	struct config *bad = config_load_string(
-	    "[plugin.longwork.server.main]\nurll = x\n"
-	    "[plugin.longwork.srv.x]\nurl = y\n"
-	    "[plugin.longwork.server.Bad!]\nurl = z\n"
-	    "[plugin.longwork.server.b]\nurl = 1\n"
-	    "[plugin.longwork.server.c]\nurl = 1\n"
-	    "[plugin.longwork.server.d]\nurl = 1\n",
-	    "bad.conf");
+	struct config *bad =
+	    config_load_string("[plugin.longwork.server.main]\nurll = x\n"
+			       "[plugin.longwork.srv.x]\nurl = y\n"
+			       "[plugin.longwork.server.Bad!]\nurl = z\n"
+			       "[plugin.longwork.server.b]\nurl = 1\n"
+			       "[plugin.longwork.server.c]\nurl = 1\n"
+			       "[plugin.longwork.server.d]\nurl = 1\n",
+			       "bad.conf");
 	const struct opsbot_plugin_descriptor *desc;
 	char *err = NULL;
 	void *h = plugin_peek("longwork", &desc, &err);
@@ -449,8 +448,7 @@ static void daemon_dir(const char *name)
 
 static void daemon_done(struct bot *b)
 {
-	ck_assert_msg(!bot_log_contains(b, "Sanitizer"), "see %s",
-		      b->log_path);
+	ck_assert_msg(!bot_log_contains(b, "Sanitizer"), "see %s", b->log_path);
 	bot_stop(b);
 	test_cleanup_dir(dir);
 	dir = NULL;
@@ -475,9 +473,8 @@ static void shutdown_while_a_job_blocks(int sig)
 	ck_assert(bot_log_contains(&b, "longwork: cancel hook ran"));
 	ck_assert(bot_log_contains(&b, "longwork: job done, status -3"));
 	ck_assert(bot_log_contains(&b, "longwork: fini"));
-	ck_assert_int_eq(WIFEXITED(b.exit_status) ? WEXITSTATUS(b.exit_status)
-						  : -1,
-			 0);
+	ck_assert_int_eq(
+	    WIFEXITED(b.exit_status) ? WEXITSTATUS(b.exit_status) : -1, 0);
 	daemon_done(&b);
 }
 
@@ -551,8 +548,9 @@ START_TEST(sighup_needing_a_reload_under_refuse_is_refused)
 	fclose(f);
 	free(conf);
 	kill(b.pid, SIGHUP);
-	ck_assert(wait_for_log(&b, "cannot be reloaded now: plugin longwork "
-				   "is running sleep",
+	ck_assert(wait_for_log(&b,
+			       "cannot be reloaded now: plugin longwork "
+			       "is running sleep",
 			       5000));
 	ck_assert(wait_for_log(&b, "longwork: child exited, status 0", 6000));
 	ck_assert(!bot_log_contains(&b, "longwork: fini"));
