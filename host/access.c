@@ -41,14 +41,14 @@ static char *next_word(const char **p)
 }
 
 /* "account alice admin registrar.view" -> a grant. */
-static int parse_grant(const char *text, struct grant *g, const char **err)
+static int parse_grant(const char *text, struct grant *g, char **err)
 {
 	char *kind = next_word(&text), *word;
 
 	memset(g, 0, sizeof(*g));
 	if (!kind || (strcmp(kind, "account") && strcmp(kind, "mask"))) {
-		*err = "expected 'account NAME CAP...' or "
-		       "'mask NICK!USER@HOST CAP...'";
+		*err = xstrdup("expected 'account NAME CAP...' or "
+			       "'mask NICK!USER@HOST CAP...'");
 		free(kind);
 		return -1;
 	}
@@ -61,8 +61,8 @@ static int parse_grant(const char *text, struct grant *g, const char **err)
 		g->caps[g->cap_count++] = word;
 	}
 	if (!g->who || !g->cap_count) {
-		*err = "a grant needs a kind, a name or mask, and at least "
-		       "one capability";
+		*err = xstrdup("a grant needs a kind, a name or mask, and at "
+			       "least one capability");
 		grant_free(g);
 		return -1;
 	}
@@ -93,7 +93,7 @@ void access_validate(struct config *cfg)
 			const char *comma = strchr(p, ',');
 			size_t len = comma ? (size_t)(comma - p) : strlen(p);
 			char *item = xstrndup(p, len);
-			const char *err;
+			char *err = NULL;
 			struct grant g;
 
 			if (strspn(item, " \t") != len) {
@@ -102,6 +102,7 @@ void access_validate(struct config *cfg)
 						     err);
 				else
 					grant_free(&g);
+				free(err);
 			}
 			free(item);
 			p += len + (comma != NULL);
@@ -130,10 +131,12 @@ void access_configure(const struct config *cfg)
 	    config_get_list(cfg, "access", config_access_keys, "grant", &count);
 	grants = xcalloc((size_t)count + 1, sizeof(*grants));
 	for (i = 0; i < count; i++) {
-		const char *err;
+		char *err = NULL;
 
+		/* Validated already (access_validate): a bad one is skipped. */
 		if (parse_grant(items[i], &grants[grant_count], &err) == 0)
 			grant_count++;
+		free(err);
 	}
 	free(items);
 }

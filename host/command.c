@@ -49,7 +49,7 @@ static char prefix[16] = "!";
 /* ---- argument splitting ---- */
 
 int command_split_args(char *text, char **argv, size_t *starts, int max,
-		       const char **err)
+		       char **err)
 {
 	char *in = text, *out = text;
 	int argc = 0;
@@ -63,7 +63,7 @@ int command_split_args(char *text, char **argv, size_t *starts, int max,
 		if (!*in)
 			break;
 		if (argc >= max) {
-			*err = "too many arguments";
+			*err = xstrdup("too many arguments");
 			return -1;
 		}
 		if (starts)
@@ -98,7 +98,7 @@ int command_split_args(char *text, char **argv, size_t *starts, int max,
 			}
 		}
 		if (quote) {
-			*err = "unterminated quote";
+			*err = xstrdup("unterminated quote");
 			return -1;
 		}
 		if (*in)
@@ -799,7 +799,7 @@ int command_dispatch_text(const struct command_source *src, const char *text)
 	size_t starts[COMMAND_ARGS_MAX + 1];
 	char stack[512], *copy;
 	size_t len = strlen(text);
-	const char *err;
+	char *err = NULL;
 	int argc, i, rc;
 
 	copy = len < sizeof(stack) ? stack : xmalloc(len + 1);
@@ -809,6 +809,7 @@ int command_dispatch_text(const struct command_source *src, const char *text)
 		struct request *req = request_new(src, NULL, 0, NULL, "");
 
 		reply_now(req, 1, "error: %s", err);
+		free(err);
 		request_finish(req, OPSBOT_EUSAGE);
 		rc = 1;
 		goto out;
@@ -829,7 +830,7 @@ const char *command_capability_for(const char *text)
 	char *argv[4], copy[256], word[40];
 	struct command_entry *e;
 	struct opsbot_plugin *p;
-	const char *err;
+	char *err = NULL;
 	size_t i;
 	int argc;
 
@@ -838,7 +839,10 @@ const char *command_capability_for(const char *text)
 	argc = command_split_args(copy, argv, NULL, 3, &err);
 	if (argc < 1) {
 		/* Too many words for argv is fine: look at the first ones. */
-		if (!err || strcmp(err, "too many arguments"))
+		int too_many = err && !strcmp(err, "too many arguments");
+
+		free(err);
+		if (!too_many)
 			return NULL;
 		argc = 3;
 	}

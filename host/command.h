@@ -66,10 +66,10 @@ struct request {
  * Splits text in place into argv (at most max entries plus a NULL),
  * honouring "double" and 'single' quotes and backslash escapes.  starts[i]
  * is set to the offset in the original text where argument i began (may be
- * NULL).  Returns the count, or -1 with *err set to a static message.
+ * NULL).  Returns the count, or -1 with *err set (malloc'd).
  */
 int command_split_args(char *text, char **argv, size_t *starts, int max,
-		       const char **err);
+		       char **err);
 
 /* Built-in commands; registers them.  version is the host's. */
 void command_init(const char *version);

@@ -444,9 +444,7 @@ int job_post(struct opsbot_job *job, const void *msg, size_t len)
 
 	if (!job || !job->message || (len && !msg) || len > MESSAGE_MAX)
 		return OPSBOT_EINVAL;
-	m = malloc(sizeof(*m) + len + 1);
-	if (!m)
-		return OPSBOT_ENOMEM;
+	m = xmalloc(sizeof(*m) + len + 1);
 	m->next = NULL;
 	m->len = len;
 	if (len)

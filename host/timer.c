@@ -80,9 +80,7 @@ int64_t timer_start(struct opsbot_plugin *p, long delay_ms, opsbot_timer_fn *fn,
 		return OPSBOT_EINVAL;
 	if (!plugin_accepts_work(p))
 		return OPSBOT_ECLOSING;
-	t = calloc(1, sizeof(*t));
-	if (!t)
-		return OPSBOT_ENOMEM;
+	t = xcalloc(1, sizeof(*t));
 	t->fn = fn;
 	t->data = data;
 	uv_timer_init(loop_get(), &t->handle);

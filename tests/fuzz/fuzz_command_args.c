@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *argv[COMMAND_ARGS_MAX + 1], *argv2[COMMAND_ARGS_MAX + 1];
 	size_t starts[COMMAND_ARGS_MAX + 1];
 	char *text, *again;
-	const char *err, *err2;
+	char *err = NULL, *err2 = NULL;
 	int argc, argc2, i;
 
 	text = malloc(size + 1);
@@ -60,6 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 		}
 	}
+	free(err);
+	free(err2);
 	free(text);
 	free(again);
 	return 0;

@@ -47,7 +47,7 @@ START_TEST(split_args_table)
 	const struct split_case *c = &split_cases[_i];
 	char *argv[COMMAND_ARGS_MAX + 1];
 	char *copy = xstrdup(c->in);
-	const char *err;
+	char *err = NULL;
 	int n, i;
 
 	n = command_split_args(copy, argv, NULL, COMMAND_ARGS_MAX, &err);
@@ -55,6 +55,7 @@ START_TEST(split_args_table)
 		      c->argc);
 	if (n < 0) {
 		ck_assert_str_eq(err, c->err);
+		free(err);
 	} else {
 		for (i = 0; i < n; i++)
 			ck_assert_str_eq(argv[i], c->argv[i]);
@@ -69,7 +70,7 @@ START_TEST(split_args_limit_and_offsets)
 	char *argv[COMMAND_ARGS_MAX + 1];
 	size_t starts[COMMAND_ARGS_MAX + 1];
 	struct buf b = BUF_INIT;
-	const char *err;
+	char *err = NULL;
 	char text[] = "reg  status \"Ann Lee\" x";
 	int i, n;
 
@@ -84,6 +85,7 @@ START_TEST(split_args_limit_and_offsets)
 	n = command_split_args(b.data, argv, NULL, COMMAND_ARGS_MAX, &err);
 	ck_assert_int_eq(n, -1);
 	ck_assert_str_eq(err, "too many arguments");
+	free(err);
 	buf_free(&b);
 }
 END_TEST
