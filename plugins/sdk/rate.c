@@ -31,6 +31,7 @@ uint32_t sdk_random_seed(void)
 long sdk_backoff_ms(int attempt, long base_ms, long cap_ms, uint32_t *rng)
 {
 	long d = base_ms > 0 ? base_ms : 1;
+	uint64_t half, r;
 
 	if (cap_ms < 1)
 		cap_ms = 1;
@@ -41,7 +42,12 @@ long sdk_backoff_ms(int attempt, long base_ms, long cap_ms, uint32_t *rng)
 		d = cap_ms;
 	if (d < 2)
 		return d;
-	return d / 2 + (long)(sdk_random(rng) % (uint32_t)(d / 2 + 1));
+	half = (uint64_t)(d / 2);
+	if (half < UINT32_MAX)
+		return d / 2 + (long)(sdk_random(rng) % (uint32_t)(half + 1));
+	/* a cap beyond 2^32 ms: two draws */
+	r = (uint64_t)sdk_random(rng) << 32 | sdk_random(rng);
+	return d / 2 + (long)(r % (half + 1));
 }
 
 void sdk_bucket_init(struct sdk_bucket *b, double per_second, double burst,
