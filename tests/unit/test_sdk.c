@@ -133,6 +133,7 @@ END_TEST
 START_TEST(test_bucket)
 {
 	struct sdk_bucket b;
+	int refused = 0;
 
 	/* 1 per second, a burst of 3 */
 	sdk_bucket_init(&b, 1.0, 3, 0);
@@ -159,10 +160,11 @@ START_TEST(test_bucket)
 	sdk_bucket_pause(&b, 3000);
 	ck_assert_int_eq(sdk_bucket_take(&b, 4000), 1000);
 	ck_assert_int_eq(sdk_bucket_take(&b, 5000), 0);
-	/* no limit: a million takes */
+	/* no limit: a hundred thousand takes */
 	sdk_bucket_init(&b, -1, 10, 0);
-	for (int i = 0; i < 1000000; i++)
-		ck_assert_int_eq(sdk_bucket_take(&b, 0), 0);
+	for (int i = 0; i < 100000; i++)
+		refused += sdk_bucket_take(&b, 0) != 0;
+	ck_assert_int_eq(refused, 0);
 	/* a burst below one still lets one through */
 	sdk_bucket_init(&b, 0.5, 0.1, 0);
 	ck_assert_int_eq(sdk_bucket_take(&b, 0), 0);
@@ -554,7 +556,12 @@ START_TEST(test_text_clean)
 			ck_assert_uint_le(strlen(out), cases[i].max);
 		free(out);
 	}
-	ck_assert_str_eq(sdk_text_clean_str(NULL, 0, 0), "");
+	{
+		char *empty = sdk_text_clean_str(NULL, 0, 0);
+
+		ck_assert_str_eq(empty, "");
+		free(empty);
+	}
 }
 END_TEST
 
