@@ -10,7 +10,8 @@
 #   make style           clang-format check and the banned-function list
 #
 # Layout of a build directory: opsbot, modules/*.so (loaded on demand by the
-# host), plugins/*.so, tests/* (test binaries), obj/ (objects).
+# host), plugins/*.so, libopsbot-sdk.a (the plugin SDK, linked into every
+# plugin), tests/* (test binaries), obj/ (objects).
 
 .DEFAULT_GOAL := all
 CC ?= cc
@@ -44,7 +45,14 @@ CHECK_LIBS = $(shell pkg-config --libs check)
 HOST_SRC = $(filter-out host/main.c host/module_%.c,$(wildcard host/*.c))
 HOST_OBJ = $(HOST_SRC:%.c=$(BUILD)/obj/%.o)
 
-PLUGINS = $(notdir $(wildcard plugins/*))
+# plugins/sdk is the plugin SDK (plugins/sdk/opsbot_sdk.h), not a plugin:
+# a static library of hidden symbols linked into every plugin .so and into
+# the tests that need it.  Plugins and tests include it with -Iplugins/sdk.
+PLUGINS = $(filter-out sdk,$(notdir $(wildcard plugins/*)))
+SDK_SRC = $(wildcard plugins/sdk/*.c)
+SDK_OBJ = $(SDK_SRC:%.c=$(BUILD)/obj/%.o)
+SDK_LIB = $(BUILD)/libopsbot-sdk.a
+SDK_CFLAGS = -Iplugins/sdk
 PLUGIN_SO = $(foreach p,$(PLUGINS),\
 	$(if $(wildcard plugins/$(p)/*.c),$(BUILD)/plugins/$(p).so))
 
@@ -76,7 +84,15 @@ tests: all $(UNIT_BIN) $(INTEG_BIN) $(TEST_PLUGIN_SO)
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	@$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	@$(CC) $(ALL_CFLAGS) $(EXTRA_CFLAGS) -c -o $@ $<
+
+# Tests see the SDK's headers (and link its library, below).
+$(BUILD)/obj/tests/%.o: EXTRA_CFLAGS = $(SDK_CFLAGS)
+
+$(SDK_LIB): $(SDK_OBJ)
+	@rm -f $@
+	@echo "  AR      $@"
+	@ar rcs $@ $^
 
 $(BUILD)/libopsbot.a: $(HOST_OBJ)
 	@rm -f $@
@@ -89,20 +105,22 @@ $(BUILD)/modules/%.so: $(BUILD)/obj/host/module_%.o
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -shared -Wl,-z,defs -o $@ $^ $(module_$*_LIBS)
 
-# A plugin: every .c in its folder, hidden symbols but the descriptor.
+# A plugin: every .c in its folder, hidden symbols but the descriptor,
+# and the SDK (only the parts it uses are linked in).
 define plugin_rule
 $(1)_OBJ = $$(patsubst %.c,$$(BUILD)/obj/%.o,$$(wildcard plugins/$(1)/*.c))
-$$(BUILD)/plugins/$(1).so: $$($(1)_OBJ)
+$$(BUILD)/plugins/$(1).so: $$($(1)_OBJ) $$(SDK_LIB)
 	@mkdir -p $$(dir $$@)
 	@echo "  LD      $$@"
-	@$$(CC) $$(ALL_LDFLAGS) -shared -Wl,-z,defs -o $$@ $$^ $$($(1)_LIBS)
+	@$$(CC) $$(ALL_LDFLAGS) -shared -Wl,-z,defs -o $$@ $$($(1)_OBJ) \
+		$$(SDK_LIB) $$($(1)_LIBS)
 endef
 $(foreach p,$(PLUGINS),$(eval $(call plugin_rule,$(p))))
 
 $(BUILD)/obj/plugins/%.o: plugins/%.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	@$(CC) $(ALL_CFLAGS) -fvisibility=hidden -c -o $@ $<
+	@$(CC) $(ALL_CFLAGS) $(SDK_CFLAGS) -fvisibility=hidden -c -o $@ $<
 
 $(BUILD)/test-plugins/%.so: $(BUILD)/obj/tests/plugins/%.o
 	@mkdir -p $(dir $@)
@@ -113,13 +131,17 @@ $(BUILD)/obj/tests/plugins/%.o: tests/plugins/%.c
 	@echo "  CC      $<"
 	@$(CC) $(ALL_CFLAGS) -fvisibility=hidden -c -o $@ $<
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTLIB_OBJ) $(BUILD)/libopsbot.a
+# The SDK archive goes after every object (the plugin objects some tests
+# add as prerequisites come last in $^), so it resolves what they use.
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTLIB_OBJ) $(BUILD)/libopsbot.a $(SDK_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(HOST_LIBS) $(CHECK_LIBS) $($*_LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(filter-out $(SDK_LIB),$^) $(SDK_LIB) \
+		$(HOST_LIBS) $(CHECK_LIBS) $($*_LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(TESTLIB_OBJ) $(BUILD)/libopsbot.a
+$(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(TESTLIB_OBJ) $(BUILD)/libopsbot.a $(SDK_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(HOST_LIBS) $(CHECK_LIBS) $($*_LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(filter-out $(SDK_LIB),$^) $(SDK_LIB) \
+		$(HOST_LIBS) $(CHECK_LIBS) $($*_LIBS)
 
 # The whole suite; tests/run finds the binaries and servers it needs.
 check: tests

@@ -43,7 +43,7 @@ static struct {
 } reg_crypto;
 
 /* Loads libcrypto once; it stays loaded (OpenSSL does not unload well). */
-static int reg_crypto_load(struct reg_buf *err)
+static int reg_crypto_load(struct sdk_buf *err)
 {
 	void *h;
 
@@ -51,7 +51,7 @@ static int reg_crypto_load(struct reg_buf *err)
 		return 0;
 	h = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
 	if (!h) {
-		reg_buf_addf(err,
+		sdk_buf_addf(err,
 			     "google: cannot load libcrypto.so.3 (%s); "
 			     "install libssl3",
 			     dlerror());
@@ -60,7 +60,7 @@ static int reg_crypto_load(struct reg_buf *err)
 #define REG_CRYPTO_LOAD(name)                                                  \
 	*(void **)&reg_crypto.name = dlsym(h, #name);                          \
 	if (!reg_crypto.name) {                                                \
-		reg_buf_addf(err, "google: libcrypto lacks %s", #name);        \
+		sdk_buf_addf(err, "google: libcrypto lacks %s", #name);        \
 		return -1;                                                     \
 	}
 	REG_CRYPTO_FUNCTIONS(REG_CRYPTO_LOAD)
@@ -89,20 +89,20 @@ struct reg_google_auth {
 
 static char *reg_json_str(json_t *obj, const char *name)
 {
-	const char *s = json_string_value(json_object_get(obj, name));
+	const char *s = sdk_json_string(obj, name, NULL);
 
-	return s ? reg_xstrdup(s) : NULL;
+	return s ? sdk_xstrdup(s) : NULL;
 }
 
 int reg_google_key_parse(const char *json, struct reg_google_key *key,
-			 struct reg_buf *err)
+			 struct sdk_buf *err)
 {
 	json_error_t jerr;
 	json_t *root = json_loads(json, 0, &jerr);
 
 	memset(key, 0, sizeof(*key));
 	if (!json_is_object(root)) {
-		reg_buf_addf(
+		sdk_buf_addf(
 		    err,
 		    "google: the service-account key is not json "
 		    "(line %d); check [plugin.registrar] google_key_file",
@@ -116,7 +116,7 @@ int reg_google_key_parse(const char *json, struct reg_google_key *key,
 	key->key_id = reg_json_str(root, "private_key_id");
 	json_decref(root);
 	if (!key->client_email || !key->private_key || !key->token_uri) {
-		reg_buf_adds(err, "google: the service-account key lacks "
+		sdk_buf_adds(err, "google: the service-account key lacks "
 				  "client_email, private_key or token_uri; "
 				  "download a new json key");
 		reg_google_key_free(key);
@@ -138,7 +138,7 @@ void reg_google_key_free(struct reg_google_key *key)
 	memset(key, 0, sizeof(*key));
 }
 
-static void reg_b64url_json(struct reg_buf *out, json_t *obj)
+static void reg_b64url_json(struct sdk_buf *out, json_t *obj)
 {
 	char *text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
 
@@ -149,7 +149,7 @@ static void reg_b64url_json(struct reg_buf *out, json_t *obj)
 }
 
 int reg_jwt_build(const struct reg_google_key *key, const char *scope,
-		  long long now, struct reg_buf *jwt, struct reg_buf *err)
+		  long long now, struct sdk_buf *jwt, struct sdk_buf *err)
 {
 	BIO *bio = NULL;
 	EVP_PKEY *pkey = NULL;
@@ -165,9 +165,9 @@ int reg_jwt_build(const struct reg_google_key *key, const char *scope,
 	claims = json_pack("{sssssssIsI}", "iss", key->client_email, "scope",
 			   scope, "aud", key->token_uri, "iat", (json_int_t)now,
 			   "exp", (json_int_t)(now + 3600));
-	reg_buf_reset(jwt);
+	sdk_buf_reset(jwt);
 	reg_b64url_json(jwt, header);
-	reg_buf_adds(jwt, ".");
+	sdk_buf_adds(jwt, ".");
 	reg_b64url_json(jwt, claims);
 	json_decref(header);
 	json_decref(claims);
@@ -179,7 +179,7 @@ int reg_jwt_build(const struct reg_google_key *key, const char *scope,
 		pkey =
 		    reg_crypto.PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
 	if (!pkey) {
-		reg_buf_adds(err,
+		sdk_buf_adds(err,
 			     "google: cannot read the private_key of the "
 			     "service-account key; download a new json key");
 		goto out;
@@ -191,15 +191,15 @@ int reg_jwt_build(const struct reg_google_key *key, const char *scope,
 					  NULL, pkey) != 1 ||
 	    reg_crypto.EVP_DigestSignUpdate(ctx, jwt->buf, jwt->len) != 1 ||
 	    reg_crypto.EVP_DigestSignFinal(ctx, NULL, &siglen) != 1) {
-		reg_buf_adds(err, "google: signing the jwt failed");
+		sdk_buf_adds(err, "google: signing the jwt failed");
 		goto out;
 	}
-	sig = reg_xmalloc(siglen);
+	sig = sdk_xmalloc(siglen);
 	if (reg_crypto.EVP_DigestSignFinal(ctx, sig, &siglen) != 1) {
-		reg_buf_adds(err, "google: signing the jwt failed");
+		sdk_buf_adds(err, "google: signing the jwt failed");
 		goto out;
 	}
-	reg_buf_adds(jwt, ".");
+	sdk_buf_adds(jwt, ".");
 	reg_base64url(jwt, sig, siglen);
 	rc = 0;
 out:
@@ -211,9 +211,9 @@ out:
 	return rc;
 }
 
-int reg_google_setup(struct reg *reg, struct reg_buf *err)
+int reg_google_setup(struct reg *reg, struct sdk_buf *err)
 {
-	struct reg_google_auth *g = reg_xcalloc(1, sizeof(*g));
+	struct reg_google_auth *g = sdk_xcalloc(1, sizeof(*g));
 
 	reg->google = g;
 	if (reg->google_key && *reg->google_key) {
@@ -277,9 +277,9 @@ static void reg_token_done(struct reg *reg, const struct reg_result *res,
 
 	g->fetching = 0;
 	if (res->outcome == REG_CANCELLED) {
-		error = reg_xstrdup("cancelled");
+		error = sdk_xstrdup("cancelled");
 	} else if (res->outcome != REG_OK) {
-		error = reg_xasprintf("google: token request failed: %s%s",
+		error = sdk_xasprintf("google: token request failed: %s%s",
 				      res->cause,
 				      res->code == 400 || res->code == 401
 					  ? "; check the service-account "
@@ -287,17 +287,15 @@ static void reg_token_done(struct reg *reg, const struct reg_result *res,
 					  : "");
 	} else {
 		root = json_loads(res->body, 0, NULL);
-		token =
-		    json_string_value(json_object_get(root, "access_token"));
-		expires =
-		    json_integer_value(json_object_get(root, "expires_in"));
+		token = sdk_json_string(root, "access_token", NULL);
+		expires = sdk_json_int(root, "expires_in", 0);
 		if (!token || !*token) {
-			error = reg_xstrdup("google: token answer without "
+			error = sdk_xstrdup("google: token answer without "
 					    "access_token");
 		} else {
 			free(g->token);
 			g->token =
-			    reg_xasprintf("Authorization: Bearer %s", token);
+			    sdk_xasprintf("Authorization: Bearer %s", token);
 			if (expires <= 0)
 				expires = 3600;
 			g->expires_at = reg->api->now_ms() +
@@ -314,16 +312,16 @@ void reg_google_auth(struct reg *reg, reg_auth_fn *fn, void *data)
 {
 	struct reg_google_auth *g = reg->google;
 	struct reg_auth_waiter *w;
-	struct reg_buf jwt = REG_BUF_INIT, err = REG_BUF_INIT;
-	struct reg_buf body = REG_BUF_INIT;
+	struct sdk_buf jwt = SDK_BUF_INIT, err = SDK_BUF_INIT;
+	struct sdk_buf body = SDK_BUF_INIT;
 	static const char *const headers[] = {
 	    "Content-Type: application/x-www-form-urlencoded", NULL};
-	struct reg_call_spec spec = {
+	struct sdk_http_call spec = {
 	    .service = REG_SVC_GOOGLE,
 	    .method = "POST",
 	    .headers = headers,
 	    /* a token request changes nothing: safe to repeat */
-	    .flags = REG_CALL_IDEMPOTENT,
+	    .flags = SDK_HTTP_IDEMPOTENT,
 	};
 
 	if (!g->have_key) {
@@ -335,7 +333,7 @@ void reg_google_auth(struct reg *reg, reg_auth_fn *fn, void *data)
 		fn(reg, g->token, NULL, data);
 		return;
 	}
-	w = reg_xcalloc(1, sizeof(*w));
+	w = sdk_xcalloc(1, sizeof(*w));
 	w->fn = fn;
 	w->data = data;
 	w->next = g->waiters;
@@ -344,19 +342,19 @@ void reg_google_auth(struct reg *reg, reg_auth_fn *fn, void *data)
 		return;
 	if (reg_jwt_build(&g->key, REG_SCOPE_RW, (long long)time(NULL), &jwt,
 			  &err) < 0) {
-		reg_auth_notify(reg, reg_buf_str(&err));
-		reg_buf_release(&err);
-		reg_buf_release(&jwt);
+		reg_auth_notify(reg, sdk_buf_str(&err));
+		sdk_buf_release(&err);
+		sdk_buf_release(&jwt);
 		return;
 	}
-	reg_form_add(&body, "grant_type",
+	sdk_form_add(&body, reg->api, "grant_type",
 		     "urn:ietf:params:oauth:grant-type:jwt-bearer");
-	reg_form_add(&body, "assertion", reg_buf_str(&jwt));
+	sdk_form_add(&body, reg->api, "assertion", sdk_buf_str(&jwt));
 	spec.url = g->key.token_uri;
 	spec.body = body.buf;
 	spec.body_len = body.len;
 	g->fetching = 1;
 	reg_call(reg, &spec, reg_token_done, NULL);
-	reg_buf_release(&jwt);
-	reg_buf_release(&body);
+	sdk_buf_release(&jwt);
+	sdk_buf_release(&body);
 }

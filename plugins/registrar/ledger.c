@@ -206,7 +206,7 @@ static char *reg_col_text(sqlite3_stmt *st, int i)
 {
 	const unsigned char *t = sqlite3_column_text(st, i);
 
-	return t ? reg_xstrdup((const char *)t) : NULL;
+	return t ? sdk_xstrdup((const char *)t) : NULL;
 }
 
 int reg_ledger_upsert(sqlite3 *db, const char *sheet, const char *email,
@@ -511,7 +511,7 @@ int reg_ledger_find(sqlite3 *db, const char *who, int64_t *ids, int max)
 			if (strcmp(name, folded) == 0) {
 				n = reg_find_add(ids, max, n, id);
 			} else if (!n && strstr(name, folded)) {
-				sub = reg_xrealloc(sub, (size_t)(nsub + 1) *
+				sub = sdk_xrealloc(sub, (size_t)(nsub + 1) *
 							    sizeof(*sub));
 				sub[nsub++] = id;
 			}
@@ -624,7 +624,7 @@ int reg_ledger_lease_acquire(sqlite3 *db, const char *owner, long pid,
 		if (strcmp(o, owner) != 0 && exp > now_ms &&
 		    (strcmp(h, host) != 0 || reg_pid_alive(p))) {
 			free_lease = 0;
-			*holder = reg_xasprintf("pid %ld on %s", p, h);
+			*holder = sdk_xasprintf("pid %ld on %s", p, h);
 		}
 	} else if (rc != SQLITE_DONE) {
 		reg_stmt_put(st);

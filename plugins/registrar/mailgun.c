@@ -17,23 +17,23 @@ struct reg_mail_op {
 };
 
 void reg_mailgun_form(const struct reg *reg, const struct reg_mail *mail,
-		      struct reg_buf *b)
+		      struct sdk_buf *b)
 {
-	reg_form_add(b, "from", reg->mail_from);
-	reg_form_add(b, "to", mail->to);
+	sdk_form_add(b, reg->api, "from", reg->mail_from);
+	sdk_form_add(b, reg->api, "to", mail->to);
 	if (reg->mail_cc && *reg->mail_cc)
-		reg_form_add(b, "cc", reg->mail_cc);
+		sdk_form_add(b, reg->api, "cc", reg->mail_cc);
 	if (reg->mail_reply_to && *reg->mail_reply_to)
-		reg_form_add(b, "h:Reply-To", reg->mail_reply_to);
-	reg_form_add(b, "subject", mail->subject);
-	reg_form_add(b, "text", mail->text);
+		sdk_form_add(b, reg->api, "h:Reply-To", reg->mail_reply_to);
+	sdk_form_add(b, reg->api, "subject", mail->subject);
+	sdk_form_add(b, reg->api, "text", mail->text);
 	if (mail->html && *mail->html)
-		reg_form_add(b, "html", mail->html);
+		sdk_form_add(b, reg->api, "html", mail->html);
 	/* Mailgun allows three tags per message; we use two. */
-	reg_form_add(b, "o:tag", "registrar");
-	reg_form_add(b, "o:tag", mail->role);
+	sdk_form_add(b, reg->api, "o:tag", "registrar");
+	sdk_form_add(b, reg->api, "o:tag", mail->role);
 	if (mail->marker)
-		reg_form_add(b, "v:registrar-ref", mail->marker);
+		sdk_form_add(b, reg->api, "v:registrar-ref", mail->marker);
 }
 
 /*
@@ -99,11 +99,11 @@ static void reg_mail_done(struct reg *reg, const struct reg_result *res,
 	enum reg_failure why = REG_FAIL_PASSING;
 
 	if (outcome == REG_CANCELLED) {
-		error = reg_xstrdup("cancelled");
+		error = sdk_xstrdup("cancelled");
 	} else if (outcome == REG_SKIPPED) {
-		error = reg_xasprintf("mailgun: %s", res->cause);
+		error = sdk_xasprintf("mailgun: %s", res->cause);
 	} else if (outcome == REG_UNKNOWN) {
-		error = reg_xasprintf("mailgun: %s after sending; the mail may "
+		error = sdk_xasprintf("mailgun: %s after sending; the mail may "
 				      "have gone out: check the mailgun log, "
 				      "then !reg resend or !reg set",
 				      res->cause);
@@ -111,11 +111,11 @@ static void reg_mail_done(struct reg *reg, const struct reg_result *res,
 		const char *hint;
 
 		why = reg_mailgun_failure(res, &hint);
-		error = reg_xasprintf("mailgun: %s%s", res->cause, hint);
+		error = sdk_xasprintf("mailgun: %s%s", res->cause, hint);
 	} else {
 		/* Accepted.  An unreadable body still means queued. */
 		root = json_loads(res->body, 0, NULL);
-		id = json_string_value(json_object_get(root, "id"));
+		id = sdk_json_string(root, "id", NULL);
 		if (!id)
 			id = "(accepted, no id)";
 	}
@@ -128,17 +128,17 @@ static void reg_mail_done(struct reg *reg, const struct reg_result *res,
 void reg_mailgun_send(struct reg *reg, const struct reg_mail *mail,
 		      reg_mail_fn *fn, void *data)
 {
-	struct reg_mail_op *op = reg_xcalloc(1, sizeof(*op));
-	struct reg_buf body = REG_BUF_INIT, url = REG_BUF_INIT;
+	struct reg_mail_op *op = sdk_xcalloc(1, sizeof(*op));
+	struct sdk_buf body = SDK_BUF_INIT, url = SDK_BUF_INIT;
 	static const char *const headers[] = {
 	    "Content-Type: application/x-www-form-urlencoded", NULL};
-	struct reg_call_spec spec = {
+	struct sdk_http_call spec = {
 	    .service = REG_SVC_MAILGUN,
 	    .method = "POST",
 	    .headers = headers,
 	    .username = "api",
 	    .password = reg->mailgun_key,
-	    /* no REG_CALL_5XX_UNKNOWN: Mailgun's 5xx means not sent */
+	    /* no SDK_HTTP_5XX_UNKNOWN: Mailgun's 5xx means not sent */
 	    .on_send = mail->on_send,
 	    .send_data = mail->send_data,
 	};
@@ -146,13 +146,14 @@ void reg_mailgun_send(struct reg *reg, const struct reg_mail *mail,
 	op->fn = fn;
 	op->data = data;
 	reg_mailgun_form(reg, mail, &body);
-	reg_buf_addf(&url, "%s/", reg->mailgun_base);
-	reg_url_encode(&url, reg->mailgun_domain ? reg->mailgun_domain : "");
-	reg_buf_adds(&url, "/messages");
-	spec.url = reg_buf_str(&url);
+	sdk_buf_addf(&url, "%s/", reg->mailgun_base);
+	sdk_url_encode(&url, reg->api,
+		       reg->mailgun_domain ? reg->mailgun_domain : "");
+	sdk_buf_adds(&url, "/messages");
+	spec.url = sdk_buf_str(&url);
 	spec.body = body.buf;
 	spec.body_len = body.len;
 	reg_call(reg, &spec, reg_mail_done, op);
-	reg_buf_release(&body);
-	reg_buf_release(&url);
+	sdk_buf_release(&body);
+	sdk_buf_release(&url);
 }

@@ -145,63 +145,63 @@ static const char *reg_secret(struct reg *reg, const char *key)
 #define REG_SECTION "[plugin.registrar] "
 
 static int reg_read_file(const char *key, const char *path, char **out,
-			 struct reg_buf *err)
+			 struct sdk_buf *err)
 {
 	FILE *f = fopen(path, "r");
-	struct reg_buf b = REG_BUF_INIT;
+	struct sdk_buf b = SDK_BUF_INIT;
 	char chunk[4096];
 	size_t n, bad;
 
 	if (!f) {
-		reg_buf_addf(err, REG_SECTION "%s: cannot read %s: %s", key,
+		sdk_buf_addf(err, REG_SECTION "%s: cannot read %s: %s", key,
 			     path, strerror(errno));
 		return -1;
 	}
 	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		reg_buf_add(&b, chunk, n);
+		sdk_buf_add(&b, chunk, n);
 	if (ferror(f)) {
-		reg_buf_addf(err, REG_SECTION "%s: cannot read %s: %s", key,
+		sdk_buf_addf(err, REG_SECTION "%s: cannot read %s: %s", key,
 			     path, strerror(errno));
 		fclose(f);
-		reg_buf_release(&b);
+		sdk_buf_release(&b);
 		return -1;
 	}
 	fclose(f);
 	/* mails are sent as UTF-8: another encoding would arrive garbled */
-	if (!reg_utf8_valid(b.buf ? b.buf : "", b.len, &bad)) {
-		reg_buf_addf(err,
+	if (!sdk_utf8_valid(b.buf ? b.buf : "", b.len, &bad)) {
+		sdk_buf_addf(err,
 			     REG_SECTION "%s: %s is not UTF-8 text (byte %zu); "
 					 "save it as UTF-8",
 			     key, path, bad + 1);
-		reg_buf_release(&b);
+		sdk_buf_release(&b);
 		return -1;
 	}
-	*out = reg_buf_detach(&b);
+	*out = sdk_buf_detach(&b);
 	return 0;
 }
 
 static int reg_check_template(const char *key, const char *tpl,
-			      struct reg_buf *err)
+			      struct sdk_buf *err)
 {
-	struct reg_buf why = REG_BUF_INIT;
+	struct sdk_buf why = SDK_BUF_INIT;
 
 	if (reg_template_check(tpl, &why) == 0)
 		return 0;
-	reg_buf_addf(err, REG_SECTION "%s: %s", key, reg_buf_str(&why));
-	reg_buf_release(&why);
+	sdk_buf_addf(err, REG_SECTION "%s: %s", key, sdk_buf_str(&why));
+	sdk_buf_release(&why);
 	return -1;
 }
 
 /* A template file: "Subject: ..." on the first line, a blank line, text. */
 static int reg_load_template(struct reg *reg, int role, const char *key,
-			     const char *html_key, struct reg_buf *err)
+			     const char *html_key, struct sdk_buf *err)
 {
 	const char *path = reg_cfg(reg, key), *html = reg_cfg(reg, html_key);
 	char *text, *body, *nl;
 
 	if (!path) {
 		if (html) {
-			reg_buf_addf(err,
+			sdk_buf_addf(err,
 				     REG_SECTION "%s: needs %s (the text part "
 						 "and the subject)",
 				     html_key, key);
@@ -212,7 +212,7 @@ static int reg_load_template(struct reg *reg, int role, const char *key,
 	if (reg_read_file(key, path, &text, err) < 0)
 		return -1;
 	if (strncasecmp(text, "Subject:", 8) != 0) {
-		reg_buf_addf(err,
+		sdk_buf_addf(err,
 			     REG_SECTION "%s: %s: the first line must be "
 					 "\"Subject: ...\"",
 			     key, path);
@@ -230,12 +230,12 @@ static int reg_load_template(struct reg *reg, int role, const char *key,
 		body++;
 	else if (body[0] == '\r' && body[1] == '\n')
 		body += 2;
-	reg->tpl_subject[role] = reg_xstrdup(text + 8 + strspn(text + 8, " "));
-	reg->tpl_text[role] = reg_xstrdup(body);
+	reg->tpl_subject[role] = sdk_xstrdup(text + 8 + strspn(text + 8, " "));
+	reg->tpl_text[role] = sdk_xstrdup(body);
 	free(text);
 	body = reg->tpl_text[role];
 	if (!reg->tpl_subject[role][0] || !body[strspn(body, " \t\r\n")]) {
-		reg_buf_addf(err,
+		sdk_buf_addf(err,
 			     REG_SECTION "%s: %s: %s is empty; write the "
 					 "welcome mail",
 			     key, path,
@@ -253,17 +253,17 @@ static int reg_load_template(struct reg *reg, int role, const char *key,
 	return 0;
 }
 
-static int reg_parse_sheets(struct reg *reg, struct reg_buf *err)
+static int reg_parse_sheets(struct reg *reg, struct sdk_buf *err)
 {
 	int n = reg->api->config_list_count(reg->self, NULL, "sheet");
 
 	if (n <= 0) {
-		reg_buf_adds(err, REG_SECTION "sheet: no sheet configured; add "
+		sdk_buf_adds(err, REG_SECTION "sheet: no sheet configured; add "
 					      "sheet = student SPREADSHEET_ID "
 					      "[TAB]");
 		return -1;
 	}
-	reg->sheets = reg_xcalloc((size_t)n, sizeof(*reg->sheets));
+	reg->sheets = sdk_xcalloc((size_t)n, sizeof(*reg->sheets));
 	for (int i = 0; i < n; i++) {
 		const char *item =
 		    reg->api->config_list_item(reg->self, NULL, "sheet", i);
@@ -288,7 +288,7 @@ static int reg_parse_sheets(struct reg *reg, struct reg_buf *err)
 		else if (rl == 6 && strncmp(role, "mentor", 6) == 0)
 			sc->role = REG_MENTOR;
 		else {
-			reg_buf_addf(err,
+			sdk_buf_addf(err,
 				     REG_SECTION "sheet: \"%s\": the role "
 						 "must be student or mentor "
 						 "(sheet = ROLE SPREADSHEET_ID "
@@ -297,27 +297,27 @@ static int reg_parse_sheets(struct reg *reg, struct reg_buf *err)
 			return -1;
 		}
 		if (!il) {
-			reg_buf_addf(err,
+			sdk_buf_addf(err,
 				     REG_SECTION "sheet: \"%s\": no "
 						 "spreadsheet id (sheet = "
 						 "ROLE SPREADSHEET_ID [TAB])",
 				     item);
 			return -1;
 		}
-		sc->id = reg_xstrndup(id, il);
-		sc->tab = reg_xstrdup(*p ? p : "Sheet1");
+		sc->id = sdk_xstrndup(id, il);
+		sc->tab = sdk_xstrdup(*p ? p : "Sheet1");
 		/* trailing blanks of the tab name are not part of it */
 		for (size_t l = strlen(sc->tab);
 		     l && isspace((unsigned char)sc->tab[l - 1]); l--)
 			sc->tab[l - 1] = '\0';
-		sc->name = reg_xasprintf(
+		sc->name = sdk_xasprintf(
 		    "%s sheet \"%s\"",
 		    sc->role == REG_MENTOR ? "mentor" : "student", sc->tab);
 		reg->nsheets++;
 		for (int k = 0; k < i; k++) {
 			if (strcmp(reg->sheets[k].id, sc->id) == 0 &&
 			    strcmp(reg->sheets[k].tab, sc->tab) == 0) {
-				reg_buf_addf(err,
+				sdk_buf_addf(err,
 					     REG_SECTION "sheet: \"%s\" is "
 							 "configured twice",
 					     item);
@@ -329,26 +329,34 @@ static int reg_parse_sheets(struct reg *reg, struct reg_buf *err)
 }
 
 /* A base URL: http:// or https://, no trailing slash kept. */
-static int reg_check_url(struct reg *reg, const char *key, struct reg_buf *err)
+static int reg_check_url(struct reg *reg, const char *key, struct sdk_buf *err)
 {
 	const char *url = reg_cfg(reg, key);
 
 	if (!url || strncmp(url, "https://", 8) == 0 ||
 	    strncmp(url, "http://", 7) == 0)
 		return 0;
-	reg_buf_addf(err,
+	sdk_buf_addf(err,
 		     REG_SECTION "%s: \"%s\" is not an http:// or "
 				 "https:// URL",
 		     key, url);
 	return -1;
 }
 
-static int reg_configure(struct reg *reg, struct reg_buf *err)
+/* "n requests per window": a burst of n, then n per window (0: none). */
+static void reg_rate_limit(struct reg *reg, enum reg_service service,
+			   const char *key, double window_s)
+{
+	double n = (double)reg->api->config_int(reg->self, NULL, key);
+
+	sdk_http_service_limit(&reg->http, service, n / window_s, n);
+}
+
+static int reg_configure(struct reg *reg, struct sdk_buf *err)
 {
 	const struct opsbot_api *api = reg->api;
 	const char *region, *url;
 	int has_student = 0;
-	int64_t now = api->now_ms();
 
 	if (reg_parse_sheets(reg, err) < 0)
 		return -1;
@@ -410,7 +418,7 @@ static int reg_configure(struct reg *reg, struct reg_buf *err)
 				       "trello_list", "card_title", NULL};
 	     *k; k++) {
 		if (!reg_cfg(reg, *k)) {
-			reg_buf_addf(err,
+			sdk_buf_addf(err,
 				     REG_SECTION "%s: empty; remove the line "
 						 "for the default",
 				     *k);
@@ -418,26 +426,26 @@ static int reg_configure(struct reg *reg, struct reg_buf *err)
 		}
 	}
 	if (reg->backoff_base_ms > reg->backoff_max_ms) {
-		reg_buf_adds(err, REG_SECTION "backoff_base: longer than "
+		sdk_buf_adds(err, REG_SECTION "backoff_base: longer than "
 					      "backoff_max");
 		return -1;
 	}
 	region = reg_cfg(reg, "mailgun_region");
 	url = reg_cfg(reg, "mailgun_url");
 	if (region && strcmp(region, "us") != 0 && strcmp(region, "eu") != 0) {
-		reg_buf_addf(err,
+		sdk_buf_addf(err,
 			     REG_SECTION "mailgun_region: \"%s\" is neither "
 					 "us nor eu",
 			     region);
 		return -1;
 	}
 	if (url)
-		reg->mailgun_base = reg_xstrdup(url);
+		reg->mailgun_base = sdk_xstrdup(url);
 	else if (region && strcmp(region, "eu") == 0)
 		reg->mailgun_base =
-		    reg_xstrdup("https://api.eu.mailgun.net/v3");
+		    sdk_xstrdup("https://api.eu.mailgun.net/v3");
 	else
-		reg->mailgun_base = reg_xstrdup("https://api.mailgun.net/v3");
+		reg->mailgun_base = sdk_xstrdup("https://api.mailgun.net/v3");
 	/* trailing slashes would double in URLs */
 	for (size_t l = strlen(reg->mailgun_base);
 	     l && reg->mailgun_base[l - 1] == '/'; l--)
@@ -447,7 +455,7 @@ static int reg_configure(struct reg *reg, struct reg_buf *err)
 		if (reg->sheets[i].role == REG_STUDENT)
 			has_student = 1;
 	if (!reg->google_key && !reg->google_api_key) {
-		reg_buf_adds(err,
+		sdk_buf_adds(err,
 			     REG_SECTION "google_key: no google "
 					 "credentials; set google_key_file "
 					 "(service account) or "
@@ -466,7 +474,7 @@ static int reg_configure(struct reg *reg, struct reg_buf *err)
 							   : NULL;
 
 		if (missing) {
-			reg_buf_addf(err,
+			sdk_buf_addf(err,
 				     REG_SECTION "%s: student sheets need "
 						 "trello_key, trello_token and "
 						 "trello_board",
@@ -475,7 +483,7 @@ static int reg_configure(struct reg *reg, struct reg_buf *err)
 		}
 	}
 	if (!reg->mailgun_domain || !reg->mailgun_key || !reg->mail_from) {
-		reg_buf_addf(err,
+		sdk_buf_addf(err,
 			     REG_SECTION
 			     "%s: empty; mails need mailgun_domain, "
 			     "mailgun_key and mail_from",
@@ -496,7 +504,7 @@ static int reg_configure(struct reg *reg, struct reg_buf *err)
 		const char *r = role == REG_MENTOR ? "mentor" : "student";
 
 		if (!reg->tpl_text[role]) {
-			reg_buf_addf(err,
+			sdk_buf_addf(err,
 				     REG_SECTION "%s_template: %s sheets need "
 						 "a mail template file",
 				     r, r);
@@ -504,18 +512,9 @@ static int reg_configure(struct reg *reg, struct reg_buf *err)
 		}
 	}
 	reg_client_init(reg);
-	reg_limiter_setup(
-	    &reg->limit[REG_SVC_TRELLO],
-	    (int)api->config_int(reg->self, NULL, "trello_rate_limit"), 10000,
-	    now);
-	reg_limiter_setup(
-	    &reg->limit[REG_SVC_MAILGUN],
-	    (int)api->config_int(reg->self, NULL, "mailgun_rate_limit"), 10000,
-	    now);
-	reg_limiter_setup(
-	    &reg->limit[REG_SVC_GOOGLE],
-	    (int)api->config_int(reg->self, NULL, "sheets_rate_limit"), 60000,
-	    now);
+	reg_rate_limit(reg, REG_SVC_TRELLO, "trello_rate_limit", 10);
+	reg_rate_limit(reg, REG_SVC_MAILGUN, "mailgun_rate_limit", 10);
+	reg_rate_limit(reg, REG_SVC_GOOGLE, "sheets_rate_limit", 60);
 	if (reg_google_setup(reg, err) < 0)
 		return -1;
 	return 0;
@@ -542,7 +541,7 @@ static int reg_resolve(struct reg *reg, struct opsbot_request *req,
 {
 	int64_t ids[REG_MAX_MATCHES];
 	int n = reg_ledger_find(reg_store(reg), who, ids, REG_MAX_MATCHES);
-	struct reg_buf names = REG_BUF_INIT;
+	struct sdk_buf names = SDK_BUF_INIT;
 
 	if (n < 0) {
 		reg->api->reply_error(req,
@@ -569,7 +568,7 @@ static int reg_resolve(struct reg *reg, struct opsbot_request *req,
 
 		if (reg_ledger_load(reg_store(reg), ids[i], &r) < 0)
 			continue;
-		reg_buf_addf(&names, "%s%s (%s, #%lld)", names.len ? ", " : "",
+		sdk_buf_addf(&names, "%s%s (%s, #%lld)", names.len ? ", " : "",
 			     r.name, r.role, (long long)r.id);
 		reg_registrant_free(&r);
 	}
@@ -577,10 +576,10 @@ static int reg_resolve(struct reg *reg, struct opsbot_request *req,
 	    req,
 	    "%d registrants match: %s%s; give the number "
 	    "instead of the name (#%lld)%s",
-	    n, reg_buf_str(&names), n > REG_MAX_MATCHES ? ", ..." : "",
+	    n, sdk_buf_str(&names), n > REG_MAX_MATCHES ? ", ..." : "",
 	    (long long)ids[0],
 	    n > REG_MAX_MATCHES ? " or more of the name" : "");
-	reg_buf_release(&names);
+	sdk_buf_release(&names);
 	return -1;
 }
 
@@ -640,7 +639,7 @@ static int reg_cmd_status(struct opsbot_plugin *self,
 }
 
 struct reg_list_ctx {
-	struct reg_buf line;
+	struct sdk_buf line;
 	int n, shown, max;
 };
 
@@ -652,7 +651,7 @@ static void reg_list_one(const char *name, const char *role,
 	ctx->n++;
 	if (ctx->max && ctx->shown >= ctx->max)
 		return;
-	reg_buf_addf(&ctx->line, "%s%s (%s, %s)", ctx->shown ? ", " : "", name,
+	sdk_buf_addf(&ctx->line, "%s%s (%s, %s)", ctx->shown ? ", " : "", name,
 		     role, progress);
 	ctx->shown++;
 }
@@ -677,7 +676,7 @@ static int reg_cmd_list(struct opsbot_plugin *self, struct opsbot_request *req,
 			void *data)
 {
 	struct reg *reg = data;
-	struct reg_list_ctx ctx = {REG_BUF_INIT, 0, 0, 0};
+	struct reg_list_ctx ctx = {SDK_BUF_INIT, 0, 0, 0};
 	const char *state = req->argc ? req->argv[0] : NULL;
 
 	if (state && !reg_one_of(reg_progress_names, state)) {
@@ -696,7 +695,7 @@ static int reg_cmd_list(struct opsbot_plugin *self, struct opsbot_request *req,
 	if (reg_ledger_list(reg_store(reg), state, reg_list_one, &ctx) < 0) {
 		reg->api->reply_error(req,
 				      "ledger: listing failed; see the log");
-		reg_buf_release(&ctx.line);
+		sdk_buf_release(&ctx.line);
 		return OPSBOT_ERR;
 	}
 	if (!ctx.n)
@@ -705,24 +704,24 @@ static int reg_cmd_list(struct opsbot_plugin *self, struct opsbot_request *req,
 	else if (ctx.n == ctx.shown)
 		reg->api->reply(req, "%d registrant(s)%s%s: %s", ctx.n,
 				state ? " " : "", state ? state : "",
-				reg_buf_str(&ctx.line));
+				sdk_buf_str(&ctx.line));
 	else
 		reg->api->reply(req, "%d registrant(s)%s%s: %s, and %d more%s",
 				ctx.n, state ? " " : "", state ? state : "",
-				reg_buf_str(&ctx.line), ctx.n - ctx.shown,
+				sdk_buf_str(&ctx.line), ctx.n - ctx.shown,
 				req->origin == OPSBOT_ORIGIN_CHANNEL
 				    ? " (ask me in private for more)"
 				    : " (opsbot run registrar list has all)");
-	reg_buf_release(&ctx.line);
+	sdk_buf_release(&ctx.line);
 	return OPSBOT_OK;
 }
 
 static void reg_stats_one(const char *progress, const char *role,
 			  const char *count, void *data)
 {
-	struct reg_buf *b = data;
+	struct sdk_buf *b = data;
 
-	reg_buf_addf(b, "%s%s %s %s", b->len ? ", " : "", count, role,
+	sdk_buf_addf(b, "%s%s %s %s", b->len ? ", " : "", count, role,
 		     progress);
 }
 
@@ -730,16 +729,16 @@ static int reg_cmd_stats(struct opsbot_plugin *self, struct opsbot_request *req,
 			 void *data)
 {
 	struct reg *reg = data;
-	struct reg_buf b = REG_BUF_INIT;
+	struct sdk_buf b = SDK_BUF_INIT;
 
 	if (reg_ledger_stats(reg_store(reg), reg_stats_one, &b) < 0) {
 		reg->api->reply_error(req, "ledger: stats failed; see the log");
-		reg_buf_release(&b);
+		sdk_buf_release(&b);
 		return OPSBOT_ERR;
 	}
 	reg->api->reply(req, "registrants: %s%s", b.len ? "" : "none",
-			reg_buf_str(&b));
-	reg_buf_release(&b);
+			sdk_buf_str(&b));
+	sdk_buf_release(&b);
 	return OPSBOT_OK;
 }
 
@@ -801,11 +800,11 @@ static int reg_resolve_load(struct reg *reg, struct opsbot_request *req,
 /* <who> of "set <who> <status>" and "resend <who> [code]". */
 static char *reg_join_args(const struct opsbot_request *req, int n)
 {
-	struct reg_buf who = REG_BUF_INIT;
+	struct sdk_buf who = SDK_BUF_INIT;
 
 	for (int i = 0; i < n; i++)
-		reg_buf_addf(&who, "%s%s", i ? " " : "", req->argv[i]);
-	return reg_buf_detach(&who);
+		sdk_buf_addf(&who, "%s%s", i ? " " : "", req->argv[i]);
+	return sdk_buf_detach(&who);
 }
 
 static int reg_cmd_retry(struct opsbot_plugin *self, struct opsbot_request *req,
@@ -905,10 +904,10 @@ static int reg_cmd_set(struct opsbot_plugin *self, struct opsbot_request *req,
 static char *reg_asker(const struct opsbot_request *req)
 {
 	if (req->origin == OPSBOT_ORIGIN_CLI)
-		return reg_xasprintf("cli:%s", req->nick ? req->nick : "");
+		return sdk_xasprintf("cli:%s", req->nick ? req->nick : "");
 	if (req->account && *req->account)
-		return reg_xasprintf("account:%s", req->account);
-	return reg_xasprintf("nick:%s", req->nick ? req->nick : "");
+		return sdk_xasprintf("account:%s", req->account);
+	return sdk_xasprintf("nick:%s", req->nick ? req->nick : "");
 }
 
 /* IRC nicks compare without case (rfc1459 maps []\~ to {}|^ as well). */
@@ -977,7 +976,7 @@ static int reg_cmd_resend(struct opsbot_plugin *self,
 				      r.name);
 	} else if (!has_code) {
 		snprintf(code, sizeof(code), "%06u",
-			 (unsigned)(reg_random(&reg->rng) % 1000000u));
+			 (unsigned)(sdk_random(&reg->rng) % 1000000u));
 		if (reg_ledger_confirm_put(reg_store(reg), r.id, asker, code,
 					   reg_wall_ms() + reg->confirm_ms) <
 		    0) {
@@ -1102,21 +1101,21 @@ static void reg_free(struct reg *reg)
 
 static int reg_init(struct opsbot_plugin *self, const struct opsbot_api *api)
 {
-	struct reg *reg = reg_xcalloc(1, sizeof(*reg));
-	struct reg_buf err = REG_BUF_INIT;
+	struct reg *reg = sdk_xcalloc(1, sizeof(*reg));
+	struct sdk_buf err = SDK_BUF_INIT;
 
 	reg->self = self;
 	reg->api = api;
 	if (gethostname(reg->host, sizeof(reg->host) - 1) < 0)
 		snprintf(reg->host, sizeof(reg->host), "localhost");
 	if (reg_configure(reg, &err) < 0) {
-		api->log(self, OPSBOT_LOG_ERROR, "%s", reg_buf_str(&err));
-		reg_buf_release(&err);
+		api->log(self, OPSBOT_LOG_ERROR, "%s", sdk_buf_str(&err));
+		sdk_buf_release(&err);
 		reg_free(reg);
 		return OPSBOT_ERR;
 	}
 	snprintf(reg->owner, sizeof(reg->owner), "%s:%ld:%08x", reg->host,
-		 (long)getpid(), (unsigned)reg_random(&reg->rng));
+		 (long)getpid(), (unsigned)sdk_random(&reg->rng));
 	if (api->store_migrate(self, reg_ledger_schema,
 			       reg_ledger_schema_count) != OPSBOT_OK) {
 		reg_free(reg);

@@ -6,6 +6,8 @@
  *
  * Everything here is hidden in the .so (-fvisibility=hidden); the names
  * carry a reg_ prefix so unit tests can link these files next to the host.
+ * What any plugin could use (buffers, backoff, the HTTP call queue, text
+ * cleaning) is the SDK's: plugins/sdk/opsbot_sdk.h.
  */
 #ifndef REGISTRAR_H
 #define REGISTRAR_H
@@ -16,40 +18,12 @@
 #include <time.h>
 
 #include "opsbot.h"
+#include "opsbot_sdk.h"
 
 struct sqlite3;
 
 /* ------------------------------------------------------------------------ */
-/* text.c: buffers, templates, e-mail addresses, encodings                   */
-
-/* A growing NUL-terminated string; allocation failure aborts. */
-struct reg_buf {
-	char *buf;
-	size_t len, alloc;
-};
-
-#define REG_BUF_INIT                                                           \
-	{                                                                      \
-		NULL, 0, 0                                                     \
-	}
-
-void reg_buf_add(struct reg_buf *b, const char *s, size_t n);
-void reg_buf_adds(struct reg_buf *b, const char *s);
-void reg_buf_addf(struct reg_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-void reg_buf_reset(struct reg_buf *b);
-void reg_buf_release(struct reg_buf *b);
-/* The string (never NULL; "" when empty). */
-const char *reg_buf_str(const struct reg_buf *b);
-/* Hands the string to the caller (free() it); the buffer is empty. */
-char *reg_buf_detach(struct reg_buf *b);
-
-void *reg_xmalloc(size_t n);
-void *reg_xcalloc(size_t n, size_t size);
-void *reg_xrealloc(void *p, size_t n);
-char *reg_xstrdup(const char *s);
-char *reg_xstrndup(const char *s, size_t n);
-char *reg_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* text.c: records, templates, e-mail addresses, encodings                   */
 
 /* One sheet row (or registrant) as header/value pairs, in column order. */
 struct reg_record {
@@ -79,10 +53,10 @@ int reg_header_find(char *const *headers, int n, const char *name);
  * with the configuration key of the template.
  */
 int reg_template_render(const char *tpl, const struct reg_record *rec, int html,
-			struct reg_buf *out, struct reg_buf *err);
+			struct sdk_buf *out, struct sdk_buf *err);
 
 /* Checks a template's syntax only (braces); 0, or -1 with err. */
-int reg_template_check(const char *tpl, struct reg_buf *err);
+int reg_template_check(const char *tpl, struct sdk_buf *err);
 
 /*
  * Normalises an e-mail address: trims blanks, takes the part inside
@@ -99,45 +73,16 @@ int reg_email_normalise(const char *in, char *out, size_t size);
  */
 char *reg_fold(const char *s);
 
-/* 1 if s[0..n) is UTF-8 without NUL; else 0 and *bad (if not NULL) is
-   the offset of the first bad byte. */
-int reg_utf8_valid(const char *s, size_t n, size_t *bad);
-
 /* Replaces anything that looks like an e-mail address by "<e-mail>". */
 char *reg_scrub_emails(const char *text);
 
-/* application/x-www-form-urlencoded "name=value" pair, '&' first if needed. */
-void reg_form_add(struct reg_buf *b, const char *name, const char *value);
-/* RFC 3986 percent-encoding (unreserved characters stay). */
-void reg_url_encode(struct reg_buf *b, const char *s);
 /* base64url without padding. */
-void reg_base64url(struct reg_buf *b, const unsigned char *data, size_t n);
-
-/*
- * The human cause in an error body: Google's {"error":{"message"}},
- * the token endpoint's {"error","error_description"}, Mailgun's
- * {"message"}, Trello's plain text or {"message","error"}.  One line,
- * at most 200 bytes, never NULL; free() it.
- */
-char *reg_error_cause(const char *body);
-
-/*
- * Retry-After: delta seconds or an HTTP-date, relative to now (wall
- * clock).  Returns milliseconds, or -1 if absent or unparsable.
- */
-long reg_retry_after_ms(const char *value, time_t now);
-
-/*
- * Exponential backoff with jitter: a random delay in [d/2, d] where
- * d = min(cap, base * 2^attempt); attempt counts from 0.
- */
-long reg_backoff_ms(int attempt, long base_ms, long cap_ms, uint32_t *rng);
-uint32_t reg_random(uint32_t *state);
+void reg_base64url(struct sdk_buf *b, const unsigned char *data, size_t n);
 
 /* A1 column letters for a 0-based index: 0 -> "A", 26 -> "AA". */
 void reg_a1_column(int index, char out[8]);
 /* 'Tab name' quoted for A1 notation ('' doubles a quote). */
-void reg_a1_tab(struct reg_buf *b, const char *tab);
+void reg_a1_tab(struct sdk_buf *b, const char *tab);
 
 /* 64-bit FNV-1a of a string, for the card marker. */
 uint64_t reg_fnv1a(const char *s, uint64_t h);
@@ -298,17 +243,6 @@ enum reg_service {
 	REG_SVC_COUNT,
 };
 
-struct reg_limiter {
-	int64_t blocked_until;	/* monotonic ms: paused after a 429 */
-	int64_t deferred_until; /* a Retry-After longer than backoff_max:
-				   calls fail at once until then */
-	double tokens;		/* token bucket */
-	double capacity;
-	double refill_per_ms; /* 0: no rate limit */
-	int64_t refilled_at;
-};
-
-struct reg_call;
 struct reg_sync;
 struct reg_google_auth;
 
@@ -335,12 +269,9 @@ struct reg {
 
 	struct reg_google_auth *google;
 
-	/* client.c */
-	struct reg_limiter limit[REG_SVC_COUNT];
-	struct reg_call *queue_head, *queue_tail;
-	int inflight;
-	int64_t pump_timer_at; /* earliest pending wake-up, 0: none */
-	uint32_t rng;
+	/* client.c: the SDK's queue, one service per enum reg_service */
+	struct sdk_http_queue http;
+	uint32_t rng; /* resend codes and the lease owner token */
 
 	/* sync.c */
 	struct reg_sync *sync;
@@ -353,8 +284,9 @@ struct reg {
 };
 
 /* ------------------------------------------------------------------------ */
-/* client.c: HTTP calls with bounded concurrency, rate limits and retries   */
+/* client.c: the registrar's use of the SDK's HTTP call queue              */
 
+/* What an HTTP call came to, as the steps see it. */
 enum reg_outcome {
 	REG_OK,	       /* a 2xx answer */
 	REG_FAILED,    /* a definite failure: the request was not acted on,
@@ -391,47 +323,19 @@ enum reg_failure {
 			     configuration is enough, no !reg retry */
 };
 
-enum reg_call_flags {
-	REG_CALL_IDEMPOTENT = 1 << 0,  /* safe to repeat after any failure */
-	REG_CALL_5XX_UNKNOWN = 1 << 1, /* a 5xx may have been acted on */
-	REG_CALL_NO_RETRY = 1 << 2,
-};
-
 /*
- * Told when an attempt is about to go out (sending 1) and when it came
- * back definitely not acted on and waits for a retry (sending 0).  The
- * mail step records 'sending' only for the time a request is really out,
- * so a kill while a mail waits out a 429 does not make it unknown.
- * Returning < 0 from sending 1 fails the call instead of sending.
+ * Queues a call (call->service is an enum reg_service); fn runs exactly
+ * once, possibly after retries.  The mail step's on_send records
+ * 'sending' only while a request is really out, so a kill while a mail
+ * waits out a 429 does not make it unknown.
  */
-typedef int reg_send_fn(struct reg *reg, int sending, void *data);
-
-struct reg_call_spec {
-	enum reg_service service;
-	const char *method;
-	const char *url; /* may carry secrets in the query: never
-			    logged */
-	const char *const *headers;
-	const char *body;
-	size_t body_len;
-	const char *username, *password;
-	unsigned flags;
-	size_t max_response_bytes;
-	reg_send_fn *on_send; /* or NULL */
-	void *send_data;
-};
-
-/* Queues a call; fn runs exactly once (possibly after retries). */
-void reg_call(struct reg *reg, const struct reg_call_spec *spec,
+void reg_call(struct reg *reg, const struct sdk_http_call *call,
 	      reg_call_fn *fn, void *data);
 /* Drops queued calls (their callbacks run with REG_CANCELLED). */
 void reg_client_cancel_all(struct reg *reg);
+/* Sets the queue up from concurrency, max_attempts, backoff_*_ms,
+   trello_429_ms and http_timeout_ms, without rate limits. */
 void reg_client_init(struct reg *reg);
-/* Limits for a service: n requests per window_ms (0: none). */
-void reg_limiter_setup(struct reg_limiter *l, int n, long window_ms,
-		       int64_t now);
-/* ms until the limiter allows a request (0: now); takes a token if 0. */
-long reg_limiter_take(struct reg_limiter *l, int64_t now);
 
 /* ------------------------------------------------------------------------ */
 /* google_auth.c: service-account JWT and the access token cache            */
@@ -441,17 +345,17 @@ struct reg_google_key {
 };
 
 int reg_google_key_parse(const char *json, struct reg_google_key *key,
-			 struct reg_buf *err);
+			 struct sdk_buf *err);
 void reg_google_key_free(struct reg_google_key *key);
 /* header.claims.signature, RS256; now in seconds since the epoch. */
 int reg_jwt_build(const struct reg_google_key *key, const char *scope,
-		  long long now, struct reg_buf *jwt, struct reg_buf *err);
+		  long long now, struct sdk_buf *jwt, struct sdk_buf *err);
 
 /* Called with "Authorization: Bearer ..." (or NULL for an API key) or an
    error. */
 typedef void reg_auth_fn(struct reg *reg, const char *auth_header,
 			 const char *error, void *data);
-int reg_google_setup(struct reg *reg, struct reg_buf *err);
+int reg_google_setup(struct reg *reg, struct sdk_buf *err);
 void reg_google_auth(struct reg *reg, reg_auth_fn *fn, void *data);
 /* After a 401: forget the cached token. */
 void reg_google_invalidate(struct reg *reg);
@@ -470,7 +374,7 @@ struct reg_table {
 
 void reg_table_free(struct reg_table *t);
 /* Parses a ValueRange body. 0, or -1 with err. No "values": 0 rows. */
-int reg_table_parse(const char *body, struct reg_table *t, struct reg_buf *err);
+int reg_table_parse(const char *body, struct reg_table *t, struct sdk_buf *err);
 
 typedef void reg_sheet_read_fn(struct reg *reg, struct reg_table *t,
 			       const char *error, void *data);
@@ -524,7 +428,7 @@ enum reg_failure reg_trello_failure(const struct reg_result *res);
 
 struct reg_mail {
 	const char *to, *subject, *text, *html, *role, *marker;
-	reg_send_fn *on_send; /* see struct reg_call_spec */
+	sdk_http_send_fn *on_send; /* see reg_call() */
 	void *send_data;
 };
 
@@ -538,7 +442,7 @@ enum reg_failure reg_mailgun_failure(const struct reg_result *res,
 				     const char **hint);
 /* The form body of a message (exposed for tests). */
 void reg_mailgun_form(const struct reg *reg, const struct reg_mail *mail,
-		      struct reg_buf *b);
+		      struct sdk_buf *b);
 
 /* ------------------------------------------------------------------------ */
 /* sync.c                                                                    */
@@ -554,8 +458,8 @@ int reg_sync_start(struct reg *reg, struct opsbot_request *req,
 void reg_sync_periodic_start(struct reg *reg);
 /* The card title and description of a registrant (exposed for tests). */
 int reg_card_text(const struct reg *reg, const struct reg_record *rec,
-		  const char *marker, struct reg_buf *title,
-		  struct reg_buf *desc, struct reg_buf *err);
+		  const char *marker, struct sdk_buf *title,
+		  struct sdk_buf *desc, struct sdk_buf *err);
 void reg_marker_for(const char *sheet, const char *email, char out[40]);
 
 #endif /* REGISTRAR_H */

@@ -29,20 +29,20 @@ void reg_table_free(struct reg_table *t)
 static char *reg_cell_text(json_t *cell)
 {
 	if (json_is_string(cell))
-		return reg_xstrdup(json_string_value(cell));
+		return sdk_xstrdup(json_string_value(cell));
 	if (json_is_integer(cell))
-		return reg_xasprintf("%lld",
+		return sdk_xasprintf("%lld",
 				     (long long)json_integer_value(cell));
 	if (json_is_real(cell))
-		return reg_xasprintf("%g", json_real_value(cell));
+		return sdk_xasprintf("%g", json_real_value(cell));
 	if (json_is_true(cell))
-		return reg_xstrdup("TRUE");
+		return sdk_xstrdup("TRUE");
 	if (json_is_false(cell))
-		return reg_xstrdup("FALSE");
-	return reg_xstrdup("");
+		return sdk_xstrdup("FALSE");
+	return sdk_xstrdup("");
 }
 
-int reg_table_parse(const char *body, struct reg_table *t, struct reg_buf *err)
+int reg_table_parse(const char *body, struct reg_table *t, struct sdk_buf *err)
 {
 	json_t *root = json_loads(body, 0, NULL), *values, *header;
 	size_t nrows;
@@ -50,7 +50,7 @@ int reg_table_parse(const char *body, struct reg_table *t, struct reg_buf *err)
 
 	memset(t, 0, sizeof(*t));
 	if (!json_is_object(root)) {
-		reg_buf_adds(err, "the answer is not json");
+		sdk_buf_adds(err, "the answer is not json");
 		json_decref(root);
 		return -1;
 	}
@@ -61,7 +61,7 @@ int reg_table_parse(const char *body, struct reg_table *t, struct reg_buf *err)
 		return 0;
 	}
 	if (!json_is_array(values)) {
-		reg_buf_adds(err, "\"values\" is not a list");
+		sdk_buf_adds(err, "\"values\" is not a list");
 		json_decref(root);
 		return -1;
 	}
@@ -70,15 +70,15 @@ int reg_table_parse(const char *body, struct reg_table *t, struct reg_buf *err)
 	/* The header row fixes the columns; cells past it have no name. */
 	ncols = (int)json_array_size(header);
 	t->ncols = ncols;
-	t->headers = reg_xcalloc((size_t)ncols, sizeof(char *));
+	t->headers = sdk_xcalloc((size_t)ncols, sizeof(char *));
 	for (int i = 0; i < ncols; i++)
 		t->headers[i] =
 		    reg_cell_text(json_array_get(header, (size_t)i));
-	t->cells = reg_xcalloc(nrows, sizeof(char **));
-	t->row_numbers = reg_xcalloc(nrows, sizeof(int));
+	t->cells = sdk_xcalloc(nrows, sizeof(char **));
+	t->row_numbers = sdk_xcalloc(nrows, sizeof(int));
 	for (size_t r = 1; r < nrows; r++) {
 		json_t *row = json_array_get(values, r);
-		char **cells = reg_xcalloc((size_t)ncols, sizeof(char *));
+		char **cells = sdk_xcalloc((size_t)ncols, sizeof(char *));
 
 		for (int i = 0; i < ncols; i++) {
 			json_t *cell = json_is_array(row)
@@ -145,7 +145,7 @@ static char *reg_sheet_cause(const struct reg_sheet_op *op,
 		hint = "; sheets quota exceeded, retried at the next sync";
 	else if (res->transient)
 		hint = "; retried at the next sync";
-	return reg_xasprintf("sheets: %s %s: %s%s", op->sheet->name,
+	return sdk_xasprintf("sheets: %s %s: %s%s", op->sheet->name,
 			     op->read_fn ? "read" : "write", res->cause, hint);
 }
 
@@ -154,7 +154,7 @@ static void reg_sheet_done(struct reg *reg, const struct reg_result *res,
 {
 	struct reg_sheet_op *op = data;
 	struct reg_table t;
-	struct reg_buf err = REG_BUF_INIT;
+	struct sdk_buf err = SDK_BUF_INIT;
 	char *cause;
 
 	if (res->outcome == REG_CANCELLED) {
@@ -182,12 +182,12 @@ static void reg_sheet_done(struct reg *reg, const struct reg_result *res,
 	}
 	if (reg_table_parse(res->body, &t, &err) < 0) {
 		cause =
-		    reg_xasprintf("sheets: %s read: %s; retried at the next "
+		    sdk_xasprintf("sheets: %s read: %s; retried at the next "
 				  "sync",
-				  op->sheet->name, reg_buf_str(&err));
+				  op->sheet->name, sdk_buf_str(&err));
 		reg_sheet_fail(reg, op, cause);
 		free(cause);
-		reg_buf_release(&err);
+		sdk_buf_release(&err);
 		return;
 	}
 	op->read_fn(reg, &t, NULL, op->data);
@@ -198,14 +198,14 @@ static void reg_sheet_authed(struct reg *reg, const char *auth,
 			     const char *error, void *data)
 {
 	struct reg_sheet_op *op = data;
-	struct reg_buf url = REG_BUF_INIT;
+	struct sdk_buf url = SDK_BUF_INIT;
 	const char *headers[3] = {NULL, NULL, NULL};
 	int nh = 0;
-	struct reg_call_spec spec = {
+	struct sdk_http_call spec = {
 	    .service = REG_SVC_GOOGLE,
 	    /* reads change nothing; batchUpdate of fixed cells writes
 	       the same values again: both safe to repeat */
-	    .flags = REG_CALL_IDEMPOTENT,
+	    .flags = SDK_HTTP_IDEMPOTENT,
 	    .max_response_bytes = 64u << 20,
 	};
 
@@ -213,9 +213,9 @@ static void reg_sheet_authed(struct reg *reg, const char *auth,
 		reg_sheet_fail(reg, op, error);
 		return;
 	}
-	reg_buf_addf(&url, "%s/", reg->sheets_url);
-	reg_url_encode(&url, op->sheet->id);
-	reg_buf_adds(&url, op->path_and_query);
+	sdk_buf_addf(&url, "%s/", reg->sheets_url);
+	sdk_url_encode(&url, reg->api, op->sheet->id);
+	sdk_buf_adds(&url, op->path_and_query);
 	if (auth) {
 		headers[nh++] = auth;
 	} else if (reg->google_api_key && *reg->google_api_key) {
@@ -223,17 +223,17 @@ static void reg_sheet_authed(struct reg *reg, const char *auth,
 			reg_sheet_fail(reg, op,
 				       "sheets: an api key cannot write; set "
 				       "google_key_file to mark rows");
-			reg_buf_release(&url);
+			sdk_buf_release(&url);
 			return;
 		}
-		reg_buf_adds(&url, strchr(op->path_and_query, '?') ? "&key="
+		sdk_buf_adds(&url, strchr(op->path_and_query, '?') ? "&key="
 								   : "?key=");
-		reg_url_encode(&url, reg->google_api_key);
+		sdk_url_encode(&url, reg->api, reg->google_api_key);
 	} else {
 		reg_sheet_fail(reg, op,
 			       "sheets: no credentials; set google_key_file "
 			       "or google_api_key");
-		reg_buf_release(&url);
+		sdk_buf_release(&url);
 		return;
 	}
 	if (op->body) {
@@ -242,10 +242,10 @@ static void reg_sheet_authed(struct reg *reg, const char *auth,
 		spec.body = op->body;
 		spec.body_len = strlen(op->body);
 	}
-	spec.url = reg_buf_str(&url);
+	spec.url = sdk_buf_str(&url);
 	spec.headers = headers;
 	reg_call(reg, &spec, reg_sheet_done, op);
-	reg_buf_release(&url);
+	sdk_buf_release(&url);
 }
 
 static void reg_sheet_send(struct reg *reg, struct reg_sheet_op *op)
@@ -256,20 +256,20 @@ static void reg_sheet_send(struct reg *reg, struct reg_sheet_op *op)
 void reg_sheets_read(struct reg *reg, const struct reg_sheet_cfg *sheet,
 		     reg_sheet_read_fn *fn, void *data)
 {
-	struct reg_sheet_op *op = reg_xcalloc(1, sizeof(*op));
-	struct reg_buf path = REG_BUF_INIT, range = REG_BUF_INIT;
+	struct reg_sheet_op *op = sdk_xcalloc(1, sizeof(*op));
+	struct sdk_buf path = SDK_BUF_INIT, range = SDK_BUF_INIT;
 
 	op->sheet = sheet;
 	op->read_fn = fn;
 	op->data = data;
 	/* the whole sheet: Sheets trims trailing empty rows and cells */
 	reg_a1_tab(&range, sheet->tab);
-	reg_buf_adds(&path, "/values/");
-	reg_url_encode(&path, reg_buf_str(&range));
-	reg_buf_adds(&path, "?majorDimension=ROWS"
+	sdk_buf_adds(&path, "/values/");
+	sdk_url_encode(&path, reg->api, sdk_buf_str(&range));
+	sdk_buf_adds(&path, "?majorDimension=ROWS"
 			    "&valueRenderOption=FORMATTED_VALUE");
-	op->path_and_query = reg_buf_detach(&path);
-	reg_buf_release(&range);
+	op->path_and_query = sdk_buf_detach(&path);
+	sdk_buf_release(&range);
 	reg_sheet_send(reg, op);
 }
 
@@ -277,31 +277,28 @@ void reg_sheets_write(struct reg *reg, const struct reg_sheet_cfg *sheet,
 		      const struct reg_cell_write *cells, int n,
 		      reg_sheet_write_fn *fn, void *data)
 {
-	struct reg_sheet_op *op = reg_xcalloc(1, sizeof(*op));
+	struct reg_sheet_op *op = sdk_xcalloc(1, sizeof(*op));
 	json_t *root = json_object(), *list = json_array();
-	char *text;
 
 	op->sheet = sheet;
 	op->write_fn = fn;
 	op->data = data;
 	for (int i = 0; i < n; i++) {
-		struct reg_buf range = REG_BUF_INIT;
+		struct sdk_buf range = SDK_BUF_INIT;
 		char col[8];
 
 		reg_a1_tab(&range, sheet->tab);
 		reg_a1_column(cells[i].col, col);
-		reg_buf_addf(&range, "!%s%d", col, cells[i].row);
+		sdk_buf_addf(&range, "!%s%d", col, cells[i].row);
 		json_array_append_new(
-		    list, json_pack("{ss s[[s]]}", "range", reg_buf_str(&range),
+		    list, json_pack("{ss s[[s]]}", "range", sdk_buf_str(&range),
 				    "values", cells[i].value));
-		reg_buf_release(&range);
+		sdk_buf_release(&range);
 	}
 	json_object_set_new(root, "valueInputOption", json_string("RAW"));
 	json_object_set_new(root, "data", list);
-	text = json_dumps(root, JSON_COMPACT);
+	op->body = sdk_json_dump(root, JSON_COMPACT);
 	json_decref(root);
-	op->body = reg_xstrdup(text ? text : "{}");
-	free(text);
-	op->path_and_query = reg_xstrdup("/values:batchUpdate");
+	op->path_and_query = sdk_xstrdup("/values:batchUpdate");
 	reg_sheet_send(reg, op);
 }

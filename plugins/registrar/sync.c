@@ -85,8 +85,8 @@ struct reg_sync {
 	int marks_inflight;
 
 	int rows, new_regs, cards, mails, unknown, failed, marked;
-	struct reg_buf errors;
-	struct reg_buf notes; /* worth saying, not failures */
+	struct sdk_buf errors;
+	struct sdk_buf notes; /* worth saying, not failures */
 	int nerrors;
 };
 
@@ -101,14 +101,14 @@ static struct sqlite3 *reg_db(const struct reg_sync *s)
 static void reg_sync_error(struct reg_sync *s, const char *error)
 {
 	s->reg->api->log(s->reg->self, OPSBOT_LOG_WARN, "%s", error);
-	if (strstr(reg_buf_str(&s->errors), error))
+	if (strstr(sdk_buf_str(&s->errors), error))
 		return;
 	s->nerrors++;
 	if (s->nerrors > 3)
 		return;
 	if (s->errors.len)
-		reg_buf_adds(&s->errors, "; ");
-	reg_buf_adds(&s->errors, error);
+		sdk_buf_adds(&s->errors, "; ");
+	sdk_buf_adds(&s->errors, error);
 }
 
 void reg_marker_for(const char *sheet, const char *email, char out[40])
@@ -119,10 +119,10 @@ void reg_marker_for(const char *sheet, const char *email, char out[40])
 }
 
 int reg_card_text(const struct reg *reg, const struct reg_record *rec,
-		  const char *marker, struct reg_buf *title,
-		  struct reg_buf *desc, struct reg_buf *err)
+		  const char *marker, struct sdk_buf *title,
+		  struct sdk_buf *desc, struct sdk_buf *err)
 {
-	struct reg_buf tail = REG_BUF_INIT;
+	struct sdk_buf tail = SDK_BUF_INIT;
 
 	if (reg_template_render(reg->card_title, rec, 0, title, err) < 0)
 		return -1;
@@ -132,22 +132,19 @@ int reg_card_text(const struct reg *reg, const struct reg_record *rec,
 		    0)
 			continue;
 		if (desc->len)
-			reg_buf_adds(desc, "\n\n");
-		reg_buf_addf(desc, "%s: %s", rec->headers[i], rec->values[i]);
+			sdk_buf_adds(desc, "\n\n");
+		sdk_buf_addf(desc, "%s: %s", rec->headers[i], rec->values[i]);
 	}
-	reg_buf_addf(&tail, "\n\n%s%s", REG_MARKER_PREFIX, marker);
+	sdk_buf_addf(&tail, "\n\n%s%s", REG_MARKER_PREFIX, marker);
 	/* Trello takes 16384 characters; the marker must survive. */
 	if (desc->len + tail.len > 16384) {
-		desc->len = 16384 - tail.len - 4;
-		/* do not cut a UTF-8 sequence */
-		while (desc->len &&
-		       ((unsigned char)desc->buf[desc->len] & 0xC0) == 0x80)
-			desc->len--;
+		desc->len =
+		    sdk_utf8_cut(desc->buf, desc->len, 16384 - tail.len - 4);
 		desc->buf[desc->len] = '\0';
-		reg_buf_adds(desc, "\n...");
+		sdk_buf_adds(desc, "\n...");
 	}
-	reg_buf_adds(desc, reg_buf_str(&tail));
-	reg_buf_release(&tail);
+	sdk_buf_adds(desc, sdk_buf_str(&tail));
+	sdk_buf_release(&tail);
 	return 0;
 }
 
@@ -194,7 +191,7 @@ static long reg_lease_timer_fn(struct opsbot_plugin *self, int status,
 #define REG_ANNOUNCE_LINES 3
 
 struct reg_announce {
-	struct reg_buf line;
+	struct sdk_buf line;
 	int n, lines, more;
 	struct reg *reg;
 };
@@ -204,8 +201,8 @@ static void reg_announce_flush(struct reg_announce *a)
 	if (a->n)
 		a->reg->api->say(a->reg->self, a->reg->channel,
 				 "new registrations: %s",
-				 reg_buf_str(&a->line));
-	reg_buf_reset(&a->line);
+				 sdk_buf_str(&a->line));
+	sdk_buf_reset(&a->line);
 	a->n = 0;
 	a->lines++;
 }
@@ -220,8 +217,8 @@ static void reg_announce_one(const char *name, const char *role,
 		return;
 	}
 	if (a->n)
-		reg_buf_adds(&a->line, ", ");
-	reg_buf_addf(&a->line, "%s (%s)", name, role);
+		sdk_buf_adds(&a->line, ", ");
+	sdk_buf_addf(&a->line, "%s (%s)", name, role);
 	if (++a->n == REG_ANNOUNCE_NAMES)
 		reg_announce_flush(a);
 }
@@ -232,7 +229,7 @@ static void reg_announce_one(const char *name, const char *role,
  */
 static void reg_announce(struct reg *reg)
 {
-	struct reg_announce a = {REG_BUF_INIT, 0, 0, 0, reg};
+	struct reg_announce a = {SDK_BUF_INIT, 0, 0, 0, reg};
 
 	if (!reg->channel || reg->api->mode() != OPSBOT_MODE_DAEMON)
 		return;
@@ -244,7 +241,7 @@ static void reg_announce(struct reg *reg)
 		reg->api->say(reg->self, reg->channel,
 			      "and %d more new registrations (!reg list)",
 			      a.more);
-	reg_buf_release(&a.line);
+	sdk_buf_release(&a.line);
 }
 
 static void reg_sync_free(struct reg_sync *s)
@@ -264,8 +261,8 @@ static void reg_sync_free(struct reg_sync *s)
 	free(s->mailgun_error);
 	free(s->template_error[0]);
 	free(s->template_error[1]);
-	reg_buf_release(&s->errors);
-	reg_buf_release(&s->notes);
+	sdk_buf_release(&s->errors);
+	sdk_buf_release(&s->notes);
 	free(s);
 }
 
@@ -290,13 +287,13 @@ static void reg_sync_finish(struct reg_sync *s)
 	reg_ledger_lease_release(reg_db(s), reg->owner);
 	if (!s->cancelled)
 		reg_announce(reg);
-	summary = reg_xasprintf(
+	summary = sdk_xasprintf(
 	    "sync %s in %.1f s: %d rows, %d new, %d cards, %d mails, "
 	    "%d marked, %d unknown, %d failed%s%s%s%s",
 	    s->cancelled ? "cancelled" : "done", secs, s->rows, s->new_regs,
 	    s->cards, s->mails, s->marked, s->unknown, s->failed,
-	    s->errors.len ? "; " : "", reg_buf_str(&s->errors),
-	    s->notes.len ? "; note: " : "", reg_buf_str(&s->notes));
+	    s->errors.len ? "; " : "", sdk_buf_str(&s->errors),
+	    s->notes.len ? "; note: " : "", sdk_buf_str(&s->notes));
 	/* the summary may reach a channel: no addresses in it */
 	scrubbed = reg_scrub_emails(summary);
 	reg->api->log(reg->self, OPSBOT_LOG_INFO, "%s", scrubbed);
@@ -310,14 +307,14 @@ static void reg_sync_finish(struct reg_sync *s)
 					   : OPSBOT_OK);
 	} else if (s->errors.len && reg->channel && *reg->channel &&
 		   (!reg->last_sync_error ||
-		    strcmp(reg->last_sync_error, reg_buf_str(&s->errors)))) {
+		    strcmp(reg->last_sync_error, sdk_buf_str(&s->errors)))) {
 		/* periodic sync: report a problem once, not every period */
 		reg->api->say(reg->self, reg->channel, "registrar: %s",
 			      scrubbed);
 	}
 	free(reg->last_sync_error);
 	reg->last_sync_error =
-	    s->errors.len ? reg_xstrdup(reg_buf_str(&s->errors)) : NULL;
+	    s->errors.len ? sdk_xstrdup(sdk_buf_str(&s->errors)) : NULL;
 	free(summary);
 	free(scrubbed);
 	reg->sync = NULL;
@@ -336,7 +333,7 @@ static void reg_mark_add(struct reg_sync *s, int sheet, int row, int64_t id,
 {
 	if (s->nmarks == s->marks_alloc) {
 		s->marks_alloc = s->marks_alloc ? s->marks_alloc * 2 : 64;
-		s->marks = reg_xrealloc(s->marks, (size_t)s->marks_alloc *
+		s->marks = sdk_xrealloc(s->marks, (size_t)s->marks_alloc *
 						      sizeof(*s->marks));
 	}
 	s->marks[s->nmarks++] = (struct reg_mark){sheet, row, id, value};
@@ -388,9 +385,9 @@ static void reg_marks_flush(struct reg_sync *s)
 	if (!s->nmarks)
 		return;
 	sheet = s->marks[0].sheet;
-	b = reg_xcalloc(1, sizeof(*b));
+	b = sdk_xcalloc(1, sizeof(*b));
 	b->sync = s;
-	b->marks = reg_xcalloc((size_t)REG_MARK_BATCH, sizeof(*b->marks));
+	b->marks = sdk_xcalloc((size_t)REG_MARK_BATCH, sizeof(*b->marks));
 	for (int i = 0; i < s->nmarks; i++) {
 		if (s->marks[i].sheet == sheet && n < REG_MARK_BATCH)
 			b->marks[n++] = s->marks[i];
@@ -400,7 +397,7 @@ static void reg_marks_flush(struct reg_sync *s)
 	s->nmarks = keep;
 	b->n = n;
 	if (s->status_col[sheet] < 0) {
-		char *error = reg_xasprintf(
+		char *error = sdk_xasprintf(
 		    "sheets: no column \"%s\" in row 1 of %s; add it to "
 		    "mark rows",
 		    reg->status_column, reg->sheets[sheet].name);
@@ -410,7 +407,7 @@ static void reg_marks_flush(struct reg_sync *s)
 		free(error);
 		return;
 	}
-	cells = reg_xcalloc((size_t)n, sizeof(*cells));
+	cells = sdk_xcalloc((size_t)n, sizeof(*cells));
 	for (int i = 0; i < n; i++)
 		cells[i] = (struct reg_cell_write){
 		    b->marks[i].row, s->status_col[sheet], b->marks[i].value};
@@ -436,7 +433,7 @@ static void reg_queue_push(struct reg_sync *s, int index)
 {
 	if (s->nqueue == s->queue_alloc) {
 		s->queue_alloc = s->queue_alloc ? s->queue_alloc * 2 : 64;
-		s->queue = reg_xrealloc(s->queue,
+		s->queue = sdk_xrealloc(s->queue,
 					(size_t)s->queue_alloc * sizeof(int));
 	}
 	s->queue[s->nqueue++] = index;
@@ -451,7 +448,7 @@ struct reg_step_ctx {
 static void reg_sync_stop(char **slot, const char *error)
 {
 	if (!*slot)
-		*slot = reg_xstrdup(error);
+		*slot = sdk_xstrdup(error);
 }
 
 /*
@@ -497,7 +494,7 @@ static void reg_card_created(struct reg *reg, enum reg_outcome outcome,
 		if (s->nrecheck == s->recheck_alloc) {
 			s->recheck_alloc =
 			    s->recheck_alloc ? s->recheck_alloc * 2 : 16;
-			s->recheck = reg_xrealloc(
+			s->recheck = sdk_xrealloc(
 			    s->recheck, (size_t)s->recheck_alloc * sizeof(int));
 		}
 		s->recheck[s->nrecheck++] = (int)(it - s->items);
@@ -554,8 +551,8 @@ static void reg_mail_sent(struct reg *reg, enum reg_outcome outcome,
 	reg_item_done(s, it);
 }
 
-/* 'sending' exactly while the request is out (see reg_send_fn). */
-static int reg_mail_sending(struct reg *reg, int sending, void *data)
+/* 'sending' exactly while the request is out (see reg_call()). */
+static int reg_mail_sending(int sending, void *data)
 {
 	struct reg_step_ctx *ctx = data;
 	sqlite3 *db = reg_db(ctx->sync);
@@ -569,8 +566,8 @@ static void reg_item_card(struct reg_sync *s, struct reg_item *it,
 			  struct reg_registrant *r, struct reg_record *rec)
 {
 	struct reg *reg = s->reg;
-	struct reg_buf title = REG_BUF_INIT, desc = REG_BUF_INIT;
-	struct reg_buf err = REG_BUF_INIT;
+	struct sdk_buf title = SDK_BUF_INIT, desc = SDK_BUF_INIT;
+	struct sdk_buf err = SDK_BUF_INIT;
 	struct reg_step_ctx *ctx;
 	char marker[40];
 	int rc;
@@ -578,7 +575,7 @@ static void reg_item_card(struct reg_sync *s, struct reg_item *it,
 	reg_marker_for(r->sheet, r->email, marker);
 	if (reg_card_text(reg, rec, marker, &title, &desc, &err) < 0) {
 		/* card_title is configuration: the same for every card */
-		char *msg = reg_xasprintf("card_title: %s", reg_buf_str(&err));
+		char *msg = sdk_xasprintf("card_title: %s", sdk_buf_str(&err));
 
 		reg_ledger_set_error(reg_db(s), it->id, msg);
 		reg_sync_error(s, msg);
@@ -598,15 +595,15 @@ static void reg_item_card(struct reg_sync *s, struct reg_item *it,
 		reg_item_done(s, it);
 		goto out;
 	}
-	ctx = reg_xcalloc(1, sizeof(*ctx));
+	ctx = sdk_xcalloc(1, sizeof(*ctx));
 	ctx->sync = s;
 	ctx->item = it;
-	reg_trello_create_card(reg, s->list_id, reg_buf_str(&title),
-			       reg_buf_str(&desc), reg_card_created, ctx);
+	reg_trello_create_card(reg, s->list_id, sdk_buf_str(&title),
+			       sdk_buf_str(&desc), reg_card_created, ctx);
 out:
-	reg_buf_release(&title);
-	reg_buf_release(&desc);
-	reg_buf_release(&err);
+	sdk_buf_release(&title);
+	sdk_buf_release(&desc);
+	sdk_buf_release(&err);
 }
 
 static void reg_item_mail(struct reg_sync *s, struct reg_item *it,
@@ -614,15 +611,15 @@ static void reg_item_mail(struct reg_sync *s, struct reg_item *it,
 {
 	struct reg *reg = s->reg;
 	int role = strcmp(r->role, "mentor") == 0 ? REG_MENTOR : REG_STUDENT;
-	struct reg_buf subject = REG_BUF_INIT, text = REG_BUF_INIT;
-	struct reg_buf html = REG_BUF_INIT, err = REG_BUF_INIT;
+	struct sdk_buf subject = SDK_BUF_INIT, text = SDK_BUF_INIT;
+	struct sdk_buf html = SDK_BUF_INIT, err = SDK_BUF_INIT;
 	struct reg_step_ctx *ctx;
 	char marker[40];
 	struct reg_mail mail;
 	const char *key = NULL;
 
 	if (!reg->tpl_text[role])
-		reg_buf_addf(&err, "mail: no %s template; set %s_template",
+		sdk_buf_addf(&err, "mail: no %s template; set %s_template",
 			     r->role, r->role);
 	else if (reg_template_render(reg->tpl_subject[role], rec, 0, &subject,
 				     &err) < 0 ||
@@ -634,9 +631,9 @@ static void reg_item_mail(struct reg_sync *s, struct reg_item *it,
 		     0)
 		key = "template_html";
 	if (err.len) {
-		char *msg = key ? reg_xasprintf("%s_%s: %s", r->role, key,
-						reg_buf_str(&err))
-				: reg_xstrdup(reg_buf_str(&err));
+		char *msg = key ? sdk_xasprintf("%s_%s: %s", r->role, key,
+						sdk_buf_str(&err))
+				: sdk_xstrdup(sdk_buf_str(&err));
 
 		/* a template is configuration: the same for the whole role */
 		reg_ledger_set_error(reg_db(s), it->id, msg);
@@ -647,14 +644,14 @@ static void reg_item_mail(struct reg_sync *s, struct reg_item *it,
 		goto out;
 	}
 	reg_marker_for(r->sheet, r->email, marker);
-	ctx = reg_xcalloc(1, sizeof(*ctx));
+	ctx = sdk_xcalloc(1, sizeof(*ctx));
 	ctx->sync = s;
 	ctx->item = it;
 	mail = (struct reg_mail){
 	    .to = r->email,
-	    .subject = reg_buf_str(&subject),
-	    .text = reg_buf_str(&text),
-	    .html = html.len ? reg_buf_str(&html) : NULL,
+	    .subject = sdk_buf_str(&subject),
+	    .text = sdk_buf_str(&text),
+	    .html = html.len ? sdk_buf_str(&html) : NULL,
 	    .role = r->role,
 	    .marker = marker,
 	    .on_send = reg_mail_sending,
@@ -662,10 +659,10 @@ static void reg_item_mail(struct reg_sync *s, struct reg_item *it,
 	};
 	reg_mailgun_send(reg, &mail, reg_mail_sent, ctx);
 out:
-	reg_buf_release(&subject);
-	reg_buf_release(&text);
-	reg_buf_release(&html);
-	reg_buf_release(&err);
+	sdk_buf_release(&subject);
+	sdk_buf_release(&text);
+	sdk_buf_release(&html);
+	sdk_buf_release(&err);
 }
 
 /* The mark a registrant's rows should carry now, or NULL. */
@@ -751,7 +748,7 @@ static struct reg_item *reg_item_for(struct reg_sync *s, int64_t id, int sheet)
 			return &s->items[i];
 	if (s->nitems == s->items_alloc) {
 		s->items_alloc = s->items_alloc ? s->items_alloc * 2 : 64;
-		s->items = reg_xrealloc(s->items, (size_t)s->items_alloc *
+		s->items = sdk_xrealloc(s->items, (size_t)s->items_alloc *
 						      sizeof(*s->items));
 	}
 	s->items[s->nitems] = (struct reg_item){id, sheet, NULL, 0, 0};
@@ -761,7 +758,7 @@ static struct reg_item *reg_item_for(struct reg_sync *s, int64_t id, int sheet)
 static void reg_item_add_row(struct reg_item *it, int row)
 {
 	it->rows =
-	    reg_xrealloc(it->rows, (size_t)(it->nrows + 1) * sizeof(int));
+	    sdk_xrealloc(it->rows, (size_t)(it->nrows + 1) * sizeof(int));
 	it->rows[it->nrows++] = row;
 }
 
@@ -805,8 +802,8 @@ static void reg_note_repeats(struct reg_sync *s,
 	if (!repeats)
 		return;
 	if (s->notes.len)
-		reg_buf_adds(&s->notes, "; ");
-	reg_buf_addf(&s->notes,
+		sdk_buf_adds(&s->notes, "; ");
+	sdk_buf_addf(&s->notes,
 		     "%d row(s) of %s repeat an e-mail (row %d repeats row "
 		     "%d); the later row's answers are used",
 		     repeats, sheet->name, first, of);
@@ -823,14 +820,14 @@ static void reg_sheet_ingest(struct reg_sync *s, int sheet_index)
 	char key[512];
 	int bad_rows = 0, first_bad = 0, nseen = 0;
 	struct reg_seen *seen =
-	    reg_xcalloc((size_t)t->nrows + 1, sizeof(*seen));
+	    sdk_xcalloc((size_t)t->nrows + 1, sizeof(*seen));
 
 	email_col = reg_header_find(t->headers, t->ncols, reg->email_column);
 	name_col = reg_header_find(t->headers, t->ncols, reg->name_column);
 	status_col = reg_header_find(t->headers, t->ncols, reg->status_column);
 	s->status_col[sheet_index] = status_col;
 	if (t->ncols == 0) {
-		char *e = reg_xasprintf("sheets: %s is empty; row 1 must hold "
+		char *e = sdk_xasprintf("sheets: %s is empty; row 1 must hold "
 					"the headers",
 					sheet->name);
 
@@ -841,7 +838,7 @@ static void reg_sheet_ingest(struct reg_sync *s, int sheet_index)
 	if (email_col < 0 || name_col < 0) {
 		/* rows without a name would be announced and carded as
 		   "(no name)": the sheet waits for its header instead */
-		char *e = reg_xasprintf(
+		char *e = sdk_xasprintf(
 		    "sheets: no column \"%s\" in row 1 of %s; add it or set "
 		    "%s",
 		    email_col < 0 ? reg->email_column : reg->name_column,
@@ -879,7 +876,7 @@ static void reg_sheet_ingest(struct reg_sync *s, int sheet_index)
 			continue;
 		}
 		seen[nseen++] =
-		    (struct reg_seen){reg_xstrdup(email), t->row_numbers[i]};
+		    (struct reg_seen){sdk_xstrdup(email), t->row_numbers[i]};
 		fields = reg_record_to_json(&rec);
 		if (reg_ledger_upsert(
 			db, key, email,
@@ -922,7 +919,7 @@ static void reg_sheet_ingest(struct reg_sync *s, int sheet_index)
 		reg_sync_error(s, "ledger: cannot commit the rows read");
 	}
 	if (bad_rows) {
-		char *e = reg_xasprintf(
+		char *e = sdk_xasprintf(
 		    "sheets: %d row(s) of %s without a valid "
 		    "e-mail, first row %d; fix the %s column",
 		    bad_rows, sheet->name, first_bad, reg->email_column);
@@ -968,11 +965,11 @@ static void reg_list_found(struct reg *reg, const char *list_id,
 		if (strcmp(error, "cancelled") == 0) {
 			s->cancelled = 1;
 		} else {
-			s->trello_error = reg_xstrdup(error);
+			s->trello_error = sdk_xstrdup(error);
 			reg_sync_error(s, error);
 		}
 	} else {
-		s->list_id = reg_xstrdup(list_id);
+		s->list_id = sdk_xstrdup(list_id);
 	}
 	s->phase = PH_RESOLVE;
 	reg_sync_advance(s);
@@ -997,7 +994,7 @@ static void reg_cards_listed(struct reg *reg, struct reg_trello_card *cards,
 			reg_sync_error(s, error);
 			/* without the lookup no card may be created again */
 			free(s->trello_error);
-			s->trello_error = reg_xasprintf(
+			s->trello_error = sdk_xasprintf(
 			    "%s; cards in doubt are left for the next sync",
 			    error);
 		}
@@ -1169,7 +1166,7 @@ int reg_sync_start(struct reg *reg, struct opsbot_request *req,
 		*why = NULL;
 	if (reg->sync) {
 		if (why)
-			*why = reg_xasprintf(
+			*why = sdk_xasprintf(
 			    "%s is already running (started %lld s ago)",
 			    reg->sync->label,
 			    (long long)((reg->api->now_ms() -
@@ -1183,21 +1180,21 @@ int reg_sync_start(struct reg *reg, struct opsbot_request *req,
 	if (rc != 0) {
 		if (why)
 			*why = rc > 0
-				   ? reg_xasprintf("a sync is already "
+				   ? sdk_xasprintf("a sync is already "
 						   "running (%s)",
 						   holder)
-				   : reg_xstrdup("ledger: cannot take the "
+				   : sdk_xstrdup("ledger: cannot take the "
 						 "sync lease; check the store");
 		free(holder);
 		return rc > 0 ? 1 : -1;
 	}
-	s = reg_xcalloc(1, sizeof(*s));
+	s = sdk_xcalloc(1, sizeof(*s));
 	s->reg = reg;
 	s->req = req;
 	snprintf(s->label, sizeof(s->label), "%s", label);
 	s->started = reg->api->now_ms();
-	s->tables = reg_xcalloc((size_t)reg->nsheets, sizeof(*s->tables));
-	s->status_col = reg_xcalloc((size_t)reg->nsheets, sizeof(int));
+	s->tables = sdk_xcalloc((size_t)reg->nsheets, sizeof(*s->tables));
+	s->status_col = sdk_xcalloc((size_t)reg->nsheets, sizeof(int));
 	reg->sync = s;
 	rc = reg_ledger_recover(reg->api->store(reg->self));
 	if (rc > 0)

@@ -1,8 +1,8 @@
 /*
- * text.c - pure text helpers of the registrar: growing buffers, {Column}
- * templates, e-mail normalisation, percent and base64url encodings, error
- * bodies, Retry-After and backoff.  No I/O, no host calls: unit-tested
- * directly.
+ * text.c - pure text helpers of the registrar: records, {Column}
+ * templates, name folding, e-mail normalisation and scrubbing, base64url,
+ * A1 notation.  No I/O, no host calls: unit-tested directly.  Buffers,
+ * UTF-8, Retry-After and backoff are the SDK's (plugins/sdk).
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -13,142 +13,6 @@
 #include <jansson.h>
 
 #include "registrar.h"
-
-/* ------------------------------------------------------------------------ */
-/* Allocation: failure aborts, as a bot that cannot allocate 100 bytes can
-   do nothing useful anyway. */
-
-static void *reg_nomem(void)
-{
-	fputs("registrar: out of memory\n", stderr);
-	abort();
-}
-
-void *reg_xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-
-	return p ? p : reg_nomem();
-}
-
-void *reg_xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n ? n : 1, size ? size : 1);
-
-	return p ? p : reg_nomem();
-}
-
-void *reg_xrealloc(void *p, size_t n)
-{
-	void *q = realloc(p, n ? n : 1);
-
-	return q ? q : reg_nomem();
-}
-
-char *reg_xstrdup(const char *s)
-{
-	return reg_xstrndup(s, strlen(s));
-}
-
-char *reg_xstrndup(const char *s, size_t n)
-{
-	char *p = reg_xmalloc(n + 1);
-
-	memcpy(p, s, n);
-	p[n] = '\0';
-	return p;
-}
-
-char *reg_xasprintf(const char *fmt, ...)
-{
-	struct reg_buf b = REG_BUF_INIT;
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return reg_xstrdup("");
-	b.buf = reg_xmalloc((size_t)n + 1);
-	va_start(ap, fmt);
-	vsnprintf(b.buf, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	return b.buf;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Buffers */
-
-static void reg_buf_grow(struct reg_buf *b, size_t extra)
-{
-	size_t need = b->len + extra + 1;
-
-	if (need <= b->alloc)
-		return;
-	b->alloc = b->alloc ? b->alloc : 64;
-	while (b->alloc < need)
-		b->alloc *= 2;
-	b->buf = reg_xrealloc(b->buf, b->alloc);
-}
-
-void reg_buf_add(struct reg_buf *b, const char *s, size_t n)
-{
-	reg_buf_grow(b, n);
-	memcpy(b->buf + b->len, s, n);
-	b->len += n;
-	b->buf[b->len] = '\0';
-}
-
-void reg_buf_adds(struct reg_buf *b, const char *s)
-{
-	reg_buf_add(b, s, strlen(s));
-}
-
-void reg_buf_addf(struct reg_buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	reg_buf_grow(b, (size_t)n);
-	va_start(ap, fmt);
-	vsnprintf(b->buf + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
-}
-
-void reg_buf_reset(struct reg_buf *b)
-{
-	b->len = 0;
-	if (b->buf)
-		b->buf[0] = '\0';
-}
-
-void reg_buf_release(struct reg_buf *b)
-{
-	free(b->buf);
-	b->buf = NULL;
-	b->len = b->alloc = 0;
-}
-
-const char *reg_buf_str(const struct reg_buf *b)
-{
-	return b->buf ? b->buf : "";
-}
-
-char *reg_buf_detach(struct reg_buf *b)
-{
-	char *s = b->buf ? b->buf : reg_xstrdup("");
-
-	b->buf = NULL;
-	b->len = b->alloc = 0;
-	return s;
-}
 
 /* ------------------------------------------------------------------------ */
 /* Records and headers */
@@ -173,15 +37,9 @@ char *reg_record_to_json(const struct reg_record *rec)
 	for (int i = 0; i < rec->ncols; i++)
 		json_array_append_new(
 		    arr, json_pack("[ss]", rec->headers[i], rec->values[i]));
-	out = json_dumps(arr, JSON_COMPACT);
+	out = sdk_json_dump(arr, JSON_COMPACT);
 	json_decref(arr);
-	if (!out)
-		return reg_xstrdup("[]");
-	/* jansson allocates with malloc by default; hand out our own copy
-	   so callers free() consistently. */
-	char *copy = reg_xstrdup(out);
-	free(out);
-	return copy;
+	return out;
 }
 
 int reg_record_from_json(const char *json, struct reg_record *rec)
@@ -196,15 +54,15 @@ int reg_record_from_json(const char *json, struct reg_record *rec)
 		return -1;
 	}
 	n = json_array_size(arr);
-	rec->headers = reg_xcalloc(n, sizeof(char *));
-	rec->values = reg_xcalloc(n, sizeof(char *));
+	rec->headers = sdk_xcalloc(n, sizeof(char *));
+	rec->values = sdk_xcalloc(n, sizeof(char *));
 	for (size_t i = 0; i < n; i++) {
 		json_t *pair = json_array_get(arr, i);
 		const char *h = json_string_value(json_array_get(pair, 0));
 		const char *v = json_string_value(json_array_get(pair, 1));
 
-		rec->headers[rec->ncols] = reg_xstrdup(h ? h : "");
-		rec->values[rec->ncols] = reg_xstrdup(v ? v : "");
+		rec->headers[rec->ncols] = sdk_xstrdup(h ? h : "");
+		rec->values[rec->ncols] = sdk_xstrdup(v ? v : "");
 		rec->ncols++;
 	}
 	json_decref(arr);
@@ -249,33 +107,33 @@ const char *reg_record_get(const struct reg_record *rec, const char *header)
 /* ------------------------------------------------------------------------ */
 /* Templates */
 
-static void reg_html_escape(struct reg_buf *out, const char *s)
+static void reg_html_escape(struct sdk_buf *out, const char *s)
 {
 	for (; *s; s++) {
 		switch (*s) {
 		case '&':
-			reg_buf_adds(out, "&amp;");
+			sdk_buf_adds(out, "&amp;");
 			break;
 		case '<':
-			reg_buf_adds(out, "&lt;");
+			sdk_buf_adds(out, "&lt;");
 			break;
 		case '>':
-			reg_buf_adds(out, "&gt;");
+			sdk_buf_adds(out, "&gt;");
 			break;
 		case '"':
-			reg_buf_adds(out, "&quot;");
+			sdk_buf_adds(out, "&quot;");
 			break;
 		case '\'':
-			reg_buf_adds(out, "&#39;");
+			sdk_buf_adds(out, "&#39;");
 			break;
 		default:
-			reg_buf_add(out, s, 1);
+			sdk_buf_add(out, s, 1);
 		}
 	}
 }
 
 int reg_template_render(const char *tpl, const struct reg_record *rec, int html,
-			struct reg_buf *out, struct reg_buf *err)
+			struct sdk_buf *out, struct sdk_buf *err)
 {
 	const char *p = tpl;
 
@@ -285,12 +143,12 @@ int reg_template_render(const char *tpl, const struct reg_record *rec, int html,
 		const char *value;
 
 		if (p[0] == '{' && p[1] == '{') {
-			reg_buf_adds(out, "{");
+			sdk_buf_adds(out, "{");
 			p += 2;
 			continue;
 		}
 		if (p[0] == '}' && p[1] == '}') {
-			reg_buf_adds(out, "}");
+			sdk_buf_adds(out, "}");
 			p += 2;
 			continue;
 		}
@@ -299,20 +157,20 @@ int reg_template_render(const char *tpl, const struct reg_record *rec, int html,
 
 			if (n == 0) /* a lone '}' */
 				n = 1;
-			reg_buf_add(out, p, n);
+			sdk_buf_add(out, p, n);
 			p += n;
 			continue;
 		}
 		end = strchr(p + 1, '}');
 		if (!end || memchr(p + 1, '\n', (size_t)(end - p - 1)) ||
 		    memchr(p + 1, '{', (size_t)(end - p - 1))) {
-			reg_buf_addf(err, "unclosed \"{\" near \"%.20s\"", p);
+			sdk_buf_addf(err, "unclosed \"{\" near \"%.20s\"", p);
 			return -1;
 		}
-		name = reg_xstrndup(p + 1, (size_t)(end - p - 1));
+		name = sdk_xstrndup(p + 1, (size_t)(end - p - 1));
 		value = reg_record_get(rec, name);
 		if (!value) {
-			reg_buf_addf(err,
+			sdk_buf_addf(err,
 				     "no column \"%s\" in the sheet; fix the "
 				     "template or the header row",
 				     name);
@@ -323,13 +181,13 @@ int reg_template_render(const char *tpl, const struct reg_record *rec, int html,
 		if (html)
 			reg_html_escape(out, value);
 		else
-			reg_buf_adds(out, value);
+			sdk_buf_adds(out, value);
 		p = end + 1;
 	}
 	return 0;
 }
 
-int reg_template_check(const char *tpl, struct reg_buf *err)
+int reg_template_check(const char *tpl, struct sdk_buf *err)
 {
 	for (const char *p = tpl; *p; p++) {
 		const char *end;
@@ -344,11 +202,11 @@ int reg_template_check(const char *tpl, struct reg_buf *err)
 		end = strchr(p + 1, '}');
 		if (!end || memchr(p + 1, '\n', (size_t)(end - p - 1)) ||
 		    memchr(p + 1, '{', (size_t)(end - p - 1))) {
-			reg_buf_addf(err, "unclosed \"{\" near \"%.20s\"", p);
+			sdk_buf_addf(err, "unclosed \"{\" near \"%.20s\"", p);
 			return -1;
 		}
 		if (end == p + 1) {
-			reg_buf_adds(err, "\"{}\" names no column (write {{}} "
+			sdk_buf_adds(err, "\"{}\" names no column (write {{}} "
 					  "for braces)");
 			return -1;
 		}
@@ -381,127 +239,41 @@ static const char reg_latin_ext_fold[] = "aaaaaaccccccccdd"
 _Static_assert(sizeof(reg_latin_ext_fold) == 0x80 + 1,
 	       "one letter per code point from U+0100 to U+017F");
 
-/* Decodes one UTF-8 sequence; returns its length, or 0 if invalid. */
-static int reg_utf8_decode(const unsigned char *p, uint32_t *cp)
-{
-	int n;
-
-	if (p[0] < 0x80) {
-		*cp = p[0];
-		return 1;
-	}
-	if ((p[0] & 0xE0) == 0xC0) {
-		*cp = p[0] & 0x1F;
-		n = 2;
-	} else if ((p[0] & 0xF0) == 0xE0) {
-		*cp = p[0] & 0x0F;
-		n = 3;
-	} else if ((p[0] & 0xF8) == 0xF0) {
-		*cp = p[0] & 0x07;
-		n = 4;
-	} else {
-		return 0;
-	}
-	for (int i = 1; i < n; i++) {
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-		*cp = (*cp << 6) | (p[i] & 0x3F);
-	}
-	if ((n == 2 && *cp < 0x80) || (n == 3 && *cp < 0x800) ||
-	    (n == 4 && (*cp < 0x10000 || *cp > 0x10FFFF)) ||
-	    (*cp >= 0xD800 && *cp <= 0xDFFF))
-		return 0;
-	return n;
-}
-
-static void reg_utf8_encode(struct reg_buf *b, uint32_t cp)
-{
-	char out[4];
-
-	if (cp < 0x80) {
-		out[0] = (char)cp;
-		reg_buf_add(b, out, 1);
-	} else if (cp < 0x800) {
-		out[0] = (char)(0xC0 | (cp >> 6));
-		out[1] = (char)(0x80 | (cp & 0x3F));
-		reg_buf_add(b, out, 2);
-	} else if (cp < 0x10000) {
-		out[0] = (char)(0xE0 | (cp >> 12));
-		out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		out[2] = (char)(0x80 | (cp & 0x3F));
-		reg_buf_add(b, out, 3);
-	} else {
-		out[0] = (char)(0xF0 | (cp >> 18));
-		out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-		out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		out[3] = (char)(0x80 | (cp & 0x3F));
-		reg_buf_add(b, out, 4);
-	}
-}
-
-int reg_utf8_valid(const char *s, size_t n, size_t *bad)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0;
-
-	while (i < n) {
-		uint32_t cp;
-		int len;
-
-		/* a sequence cut by the end of the buffer is invalid too */
-		if (p[i] >= 0x80 && i + 4 > n) {
-			unsigned char tmp[4] = {0, 0, 0, 0};
-
-			memcpy(tmp, p + i, n - i);
-			len = reg_utf8_decode(tmp, &cp);
-		} else {
-			len = reg_utf8_decode(p + i, &cp);
-		}
-		if (!len || cp == 0) {
-			if (bad)
-				*bad = i;
-			return 0;
-		}
-		i += (size_t)len;
-	}
-	return 1;
-}
-
 char *reg_fold(const char *s)
 {
-	struct reg_buf b = REG_BUF_INIT;
-	const unsigned char *p = (const unsigned char *)s;
+	struct sdk_buf b = SDK_BUF_INIT;
+	const char *p = s, *end = s + strlen(s);
 
-	reg_buf_adds(&b, "");
-	while (*p) {
+	sdk_buf_adds(&b, "");
+	while (p < end) {
 		uint32_t cp;
-		int n = reg_utf8_decode(p, &cp);
+		int n = sdk_utf8_decode(p, (size_t)(end - p), &cp);
 
 		if (!n) {
 			/* not UTF-8: the byte as it is */
-			reg_buf_add(&b, (const char *)p, 1);
+			sdk_buf_add(&b, p, 1);
 			p++;
 			continue;
 		}
 		p += n;
 		if (cp < 0x80 && isspace((int)cp)) {
 			if (b.len && b.buf[b.len - 1] != ' ')
-				reg_buf_adds(&b, " ");
+				sdk_buf_adds(&b, " ");
 		} else if (cp < 0x80) {
 			char c = (char)tolower((int)cp);
 
-			reg_buf_add(&b, &c, 1);
+			sdk_buf_add(&b, &c, 1);
 		} else if (cp >= 0xC0 && cp <= 0xFF &&
 			   reg_latin1_fold[cp - 0xC0]) {
-			reg_buf_adds(&b, reg_latin1_fold[cp - 0xC0]);
+			sdk_buf_adds(&b, reg_latin1_fold[cp - 0xC0]);
 		} else if (cp >= 0x100 && cp <= 0x17F) {
 			char c = reg_latin_ext_fold[cp - 0x100];
 
-			reg_buf_adds(&b, c == '1'   ? "ij"
+			sdk_buf_adds(&b, c == '1'   ? "ij"
 					 : c == '2' ? "oe"
 						    : "");
 			if (c != '1' && c != '2')
-				reg_buf_add(&b, &c, 1);
+				sdk_buf_add(&b, &c, 1);
 		} else {
 			/* Greek and Cyrillic capitals to small letters */
 			if ((cp >= 0x391 && cp <= 0x3A9) ||
@@ -509,12 +281,12 @@ char *reg_fold(const char *s)
 				cp += 0x20;
 			else if (cp >= 0x400 && cp <= 0x40F)
 				cp += 0x50;
-			reg_utf8_encode(&b, cp);
+			sdk_utf8_encode(&b, cp);
 		}
 	}
 	while (b.len && b.buf[b.len - 1] == ' ')
 		b.buf[--b.len] = '\0';
-	return reg_buf_detach(&b);
+	return sdk_buf_detach(&b);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -569,16 +341,16 @@ static int reg_email_char(unsigned char c)
 
 char *reg_scrub_emails(const char *text)
 {
-	struct reg_buf b = REG_BUF_INIT;
+	struct sdk_buf b = SDK_BUF_INIT;
 	const char *p = text;
 
-	reg_buf_adds(&b, "");
+	sdk_buf_adds(&b, "");
 	while (*p) {
 		const char *at = strchr(p, '@');
 		const char *s, *e;
 
 		if (!at) {
-			reg_buf_adds(&b, p);
+			sdk_buf_adds(&b, p);
 			break;
 		}
 		s = at;
@@ -589,48 +361,21 @@ char *reg_scrub_emails(const char *text)
 			e++;
 		if (s == at || e == at + 1 ||
 		    !memchr(at, '.', (size_t)(e - at))) {
-			reg_buf_add(&b, p, (size_t)(at + 1 - p));
+			sdk_buf_add(&b, p, (size_t)(at + 1 - p));
 			p = at + 1;
 			continue;
 		}
-		reg_buf_add(&b, p, (size_t)(s - p));
-		reg_buf_adds(&b, "<e-mail>");
+		sdk_buf_add(&b, p, (size_t)(s - p));
+		sdk_buf_adds(&b, "<e-mail>");
 		p = e;
 	}
-	return reg_buf_detach(&b);
+	return sdk_buf_detach(&b);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Encodings */
 
-void reg_url_encode(struct reg_buf *b, const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (isalnum(c) || c == '-' || c == '.' || c == '_' ||
-		    c == '~') {
-			reg_buf_add(b, s, 1);
-		} else {
-			char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
-
-			reg_buf_add(b, esc, 3);
-		}
-	}
-}
-
-void reg_form_add(struct reg_buf *b, const char *name, const char *value)
-{
-	if (b->len)
-		reg_buf_adds(b, "&");
-	reg_url_encode(b, name);
-	reg_buf_adds(b, "=");
-	reg_url_encode(b, value);
-}
-
-void reg_base64url(struct reg_buf *b, const unsigned char *data, size_t n)
+void reg_base64url(struct sdk_buf *b, const unsigned char *data, size_t n)
 {
 	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 				       "abcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -644,13 +389,13 @@ void reg_base64url(struct reg_buf *b, const unsigned char *data, size_t n)
 		    alphabet[data[i + 2] & 63],
 		};
 
-		reg_buf_add(b, out, 4);
+		sdk_buf_add(b, out, 4);
 	}
 	if (n - i == 1) {
 		char out[2] = {alphabet[data[i] >> 2],
 			       alphabet[(data[i] & 3) << 4]};
 
-		reg_buf_add(b, out, 2);
+		sdk_buf_add(b, out, 2);
 	} else if (n - i == 2) {
 		char out[3] = {
 		    alphabet[data[i] >> 2],
@@ -658,121 +403,12 @@ void reg_base64url(struct reg_buf *b, const unsigned char *data, size_t n)
 		    alphabet[(data[i + 1] & 15) << 2],
 		};
 
-		reg_buf_add(b, out, 3);
+		sdk_buf_add(b, out, 3);
 	}
 }
 
 /* ------------------------------------------------------------------------ */
-/* Error bodies */
-
-static char *reg_one_line(const char *s)
-{
-	struct reg_buf b = REG_BUF_INIT;
-
-	reg_buf_adds(&b, "");
-	for (; *s && b.len < 200; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '\r' || c == '\n' || c == '\t')
-			c = ' ';
-		if (c < 0x20)
-			continue;
-		if (c == ' ' && b.len && b.buf[b.len - 1] == ' ')
-			continue;
-		reg_buf_add(&b, (const char *)&c, 1);
-	}
-	/* cut at 200 bytes: drop a UTF-8 sequence the cut split */
-	if (((unsigned char)*s & 0xC0) == 0x80) {
-		while (b.len &&
-		       ((unsigned char)b.buf[b.len - 1] & 0xC0) == 0x80)
-			b.len--;
-		if (b.len)
-			b.len--; /* its lead byte */
-		b.buf[b.len] = '\0';
-	}
-	while (b.len && b.buf[b.len - 1] == ' ')
-		b.buf[--b.len] = '\0';
-	return reg_buf_detach(&b);
-}
-
-char *reg_error_cause(const char *body)
-{
-	json_t *root;
-	const char *msg = NULL;
-	char *out;
-
-	if (!body || !*body)
-		return reg_xstrdup("");
-	root = json_loads(body, 0, NULL);
-	if (json_is_object(root)) {
-		json_t *err = json_object_get(root, "error");
-
-		if (json_is_object(err))
-			msg =
-			    json_string_value(json_object_get(err, "message"));
-		if (!msg)
-			msg = json_string_value(
-			    json_object_get(root, "error_description"));
-		if (!msg)
-			msg =
-			    json_string_value(json_object_get(root, "message"));
-		if (!msg && json_is_string(err))
-			msg = json_string_value(err);
-	}
-	if (msg) {
-		out = reg_one_line(msg);
-	} else if (root) {
-		out = reg_xstrdup("unexpected json answer");
-	} else {
-		/* plain text, or HTML from a proxy: first line only */
-		size_t n = strcspn(body, "\r\n");
-		char *line = reg_xstrndup(body, n);
-
-		out = reg_one_line(line[0] == '<' ? "unexpected html answer"
-						  : line);
-		free(line);
-	}
-	json_decref(root);
-	return out;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Retry-After and backoff */
-
-long reg_retry_after_ms(const char *value, time_t now)
-{
-	struct tm tm;
-	const char *end;
-	char *num_end;
-	long secs;
-	time_t when;
-
-	if (!value)
-		return -1;
-	while (isspace((unsigned char)*value))
-		value++;
-	if (isdigit((unsigned char)*value)) {
-		secs = strtol(value, &num_end, 10);
-		while (isspace((unsigned char)*num_end))
-			num_end++;
-		if (*num_end || secs < 0)
-			return -1;
-		if (secs > 86400)
-			secs = 86400;
-		return secs * 1000;
-	}
-	/* IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT" */
-	memset(&tm, 0, sizeof(tm));
-	end = strptime(value, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-	if (!end || *end)
-		return -1;
-	when = timegm(&tm);
-	if (when <= now)
-		return 0;
-	if (when - now > 86400)
-		return 86400L * 1000;
-	return (long)(when - now) * 1000;
-}
+/* Clocks, A1 notation, hashing */
 
 int64_t reg_wall_ms(void)
 {
@@ -781,34 +417,6 @@ int64_t reg_wall_ms(void)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
-
-uint32_t reg_random(uint32_t *state)
-{
-	/* xorshift32: jitter only, not security */
-	uint32_t x = *state ? *state : 0x9e3779b9u;
-
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	*state = x;
-	return x;
-}
-
-long reg_backoff_ms(int attempt, long base_ms, long cap_ms, uint32_t *rng)
-{
-	long d = base_ms > 0 ? base_ms : 1;
-
-	for (int i = 0; i < attempt && d < cap_ms; i++)
-		d *= 2;
-	if (d > cap_ms)
-		d = cap_ms;
-	if (d < 2)
-		return d;
-	return d / 2 + (long)(reg_random(rng) % (uint32_t)(d / 2 + 1));
-}
-
-/* ------------------------------------------------------------------------ */
-/* A1 notation, hashing */
 
 void reg_a1_column(int index, char out[8])
 {
@@ -827,16 +435,16 @@ void reg_a1_column(int index, char out[8])
 	out[n] = '\0';
 }
 
-void reg_a1_tab(struct reg_buf *b, const char *tab)
+void reg_a1_tab(struct sdk_buf *b, const char *tab)
 {
-	reg_buf_adds(b, "'");
+	sdk_buf_adds(b, "'");
 	for (; *tab; tab++) {
 		if (*tab == '\'')
-			reg_buf_adds(b, "''");
+			sdk_buf_adds(b, "''");
 		else
-			reg_buf_add(b, tab, 1);
+			sdk_buf_add(b, tab, 1);
 	}
-	reg_buf_adds(b, "'");
+	sdk_buf_adds(b, "'");
 }
 
 uint64_t reg_fnv1a(const char *s, uint64_t h)

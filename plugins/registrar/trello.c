@@ -38,22 +38,23 @@ char *reg_trello_marker_in(const char *desc)
 		return NULL;
 	p += strlen(REG_MARKER_PREFIX);
 	n = strcspn(p, " \r\n");
-	return n ? reg_xstrndup(p, n) : NULL;
+	return n ? sdk_xstrndup(p, n) : NULL;
 }
 
 /* base URL + path + ?key=&token= (+ extra query) */
 static char *reg_trello_url(const struct reg *reg, const char *path,
 			    const char *query)
 {
-	struct reg_buf b = REG_BUF_INIT;
+	struct sdk_buf b = SDK_BUF_INIT;
 
-	reg_buf_addf(&b, "%s%s?key=", reg->trello_url, path);
-	reg_url_encode(&b, reg->trello_key ? reg->trello_key : "");
-	reg_buf_adds(&b, "&token=");
-	reg_url_encode(&b, reg->trello_token ? reg->trello_token : "");
+	sdk_buf_addf(&b, "%s%s?key=", reg->trello_url, path);
+	sdk_url_encode(&b, reg->api, reg->trello_key ? reg->trello_key : "");
+	sdk_buf_adds(&b, "&token=");
+	sdk_url_encode(&b, reg->api,
+		       reg->trello_token ? reg->trello_token : "");
 	if (query)
-		reg_buf_addf(&b, "&%s", query);
-	return reg_buf_detach(&b);
+		sdk_buf_addf(&b, "&%s", query);
+	return sdk_buf_detach(&b);
 }
 
 static char *reg_trello_cause(const char *what, const struct reg_result *res)
@@ -68,17 +69,17 @@ static char *reg_trello_cause(const char *what, const struct reg_result *res)
 		hint = "; rate limited, retried at the next sync";
 	else if (res->transient)
 		hint = "; retried at the next sync";
-	return reg_xasprintf("trello: %s: %s%s", what, res->cause, hint);
+	return sdk_xasprintf("trello: %s: %s%s", what, res->cause, hint);
 }
 
 static void reg_trello_get(struct reg *reg, const char *path, const char *query,
 			   reg_call_fn *fn, void *data)
 {
 	char *url = reg_trello_url(reg, path, query);
-	struct reg_call_spec spec = {
+	struct sdk_http_call spec = {
 	    .service = REG_SVC_TRELLO,
 	    .url = url,
-	    .flags = REG_CALL_IDEMPOTENT,
+	    .flags = SDK_HTTP_IDEMPOTENT,
 	    .max_response_bytes = 64u << 20,
 	};
 
@@ -98,12 +99,12 @@ static void reg_lists_done(struct reg *reg, const struct reg_result *res,
 	size_t i;
 
 	if (res->outcome == REG_CANCELLED) {
-		error = reg_xstrdup("cancelled");
+		error = sdk_xstrdup("cancelled");
 	} else if (res->outcome != REG_OK) {
 		error = reg_trello_cause("board lists", res);
 		if (res->code == 400 || res->code == 404) {
 			free(error);
-			error = reg_xasprintf(
+			error = sdk_xasprintf(
 			    "trello: board \"%s\" not found (%s); check "
 			    "[plugin.registrar] trello_board",
 			    reg->trello_board, res->cause);
@@ -111,21 +112,19 @@ static void reg_lists_done(struct reg *reg, const struct reg_result *res,
 	} else {
 		root = json_loads(res->body, 0, NULL);
 		if (!json_is_array(root))
-			error = reg_xstrdup("trello: board lists: the answer "
+			error = sdk_xstrdup("trello: board lists: the answer "
 					    "is not a json list");
 		json_array_foreach(root, i, item)
 		{
-			const char *name =
-			    json_string_value(json_object_get(item, "name"));
+			const char *name = sdk_json_string(item, "name", NULL);
 
 			if (name && strcmp(name, reg->trello_list) == 0) {
-				found = json_string_value(
-				    json_object_get(item, "id"));
+				found = sdk_json_string(item, "id", NULL);
 				break;
 			}
 		}
 		if (!error && !found)
-			error = reg_xasprintf(
+			error = sdk_xasprintf(
 			    "trello: list \"%s\" not found on board %s; "
 			    "create it or set [plugin.registrar] trello_list",
 			    reg->trello_list, reg->trello_board);
@@ -138,17 +137,18 @@ static void reg_lists_done(struct reg *reg, const struct reg_result *res,
 
 void reg_trello_find_list(struct reg *reg, reg_trello_list_fn *fn, void *data)
 {
-	struct reg_trello_op *op = reg_xcalloc(1, sizeof(*op));
-	struct reg_buf path = REG_BUF_INIT;
+	struct reg_trello_op *op = sdk_xcalloc(1, sizeof(*op));
+	struct sdk_buf path = SDK_BUF_INIT;
 
 	op->list_fn = fn;
 	op->data = data;
-	reg_buf_adds(&path, "/boards/");
-	reg_url_encode(&path, reg->trello_board ? reg->trello_board : "");
-	reg_buf_adds(&path, "/lists");
-	reg_trello_get(reg, reg_buf_str(&path), "filter=open&fields=name",
+	sdk_buf_adds(&path, "/boards/");
+	sdk_url_encode(&path, reg->api,
+		       reg->trello_board ? reg->trello_board : "");
+	sdk_buf_adds(&path, "/lists");
+	reg_trello_get(reg, sdk_buf_str(&path), "filter=open&fields=name",
 		       reg_lists_done, op);
-	reg_buf_release(&path);
+	sdk_buf_release(&path);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -163,30 +163,30 @@ static void reg_cards_done(struct reg *reg, const struct reg_result *res,
 	size_t i, n = 0;
 
 	if (res->outcome == REG_CANCELLED) {
-		error = reg_xstrdup("cancelled");
+		error = sdk_xstrdup("cancelled");
 	} else if (res->outcome != REG_OK) {
 		error = reg_trello_cause("list cards", res);
 	} else {
 		root = json_loads(res->body, 0, NULL);
 		if (!json_is_array(root)) {
-			error = reg_xstrdup("trello: list cards: the answer is "
+			error = sdk_xstrdup("trello: list cards: the answer is "
 					    "not a json list");
 		} else {
-			cards = reg_xcalloc(json_array_size(root) + 1,
+			cards = sdk_xcalloc(json_array_size(root) + 1,
 					    sizeof(*cards));
 			json_array_foreach(root, i, item)
 			{
-				const char *id = json_string_value(
-				    json_object_get(item, "id"));
-				const char *url = json_string_value(
-				    json_object_get(item, "shortUrl"));
-				const char *desc = json_string_value(
-				    json_object_get(item, "desc"));
+				const char *id =
+				    sdk_json_string(item, "id", NULL);
+				const char *url =
+				    sdk_json_string(item, "shortUrl", "");
+				const char *desc =
+				    sdk_json_string(item, "desc", NULL);
 
 				if (!id)
 					continue;
-				cards[n].id = reg_xstrdup(id);
-				cards[n].url = reg_xstrdup(url ? url : "");
+				cards[n].id = sdk_xstrdup(id);
+				cards[n].url = sdk_xstrdup(url);
 				cards[n].marker = reg_trello_marker_in(desc);
 				n++;
 			}
@@ -204,17 +204,17 @@ static void reg_cards_done(struct reg *reg, const struct reg_result *res,
 void reg_trello_list_cards(struct reg *reg, const char *list_id,
 			   reg_trello_cards_fn *fn, void *data)
 {
-	struct reg_trello_op *op = reg_xcalloc(1, sizeof(*op));
-	struct reg_buf path = REG_BUF_INIT;
+	struct reg_trello_op *op = sdk_xcalloc(1, sizeof(*op));
+	struct sdk_buf path = SDK_BUF_INIT;
 
 	op->cards_fn = fn;
 	op->data = data;
-	reg_buf_adds(&path, "/lists/");
-	reg_url_encode(&path, list_id);
-	reg_buf_adds(&path, "/cards");
-	reg_trello_get(reg, reg_buf_str(&path), "fields=name,desc,shortUrl",
+	sdk_buf_adds(&path, "/lists/");
+	sdk_url_encode(&path, reg->api, list_id);
+	sdk_buf_adds(&path, "/cards");
+	reg_trello_get(reg, sdk_buf_str(&path), "fields=name,desc,shortUrl",
 		       reg_cards_done, op);
-	reg_buf_release(&path);
+	sdk_buf_release(&path);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -245,34 +245,33 @@ static void reg_card_done(struct reg *reg, const struct reg_result *res,
 	enum reg_outcome outcome = res->outcome;
 
 	if (outcome == REG_CANCELLED) {
-		error = reg_xstrdup("cancelled");
+		error = sdk_xstrdup("cancelled");
 	} else if (outcome == REG_UNKNOWN) {
-		error = reg_xasprintf("trello: create card: %s; outcome "
+		error = sdk_xasprintf("trello: create card: %s; outcome "
 				      "unknown, looking for the card",
 				      res->cause);
 	} else if (outcome != REG_OK) {
 		error = reg_trello_cause("create card", res);
 		if (res->code == 400 && strstr(res->cause, "idList"))
 			error = (free(error),
-				 reg_xasprintf("trello: list \"%s\" is gone "
+				 sdk_xasprintf("trello: list \"%s\" is gone "
 					       "(%s); check trello_list",
 					       reg->trello_list, res->cause));
 	} else {
 		const char *id, *url;
 
 		root = json_loads(res->body, 0, NULL);
-		id = json_string_value(json_object_get(root, "id"));
-		url = json_string_value(json_object_get(root, "shortUrl"));
-		if (!url)
-			url = json_string_value(json_object_get(root, "url"));
+		id = sdk_json_string(root, "id", NULL);
+		url = sdk_json_string(root, "shortUrl",
+				      sdk_json_string(root, "url", NULL));
 		if (!id) {
 			/* 2xx but unreadable: the card probably exists */
 			outcome = REG_UNKNOWN;
-			error = reg_xstrdup("trello: create card: unreadable "
+			error = sdk_xstrdup("trello: create card: unreadable "
 					    "answer; looking for the card");
 		} else {
-			card.id = reg_xstrdup(id);
-			card.url = reg_xstrdup(url ? url : "");
+			card.id = sdk_xstrdup(id);
+			card.url = sdk_xstrdup(url ? url : "");
 		}
 	}
 	op->card_fn(reg, outcome,
@@ -290,29 +289,29 @@ void reg_trello_create_card(struct reg *reg, const char *list_id,
 			    const char *name, const char *desc,
 			    reg_trello_card_fn *fn, void *data)
 {
-	struct reg_trello_op *op = reg_xcalloc(1, sizeof(*op));
-	struct reg_buf body = REG_BUF_INIT;
+	struct reg_trello_op *op = sdk_xcalloc(1, sizeof(*op));
+	struct sdk_buf body = SDK_BUF_INIT;
 	char *url = reg_trello_url(reg, "/cards", NULL);
 	static const char *const headers[] = {
 	    "Content-Type: application/x-www-form-urlencoded", NULL};
-	struct reg_call_spec spec = {
+	struct sdk_http_call spec = {
 	    .service = REG_SVC_TRELLO,
 	    .method = "POST",
 	    .url = url,
 	    .headers = headers,
 	    /* no idempotency key: any doubt is resolved by the marker */
-	    .flags = REG_CALL_5XX_UNKNOWN,
+	    .flags = SDK_HTTP_5XX_UNKNOWN,
 	};
 
 	op->card_fn = fn;
 	op->data = data;
-	reg_form_add(&body, "idList", list_id);
-	reg_form_add(&body, "name", name);
-	reg_form_add(&body, "desc", desc);
-	reg_form_add(&body, "pos", "bottom");
+	sdk_form_add(&body, reg->api, "idList", list_id);
+	sdk_form_add(&body, reg->api, "name", name);
+	sdk_form_add(&body, reg->api, "desc", desc);
+	sdk_form_add(&body, reg->api, "pos", "bottom");
 	spec.body = body.buf;
 	spec.body_len = body.len;
 	reg_call(reg, &spec, reg_card_done, op);
-	reg_buf_release(&body);
+	sdk_buf_release(&body);
 	free(url);
 }

@@ -4,6 +4,7 @@
  */
 #include "fakehost.h"
 #include "http.h"
+#include "sdk_parse.h"
 
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -149,26 +150,14 @@ static int fh_config_bool(struct opsbot_plugin *self, const char *section,
 		     !strcmp(v, "on") || !strcmp(v, "1"));
 }
 
-/* "90", "90s", "5m", "2h", "1d", "250ms" -> ms */
+/* The SDK's parser: "90", "90s", "5m", "2h", "1h30m", "250ms" -> ms */
 static long long fh_config_duration(struct opsbot_plugin *self,
 				    const char *section, const char *key)
 {
 	const char *v = fh_config_string(self, section, key);
-	char *end;
-	long long n;
+	long long ms;
 
-	if (!v)
-		return 0;
-	n = strtoll(v, &end, 10);
-	if (!strcmp(end, "ms"))
-		return n;
-	if (!strcmp(end, "m"))
-		return n * 60000;
-	if (!strcmp(end, "h"))
-		return n * 3600000;
-	if (!strcmp(end, "d"))
-		return n * 86400000;
-	return n * 1000;
+	return v && sdk_duration_parse(v, &ms, NULL) == 0 ? ms : 0;
 }
 
 static int fh_list_count(struct opsbot_plugin *self, const char *section,

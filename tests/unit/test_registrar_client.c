@@ -69,7 +69,7 @@ static void call_done(struct reg *r, const struct reg_result *res, void *data)
 static void start(enum reg_service svc, const char *method, unsigned flags,
 		  struct outcome *o)
 {
-	struct reg_call_spec spec = {
+	struct sdk_http_call spec = {
 	    .service = svc,
 	    .method = method,
 	    .url = "http://127.0.0.1:1/x",
@@ -113,7 +113,7 @@ START_TEST(test_ok_and_headers)
 	ck_assert_int_eq(o.done, 1);
 	ck_assert_int_eq(o.outcome, REG_OK);
 	ck_assert_ptr_nonnull(strstr(last_headers, "Connection: close"));
-	start(REG_SVC_GOOGLE, NULL, REG_CALL_IDEMPOTENT, &o);
+	start(REG_SVC_GOOGLE, NULL, SDK_HTTP_IDEMPOTENT, &o);
 	fakehost_run(host, 10000);
 	ck_assert_ptr_null(strstr(last_headers, "Connection: close"));
 }
@@ -134,7 +134,7 @@ START_TEST(test_429_retry_after_pauses_the_service)
 	start(REG_SVC_MAILGUN, "POST", 0, &a);
 	fakehost_run(host, 150); /* the 429 is in */
 	start(REG_SVC_MAILGUN, "POST", 0, &b);
-	start(REG_SVC_TRELLO, NULL, REG_CALL_IDEMPOTENT, &c);
+	start(REG_SVC_TRELLO, NULL, SDK_HTTP_IDEMPOTENT, &c);
 	fakehost_run(host, 20000);
 	ck_assert_int_eq(a.outcome, REG_OK);
 	ck_assert_int_ge(a.at - t0, 100 + 2000 + 100);
@@ -170,7 +170,7 @@ START_TEST(test_long_retry_after_is_left_for_a_later_sync)
 	start(REG_SVC_MAILGUN, "POST", 0, &a);
 	fakehost_run(host, 150);
 	start(REG_SVC_MAILGUN, "POST", 0, &b);
-	start(REG_SVC_TRELLO, NULL, REG_CALL_IDEMPOTENT, &c);
+	start(REG_SVC_TRELLO, NULL, SDK_HTTP_IDEMPOTENT, &c);
 	fakehost_run(host, 5000);
 	ck_assert_int_eq(a.done, 1);
 	ck_assert_int_eq(a.outcome, REG_FAILED);
@@ -215,7 +215,7 @@ END_TEST
 
 static char sends[32];
 
-static int on_send(struct reg *r, int sending, void *data)
+static int on_send(int sending, void *data)
 {
 	size_t n = strlen(sends);
 
@@ -227,7 +227,7 @@ static int on_send(struct reg *r, int sending, void *data)
 START_TEST(test_on_send_only_while_out)
 {
 	struct outcome o = {0};
-	struct reg_call_spec spec = {
+	struct sdk_http_call spec = {
 	    .service = REG_SVC_MAILGUN,
 	    .method = "POST",
 	    .url = "http://127.0.0.1:1/x",
@@ -261,7 +261,7 @@ START_TEST(test_trello_429_floor)
 	    .body = "{\"error\":\"API_TOKEN_LIMIT_EXCEEDED\"}",
 	    .request_sent = 1};
 	nscript = 1;
-	start(REG_SVC_TRELLO, "POST", REG_CALL_5XX_UNKNOWN, &o);
+	start(REG_SVC_TRELLO, "POST", SDK_HTTP_5XX_UNKNOWN, &o);
 	fakehost_run(host, 60000);
 	ck_assert_int_eq(o.outcome, REG_OK);
 	ck_assert_int_ge(o.at - t0, 5000);
@@ -311,7 +311,7 @@ START_TEST(test_5xx)
 	script[1] = r500;
 	nscript = 2;
 	/* a card POST: the 5xx may have created it */
-	start(REG_SVC_TRELLO, "POST", REG_CALL_5XX_UNKNOWN, &card);
+	start(REG_SVC_TRELLO, "POST", SDK_HTTP_5XX_UNKNOWN, &card);
 	fakehost_run(host, 60000);
 	ck_assert_int_eq(card.outcome, REG_UNKNOWN);
 	ck_assert_ptr_nonnull(strstr(card.cause, "500"));
@@ -344,7 +344,7 @@ START_TEST(test_definite_and_exhausted)
 	ck_assert_int_eq(bad.outcome, REG_FAILED);
 	ck_assert_int_eq(bad.transient, 0);
 	ck_assert_str_eq(bad.cause, "400 to parameter is not a valid address");
-	start(REG_SVC_GOOGLE, NULL, REG_CALL_IDEMPOTENT, &busy);
+	start(REG_SVC_GOOGLE, NULL, SDK_HTTP_IDEMPOTENT, &busy);
 	fakehost_run(host, 60000);
 	ck_assert_int_eq(busy.outcome, REG_FAILED);
 	ck_assert_int_eq(busy.transient, 1);
@@ -359,7 +359,7 @@ START_TEST(test_concurrency_bound)
 
 	memset(o, 0, sizeof(o));
 	for (int i = 0; i < 10; i++)
-		start(REG_SVC_TRELLO, NULL, REG_CALL_IDEMPOTENT, &o[i]);
+		start(REG_SVC_TRELLO, NULL, SDK_HTTP_IDEMPOTENT, &o[i]);
 	fakehost_run(host, 60000);
 	ck_assert_int_eq(max_inflight, 3);
 	for (int i = 0; i < 10; i++)
@@ -373,9 +373,9 @@ START_TEST(test_cancelled)
 {
 	struct outcome a = {0}, b = {0};
 
-	reg.concurrency = 1;
-	start(REG_SVC_TRELLO, NULL, REG_CALL_IDEMPOTENT, &a);
-	start(REG_SVC_TRELLO, NULL, REG_CALL_IDEMPOTENT, &b);
+	reg.http.opts.concurrency = 1;
+	start(REG_SVC_TRELLO, NULL, SDK_HTTP_IDEMPOTENT, &a);
+	start(REG_SVC_TRELLO, NULL, SDK_HTTP_IDEMPOTENT, &b);
 	fakehost_cancel_all(host);
 	fakehost_run(host, 1000);
 	ck_assert_int_eq(a.outcome, REG_CANCELLED);

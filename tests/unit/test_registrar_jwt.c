@@ -83,7 +83,7 @@ static size_t b64url_decode(const char *in, size_t n, unsigned char *out)
 START_TEST(test_jwt_signature_verifies)
 {
 	struct reg_google_key key;
-	struct reg_buf err = REG_BUF_INIT, jwt = REG_BUF_INIT;
+	struct sdk_buf err = SDK_BUF_INIT, jwt = SDK_BUF_INIT;
 	const char *s, *dot1, *dot2;
 	unsigned char buf[1024], sig[512];
 	size_t n, siglen;
@@ -96,7 +96,7 @@ START_TEST(test_jwt_signature_verifies)
 				       "auth/spreadsheets",
 				       1700000000, &jwt, &err),
 			 0);
-	s = reg_buf_str(&jwt);
+	s = sdk_buf_str(&jwt);
 	ck_assert_ptr_null(strchr(s, '='));
 	dot1 = strchr(s, '.');
 	dot2 = strchr(dot1 + 1, '.');
@@ -138,55 +138,55 @@ START_TEST(test_jwt_signature_verifies)
 			 1);
 	EVP_MD_CTX_free(ctx);
 	reg_google_key_free(&key);
-	reg_buf_release(&jwt);
-	reg_buf_release(&err);
+	sdk_buf_release(&jwt);
+	sdk_buf_release(&err);
 }
 END_TEST
 
 START_TEST(test_key_errors)
 {
 	struct reg_google_key key;
-	struct reg_buf err = REG_BUF_INIT, jwt = REG_BUF_INIT;
+	struct sdk_buf err = SDK_BUF_INIT, jwt = SDK_BUF_INIT;
 
 	ck_assert_int_eq(reg_google_key_parse("{nope", &key, &err), -1);
-	ck_assert_ptr_nonnull(strstr(reg_buf_str(&err), "not json"));
-	reg_buf_reset(&err);
+	ck_assert_ptr_nonnull(strstr(sdk_buf_str(&err), "not json"));
+	sdk_buf_reset(&err);
 	ck_assert_int_eq(
 	    reg_google_key_parse("{\"client_email\":\"a\"}", &key, &err), -1);
-	ck_assert_ptr_nonnull(strstr(reg_buf_str(&err), "private_key"));
-	reg_buf_reset(&err);
+	ck_assert_ptr_nonnull(strstr(sdk_buf_str(&err), "private_key"));
+	sdk_buf_reset(&err);
 	ck_assert_int_eq(
 	    reg_google_key_parse("{\"client_email\":\"a\",\"private_key\":"
 				 "\"garbage\",\"token_uri\":\"http://x\"}",
 				 &key, &err),
 	    0);
 	ck_assert_int_eq(reg_jwt_build(&key, "s", 1, &jwt, &err), -1);
-	ck_assert_ptr_nonnull(strstr(reg_buf_str(&err), "cannot read"));
+	ck_assert_ptr_nonnull(strstr(sdk_buf_str(&err), "cannot read"));
 	reg_google_key_free(&key);
-	reg_buf_release(&jwt);
-	reg_buf_release(&err);
+	sdk_buf_release(&jwt);
+	sdk_buf_release(&err);
 }
 END_TEST
 
 START_TEST(test_limiter)
 {
-	struct reg_limiter l;
+	struct sdk_bucket l;
 
 	/* 10 per 10 s: a burst of 10, then one per second */
-	reg_limiter_setup(&l, 10, 10000, 0);
+	sdk_bucket_init(&l, 1.0, 10, 0);
 	for (int i = 0; i < 10; i++)
-		ck_assert_int_eq(reg_limiter_take(&l, 0), 0);
-	ck_assert_int_gt(reg_limiter_take(&l, 0), 900);
-	ck_assert_int_le(reg_limiter_take(&l, 0), 1001);
-	ck_assert_int_eq(reg_limiter_take(&l, 1000), 0);
-	ck_assert_int_gt(reg_limiter_take(&l, 1000), 0);
+		ck_assert_int_eq(sdk_bucket_take(&l, 0), 0);
+	ck_assert_int_gt(sdk_bucket_take(&l, 0), 900);
+	ck_assert_int_le(sdk_bucket_take(&l, 0), 1001);
+	ck_assert_int_eq(sdk_bucket_take(&l, 1000), 0);
+	ck_assert_int_gt(sdk_bucket_take(&l, 1000), 0);
 	/* a 429 pauses the service whatever the bucket says */
-	l.blocked_until = 5000;
-	ck_assert_int_eq(reg_limiter_take(&l, 4000), 1000);
+	sdk_bucket_pause(&l, 5000);
+	ck_assert_int_eq(sdk_bucket_take(&l, 4000), 1000);
 	/* no limit configured */
-	reg_limiter_setup(&l, 0, 0, 0);
+	sdk_bucket_init(&l, 0, 0, 0);
 	for (int i = 0; i < 1000; i++)
-		ck_assert_int_eq(reg_limiter_take(&l, 0), 0);
+		ck_assert_int_eq(sdk_bucket_take(&l, 0), 0);
 }
 END_TEST
 

@@ -178,9 +178,9 @@ END_TEST
 
 static void collect(const char *a, const char *b, const char *c, void *data)
 {
-	struct reg_buf *buf = data;
+	struct sdk_buf *buf = data;
 
-	reg_buf_addf(buf, "%s/%s/%s;", a, b, c);
+	sdk_buf_addf(buf, "%s/%s/%s;", a, b, c);
 }
 
 START_TEST(test_find_list_stats_announce)
@@ -189,7 +189,7 @@ START_TEST(test_find_list_stats_announce)
 	int64_t ids[4];
 	int64_t a = add("S:student", "ada@x.org", "student", "Ada Lovelace", 2,
 			0, &is_new);
-	struct reg_buf b = REG_BUF_INIT;
+	struct sdk_buf b = SDK_BUF_INIT;
 
 	add("S:student", "alan@x.org", "student", "Alan Turing", 3, 0, &is_new);
 	add("S:mentor", "grace@x.org", "mentor", "Grace Hopper", 2, 0, &is_new);
@@ -202,18 +202,18 @@ START_TEST(test_find_list_stats_announce)
 	ck_assert_int_eq(reg_ledger_find(db, "x@", ids, 4), 0);
 	ck_assert_int_eq(reg_ledger_card_done(db, a, "c", "u"), 0);
 	ck_assert_int_eq(reg_ledger_list(db, "carded", collect, &b), 0);
-	ck_assert_str_eq(reg_buf_str(&b), "Ada Lovelace/student/carded;");
-	reg_buf_reset(&b);
+	ck_assert_str_eq(sdk_buf_str(&b), "Ada Lovelace/student/carded;");
+	sdk_buf_reset(&b);
 	ck_assert_int_eq(reg_ledger_stats(db, collect, &b), 0);
-	ck_assert_str_eq(reg_buf_str(&b),
+	ck_assert_str_eq(sdk_buf_str(&b),
 			 "carded/student/1;new/mentor/1;new/student/1;");
-	reg_buf_reset(&b);
+	sdk_buf_reset(&b);
 	ck_assert_int_eq(reg_ledger_take_unannounced(db, collect, &b), 0);
-	ck_assert_ptr_nonnull(strstr(reg_buf_str(&b), "Grace Hopper/mentor"));
-	reg_buf_reset(&b);
+	ck_assert_ptr_nonnull(strstr(sdk_buf_str(&b), "Grace Hopper/mentor"));
+	sdk_buf_reset(&b);
 	ck_assert_int_eq(reg_ledger_take_unannounced(db, collect, &b), 0);
-	ck_assert_str_eq(reg_buf_str(&b), "");
-	reg_buf_release(&b);
+	ck_assert_str_eq(sdk_buf_str(&b), "");
+	sdk_buf_release(&b);
 }
 END_TEST
 

@@ -10,6 +10,7 @@
 
 #include "../../plugins/registrar/registrar.h"
 #include "../lib/check_main.h"
+#include "../lib/fakehost.h"
 
 static char *hdrs[] = {"Timestamp", "Name",	    " Email ",
 		       "Title",	    "Organization", "upstream-registrar"};
@@ -19,15 +20,15 @@ static const struct reg_record rec = {6, hdrs, vals};
 
 static char *render(const char *tpl, int html, int *rc)
 {
-	struct reg_buf out = REG_BUF_INIT, err = REG_BUF_INIT;
+	struct sdk_buf out = SDK_BUF_INIT, err = SDK_BUF_INIT;
 
 	*rc = reg_template_render(tpl, &rec, html, &out, &err);
 	if (*rc < 0) {
-		reg_buf_release(&out);
-		return reg_buf_detach(&err);
+		sdk_buf_release(&out);
+		return sdk_buf_detach(&err);
 	}
-	reg_buf_release(&err);
-	return reg_buf_detach(&out);
+	sdk_buf_release(&err);
+	return sdk_buf_detach(&out);
 }
 
 START_TEST(test_template_title)
@@ -79,21 +80,21 @@ END_TEST
 
 START_TEST(test_template_check)
 {
-	struct reg_buf err = REG_BUF_INIT;
+	struct sdk_buf err = SDK_BUF_INIT;
 
 	ck_assert_int_eq(reg_template_check("{Name}, {{x}} {Any Column}", &err),
 			 0);
 	ck_assert_int_eq(reg_template_check("}} a } b", &err), 0);
 	ck_assert_int_eq(reg_template_check("Hi {Name", &err), -1);
-	ck_assert_ptr_nonnull(strstr(reg_buf_str(&err), "unclosed"));
-	reg_buf_reset(&err);
+	ck_assert_ptr_nonnull(strstr(sdk_buf_str(&err), "unclosed"));
+	sdk_buf_reset(&err);
 	ck_assert_int_eq(reg_template_check("{Name, {Title}", &err), -1);
-	reg_buf_reset(&err);
+	sdk_buf_reset(&err);
 	ck_assert_int_eq(reg_template_check("{Na\nme}", &err), -1);
-	reg_buf_reset(&err);
+	sdk_buf_reset(&err);
 	ck_assert_int_eq(reg_template_check("Hi {}", &err), -1);
-	ck_assert_ptr_nonnull(strstr(reg_buf_str(&err), "names no column"));
-	reg_buf_release(&err);
+	ck_assert_ptr_nonnull(strstr(sdk_buf_str(&err), "names no column"));
+	sdk_buf_release(&err);
 }
 END_TEST
 
@@ -145,22 +146,25 @@ END_TEST
 
 START_TEST(test_encodings)
 {
-	struct reg_buf b = REG_BUF_INIT;
+	struct sdk_buf b = SDK_BUF_INIT;
+	struct fakehost *host = fakehost_new();
+	const struct opsbot_api *api = fakehost_api(host);
 
-	reg_form_add(&b, "o:tag", "a b&c=d/é");
-	reg_form_add(&b, "to", "x@y.z");
-	ck_assert_str_eq(reg_buf_str(&b),
+	sdk_form_add(&b, api, "o:tag", "a b&c=d/é");
+	sdk_form_add(&b, api, "to", "x@y.z");
+	ck_assert_str_eq(sdk_buf_str(&b),
 			 "o%3Atag=a%20b%26c%3Dd%2F%C3%A9&to=x%40y.z");
-	reg_buf_reset(&b);
+	sdk_buf_reset(&b);
 	reg_base64url(&b, (const unsigned char *)"\xfb\xff\xfe", 3);
-	ck_assert_str_eq(reg_buf_str(&b), "-__-");
-	reg_buf_reset(&b);
+	ck_assert_str_eq(sdk_buf_str(&b), "-__-");
+	sdk_buf_reset(&b);
 	reg_base64url(&b, (const unsigned char *)"ab", 2);
-	ck_assert_str_eq(reg_buf_str(&b), "YWI");
-	reg_buf_reset(&b);
+	ck_assert_str_eq(sdk_buf_str(&b), "YWI");
+	sdk_buf_reset(&b);
 	reg_base64url(&b, (const unsigned char *)"a", 1);
-	ck_assert_str_eq(reg_buf_str(&b), "YQ");
-	reg_buf_release(&b);
+	ck_assert_str_eq(sdk_buf_str(&b), "YQ");
+	sdk_buf_release(&b);
+	fakehost_free(host);
 }
 END_TEST
 
@@ -168,32 +172,33 @@ START_TEST(test_error_cause)
 {
 	char *s;
 
-	s = reg_error_cause("{\"error\":{\"code\":403,\"message\":\"The "
-			    "caller does not have permission\",\"status\":"
-			    "\"PERMISSION_DENIED\"}}");
+	s = sdk_http_error_cause("{\"error\":{\"code\":403,\"message\":\"The "
+				 "caller does not have permission\",\"status\":"
+				 "\"PERMISSION_DENIED\"}}");
 	ck_assert_str_eq(s, "The caller does not have permission");
 	free(s);
-	s = reg_error_cause("{\"error\":\"invalid_grant\",\"error_description"
-			    "\":\"Invalid JWT Signature.\"}");
+	s = sdk_http_error_cause(
+	    "{\"error\":\"invalid_grant\",\"error_description"
+	    "\":\"Invalid JWT Signature.\"}");
 	ck_assert_str_eq(s, "Invalid JWT Signature.");
 	free(s);
-	s = reg_error_cause("{\"message\": \"Domain not found: x.org\"}");
+	s = sdk_http_error_cause("{\"message\": \"Domain not found: x.org\"}");
 	ck_assert_str_eq(s, "Domain not found: x.org");
 	free(s);
-	s = reg_error_cause("{\"error\":\"API_TOKEN_LIMIT_EXCEEDED\","
-			    "\"message\":\"Rate limit exceeded\"}");
+	s = sdk_http_error_cause("{\"error\":\"API_TOKEN_LIMIT_EXCEEDED\","
+				 "\"message\":\"Rate limit exceeded\"}");
 	ck_assert_str_eq(s, "Rate limit exceeded");
 	free(s);
-	s = reg_error_cause("invalid value for idList\n");
+	s = sdk_http_error_cause("invalid value for idList\n");
 	ck_assert_str_eq(s, "invalid value for idList");
 	free(s);
-	s = reg_error_cause("Forbidden");
+	s = sdk_http_error_cause("Forbidden");
 	ck_assert_str_eq(s, "Forbidden");
 	free(s);
-	s = reg_error_cause("<html><body>bad gateway</body></html>");
+	s = sdk_http_error_cause("<html><body>bad gateway</body></html>");
 	ck_assert_str_eq(s, "unexpected html answer");
 	free(s);
-	s = reg_error_cause("{\"id\": \"trunc");
+	s = sdk_http_error_cause("{\"id\": \"trunc");
 	ck_assert_str_eq(s, "{\"id\": \"trunc");
 	free(s);
 	{
@@ -206,9 +211,9 @@ START_TEST(test_error_cause)
 		for (int i = 0; i < 120; i++, n += 2)
 			memcpy(body + n, "\xc3\xa9", 2);
 		snprintf(body + n, sizeof(body) - n, "\"}");
-		s = reg_error_cause(body);
+		s = sdk_http_error_cause(body);
 		ck_assert_int_eq(strlen(s), 199);
-		ck_assert_int_eq(reg_utf8_valid(s, strlen(s), NULL), 1);
+		ck_assert_int_eq(sdk_utf8_valid(s, strlen(s), NULL), 1);
 		free(s);
 	}
 }
@@ -217,17 +222,18 @@ END_TEST
 START_TEST(test_retry_after)
 {
 	/* Sun, 06 Nov 1994 08:49:37 GMT = 784111777 */
-	ck_assert_int_eq(reg_retry_after_ms("3", 0), 3000);
-	ck_assert_int_eq(reg_retry_after_ms(" 0 ", 0), 0);
+	ck_assert_int_eq(sdk_http_retry_after_ms("3", 0), 3000);
+	ck_assert_int_eq(sdk_http_retry_after_ms(" 0 ", 0), 0);
 	ck_assert_int_eq(
-	    reg_retry_after_ms("Sun, 06 Nov 1994 08:49:37 GMT", 784111770),
+	    sdk_http_retry_after_ms("Sun, 06 Nov 1994 08:49:37 GMT", 784111770),
 	    7000);
 	ck_assert_int_eq(
-	    reg_retry_after_ms("Sun, 06 Nov 1994 08:49:37 GMT", 784111800), 0);
-	ck_assert_int_eq(reg_retry_after_ms(NULL, 0), -1);
-	ck_assert_int_eq(reg_retry_after_ms("soon", 0), -1);
-	ck_assert_int_eq(reg_retry_after_ms("5x", 0), -1);
-	ck_assert_int_eq(reg_retry_after_ms("999999", 0), 86400000);
+	    sdk_http_retry_after_ms("Sun, 06 Nov 1994 08:49:37 GMT", 784111800),
+	    0);
+	ck_assert_int_eq(sdk_http_retry_after_ms(NULL, 0), -1);
+	ck_assert_int_eq(sdk_http_retry_after_ms("soon", 0), -1);
+	ck_assert_int_eq(sdk_http_retry_after_ms("5x", 0), -1);
+	ck_assert_int_eq(sdk_http_retry_after_ms("999999", 0), 86400000);
 }
 END_TEST
 
@@ -243,7 +249,7 @@ START_TEST(test_backoff)
 		if (d > 30000)
 			d = 30000;
 		for (int k = 0; k < 100; k++) {
-			long b = reg_backoff_ms(attempt, 1000, 30000, &rng);
+			long b = sdk_backoff_ms(attempt, 1000, 30000, &rng);
 
 			ck_assert_int_ge(b, d / 2);
 			ck_assert_int_le(b, d);
@@ -254,7 +260,7 @@ END_TEST
 
 START_TEST(test_a1)
 {
-	struct reg_buf b = REG_BUF_INIT;
+	struct sdk_buf b = SDK_BUF_INIT;
 	char col[8];
 
 	reg_a1_column(0, col);
@@ -268,11 +274,11 @@ START_TEST(test_a1)
 	reg_a1_column(702, col);
 	ck_assert_str_eq(col, "AAA");
 	reg_a1_tab(&b, "Form Responses 1");
-	ck_assert_str_eq(reg_buf_str(&b), "'Form Responses 1'");
-	reg_buf_reset(&b);
+	ck_assert_str_eq(sdk_buf_str(&b), "'Form Responses 1'");
+	sdk_buf_reset(&b);
 	reg_a1_tab(&b, "Bob's");
-	ck_assert_str_eq(reg_buf_str(&b), "'Bob''s'");
-	reg_buf_release(&b);
+	ck_assert_str_eq(sdk_buf_str(&b), "'Bob''s'");
+	sdk_buf_release(&b);
 }
 END_TEST
 
@@ -322,17 +328,17 @@ START_TEST(test_utf8_valid)
 {
 	size_t bad = 99;
 
-	ck_assert_int_eq(reg_utf8_valid("Émile 𝄞 ok", 13, &bad), 1);
-	ck_assert_int_eq(reg_utf8_valid("caf\xe9 latin-1", 14, &bad), 0);
+	ck_assert_int_eq(sdk_utf8_valid("Émile 𝄞 ok", 13, &bad), 1);
+	ck_assert_int_eq(sdk_utf8_valid("caf\xe9 latin-1", 14, &bad), 0);
 	ck_assert_int_eq(bad, 3);
 	/* a sequence cut at the end, an overlong one, a surrogate, NUL */
-	ck_assert_int_eq(reg_utf8_valid("ab\xc3", 3, &bad), 0);
+	ck_assert_int_eq(sdk_utf8_valid("ab\xc3", 3, &bad), 0);
 	ck_assert_int_eq(bad, 2);
-	ck_assert_int_eq(reg_utf8_valid("\xc0\xaf", 2, &bad), 0);
-	ck_assert_int_eq(reg_utf8_valid("\xed\xa0\x80", 3, &bad), 0);
-	ck_assert_int_eq(reg_utf8_valid("a\0b", 3, &bad), 0);
+	ck_assert_int_eq(sdk_utf8_valid("\xc0\xaf", 2, &bad), 0);
+	ck_assert_int_eq(sdk_utf8_valid("\xed\xa0\x80", 3, &bad), 0);
+	ck_assert_int_eq(sdk_utf8_valid("a\0b", 3, &bad), 0);
 	ck_assert_int_eq(bad, 1);
-	ck_assert_int_eq(reg_utf8_valid("", 0, NULL), 1);
+	ck_assert_int_eq(sdk_utf8_valid("", 0, NULL), 1);
 }
 END_TEST
 
