@@ -1,5 +1,7 @@
 // clang-format off
 // fuzz-sources: host/irc.c host/irc_message.c host/irc_queue.c
+// fuzz-sources: host/irc_conn.c host/irc_register.c host/irc_channels.c
+// fuzz-sources: host/irc_send.c host/irc_gateway.c
 // fuzz-sources: host/irc_accounts.c host/command.c host/access.c
 // fuzz-sources: host/config.c host/log.c host/util.c host/loop.c
 // fuzz-sources: host/net.c host/module.c host/plugin.c host/api.c

@@ -1,0 +1,451 @@
+/*
+ * irc_conn.c - the bot's one connection to its server: the socket (TCP or
+ * TLS through net.c), the state of the session, the bytes in and out, the
+ * PING watchdog, reconnects with backoff, and QUIT.
+ *
+ * Inbound: bytes are cut into lines at LF (a trailing CR is dropped) and
+ * each goes to irc_handle_line(); a line longer than IRC_INPUT_MAX is
+ * skipped up to its end, so no input can stall the reader.  Outbound:
+ * finished lines are buffered and leave in one write before the loop
+ * blocks again.  What a line means is for the other parts.
+ */
+#include "irc_internal.h"
+#include "log.h"
+#include "loop.h"
+#include "net.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define COMPONENT "irc"
+#define KLINE_BACKOFF_MS (60 * 60 * 1000)
+#define QUIT_WAIT_MS 2000
+
+static struct {
+	enum irc_state state;
+	struct net_conn *conn;
+	struct buf carry; /* the incomplete last line of a read */
+	int discarding;	  /* inside an over-long line */
+	struct buf out;	  /* lines to hand to the socket */
+	uv_prepare_t flush_check;
+	uv_timer_t reconnect_timer, watchdog_timer, quit_timer;
+	int handles_ready;
+	int64_t last_rx;
+	int ping_outstanding;
+	int reconnect_attempt;
+	int64_t registered_at; /* 0 before 001 */
+	int banned;	       /* the server said so: wait an hour */
+	void (*quit_done)(void);
+	void (*test_sent)(const char *line, size_t len);
+} conn;
+
+static void schedule_reconnect(const char *why);
+
+void irc_conn_init(void)
+{
+	if (conn.handles_ready)
+		return;
+	uv_prepare_init(loop_get(), &conn.flush_check);
+	uv_timer_init(loop_get(), &conn.reconnect_timer);
+	uv_timer_init(loop_get(), &conn.watchdog_timer);
+	uv_timer_init(loop_get(), &conn.quit_timer);
+	conn.handles_ready = 1;
+}
+
+void irc_conn_fini(void)
+{
+	if (conn.conn)
+		net_close(conn.conn);
+	conn.conn = NULL;
+	if (conn.handles_ready) {
+		uv_close((uv_handle_t *)&conn.flush_check, NULL);
+		uv_close((uv_handle_t *)&conn.reconnect_timer, NULL);
+		uv_close((uv_handle_t *)&conn.watchdog_timer, NULL);
+		uv_close((uv_handle_t *)&conn.quit_timer, NULL);
+		conn.handles_ready = 0;
+	}
+	buf_free(&conn.carry);
+	buf_free(&conn.out);
+}
+
+enum irc_state irc_conn_state(void)
+{
+	return conn.state;
+}
+
+int irc_conn_is_open(void)
+{
+	return conn.conn != NULL;
+}
+
+const char *irc_conn_peer(void)
+{
+	return conn.conn ? net_peer(conn.conn) : "(test)";
+}
+
+void irc_conn_mark_registered(void)
+{
+	conn.state = IRC_REGISTERED;
+	conn.registered_at = time_now_ms();
+	irc_counters()->registrations++;
+}
+
+/* ---- output ---- */
+
+static void on_flush(uv_prepare_t *check)
+{
+	uv_prepare_stop(check);
+	if (!conn.out.len)
+		return;
+	if (conn.test_sent) {
+		buf_reset(&conn.out);
+		return;
+	}
+	if (conn.conn)
+		net_write(conn.conn, conn.out.data, conn.out.len);
+	buf_reset(&conn.out);
+}
+
+void irc_conn_flush(void)
+{
+	on_flush(&conn.flush_check);
+}
+
+void irc_conn_write_line(const char *line, size_t len)
+{
+	irc_counters()->lines_out++;
+	if (conn.test_sent)
+		conn.test_sent(line, len);
+	if (log_enabled(LOG_DEBUG) && strncmp(line, "PASS ", 5) &&
+	    strncmp(line, "AUTHENTICATE ", 13) &&
+	    strncmp(line, "PRIVMSG NickServ :IDENTIFY", 26))
+		debug(COMPONENT, ">> %.*s", (int)len, line);
+	buf_add(&conn.out, line, len);
+	buf_add(&conn.out, "\r\n", 2);
+	/* Flushed by a prepare handle, which runs before the loop blocks in
+	 * poll: the lines of one pass go out in one write, and a line
+	 * written in a timer callback (the queue's pacing timer, a plugin's
+	 * timer) goes out at once.  A check handle runs only after poll,
+	 * which kept such a line until the next event, seconds later. */
+	if (!uv_is_active((uv_handle_t *)&conn.flush_check))
+		uv_prepare_start(&conn.flush_check, on_flush);
+}
+
+/* ---- input ---- */
+
+static void skipped_long_line(void)
+{
+	irc_counters()->lines_too_long++;
+	debug(COMPONENT, "skipped a line longer than %d bytes", IRC_INPUT_MAX);
+}
+
+/* Cuts bytes into lines; a partial line waits in conn.carry. */
+void irc_conn_receive(char *bytes, size_t len)
+{
+	char *p = bytes, *end = bytes + len;
+
+	conn.last_rx = time_now_ms();
+	conn.ping_outstanding = 0;
+	if (conn.carry.len || conn.discarding) {
+		char *nl = memchr(p, '\n', len);
+		size_t take = nl ? (size_t)(nl - p) : len;
+
+		if (!conn.discarding) {
+			if (conn.carry.len + take > IRC_INPUT_MAX) {
+				conn.discarding = 1;
+				buf_reset(&conn.carry);
+			} else {
+				buf_add(&conn.carry, p, take);
+			}
+		}
+		if (!nl)
+			return;
+		p = nl + 1;
+		if (conn.discarding) {
+			conn.discarding = 0;
+			skipped_long_line();
+		} else {
+			size_t l = conn.carry.len;
+
+			if (l && conn.carry.data[l - 1] == '\r')
+				l--;
+			irc_handle_line(conn.carry.data, l);
+			buf_reset(&conn.carry);
+		}
+		/* The line may have ended the session. */
+		if (conn.state == IRC_IDLE)
+			return;
+	}
+	while (p < end) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t l;
+
+		if (!nl) {
+			if ((size_t)(end - p) > IRC_INPUT_MAX)
+				conn.discarding = 1;
+			else
+				buf_add(&conn.carry, p, (size_t)(end - p));
+			return;
+		}
+		l = (size_t)(nl - p);
+		if (l > IRC_INPUT_MAX) {
+			/* Logged like one that spans reads, so every refused
+			 * line is accounted for in the log. */
+			skipped_long_line();
+		} else {
+			if (l && p[l - 1] == '\r')
+				l--;
+			p[l] = '\0';
+			irc_handle_line(p, l);
+		}
+		p = nl + 1;
+		if (conn.state == IRC_IDLE)
+			return;
+	}
+}
+
+static void on_received(void *data, char *bytes, size_t len)
+{
+	UNUSED(data);
+	irc_conn_receive(bytes, len);
+}
+
+/* ---- connection life ---- */
+
+static void on_connected(void *data)
+{
+	UNUSED(data);
+	conn.state = IRC_REGISTERING;
+	irc_counters()->connects++;
+	conn.last_rx = time_now_ms();
+	conn.ping_outstanding = 0;
+	buf_reset(&conn.carry);
+	conn.discarding = 0;
+	if (irc_settings_get()->tls)
+		info(COMPONENT, "connected to %s with %s", net_peer(conn.conn),
+		     net_tls_info(conn.conn));
+	else
+		info(COMPONENT, "connected to %s", net_peer(conn.conn));
+	irc_on_connected();
+}
+
+static void on_closed(void *data, const char *reason)
+{
+	UNUSED(data);
+	if (conn.state == IRC_QUITTING) {
+		net_close(conn.conn);
+		conn.conn = NULL;
+		uv_timer_stop(&conn.quit_timer);
+		conn.state = IRC_IDLE;
+		if (conn.quit_done) {
+			void (*done)(void) = conn.quit_done;
+
+			conn.quit_done = NULL;
+			done();
+		}
+		return;
+	}
+	net_close(conn.conn);
+	conn.conn = NULL;
+	buf_reset(&conn.out);
+	irc_on_disconnected();
+	schedule_reconnect(reason);
+}
+
+void irc_conn_drop(const char *reason)
+{
+	if (!conn.conn)
+		return;
+	warning(COMPONENT, "closing the connection: %s", reason);
+	on_closed(NULL, reason);
+}
+
+static void on_reconnect_timer(uv_timer_t *t)
+{
+	UNUSED(t);
+	irc_conn_connect();
+}
+
+long irc_backoff_delay(long base, long cap, int attempt, double random01)
+{
+	long ceiling = base;
+	int i;
+
+	for (i = 0; i < attempt && ceiling < cap; i++)
+		ceiling *= 2;
+	if (ceiling > cap)
+		ceiling = cap;
+	/* Jitter over the upper half: spread out, never a tight loop. */
+	return ceiling / 2 + (long)(random01 * (double)(ceiling - ceiling / 2));
+}
+
+static void schedule_reconnect(const char *why)
+{
+	const struct irc_settings *cfg = irc_settings_get();
+	long delay;
+
+	conn.state = IRC_IDLE;
+	/* Only a session that lasted resets the backoff. */
+	if (conn.registered_at &&
+	    time_now_ms() - conn.registered_at >= cfg->reconnect_reset_ms)
+		conn.reconnect_attempt = 0;
+	conn.registered_at = 0;
+	delay = irc_backoff_delay(cfg->reconnect_min_ms, cfg->reconnect_max_ms,
+				  conn.reconnect_attempt,
+				  (double)rand() / RAND_MAX);
+	conn.reconnect_attempt++;
+	if (conn.banned) {
+		delay = KLINE_BACKOFF_MS;
+		error(COMPONENT, "banned by the server: not reconnecting for "
+				 "an hour (restart opsbot to try sooner)");
+		conn.banned = 0;
+	}
+	warning(COMPONENT, "disconnected (%s); reconnecting in %.1f s", why,
+		(double)delay / 1000.0);
+	loop_timer_start(&conn.reconnect_timer, on_reconnect_timer,
+			 (uint64_t)delay, 0);
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+	int64_t silent = time_now_ms() - conn.last_rx;
+	long limit = irc_settings_get()->ping_timeout_ms;
+
+	UNUSED(t);
+	if (conn.state != IRC_REGISTERED && conn.state != IRC_REGISTERING)
+		return;
+	if (silent >= limit) {
+		char why[80];
+
+		snprintf(why, sizeof(why), "no data from the server for %lld s",
+			 (long long)(silent / 1000));
+		irc_conn_drop(why);
+	} else if (silent >= limit / 2 && !conn.ping_outstanding &&
+		   conn.state == IRC_REGISTERED) {
+		conn.ping_outstanding = 1;
+		irc_send_now1("PING", "opsbot");
+	}
+}
+
+void irc_conn_configure(void)
+{
+	long tick = irc_settings_get()->ping_timeout_ms / 8;
+
+	if (tick < 250)
+		tick = 250;
+	loop_timer_start(&conn.watchdog_timer, on_watchdog, (uint64_t)tick,
+			 (uint64_t)tick);
+}
+
+void irc_conn_connect(void)
+{
+	static const struct net_callbacks cb = {on_connected, on_received,
+						on_closed};
+	const struct irc_settings *cfg = irc_settings_get();
+	struct net_options o;
+
+	if (conn.conn)
+		return;
+	memset(&o, 0, sizeof(o));
+	o.host = cfg->server;
+	o.port = cfg->port;
+	o.connect_timeout_ms = cfg->connect_timeout_ms;
+	if (cfg->tls) {
+		o.tls = &cfg->tls_opts;
+		/* Said at every connect: it must not go unnoticed. */
+		if (!cfg->tls_opts.verify && !cfg->tls_opts.fingerprint)
+			warning(COMPONENT,
+				"TLS certificate verification is OFF ([irc] "
+				"tls_verify = false): anyone on the path can "
+				"read and change this connection");
+	}
+	conn.state = IRC_CONNECTING;
+	info(COMPONENT, "connecting to %s port %d%s", o.host, o.port,
+	     cfg->tls ? " with TLS" : "");
+	conn.conn = net_connect(&o, &cb, NULL);
+}
+
+static void on_quit_timer(uv_timer_t *t)
+{
+	UNUSED(t);
+	if (conn.conn)
+		on_closed(NULL, "quit");
+}
+
+void irc_conn_quit(const char *message, void (*done)(void))
+{
+	uv_timer_stop(&conn.reconnect_timer);
+	if (!conn.conn || conn.state == IRC_CONNECTING) {
+		if (conn.conn)
+			net_close(conn.conn);
+		conn.conn = NULL;
+		conn.state = IRC_IDLE;
+		if (done)
+			done();
+		return;
+	}
+	conn.quit_done = done;
+	if (conn.state == IRC_REGISTERED || conn.state == IRC_REGISTERING)
+		irc_send_now1("QUIT", message ? message : "bye");
+	conn.state = IRC_QUITTING;
+	on_flush(&conn.flush_check);
+	loop_timer_start(&conn.quit_timer, on_quit_timer, QUIT_WAIT_MS, 0);
+}
+
+void irc_conn_test_attach(void (*sent)(const char *line, size_t len))
+{
+	conn.test_sent = sent;
+	conn.state = IRC_REGISTERING;
+	irc_counters()->connects++;
+}
+
+/* ---- what the server says about the link ---- */
+
+void irc_conn_on_ping(const struct irc_message *m,
+		      const struct irc_userhost *who)
+{
+	UNUSED(who);
+	irc_send_now("PONG", m->param_count ? 1 : 0, m->params);
+}
+
+void irc_conn_on_pong(const struct irc_message *m,
+		      const struct irc_userhost *who)
+{
+	UNUSED(m);
+	UNUSED(who);
+	conn.ping_outstanding = 0;
+}
+
+void irc_conn_on_error(const struct irc_message *m,
+		       const struct irc_userhost *who)
+{
+	const char *why = m->param_count ? m->params[0] : "";
+
+	UNUSED(who);
+	if (conn.state == IRC_QUITTING)
+		info(COMPONENT, "server closed the link: %s", why);
+	else
+		warning(COMPONENT, "server says: ERROR %s", why);
+	if (strcasestr(why, "banned") || strcasestr(why, "k-line") ||
+	    strcasestr(why, "kline") || strcasestr(why, "g-line") ||
+	    strcasestr(why, "z-line"))
+		conn.banned = 1;
+}
+
+void irc_conn_on_kill(const struct irc_message *m,
+		      const struct irc_userhost *who)
+{
+	warning(COMPONENT, "killed by %s: %s", who ? who->nick : "the server",
+		m->param_count >= 2 ? m->params[1] : "");
+}
+
+/* 465 ERR_YOUREBANNEDCREEP. */
+void irc_conn_on_banned(const struct irc_message *m, int code)
+{
+	UNUSED(code);
+	conn.banned = 1;
+	error(COMPONENT, "BANNED from the server (465): %s",
+	      m->param_count >= 2 ? m->params[1] : "");
+}
