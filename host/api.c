@@ -38,6 +38,22 @@ void api_emit_say(const char *target, const char *group, const char *text,
 		say_fn(target, group, text, len);
 }
 
+static api_progress_fn *progress_fn;
+
+void api_set_progress(api_progress_fn *fn)
+{
+	progress_fn = fn;
+}
+
+void api_emit_progress(const char *target, const char *key, const char *text,
+		       size_t len)
+{
+	if (progress_fn)
+		progress_fn(target, key, text, len);
+	else
+		api_emit_say(target, NULL, text, len);
+}
+
 void api_set_mode(int mode)
 {
 	run_mode = mode;

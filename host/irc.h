@@ -36,6 +36,10 @@ void irc_send_text(const char *target, const char *text, size_t len);
  * wait (group NULL: never). */
 void irc_say(const char *target, const char *group, const char *text,
 	     size_t len);
+/* A progress line: while it waits for flood control, a newer one with
+ * the same key replaces it (api->say_progress). */
+void irc_say_progress(const char *target, const char *key, const char *text,
+		      size_t len);
 
 /* Where command replies go for requests that came from IRC. */
 extern const struct reply_sink irc_reply_sink;

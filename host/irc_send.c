@@ -199,7 +199,32 @@ struct split_ctx {
 	const char *target;
 	const char *command;
 	const char *group;
+	const char *key; /* progress: latest wins under this key */
+	int chunks;	 /* sent so far */
 };
+
+/* A progress line: out now if the bucket allows, else queued under its
+ * key, where the first line of a newer text drops the older one. */
+static void send_keyed(const struct split_ctx *ctx, int count,
+		       const char *const *params)
+{
+	char line[IRC_LINE_MAX];
+	int n = build_line(line, sizeof(line) - 2, ctx->command, count, params);
+	int64_t now = time_now_ms();
+
+	if (n < 0)
+		return;
+	if (irc_register_complete() &&
+	    irc_queue_can_send_now(pipeline.queue, now)) {
+		irc_queue_consume(pipeline.queue, now);
+		irc_conn_write_line(line, (size_t)n);
+		return;
+	}
+	irc_queue_push_keyed(pipeline.queue, ctx->target, ctx->key,
+			     ctx->chunks == 0, line, (size_t)n, now);
+	if (irc_register_complete())
+		irc_send_drain();
+}
 
 static int send_chunk(const char *chunk, size_t len, void *data)
 {
@@ -213,14 +238,20 @@ static int send_chunk(const char *chunk, size_t len, void *data)
 	text[len] = '\0';
 	params[0] = ctx->target;
 	params[1] = text;
-	irc_send_queued(ctx->target, ctx->group, ctx->command, 2, params);
+	if (ctx->key)
+		send_keyed(ctx, 2, params);
+	else
+		irc_send_queued(ctx->target, ctx->group, ctx->command, 2,
+				params);
+	ctx->chunks++;
 	return 0;
 }
 
 static void send_text(const char *command, const char *target,
-		      const char *group, const char *text, size_t len)
+		      const char *group, const char *key, const char *text,
+		      size_t len)
 {
-	struct split_ctx ctx = {target, command, group};
+	struct split_ctx ctx = {target, command, group, key, 0};
 	/* A secret that reached a reply leaves as "[redacted]". */
 	char *copy = secret_redact_copy(text, len, &len);
 
@@ -232,11 +263,17 @@ static void send_text(const char *command, const char *target,
 
 void irc_send_text(const char *target, const char *text, size_t len)
 {
-	send_text("PRIVMSG", target, NULL, text, len);
+	send_text("PRIVMSG", target, NULL, NULL, text, len);
 }
 
 void irc_say(const char *target, const char *group, const char *text,
 	     size_t len)
 {
-	send_text("PRIVMSG", target, group, text, len);
+	send_text("PRIVMSG", target, group, NULL, text, len);
+}
+
+void irc_say_progress(const char *target, const char *key, const char *text,
+		      size_t len)
+{
+	send_text("PRIVMSG", target, NULL, key, text, len);
 }

@@ -450,6 +450,7 @@ static int run_daemon(void)
 	if (start_host(OPSBOT_MODE_DAEMON, NULL) < 0)
 		return 1;
 	api_set_say(irc_say);
+	api_set_progress(irc_say_progress);
 	if (webhook_configure(config) < 0) {
 		host_stop();
 		return 1;

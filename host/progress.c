@@ -62,7 +62,12 @@ static void entry_free(struct progress *e)
 
 static void send_line(struct progress *e, const char *text)
 {
-	api_emit_say(e->target, NULL, text, strlen(text));
+	/* The queue key is the plugin's and the task's: another plugin's
+	 * "build" is another task. */
+	char *key = xasprintf("%s\x1f%s", plugin_log_name(e->plugin), e->key);
+
+	api_emit_progress(e->target, key, text, strlen(text));
+	free(key);
 	e->last_sent = time_now_ms();
 }
 
