@@ -68,8 +68,9 @@ static void on_event(struct opsbot_plugin *p,
 	switch (ev->kind) {
 	case OPSBOT_PROCESS_STDOUT:
 	case OPSBOT_PROCESS_STDERR:
-		note("%s %s %s", ev->kind == OPSBOT_PROCESS_STDOUT ? "out" : "err",
-		     c->tag, ev->line);
+		note("%s %s %s",
+		     ev->kind == OPSBOT_PROCESS_STDOUT ? "out" : "err", c->tag,
+		     ev->line);
 		if (c->cancel_on[0] && !strcmp(ev->line, c->cancel_on))
 			note("cancel %s %d", c->tag, bot->cancel(self, c->id));
 		return;
@@ -172,17 +173,17 @@ static int cmd_signal(struct opsbot_plugin *p, struct opsbot_request *req,
 	struct child *c = child_find(req->argv[0]);
 	int64_t id = c ? c->id : strtoll(req->argv[0], NULL, 10);
 
-	note("signal %s %d", req->argv[0],
-	     bot->process_signal(self, id,
-				 (int)strtol(req->argv[1], NULL, 10)));
+	note(
+	    "signal %s %d", req->argv[0],
+	    bot->process_signal(self, id, (int)strtol(req->argv[1], NULL, 10)));
 	return OPSBOT_OK;
 }
 
 static const struct opsbot_command commands[] = {
-    OPSBOT_COMMAND("start", "<tag> <options> <script>", "starts a child",
-		   NULL, 3, 3, cmd_start, NULL),
-    OPSBOT_COMMAND("cancel", "<tag>", "cancels a child", NULL, 1, 1,
-		   cmd_cancel, NULL),
+    OPSBOT_COMMAND("start", "<tag> <options> <script>", "starts a child", NULL,
+		   3, 3, cmd_start, NULL),
+    OPSBOT_COMMAND("cancel", "<tag>", "cancels a child", NULL, 1, 1, cmd_cancel,
+		   NULL),
     OPSBOT_COMMAND("signal", "<tag> <signal>", "signals a child", NULL, 2, 2,
 		   cmd_signal, NULL),
 };

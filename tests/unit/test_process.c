@@ -83,8 +83,8 @@ static void teardown(void)
 /* proctest <a> [<b> [<c> [<d>]]] */
 static void run_cmd(const char *a, const char *b, const char *c, const char *d)
 {
-	char *argv[] = {"proctest", (char *)a, (char *)b, (char *)c, (char *)d,
-			NULL};
+	char *argv[] = {"proctest", (char *)a, (char *)b,
+			(char *)c,  (char *)d, NULL};
 	int argc = 1;
 
 	while (argv[argc])
@@ -461,8 +461,7 @@ START_TEST(shutdown_waits_for_cleanup_lines)
 	ck_assert_msg(wait_for("out t ready", 3000), "%s", transcript());
 	ck_assert_int_eq(plugin_unload_all_wait(0), 1);
 	ck_assert_int_eq(count_of("out t clean "), 10);
-	ck_assert_msg(before("out t clean 10", "exit t "), "%s",
-		      transcript());
+	ck_assert_msg(before("out t clean 10", "exit t "), "%s", transcript());
 	ck_assert_msg(before("exit t ", "fini"), "%s", transcript());
 	e = exit_of("t");
 	ck_assert_int_eq(e.status, OPSBOT_ECANCELED);
