@@ -13,6 +13,7 @@
 #include "log.h"
 #include "loop.h"
 #include "plugin.h"
+#include "process.h"
 #include "testutil.h"
 
 #include <check.h>
@@ -501,6 +502,29 @@ START_TEST(unload_policy_and_name)
 }
 END_TEST
 
+/* process_kill_all() (host_stop, after the shutdown's deadline): SIGKILL
+ * to every group at once, whatever its grace. */
+START_TEST(kill_all_kills_every_group)
+{
+	struct exit_line e;
+	int64_t t0;
+
+	start("t", "grace=20000", SCRIPT_IGNORE_TERM);
+	ck_assert_msg(wait_for("out t ready", 3000), "%s", transcript());
+	run_cmd("cancel", "t", NULL, NULL);
+	test_run_for(200);
+	ck_assert_int_eq(count_of("exit t "), 0);
+	t0 = time_now_ms();
+	process_kill_all();
+	ck_assert_msg(wait_for("exit t ", 3000), "%s", transcript());
+	ck_assert_int_lt(time_now_ms() - t0, 1500);
+	e = exit_of("t");
+	ck_assert_int_eq(e.status, OPSBOT_ECANCELED);
+	ck_assert_int_eq(e.sig, SIGKILL);
+	ck_assert_msg(group_gone(e.pid), "group %ld still there", e.pid);
+}
+END_TEST
+
 static Suite *process_suite(void)
 {
 	Suite *s = suite_create("process");
@@ -521,6 +545,7 @@ static Suite *process_suite(void)
 	tcase_add_test(tc, unload_gives_one_exit_before_fini);
 	tcase_add_test(tc, shutdown_waits_for_cleanup_lines);
 	tcase_add_test(tc, unload_policy_and_name);
+	tcase_add_test(tc, kill_all_kills_every_group);
 	suite_add_tcase(s, tc);
 	return s;
 }
