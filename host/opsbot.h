@@ -341,8 +341,12 @@ typedef void opsbot_http_fn(struct opsbot_plugin *self,
  * Ending it (cancel(), the time limit, an unload that cancels, shutdown):
  * cancel_signal goes to the whole group; output keeps streaming; if the
  * group is not gone after kill_grace_ms, SIGKILL follows.  The final EXIT
- * event comes only when the process has really exited and its output is
- * read, so a lock held for it can be released then.
+ * event comes only when the process has really exited, its output is read
+ * and no process of its group is left, so a lock held for it can be
+ * released then.  A group that outlives the child (a grandchild still
+ * holding the output, or one that closed it) gets the same grace after
+ * the child exited, then SIGKILL; output that a process outside the group
+ * keeps open is closed 1 s after the SIGKILL, so EXIT always comes.
  */
 struct opsbot_process_options {
 	size_t size;		 /* sizeof(struct opsbot_process_options) */
@@ -358,7 +362,9 @@ struct opsbot_process_options {
 	int cancel_signal;    /* 0: SIGTERM; packer wants SIGINT */
 	const char *log_path; /* NULL: none; else every stdout and stderr
 				 line is also appended to this file (created
-				 0600), "[out] " / "[err] " prefixed */
+				 0600), "[out] " / "[err] " prefixed; if it
+				 cannot be opened, process_start() returns
+				 OPSBOT_EINVAL and starts nothing */
 	size_t log_max_bytes; /* 0: 64 MiB; past it one line says the log
 				 was cut, and nothing more is written */
 	enum opsbot_unload_policy unload_policy;
@@ -380,7 +386,8 @@ struct opsbot_process_event {
 	int truncated;	 /* the line was longer than 16 KiB and was cut;
 			    the rest arrives as further lines */
 	int status;	 /* EXIT: OPSBOT_OK if it exited by itself (any
-			    code), OPSBOT_ETIMEDOUT, OPSBOT_ECANCELED, or
+			    code, or a signal sent with process_signal()),
+			    OPSBOT_ETIMEDOUT, OPSBOT_ECANCELED, or
 			    OPSBOT_ERR (killed by a signal nobody sent) */
 	int exit_code;	 /* EXIT: exit code, -1 if killed by a signal */
 	int term_signal; /* EXIT: the signal that ended it, or 0 */
@@ -711,7 +718,8 @@ struct opsbot_api {
 	 * Sends sig to a running child's whole process group (SIGINT to
 	 * stop a build politely; SIGUSR1 for a status).  It does not end the
 	 * operation: the EXIT event still comes when the child is gone.
-	 * Returns OPSBOT_OK or OPSBOT_ENOENT.
+	 * Returns OPSBOT_OK, OPSBOT_ENOENT (no such process, or it ended)
+	 * or OPSBOT_EINVAL (not a signal).
 	 */
 	int (*process_signal)(struct opsbot_plugin *self, int64_t id, int sig);
 

@@ -1,7 +1,8 @@
 /*
  * process.h - child processes for plugins (api->process_start): argv only,
- * a minimal environment, output streamed line by line, a time limit that
- * kills the whole process group.
+ * a minimal environment, output streamed line by line (and to a capped log
+ * file), ended by a signal to the whole process group with a grace before
+ * SIGKILL, and EXIT only once the group is gone.
  */
 #ifndef PROCESS_H
 #define PROCESS_H
@@ -13,7 +14,8 @@ int64_t process_start(struct opsbot_plugin *p,
 		      opsbot_process_fn *fn, void *data);
 
 int process_signal(struct opsbot_plugin *p, int64_t id, int sig);
-/* Kills every child still running (shutdown). */
+/* SIGKILLs the group of every child not yet finished (host_stop, after
+ * the shutdown's deadline). */
 void process_kill_all(void);
 
 #endif /* PROCESS_H */
