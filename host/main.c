@@ -201,12 +201,14 @@ static struct config *load_config(const char *path, int quiet_ok)
 		const struct config_entry *e;
 
 		for (e = cfg->entries; e; e = e->next) {
-			const char *name = e->section + 7;
-			size_t len = strcspn(name, ".");
+			const char *name;
+			size_t len;
 			int listed = 0;
 
 			if (!str_has_prefix(e->section, "plugin."))
 				continue;
+			name = e->section + 7;
+			len = strcspn(name, ".");
 			for (i = 0; i < count; i++)
 				listed |= strlen(plugins[i]) == len &&
 					  !strncmp(plugins[i], name, len);
