@@ -2,6 +2,7 @@
  * module.c - finding and loading the host's optional modules.
  */
 #include "module.h"
+#include "tls_backend.h"
 #include "util.h"
 
 #include <dlfcn.h>
@@ -67,4 +68,24 @@ out:
 	for (i = 0; i < 3; i++)
 		free(paths[i]);
 	return sym;
+}
+
+const struct tls_backend *module_tls(char **err)
+{
+	static const struct tls_backend *tls;
+	const struct tls_backend *b;
+
+	if (tls)
+		return tls;
+	b = module_load("tls", TLS_BACKEND_SYMBOL, err);
+	if (!b)
+		return NULL;
+	if (b->version != TLS_BACKEND_VERSION) {
+		*err = xasprintf("module 'tls' has version %u, this opsbot "
+				 "needs %u; install the matching modules",
+				 b->version, TLS_BACKEND_VERSION);
+		return NULL;
+	}
+	tls = b;
+	return tls;
 }

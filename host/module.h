@@ -14,4 +14,13 @@ const char *module_exe_dir(void);
  */
 void *module_load(const char *name, const char *symbol, char **err);
 
+struct tls_backend;
+
+/*
+ * modules/tls.so's table, loaded on first use and checked for its
+ * version; NULL with *err set (malloc'd).  A failed load is tried again
+ * on the next call.
+ */
+const struct tls_backend *module_tls(char **err);
+
 #endif /* MODULE_H */

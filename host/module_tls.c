@@ -7,12 +7,17 @@
  * (SSL_set1_host, or the IP address), TLS 1.2 at least.  A configured
  * SHA-256 certificate fingerprint replaces the chain check, for servers
  * with self-signed certificates.
+ *
+ * It also computes the HMAC-SHA256 that webhook signatures are checked
+ * with, so the host needs no second copy of a hash.
  */
 #include "tls_backend.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <limits.h>
 #include <openssl/err.h>
+#include <openssl/hmac.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
@@ -341,6 +346,20 @@ static void describe(struct tls_session *s, char *out, size_t size)
 		 SSL_get_version(s->ssl), SSL_get_cipher_name(s->ssl), hex);
 }
 
+static int hmac_sha256(const void *key, size_t key_len, const void *data,
+		       size_t len, unsigned char out[32])
+{
+	unsigned int out_len = 0;
+
+	/* HMAC() reads key_len as an int. */
+	if (key_len > INT_MAX)
+		return -1;
+	if (!HMAC(EVP_sha256(), key, (int)key_len,
+		  (const unsigned char *)(len ? data : ""), len, out, &out_len))
+		return -1;
+	return out_len == 32 ? 0 : -1;
+}
+
 __attribute__((visibility("default")))
 const struct tls_backend opsbot_tls_backend = {
     .version = TLS_BACKEND_VERSION,
@@ -354,4 +373,5 @@ const struct tls_backend opsbot_tls_backend = {
     .write = tls_write,
     .take_output = take_output,
     .describe = describe,
+    .hmac_sha256 = hmac_sha256,
 };

@@ -313,16 +313,12 @@ static int tls_start(struct net_conn *c)
 	char err[256], *msg = NULL;
 
 	if (!tls) {
-		const struct tls_backend *b =
-		    module_load("tls", TLS_BACKEND_SYMBOL, &msg);
-
-		if (!b || b->version != TLS_BACKEND_VERSION) {
-			fail(c, "TLS: %s",
-			     msg ? msg : "module version mismatch");
+		tls = module_tls(&msg);
+		if (!tls) {
+			fail(c, "TLS: %s", msg);
 			free(msg);
 			return -1;
 		}
-		tls = b;
 	}
 	c->tls_ctx = tls->ctx_new(c->tls_opts, err, sizeof(err));
 	if (c->tls_ctx)

@@ -503,7 +503,8 @@ struct opsbot_webhook_route {
 	const char *path;   /* exact; starts with "/hooks/<plugin name>" */
 	opsbot_webhook_fn *fn;
 	void *data;
-	size_t max_body_bytes; /* 0: 1 MiB; larger bodies get 413 */
+	size_t max_body_bytes; /* 0: 1 MiB; larger bodies get 413 (never
+				  more than [http] max_body) */
 	int rate_per_minute;   /* 0: unlimited; beyond it 429 with
 				  Retry-After, the handler is not called */
 	int burst;	       /* requests allowed at once; 0: rate/6 + 1 */
@@ -677,6 +678,7 @@ struct opsbot_api {
 	 */
 	int (*state_get)(struct opsbot_plugin *self, const char *key,
 			 char **value, size_t *len);
+	/* OPSBOT_OK, or OPSBOT_ENOENT if key was not set. */
 	int (*state_delete)(struct opsbot_plugin *self, const char *key);
 	/*
 	 * Calls fn for every key that starts with prefix ("" for all), in
@@ -781,8 +783,10 @@ struct opsbot_api {
 	/*
 	 * Checks a shared token, compared in constant time: the value of
 	 * header (e.g. "X-Gitlab-Token"; NULL: not looked at) or of the query
-	 * parameter (e.g. "token"; NULL: not looked at) must equal expected.
-	 * Returns OPSBOT_OK, or OPSBOT_EPERM (missing or wrong).
+	 * parameter (e.g. "token"; NULL: not looked at; percent-decoded, the
+	 * first one counts) must equal expected; the header, if the request
+	 * has it, is the one checked.  Returns OPSBOT_OK, or OPSBOT_EPERM
+	 * (missing or wrong, or expected NULL or "": nothing matches that).
 	 */
 	int (*webhook_verify_token)(const struct opsbot_webhook *hook,
 				    const char *header, const char *query,
@@ -800,8 +804,8 @@ struct opsbot_api {
 	/*
 	 * De-duplicates deliveries: returns 0 the first time key (a delivery
 	 * id, a build URL + number) is seen and records it, persisted, for
-	 * lifetime_ms; 1 if it was seen within that time; negative on error.
-	 * Keys are the plugin's own.
+	 * lifetime_ms (> 0, wall clock); 1 if it was seen within that time;
+	 * negative on error.  Keys are the plugin's own, 1..256 bytes.
 	 */
 	int (*seen_before)(struct opsbot_plugin *self, const char *key,
 			   long lifetime_ms);

@@ -23,6 +23,28 @@ static const char *const host_steps[] = {
     " version INTEGER NOT NULL)",
 };
 
+/*
+ * Tables of the host's services for plugins (state.c), migrated like a
+ * plugin's schema under an owner no plugin can be named (plugin names are
+ * [a-z0-9_]+).  Their own list, not host_steps: user_version numbers the
+ * core schema only, so the services' tables can grow independently.
+ * Keys are TEXT compared bytewise (BINARY), which state_each's range scan
+ * relies on.
+ */
+static const char *const host_service_steps[] = {
+    "CREATE TABLE host_state ("
+    " plugin TEXT NOT NULL,"
+    " key TEXT NOT NULL,"
+    " value BLOB NOT NULL,"
+    " PRIMARY KEY (plugin, key)) WITHOUT ROWID;"
+    "CREATE TABLE host_seen ("
+    " plugin TEXT NOT NULL,"
+    " key TEXT NOT NULL,"
+    " expires_ms INTEGER NOT NULL,"
+    " PRIMARY KEY (plugin, key));"
+    "CREATE INDEX host_seen_expires ON host_seen (expires_ms)",
+};
+
 static int exec(const char *sql, char **err)
 {
 	char *msg = NULL;
@@ -106,7 +128,9 @@ int store_open(const char *path, char **err)
 	    exec("PRAGMA synchronous = NORMAL", &msg) ||
 	    exec("PRAGMA foreign_keys = ON", &msg) ||
 	    exec("PRAGMA trusted_schema = OFF", &msg) ||
-	    exec("PRAGMA cache_size = -512", &msg) || host_migrate(&msg)) {
+	    exec("PRAGMA cache_size = -512", &msg) || host_migrate(&msg) ||
+	    store_migrate(STORE_HOST_SERVICES, host_service_steps,
+			  (int)ARRAY_SIZE(host_service_steps), &msg)) {
 		*err = xasprintf("database '%s': %s", path, msg);
 		free(msg);
 		store_close();

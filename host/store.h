@@ -8,6 +8,10 @@
 
 #include <sqlite3.h>
 
+/* The owner, in plugin_schema, of the tables of the host's services for
+ * plugins (host_state, host_seen); no plugin can have this name. */
+#define STORE_HOST_SERVICES "host.services"
+
 /* Opens (creating) path and runs the host's migrations.  Returns 0 or -1
  * with *err set (malloc'd). */
 int store_open(const char *path, char **err);

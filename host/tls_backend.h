@@ -1,8 +1,9 @@
 /*
- * tls_backend.h - the contract between net.c and modules/tls.so
+ * tls_backend.h - the contract between the host and modules/tls.so
  * (module_tls.c), which holds OpenSSL.  The host loads the module only
- * for a TLS connection, so a plain-text bot does not pay OpenSSL's
- * resident memory (about 4 MB once its configuration is loaded).
+ * for a TLS connection (net.c) or a webhook's HMAC check (webhook.c), so
+ * a plain-text bot does not pay OpenSSL's resident memory (about 4 MB
+ * once its configuration is loaded).
  *
  * The session works on memory buffers: ciphertext from the socket goes in
  * with feed(), plaintext comes out of read(); plaintext goes in with
@@ -13,7 +14,7 @@
 
 #include <stddef.h>
 
-#define TLS_BACKEND_VERSION 1
+#define TLS_BACKEND_VERSION 2
 #define TLS_BACKEND_SYMBOL "opsbot_tls_backend"
 
 struct tls_ctx;
@@ -62,6 +63,10 @@ struct tls_backend {
 	size_t (*take_output)(struct tls_session *s, char *buf, size_t size);
 	/* "TLSv1.3, TLS_AES_256_GCM_SHA384, sha256 ab:cd:..." for the log. */
 	void (*describe)(struct tls_session *s, char *out, size_t size);
+	/* HMAC-SHA256 of data with key into out (32 bytes): 0, or -1 (an
+	 * OpenSSL failure).  Since version 2. */
+	int (*hmac_sha256)(const void *key, size_t key_len, const void *data,
+			   size_t len, unsigned char out[32]);
 };
 
 #endif /* TLS_BACKEND_H */

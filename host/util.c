@@ -107,6 +107,23 @@ int str_has_prefix(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+int mem_equal_constant_time(const void *a, size_t a_len, const void *b,
+			    size_t b_len)
+{
+	const volatile unsigned char *x = a, *y = b;
+	/* volatile: the compiler may not turn the loop into an early exit. */
+	volatile unsigned char diff = a_len != b_len;
+	size_t i, j = 0;
+
+	/* Walk all of a; b is reread from its start when it is shorter, so
+	 * neither its length nor its contents end the loop early. */
+	for (i = 0; i < a_len; i++) {
+		diff |= x[i] ^ (b_len ? y[j] : 0);
+		j = j + 1 < b_len ? j + 1 : 0;
+	}
+	return diff == 0;
+}
+
 int str_edit_distance(const char *a, const char *b, int limit)
 {
 	size_t la = strlen(a), lb = strlen(b), i, j;

@@ -35,6 +35,15 @@ size_t strlcpy_safe(char *dst, const char *src, size_t size);
 int str_ieq(const char *a, const char *b);
 int str_has_prefix(const char *s, const char *prefix);
 
+/*
+ * Do a (a_len bytes, from outside: a token, a signature) and b (b_len,
+ * the secret) hold the same bytes?  1 or 0, in a time that depends on
+ * a_len only, never on where they differ (CRYPTO_memcmp's rule, with the
+ * lengths compared too).
+ */
+int mem_equal_constant_time(const void *a, size_t a_len, const void *b,
+			    size_t b_len);
+
 /* Levenshtein distance, capped at limit + 1 (for "did you mean"). */
 int str_edit_distance(const char *a, const char *b, int limit);
 

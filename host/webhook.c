@@ -1,16 +1,24 @@
 /*
  * webhook.c - a deliberately small HTTP/1.1 server: one request per
  * connection, Content-Length or chunked bodies up to [http] max_body,
- * 10 s to send the whole request, exact path routing.
+ * 10 s to send the whole request, exact path routing; per route a body
+ * limit and a rate limit, and the token and HMAC checks handlers call.
+ *
+ * The parser (try_parse, handle_request) is this file's own; what a route
+ * allows (route_body_limit, route_admit) and the checks do not depend on
+ * it, so they carry over to another HTTP server unchanged.
  */
 #include "webhook.h"
 #include "config.h"
 #include "log.h"
 #include "loop.h"
+#include "module.h"
 #include "plugin.h"
+#include "tls_backend.h"
 #include "util.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -19,6 +27,15 @@
 #define REQUEST_TIMEOUT_MS 10000
 #define HEADER_COUNT_MAX 64
 #define CONNECTIONS_MAX 64 /* more at once are answered 503 and closed */
+#define ROUTE_BODY_DEFAULT (1024 * 1024)
+
+/* A token bucket: burst tokens at most, refilled at rate per minute. */
+struct rate_limit {
+	int rate_per_minute; /* 0: unlimited */
+	int burst;
+	double tokens;
+	int64_t updated_ms; /* monotonic */
+};
 
 struct route {
 	struct opsbot_plugin *plugin;
@@ -26,11 +43,14 @@ struct route {
 	char *path;
 	opsbot_webhook_fn *fn;
 	void *data;
+	size_t max_body; /* the route's limit, before [http] max_body */
+	struct rate_limit limit;
 	struct list link;
 };
 
 struct hook_request {
 	struct opsbot_webhook pub;
+	struct opsbot_plugin *plugin;	 /* the route's, for log lines */
 	char *headers[HEADER_COUNT_MAX]; /* "name: value" inside conn->in */
 	int header_count;
 	const char *content_type;
@@ -47,6 +67,7 @@ struct conn {
 	int handles;
 	uv_write_t write;
 	char *out;
+	int admitted;	  /* route_admit() let the request in */
 	struct list link; /* in connections, until freed */
 };
 
@@ -129,8 +150,9 @@ static const char *reason(int code)
 	return "Status";
 }
 
-static void respond(struct conn *c, int code, const char *type,
-		    const char *body, size_t len)
+/* extra: more header lines ("Retry-After: 5\r\n"), or NULL. */
+static void respond_with(struct conn *c, int code, const char *type,
+			 const char *body, size_t len, const char *extra)
 {
 	struct buf b = BUF_INIT;
 	uv_buf_t ub;
@@ -144,8 +166,9 @@ static void respond(struct conn *c, int code, const char *type,
 	}
 	buf_addf(&b,
 		 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
-		 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-		 code, reason(code), type ? type : "text/plain", len);
+		 "Content-Length: %zu\r\nConnection: close\r\n%s\r\n",
+		 code, reason(code), type ? type : "text/plain", len,
+		 extra ? extra : "");
 	buf_add(&b, body, len);
 	/* b.len, not strlen: the body may hold NUL bytes. */
 	ub = uv_buf_init(b.data, (unsigned)b.len);
@@ -154,6 +177,12 @@ static void respond(struct conn *c, int code, const char *type,
 	uv_read_stop((uv_stream_t *)&c->tcp);
 	if (uv_write(&c->write, (uv_stream_t *)&c->tcp, &ub, 1, on_written))
 		conn_close(c);
+}
+
+static void respond(struct conn *c, int code, const char *type,
+		    const char *body, size_t len)
+{
+	respond_with(c, code, type, body, len, NULL);
 }
 
 static struct route *find_route(const char *method, const char *path,
@@ -175,11 +204,87 @@ static struct route *find_route(const char *method, const char *path,
 	return NULL;
 }
 
-static size_t hex_value(char c)
+/* The largest body r takes: its own limit, within [http] max_body (the
+ * operator's bound on what one request may make the bot hold). */
+static size_t route_body_limit(const struct route *r)
 {
-	return (size_t)(isdigit((unsigned char)c)
-			    ? c - '0'
-			    : tolower((unsigned char)c) - 'a' + 10);
+	return r && r->max_body < max_body ? r->max_body : max_body;
+}
+
+/*
+ * Takes a token from l at now_ms (monotonic): 1, or 0 with
+ * *retry_after_s set to the whole seconds until one is there (at least 1).
+ */
+static int rate_limit_take(struct rate_limit *l, int64_t now_ms,
+			   int *retry_after_s)
+{
+	double per_ms;
+
+	if (l->rate_per_minute <= 0)
+		return 1;
+	per_ms = l->rate_per_minute / 60000.0;
+	if (now_ms > l->updated_ms) {
+		l->tokens += (double)(now_ms - l->updated_ms) * per_ms;
+		if (l->tokens > l->burst)
+			l->tokens = l->burst;
+		l->updated_ms = now_ms;
+	}
+	if (l->tokens >= 1.0) {
+		l->tokens -= 1.0;
+		return 1;
+	}
+	*retry_after_s = (int)ceil((1.0 - l->tokens) / per_ms / 1000.0);
+	if (*retry_after_s < 1)
+		*retry_after_s = 1;
+	return 0;
+}
+
+/*
+ * Lets a request for r in before its body is read: 0, or 429 (over the
+ * route's rate; *retry_after_s says when to come back), in which case the
+ * handler must not run.  Call it once per request.
+ */
+static int route_admit(struct route *r, int64_t now_ms, int *retry_after_s)
+{
+	return rate_limit_take(&r->limit, now_ms, retry_after_s) ? 0 : 429;
+}
+
+/* The route the request line at the start of head names, or NULL. */
+static struct route *route_of_head(const char *head, size_t head_len)
+{
+	const char *end = memmem(head, head_len, "\r\n", 2);
+	const char *space, *target, *target_end;
+	char *method, *path;
+	struct route *r;
+	int known;
+
+	if (!end)
+		return NULL;
+	space = memchr(head, ' ', (size_t)(end - head));
+	if (!space)
+		return NULL;
+	target = space + 1;
+	for (target_end = target; target_end < end; target_end++)
+		if (*target_end == ' ' || *target_end == '?')
+			break;
+	method = xstrndup(head, (size_t)(space - head));
+	path = xstrndup(target, (size_t)(target_end - target));
+	r = find_route(method, path, &known);
+	free(method);
+	free(path);
+	return r;
+}
+
+/* The value of a hex digit, or -1. */
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
 }
 
 /* Decodes a chunked body in place; returns its length, or -1 if it is
@@ -205,7 +310,7 @@ static long dechunk(char *p, size_t len, size_t max)
 		     num_end++) {
 			if (size > max)
 				return -3;
-			size = size * 16 + hex_value(*num_end);
+			size = size * 16 + (size_t)hex_digit(*num_end);
 		}
 		if (num_end == in || (num_end != line_end && *num_end != ';'))
 			return -1;
@@ -277,6 +382,10 @@ static void handle_request(struct conn *c, char *head, size_t head_len,
 	r = find_route(method, target, &known);
 	if (!r)
 		return respond(c, known ? 405 : 404, NULL, NULL, 0);
+	/* The route's own limit, whatever the parser checked before. */
+	if (body_len > route_body_limit(r))
+		return respond(c, 413, NULL, NULL, 0);
+	hr.plugin = r->plugin;
 	if (!plugin_accepts_work(r->plugin))
 		return respond(c, 503, NULL, NULL, 0);
 	plugin_enter(r->plugin);
@@ -347,8 +456,10 @@ static int header_value_is(const char *value, const char *word)
 static void try_parse(struct conn *c)
 {
 	char *data = c->in.data, *end_head;
-	size_t head_len;
+	size_t head_len, limit;
+	unsigned long long len = 0;
 	const char *cl, *te;
+	struct route *r;
 
 	end_head = memmem(data, c->in.len, "\r\n\r\n", 4);
 	if (!end_head) {
@@ -367,56 +478,62 @@ static void try_parse(struct conn *c)
 		return respond(c, 400, NULL, NULL, 0);
 	if (te && !header_value_is(te, "chunked"))
 		return respond(c, 501, NULL, NULL, 0);
-	if (te) {
-		size_t avail = c->in.len - head_len - 2;
-		char *body = end_head + 4;
-		long n;
-
-		if (avail > max_body + 4096)
-			return respond(c, 413, NULL, NULL, 0);
-		/* Decode a copy: an incomplete body must stay intact. */
-		{
-			char *copy = xmalloc(avail + 1);
-
-			memcpy(copy, body, avail);
-			n = dechunk(copy, avail, max_body);
-			if (n == -2) {
-				free(copy);
-				return;
-			}
-			if (n == -3) {
-				free(copy);
-				return respond(c, 413, NULL, NULL, 0);
-			}
-			if (n < 0) {
-				free(copy);
-				return respond(c, 400, NULL, NULL, 0);
-			}
-			if ((size_t)n > max_body) {
-				free(copy);
-				return respond(c, 413, NULL, NULL, 0);
-			}
-			memcpy(body, copy, (size_t)n);
-			free(copy);
-			handle_request(c, data, head_len, body, (size_t)n);
-		}
-		return;
-	}
+	/* Looked up again after every read: the plugin may have gone. */
+	r = route_of_head(data, head_len);
+	limit = route_body_limit(r);
 	if (cl) {
 		char *num_end;
-		unsigned long long len = strtoull(cl, &num_end, 10);
 
+		len = strtoull(cl, &num_end, 10);
 		if (!isdigit((unsigned char)*cl) ||
 		    (*num_end != '\r' && *num_end != ' '))
 			return respond(c, 400, NULL, NULL, 0);
-		if (len > max_body)
+		/* Refused before the body is read, and before the rate
+		 * limit counts it. */
+		if (len > limit)
 			return respond(c, 413, NULL, NULL, 0);
-		if (c->in.len - head_len - 2 < len)
+	}
+	if (r && !c->admitted) {
+		int retry_after = 0;
+
+		if (route_admit(r, time_now_ms(), &retry_after)) {
+			char extra[64];
+
+			debug("http", "%s from %s: over its rate limit",
+			      r->path, c->remote);
+			snprintf(extra, sizeof(extra), "Retry-After: %d\r\n",
+				 retry_after);
+			return respond_with(c, 429, NULL, NULL, 0, extra);
+		}
+		c->admitted = 1;
+	}
+	if (te) {
+		size_t avail = c->in.len - head_len - 2;
+		char *body = end_head + 4;
+		char *copy;
+		long n;
+
+		if (avail > limit + 4096)
+			return respond(c, 413, NULL, NULL, 0);
+		/* Decode a copy: an incomplete body must stay intact. */
+		copy = xmalloc(avail + 1);
+		memcpy(copy, body, avail);
+		n = dechunk(copy, avail, limit);
+		if (n >= 0 && (size_t)n <= limit)
+			memcpy(body, copy, (size_t)n);
+		free(copy);
+		if (n == -2)
 			return;
-		handle_request(c, data, head_len, end_head + 4, (size_t)len);
+		if (n == -3 || (n >= 0 && (size_t)n > limit))
+			return respond(c, 413, NULL, NULL, 0);
+		if (n < 0)
+			return respond(c, 400, NULL, NULL, 0);
+		handle_request(c, data, head_len, body, (size_t)n);
 		return;
 	}
-	handle_request(c, data, head_len, end_head + 4, 0);
+	if (c->in.len - head_len - 2 < len)
+		return;
+	handle_request(c, data, head_len, end_head + 4, (size_t)len);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
@@ -609,9 +726,16 @@ int webhook_add(struct opsbot_plugin *p,
 	void *data = route->data;
 	struct route *r;
 	char prefix[64];
-	int known;
+	size_t body_limit = 0;
+	int known, rate = 0, burst = 0;
 
-	if (!method || !path || !fn)
+	if (OPSBOT_HAS_MEMBER(route, max_body_bytes))
+		body_limit = route->max_body_bytes;
+	if (OPSBOT_HAS_MEMBER(route, rate_per_minute))
+		rate = route->rate_per_minute;
+	if (OPSBOT_HAS_MEMBER(route, burst))
+		burst = route->burst;
+	if (!method || !path || !fn || rate < 0 || burst < 0)
 		return OPSBOT_EINVAL;
 	snprintf(prefix, sizeof(prefix), "/hooks/%s", p->name);
 	if (!str_has_prefix(path, prefix) ||
@@ -626,6 +750,11 @@ int webhook_add(struct opsbot_plugin *p,
 	r->path = xstrdup(path);
 	r->fn = fn;
 	r->data = data;
+	r->max_body = body_limit ? body_limit : ROUTE_BODY_DEFAULT;
+	r->limit.rate_per_minute = rate;
+	r->limit.burst = burst ? burst : rate / 6 + 1;
+	r->limit.tokens = r->limit.burst;
+	r->limit.updated_ms = time_now_ms();
 	list_add_tail(&routes, &r->link);
 	return OPSBOT_OK;
 }
@@ -692,22 +821,192 @@ void webhook_init(void)
 	plugin_add_sweeper(&webhook_sweeper);
 }
 
+/* Log lines of the checks name the plugin whose handler called them. */
+static const char *hook_log_name(const struct opsbot_webhook *hook)
+{
+	const struct hook_request *hr = (const struct hook_request *)hook;
+
+	return hr->plugin ? plugin_log_name(hr->plugin) : "http";
+}
+
+/* A header's value without the spaces before the line end. */
+static const char *header_trimmed(const struct opsbot_webhook *hook,
+				  const char *name, size_t *len)
+{
+	const char *v = webhook_header(hook, name);
+
+	if (!v)
+		return NULL;
+	*len = strlen(v);
+	while (*len && (v[*len - 1] == ' ' || v[*len - 1] == '\t'))
+		(*len)--;
+	return v;
+}
+
+/*
+ * Percent-decodes src (len bytes) into out; 0, or -1 for a '%' without
+ * two hex digits.  '+' stays '+': tokens are often base64, and a client
+ * that does not encode them sends it as it is.
+ */
+static int percent_decode(const char *src, size_t len, struct buf *out)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		int hi, lo;
+
+		if (src[i] != '%') {
+			buf_addch(out, src[i]);
+			continue;
+		}
+		if (i + 2 >= len)
+			return -1;
+		hi = hex_digit(src[i + 1]);
+		lo = hex_digit(src[i + 2]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		buf_addch(out, (char)(hi * 16 + lo));
+		i += 2;
+	}
+	return 0;
+}
+
+/*
+ * The decoded value of the first parameter called name in query ("a=1&
+ * b=2") into out: 0, or -1 if there is none or it is badly encoded.
+ */
+static int query_param(const char *query, const char *name, struct buf *out)
+{
+	const char *p = query;
+
+	while (*p) {
+		const char *end = strchr(p, '&'), *eq;
+		struct buf key = BUF_INIT;
+		int match;
+
+		if (!end)
+			end = p + strlen(p);
+		eq = memchr(p, '=', (size_t)(end - p));
+		match = percent_decode(p, (size_t)((eq ? eq : end) - p),
+				       &key) == 0 &&
+			key.len == strlen(name) &&
+			!memcmp(key.data ? key.data : "", name, key.len);
+		buf_free(&key);
+		if (match) {
+			buf_reset(out);
+			if (!eq)
+				return 0; /* "?token": present, empty */
+			return percent_decode(eq + 1, (size_t)(end - eq - 1),
+					      out);
+		}
+		p = *end ? end + 1 : end;
+	}
+	return -1;
+}
+
 int webhook_verify_token(const struct opsbot_webhook *hook, const char *header,
 			 const char *query, const char *expected)
 {
-	UNUSED(hook);
-	UNUSED(header);
-	UNUSED(query);
-	UNUSED(expected);
-	return OPSBOT_EPERM; /* TODO(webhooks) */
+	struct buf got = BUF_INIT;
+	const char *where = NULL;
+	int ok;
+
+	if (!expected || !*expected) {
+		error(hook_log_name(hook),
+		      "webhook %s: no token configured to check against; "
+		      "refusing the request",
+		      hook->path);
+		return OPSBOT_EPERM;
+	}
+	if (header) {
+		size_t len;
+		const char *v = header_trimmed(hook, header, &len);
+
+		if (v) {
+			buf_add(&got, v, len);
+			where = header;
+		}
+	}
+	if (!where && query && query_param(hook->query, query, &got) == 0)
+		where = query;
+	if (!where) {
+		info(hook_log_name(hook), "webhook %s from %s: no token",
+		     hook->path, hook->remote_addr);
+		buf_free(&got);
+		return OPSBOT_EPERM;
+	}
+	ok = mem_equal_constant_time(got.data ? got.data : "", got.len,
+				     expected, strlen(expected));
+	free_secret(buf_detach(&got));
+	if (!ok) {
+		info(hook_log_name(hook),
+		     "webhook %s from %s: wrong token in %s", hook->path,
+		     hook->remote_addr, where);
+		return OPSBOT_EPERM;
+	}
+	return OPSBOT_OK;
 }
 
 int webhook_verify_hmac(const struct opsbot_webhook *hook, const char *header,
 			const char *prefix, const char *secret)
 {
-	UNUSED(hook);
-	UNUSED(header);
-	UNUSED(prefix);
-	UNUSED(secret);
-	return OPSBOT_EPERM; /* TODO(webhooks) */
+	const struct tls_backend *tls;
+	unsigned char want[32], got[32];
+	const char *v;
+	char *err = NULL;
+	size_t len, plen, i;
+
+	if (!header || !secret || !*secret) {
+		error(hook_log_name(hook),
+		      "webhook %s: no %s configured to check the signature "
+		      "with; refusing the request",
+		      hook->path, header ? "secret" : "header");
+		return OPSBOT_EPERM;
+	}
+	if (!prefix)
+		prefix = "";
+	plen = strlen(prefix);
+	v = header_trimmed(hook, header, &len);
+	/* The value's form is no secret: checked plainly. */
+	if (!v || len != plen + 64 || strncmp(v, prefix, plen)) {
+		info(hook_log_name(hook),
+		     "webhook %s from %s: %s %s (expected '%s' and 64 hex "
+		     "digits)",
+		     hook->path, hook->remote_addr, header,
+		     v ? "malformed" : "missing", prefix);
+		return OPSBOT_EPERM;
+	}
+	for (i = 0; i < 32; i++) {
+		int hi = hex_digit(v[plen + 2 * i]);
+		int lo = hex_digit(v[plen + 2 * i + 1]);
+
+		if (hi < 0 || lo < 0) {
+			info(hook_log_name(hook),
+			     "webhook %s from %s: %s is not hex", hook->path,
+			     hook->remote_addr, header);
+			return OPSBOT_EPERM;
+		}
+		got[i] = (unsigned char)(hi * 16 + lo);
+	}
+	tls = module_tls(&err);
+	if (!tls) {
+		error(hook_log_name(hook),
+		      "webhook %s: cannot check its signature: %s", hook->path,
+		      err);
+		free(err);
+		return OPSBOT_EPERM;
+	}
+	if (tls->hmac_sha256(secret, strlen(secret), hook->body, hook->body_len,
+			     want) < 0) {
+		error(hook_log_name(hook),
+		      "webhook %s: computing its HMAC failed", hook->path);
+		return OPSBOT_EPERM;
+	}
+	if (!mem_equal_constant_time(got, sizeof(got), want, sizeof(want))) {
+		info(hook_log_name(hook),
+		     "webhook %s from %s: wrong signature in %s", hook->path,
+		     hook->remote_addr, header);
+		return OPSBOT_EPERM;
+	}
+	return OPSBOT_OK;
 }
