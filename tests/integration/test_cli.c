@@ -29,7 +29,9 @@ static void setup(void)
 	buf_addf(&b,
 		 "[bot]\nplugins = example\nplugin_dir = %s/plugins\n"
 		 "state = state.db\n"
-		 "[plugin.example]\ntoken = s3cret-t0ken\nchannel = #ops\n",
+		 "[plugin.example]\ntoken = s3cret-t0ken\nchannel = #ops\n"
+		 "[plugin.example.server.main]\nurl = https://ci.example\n"
+		 "key = k3y-of-main\n",
 		 abs_build);
 	path = test_write_file(dir, "opsbot.conf", b.data);
 	snprintf(conf, sizeof(conf), "%s", path);
@@ -81,6 +83,54 @@ START_TEST(run_exit_codes_and_streams)
 	ck_assert_str_eq(out, "[redacted]\n");
 	free(out);
 	free(err);
+}
+END_TEST
+
+/* The example plugin's ABI 2.0 commands, from the shell. */
+static void expect(const char *const *args, int code, const char *out_has,
+		   const char *err_has)
+{
+	char *out, *err;
+	int rc = run(args, &out, &err);
+
+	ck_assert_msg(rc == code, "exit %d, want %d; out: %s err: %s", rc, code,
+		      out, err);
+	ck_assert_msg(strstr(out, out_has), "stdout '%s' lacks '%s'", out,
+		      out_has);
+	ck_assert_msg(strstr(err, err_has), "stderr '%s' lacks '%s'", err,
+		      err_has);
+	free(out);
+	free(err);
+}
+
+START_TEST(example_long_work_state_and_confirmation)
+{
+	const char *reset[] = {"-c", conf, "run", "example", "reset", NULL};
+	const char *reset_yes[] = {"-c",    conf,    "run", "example",
+				   "reset", "--yes", NULL};
+	const char *set[] = {"-c",	 conf,	  "run",  "example",
+			     "remember", "color", "blue", NULL};
+	const char *get[] = {"-c",	 conf,	  "run", "example",
+			     "remember", "color", NULL};
+	const char *memory[] = {"-c", conf, "run", "example", "memory", NULL};
+	const char *pipe_[] = {"-c",   conf,	"run",	 "example",
+			       "pipe", "hello", "world", NULL};
+	const char *servers[] = {"-c", conf, "run", "example", "servers", NULL};
+	const char *sleep_[] = {"-c",	 conf,	"run", "example",
+				"sleep", "120", NULL};
+
+	expect(reset, 1, "",
+	       "refusing: this deletes the counter; run it again with --yes: "
+	       "opsbot run example reset --yes");
+	expect(reset_yes, 0, "counter reset", "");
+	expect(set, 0, "remembered color", "");
+	expect(get, 0, "color = blue", "");
+	/* State persists in the database between runs. */
+	expect(memory, 0, "color = blue\nlast-reset-by = ", "");
+	expect(pipe_, 0, "read back: hello world", "");
+	/* A sub-section's secret is used, never shown. */
+	expect(servers, 0, "main: https://ci.example (key set)", "");
+	expect(sleep_, 0, "slept 120 ms on a job thread", "");
 }
 END_TEST
 
@@ -151,6 +201,7 @@ static Suite *cli_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, run_exit_codes_and_streams);
+	tcase_add_test(tc, example_long_work_state_and_confirmation);
 	tcase_add_test(tc,
 		       check_config_runs_plugin_checks_without_side_effects);
 	tcase_add_test(tc, check_config_reports_every_error);
