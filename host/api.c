@@ -13,6 +13,7 @@
 #include "plugin.h"
 #include "process.h"
 #include "progress.h"
+#include "say.h"
 #include "state.h"
 #include "store.h"
 #include "timer.h"
@@ -23,36 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static api_say_fn *say_fn;
 static int run_mode = OPSBOT_MODE_DAEMON;
-
-void api_set_say(api_say_fn *fn)
-{
-	say_fn = fn;
-}
-
-void api_emit_say(const char *target, const char *group, const char *text,
-		  size_t len)
-{
-	if (say_fn)
-		say_fn(target, group, text, len);
-}
-
-static api_progress_fn *progress_fn;
-
-void api_set_progress(api_progress_fn *fn)
-{
-	progress_fn = fn;
-}
-
-void api_emit_progress(const char *target, const char *key, const char *text,
-		       size_t len)
-{
-	if (progress_fn)
-		progress_fn(target, key, text, len);
-	else
-		api_emit_say(target, NULL, text, len);
-}
 
 void api_set_mode(int mode)
 {
@@ -181,8 +153,7 @@ static void say_v(struct opsbot_plugin *p, const char *target,
 		return;
 	}
 	text = xvasprintf(fmt, ap);
-	if (say_fn)
-		say_fn(target, group, text, strlen(text));
+	say_emit(target, group, text, strlen(text));
 	free(text);
 }
 

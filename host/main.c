@@ -4,6 +4,7 @@
  */
 #include "access.h"
 #include "api.h"
+#include "say.h"
 #include "command.h"
 #include "config.h"
 #include "host.h"
@@ -451,8 +452,8 @@ static int run_daemon(void)
 {
 	if (start_host(OPSBOT_MODE_DAEMON, NULL) < 0)
 		return 1;
-	api_set_say(irc_say);
-	api_set_progress(irc_say_progress);
+	say_set_sink(irc_say);
+	say_set_progress_sink(irc_say_progress);
 	if (webhook_configure(config) < 0) {
 		host_stop();
 		return 1;
@@ -553,7 +554,7 @@ static int run_cli(int argc, char **argv)
 	cli_mode = 1;
 	if (start_host(OPSBOT_MODE_CLI, NULL) < 0)
 		return 1;
-	api_set_say(cli_say);
+	say_set_sink(cli_say);
 	watch_signals(0);
 	name = cli_plugin_name(argv[0]);
 	if (command_is_builtin(name)) {

@@ -6,7 +6,7 @@
  * is lost) and frees them.
  */
 #include "progress.h"
-#include "api.h"
+#include "say.h"
 #include "log.h"
 #include "loop.h"
 #include "plugin.h"
@@ -66,7 +66,7 @@ static void send_line(struct progress *e, const char *text)
 	 * "build" is another task. */
 	char *key = xasprintf("%s\x1f%s", plugin_log_name(e->plugin), e->key);
 
-	api_emit_progress(e->target, key, text, strlen(text));
+	say_emit_progress(e->target, key, text, strlen(text));
 	free(key);
 	e->last_sent = time_now_ms();
 }

@@ -6,6 +6,7 @@
  * the daemon's bounded shutdown and SIGHUP.
  */
 #include "api.h"
+#include "say.h"
 #include "check_main.h"
 #include "command.h"
 #include "config.h"
@@ -52,7 +53,7 @@ static void start_with(const char *config_text)
 	plugins = test_build_path("test-plugins");
 	plugin_set_dir(plugins);
 	free(plugins);
-	api_set_say(on_say);
+	say_set_sink(on_say);
 	buf_reset(&said);
 	ck_assert_msg(plugin_load("longwork", &err) != NULL, "%s", err);
 	memset(&sink, 0, sizeof(sink));
@@ -76,7 +77,7 @@ static void teardown(void)
 	buf_free(&said);
 	plugin_unload_all();
 	host_stop();
-	api_set_say(NULL);
+	say_set_sink(NULL);
 	config_free(cfg);
 	plugin_set_dir(NULL);
 	test_cleanup_dir(dir);
