@@ -293,8 +293,8 @@ static int fh_section_count(struct opsbot_plugin *self, const char *kind)
 	return section_walk(kind, -1);
 }
 
-static const char *fh_section_name(struct opsbot_plugin *self,
-				   const char *kind, int index)
+static const char *fh_section_name(struct opsbot_plugin *self, const char *kind,
+				   int index)
 {
 	int i = index >= 0 ? section_walk(kind, index) : -1;
 	char name[64];
@@ -754,9 +754,8 @@ static int fh_fire(struct fakehost *h, struct fakehost_event *ev)
 
 			/* cancelled from its own callback: the final call */
 			again->cancelled = h->firing_cancelled;
-			again->at = h->now + (next > 0 && !again->cancelled
-						  ? next
-						  : 0);
+			again->at =
+			    h->now + (next > 0 && !again->cancelled ? next : 0);
 			again->timer_fn = ev->timer_fn;
 			again->data = ev->data;
 			fh_add_event(again);

@@ -238,9 +238,8 @@ int fakehost_fd_ready(struct fakehost *h, int fd, unsigned events);
  * NULL.  Returns the HTTP status code (404 and 405 without a route, 413,
  * 429, 503 while unloading, or the handler's).
  */
-int fakehost_webhook(struct fakehost *h, const char *method,
-		     const char *target, const char *const *headers,
-		     const char *body);
+int fakehost_webhook(struct fakehost *h, const char *method, const char *target,
+		     const char *const *headers, const char *body);
 /* The last response: body (the reason text if the handler set none),
  * its content type, and Retry-After of a 429 (or NULL). */
 const char *fakehost_webhook_body(const struct fakehost *h);

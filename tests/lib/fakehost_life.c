@@ -31,8 +31,8 @@ struct command {
 struct fh_request {
 	struct fh_request *next;
 	struct opsbot_request pub;
-	char *line;	   /* split in place: argv points into it */
-	char *args;	   /* the argument text as typed */
+	char *line; /* split in place: argv points into it */
+	char *args; /* the argument text as typed */
 	char *argv[COMMAND_ARGS_MAX + 1];
 	int force_private; /* OPSBOT_COMMAND_PRIVATE */
 	int pending, finished;
@@ -119,7 +119,7 @@ static int fh_command_add(struct opsbot_plugin *self,
 }
 
 static struct fh_request *request_of(struct fakehost *h,
-				  const struct opsbot_request *pub)
+				     const struct opsbot_request *pub)
 {
 	for (struct fh_request *r = life_of(h)->requests; r; r = r->next)
 		if (&r->pub == pub)
@@ -151,8 +151,8 @@ static void fh_done(struct opsbot_request *pub, int status)
 		request_finish(h, r, status);
 }
 
-static size_t example(struct fakehost *h, enum opsbot_origin origin,
-		      char *out, size_t size, const char *text)
+static size_t example(struct fakehost *h, enum opsbot_origin origin, char *out,
+		      size_t size, const char *text)
 {
 	int n;
 
@@ -210,14 +210,15 @@ static int confirmation_passes(struct fakehost *h, struct fh_request *r,
 	enum confirm_result cr;
 
 	snprintf(text, sizeof(text), "%s%s%s%s", c->name, *r->args ? " " : "",
-		 r->args, yes || r->pub.origin != OPSBOT_ORIGIN_CLI ? ""
-								     : " --yes");
+		 r->args,
+		 yes || r->pub.origin != OPSBOT_ORIGIN_CLI ? "" : " --yes");
 	if (r->pub.origin == OPSBOT_ORIGIN_CLI) {
 		if (yes)
 			return 1;
 		example(h, r->pub.origin, ex, sizeof(ex), text);
-		fh_emit(h, "error", "refusing: this %s%s; run it again with "
-				    "--yes: %s",
+		fh_emit(h, "error",
+			"refusing: this %s%s; run it again with "
+			"--yes: %s",
 			what, thing, ex);
 		request_finish(h, r, OPSBOT_ERR);
 		return 0;
@@ -236,8 +237,9 @@ static int confirmation_passes(struct fakehost *h, struct fh_request *r,
 		snprintf(text + strlen(text), sizeof(text) - strlen(text),
 			 " --yes");
 		example(h, r->pub.origin, ex, sizeof(ex), text);
-		fh_emit(h, "reply", "this %s%s; to confirm, type %s within %ld s",
-			what, thing, ex, secs);
+		fh_emit(h, "reply",
+			"this %s%s; to confirm, type %s within %ld s", what,
+			thing, ex, secs);
 		request_finish(h, r, OPSBOT_OK);
 		return 0;
 	}
@@ -246,13 +248,15 @@ static int confirmation_passes(struct fakehost *h, struct fh_request *r,
 		return 1;
 	example(h, r->pub.origin, ex, sizeof(ex), text);
 	if (cr == CONFIRM_EXPIRED)
-		fh_emit(h, "error", "error: the confirmation came after %ld s; "
-				    "type %s again, then confirm it with --yes",
+		fh_emit(h, "error",
+			"error: the confirmation came after %ld s; "
+			"type %s again, then confirm it with --yes",
 			secs, ex);
 	else
-		fh_emit(h, "error", "error: nothing to confirm; type %s first, "
-				    "then the same with --yes from the same "
-				    "account",
+		fh_emit(h, "error",
+			"error: nothing to confirm; type %s first, "
+			"then the same with --yes from the same "
+			"account",
 			ex);
 	request_finish(h, r, OPSBOT_EPERM);
 	return 0;
@@ -407,7 +411,8 @@ static struct progress **progress_find(struct fakehost *h, const char *target,
 {
 	struct progress **pp = &life_of(h)->progress;
 
-	while (*pp && (strcmp((*pp)->target, target) || strcmp((*pp)->key, key)))
+	while (*pp &&
+	       (strcmp((*pp)->target, target) || strcmp((*pp)->key, key)))
 		pp = &(*pp)->next;
 	return pp;
 }
@@ -480,9 +485,9 @@ static void fh_say_progress(struct opsbot_plugin *self, const char *target,
 		return;
 	}
 	if (!e->held)
-		e->due_event = fh_schedule(
-		    h, (long)(e->last_sent + e->interval_ms - now),
-		    progress_due, e);
+		e->due_event =
+		    fh_schedule(h, (long)(e->last_sent + e->interval_ms - now),
+				progress_due, e);
 	free(e->held);
 	e->held = strdup(text);
 }
@@ -550,16 +555,18 @@ static int finish_unload(struct fakehost *h)
 {
 	fakehost_run(h, DRAIN_MAX_MS);
 	if (fh_timers_live(h) || fh_work_live(h)) {
-		fh_emit(h, "log", "fakehost: work of %s did not end within a "
-				  "virtual day of the unload",
+		fh_emit(h, "log",
+			"fakehost: work of %s did not end within a "
+			"virtual day of the unload",
 			fh_parts(h)->name);
 		return OPSBOT_EBUSY;
 	}
 	for (struct fh_request *r = life_of(h)->requests; r; r = r->next) {
 		if (!r->pending || r->finished)
 			continue;
-		fh_emit(h, "error", "error: plugin %s was unloaded before the "
-				    "command finished",
+		fh_emit(h, "error",
+			"error: plugin %s was unloaded before the "
+			"command finished",
 			fh_parts(h)->name);
 		request_finish(h, r, OPSBOT_ECANCELED);
 	}

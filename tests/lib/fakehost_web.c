@@ -103,8 +103,8 @@ static int fh_webhook_add(struct opsbot_plugin *self,
 	r->path = strdup(route->path);
 	r->fn = route->fn;
 	r->data = route->data;
-	r->max_body = route->max_body_bytes ? route->max_body_bytes
-					    : BODY_MAX_DEFAULT;
+	r->max_body =
+	    route->max_body_bytes ? route->max_body_bytes : BODY_MAX_DEFAULT;
 	r->rate = route->rate_per_minute;
 	burst = route->burst ? route->burst : r->rate / 6 + 1;
 	r->capacity = r->tokens = burst * TOKEN;
@@ -163,9 +163,8 @@ static void set_response(struct fh_web *w, const char *type, const char *body,
 	w->content_type = strdup(type);
 }
 
-int fakehost_webhook(struct fakehost *h, const char *method,
-		     const char *target, const char *const *headers,
-		     const char *body)
+int fakehost_webhook(struct fakehost *h, const char *method, const char *target,
+		     const char *const *headers, const char *body)
 {
 	struct fh_web *w = web_of(h);
 	struct route *r, *found = NULL;
@@ -210,7 +209,8 @@ int fakehost_webhook(struct fakehost *h, const char *method,
 			code = 500;
 	}
 	if (!hook.responded) {
-		const char *text = code == 200 && !found ? "ok\n" : reason(code);
+		const char *text =
+		    code == 200 && !found ? "ok\n" : reason(code);
 
 		set_response(w, "text/plain", text, strlen(text));
 	}
@@ -247,8 +247,7 @@ static void fh_webhook_respond(const struct opsbot_webhook *pub,
 	struct fh_web *w = web_of(fh_current());
 	struct hook *hook = (struct hook *)pub;
 
-	if (!pub || !w->active || pub != &w->active->pub ||
-	    (body_len && !body))
+	if (!pub || !w->active || pub != &w->active->pub || (body_len && !body))
 		return;
 	hook->responded = 1;
 	set_response(w,
@@ -337,22 +336,21 @@ static int fh_verify_token(const struct opsbot_webhook *hook,
 	if (header) {
 		const char *v = fh_webhook_header(hook, header);
 
-		ok |= v && secure_equal(v, strlen(v), expected,
-					strlen(expected));
+		ok |=
+		    v && secure_equal(v, strlen(v), expected, strlen(expected));
 	}
 	if (query) {
 		char *v = query_param(hook->query, query);
 
-		ok |= v && secure_equal(v, strlen(v), expected,
-					strlen(expected));
+		ok |=
+		    v && secure_equal(v, strlen(v), expected, strlen(expected));
 		free(v);
 	}
 	return ok ? OPSBOT_OK : OPSBOT_EPERM;
 }
 
-static int fh_verify_hmac(const struct opsbot_webhook *hook,
-			  const char *header, const char *prefix,
-			  const char *secret)
+static int fh_verify_hmac(const struct opsbot_webhook *hook, const char *header,
+			  const char *prefix, const char *secret)
 {
 	unsigned char mac[EVP_MAX_MD_SIZE], given[SHA256_DIGEST_LENGTH];
 	unsigned int mac_len = 0;
@@ -366,7 +364,8 @@ static int fh_verify_hmac(const struct opsbot_webhook *hook,
 	    strlen(v + n) != 2 * sizeof(given))
 		return OPSBOT_EPERM;
 	for (size_t i = 0; i < sizeof(given); i++) {
-		int hi = hex_digit(v[n + 2 * i]), lo = hex_digit(v[n + 2 * i + 1]);
+		int hi = hex_digit(v[n + 2 * i]),
+		    lo = hex_digit(v[n + 2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return OPSBOT_EPERM;

@@ -112,8 +112,8 @@ static void job_pump(struct fakehost *h);
 static int job_finish(struct fakehost *h, struct fh_job *job)
 {
 	struct fh_work *w = work_of(h);
-	int status = job->op.cancel_requested ? job->op.cancel_status
-					      : OPSBOT_OK;
+	int status =
+	    job->op.cancel_requested ? job->op.cancel_status : OPSBOT_OK;
 
 	if (job->op.finished)
 		return 0;
@@ -222,8 +222,8 @@ static int64_t fh_job_start(struct opsbot_plugin *self,
 
 	if (refused)
 		return refused;
-	if (!opts || opts->size < sizeof(*opts) || !opts->work ||
-	    !opts->done || opts->timeout_ms < 0)
+	if (!opts || opts->size < sizeof(*opts) || !opts->work || !opts->done ||
+	    opts->timeout_ms < 0)
 		return OPSBOT_EINVAL;
 	job = calloc(1, sizeof(*job));
 	job->work = opts->work;
@@ -445,8 +445,8 @@ static int proc_line(struct fakehost *h, struct fh_process *proc,
 
 	do {
 		struct opsbot_process_event ev = {0};
-		size_t take = len - off > LINE_MAX_BYTES ? LINE_MAX_BYTES
-							 : len - off;
+		size_t take =
+		    len - off > LINE_MAX_BYTES ? LINE_MAX_BYTES : len - off;
 		char *piece = strndup(line + off, take);
 
 		ev.kind = kind;
@@ -537,8 +537,7 @@ static int proc_grace_over(struct fakehost *h, void *arg)
 	return proc_end(h, proc, -1, SIGKILL);
 }
 
-static void proc_cancel(struct fakehost *h, struct fh_process *proc,
-			int status)
+static void proc_cancel(struct fakehost *h, struct fh_process *proc, int status)
 {
 	if (proc->op.cancel_requested || proc->exited)
 		return;
@@ -547,8 +546,8 @@ static void proc_cancel(struct fakehost *h, struct fh_process *proc,
 	fh_unschedule(h, proc->timeout_event);
 	proc->timeout_event = 0;
 	proc_signal(h, proc, proc->cancel_signal);
-	proc->grace_event = fh_schedule(h, proc->grace_ms, proc_grace_over,
-					proc);
+	proc->grace_event =
+	    fh_schedule(h, proc->grace_ms, proc_grace_over, proc);
 }
 
 static int proc_timeout(struct fakehost *h, void *arg)
@@ -581,8 +580,9 @@ static int64_t fh_process_start(struct opsbot_plugin *self,
 	if (opts->cancel_signal < 0 || opts->cancel_signal >= SIGNAL_MAX)
 		return OPSBOT_EINVAL;
 	if (!w->process_fn) {
-		fh_emit(h, "log", "fakehost: no script for '%s' "
-				  "(fakehost_on_process)",
+		fh_emit(h, "log",
+			"fakehost: no script for '%s' "
+			"(fakehost_on_process)",
 			opts->argv[0]);
 		return OPSBOT_ENOENT;
 	}
@@ -597,8 +597,8 @@ static int64_t fh_process_start(struct opsbot_plugin *self,
 	proc->script = script;
 	proc->grace_ms =
 	    opts->kill_grace_ms > 0 ? opts->kill_grace_ms : GRACE_DEFAULT_MS;
-	proc->cancel_signal = opts->cancel_signal ? opts->cancel_signal
-						  : SIGTERM;
+	proc->cancel_signal =
+	    opts->cancel_signal ? opts->cancel_signal : SIGTERM;
 	op_add(h, &proc->op, OP_PROCESS, opts->unload_policy,
 	       opts->name ? opts->name : opts->argv[0], data);
 	steps_schedule(h, proc, proc->script.steps[0]);
@@ -714,8 +714,7 @@ int fakehost_fd_ready(struct fakehost *h, int fd, unsigned events)
 		    op->cancel_requested || w->fd != fd || w->stopped ||
 		    !w->events)
 			continue;
-		got = events &
-		      (w->events | OPSBOT_FD_ERROR | OPSBOT_FD_HANGUP);
+		got = events & (w->events | OPSBOT_FD_ERROR | OPSBOT_FD_HANGUP);
 		if (!got)
 			continue;
 		w->fn(fakehost_plugin(h), op->id, fd, got, OPSBOT_OK, op->data);
