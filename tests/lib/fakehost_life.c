@@ -280,7 +280,7 @@ int fakehost_command(struct fakehost *h, const char *line)
 	struct fh_request *r = calloc(1, sizeof(*r));
 	struct command *c = NULL;
 	size_t starts[COMMAND_ARGS_MAX + 1];
-	const char *err;
+	char *err = NULL;
 	int argc, first = 0, yes = 0, rc;
 
 	r->line = strdup(line ? line : "");
@@ -294,6 +294,7 @@ int fakehost_command(struct fakehost *h, const char *line)
 				  &err);
 	if (argc < 0) {
 		fh_emit(h, "error", "error: %s", err);
+		free(err);
 		request_finish(h, r, OPSBOT_EUSAGE);
 		return l->status;
 	}

@@ -329,6 +329,7 @@ struct fh_process {
 	long grace_ms;
 	int cancel_signal;
 	int exited;
+	unsigned long signals_sent; /* bit n: the plugin sent signal n */
 	int64_t timeout_event, grace_event;
 };
 
@@ -424,8 +425,11 @@ static int proc_end(struct fakehost *h, struct fh_process *proc, int code,
 	proc->op.finished = 1;
 	ev.kind = OPSBOT_PROCESS_EXIT;
 	ev.line = "";
+	/* As the host: a signal the plugin sent itself is no error. */
 	if (proc->op.cancel_requested)
 		ev.status = proc->op.cancel_status;
+	else if (sig && sig < 64 && (proc->signals_sent >> sig & 1))
+		ev.status = OPSBOT_OK;
 	else
 		ev.status = sig ? OPSBOT_ERR : OPSBOT_OK;
 	ev.exit_code = sig ? -1 : code;
@@ -617,6 +621,8 @@ static int fh_process_signal(struct opsbot_plugin *self, int64_t id, int sig)
 		return OPSBOT_ENOENT;
 	if (sig <= 0 || sig >= SIGNAL_MAX)
 		return OPSBOT_EINVAL;
+	if (sig < 64)
+		((struct fh_process *)op)->signals_sent |= 1UL << sig;
 	proc_signal(h, (struct fh_process *)op, sig);
 	return OPSBOT_OK;
 }

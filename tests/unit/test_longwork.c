@@ -19,10 +19,14 @@
 #include "store.h"
 #include "testutil.h"
 
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -319,6 +323,102 @@ START_TEST(sub_section_errors_name_file_line_and_key)
 }
 END_TEST
 
+/* ---- HTTP: every value of a repeated header ---- */
+
+static int http_listener;
+
+/* Answers one request with two Set-Cookie headers, then closes. */
+static void *answer_once(void *arg)
+{
+	static const char answer[] =
+	    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+	    "Set-Cookie: JSESSIONID=abc; Path=/\r\n"
+	    "set-cookie: crumb=xyz\r\nContent-Length: 2\r\n"
+	    "Connection: close\r\n\r\nok";
+	char buf[4096];
+	int c = accept(http_listener, NULL, NULL);
+
+	UNUSED(arg);
+	if (c >= 0) {
+		if (read(c, buf, sizeof(buf)) > 0 &&
+		    write(c, answer, sizeof(answer) - 1) < 0)
+			perror("write");
+		close(c);
+	}
+	return NULL;
+}
+
+static int http_done;
+static char cookies[256];
+
+static void on_cookies(struct opsbot_plugin *p,
+		       const struct opsbot_http_response *res, void *data)
+{
+	const char *v;
+	int i;
+
+	UNUSED(p);
+	UNUSED(data);
+	cookies[0] = '\0';
+	for (i = 0; (v = host_api.http_header(res, "Set-Cookie", i)); i++)
+		snprintf(cookies + strlen(cookies),
+			 sizeof(cookies) - strlen(cookies), "[%s]", v);
+	if (host_api.http_header(res, "Set-Cookie", -1))
+		snprintf(cookies, sizeof(cookies), "negative index answered");
+	http_done = 1;
+}
+
+START_TEST(http_header_gives_every_value_of_a_repeated_header)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sa);
+	struct opsbot_http_request req = {.size = sizeof(req)};
+	char *modules = test_build_path("modules"), url[64];
+	pthread_t t;
+
+	setenv("OPSBOT_MODULE_DIR", modules, 1);
+	free(modules);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	http_listener = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_eq(bind(http_listener, (struct sockaddr *)&sa, len), 0);
+	ck_assert_int_eq(listen(http_listener, 1), 0);
+	getsockname(http_listener, (struct sockaddr *)&sa, &len);
+	pthread_create(&t, NULL, answer_once, NULL);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", ntohs(sa.sin_port));
+	req.url = url;
+	http_done = 0;
+	ck_assert_int_gt(host_api.http_start(plugin_find("longwork"), &req,
+					     on_cookies, NULL),
+			 0);
+	test_run_until(&http_done, 10000);
+	pthread_join(t, NULL);
+	close(http_listener);
+	ck_assert_str_eq(cookies, "[JSESSIONID=abc; Path=/][crumb=xyz]");
+}
+END_TEST
+
+/* Plugin-filled structs without their size are refused, not misread. */
+START_TEST(structs_without_a_size_are_refused)
+{
+	struct opsbot_plugin *p = plugin_find("longwork");
+	struct opsbot_job_options jo = {0};
+	struct opsbot_process_options po = {0};
+	struct opsbot_http_request hr = {0};
+	const char *argv[] = {"true", NULL};
+
+	jo.work = (opsbot_job_work_fn *)abort;
+	po.argv = argv;
+	hr.url = "http://127.0.0.1:1/";
+	ck_assert_int_eq(host_api.job_start(p, &jo, NULL), OPSBOT_EINVAL);
+	ck_assert_int_eq(host_api.process_start(p, &po, NULL, NULL),
+			 OPSBOT_EINVAL);
+	ck_assert_int_eq(host_api.http_start(p, &hr, NULL, NULL),
+			 OPSBOT_EINVAL);
+	jo.size = sizeof(jo) - 1;
+	ck_assert_int_eq(host_api.job_start(p, &jo, NULL), OPSBOT_EINVAL);
+}
+END_TEST
+
 /* ---- unload policies and reconfigure, in process ---- */
 
 static int unloaded;
@@ -605,6 +705,8 @@ static Suite *longwork_suite(void)
 	tcase_add_test(tc, refuse_policy_refuses_the_unload_with_a_message);
 	tcase_add_test(tc, drain_policy_lets_work_finish_before_the_unload);
 	tcase_add_test(tc, reconfigure_takes_new_values_without_a_reload);
+	tcase_add_test(tc, http_header_gives_every_value_of_a_repeated_header);
+	tcase_add_test(tc, structs_without_a_size_are_refused);
 	suite_add_tcase(s, tc);
 	tcase_set_timeout(d, 60);
 	tcase_add_test(d, sigterm_while_a_job_blocks_is_bounded);
