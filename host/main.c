@@ -401,9 +401,12 @@ static void on_plugins_gone(int all_gone)
 		 on_quit_done);
 }
 
+static int cli_plugins_gone;
+
 static void on_cli_plugins_gone(int all_gone)
 {
 	UNUSED(all_gone);
+	cli_plugins_gone = 1;
 	loop_stop();
 }
 
@@ -424,6 +427,9 @@ static void on_signal(uv_signal_t *s, int signum)
 		_exit(1);
 	}
 	shutting_down = 1;
+	/* Ctrl-C on `opsbot run` means stop this command now. */
+	if (cli_mode)
+		grace = 0;
 	info("main", "%s: shutting down (running work may finish for %ld s)",
 	     signum == SIGINT ? "SIGINT" : "SIGTERM", grace / 1000);
 	command_refuse("the bot is shutting down");
@@ -583,8 +589,11 @@ static int run_cli(int argc, char **argv)
 	rc = command_dispatch_argv(&src, argc, argv);
 	if (rc >= 0 && !cli_done)
 		loop_run();
-	/* After Ctrl-C the plugins are already gone (on_signal). */
-	if (!shutting_down)
+	/* After Ctrl-C on_signal began the unload; the aborted command may
+	 * have stopped the loop before the plugins were gone. */
+	if (shutting_down)
+		loop_run_until(&cli_plugins_gone);
+	else
 		plugin_unload_all_wait(host_shutdown_grace_ms(config));
 	host_stop();
 	if (rc < 0)

@@ -8,6 +8,8 @@
 #include "testutil.h"
 
 #include <check.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +136,31 @@ START_TEST(example_long_work_state_and_confirmation)
 }
 END_TEST
 
+/* Ctrl-C on `opsbot run`: the running job is cancelled through its
+ * cancel hook, the plugin unloads, the store closes, exit 1 at once. */
+START_TEST(ctrl_c_cancels_a_running_command)
+{
+	struct bot b;
+	char *log = xasprintf("%s/cli.log", dir);
+	const char *args[] = {"-c",    conf,	"run", "example",
+			      "sleep", "20000", NULL};
+	int64_t start;
+
+	ck_assert_int_eq(bot_start(&b, log, args), 0);
+	start = time_now_ms();
+	while (!bot_log_contains(&b, "sleeping 20000 ms") &&
+	       time_now_ms() - start < 5000)
+		usleep(20000);
+	start = time_now_ms();
+	ck_assert_int_eq(bot_signal_and_wait(&b, SIGINT, 3000), 0);
+	ck_assert_int_lt(time_now_ms() - start, 2000);
+	ck_assert(bot_log_contains(&b, "sleep cancelled"));
+	ck_assert_int_eq(WEXITSTATUS(b.exit_status), 1);
+	bot_stop(&b);
+	free(log);
+}
+END_TEST
+
 START_TEST(check_config_runs_plugin_checks_without_side_effects)
 {
 	char *out, *err, *db;
@@ -202,6 +229,7 @@ static Suite *cli_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, run_exit_codes_and_streams);
 	tcase_add_test(tc, example_long_work_state_and_confirmation);
+	tcase_add_test(tc, ctrl_c_cancels_a_running_command);
 	tcase_add_test(tc,
 		       check_config_runs_plugin_checks_without_side_effects);
 	tcase_add_test(tc, check_config_reports_every_error);
