@@ -1,5 +1,6 @@
 // clang-format off
 // fuzz-sources: host/command.c host/access.c host/config.c host/log.c
+// fuzz-sources: host/request.c
 // fuzz-sources: host/util.c host/plugin.c host/loop.c host/api.c
 // fuzz-sources: host/http.c host/process.c host/job.c host/timer.c
 // fuzz-sources: host/webhook.c host/store.c host/module.c

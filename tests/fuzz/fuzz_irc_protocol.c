@@ -1,6 +1,7 @@
 // clang-format off
 // fuzz-sources: host/irc.c host/irc_message.c host/irc_queue.c
 // fuzz-sources: host/irc_accounts.c host/command.c host/access.c
+// fuzz-sources: host/request.c
 // fuzz-sources: host/config.c host/log.c host/util.c host/loop.c
 // fuzz-sources: host/net.c host/module.c host/plugin.c host/api.c
 // fuzz-sources: host/http.c host/process.c host/job.c host/timer.c
