@@ -8,13 +8,12 @@
  * ("ping", "help", ...) or a plugin's command word ("reg"); plugins
  * register subcommands under their word.  Dispatch checks the argument
  * count and the capability before any plugin code runs.  The request a
- * command runs with, and its replies, are request.c's.
+ * command runs with, and its replies, are request.c's; the built-ins
+ * themselves are builtin.c's.
  */
 #include "command.h"
-#include "access.h"
 #include "config.h"
 #include "confirm.h"
-#include "log.h"
 #include "plugin.h"
 #include "request.h"
 
@@ -23,24 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One registered command: a built-in or a plugin's subcommand. */
-struct command_entry {
-	struct opsbot_plugin *plugin; /* NULL: built-in */
-	char *word;		      /* built-in name or plugin word */
-	char *name;		      /* subcommand, "" for none */
-	char *usage;
-	char *help;
-	char *capability; /* NULL: anyone */
-	int min_args, max_args;
-	opsbot_command_fn *fn;
-	void *data;
-	unsigned flags; /* enum opsbot_command_flags */
-	char *confirm;	/* CONFIRM: what it destroys, or NULL */
-	struct list link;
-};
-
 static struct list commands = LIST_INIT(commands);
-static char *host_version;
 
 /* Settings from [bot]. */
 static int reply_unknown = 1;
@@ -146,7 +128,12 @@ static void entry_free(struct command_entry *e)
 	free(e);
 }
 
-static struct command_entry *command_next(const struct command_entry *e)
+void command_add_builtin(const char *word, const struct opsbot_command *cmd)
+{
+	entry_new(NULL, word, cmd);
+}
+
+struct command_entry *command_next(const struct command_entry *e)
 {
 	struct list *next = e ? e->link.next : commands.next;
 
@@ -154,7 +141,7 @@ static struct command_entry *command_next(const struct command_entry *e)
 				 : list_entry(next, struct command_entry, link);
 }
 
-static struct command_entry *command_find(const char *word, const char *name)
+struct command_entry *command_find(const char *word, const char *name)
 {
 	struct list *pos, *tmp;
 
@@ -169,7 +156,7 @@ static struct command_entry *command_find(const char *word, const char *name)
 	return NULL;
 }
 
-static struct command_entry *command_find_builtin(const char *word)
+struct command_entry *command_find_builtin(const char *word)
 {
 	struct list *pos, *tmp;
 
@@ -243,9 +230,8 @@ void command_remove_plugin(struct opsbot_plugin *p)
 
 /* ---- usage ---- */
 
-static void command_format_usage(const struct command_source *src,
-				 const struct command_entry *e, char *out,
-				 size_t size)
+void command_format_usage(const struct command_source *src,
+			  const struct command_entry *e, char *out, size_t size)
 {
 	const char *word = e->word;
 
@@ -439,8 +425,7 @@ static void run_entry(const struct command_source *src, struct command_entry *e,
 }
 
 /* Closest known word or subcommand, for "did you mean". */
-static const char *command_suggest(const char *word,
-				   struct opsbot_plugin *within)
+const char *command_suggest(const char *word, struct opsbot_plugin *within)
 {
 	struct list *pos, *tmp;
 	const char *best = NULL;
@@ -695,248 +680,6 @@ int command_dispatch_argv(const struct command_source *src, int argc,
 	return rc;
 }
 
-/* ---- built-in commands ---- */
-
-static int builtin_ping(struct opsbot_plugin *self, struct opsbot_request *r,
-			void *data)
-{
-	struct request *req = (struct request *)r;
-
-	request_reply_now(req, 0, "pong");
-	return OPSBOT_OK;
-}
-
-static int builtin_version(struct opsbot_plugin *self, struct opsbot_request *r,
-			   void *data)
-{
-	request_reply_now((struct request *)r, 0,
-			  "opsbot %s (plugin ABI %d.%d)", host_version,
-			  OPSBOT_ABI_MAJOR, OPSBOT_ABI_MINOR);
-	return OPSBOT_OK;
-}
-
-static int builtin_plugins(struct opsbot_plugin *self, struct opsbot_request *r,
-			   void *data)
-{
-	struct list *pos, *tmp;
-	struct buf b = BUF_INIT;
-
-	list_for_each_safe(pos, tmp, plugin_list())
-	{
-		struct opsbot_plugin *p =
-		    list_entry(pos, struct opsbot_plugin, link);
-
-		buf_addf(&b, "%s%s %s (%s%s)", b.len ? ", " : "", p->name,
-			 p->desc->version ? p->desc->version : "?",
-			 command_source_lead(&((struct request *)r)->src),
-			 command_source_word(&((struct request *)r)->src, p));
-	}
-	if (b.len)
-		request_reply_now((struct request *)r, 0, "plugins: %s",
-				  b.data);
-	else
-		request_reply_now((struct request *)r, 0, "no plugins loaded");
-	buf_free(&b);
-	return OPSBOT_OK;
-}
-
-static void plugin_op_done(const char *name, const char *err, void *data)
-{
-	struct request *req = data;
-	const char *verb = req->pub.argv[0];
-
-	if (err) {
-		/* Config errors span lines; chat gets the first. */
-		request_reply_now(req, 1, "error: %.*s",
-				  (int)strcspn(err, "\n"), err);
-		request_finish(req, OPSBOT_ERR);
-		return;
-	}
-	request_reply_now(req, 0, "%sed %s",
-			  !strcmp(verb, "unload") ? "unload" : "reload", name);
-	request_finish(req, OPSBOT_OK);
-}
-
-static int builtin_plugin(struct opsbot_plugin *self, struct opsbot_request *r,
-			  void *data)
-{
-	struct request *req = (struct request *)r;
-	const char *verb = r->argv[0], *name = r->argv[1];
-	struct opsbot_plugin *p;
-	char *err = NULL;
-
-	if (!strcmp(verb, "load")) {
-		if (!plugin_load(name, &err)) {
-			request_reply_now(req, 1, "error: %.*s",
-					  (int)strcspn(err, "\n"), err);
-			if (strchr(err, '\n'))
-				error("plugin", "%s", err);
-			free(err);
-			return OPSBOT_ERR;
-		}
-		request_reply_now(req, 0, "loaded %s", name);
-		return OPSBOT_OK;
-	}
-	if (strcmp(verb, "unload") && strcmp(verb, "reload"))
-		return OPSBOT_EUSAGE;
-	p = plugin_find(name);
-	if (!p) {
-		request_reply_now(
-		    req, 1,
-		    "error: no plugin '%.40s' is loaded (%splugins "
-		    "lists them)",
-		    name, command_source_lead(&req->src));
-		return OPSBOT_ERR;
-	}
-	/* Work whose policy is REFUSE keeps the plugin; say what it is. */
-	err = plugin_unload_refusal(p);
-	if (err) {
-		request_reply_now(req, 1, "error: %s", err);
-		free(err);
-		return OPSBOT_ERR;
-	}
-	err = plugin_describe_work(p);
-	if (*err)
-		request_reply_now(req, 0, "%s: waiting for %s to finish first",
-				  name, err);
-	free(err);
-	/* Finishes from the loop, once the plugin is idle. */
-	plugin_unload(p, !strcmp(verb, "reload"), plugin_op_done, req);
-	return OPSBOT_PENDING;
-}
-
-static int builtin_whoami(struct opsbot_plugin *self, struct opsbot_request *r,
-			  void *data)
-{
-	struct request *req = (struct request *)r;
-	struct identity id = {req->src.nick, req->src.user, req->src.host,
-			      req->src.account};
-	char caps[256];
-
-	if (req->src.trusted)
-		strlcpy_safe(caps, "all (local command line)", sizeof(caps));
-	else
-		access_describe(&id, caps, sizeof(caps));
-	if (req->src.account)
-		request_reply_now(
-		    req, 0,
-		    "you are %s!%s@%s, account %s (from %s); "
-		    "capabilities: %s",
-		    req->src.nick, req->src.user ? req->src.user : "?",
-		    req->src.host ? req->src.host : "?", req->src.account,
-		    req->src.account_source ? req->src.account_source
-					    : "services",
-		    caps);
-	else
-		request_reply_now(
-		    req, 0,
-		    "you are %s!%s@%s, not identified to services; "
-		    "capabilities: %s",
-		    req->src.nick, req->src.user ? req->src.user : "?",
-		    req->src.host ? req->src.host : "?", caps);
-	return OPSBOT_OK;
-}
-
-static int builtin_help(struct opsbot_plugin *self, struct opsbot_request *r,
-			void *data)
-{
-	struct request *req = (struct request *)r;
-	struct command_source *src = &req->src;
-	struct list *pos, *tmp;
-	struct opsbot_plugin *p;
-	struct command_entry *e;
-	struct buf b = BUF_INIT;
-	char usage[256];
-	int detailed = src->origin != OPSBOT_ORIGIN_CHANNEL;
-
-	if (r->argc == 0) {
-		for (e = command_next(NULL); e; e = command_next(e)) {
-			if (!e->plugin)
-				buf_addf(&b, "%s%s", b.len ? ", " : "",
-					 e->word);
-		}
-		request_reply_now(req, 0, "built-in: %s", b.data);
-		buf_reset(&b);
-		list_for_each_safe(pos, tmp, plugin_list())
-		{
-			p = list_entry(pos, struct opsbot_plugin, link);
-			buf_addf(&b, "%s%s%s", b.len ? ", " : "",
-				 command_source_lead(src),
-				 command_source_word(src, p));
-			if (strcmp(command_source_word(src, p), p->name))
-				buf_addf(&b, " (%s)", p->name);
-		}
-		if (b.len)
-			request_reply_now(req, 0,
-					  "plugins: %s; %shelp <plugin> "
-					  "[<command>] for more",
-					  b.data, command_source_lead(src));
-		buf_free(&b);
-		return OPSBOT_OK;
-	}
-	e = command_find_builtin(r->argv[0]);
-	if (e && r->argc == 1) {
-		command_format_usage(src, e, usage, sizeof(usage));
-		request_reply_now(req, 0, "%s: %s", usage, e->help);
-		return OPSBOT_OK;
-	}
-	p = plugin_find_by_word(r->argv[0]);
-	if (!p)
-		p = plugin_find(r->argv[0]);
-	if (!p) {
-		const char *near = command_suggest(r->argv[0], NULL);
-
-		request_reply_now(req, 1, "no command or plugin '%.40s'%s%s%s",
-				  r->argv[0], near ? "; did you mean " : "",
-				  near ? near : "", near ? "?" : "");
-		return OPSBOT_ERR;
-	}
-	if (r->argc >= 2) {
-		e = command_find(p->command_word, r->argv[1]);
-		if (!e) {
-			const char *near = command_suggest(r->argv[1], p);
-
-			request_reply_now(req, 1,
-					  "%s has no command '%.40s'%s%s%s",
-					  p->command_word, r->argv[1],
-					  near ? "; did you mean " : "",
-					  near ? near : "", near ? "?" : "");
-			return OPSBOT_ERR;
-		}
-		command_format_usage(src, e, usage, sizeof(usage));
-		if (e->capability)
-			request_reply_now(req, 0,
-					  "%s: %s (needs capability %s)", usage,
-					  e->help, e->capability);
-		else
-			request_reply_now(req, 0, "%s: %s", usage, e->help);
-		return OPSBOT_OK;
-	}
-	request_reply_now(req, 0, "%s %s: %s", p->name,
-			  p->desc->version ? p->desc->version : "",
-			  p->desc->description ? p->desc->description : "");
-	for (e = command_next(NULL); e; e = command_next(e)) {
-		if (e->plugin != p)
-			continue;
-		if (detailed) {
-			command_format_usage(src, e, usage, sizeof(usage));
-			request_reply_now(req, 0, "  %s: %s", usage, e->help);
-		} else {
-			buf_addf(&b, "%s%s", b.len ? ", " : "",
-				 *e->name ? e->name : "(bare)");
-		}
-	}
-	if (!detailed)
-		request_reply_now(req, 0,
-				  "commands: %s; %shelp %s <command> for "
-				  "usage",
-				  b.len ? b.data : "none",
-				  command_source_lead(src),
-				  command_source_word(src, p));
-	buf_free(&b);
-	return OPSBOT_OK;
-}
-
 /* ---- set-up ---- */
 
 /* Unload: pending requests end with an error, then the commands go. */
@@ -948,33 +691,8 @@ static void command_sweep(struct opsbot_plugin *p)
 
 static struct plugin_sweeper command_sweeper = {"commands", command_sweep,
 						NULL};
-void command_init(const char *version)
+void command_init(void)
 {
-	static const struct opsbot_command builtins[] = {
-	    OPSBOT_COMMAND("", "", "answers pong", NULL, 0, 0, builtin_ping,
-			   NULL),
-	    OPSBOT_COMMAND("", "[<plugin> [<command>]]",
-			   "lists commands, or explains one", NULL, 0, 2,
-			   builtin_help, NULL),
-	    OPSBOT_COMMAND("", "", "shows the version", NULL, 0, 0,
-			   builtin_version, NULL),
-	    OPSBOT_COMMAND("", "", "lists loaded plugins and their versions",
-			   NULL, 0, 0, builtin_plugins, NULL),
-	    OPSBOT_COMMAND("", "load|unload|reload <name>",
-			   "loads, unloads or reloads a plugin", "admin", 2, 2,
-			   builtin_plugin, NULL),
-	    OPSBOT_COMMAND("", "",
-			   "shows who the bot thinks you are and what you may "
-			   "do",
-			   NULL, 0, 0, builtin_whoami, NULL),
-	};
-	static const char *const words[] = {"ping",    "help",	 "version",
-					    "plugins", "plugin", "whoami"};
-	size_t i;
-
-	host_version = xstrdup(version);
-	for (i = 0; i < ARRAY_SIZE(builtins); i++)
-		entry_new(NULL, words[i], &builtins[i]);
 	plugin_add_sweeper(&command_sweeper);
 	plugin_set_word_check(command_word_taken);
 }
@@ -1002,8 +720,6 @@ void command_fini(void)
 	{
 		entry_free(list_entry(pos, struct command_entry, link));
 	}
-	free(host_version);
-	host_version = NULL;
 	command_refuse(NULL);
 	confirm_clear();
 }
