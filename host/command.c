@@ -1,50 +1,31 @@
 /*
- * command.c - the command registry, argument splitting, dispatch, and the
- * request objects replies travel through.
+ * command.c - commands: argument splitting, the registry (built-ins and
+ * plugin subcommands), dispatch with permission checks and confirmation,
+ * and the host's answers to what is not a runnable command (unknown word,
+ * plugin word without a subcommand, refusal at shutdown).
  *
  * A command line is "<word> [<sub>] [args...]".  <word> is a built-in
  * ("ping", "help", ...) or a plugin's command word ("reg"); plugins
  * register subcommands under their word.  Dispatch checks the argument
- * count and the capability before any plugin code runs.
+ * count and the capability before any plugin code runs.  The request a
+ * command runs with, and its replies, are request.c's; the built-ins
+ * themselves are builtin.c's.
  */
 #include "command.h"
-#include "access.h"
 #include "config.h"
 #include "confirm.h"
-#include "log.h"
 #include "plugin.h"
+#include "request.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct command_entry {
-	struct opsbot_plugin *plugin; /* NULL: built-in */
-	char *word;		      /* built-in name or plugin word */
-	char *name;		      /* subcommand, "" for none */
-	char *usage;
-	char *help;
-	char *capability; /* NULL: anyone */
-	int min_args, max_args;
-	opsbot_command_fn *fn;
-	void *data;
-	unsigned flags; /* enum opsbot_command_flags */
-	char *confirm;	/* CONFIRM: what it destroys, or NULL */
-	struct list link;
-};
-
 static struct list commands = LIST_INIT(commands);
-/* Requests not yet freed: a plugin may hold a pointer past done(). */
-static struct list requests = LIST_INIT(requests);
-static char *host_version;
-static int pending_count;
 
 /* Settings from [bot]. */
 static int reply_unknown = 1;
-static int channel_lines = 8;
-static int private_lines = 100;
-static char prefix[16] = "!";
 
 /* ---- argument splitting ---- */
 
@@ -147,7 +128,20 @@ static void entry_free(struct command_entry *e)
 	free(e);
 }
 
-static struct command_entry *find_entry(const char *word, const char *name)
+void command_add_builtin(const char *word, const struct opsbot_command *cmd)
+{
+	entry_new(NULL, word, cmd);
+}
+
+struct command_entry *command_next(const struct command_entry *e)
+{
+	struct list *next = e ? e->link.next : commands.next;
+
+	return next == &commands ? NULL
+				 : list_entry(next, struct command_entry, link);
+}
+
+struct command_entry *command_find(const char *word, const char *name)
 {
 	struct list *pos, *tmp;
 
@@ -162,7 +156,7 @@ static struct command_entry *find_entry(const char *word, const char *name)
 	return NULL;
 }
 
-static struct command_entry *find_builtin(const char *word)
+struct command_entry *command_find_builtin(const char *word)
 {
 	struct list *pos, *tmp;
 
@@ -179,12 +173,12 @@ static struct command_entry *find_builtin(const char *word)
 
 int command_is_builtin(const char *word)
 {
-	return find_builtin(word) != NULL;
+	return command_find_builtin(word) != NULL;
 }
 
 int command_word_taken(const char *word)
 {
-	return find_builtin(word) || plugin_find_by_word(word);
+	return command_find_builtin(word) || plugin_find_by_word(word);
 }
 
 static int subcommand_name_valid(const char *name)
@@ -209,7 +203,7 @@ int command_add(struct opsbot_plugin *p, const struct opsbot_command *cmd)
 	    (cmd->max_args >= 0 && cmd->max_args < cmd->min_args) ||
 	    cmd->min_args > COMMAND_ARGS_MAX)
 		return OPSBOT_EINVAL;
-	if (find_entry(p->command_word, cmd->name))
+	if (command_find(p->command_word, cmd->name))
 		return OPSBOT_EEXIST;
 	entry_new(p, p->command_word, cmd);
 	return OPSBOT_OK;
@@ -234,271 +228,17 @@ void command_remove_plugin(struct opsbot_plugin *p)
 	}
 }
 
-/* ---- requests ---- */
+/* ---- usage ---- */
 
-int command_pending_count(void)
-{
-	return pending_count;
-}
-
-/* Copies the source's strings into one block owned by the request. */
-static void copy_source(struct request *req, const struct command_source *src,
-			const char *args)
-{
-	const char *in[] = {
-	    src->nick,		 src->user,    src->host,     src->account,
-	    src->account_source, src->channel, src->reply_to, args};
-	const char **out[] = {&req->src.nick,		&req->src.user,
-			      &req->src.host,		&req->src.account,
-			      &req->src.account_source, &req->src.channel,
-			      &req->src.reply_to,	&req->pub.args};
-	size_t total = 0, i;
-	char *p;
-
-	for (i = 0; i < ARRAY_SIZE(in); i++)
-		total += in[i] ? strlen(in[i]) + 1 : 0;
-	p = req->strings = xmalloc(total + 1);
-	for (i = 0; i < ARRAY_SIZE(in); i++) {
-		if (!in[i]) {
-			*out[i] = NULL;
-			continue;
-		}
-		*out[i] = p;
-		memcpy(p, in[i], strlen(in[i]) + 1);
-		p += strlen(in[i]) + 1;
-	}
-}
-
-static struct request *request_new(const struct command_source *src,
-				   struct command_entry *e, int argc,
-				   char **argv, const char *args)
-{
-	size_t size = sizeof(struct request), len = 0;
-	struct request *req;
-	char **vec, *p;
-	int i;
-
-	for (i = 0; i < argc; i++)
-		len += strlen(argv[i]) + 1;
-	size += (size_t)(argc + 1) * sizeof(char *) + len;
-	req = xcalloc(1, size);
-	req->src = *src;
-	copy_source(req, src, args ? args : "");
-	vec = (char **)(req + 1);
-	p = (char *)(vec + argc + 1);
-	for (i = 0; i < argc; i++) {
-		size_t n = strlen(argv[i]) + 1;
-
-		memcpy(p, argv[i], n);
-		vec[i] = p;
-		p += n;
-	}
-	vec[argc] = NULL;
-	req->pub.argc = argc;
-	req->pub.argv = (const char *const *)vec;
-	req->pub.command = e ? e->name : "";
-	req->pub.nick = req->src.nick;
-	req->pub.account = req->src.account;
-	req->pub.channel = req->src.channel;
-	req->pub.origin = src->origin;
-	req->plugin = e ? e->plugin : NULL;
-	req->word = e ? e->word : "";
-	list_add_tail(&requests, &req->all);
-	req->line_limit = src->origin == OPSBOT_ORIGIN_CHANNEL ? channel_lines
-							       : private_lines;
-	if (src->origin == OPSBOT_ORIGIN_CLI)
-		req->line_limit = 1 << 30;
-	list_init(&req->link);
-	return req;
-}
-
-static void send_line(struct request *req, int private, int is_error,
-		      const char *line, size_t len)
-{
-	int limit = private ? private_lines : req->line_limit;
-
-	if (req->src.origin == OPSBOT_ORIGIN_CLI)
-		limit = 1 << 30;
-	if (req->lines_sent >= limit) {
-		req->lines_dropped++;
-		return;
-	}
-	req->lines_sent++;
-	req->src.sink->send(req, private, is_error, line, len);
-}
-
-static void send_text(struct request *req, int private, int is_error,
-		      const char *text, size_t len)
-{
-	const char *p = text, *end = text + len;
-
-	/* One sink call per line; CR and LF both end a line. */
-	while (p < end) {
-		const char *nl = p;
-
-		while (nl < end && *nl != '\n' && *nl != '\r')
-			nl++;
-		if (nl > p)
-			send_line(req, private, is_error, p, (size_t)(nl - p));
-		p = nl + 1;
-	}
-}
-
-/*
- * Does req still exist?  After done() a request is freed, but a plugin may
- * still hold it (done() twice, a reply from a late callback): compare the
- * pointer before reading the memory.
- */
-static int request_live(const struct request *req)
-{
-	struct list *pos, *tmp;
-
-	list_for_each_safe(pos, tmp, &requests)
-	{
-		if (list_entry(pos, struct request, all) == req)
-			return 1;
-	}
-	return 0;
-}
-
-void request_reply(struct request *req, int private, int is_error,
-		   const char *fmt, va_list ap)
-{
-	char small[512];
-	va_list copy;
-	int n;
-
-	if (!req || !request_live(req) || req->finished)
-		return;
-	private |= req->force_private;
-	va_copy(copy, ap);
-	n = vsnprintf(small, sizeof(small), fmt, copy);
-	va_end(copy);
-	if (n < 0)
-		return;
-	if ((size_t)n < sizeof(small)) {
-		send_text(req, private, is_error, small, (size_t)n);
-	} else {
-		char *big = xvasprintf(fmt, ap);
-
-		send_text(req, private, is_error, big, strlen(big));
-		free(big);
-	}
-}
-
-static void reply_now(struct request *req, int is_error, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void reply_now(struct request *req, int is_error, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	request_reply(req, 0, is_error, fmt, ap);
-	va_end(ap);
-}
-
-static void request_free(struct request *req)
-{
-	list_del(&req->link);
-	list_del(&req->all);
-	free(req->strings);
-	free(req);
-}
-
-static void request_finish(struct request *req, int status)
-{
-	if (req->lines_dropped) {
-		char note[128];
-		int n = snprintf(note, sizeof(note),
-				 "(%d more line%s not shown here; ask me in "
-				 "private)",
-				 req->lines_dropped,
-				 req->lines_dropped == 1 ? "" : "s");
-
-		req->src.sink->send(req, 0, 0, note, (size_t)n);
-	}
-	req->finished = 1;
-	req->status = status;
-	if (req->pending)
-		pending_count--;
-	req->src.sink->finished(req, status);
-	request_free(req);
-}
-
-void request_done(struct request *req, int status)
-{
-	if (!req || !request_live(req) || req->finished || !req->pending) {
-		warning("command", "done() called on a request that is not "
-				   "pending; ignored");
-		return;
-	}
-	request_finish(req, status > 0 ? OPSBOT_OK : status);
-}
-
-int request_has_capability(const struct request *req, const char *cap)
-{
-	struct identity id;
-
-	if (!req || !request_live(req))
-		return 0;
-	if (!cap || req->src.trusted)
-		return 1;
-	id = (struct identity){req->src.nick, req->src.user, req->src.host,
-			       req->src.account};
-	return access_has(&id, cap);
-}
-
-void command_abort_requests(struct opsbot_plugin *p)
-{
-	struct list *pos, *tmp;
-
-	list_for_each_safe(pos, tmp, &p->requests)
-	{
-		struct request *req = list_entry(pos, struct request, link);
-
-		reply_now(req, 1,
-			  "error: plugin %s was unloaded before the "
-			  "command finished",
-			  p->name);
-		request_finish(req, OPSBOT_ECANCELED);
-	}
-}
-
-/* ---- usage and help ---- */
-
-/* How a user starts a command here: "!" on IRC, "opsbot run " in a shell. */
-static const char *lead(const struct command_source *src)
-{
-	return src->origin == OPSBOT_ORIGIN_CLI ? "opsbot run " : prefix;
-}
-
-/* How a user names a plugin here: its word on IRC, its name in a shell. */
-static const char *word_of(const struct command_source *src,
-			   const struct opsbot_plugin *p)
-{
-	return src->origin == OPSBOT_ORIGIN_CLI ? p->name : p->command_word;
-}
-
-static void format_usage(const struct command_source *src,
-			 const struct command_entry *e, char *out, size_t size)
+void command_format_usage(const struct command_source *src,
+			  const struct command_entry *e, char *out, size_t size)
 {
 	const char *word = e->word;
 
 	if (src->origin == OPSBOT_ORIGIN_CLI && e->plugin)
 		word = e->plugin->name;
-	snprintf(out, size, "%s%s%s%s%s%s", lead(src), word,
+	snprintf(out, size, "%s%s%s%s%s%s", command_source_lead(src), word,
 		 *e->name ? " " : "", e->name, *e->usage ? " " : "", e->usage);
-}
-
-size_t request_command_example(const struct request *req, char *out,
-			       size_t size, const char *text)
-{
-	const char *word = req->plugin ? word_of(&req->src, req->plugin) : "";
-	int n = snprintf(out, size, "%s%s%s%s", lead(&req->src), word,
-			 *word && text && *text ? " " : "", text ? text : "");
-
-	return n < 0 ? 0 : (size_t)n;
 }
 
 /* ---- dispatch ---- */
@@ -572,10 +312,10 @@ static int confirmation_passes(struct request *req, struct command_entry *e,
 		snprintf(text, sizeof(text), "%s%s%s --yes", e->name,
 			 *req->pub.args ? " " : "", req->pub.args);
 		request_command_example(req, example, sizeof(example), text);
-		reply_now(req, 1,
-			  "refusing: this %s%s; run it again with --yes: %s",
-			  e->confirm ? "deletes " : "cannot be undone",
-			  e->confirm ? e->confirm : "", example);
+		request_reply_now(
+		    req, 1, "refusing: this %s%s; run it again with --yes: %s",
+		    e->confirm ? "deletes " : "cannot be undone",
+		    e->confirm ? e->confirm : "", example);
 		request_finish(req, OPSBOT_ERR);
 		return 0;
 	}
@@ -588,9 +328,10 @@ static int confirmation_passes(struct request *req, struct command_entry *e,
 		snprintf(text + strlen(text), sizeof(text) - strlen(text),
 			 " --yes");
 		request_command_example(req, example, sizeof(example), text);
-		reply_now(req, 0, "this %s%s; to confirm, type %s within %ld s",
-			  e->confirm ? "deletes " : "cannot be undone",
-			  e->confirm ? e->confirm : "", example, secs);
+		request_reply_now(req, 0,
+				  "this %s%s; to confirm, type %s within %ld s",
+				  e->confirm ? "deletes " : "cannot be undone",
+				  e->confirm ? e->confirm : "", example, secs);
 		request_finish(req, OPSBOT_OK);
 		free(who);
 		free(line);
@@ -605,15 +346,17 @@ static int confirmation_passes(struct request *req, struct command_entry *e,
 	}
 	request_command_example(req, example, sizeof(example), text);
 	if (r == CONFIRM_EXPIRED)
-		reply_now(req, 1,
-			  "error: the confirmation came after %ld s; type %s "
-			  "again, then confirm it with --yes",
-			  secs, example);
+		request_reply_now(
+		    req, 1,
+		    "error: the confirmation came after %ld s; type %s "
+		    "again, then confirm it with --yes",
+		    secs, example);
 	else
-		reply_now(req, 1,
-			  "error: nothing to confirm; type %s first, then the "
-			  "same with --yes from the same account",
-			  example);
+		request_reply_now(
+		    req, 1,
+		    "error: nothing to confirm; type %s first, then the "
+		    "same with --yes from the same account",
+		    example);
 	request_finish(req, OPSBOT_EPERM);
 	return 0;
 }
@@ -627,23 +370,24 @@ static void run_entry(const struct command_source *src, struct command_entry *e,
 
 	if (e->flags & OPSBOT_COMMAND_CONFIRM)
 		yes = take_yes(&argc, argv, typed);
-	req = request_new(src, e, argc, argv, typed);
+	req = request_new(src, e->plugin, e->word, e->name, argc, argv, typed);
 	free(typed);
 	req->force_private = (e->flags & OPSBOT_COMMAND_PRIVATE) != 0;
 
 	if (e->capability && !request_has_capability(req, e->capability)) {
-		reply_now(req, 1,
-			  "permission denied: %s%s%s%s needs capability %s "
-			  "(you are %s; !whoami shows what you have)",
-			  prefix, e->word, *e->name ? " " : "", e->name,
-			  e->capability,
-			  req->src.account ? "identified" : "not identified");
+		request_reply_now(
+		    req, 1,
+		    "permission denied: %s%s%s%s needs capability %s "
+		    "(you are %s; !whoami shows what you have)",
+		    command_prefix(), e->word, *e->name ? " " : "", e->name,
+		    e->capability,
+		    req->src.account ? "identified" : "not identified");
 		request_finish(req, OPSBOT_EPERM);
 		return;
 	}
 	if (argc < e->min_args || (e->max_args >= 0 && argc > e->max_args)) {
-		format_usage(src, e, usage, sizeof(usage));
-		reply_now(req, 1, "usage: %s", usage);
+		command_format_usage(src, e, usage, sizeof(usage));
+		request_reply_now(req, 1, "usage: %s", usage);
 		request_finish(req, OPSBOT_EUSAGE);
 		return;
 	}
@@ -652,17 +396,16 @@ static void run_entry(const struct command_source *src, struct command_entry *e,
 		return;
 	if (e->plugin) {
 		if (!plugin_accepts_work(e->plugin)) {
-			reply_now(req, 1, "error: plugin %s is being unloaded",
-				  e->plugin->name);
+			request_reply_now(req, 1,
+					  "error: plugin %s is being unloaded",
+					  e->plugin->name);
 			request_finish(req, OPSBOT_ECLOSING);
 			return;
 		}
 		plugin_enter(e->plugin);
 		rc = e->fn(e->plugin, &req->pub, e->data);
 		if (rc == OPSBOT_PENDING) {
-			req->pending = 1;
-			pending_count++;
-			list_add_tail(&e->plugin->requests, &req->link);
+			request_mark_pending(req);
 			plugin_leave(e->plugin);
 			return;
 		}
@@ -670,20 +413,19 @@ static void run_entry(const struct command_source *src, struct command_entry *e,
 	} else {
 		rc = e->fn(NULL, &req->pub, e->data);
 		if (rc == OPSBOT_PENDING) {
-			req->pending = 1;
-			pending_count++;
+			request_mark_pending(req);
 			return;
 		}
 	}
 	if (rc == OPSBOT_EUSAGE) {
-		format_usage(src, e, usage, sizeof(usage));
-		reply_now(req, 1, "usage: %s", usage);
+		command_format_usage(src, e, usage, sizeof(usage));
+		request_reply_now(req, 1, "usage: %s", usage);
 	}
 	request_finish(req, rc);
 }
 
 /* Closest known word or subcommand, for "did you mean". */
-static const char *suggest(const char *word, struct opsbot_plugin *within)
+const char *command_suggest(const char *word, struct opsbot_plugin *within)
 {
 	struct list *pos, *tmp;
 	const char *best = NULL;
@@ -717,24 +459,68 @@ static void reply_unknown_command(const struct command_source *src,
 
 	if (!reply_unknown && src->origin == OPSBOT_ORIGIN_CHANNEL)
 		return;
-	req = request_new(src, NULL, 0, NULL, "");
-	near = suggest(word, NULL);
+	req = request_new(src, NULL, NULL, NULL, 0, NULL, "");
+	near = command_suggest(word, NULL);
 	if (near)
-		reply_now(req, 1,
-			  "unknown command '%.40s'; did you mean %s%s? "
-			  "(%shelp lists commands)",
-			  word, lead(src), near, lead(src));
+		request_reply_now(req, 1,
+				  "unknown command '%.40s'; did you mean %s%s? "
+				  "(%shelp lists commands)",
+				  word, command_source_lead(src), near,
+				  command_source_lead(src));
 	else
-		reply_now(req, 1,
-			  "unknown command '%.40s' (%shelp lists "
-			  "commands)",
-			  word, lead(src));
+		request_reply_now(req, 1,
+				  "unknown command '%.40s' (%shelp lists "
+				  "commands)",
+				  word, command_source_lead(src));
 	request_finish(req, OPSBOT_EUSAGE);
 }
 
 static void reply_plugin_summary(const struct command_source *src,
-				 struct opsbot_plugin *p, const char *bad_sub);
+				 struct opsbot_plugin *p, const char *bad_sub)
+{
+	struct request *req = request_new(src, NULL, NULL, NULL, 0, NULL, "");
+	struct list *pos, *tmp;
+	struct buf b = BUF_INIT;
+	const char *near;
 
+	if (bad_sub) {
+		near = command_suggest(bad_sub, p);
+		if (near)
+			request_reply_now(
+			    req, 1,
+			    "unknown %s command '%.40s'; did you mean "
+			    "'%s'? (%shelp %s lists them)",
+			    command_source_word(src, p), bad_sub, near,
+			    command_source_lead(src),
+			    command_source_word(src, p));
+		else
+			request_reply_now(
+			    req, 1,
+			    "unknown %s command '%.40s' (%shelp %s "
+			    "lists them)",
+			    command_source_word(src, p), bad_sub,
+			    command_source_lead(src),
+			    command_source_word(src, p));
+		request_finish(req, OPSBOT_EUSAGE);
+		return;
+	}
+	list_for_each_safe(pos, tmp, &commands)
+	{
+		struct command_entry *e =
+		    list_entry(pos, struct command_entry, link);
+
+		if (e->plugin == p)
+			buf_addf(&b, "%s%s", b.len ? ", " : "", e->name);
+	}
+	request_reply_now(req, 1,
+			  "%s%s needs a command: %s (%shelp %s <command> "
+			  "explains one)",
+			  command_source_lead(src), command_source_word(src, p),
+			  b.len ? b.data : "none", command_source_lead(src),
+			  command_source_word(src, p));
+	buf_free(&b);
+	request_finish(req, OPSBOT_EUSAGE);
+}
 static char *refusal; /* command_refuse(): why nothing runs now */
 
 void command_refuse(const char *why)
@@ -758,13 +544,14 @@ static int dispatch(const struct command_source *src, int argc, char **argv,
 	word[i] = '\0';
 
 	if (refusal) {
-		struct request *req = request_new(src, NULL, 0, NULL, "");
+		struct request *req =
+		    request_new(src, NULL, NULL, NULL, 0, NULL, "");
 
-		reply_now(req, 1, "error: %s", refusal);
+		request_reply_now(req, 1, "error: %s", refusal);
 		request_finish(req, OPSBOT_ERR);
 		return 1;
 	}
-	e = find_builtin(word);
+	e = command_find_builtin(word);
 	if (e) {
 		run_entry(src, e, argc - 1, argv + 1, rest[1]);
 		return 1;
@@ -777,13 +564,13 @@ static int dispatch(const struct command_source *src, int argc, char **argv,
 		return 1;
 	}
 	if (argc >= 2) {
-		e = find_entry(p->command_word, argv[1]);
+		e = command_find(p->command_word, argv[1]);
 		if (e) {
 			run_entry(src, e, argc - 2, argv + 2, rest[2]);
 			return 1;
 		}
 	}
-	e = find_entry(p->command_word, "");
+	e = command_find(p->command_word, "");
 	if (e) {
 		run_entry(src, e, argc - 1, argv + 1, rest[1]);
 		return 1;
@@ -806,9 +593,10 @@ int command_dispatch_text(const struct command_source *src, const char *text)
 	memcpy(copy, text, len + 1);
 	argc = command_split_args(copy, argv, starts, COMMAND_ARGS_MAX, &err);
 	if (argc < 0) {
-		struct request *req = request_new(src, NULL, 0, NULL, "");
+		struct request *req =
+		    request_new(src, NULL, NULL, NULL, 0, NULL, "");
 
-		reply_now(req, 1, "error: %s", err);
+		request_reply_now(req, 1, "error: %s", err);
 		free(err);
 		request_finish(req, OPSBOT_EUSAGE);
 		rc = 1;
@@ -849,7 +637,7 @@ const char *command_capability_for(const char *text)
 	for (i = 0; argv[0][i] && i < sizeof(word) - 1; i++)
 		word[i] = (char)tolower((unsigned char)argv[0][i]);
 	word[i] = '\0';
-	e = find_builtin(word);
+	e = command_find_builtin(word);
 	if (e)
 		return e->capability;
 	p = plugin_find_by_word(word);
@@ -857,9 +645,9 @@ const char *command_capability_for(const char *text)
 		p = plugin_find(word);
 	if (!p)
 		return NULL;
-	e = argc >= 2 ? find_entry(p->command_word, argv[1]) : NULL;
+	e = argc >= 2 ? command_find(p->command_word, argv[1]) : NULL;
 	if (!e)
-		e = find_entry(p->command_word, "");
+		e = command_find(p->command_word, "");
 	return e ? e->capability : NULL;
 }
 
@@ -892,282 +680,7 @@ int command_dispatch_argv(const struct command_source *src, int argc,
 	return rc;
 }
 
-/* ---- built-in commands ---- */
-
-static int builtin_ping(struct opsbot_plugin *self, struct opsbot_request *r,
-			void *data)
-{
-	struct request *req = (struct request *)r;
-
-	reply_now(req, 0, "pong");
-	return OPSBOT_OK;
-}
-
-static int builtin_version(struct opsbot_plugin *self, struct opsbot_request *r,
-			   void *data)
-{
-	reply_now((struct request *)r, 0, "opsbot %s (plugin ABI %d.%d)",
-		  host_version, OPSBOT_ABI_MAJOR, OPSBOT_ABI_MINOR);
-	return OPSBOT_OK;
-}
-
-static int builtin_plugins(struct opsbot_plugin *self, struct opsbot_request *r,
-			   void *data)
-{
-	struct list *pos, *tmp;
-	struct buf b = BUF_INIT;
-
-	list_for_each_safe(pos, tmp, plugin_list())
-	{
-		struct opsbot_plugin *p =
-		    list_entry(pos, struct opsbot_plugin, link);
-
-		buf_addf(&b, "%s%s %s (%s%s)", b.len ? ", " : "", p->name,
-			 p->desc->version ? p->desc->version : "?",
-			 lead(&((struct request *)r)->src),
-			 word_of(&((struct request *)r)->src, p));
-	}
-	if (b.len)
-		reply_now((struct request *)r, 0, "plugins: %s", b.data);
-	else
-		reply_now((struct request *)r, 0, "no plugins loaded");
-	buf_free(&b);
-	return OPSBOT_OK;
-}
-
-static void plugin_op_done(const char *name, const char *err, void *data)
-{
-	struct request *req = data;
-	const char *verb = req->pub.argv[0];
-
-	if (err) {
-		/* Config errors span lines; chat gets the first. */
-		reply_now(req, 1, "error: %.*s", (int)strcspn(err, "\n"), err);
-		request_finish(req, OPSBOT_ERR);
-		return;
-	}
-	reply_now(req, 0, "%sed %s",
-		  !strcmp(verb, "unload") ? "unload" : "reload", name);
-	request_finish(req, OPSBOT_OK);
-}
-
-static int builtin_plugin(struct opsbot_plugin *self, struct opsbot_request *r,
-			  void *data)
-{
-	struct request *req = (struct request *)r;
-	const char *verb = r->argv[0], *name = r->argv[1];
-	struct opsbot_plugin *p;
-	char *err = NULL;
-
-	if (!strcmp(verb, "load")) {
-		if (!plugin_load(name, &err)) {
-			reply_now(req, 1, "error: %.*s",
-				  (int)strcspn(err, "\n"), err);
-			if (strchr(err, '\n'))
-				error("plugin", "%s", err);
-			free(err);
-			return OPSBOT_ERR;
-		}
-		reply_now(req, 0, "loaded %s", name);
-		return OPSBOT_OK;
-	}
-	if (strcmp(verb, "unload") && strcmp(verb, "reload"))
-		return OPSBOT_EUSAGE;
-	p = plugin_find(name);
-	if (!p) {
-		reply_now(req, 1,
-			  "error: no plugin '%.40s' is loaded (%splugins "
-			  "lists them)",
-			  name, lead(&req->src));
-		return OPSBOT_ERR;
-	}
-	/* Work whose policy is REFUSE keeps the plugin; say what it is. */
-	err = plugin_unload_refusal(p);
-	if (err) {
-		reply_now(req, 1, "error: %s", err);
-		free(err);
-		return OPSBOT_ERR;
-	}
-	err = plugin_describe_work(p);
-	if (*err)
-		reply_now(req, 0, "%s: waiting for %s to finish first", name,
-			  err);
-	free(err);
-	/* Finishes from the loop, once the plugin is idle. */
-	plugin_unload(p, !strcmp(verb, "reload"), plugin_op_done, req);
-	return OPSBOT_PENDING;
-}
-
-static int builtin_whoami(struct opsbot_plugin *self, struct opsbot_request *r,
-			  void *data)
-{
-	struct request *req = (struct request *)r;
-	struct identity id = {req->src.nick, req->src.user, req->src.host,
-			      req->src.account};
-	char caps[256];
-
-	if (req->src.trusted)
-		strlcpy_safe(caps, "all (local command line)", sizeof(caps));
-	else
-		access_describe(&id, caps, sizeof(caps));
-	if (req->src.account)
-		reply_now(req, 0,
-			  "you are %s!%s@%s, account %s (from %s); "
-			  "capabilities: %s",
-			  req->src.nick, req->src.user ? req->src.user : "?",
-			  req->src.host ? req->src.host : "?", req->src.account,
-			  req->src.account_source ? req->src.account_source
-						  : "services",
-			  caps);
-	else
-		reply_now(req, 0,
-			  "you are %s!%s@%s, not identified to services; "
-			  "capabilities: %s",
-			  req->src.nick, req->src.user ? req->src.user : "?",
-			  req->src.host ? req->src.host : "?", caps);
-	return OPSBOT_OK;
-}
-
-static void reply_plugin_summary(const struct command_source *src,
-				 struct opsbot_plugin *p, const char *bad_sub)
-{
-	struct request *req = request_new(src, NULL, 0, NULL, "");
-	struct list *pos, *tmp;
-	struct buf b = BUF_INIT;
-	const char *near;
-
-	if (bad_sub) {
-		near = suggest(bad_sub, p);
-		if (near)
-			reply_now(req, 1,
-				  "unknown %s command '%.40s'; did you mean "
-				  "'%s'? (%shelp %s lists them)",
-				  word_of(src, p), bad_sub, near, lead(src),
-				  word_of(src, p));
-		else
-			reply_now(req, 1,
-				  "unknown %s command '%.40s' (%shelp %s "
-				  "lists them)",
-				  word_of(src, p), bad_sub, lead(src),
-				  word_of(src, p));
-		request_finish(req, OPSBOT_EUSAGE);
-		return;
-	}
-	list_for_each_safe(pos, tmp, &commands)
-	{
-		struct command_entry *e =
-		    list_entry(pos, struct command_entry, link);
-
-		if (e->plugin == p)
-			buf_addf(&b, "%s%s", b.len ? ", " : "", e->name);
-	}
-	reply_now(req, 1,
-		  "%s%s needs a command: %s (%shelp %s <command> "
-		  "explains one)",
-		  lead(src), word_of(src, p), b.len ? b.data : "none",
-		  lead(src), word_of(src, p));
-	buf_free(&b);
-	request_finish(req, OPSBOT_EUSAGE);
-}
-
-static int builtin_help(struct opsbot_plugin *self, struct opsbot_request *r,
-			void *data)
-{
-	struct request *req = (struct request *)r;
-	struct command_source *src = &req->src;
-	struct list *pos, *tmp;
-	struct opsbot_plugin *p;
-	struct command_entry *e;
-	struct buf b = BUF_INIT;
-	char usage[256];
-	int detailed = src->origin != OPSBOT_ORIGIN_CHANNEL;
-
-	if (r->argc == 0) {
-		list_for_each_safe(pos, tmp, &commands)
-		{
-			e = list_entry(pos, struct command_entry, link);
-			if (!e->plugin)
-				buf_addf(&b, "%s%s", b.len ? ", " : "",
-					 e->word);
-		}
-		reply_now(req, 0, "built-in: %s", b.data);
-		buf_reset(&b);
-		list_for_each_safe(pos, tmp, plugin_list())
-		{
-			p = list_entry(pos, struct opsbot_plugin, link);
-			buf_addf(&b, "%s%s%s", b.len ? ", " : "", lead(src),
-				 word_of(src, p));
-			if (strcmp(word_of(src, p), p->name))
-				buf_addf(&b, " (%s)", p->name);
-		}
-		if (b.len)
-			reply_now(req, 0,
-				  "plugins: %s; %shelp <plugin> "
-				  "[<command>] for more",
-				  b.data, lead(src));
-		buf_free(&b);
-		return OPSBOT_OK;
-	}
-	e = find_builtin(r->argv[0]);
-	if (e && r->argc == 1) {
-		format_usage(src, e, usage, sizeof(usage));
-		reply_now(req, 0, "%s: %s", usage, e->help);
-		return OPSBOT_OK;
-	}
-	p = plugin_find_by_word(r->argv[0]);
-	if (!p)
-		p = plugin_find(r->argv[0]);
-	if (!p) {
-		const char *near = suggest(r->argv[0], NULL);
-
-		reply_now(req, 1, "no command or plugin '%.40s'%s%s%s",
-			  r->argv[0], near ? "; did you mean " : "",
-			  near ? near : "", near ? "?" : "");
-		return OPSBOT_ERR;
-	}
-	if (r->argc >= 2) {
-		e = find_entry(p->command_word, r->argv[1]);
-		if (!e) {
-			const char *near = suggest(r->argv[1], p);
-
-			reply_now(req, 1, "%s has no command '%.40s'%s%s%s",
-				  p->command_word, r->argv[1],
-				  near ? "; did you mean " : "",
-				  near ? near : "", near ? "?" : "");
-			return OPSBOT_ERR;
-		}
-		format_usage(src, e, usage, sizeof(usage));
-		if (e->capability)
-			reply_now(req, 0, "%s: %s (needs capability %s)", usage,
-				  e->help, e->capability);
-		else
-			reply_now(req, 0, "%s: %s", usage, e->help);
-		return OPSBOT_OK;
-	}
-	reply_now(req, 0, "%s %s: %s", p->name,
-		  p->desc->version ? p->desc->version : "",
-		  p->desc->description ? p->desc->description : "");
-	list_for_each_safe(pos, tmp, &commands)
-	{
-		e = list_entry(pos, struct command_entry, link);
-		if (e->plugin != p)
-			continue;
-		if (detailed) {
-			format_usage(src, e, usage, sizeof(usage));
-			reply_now(req, 0, "  %s: %s", usage, e->help);
-		} else {
-			buf_addf(&b, "%s%s", b.len ? ", " : "",
-				 *e->name ? e->name : "(bare)");
-		}
-	}
-	if (!detailed)
-		reply_now(req, 0,
-			  "commands: %s; %shelp %s <command> for "
-			  "usage",
-			  b.len ? b.data : "none", lead(src), word_of(src, p));
-	buf_free(&b);
-	return OPSBOT_OK;
-}
+/* ---- set-up ---- */
 
 /* Unload: pending requests end with an error, then the commands go. */
 static void command_sweep(struct opsbot_plugin *p)
@@ -1178,34 +691,8 @@ static void command_sweep(struct opsbot_plugin *p)
 
 static struct plugin_sweeper command_sweeper = {"commands", command_sweep,
 						NULL};
-
-void command_init(const char *version)
+void command_init(void)
 {
-	static const struct opsbot_command builtins[] = {
-	    OPSBOT_COMMAND("", "", "answers pong", NULL, 0, 0, builtin_ping,
-			   NULL),
-	    OPSBOT_COMMAND("", "[<plugin> [<command>]]",
-			   "lists commands, or explains one", NULL, 0, 2,
-			   builtin_help, NULL),
-	    OPSBOT_COMMAND("", "", "shows the version", NULL, 0, 0,
-			   builtin_version, NULL),
-	    OPSBOT_COMMAND("", "", "lists loaded plugins and their versions",
-			   NULL, 0, 0, builtin_plugins, NULL),
-	    OPSBOT_COMMAND("", "load|unload|reload <name>",
-			   "loads, unloads or reloads a plugin", "admin", 2, 2,
-			   builtin_plugin, NULL),
-	    OPSBOT_COMMAND("", "",
-			   "shows who the bot thinks you are and what you may "
-			   "do",
-			   NULL, 0, 0, builtin_whoami, NULL),
-	};
-	static const char *const words[] = {"ping",    "help",	 "version",
-					    "plugins", "plugin", "whoami"};
-	size_t i;
-
-	host_version = xstrdup(version);
-	for (i = 0; i < ARRAY_SIZE(builtins); i++)
-		entry_new(NULL, words[i], &builtins[i]);
 	plugin_add_sweeper(&command_sweeper);
 	plugin_set_word_check(command_word_taken);
 }
@@ -1214,20 +701,15 @@ void command_configure(const struct config *cfg)
 {
 	const char *p = config_get(cfg, "bot", config_bot_keys, "prefix");
 
-	strlcpy_safe(prefix, p && *p ? p : "!", sizeof(prefix));
+	request_configure(p && *p ? p : "!",
+			  (int)config_get_int(cfg, "bot", config_bot_keys,
+					      "channel_reply_lines"),
+			  (int)config_get_int(cfg, "bot", config_bot_keys,
+					      "private_reply_lines"));
 	reply_unknown = config_get_bool(cfg, "bot", config_bot_keys,
 					"unknown_command_reply");
-	channel_lines = (int)config_get_int(cfg, "bot", config_bot_keys,
-					    "channel_reply_lines");
-	private_lines = (int)config_get_int(cfg, "bot", config_bot_keys,
-					    "private_reply_lines");
 	confirm_configure((long)config_get_duration_ms(
 	    cfg, "bot", config_bot_keys, "confirm_timeout"));
-}
-
-const char *command_prefix(void)
-{
-	return prefix;
 }
 
 void command_fini(void)
@@ -1238,8 +720,6 @@ void command_fini(void)
 	{
 		entry_free(list_entry(pos, struct command_entry, link));
 	}
-	free(host_version);
-	host_version = NULL;
 	command_refuse(NULL);
 	confirm_clear();
 }

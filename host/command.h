@@ -1,65 +1,37 @@
 /*
- * command.h - commands: the registry (built-ins and plugin subcommands),
- * argument splitting, dispatch with permission checks, and the request
- * objects that carry replies back to IRC or the terminal.
+ * command.h - commands: argument splitting, the registry (built-ins and
+ * plugin subcommands), dispatch with permission checks and confirmation.
+ * The request a command runs with and its replies are request.h's; the
+ * built-in commands are builtin.h's.
  */
 #ifndef COMMAND_H
 #define COMMAND_H
 
 #include "opsbot.h"
+#include "request.h"
 #include "util.h"
 
-#include <stdarg.h>
 #include <stddef.h>
 
 #define COMMAND_ARGS_MAX 64
 
+struct config;
 struct opsbot_plugin;
-struct request;
 
-/* Where replies of a request go: IRC or the terminal. */
-struct reply_sink {
-	/*
-	 * Delivers one reply text (may hold newlines; the sink splits and
-	 * sanitises).  private: only to the asker.  is_error: stderr on a
-	 * terminal.
-	 */
-	void (*send)(struct request *req, int private, int is_error,
-		     const char *text, size_t len);
-	/* The request has ended with status (CLI: exit code). */
-	void (*finished)(struct request *req, int status);
-};
-
-/* Who typed a command and where. */
-struct command_source {
-	enum opsbot_origin origin;
-	const char *nick;
-	const char *user;	    /* ident, or NULL */
-	const char *host;	    /* or NULL */
-	const char *account;	    /* services account, or NULL */
-	const char *account_source; /* "account-tag", "WHOIS", ... */
-	const char *channel;	    /* NULL unless origin is CHANNEL */
-	const char *reply_to;	    /* channel or nick replies go to */
-	const struct reply_sink *sink;
-	int trusted; /* 1: every capability (the local CLI) */
-};
-
-/* Host-private request; pub is what plugins see. */
-struct request {
-	struct opsbot_request pub;
-	struct opsbot_plugin *plugin; /* NULL for built-ins */
-	const char *word;	      /* "reg" */
-	struct list link;	      /* in plugin->requests while pending */
-	struct list all;	      /* every request until it is freed */
-	struct command_source src;    /* strings owned by the request */
-	char *strings;		      /* one block for every copied string */
-	int lines_sent, lines_dropped;
-	int line_limit;
-	int pending;
-	int finished;
-	int force_private; /* OPSBOT_COMMAND_PRIVATE: every reply private */
-	int status;
-	void *sink_data; /* for the sink's own use */
+/* One registered command: a built-in or a plugin's subcommand. */
+struct command_entry {
+	struct opsbot_plugin *plugin; /* NULL: built-in */
+	char *word;		      /* built-in name or plugin word */
+	char *name;		      /* subcommand, "" for none */
+	char *usage;
+	char *help;
+	char *capability; /* NULL: anyone */
+	int min_args, max_args;
+	opsbot_command_fn *fn;
+	void *data;
+	unsigned flags; /* enum opsbot_command_flags */
+	char *confirm;	/* CONFIRM: what it destroys, or NULL */
+	struct list link;
 };
 
 /*
@@ -71,13 +43,16 @@ struct request {
 int command_split_args(char *text, char **argv, size_t *starts, int max,
 		       char **err);
 
-/* Built-in commands; registers them.  version is the host's. */
-void command_init(const char *version);
-/* Takes prefix, unknown_command_reply and the line caps from [bot]. */
-struct config;
+/*
+ * Registers the sweeper that drops an unloaded plugin's requests and
+ * commands, and the check the loader asks whether a command word is taken.
+ * The built-in commands are registered by builtin_init().
+ */
+void command_init(void);
+/* Takes prefix, unknown_command_reply, the line caps and confirm_timeout
+ * from [bot]. */
 void command_configure(const struct config *cfg);
-/* The command prefix, "!" by default. */
-const char *command_prefix(void);
+/* Drops every command, the refusal and the confirmations waiting. */
 void command_fini(void);
 /* From now on every command is answered "error: <why>" (shutdown); NULL
  * lifts it. */
@@ -85,14 +60,31 @@ void command_refuse(const char *why);
 
 /* Plugin side: add a subcommand (from init).  Returns OPSBOT_*. */
 int command_add(struct opsbot_plugin *p, const struct opsbot_command *cmd);
+/* Adds the built-in command word (builtin_init()); cmd->name is "". */
+void command_add_builtin(const char *word, const struct opsbot_command *cmd);
 /* Is word a built-in command? */
 int command_is_builtin(const char *word);
 /* Is word a built-in or another plugin's command word? */
 int command_word_taken(const char *word);
 /* Drops every command of p. */
 void command_remove_plugin(struct opsbot_plugin *p);
-/* Ends p's pending requests with an error (unload). */
-void command_abort_requests(struct opsbot_plugin *p);
+
+/* The entry registered as word and subcommand name ("" for none), or NULL. */
+struct command_entry *command_find(const char *word, const char *name);
+/* The built-in command word, or NULL. */
+struct command_entry *command_find_builtin(const char *word);
+/*
+ * The registry in registration order: the entry after e, the first when e
+ * is NULL, NULL after the last.  The entries stay the registry's.
+ */
+struct command_entry *command_next(const struct command_entry *e);
+/* The closest command word (within NULL) or subcommand of within to word,
+ * for "did you mean"; NULL if none is close. */
+const char *command_suggest(const char *word, struct opsbot_plugin *within);
+/* "!reg add <name>", or "opsbot run registrar add <name>" in a shell. */
+void command_format_usage(const struct command_source *src,
+			  const struct command_entry *e, char *out,
+			  size_t size);
 
 /*
  * Runs a command line typed on IRC (prefix already removed).  Returns 1 if
@@ -109,19 +101,5 @@ const char *command_capability_for(const char *text);
 /* Runs an already split command line (the CLI). */
 int command_dispatch_argv(const struct command_source *src, int argc,
 			  char **argv);
-
-/* Replies (the API's reply/reply_private/reply_error/done). */
-void request_reply(struct request *req, int private, int is_error,
-		   const char *fmt, va_list ap)
-    __attribute__((format(printf, 4, 0)));
-void request_done(struct request *req, int status);
-int request_has_capability(const struct request *req, const char *cap);
-
-/* "!reg text" or "opsbot run registrar text", for req's origin. */
-size_t request_command_example(const struct request *req, char *out,
-			       size_t size, const char *text);
-
-/* How many requests are still pending (the CLI waits for 0). */
-int command_pending_count(void);
 
 #endif /* COMMAND_H */

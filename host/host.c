@@ -8,6 +8,7 @@
 #include "host.h"
 #include "access.h"
 #include "api.h"
+#include "builtin.h"
 #include "command.h"
 #include "config.h"
 #include "http.h"
@@ -32,7 +33,8 @@ int host_start(const struct config *cfg, enum opsbot_mode mode,
 		loop_close();
 		return -1;
 	}
-	command_init(version);
+	command_init();
+	builtin_init(version);
 	webhook_init();
 	progress_init();
 	host_apply_config(cfg);
@@ -64,6 +66,7 @@ void host_stop(void)
 	http_shutdown();
 	webhook_stop();
 	command_fini();
+	builtin_fini();
 	access_clear();
 	store_close();
 	loop_close();

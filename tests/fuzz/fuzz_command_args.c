@@ -1,10 +1,6 @@
 // clang-format off
-// fuzz-sources: host/command.c host/access.c host/config.c host/log.c
-// fuzz-sources: host/util.c host/plugin.c host/loop.c host/api.c
-// fuzz-sources: host/http.c host/process.c host/job.c host/timer.c
-// fuzz-sources: host/webhook.c host/store.c host/module.c
-// fuzz-sources: host/irc_message.c
-// fuzz-libs: -luv -lsqlite3 -linih -ldl -lpthread
+// fuzz-sources: host
+// fuzz-libs: -luv -lsqlite3 -linih -ldl -lm -lpthread
 // clang-format on
 /*
  * fuzz_command_args.c - the command-line splitter (quotes, escapes) on

@@ -1,13 +1,6 @@
 // clang-format off
-// fuzz-sources: host/config.c host/access.c host/log.c host/util.c
-// fuzz-sources: host/irc_message.c host/irc.c host/irc_queue.c
-// fuzz-sources: host/irc_conn.c host/irc_register.c host/irc_channels.c
-// fuzz-sources: host/irc_send.c host/irc_gateway.c
-// fuzz-sources: host/irc_accounts.c host/command.c host/plugin.c
-// fuzz-sources: host/loop.c host/api.c host/http.c host/process.c
-// fuzz-sources: host/job.c host/timer.c host/webhook.c host/store.c
-// fuzz-sources: host/module.c host/net.c
-// fuzz-libs: -luv -lsqlite3 -linih -ldl -lpthread
+// fuzz-sources: host
+// fuzz-libs: -luv -lsqlite3 -linih -ldl -lm -lpthread
 // fuzz-options: -max_len=8192
 // clang-format on
 /*

@@ -1,13 +1,6 @@
 // clang-format off
-// fuzz-sources: host/irc.c host/irc_message.c host/irc_queue.c
-// fuzz-sources: host/irc_conn.c host/irc_register.c host/irc_channels.c
-// fuzz-sources: host/irc_send.c host/irc_gateway.c
-// fuzz-sources: host/irc_accounts.c host/command.c host/access.c
-// fuzz-sources: host/config.c host/log.c host/util.c host/loop.c
-// fuzz-sources: host/net.c host/module.c host/plugin.c host/api.c
-// fuzz-sources: host/http.c host/process.c host/job.c host/timer.c
-// fuzz-sources: host/webhook.c host/store.c
-// fuzz-libs: -luv -lsqlite3 -linih -ldl -lpthread
+// fuzz-sources: host
+// fuzz-libs: -luv -lsqlite3 -linih -ldl -lm -lpthread
 // fuzz-options: -max_len=20000
 // clang-format on
 /*
@@ -19,6 +12,7 @@
  * every line the bot sends is at most 510 bytes and holds no CR, LF or
  * NUL, whatever the server said.
  */
+#include "builtin.h"
 #include "command.h"
 #include "config.h"
 #include "irc.h"
@@ -49,7 +43,8 @@ static void init_once(void)
 	done = 1;
 	log_set_level(LOG_ERROR);
 	loop_init();
-	command_init("fuzz");
+	command_init();
+	builtin_init("fuzz");
 	configs[0] = config_load_string(
 	    "[irc]\nchannels = #a, #b key\nflood_control = false\n"
 	    "alt_nicks = x1, x2\n",

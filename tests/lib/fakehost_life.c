@@ -134,7 +134,8 @@ int fh_life_force_private(struct fakehost *h, const struct opsbot_request *pub)
 	return r && r->force_private;
 }
 
-static void request_finish(struct fakehost *h, struct fh_request *r, int status)
+static void fh_request_finish(struct fakehost *h, struct fh_request *r,
+			      int status)
 {
 	r->finished = 1;
 	r->pending = 0;
@@ -148,7 +149,7 @@ static void fh_done(struct opsbot_request *pub, int status)
 
 	/* done() twice, or on a request that is not pending: ignored. */
 	if (r && r->pending && !r->finished)
-		request_finish(h, r, status);
+		fh_request_finish(h, r, status);
 }
 
 static size_t example(struct fakehost *h, enum opsbot_origin origin, char *out,
@@ -220,7 +221,7 @@ static int confirmation_passes(struct fakehost *h, struct fh_request *r,
 			"refusing: this %s%s; run it again with "
 			"--yes: %s",
 			what, thing, ex);
-		request_finish(h, r, OPSBOT_ERR);
+		fh_request_finish(h, r, OPSBOT_ERR);
 		return 0;
 	}
 	if (l->account)
@@ -240,7 +241,7 @@ static int confirmation_passes(struct fakehost *h, struct fh_request *r,
 		fh_emit(h, "reply",
 			"this %s%s; to confirm, type %s within %ld s", what,
 			thing, ex, secs);
-		request_finish(h, r, OPSBOT_OK);
+		fh_request_finish(h, r, OPSBOT_OK);
 		return 0;
 	}
 	cr = confirm_take(who, line, fakehost_now(h));
@@ -258,7 +259,7 @@ static int confirmation_passes(struct fakehost *h, struct fh_request *r,
 			"then the same with --yes from the same "
 			"account",
 			ex);
-	request_finish(h, r, OPSBOT_EPERM);
+	fh_request_finish(h, r, OPSBOT_EPERM);
 	return 0;
 }
 
@@ -271,7 +272,7 @@ static void usage_error(struct fakehost *h, struct fh_request *r,
 		 *c->name && *c->usage ? " " : "", c->usage);
 	example(h, r->pub.origin, ex, sizeof(ex), text);
 	fh_emit(h, "error", "usage: %s", ex);
-	request_finish(h, r, OPSBOT_EUSAGE);
+	fh_request_finish(h, r, OPSBOT_EUSAGE);
 }
 
 int fakehost_command(struct fakehost *h, const char *line)
@@ -295,7 +296,7 @@ int fakehost_command(struct fakehost *h, const char *line)
 	if (argc < 0) {
 		fh_emit(h, "error", "error: %s", err);
 		free(err);
-		request_finish(h, r, OPSBOT_EUSAGE);
+		fh_request_finish(h, r, OPSBOT_EUSAGE);
 		return l->status;
 	}
 	if (argc > 0)
@@ -311,7 +312,7 @@ int fakehost_command(struct fakehost *h, const char *line)
 	if (!c) {
 		fh_emit(h, "error", "unknown command '%.40s'",
 			argc ? r->argv[0] : "");
-		request_finish(h, r, OPSBOT_ENOENT);
+		fh_request_finish(h, r, OPSBOT_ENOENT);
 		return l->status;
 	}
 	r->args = strdup(first < argc ? line + starts[first] : "");
@@ -337,7 +338,7 @@ int fakehost_command(struct fakehost *h, const char *line)
 	if (fh_refuse_start(h) == OPSBOT_ECLOSING) {
 		fh_emit(h, "error", "error: plugin %s is being unloaded",
 			fh_parts(h)->name);
-		request_finish(h, r, OPSBOT_ECLOSING);
+		fh_request_finish(h, r, OPSBOT_ECLOSING);
 		return l->status;
 	}
 	rc = c->fn(fakehost_plugin(h), &r->pub, c->data);
@@ -350,7 +351,7 @@ int fakehost_command(struct fakehost *h, const char *line)
 		usage_error(h, r, c);
 		return l->status;
 	}
-	request_finish(h, r, rc);
+	fh_request_finish(h, r, rc);
 	return rc;
 }
 
@@ -569,7 +570,7 @@ static int finish_unload(struct fakehost *h)
 			"error: plugin %s was unloaded before the "
 			"command finished",
 			fh_parts(h)->name);
-		request_finish(h, r, OPSBOT_ECANCELED);
+		fh_request_finish(h, r, OPSBOT_ECANCELED);
 	}
 	sweep(h);
 	return OPSBOT_OK;

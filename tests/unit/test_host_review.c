@@ -3,6 +3,7 @@
  * failed (or crashed the host) before the fix it names.
  */
 #include "access.h"
+#include "builtin.h"
 #include "check_main.h"
 #include "command.h"
 #include "config.h"
@@ -707,7 +708,8 @@ static void irc_start_with(const char *text)
 {
 	log_set_level(LOG_ERROR);
 	loop_init();
-	command_init("test");
+	command_init();
+	builtin_init("test");
 	irc_cfg = config_load_string(text, "t.conf");
 	command_configure(irc_cfg);
 	access_configure(irc_cfg);
@@ -721,6 +723,7 @@ static void irc_stop(void)
 	irc_fini();
 	access_clear();
 	command_fini();
+	builtin_fini();
 	loop_close();
 	config_free(irc_cfg);
 	irc_cfg = NULL;

@@ -5,6 +5,7 @@
  * hostile input.
  */
 #include "access.h"
+#include "builtin.h"
 #include "check_main.h"
 #include "command.h"
 #include "config.h"
@@ -52,7 +53,8 @@ static void start(const char *config_text)
 {
 	log_set_level(LOG_ERROR);
 	loop_init();
-	command_init("1.2.3");
+	command_init();
+	builtin_init("1.2.3");
 	cfg = config_load_string(config_text, "t.conf");
 	command_configure(cfg);
 	access_configure(cfg);
@@ -79,6 +81,7 @@ static void stop(void)
 	irc_fini();
 	access_clear();
 	command_fini();
+	builtin_fini();
 	loop_close();
 	config_free(cfg);
 	buf_free(&sent);
