@@ -120,8 +120,17 @@ void irc_send_urgent(const char *command, int count, const char *const *params)
 	irc_send_drain();
 }
 
-void irc_send_queued(const char *target, const char *group, const char *command,
-		     int count, const char *const *params)
+/* How a queued line waits: plain, in a group that may be summarised, or
+ * under a key where a newer text replaces it (progress). */
+struct queue_as {
+	const char *group;
+	const char *key;
+	int replace; /* with key: the first line of a newer text */
+};
+
+static void send_or_queue(const char *target, const struct queue_as *as,
+			  const char *command, int count,
+			  const char *const *params)
 {
 	char line[IRC_LINE_MAX];
 	int n = build_line(line, sizeof(line) - 2, command, count, params);
@@ -135,13 +144,24 @@ void irc_send_queued(const char *target, const char *group, const char *command,
 		irc_conn_write_line(line, (size_t)n);
 		return;
 	}
-	if (group)
-		irc_queue_push_grouped(pipeline.queue, target, group, line,
+	if (as->key)
+		irc_queue_push_keyed(pipeline.queue, target, as->key,
+				     as->replace, line, (size_t)n, now);
+	else if (as->group)
+		irc_queue_push_grouped(pipeline.queue, target, as->group, line,
 				       (size_t)n, now);
 	else
 		irc_queue_push(pipeline.queue, target, line, (size_t)n, now);
 	if (irc_register_complete())
 		irc_send_drain();
+}
+
+void irc_send_queued(const char *target, const char *group, const char *command,
+		     int count, const char *const *params)
+{
+	struct queue_as as = {group, NULL, 0};
+
+	send_or_queue(target, &as, command, count, params);
 }
 
 static void on_queue_timer(uv_timer_t *t)
@@ -203,32 +223,10 @@ struct split_ctx {
 	int chunks;	 /* sent so far */
 };
 
-/* A progress line: out now if the bucket allows, else queued under its
- * key, where the first line of a newer text drops the older one. */
-static void send_keyed(const struct split_ctx *ctx, int count,
-		       const char *const *params)
-{
-	char line[IRC_LINE_MAX];
-	int n = build_line(line, sizeof(line) - 2, ctx->command, count, params);
-	int64_t now = time_now_ms();
-
-	if (n < 0)
-		return;
-	if (irc_register_complete() &&
-	    irc_queue_can_send_now(pipeline.queue, now)) {
-		irc_queue_consume(pipeline.queue, now);
-		irc_conn_write_line(line, (size_t)n);
-		return;
-	}
-	irc_queue_push_keyed(pipeline.queue, ctx->target, ctx->key,
-			     ctx->chunks == 0, line, (size_t)n, now);
-	if (irc_register_complete())
-		irc_send_drain();
-}
-
 static int send_chunk(const char *chunk, size_t len, void *data)
 {
 	struct split_ctx *ctx = data;
+	struct queue_as as = {ctx->group, ctx->key, ctx->chunks == 0};
 	char text[IRC_LINE_MAX];
 	const char *params[2];
 
@@ -238,11 +236,7 @@ static int send_chunk(const char *chunk, size_t len, void *data)
 	text[len] = '\0';
 	params[0] = ctx->target;
 	params[1] = text;
-	if (ctx->key)
-		send_keyed(ctx, 2, params);
-	else
-		irc_send_queued(ctx->target, ctx->group, ctx->command, 2,
-				params);
+	send_or_queue(ctx->target, &as, ctx->command, 2, params);
 	ctx->chunks++;
 	return 0;
 }

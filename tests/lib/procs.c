@@ -205,6 +205,18 @@ int bot_log_contains(const struct bot *b, const char *text)
 	return found;
 }
 
+int bot_wait_log(const struct bot *b, const char *text, long ms)
+{
+	int64_t deadline = time_now_ms() + ms;
+
+	while (time_now_ms() < deadline) {
+		if (bot_log_contains(b, text))
+			return 1;
+		usleep(20000);
+	}
+	return bot_log_contains(b, text);
+}
+
 int run_opsbot(const char *const *args, char **out, char **err)
 {
 	char *bin = test_build_path("opsbot"), *wrapper;

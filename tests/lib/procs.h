@@ -33,6 +33,8 @@ int bot_signal_and_wait(struct bot *b, int sig, long ms);
 void bot_stop(struct bot *b);
 /* Does the log contain text? */
 int bot_log_contains(const struct bot *b, const char *text);
+/* Waits up to ms for text in the bot's log; 1 if it came. */
+int bot_wait_log(const struct bot *b, const char *text, long ms);
 
 /*
  * Runs a script (argv[0] a path) to completion within timeout_ms; returns

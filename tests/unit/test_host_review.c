@@ -509,18 +509,6 @@ static void write_daemon_config(const char *key)
 	free(rel);
 }
 
-static int wait_for_log(const struct bot *b, const char *text, long ms)
-{
-	int64_t deadline = time_now_ms() + ms;
-
-	while (time_now_ms() < deadline) {
-		if (bot_log_contains(b, text))
-			return 1;
-		usleep(20000);
-	}
-	return bot_log_contains(b, text);
-}
-
 /* The daemon side of plugin_load_waits_for_the_old_instance: a SIGHUP
  * that changes a plugin's section reloads it once, cleanly. */
 START_TEST(sighup_reloads_a_changed_plugin_once)
@@ -535,10 +523,10 @@ START_TEST(sighup_reloads_a_changed_plugin_once)
 	log = xasprintf("%s/bot.log", dir);
 	args[1] = conf;
 	ck_assert_int_eq(bot_start(&b, log, args), 0);
-	ck_assert(wait_for_log(&b, "review: init (key one)", 5000));
+	ck_assert(bot_wait_log(&b, "review: init (key one)", 5000));
 	write_daemon_config("two");
 	kill(b.pid, SIGHUP);
-	ck_assert(wait_for_log(&b, "review: init (key two)", 5000));
+	ck_assert(bot_wait_log(&b, "review: init (key two)", 5000));
 	usleep(200000);
 	ck_assert_msg(!bot_log_contains(&b, "instances live at once"),
 		      "two instances of the plugin ran at once (see %s)", log);
@@ -582,11 +570,11 @@ START_TEST(sighup_keeps_redacting_secrets_plugins_hold)
 	log = xasprintf("%s/bot.log", dir);
 	args[1] = conf;
 	ck_assert_int_eq(bot_start(&b, log, args), 0);
-	ck_assert(wait_for_log(&b, "review: token [redacted]", 5000));
+	ck_assert(bot_wait_log(&b, "review: token [redacted]", 5000));
 	/* The token is rotated: a new file, same config text. */
 	free(test_write_file(dir, "token", "new-token-0815\n"));
 	kill(b.pid, SIGHUP);
-	ck_assert(wait_for_log(&b, "reloaded", 5000));
+	ck_assert(bot_wait_log(&b, "reloaded", 5000));
 	usleep(300000);
 	ck_assert_int_eq(bot_signal_and_wait(&b, SIGTERM, 5000), 0);
 	ck_assert_msg(!bot_log_contains(&b, "old-token-4711"),

@@ -516,18 +516,6 @@ static void write_daemon_config(const char *on_start, const char *key,
 	free(rel);
 }
 
-static int wait_for_log(const struct bot *b, const char *text, long ms)
-{
-	int64_t deadline = time_now_ms() + ms;
-
-	while (time_now_ms() < deadline) {
-		if (bot_log_contains(b, text))
-			return 1;
-		usleep(20000);
-	}
-	return bot_log_contains(b, text);
-}
-
 static void daemon_start(struct bot *b, const char *name)
 {
 	char *conf, *log;
@@ -537,9 +525,21 @@ static void daemon_start(struct bot *b, const char *name)
 	log = xasprintf("%s/%s.log", dir, name);
 	args[1] = conf;
 	ck_assert_int_eq(bot_start(b, log, args), 0);
-	ck_assert(wait_for_log(b, "longwork: init", 5000));
+	ck_assert(bot_wait_log(b, "longwork: init", 5000));
 	free(conf);
 	free(log);
+}
+
+/* Adds a line to the daemon's config (its last section). */
+static void append_to_config(const char *line)
+{
+	char *conf = xasprintf("%s/opsbot.conf", dir);
+	FILE *f = fopen(conf, "a");
+
+	ck_assert_ptr_nonnull(f);
+	fputs(line, f);
+	fclose(f);
+	free(conf);
 }
 
 static void daemon_dir(const char *name)
@@ -625,8 +625,8 @@ START_TEST(sighup_under_drain_leaves_the_child_alone)
 	/* A key reconfigure() takes: no reload at all. */
 	write_daemon_config("child-drain", "two", "10s");
 	kill(b.pid, SIGHUP);
-	ck_assert(wait_for_log(&b, "longwork: reconfigured (key two)", 5000));
-	ck_assert(wait_for_log(&b, "longwork: child exited, status 0", 6000));
+	ck_assert(bot_wait_log(&b, "longwork: reconfigured (key two)", 5000));
+	ck_assert(bot_wait_log(&b, "longwork: child exited, status 0", 6000));
 	ck_assert(!bot_log_contains(&b, "longwork: fini"));
 	daemon_done(&b);
 }
@@ -635,25 +635,19 @@ END_TEST
 START_TEST(sighup_needing_a_reload_under_refuse_is_refused)
 {
 	struct bot b;
-	char *conf;
-	FILE *f;
 
 	daemon_dir("lw-hup-refuse");
 	write_daemon_config("child-refuse", "one", "10s");
 	daemon_start(&b, "bot");
 	/* restart_key cannot be reconfigured: a reload, which the running
 	 * child refuses. */
-	conf = xasprintf("%s/opsbot.conf", dir);
-	f = fopen(conf, "a");
-	fputs("restart_key = new\n", f);
-	fclose(f);
-	free(conf);
+	append_to_config("restart_key = new\n");
 	kill(b.pid, SIGHUP);
-	ck_assert(wait_for_log(&b,
+	ck_assert(bot_wait_log(&b,
 			       "cannot be reloaded now: plugin longwork "
 			       "is running sleep",
 			       5000));
-	ck_assert(wait_for_log(&b, "longwork: child exited, status 0", 6000));
+	ck_assert(bot_wait_log(&b, "longwork: child exited, status 0", 6000));
 	ck_assert(!bot_log_contains(&b, "longwork: fini"));
 	daemon_done(&b);
 }
@@ -662,22 +656,16 @@ END_TEST
 START_TEST(sighup_under_drain_reloads_after_the_child)
 {
 	struct bot b;
-	char *conf;
-	FILE *f;
 
 	daemon_dir("lw-hup-reload");
 	write_daemon_config("child-drain", "one", "10s");
 	daemon_start(&b, "bot");
-	conf = xasprintf("%s/opsbot.conf", dir);
-	f = fopen(conf, "a");
-	fputs("restart_key = new\n", f);
-	fclose(f);
-	free(conf);
+	append_to_config("restart_key = new\n");
 	kill(b.pid, SIGHUP);
-	ck_assert(wait_for_log(&b, "plugin longwork reloads once sleep", 5000));
-	ck_assert(wait_for_log(&b, "longwork: child exited, status 0", 6000));
-	ck_assert(wait_for_log(&b, "longwork: fini", 2000));
-	ck_assert(wait_for_log(&b, "loaded longwork", 2000));
+	ck_assert(bot_wait_log(&b, "plugin longwork reloads once sleep", 5000));
+	ck_assert(bot_wait_log(&b, "longwork: child exited, status 0", 6000));
+	ck_assert(bot_wait_log(&b, "longwork: fini", 2000));
+	ck_assert(bot_wait_log(&b, "loaded longwork", 2000));
 	daemon_done(&b);
 }
 END_TEST
