@@ -673,6 +673,7 @@ const struct opsbot_api host_api = {
     .job_start = api_job_start,
     .job_is_cancelled = job_is_cancelled,
     .job_post = job_post,
+    .job_post_wait = job_post_wait,
     .fd_watch = api_fd_watch,
     .fd_watch_update = api_fd_watch_update,
     .cancel = api_cancel,

@@ -33,6 +33,8 @@ enum job_phase { JOB_WAITING, JOB_QUEUED, JOB_RUNNING, JOB_RETURNED };
 struct job_message {
 	struct job_message *next;
 	size_t len;
+	int wait; /* job_post_wait(): the poster waits for delivered */
+	int delivered;
 	char data[];
 };
 
@@ -62,6 +64,7 @@ struct opsbot_job {
 static struct {
 	pthread_mutex_t mutex;
 	pthread_cond_t wake;
+	pthread_cond_t delivered; /* a waited-for message was handled */
 	struct opsbot_job *ready_head, **ready_tail;
 	struct opsbot_job *notify_head; /* jobs with news for the loop */
 	int threads, idle, running;
@@ -73,6 +76,7 @@ static struct {
 } pool = {
     .mutex = PTHREAD_MUTEX_INITIALIZER,
     .wake = PTHREAD_COND_INITIALIZER,
+    .delivered = PTHREAD_COND_INITIALIZER,
     .ready_tail = &pool.ready_head,
     .max_threads = DEFAULT_THREADS,
     .limit = DEFAULT_LIMIT,
@@ -230,7 +234,15 @@ static void on_async(uv_async_t *handle)
 				job->message(p, m->data, m->len, job->data);
 				plugin_leave(p);
 			}
-			free(m);
+			if (m->wait) {
+				/* Its poster frees it once it woke up. */
+				pthread_mutex_lock(&pool.mutex);
+				m->delivered = 1;
+				pthread_cond_broadcast(&pool.delivered);
+				pthread_mutex_unlock(&pool.mutex);
+			} else {
+				free(m);
+			}
 		}
 		if (phase == JOB_RETURNED && !job->finished)
 			finish(job);
@@ -438,15 +450,18 @@ int job_is_cancelled(const struct opsbot_job *job)
 	return atomic_load(&((struct opsbot_job *)job)->cancelled);
 }
 
-int job_post(struct opsbot_job *job, const void *msg, size_t len)
+static int post(struct opsbot_job *job, const void *msg, size_t len, int wait)
 {
 	struct job_message *m;
+	int rc = OPSBOT_OK;
 
 	if (!job || !job->message || (len && !msg) || len > MESSAGE_MAX)
 		return OPSBOT_EINVAL;
 	m = xmalloc(sizeof(*m) + len + 1);
 	m->next = NULL;
 	m->len = len;
+	m->wait = wait;
+	m->delivered = 0;
 	if (len)
 		memcpy(m->data, msg, len);
 	m->data[len] = '\0';
@@ -456,13 +471,35 @@ int job_post(struct opsbot_job *job, const void *msg, size_t len)
 	notify_locked(job);
 	if (!pool.closed)
 		uv_async_send(&pool.async);
+	if (wait) {
+		/* Until the loop handled it, or the loop is gone (shutdown):
+		 * then the message stays queued and is never delivered. */
+		while (!m->delivered && !pool.closed)
+			pthread_cond_wait(&pool.delivered, &pool.mutex);
+		if (m->delivered)
+			free(m);
+		else
+			rc = OPSBOT_ECANCELED;
+	}
 	pthread_mutex_unlock(&pool.mutex);
-	return OPSBOT_OK;
+	return rc;
+}
+
+int job_post(struct opsbot_job *job, const void *msg, size_t len)
+{
+	return post(job, msg, len, 0);
+}
+
+int job_post_wait(struct opsbot_job *job, const void *msg, size_t len)
+{
+	return post(job, msg, len, 1);
 }
 
 void job_shutdown(void)
 {
 	pthread_mutex_lock(&pool.mutex);
 	pool.closed = 1;
+	/* Posters waiting for a delivery give up (ECANCELED). */
+	pthread_cond_broadcast(&pool.delivered);
 	pthread_mutex_unlock(&pool.mutex);
 }

@@ -16,6 +16,7 @@ int64_t job_start(struct opsbot_plugin *p,
 		  const struct opsbot_job_options *opts, void *data);
 int job_is_cancelled(const struct opsbot_job *job);
 int job_post(struct opsbot_job *job, const void *msg, size_t len);
+int job_post_wait(struct opsbot_job *job, const void *msg, size_t len);
 /* Jobs whose work function is running now (all plugins). */
 int job_running_count(void);
 

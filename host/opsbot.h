@@ -17,11 +17,11 @@
  *
  *  - Threads.  Every callback runs on the host's single loop thread, except
  *    a job's work function (see job_start), which runs on a thread of the
- *    host's job pool and may only call log(), job_is_cancelled() and
- *    job_post().  Never block the loop: no sleep(), system(), popen(),
- *    blocking sockets, blocking libvirt calls.  Blocking work goes to
- *    job_start(), subprocesses to process_start(), HTTP to http_start(),
- *    sockets of a library to fd_watch().
+ *    host's job pool and may only call log(), job_is_cancelled(),
+ *    job_post() and job_post_wait().  Never block the loop: no sleep(),
+ *    system(), popen(), blocking sockets, blocking libvirt calls.  Blocking
+ * work goes to job_start(), subprocesses to process_start(), HTTP to
+ * http_start(), sockets of a library to fd_watch().
  *
  *  - Memory.  Strings the plugin passes to the host are borrowed for the
  *    duration of the call; the host copies what it keeps.  Strings and
@@ -404,7 +404,8 @@ typedef void opsbot_process_fn(struct opsbot_plugin *self,
 
 /*
  * Runs on a job pool thread.  It may block (libvirt calls, file copies) and
- * may call only api->log(), api->job_is_cancelled() and api->job_post().
+ * may call only api->log(), api->job_is_cancelled(), api->job_post() and
+ * api->job_post_wait().
  * It must not touch the store or any other host state.
  */
 typedef void opsbot_job_work_fn(struct opsbot_job *job, void *data);
@@ -743,6 +744,18 @@ struct opsbot_api {
 	 * message callback.
 	 */
 	int (*job_post)(struct opsbot_job *job, const void *msg, size_t len);
+
+	/*
+	 * In a work function: like job_post(), then waits until the message
+	 * callback has run on the loop.  For what must be recorded before
+	 * the work goes on: a job that created a volume posts "created v1"
+	 * and the callback writes it to the store, so a crash after that
+	 * never leaves an unrecorded orphan.  OPSBOT_OK, OPSBOT_EINVAL, or
+	 * OPSBOT_ECANCELED if the host is shutting down and the message
+	 * will not be delivered.
+	 */
+	int (*job_post_wait)(struct opsbot_job *job, const void *msg,
+			     size_t len);
 
 	/*
 	 * Watches fd for events (OPSBOT_FD_READABLE | OPSBOT_FD_WRITABLE)

@@ -850,6 +850,8 @@ void fh_work_install(struct opsbot_api *api)
 	api->job_start = fh_job_start;
 	api->job_is_cancelled = fh_job_is_cancelled;
 	api->job_post = fh_job_post;
+	/* Delivery is synchronous here: the wait is already over. */
+	api->job_post_wait = fh_job_post;
 	api->process_start = fh_process_start;
 	api->process_signal = fh_process_signal;
 	api->fd_watch = fh_fd_watch;

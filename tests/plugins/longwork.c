@@ -25,7 +25,9 @@ static struct opsbot_plugin *self;
 struct post_run {
 	struct opsbot_request *req;
 	long count, received, next;
-	int in_order, cancel_at_first;
+	int in_order, cancel_at_first, wait;
+	atomic_long recorded; /* written by the callback, read by the job */
+	long not_yet;	      /* job_post_wait returned before delivery */
 	int64_t id;
 };
 
@@ -34,8 +36,16 @@ static void post_work(struct opsbot_job *job, void *data)
 	struct post_run *r = data;
 	long i;
 
-	for (i = 0; i < r->count; i++)
-		bot->job_post(job, &i, sizeof(i));
+	for (i = 0; i < r->count; i++) {
+		if (!r->wait) {
+			bot->job_post(job, &i, sizeof(i));
+			continue;
+		}
+		/* Returns only once the loop has "recorded" message i. */
+		if (bot->job_post_wait(job, &i, sizeof(i)) == OPSBOT_OK &&
+		    atomic_load(&r->recorded) != i + 1)
+			r->not_yet++;
+	}
 }
 
 static void post_message(struct opsbot_plugin *p, const void *msg, size_t len,
@@ -53,6 +63,7 @@ static void post_message(struct opsbot_plugin *p, const void *msg, size_t len,
 		r->in_order = 0;
 	r->next = v + 1;
 	r->received++;
+	atomic_store(&r->recorded, v + 1);
 	if (r->cancel_at_first && r->received == 1)
 		bot->cancel(self, r->id);
 }
@@ -63,6 +74,8 @@ static void post_done(struct opsbot_plugin *p, int status, void *data)
 
 	bot->reply(r->req, "received %ld of %ld, in order: %s, status %d",
 		   r->received, r->count, r->in_order ? "yes" : "no", status);
+	if (r->wait)
+		bot->reply(r->req, "returned before delivery: %ld", r->not_yet);
 	bot->done(r->req, OPSBOT_OK);
 	free(r);
 }
@@ -81,6 +94,8 @@ static int cmd_post(struct opsbot_plugin *p, struct opsbot_request *req,
 	r->count = strtol(req->argv[0], NULL, 10);
 	r->in_order = 1;
 	r->cancel_at_first = req->argc > 1 && !strcmp(req->argv[1], "cancel");
+	r->wait = req->argc > 1 && !strcmp(req->argv[1], "wait");
+	atomic_init(&r->recorded, 0);
 	r->id = bot->job_start(self, &o, r);
 	if (r->id < 0) {
 		free(r);

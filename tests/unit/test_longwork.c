@@ -121,6 +121,14 @@ START_TEST(messages_still_arrive_when_the_job_is_cancelled)
 }
 END_TEST
 
+START_TEST(job_post_wait_returns_after_the_callback_ran)
+{
+	ck_assert_str_eq(run("ann", "a", "longwork post 2000 wait", 20000),
+			 "received 2000 of 2000, in order: yes, status 0\n"
+			 "returned before delivery: 0\n");
+}
+END_TEST
+
 START_TEST(cancel_hook_interrupts_a_blocking_job)
 {
 	int64_t start = time_now_ms();
@@ -680,6 +688,7 @@ static Suite *longwork_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, ten_thousand_messages_arrive_in_order_before_done);
 	tcase_add_test(tc, messages_still_arrive_when_the_job_is_cancelled);
+	tcase_add_test(tc, job_post_wait_returns_after_the_callback_ran);
 	tcase_add_test(tc, cancel_hook_interrupts_a_blocking_job);
 	tcase_add_test(tc, a_plugin_runs_at_most_job_limit_jobs_at_once);
 	tcase_add_test(tc, blocking_jobs_do_not_stall_dns_lookups);
