@@ -746,9 +746,8 @@ int main(int argc, char **argv)
 	if ((opts.run_argc || opts.check_config) && opts.verbosity == 0)
 		log_set_level(LOG_WARN);
 	harden_process();
-	/* libuv's pool runs plugin jobs and DNS lookups: leave room for
-	 * lookups while jobs block. */
-	setenv("UV_THREADPOOL_SIZE", "8", 0);
+	/* libuv's own pool (4 threads) is left to DNS lookups: plugin jobs
+	 * have a pool of their own (job.c). */
 	srand((unsigned)(time_now_ms() ^ getpid()));
 
 	copy = xstrdup(opts.config_path);
