@@ -665,6 +665,24 @@ static void print_keys(const struct opsbot_config_key *k)
 	}
 }
 
+/* A plugin's repeatable sub-sections, each kind once with its keys. */
+static void print_sections(const char *plugin,
+			   const struct opsbot_config_section *s)
+{
+	for (; s && s->kind; s++) {
+		printf("[plugin.%s.%s.<name>]    ; %s", plugin, s->kind,
+		       s->help ? s->help : "");
+		if (s->max_count)
+			printf(" (%d to %d of them)", s->min_count,
+			       s->max_count);
+		else if (s->min_count)
+			printf(" (at least %d)", s->min_count);
+		printf("\n");
+		print_keys(s->keys);
+		printf("\n");
+	}
+}
+
 /* Prints the host's sections, then every plugin found in the plugin
  * directory, from their descriptors (no plugin code runs). */
 static int print_config_reference(void)
@@ -704,6 +722,7 @@ static int print_config_reference(void)
 							 : "");
 				print_keys(desc->config);
 				printf("\n");
+				print_sections(name, desc->sections);
 				plugin_peek_release(h);
 			}
 			free(err);

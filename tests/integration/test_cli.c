@@ -215,6 +215,11 @@ START_TEST(config_reference_lists_host_and_plugins)
 			      "sasl_password_env"));
 	ck_assert(strstr(out, "[plugin.example]"));
 	ck_assert(strstr(out, "  heartbeat = 60s"));
+	/* Sub-sections, with their own keys and secrets. */
+	ck_assert_msg(
+	    strstr(out, "[plugin.example.server.<name>]    ; a server"), "%s",
+	    out);
+	ck_assert(strstr(out, "  key | key_file | key_env"));
 	free(out);
 	free(err);
 }
