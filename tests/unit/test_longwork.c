@@ -174,11 +174,13 @@ START_TEST(blocking_jobs_do_not_stall_dns_lookups)
 		struct command_source src;
 
 		test_source(&src, OPSBOT_ORIGIN_CHANNEL, "ann", "a");
-		command_dispatch_text(&src, "longwork block 3000");
+		/* Long enough to be running whatever the machine's load;
+		 * teardown's unload cancels them through their hook. */
+		command_dispatch_text(&src, "longwork block 30000");
 	}
 	/* Threads start on demand: give them time on a slow run. */
 	start = time_now_ms();
-	while (job_running_count() < 12 && time_now_ms() - start < 10000)
+	while (job_running_count() < 12 && time_now_ms() - start < 20000)
 		test_run_for(50);
 	ck_assert_int_ge(job_running_count(), 12);
 	start = time_now_ms();
