@@ -786,6 +786,10 @@ static void on_wait_done(int all_gone)
 {
 	wait_flag = 1;
 	wait_all_gone = all_gone;
+	/* Done from a timer (the deadline), libuv 1.44 would go on into a
+	 * poll without a timeout while a stuck job keeps the loop alive:
+	 * make this uv_run() return. */
+	uv_stop(loop_get());
 }
 
 int plugin_unload_all_wait(long grace_ms)

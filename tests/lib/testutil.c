@@ -71,10 +71,17 @@ int test_run_until(const int *flag, long ms)
 	uv_timer_t timer;
 	int expired = 0;
 
+	int64_t deadline = time_now_ms() + ms;
+
 	uv_timer_init(loop_get(), &timer);
 	timer.data = &expired;
-	uv_timer_start(&timer, on_deadline, (uint64_t)ms, 0);
-	while (!*flag && !expired)
+	/* Counted from now (loop_timer_start), and repeating: libuv 1.44
+	 * runs due timers before it polls, so a one-shot timer already due
+	 * when uv_run() starts would leave the poll with no timeout at all
+	 * while any other handle keeps the loop alive. */
+	loop_timer_start(&timer, on_deadline, (uint64_t)ms,
+			 (uint64_t)(ms > 0 ? ms : 1));
+	while (!*flag && !expired && time_now_ms() < deadline)
 		uv_run(loop_get(), UV_RUN_ONCE);
 	uv_close((uv_handle_t *)&timer, NULL);
 	uv_run(loop_get(), UV_RUN_NOWAIT);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const struct opsbot_api *bot;
@@ -121,10 +122,18 @@ static void block_work(struct opsbot_job *job, void *data)
 		usleep((useconds_t)r->ms * 1000);
 		return;
 	}
-	/* Blocks until the time is over or the cancel hook writes. */
+	/* Blocks until the time is over or the cancel hook writes; a
+	 * signal handled by another part of the process only interrupts. */
 	struct pollfd pfd = {.fd = r->pipe[0], .events = POLLIN};
+	struct timespec t0, t1;
+	long left = r->ms;
 
-	poll(&pfd, 1, (int)r->ms);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (left > 0 && poll(&pfd, 1, (int)left) < 0 && errno == EINTR) {
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		left = r->ms - ((t1.tv_sec - t0.tv_sec) * 1000 +
+				(t1.tv_nsec - t0.tv_nsec) / 1000000);
+	}
 }
 
 static void block_cancel(struct opsbot_plugin *p, void *data)
