@@ -108,6 +108,10 @@ const struct opsbot_config_key config_bot_keys[] = {
 	"where <name>.so files are (default: next to the binary)"),
     OPSBOT_CONFIG_KEY("state", OPSBOT_CONFIG_STRING, D("opsbot.db"), 0, 0, 0,
 		      "SQLite database file, relative to the config file"),
+    OPSBOT_CONFIG_KEY(
+	"state_permissions_ok", OPSBOT_CONFIG_BOOL, D("false"), 0, 0, 0,
+	"start even if group or others may read or write the database (it "
+	"holds personal data; it is created 0600)"),
     OPSBOT_CONFIG_KEY("unknown_command_reply", OPSBOT_CONFIG_BOOL, D("true"), 0,
 		      0, 0, "answer unknown commands with a suggestion"),
     OPSBOT_CONFIG_KEY("channel_reply_lines", OPSBOT_CONFIG_INT, D("8"), 0, 1,
