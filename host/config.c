@@ -108,6 +108,10 @@ const struct opsbot_config_key config_bot_keys[] = {
 	"where <name>.so files are (default: next to the binary)"),
     OPSBOT_CONFIG_KEY("state", OPSBOT_CONFIG_STRING, D("opsbot.db"), 0, 0, 0,
 		      "SQLite database file, relative to the config file"),
+    OPSBOT_CONFIG_KEY(
+	"state_permissions_ok", OPSBOT_CONFIG_BOOL, D("false"), 0, 0, 0,
+	"start even if group or others may read or write the database (it "
+	"holds personal data; it is created 0600)"),
     OPSBOT_CONFIG_KEY("unknown_command_reply", OPSBOT_CONFIG_BOOL, D("true"), 0,
 		      0, 0, "answer unknown commands with a suggestion"),
     OPSBOT_CONFIG_KEY("channel_reply_lines", OPSBOT_CONFIG_INT, D("8"), 0, 1,
@@ -204,6 +208,20 @@ void config_error(struct config *cfg, const struct config_entry *e,
 	cfg->error_count++;
 }
 
+/* Remembers whether the last non-blank line is a section header. */
+static void note_line_kind(struct parse_state *st, const char *line, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && isspace((unsigned char)line[i]))
+		i++;
+	if (i == len)
+		return;
+	st->cfg->last_line_is_header = line[i] == '[';
+	if (line[i] == '[')
+		st->cfg->last_header_line = st->line;
+}
+
 /* ini_reader: one line per call, counted, length-checked. */
 static char *read_line(char *str, int num, void *stream)
 {
@@ -232,6 +250,8 @@ static char *read_line(char *str, int num, void *stream)
 		len = (size_t)n;
 	}
 	st->line++;
+	st->cfg->ends_with_newline = len && st->linebuf[len - 1] == '\n';
+	note_line_kind(st, st->linebuf, len);
 	if (memchr(st->linebuf, '\0', len)) {
 		add_error_line(st->cfg, st->line, "NUL byte in line; ignored");
 		str[0] = '\0';
@@ -249,6 +269,24 @@ static char *read_line(char *str, int num, void *stream)
 	return str;
 }
 
+/*
+ * inih (INI_ALLOW_INLINE_COMMENTS) ends a value at a ';' that follows
+ * white space and drops the rest without a word.  raw is the line as read;
+ * its value starts after the first '=' or ':' (a continuation line has
+ * none).  Returns 1 if such a cut happened there.
+ */
+static int value_was_cut(const char *raw)
+{
+	const char *p = raw + strcspn(raw, "=:");
+
+	if (!*p)
+		p = raw;
+	for (; *p; p++)
+		if (isspace((unsigned char)*p) && p[1] == ';')
+			return 1;
+	return 0;
+}
+
 static int on_entry(void *user, const char *section, const char *key,
 		    const char *value)
 {
@@ -261,6 +299,12 @@ static int on_entry(void *user, const char *section, const char *key,
 	e->line = st->line;
 	*st->tail = e;
 	st->tail = &e->next;
+	if (st->linebuf && value_was_cut(st->linebuf))
+		config_error(st->cfg, e,
+			     "';' inside a value: after a space it starts a "
+			     "comment and cuts the value there; put comments "
+			     "on a line of their own (a secret with \" ;\" "
+			     "goes in a _file)");
 	return 1;
 }
 
@@ -638,6 +682,45 @@ static const char *type_name(enum opsbot_config_type t)
 	return "?";
 }
 
+void config_validate_complete(struct config *cfg)
+{
+	static const char *const needed[] = {"server", "nick"};
+	static const char rename_hint[] =
+	    "write the new file elsewhere and rename it into place";
+	size_t i;
+
+	if (!cfg->entries) {
+		buf_addf(&cfg->errors,
+			 "%s: no settings in the file (empty, "
+			 "or read while being written?); %s\n",
+			 cfg->path, rename_hint);
+		cfg->error_count++;
+		return;
+	}
+	if (!cfg->ends_with_newline) {
+		buf_addf(&cfg->errors,
+			 "%s: the file does not end with a newline (read "
+			 "while being written?); %s\n",
+			 cfg->path, rename_hint);
+		cfg->error_count++;
+	}
+	if (cfg->last_line_is_header) {
+		add_error_line(cfg, cfg->last_header_line,
+			       "the file ends with a section header (read "
+			       "while being written?); %s",
+			       rename_hint);
+	}
+	for (i = 0; i < ARRAY_SIZE(needed); i++) {
+		if (config_find(cfg, "irc", needed[i]))
+			continue;
+		buf_addf(&cfg->errors,
+			 "%s: [irc] %s: not set; a reload needs it in the "
+			 "file (the default is for a first start only)\n",
+			 cfg->path, needed[i]);
+		cfg->error_count++;
+	}
+}
+
 /* The schema key an entry sets: "token_file" sets secret "token". */
 static const struct opsbot_config_key *
 entry_schema_key(const struct opsbot_config_key *schema, const char *key,
@@ -764,6 +847,9 @@ static void check_secret(struct config *cfg, const char *section,
 			     k->key, k->key, k->key);
 		return;
 	}
+	for (i = 0; i < 3; i++)
+		if (set[i] && !*set[i]->value)
+			return; /* reported as an empty value */
 	value = config_get_secret(cfg, section, k->key, &err);
 	if (!value) {
 		const struct config_entry *e = set[0]	? set[0]
@@ -825,6 +911,14 @@ void config_validate_section(struct config *cfg, const char *section,
 					break;
 				}
 			}
+		}
+		/* "password =" would send "PASS :"; only a list may be
+		 * empty (no items). */
+		if (!*e->value && (indirect || k->type != OPSBOT_CONFIG_LIST)) {
+			config_error(cfg, e,
+				     "empty value: remove the line or give a "
+				     "value");
+			continue;
 		}
 		if (!indirect && k->type != OPSBOT_CONFIG_SECRET)
 			check_value(cfg, e, k);

@@ -29,6 +29,10 @@ struct config {
 	char **secret_values; /* resolved secrets, for redaction */
 	int secret_count;
 	int refs; /* config_free() at 0 */
+	/* What the raw text looked like, for config_validate_complete(). */
+	int ends_with_newline;
+	int last_line_is_header; /* the last non-blank line is "[...]" */
+	int last_header_line;
 };
 
 /* Host section schemas, used by validation and the getters below. */
@@ -59,6 +63,15 @@ void config_error(struct config *cfg, const struct config_entry *e,
  * unknown sections other than [plugin.*].  Errors are added to cfg.
  */
 void config_validate_host(struct config *cfg);
+
+/*
+ * The checks of a file that replaces a running config (SIGHUP): it must
+ * not be empty, must end with a newline, must not end with a section
+ * header (signs of a file read while it was being written), and must set
+ * [irc] server and [irc] nick itself (a reload never falls back to the
+ * defaults).  Errors are added to cfg.
+ */
+void config_validate_complete(struct config *cfg);
 
 /*
  * Validates section against a schema: unknown keys (with a suggestion),

@@ -29,7 +29,12 @@ int host_start(const struct config *cfg, enum opsbot_mode mode,
 {
 	loop_init();
 	api_set_mode(mode);
-	if (store_open(store_path, err) < 0) {
+	if (store_open_flags(store_path,
+			     config_get_bool(cfg, "bot", config_bot_keys,
+					     "state_permissions_ok")
+				 ? STORE_LOOSE_PERMISSIONS_OK
+				 : 0,
+			     err) < 0) {
 		loop_close();
 		return -1;
 	}

@@ -153,9 +153,11 @@ static void set_plugin_dir(const struct config *cfg)
 /*
  * Loads and validates everything: host sections, grants, and the section
  * of every listed plugin against its descriptor (read without running it).
- * Returns the config, or NULL after printing every error.
+ * A reload (why != NULL) also wants a complete file; see
+ * config_validate_complete().  Returns the config, or NULL after printing
+ * every error, with the first one in *why (malloc'd) for a reload.
  */
-static struct config *load_config(const char *path, int quiet_ok)
+static struct config *load_config(const char *path, int quiet_ok, char **why)
 {
 	struct config *cfg;
 	char **plugins, *err = NULL;
@@ -163,10 +165,16 @@ static struct config *load_config(const char *path, int quiet_ok)
 
 	cfg = config_load(path, &err);
 	if (!cfg) {
+		if (why) {
+			*why = err;
+			return NULL;
+		}
 		error("config", "%s", err);
 		free(err);
 		return NULL;
 	}
+	if (why)
+		config_validate_complete(cfg);
 	config_validate_host(cfg);
 	irc_validate_config(cfg);
 	webhook_validate_config(cfg);
@@ -228,6 +236,10 @@ static struct config *load_config(const char *path, int quiet_ok)
 		fputs(cfg->errors.data, stderr);
 		fprintf(stderr, "opsbot: %d error%s in %s\n", cfg->error_count,
 			cfg->error_count == 1 ? "" : "s", path);
+		if (why)
+			*why = xasprintf("%.*s",
+					 (int)strcspn(cfg->errors.data, "\n"),
+					 cfg->errors.data);
 		config_free(cfg);
 		return NULL;
 	}
@@ -337,14 +349,18 @@ static void reconfigure_plugin(struct opsbot_plugin *p, struct config *fresh)
 
 static void reload_config(void)
 {
-	struct config *fresh = load_config(config->path, 1);
+	char *refusal = NULL;
+	struct config *fresh = load_config(config->path, 1, &refusal);
 	struct list *pos, *tmp;
 	char **plugins;
 	int count, i;
 
 	if (!fresh) {
-		error("config", "SIGHUP: the new config has errors (above); "
-				"still running with the old one");
+		error("config",
+		      "SIGHUP: new config refused, still running with the old "
+		      "one: %s",
+		      refusal);
+		free(refusal);
 		return;
 	}
 	register_secrets(fresh);
@@ -790,7 +806,7 @@ int main(int argc, char **argv)
 		plugin_set_dir(NULL);
 		return rc;
 	}
-	config = load_config(opts.config_path, opts.run_argc > 0);
+	config = load_config(opts.config_path, opts.run_argc > 0, NULL);
 	if (!config) {
 		free(config_dir);
 		return EXIT_CONFIG;

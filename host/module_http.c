@@ -6,6 +6,12 @@
  * Completions are collected after curl_multi_socket_action() returns and
  * reported from there, so the host's callback may start or cancel other
  * requests freely.
+ *
+ * Redirects (OPSBOT_HTTP_FOLLOW_REDIRECTS) are followed here, not by
+ * libcurl: its CURLOPT_FOLLOWLOCATION sends the plugin's headers (an
+ * X-Api-Key) to any host a server names, dropping only Authorization.  A
+ * redirect is re-issued only to the same scheme, host and port, at most
+ * MAX_REDIRECTS times; any other ends the request with an error.
  */
 #include "http_backend.h"
 #include "opsbot.h"
@@ -14,6 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#define MAX_REDIRECTS 5
 
 struct socket_ctx {
 	uv_poll_t poll;
@@ -31,6 +40,13 @@ struct transfer {
 	int resp_header_count;
 	char errbuf[CURL_ERROR_SIZE];
 	char *post; /* request body copy */
+	int follow_redirects;
+	int redirects;	       /* followed so far */
+	int sent;	       /* a request went out, on any hop */
+	char *method;	       /* as given, for a 303 (or 301/302 of a POST) */
+	long timeout_ms;       /* for the whole chain of requests */
+	uint64_t start_ms;     /* loop time of the first request */
+	curl_off_t earlier_us; /* time of the hops before this one */
 };
 
 static uv_loop_t *loop;
@@ -189,6 +205,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 static void transfer_free(struct transfer *t)
 {
 	curl_slist_free_all(t->headers);
+	free(t->method);
 	free(t->body);
 	if (t->post) {
 		memset(t->post, 0, strlen(t->post));
@@ -196,6 +213,110 @@ static void transfer_free(struct transfer *t)
 	}
 	free_resp_headers(t);
 	free(t);
+}
+
+/* scheme://host:port of url (default port filled in), or NULL. */
+static char *url_origin(const char *url)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL, *out = NULL;
+	size_t len;
+
+	if (u && !curl_url_set(u, CURLUPART_URL, url, 0) &&
+	    !curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) &&
+	    !curl_url_get(u, CURLUPART_HOST, &host, 0) &&
+	    !curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT)) {
+		len = strlen(scheme) + strlen(host) + strlen(port) + 5;
+		out = malloc(len);
+		if (out) {
+			size_t i;
+
+			snprintf(out, len, "%s://%s:%s", scheme, host, port);
+			/* Scheme and host names are case-insensitive. */
+			for (i = 0; out[i]; i++)
+				if (out[i] >= 'A' && out[i] <= 'Z')
+					out[i] = (char)(out[i] - 'A' + 'a');
+		}
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return out;
+}
+
+/* The method of the next hop: a 303 (but for HEAD), and a 301 or 302 of
+ * a POST, become a GET without a body, as browsers and libcurl do. */
+static void set_redirect_method(struct transfer *t, long code)
+{
+	int is_head = t->method && !strcmp(t->method, "HEAD");
+	int is_post = !t->method || !strcmp(t->method, "POST");
+
+	if ((code == 303 && !is_head) ||
+	    ((code == 301 || code == 302) && is_post && t->post)) {
+		curl_easy_setopt(t->easy, CURLOPT_CUSTOMREQUEST, NULL);
+		curl_easy_setopt(t->easy, CURLOPT_HTTPGET, 1L);
+	}
+}
+
+/*
+ * A finished hop that redirects: re-issues the request to the same
+ * origin and returns 1, or returns 0 (the answer is final) with t->errbuf
+ * set if the redirect was refused.
+ */
+static int follow_redirect(struct transfer *t, long code)
+{
+	char *location = NULL, *here = NULL, *from, *to;
+	curl_off_t hop_us = 0;
+	long left;
+
+	if (!t->follow_redirects || (code != 301 && code != 302 &&
+				     code != 303 && code != 307 && code != 308))
+		return 0;
+	curl_easy_getinfo(t->easy, CURLINFO_REDIRECT_URL, &location);
+	curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &here);
+	if (!location || !here)
+		return 0;
+	from = url_origin(here);
+	to = url_origin(location);
+	if (!from || !to || strcmp(from, to)) {
+		snprintf(t->errbuf, sizeof(t->errbuf),
+			 "redirect to another origin (%s) refused: only the "
+			 "same scheme, host and port are followed",
+			 to ? to : "unreadable location");
+		free(from);
+		free(to);
+		return 0;
+	}
+	free(from);
+	free(to);
+	if (t->redirects >= MAX_REDIRECTS) {
+		snprintf(t->errbuf, sizeof(t->errbuf), "more than %d redirects",
+			 MAX_REDIRECTS);
+		return 0;
+	}
+	left = t->timeout_ms - (long)(uv_now(loop) - t->start_ms);
+	if (left <= 0)
+		return 0; /* the 3xx is the answer; time is up */
+	curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME_T, &hop_us);
+	t->earlier_us += hop_us;
+	t->redirects++;
+	curl_multi_remove_handle(multi, t->easy);
+	/* curl copies the URL; location is the easy handle's until then. */
+	curl_easy_setopt(t->easy, CURLOPT_URL, location);
+	curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, left);
+	set_redirect_method(t, code);
+	t->body_len = 0;
+	if (t->body)
+		t->body[0] = '\0';
+	free_resp_headers(t);
+	t->errbuf[0] = '\0';
+	if (curl_multi_add_handle(multi, t->easy) != CURLM_OK) {
+		snprintf(t->errbuf, sizeof(t->errbuf),
+			 "cannot queue the redirected request");
+		return 0;
+	}
+	return 1;
 }
 
 static void finish(struct transfer *t, CURLcode rc)
@@ -207,14 +328,23 @@ static void finish(struct transfer *t, CURLcode rc)
 	memset(&res, 0, sizeof(res));
 	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &res.code);
 	curl_easy_getinfo(t->easy, CURLINFO_REQUEST_SIZE, &request_size);
+	t->sent |= request_size > 0;
+	if (rc == CURLE_OK) {
+		t->errbuf[0] = '\0'; /* where a refused redirect says why */
+		if (follow_redirect(t, res.code))
+			return;
+	}
 	curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME_T, &total_us);
-	res.request_sent = request_size > 0;
-	res.elapsed_ms = (long)(total_us / 1000);
+	res.request_sent = t->sent;
+	res.elapsed_ms = (long)((t->earlier_us + total_us) / 1000);
 	res.body = t->body ? t->body : "";
 	res.body_len = t->body_len;
 	res.headers = (const char *const *)t->resp_headers;
 	res.header_count = t->resp_header_count;
-	if (rc == CURLE_OK) {
+	if (rc == CURLE_OK && t->errbuf[0]) {
+		res.status = OPSBOT_ERR; /* a refused redirect */
+		res.error = t->errbuf;
+	} else if (rc == CURLE_OK) {
 		res.status = OPSBOT_OK;
 	} else if (t->too_large) {
 		res.status = OPSBOT_ERR;
@@ -302,13 +432,15 @@ static void *backend_start(const struct http_spec *spec, void *ctx, char *err,
 	curl_easy_setopt(easy, CURLOPT_HEADERDATA, t);
 	curl_easy_setopt(easy, CURLOPT_USERAGENT, "opsbot");
 	curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
-	if (spec->follow_redirects) {
-		curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 1L);
-		curl_easy_setopt(easy, CURLOPT_MAXREDIRS, 5L);
-		curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR,
-				 "http,https");
-		/* Credentials go to the original host only. */
-		curl_easy_setopt(easy, CURLOPT_UNRESTRICTED_AUTH, 0L);
+	/* Never libcurl's following: see follow_redirect(). */
+	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+	t->follow_redirects = spec->follow_redirects;
+	t->timeout_ms = spec->timeout_ms;
+	t->start_ms = uv_now(loop);
+	if (spec->method) {
+		t->method = strdup(spec->method);
+		if (!t->method)
+			goto nomem;
 	}
 	for (i = 0; spec->headers && spec->headers[i]; i++) {
 		struct curl_slist *l =

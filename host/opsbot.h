@@ -277,7 +277,9 @@ struct opsbot_config_section {
 /* HTTP client                                                               */
 
 enum opsbot_http_flags {
-	OPSBOT_HTTP_FOLLOW_REDIRECTS = 1 << 0, /* same scheme and host only */
+	OPSBOT_HTTP_FOLLOW_REDIRECTS =
+	    1 << 0, /* same scheme, host and port only, at most 5; a redirect
+		       elsewhere ends the request with an error */
 };
 
 /*

@@ -4,14 +4,24 @@
  * WAL with synchronous=NORMAL survives a killed process without losing
  * committed transactions; only a power loss may roll back the last ones.
  * Every statement that carries values uses bindings.
+ *
+ * The file holds personal data (registrants' names and e-mail addresses):
+ * it is created 0600 before SQLite opens it, and SQLite gives the -wal and
+ * -shm files the main file's mode.  An existing file (or -wal, -shm) that
+ * group or others may read or write is refused unless the operator says
+ * it is fine (STORE_LOOSE_PERMISSIONS_OK).
  */
 #include "store.h"
 #include "log.h"
 #include "util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static sqlite3 *db;
 static char *db_path;
@@ -105,12 +115,78 @@ static int host_migrate(char **err)
 	return 0;
 }
 
+/* Is path a file name (not ":memory:", "" or a "file:" URI)? */
+static int is_plain_file(const char *path)
+{
+	return *path && strcmp(path, ":memory:") && strncmp(path, "file:", 5);
+}
+
+/*
+ * Creates path 0600 if it does not exist (O_EXCL: never through a
+ * symlink someone placed there), else checks its mode and its -wal and
+ * -shm files'.  Returns 0, or -1 with *err set.
+ */
+static int prepare_file(const char *path, unsigned flags, char **err)
+{
+	static const char *const suffix[] = {"", "-wal", "-shm"};
+	struct stat st;
+	size_t i;
+	int fd;
+
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		  0600);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	if (errno != EEXIST) {
+		*err = xasprintf("cannot create database '%s': %s", path,
+				 strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < ARRAY_SIZE(suffix); i++) {
+		char *file = xasprintf("%s%s", path, suffix[i]);
+		unsigned mode;
+
+		if (stat(file, &st) < 0) {
+			/* The main file exists: a dangling symlink. */
+			if (i == 0) {
+				*err = xasprintf("cannot use database '%s': %s",
+						 path, strerror(errno));
+				free(file);
+				return -1;
+			}
+			free(file);
+			continue;
+		}
+		mode = (unsigned)(st.st_mode & 07777);
+		if ((mode & 077) && !(flags & STORE_LOOSE_PERMISSIONS_OK)) {
+			*err = xasprintf(
+			    "'%s' is readable or writable by group or others "
+			    "(mode 0%o); chmod 600 %s, or set [bot] "
+			    "state_permissions_ok = true",
+			    file, mode, file);
+			free(file);
+			return -1;
+		}
+		free(file);
+	}
+	return 0;
+}
+
 int store_open(const char *path, char **err)
+{
+	return store_open_flags(path, 0, err);
+}
+
+int store_open_flags(const char *path, unsigned flags, char **err)
 {
 	char *msg = NULL;
 	int rc;
 
 	*err = NULL;
+	if (is_plain_file(path) && prepare_file(path, flags, err) < 0)
+		return -1;
 	rc = sqlite3_open_v2(path, &db,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				 SQLITE_OPEN_FULLMUTEX,

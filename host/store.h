@@ -12,8 +12,19 @@
  * plugins (host_state, host_seen); no plugin can have this name. */
 #define STORE_HOST_SERVICES "host.services"
 
-/* Opens (creating) path and runs the host's migrations.  Returns 0 or -1
- * with *err set (malloc'd). */
+/* store_open() flags: the operator accepts a database file (or -wal,
+ * -shm) that group or others may read or write ([bot]
+ * state_permissions_ok). */
+#define STORE_LOOSE_PERMISSIONS_OK 1u
+
+/*
+ * Opens path (creating it 0600; its -wal and -shm files get the same
+ * mode) and runs the host's migrations.  An existing file that group or
+ * others may read or write is refused, unless flags says otherwise.
+ * Returns 0 or -1 with *err set (malloc'd, one line).
+ */
+int store_open_flags(const char *path, unsigned flags, char **err);
+/* The same with no flags. */
 int store_open(const char *path, char **err);
 sqlite3 *store_db(void);
 const char *store_path(void);

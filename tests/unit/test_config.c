@@ -276,6 +276,53 @@ START_TEST(grants_give_capabilities)
 }
 END_TEST
 
+/*
+ * "password =" passed validation and the bot sent "PASS :"; inih's inline
+ * comments (";" after a space) silently cut a value.  Both are errors
+ * naming file, line and key, for every key whose empty value makes no
+ * sense (all but lists) and every key in every section.
+ */
+START_TEST(empty_values_and_inline_comments_are_errors)
+{
+	struct config *cfg;
+	const struct config_entry *e;
+
+	expect_error("[irc]\npassword =\n",
+		     "bot.conf:2: [irc] password: empty value: remove the line "
+		     "or give a value");
+	expect_error("[irc]\nsasl_password_file =\n",
+		     "bot.conf:2: [irc] sasl_password_file: empty value");
+	expect_error("[irc]\nnick = \n", "bot.conf:2: [irc] nick: empty value");
+	expect_error("[bot]\nstate =\n",
+		     "bot.conf:2: [bot] state: empty value");
+	expect_error("[irc]\nport =\n", "bot.conf:2: [irc] port: empty value");
+	expect_error("[irc]\n\npassword = hunter2 ;x\n",
+		     "bot.conf:3: [irc] password: ';' inside a value");
+	expect_error("[irc]\nrealname = ops bot\t; the gecos\n",
+		     "bot.conf:2: [irc] realname: ';' inside a value");
+	/* Plugin sections too (parsing knows no schema). */
+	cfg = config_load_string("[plugin.x]\nurl = http://a ;b\n", "bot.conf");
+	ck_assert_msg(cfg->errors.data &&
+			  strstr(cfg->errors.data,
+				 "bot.conf:2: [plugin.x] url: ';' inside a "
+				 "value"),
+		      "%s", cfg->errors.data ? cfg->errors.data : "(none)");
+	config_free(cfg);
+	/* The secret itself is never repeated in the message. */
+	cfg = validate("[irc]\npassword = s3cr3t ;tail\n");
+	ck_assert_ptr_null(strstr(cfg->errors.data, "s3cr3t"));
+	config_free(cfg);
+	/* A ';' inih keeps (no space before it) is part of the value, and an
+	 * empty list is an empty list. */
+	cfg = validate("[irc]\npassword = pa;ss\nchannels =\n"
+		       "; a comment line\n# another\n");
+	ck_assert_msg(cfg->error_count == 0, "%s", cfg->errors.data);
+	e = config_find(cfg, "irc", "password");
+	ck_assert_str_eq(e->value, "pa;ss");
+	config_free(cfg);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -288,6 +335,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, plugin_sections_and_secrets);
 	tcase_add_test(tc, durations_and_booleans);
 	tcase_add_test(tc, grants_give_capabilities);
+	tcase_add_test(tc, empty_values_and_inline_comments_are_errors);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -496,7 +496,7 @@ static void write_daemon_config(const char *key)
 	ck_assert_ptr_nonnull(plugins);
 	/* Nothing listens on port 1: the bot keeps retrying, which is all
 	 * this test needs of IRC. */
-	text = xasprintf("[irc]\nserver = 127.0.0.1\nport = 1\n"
+	text = xasprintf("[irc]\nserver = 127.0.0.1\nnick = opsbot\nport = 1\n"
 			 "reconnect_min = 60s\n"
 			 "[bot]\nplugins = review\nplugin_dir = %s\n"
 			 "state = state.db\n"
@@ -558,7 +558,7 @@ START_TEST(sighup_keeps_redacting_secrets_plugins_hold)
 	dir = test_make_dir("review-secret");
 	rel = test_build_path("test-plugins");
 	plugins = realpath(rel, NULL);
-	text = xasprintf("[irc]\nserver = 127.0.0.1\nport = 1\n"
+	text = xasprintf("[irc]\nserver = 127.0.0.1\nnick = opsbot\nport = 1\n"
 			 "reconnect_min = 60s\n"
 			 "[bot]\nplugins = review\nplugin_dir = %s\n"
 			 "state = state.db\n"

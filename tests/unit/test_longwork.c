@@ -517,7 +517,7 @@ static void write_daemon_config(const char *on_start, const char *key,
 
 	ck_assert_ptr_nonnull(plugins);
 	/* Nothing listens on port 1: the bot keeps retrying IRC. */
-	text = xasprintf("[irc]\nserver = 127.0.0.1\nport = 1\n"
+	text = xasprintf("[irc]\nserver = 127.0.0.1\nnick = opsbot\nport = 1\n"
 			 "reconnect_min = 60s\n"
 			 "[bot]\nplugins = longwork\nplugin_dir = %s\n"
 			 "state = state.db\nshutdown_grace = %s\n"
