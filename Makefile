@@ -36,8 +36,9 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC $(WARN) $(CFLAGS) $(SANFLAGS) \
 LDFLAGS ?=
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 
-# The host links only what every run needs; libcurl and OpenSSL live in
-# modules/http.so and modules/tls.so, loaded on first use (see
+# The host links only what every run needs; libcurl, OpenSSL and
+# libmicrohttpd live in modules/http.so, modules/tls.so and
+# modules/httpd.so, loaded on first use (see
 # docs/benchmarks.md for what linking them costs in resident memory).
 HOST_LIBS = -luv -lsqlite3 -linih -ldl -lm -lpthread
 CHECK_LIBS = $(shell pkg-config --libs check)
@@ -56,10 +57,11 @@ SDK_CFLAGS = -Iplugins/sdk
 PLUGIN_SO = $(foreach p,$(PLUGINS),\
 	$(if $(wildcard plugins/$(p)/*.c),$(BUILD)/plugins/$(p).so))
 
-MODULES = http tls
+MODULES = http tls httpd
 MODULE_SO = $(MODULES:%=$(BUILD)/modules/%.so)
 module_http_LIBS = -lcurl -luv
 module_tls_LIBS = -lssl -lcrypto
+module_httpd_LIBS = -lmicrohttpd -luv
 
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)

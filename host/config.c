@@ -151,6 +151,14 @@ const struct opsbot_config_key config_http_keys[] = {
 	"ADDRESS:PORT for webhooks, e.g. 127.0.0.1:8088 (off if unset)"),
     OPSBOT_CONFIG_KEY("max_body", OPSBOT_CONFIG_INT, D("1048576"), 0, 1,
 		      67108864, "largest webhook request body in bytes"),
+    OPSBOT_CONFIG_KEY("timeout", OPSBOT_CONFIG_DURATION, D("10s"), 0, 1000,
+		      3600000,
+		      "idle time before a webhook connection is closed"),
+    OPSBOT_CONFIG_KEY("max_connections", OPSBOT_CONFIG_INT, D("256"), 0, 1,
+		      10000, "webhook connections open at once, in all"),
+    OPSBOT_CONFIG_KEY("max_connections_per_ip", OPSBOT_CONFIG_INT, D("16"), 0,
+		      1, 10000,
+		      "webhook connections open at once from one address"),
     OPSBOT_CONFIG_END,
 };
 

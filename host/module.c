@@ -2,6 +2,7 @@
  * module.c - finding and loading the host's optional modules.
  */
 #include "module.h"
+#include "httpd_backend.h"
 #include "tls_backend.h"
 #include "util.h"
 
@@ -88,4 +89,24 @@ const struct tls_backend *module_tls(char **err)
 	}
 	tls = b;
 	return tls;
+}
+
+const struct httpd_backend *module_httpd(char **err)
+{
+	static const struct httpd_backend *httpd;
+	const struct httpd_backend *b;
+
+	if (httpd)
+		return httpd;
+	b = module_load("httpd", HTTPD_BACKEND_SYMBOL, err);
+	if (!b)
+		return NULL;
+	if (b->version != HTTPD_BACKEND_VERSION) {
+		*err = xasprintf("module 'httpd' has version %u, this opsbot "
+				 "needs %u; install the matching modules",
+				 b->version, HTTPD_BACKEND_VERSION);
+		return NULL;
+	}
+	httpd = b;
+	return httpd;
 }

@@ -23,4 +23,10 @@ struct tls_backend;
  */
 const struct tls_backend *module_tls(char **err);
 
+struct httpd_backend;
+
+/* modules/httpd.so's table (the webhook listener's HTTP server), loaded
+ * on the first listen, like module_tls(). */
+const struct httpd_backend *module_httpd(char **err);
+
 #endif /* MODULE_H */

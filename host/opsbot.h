@@ -502,7 +502,7 @@ typedef int opsbot_webhook_fn(struct opsbot_plugin *self,
 /* A route on the listener (plugin-filled). */
 struct opsbot_webhook_route {
 	size_t size;	    /* sizeof(struct opsbot_webhook_route) */
-	const char *method; /* "POST" */
+	const char *method; /* "POST"; "GET" for a route serving pages */
 	const char *path;   /* exact; starts with "/hooks/<plugin name>" */
 	opsbot_webhook_fn *fn;
 	void *data;
@@ -786,7 +786,12 @@ struct opsbot_api {
 	int (*webhook_add)(struct opsbot_plugin *self,
 			   const struct opsbot_webhook_route *route);
 
-	/* The response body for the webhook being handled. */
+	/*
+	 * The response body for the webhook being handled, copied.
+	 * content_type containing "json" is sent as application/json,
+	 * "text/html" as text/html (pages of GET routes), anything else as
+	 * text/plain; all in UTF-8.
+	 */
 	void (*webhook_respond)(const struct opsbot_webhook *hook,
 				const char *content_type, const char *body,
 				size_t body_len);

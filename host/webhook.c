@@ -1,15 +1,17 @@
 /*
- * webhook.c - a deliberately small HTTP/1.1 server: one request per
- * connection, Content-Length or chunked bodies up to [http] max_body,
- * 10 s to send the whole request, exact path routing; per route a body
- * limit and a rate limit, and the token and HMAC checks handlers call.
+ * webhook.c - the webhook listener ([http] listen): exact path routing to
+ * plugin handlers; per route a body limit and a rate limit; the token and
+ * HMAC checks handlers call.
  *
- * The parser (try_parse, handle_request) is this file's own; what a route
- * allows (route_body_limit, route_admit) and the checks do not depend on
- * it, so they carry over to another HTTP server unchanged.
+ * The HTTP server is libmicrohttpd in modules/httpd.so (httpd_backend.h),
+ * loaded on the first listen: it parses requests (no HTTP parsing here),
+ * keeps connections alive, times idle ones out ([http] timeout) and bounds
+ * them per client address and in all.  This file decides, once a
+ * request's headers are in, whether its body is read at all.
  */
 #include "webhook.h"
 #include "config.h"
+#include "httpd_backend.h"
 #include "log.h"
 #include "loop.h"
 #include "module.h"
@@ -23,10 +25,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define HEADER_MAX (16 * 1024)
-#define REQUEST_TIMEOUT_MS 10000
-#define HEADER_COUNT_MAX 64
-#define CONNECTIONS_MAX 64 /* more at once are answered 503 and closed */
 #define ROUTE_BODY_DEFAULT (1024 * 1024)
 
 /* A token bucket: burst tokens at most, refilled at rate per minute. */
@@ -48,66 +46,20 @@ struct route {
 	struct list link;
 };
 
+/* The request a handler sees, behind its struct opsbot_webhook. */
 struct hook_request {
 	struct opsbot_webhook pub;
-	struct opsbot_plugin *plugin;	 /* the route's, for log lines */
-	char *headers[HEADER_COUNT_MAX]; /* "name: value" inside conn->in */
-	int header_count;
+	struct opsbot_plugin *plugin; /* the route's, for log lines */
+	const struct httpd_request *req;
 	const char *content_type;
 	char *body_out;
 	size_t body_out_len;
 };
 
-struct conn {
-	uv_tcp_t tcp;
-	uv_timer_t timer;
-	struct buf in;
-	char remote[64];
-	int closing;
-	int handles;
-	uv_write_t write;
-	char *out;
-	int admitted;	  /* route_admit() let the request in */
-	struct list link; /* in connections, until freed */
-};
-
 static struct list routes = LIST_INIT(routes);
-static struct list connections = LIST_INIT(connections);
-/* A new handle for every listen: one being closed stays libuv's until its
- * close callback, so a reconfigure must not initialise it again. */
-static uv_tcp_t *server;
+static const struct httpd_backend *backend;
 static int bound_port;
 static size_t max_body = 1024 * 1024;
-static int open_connections;
-
-static void conn_unref(uv_handle_t *h)
-{
-	struct conn *c = h->data;
-
-	if (--c->handles == 0) {
-		list_del(&c->link);
-		buf_free(&c->in);
-		free(c->out);
-		free(c);
-		open_connections--;
-	}
-}
-
-static void conn_close(struct conn *c)
-{
-	if (c->closing)
-		return;
-	c->closing = 1;
-	uv_timer_stop(&c->timer);
-	uv_close((uv_handle_t *)&c->timer, conn_unref);
-	uv_close((uv_handle_t *)&c->tcp, conn_unref);
-}
-
-static void on_written(uv_write_t *w, int status)
-{
-	UNUSED(status);
-	conn_close(w->data);
-}
 
 static const char *reason(int code)
 {
@@ -151,38 +103,14 @@ static const char *reason(int code)
 }
 
 /* extra: more header lines ("Retry-After: 5\r\n"), or NULL. */
-static void respond_with(struct conn *c, int code, const char *type,
-			 const char *body, size_t len, const char *extra)
+/* An answer with the short text for code as its body. */
+static int answer_code(struct httpd_answer *a, int code)
 {
-	struct buf b = BUF_INIT;
-	uv_buf_t ub;
-
-	if (code < 100 || code > 599)
-		code = 500;
-	if (!body) {
-		body = reason(code);
-		len = strlen(body);
-		type = "text/plain";
-	}
-	buf_addf(&b,
-		 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
-		 "Content-Length: %zu\r\nConnection: close\r\n%s\r\n",
-		 code, reason(code), type ? type : "text/plain", len,
-		 extra ? extra : "");
-	buf_add(&b, body, len);
-	/* b.len, not strlen: the body may hold NUL bytes. */
-	ub = uv_buf_init(b.data, (unsigned)b.len);
-	c->out = buf_detach(&b);
-	c->write.data = c;
-	uv_read_stop((uv_stream_t *)&c->tcp);
-	if (uv_write(&c->write, (uv_stream_t *)&c->tcp, &ub, 1, on_written))
-		conn_close(c);
-}
-
-static void respond(struct conn *c, int code, const char *type,
-		    const char *body, size_t len)
-{
-	respond_with(c, code, type, body, len, NULL);
+	a->code = code;
+	a->content_type = "text/plain";
+	a->body = xstrdup(reason(code));
+	a->body_len = strlen(a->body);
+	return 1;
 }
 
 static struct route *find_route(const char *method, const char *path,
@@ -250,31 +178,6 @@ static int route_admit(struct route *r, int64_t now_ms, int *retry_after_s)
 }
 
 /* The route the request line at the start of head names, or NULL. */
-static struct route *route_of_head(const char *head, size_t head_len)
-{
-	const char *end = memmem(head, head_len, "\r\n", 2);
-	const char *space, *target, *target_end;
-	char *method, *path;
-	struct route *r;
-	int known;
-
-	if (!end)
-		return NULL;
-	space = memchr(head, ' ', (size_t)(end - head));
-	if (!space)
-		return NULL;
-	target = space + 1;
-	for (target_end = target; target_end < end; target_end++)
-		if (*target_end == ' ' || *target_end == '?')
-			break;
-	method = xstrndup(head, (size_t)(space - head));
-	path = xstrndup(target, (size_t)(target_end - target));
-	r = find_route(method, path, &known);
-	free(method);
-	free(path);
-	return r;
-}
-
 /* The value of a hex digit, or -1. */
 static int hex_digit(char c)
 {
@@ -289,350 +192,170 @@ static int hex_digit(char c)
 
 /* Decodes a chunked body in place; returns its length, or -1 if it is
  * malformed, -2 if incomplete, -3 if a chunk is larger than max. */
-static long dechunk(char *p, size_t len, size_t max)
+/* The target's path into a new string, and where its query starts. */
+static char *target_split(const char *target, const char **query)
 {
-	char *in = p, *end = p + len, *out = p;
+	const char *q = strchr(target, '?');
 
-	for (;;) {
-		char *line_end = memmem(in, (size_t)(end - in), "\r\n", 2);
-		size_t size = 0;
-		char *num_end;
-
-		if (!line_end)
-			return -2;
-		/*
-		 * 1*HEXDIG, read by hand: strtoul also takes a sign, spaces
-		 * and "0x" (which a proxy in front reads differently), and
-		 * its ULONG_MAX made "size + 2" below wrap around.  Bounded
-		 * by max, so the size cannot overflow either.
-		 */
-		for (num_end = in; isxdigit((unsigned char)*num_end);
-		     num_end++) {
-			if (size > max)
-				return -3;
-			size = size * 16 + (size_t)hex_digit(*num_end);
-		}
-		if (num_end == in || (num_end != line_end && *num_end != ';'))
-			return -1;
-		if (size > max)
-			return -3;
-		in = line_end + 2;
-		if (size == 0)
-			return memmem(in, (size_t)(end - in), "\r\n", 2)
-				   ? (long)(out - p)
-				   : -2;
-		if ((size_t)(end - in) < size + 2)
-			return -2;
-		memmove(out, in, size);
-		out += size;
-		in += size;
-		if (in[0] != '\r' || in[1] != '\n')
-			return -1;
-		in += 2;
-	}
+	*query = q ? q + 1 : "";
+	return xstrndup(target, q ? (size_t)(q - target) : strlen(target));
 }
 
-static void handle_request(struct conn *c, char *head, size_t head_len,
-			   char *body, size_t body_len)
+/* GET /healthz, answered by the host itself. */
+static int is_healthz(const struct httpd_request *req, const char *path)
+{
+	return !strcmp(path, "/healthz") && !strcmp(req->method, "GET");
+}
+
+/*
+ * A request's headers are in: refuse what a proxy in front could frame
+ * differently from libmicrohttpd (both Content-Length and
+ * Transfer-Encoding, either twice, a coding other than chunked), then
+ * route it, check its announced length and its route's rate.  Returns 1
+ * with *a filled, or 0 with *body_limit set to read the body.
+ */
+static int on_head(const struct httpd_request *req, const char *path,
+		   size_t *body_limit, struct httpd_answer *a)
+{
+	const char *te = backend->header(req, "Transfer-Encoding");
+	const char *cl = backend->header(req, "Content-Length");
+	struct route *r;
+	int known, retry_after = 0;
+
+	/* libmicrohttpd takes any HTTP/1.x as 1.1. */
+	if (strcmp(req->version, "HTTP/1.1") &&
+	    strcmp(req->version, "HTTP/1.0"))
+		return answer_code(a, 505);
+	if ((te && cl) || backend->header_count(req, "Content-Length") > 1 ||
+	    backend->header_count(req, "Transfer-Encoding") > 1)
+		return answer_code(a, 400);
+	if (te && strcasecmp(te, "chunked"))
+		return answer_code(a, 501);
+	/* Answered with the body (none): an answer before it would cost
+	 * the connection its keep-alive. */
+	if (is_healthz(req, path)) {
+		*body_limit = 0;
+		return 0;
+	}
+	r = find_route(req->method, path, &known);
+	if (!r)
+		return answer_code(a, known ? 405 : 404);
+	*body_limit = route_body_limit(r);
+	/* Refused before the body is read, and before the rate limit
+	 * counts it (libmicrohttpd answered a malformed length 400). */
+	if (cl && strtoull(cl, NULL, 10) > *body_limit)
+		return answer_code(a, 413);
+	if (route_admit(r, time_now_ms(), &retry_after)) {
+		debug("http", "%s from %s: over its rate limit", r->path,
+		      req->remote_addr);
+		answer_code(a, 429);
+		a->header_name = "Retry-After";
+		snprintf(a->header_value, sizeof(a->header_value), "%d",
+			 retry_after);
+		return 1;
+	}
+	return 0;
+}
+
+/* The whole body is in: the route's handler answers. */
+static void on_body(const struct httpd_request *req, const char *path,
+		    const char *query, struct httpd_answer *a)
 {
 	struct hook_request hr;
 	struct route *r;
-	char *line_end, *method, *target, *version, *q, *p;
 	int known, code;
 
-	memset(&hr, 0, sizeof(hr));
-	head[head_len] = '\0';
-	line_end = strstr(head, "\r\n");
-	if (!line_end)
-		return respond(c, 400, NULL, NULL, 0);
-	*line_end = '\0';
-	method = head;
-	target = strchr(method, ' ');
-	if (!target)
-		return respond(c, 400, NULL, NULL, 0);
-	*target++ = '\0';
-	version = strchr(target, ' ');
-	if (!version || strncmp(version + 1, "HTTP/1.", 7))
-		return respond(c, 400, NULL, NULL, 0);
-	*version = '\0';
-	/* Header lines, kept as "name: value" for webhook_header(). */
-	for (p = line_end + 2; *p;) {
-		char *e = strstr(p, "\r\n");
-
-		if (!e)
-			break;
-		*e = '\0';
-		if (*p && hr.header_count < HEADER_COUNT_MAX)
-			hr.headers[hr.header_count++] = p;
-		p = e + 2;
+	if (is_healthz(req, path)) {
+		a->code = 200;
+		a->content_type = "text/plain";
+		a->body = xstrdup("ok\n");
+		a->body_len = 3;
+		return;
 	}
-	q = strchr(target, '?');
-	if (q)
-		*q++ = '\0';
-	body[body_len] = '\0';
-	hr.pub.method = method;
-	hr.pub.path = target;
-	hr.pub.query = q ? q : "";
-	hr.pub.body = body;
-	hr.pub.body_len = body_len;
-	hr.pub.remote_addr = c->remote;
-
-	if (!strcmp(target, "/healthz") && !strcmp(method, "GET"))
-		return respond(c, 200, "text/plain", "ok\n", 3);
-	r = find_route(method, target, &known);
-	if (!r)
-		return respond(c, known ? 405 : 404, NULL, NULL, 0);
-	/* The route's own limit, whatever the parser checked before. */
-	if (body_len > route_body_limit(r))
-		return respond(c, 413, NULL, NULL, 0);
+	/* Looked up again: the plugin may have gone while the body came. */
+	r = find_route(req->method, path, &known);
+	if (!r) {
+		answer_code(a, known ? 405 : 404);
+		return;
+	}
+	if (req->body_len > route_body_limit(r)) {
+		answer_code(a, 413);
+		return;
+	}
+	if (!plugin_accepts_work(r->plugin)) {
+		answer_code(a, 503);
+		return;
+	}
+	memset(&hr, 0, sizeof(hr));
+	hr.pub.method = req->method;
+	hr.pub.path = path;
+	hr.pub.query = query;
+	hr.pub.body = req->body;
+	hr.pub.body_len = req->body_len;
+	hr.pub.remote_addr = req->remote_addr;
 	hr.plugin = r->plugin;
-	if (!plugin_accepts_work(r->plugin))
-		return respond(c, 503, NULL, NULL, 0);
+	hr.req = req;
 	plugin_enter(r->plugin);
 	code = r->fn(r->plugin, &hr.pub, r->data);
 	plugin_leave(r->plugin);
-	debug("http", "%s %s from %s: %d", method, target, c->remote, code);
-	respond(c, code, hr.content_type, hr.body_out, hr.body_out_len);
-	free(hr.body_out);
-}
-
-static const char *find_header(char *head, size_t head_len, const char *name)
-{
-	size_t n = strlen(name);
-	char *p = head;
-
-	while (p < head + head_len) {
-		char *e = memmem(p, (size_t)(head + head_len - p), "\r\n", 2);
-
-		if (!e)
-			break;
-		if ((size_t)(e - p) > n && !strncasecmp(p, name, n) &&
-		    p[n] == ':') {
-			p += n + 1;
-			while (*p == ' ' || *p == '\t')
-				p++;
-			return p;
-		}
-		p = e + 2;
-	}
-	return NULL;
-}
-
-/* How many header lines are called name. */
-static int count_header(char *head, size_t head_len, const char *name)
-{
-	size_t n = strlen(name);
-	char *p = head;
-	int count = 0;
-
-	while (p < head + head_len) {
-		char *e = memmem(p, (size_t)(head + head_len - p), "\r\n", 2);
-
-		if (!e)
-			break;
-		if ((size_t)(e - p) > n && !strncasecmp(p, name, n) &&
-		    p[n] == ':')
-			count++;
-		p = e + 2;
-	}
-	return count;
-}
-
-/* Is the header value (up to CR) exactly word, ignoring case and
- * trailing spaces? */
-static int header_value_is(const char *value, const char *word)
-{
-	size_t n = strlen(word);
-
-	if (strncasecmp(value, word, n))
-		return 0;
-	value += n;
-	while (*value == ' ' || *value == '\t')
-		value++;
-	return *value == '\r' || *value == '\0';
-}
-
-/* Called after every read: is the whole request here? */
-static void try_parse(struct conn *c)
-{
-	char *data = c->in.data, *end_head;
-	size_t head_len, limit;
-	unsigned long long len = 0;
-	const char *cl, *te;
-	struct route *r;
-
-	end_head = memmem(data, c->in.len, "\r\n\r\n", 4);
-	if (!end_head) {
-		if (c->in.len > HEADER_MAX)
-			respond(c, 431, NULL, NULL, 0);
+	debug("http", "%s %s from %s: %d", req->method, path, req->remote_addr,
+	      code);
+	if (code < 100 || code > 599)
+		code = 500;
+	if (!hr.body_out) {
+		answer_code(a, code);
 		return;
 	}
-	head_len = (size_t)(end_head - data) + 2; /* keep the last CRLF */
-	te = find_header(data, head_len, "Transfer-Encoding");
-	cl = find_header(data, head_len, "Content-Length");
-	/* Ambiguous framing is refused outright (no request smuggling
-	 * through a proxy in front): both headers, a repeated length, or a
-	 * coding other than plain "chunked". */
-	if ((te && cl) || count_header(data, head_len, "Content-Length") > 1 ||
-	    count_header(data, head_len, "Transfer-Encoding") > 1)
-		return respond(c, 400, NULL, NULL, 0);
-	if (te && !header_value_is(te, "chunked"))
-		return respond(c, 501, NULL, NULL, 0);
-	/* Looked up again after every read: the plugin may have gone. */
-	r = route_of_head(data, head_len);
-	limit = route_body_limit(r);
-	if (cl) {
-		char *num_end;
-
-		len = strtoull(cl, &num_end, 10);
-		if (!isdigit((unsigned char)*cl) ||
-		    (*num_end != '\r' && *num_end != ' '))
-			return respond(c, 400, NULL, NULL, 0);
-		/* Refused before the body is read, and before the rate
-		 * limit counts it. */
-		if (len > limit)
-			return respond(c, 413, NULL, NULL, 0);
-	}
-	if (r && !c->admitted) {
-		int retry_after = 0;
-
-		if (route_admit(r, time_now_ms(), &retry_after)) {
-			char extra[64];
-
-			debug("http", "%s from %s: over its rate limit",
-			      r->path, c->remote);
-			snprintf(extra, sizeof(extra), "Retry-After: %d\r\n",
-				 retry_after);
-			return respond_with(c, 429, NULL, NULL, 0, extra);
-		}
-		c->admitted = 1;
-	}
-	if (te) {
-		size_t avail = c->in.len - head_len - 2;
-		char *body = end_head + 4;
-		char *copy;
-		long n;
-
-		if (avail > limit + 4096)
-			return respond(c, 413, NULL, NULL, 0);
-		/* Decode a copy: an incomplete body must stay intact. */
-		copy = xmalloc(avail + 1);
-		memcpy(copy, body, avail);
-		n = dechunk(copy, avail, limit);
-		if (n >= 0 && (size_t)n <= limit)
-			memcpy(body, copy, (size_t)n);
-		free(copy);
-		if (n == -2)
-			return;
-		if (n == -3 || (n >= 0 && (size_t)n > limit))
-			return respond(c, 413, NULL, NULL, 0);
-		if (n < 0)
-			return respond(c, 400, NULL, NULL, 0);
-		handle_request(c, data, head_len, body, (size_t)n);
-		return;
-	}
-	if (c->in.len - head_len - 2 < len)
-		return;
-	handle_request(c, data, head_len, end_head + 4, (size_t)len);
+	a->code = code;
+	a->content_type = hr.content_type;
+	a->body = hr.body_out;
+	a->body_len = hr.body_out_len;
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+static int on_http(enum httpd_phase phase, const struct httpd_request *req,
+		   size_t *body_limit, struct httpd_answer *a)
 {
-	struct conn *c = h->data;
+	const char *query;
+	char *path = target_split(req->target, &query);
+	int answered = 1;
 
-	UNUSED(suggested);
-	buf_grow(&c->in, 8192);
-	b->base = c->in.data + c->in.len;
-	b->len = c->in.cap - c->in.len - 1;
+	if (phase == HTTPD_HEAD)
+		answered = on_head(req, path, body_limit, a);
+	else
+		on_body(req, path, query, a);
+	free(path);
+	return answered;
 }
 
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+static void on_httpd_log(const char *line)
 {
-	struct conn *c = s->data;
-
-	UNUSED(b);
-	if (n < 0) {
-		conn_close(c);
-		return;
-	}
-	c->in.len += (size_t)n;
-	c->in.data[c->in.len] = '\0';
-	if (c->in.len > HEADER_MAX + max_body + 8192) {
-		respond(c, 413, NULL, NULL, 0);
-		return;
-	}
-	try_parse(c);
+	debug("http", "%s", line);
 }
 
-static void on_timeout(uv_timer_t *t)
+/* modules/httpd.so, loaded on the first listen; NULL after logging why. */
+static const struct httpd_backend *load_backend(void)
 {
-	struct conn *c = t->data;
+	char *err = NULL;
 
-	/* The answer is on its way and the client too slow to take it: a
-	 * second respond() would reuse the uv_write_t still in flight. */
-	if (c->out) {
-		conn_close(c);
-		return;
+	if (backend)
+		return backend;
+	backend = module_httpd(&err);
+	if (!backend) {
+		error("http", "webhooks are off: %s", err);
+		free(err);
+		return NULL;
 	}
-	respond(c, 408, NULL, NULL, 0);
-}
-
-static void on_connection(uv_stream_t *srv, int status)
-{
-	struct sockaddr_storage addr;
-	int len = sizeof(addr);
-	struct conn *c;
-
-	if (status < 0)
-		return;
-	c = xcalloc(1, sizeof(*c));
-	uv_tcp_init(loop_get(), &c->tcp);
-	uv_timer_init(loop_get(), &c->timer);
-	c->tcp.data = c->timer.data = c;
-	c->handles = 2;
-	open_connections++;
-	list_add_tail(&connections, &c->link);
-	if (uv_accept(srv, (uv_stream_t *)&c->tcp)) {
-		conn_close(c);
-		return;
-	}
-	if (open_connections > CONNECTIONS_MAX) {
-		/* Bounded: a flood of idle connections cannot eat the bot. */
-		respond(c, 503, NULL, NULL, 0);
-		return;
-	}
-	strlcpy_safe(c->remote, "?", sizeof(c->remote));
-	if (!uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&addr, &len)) {
-		if (addr.ss_family == AF_INET)
-			uv_ip4_name((struct sockaddr_in *)&addr, c->remote,
-				    sizeof(c->remote));
-		else if (addr.ss_family == AF_INET6)
-			uv_ip6_name((struct sockaddr_in6 *)&addr, c->remote,
-				    sizeof(c->remote));
-	}
-	loop_timer_start(&c->timer, on_timeout, REQUEST_TIMEOUT_MS, 0);
-	uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-}
-
-static void on_server_closed(uv_handle_t *h)
-{
-	free(h);
+	backend->init(loop_get(), on_http, on_httpd_log);
+	return backend;
 }
 
 void webhook_stop(void)
 {
-	struct list *pos, *tmp;
-
-	if (server)
-		uv_close((uv_handle_t *)server, on_server_closed);
-	server = NULL;
-	bound_port = 0;
 	/* Connections in progress end with the listener (shutdown, or a
 	 * new [http] section). */
-	list_for_each_safe(pos, tmp, &connections)
-	{
-		conn_close(list_entry(pos, struct conn, link));
-	}
+	if (backend)
+		backend->stop();
+	bound_port = 0;
 }
 
 int webhook_port(void)
@@ -640,7 +363,6 @@ int webhook_port(void)
 	return bound_port;
 }
 
-/* "ADDRESS:PORT" ("[v6]:PORT") into addr; 0, or -1 with why set. */
 static int parse_listen(const char *listen, struct sockaddr_storage *addr,
 			char *why, size_t size)
 {
@@ -692,8 +414,8 @@ int webhook_configure(const struct config *cfg)
 	const char *listen =
 	    config_get(cfg, "http", config_http_keys, "listen");
 	struct sockaddr_storage addr;
+	struct httpd_settings set;
 	char why[200];
-	int rc, len = sizeof(addr);
 
 	max_body =
 	    (size_t)config_get_int(cfg, "http", config_http_keys, "max_body");
@@ -702,18 +424,21 @@ int webhook_configure(const struct config *cfg)
 		return 0;
 	if (parse_listen(listen, &addr, why, sizeof(why)) < 0)
 		return error("http", "[http] listen: %s", why);
-	server = xcalloc(1, sizeof(*server));
-	uv_tcp_init(loop_get(), server);
-	rc = uv_tcp_bind(server, (struct sockaddr *)&addr, 0);
-	if (!rc)
-		rc = uv_listen((uv_stream_t *)server, 64, on_connection);
-	if (rc) {
-		webhook_stop();
-		return error("http", "cannot listen on %s: %s", listen,
-			     uv_strerror(rc));
-	}
-	if (!uv_tcp_getsockname(server, (struct sockaddr *)&addr, &len))
-		bound_port = ntohs(((struct sockaddr_in *)&addr)->sin_port);
+	if (!load_backend())
+		return -1;
+	memset(&set, 0, sizeof(set));
+	set.addr = (struct sockaddr *)&addr;
+	set.timeout_s =
+	    (unsigned)((config_get_duration_ms(cfg, "http", config_http_keys,
+					       "timeout") +
+			999) /
+		       1000);
+	set.connections_max = (unsigned)config_get_int(
+	    cfg, "http", config_http_keys, "max_connections");
+	set.connections_per_ip = (unsigned)config_get_int(
+	    cfg, "http", config_http_keys, "max_connections_per_ip");
+	if (backend->start(&set, &bound_port, why, sizeof(why)) < 0)
+		return error("http", "cannot listen on %s: %s", listen, why);
 	info("http", "webhooks on %s (port %d)", listen, bound_port);
 	return 0;
 }
@@ -789,28 +514,19 @@ void webhook_respond(const struct opsbot_webhook *hook,
 	hr->body_out_len = body_len;
 	/* Static or plugin-owned strings outlive the handler call only
 	 * by accident: accept a few known types, default to text. */
-	hr->content_type = content_type && strstr(content_type, "json")
-			       ? "application/json"
-			       : "text/plain; charset=utf-8";
+	if (content_type && strstr(content_type, "json"))
+		hr->content_type = "application/json";
+	else if (content_type && strstr(content_type, "text/html"))
+		hr->content_type = "text/html; charset=utf-8";
+	else
+		hr->content_type = "text/plain; charset=utf-8";
 }
 
 const char *webhook_header(const struct opsbot_webhook *hook, const char *name)
 {
 	const struct hook_request *hr = (const struct hook_request *)hook;
-	size_t n = strlen(name);
-	int i;
 
-	for (i = 0; i < hr->header_count; i++) {
-		const char *h = hr->headers[i];
-
-		if (!strncasecmp(h, name, n) && h[n] == ':') {
-			h += n + 1;
-			while (*h == ' ' || *h == '\t')
-				h++;
-			return h;
-		}
-	}
-	return NULL;
+	return hr->req && name ? backend->header(hr->req, name) : NULL;
 }
 
 static struct plugin_sweeper webhook_sweeper = {"webhooks",

@@ -250,11 +250,14 @@ static void fh_webhook_respond(const struct opsbot_webhook *pub,
 	if (!pub || !w->active || pub != &w->active->pub || (body_len && !body))
 		return;
 	hook->responded = 1;
-	set_response(w,
-		     content_type && strstr(content_type, "json")
-			 ? "application/json"
-			 : "text/plain; charset=utf-8",
-		     body ? body : "", body_len);
+	/* As the host's webhook_respond() does. */
+	if (content_type && strstr(content_type, "json"))
+		content_type = "application/json";
+	else if (content_type && strstr(content_type, "text/html"))
+		content_type = "text/html; charset=utf-8";
+	else
+		content_type = "text/plain; charset=utf-8";
+	set_response(w, content_type, body ? body : "", body_len);
 }
 
 static const char *fh_webhook_header(const struct opsbot_webhook *pub,

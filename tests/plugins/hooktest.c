@@ -2,9 +2,9 @@
  * hooktest.c - a test plugin for tests/unit/test_webhooks.c: one route per
  * thing the host checks for a webhook (a token in a header or the query,
  * an HMAC signature with and without a prefix, a delivery id seen
- * before, a body limit, a rate limit), and a route that tells how often
+ * before, a body limit, a rate limit), a route that tells how often
  * the other handlers ran, so a test sees a refused request never reached
- * its handler.
+ * its handler, one that tells a body's size and a GET page in HTML.
  */
 #include "opsbot.h"
 
@@ -103,6 +103,27 @@ static int on_count(struct opsbot_plugin *p, const struct opsbot_webhook *hook,
 	return answer(hook, 200, text);
 }
 
+/* Any body up to the default limit: its size, not counted. */
+static int on_size(struct opsbot_plugin *p, const struct opsbot_webhook *hook,
+		   void *data)
+{
+	char text[64];
+
+	snprintf(text, sizeof(text), "%zu bytes", hook->body_len);
+	return answer(hook, 200, text);
+}
+
+/* A page, as a plugin serving HTML would. */
+static int on_page(struct opsbot_plugin *p, const struct opsbot_webhook *hook,
+		   void *data)
+{
+	static const char html[] = "<!DOCTYPE html><title>hooktest</title>"
+				   "<p>hello</p>";
+
+	bot->webhook_respond(hook, "text/html", html, strlen(html));
+	return 200;
+}
+
 static int init(struct opsbot_plugin *p, const struct opsbot_api *api)
 {
 	const struct opsbot_webhook_route routes[] = {
@@ -134,6 +155,10 @@ static int init(struct opsbot_plugin *p, const struct opsbot_api *api)
 	     60, 0},
 	    {sizeof(struct opsbot_webhook_route), "GET",
 	     "/hooks/hooktest/count", on_count, NULL, 0, 0, 0},
+	    {sizeof(struct opsbot_webhook_route), "POST",
+	     "/hooks/hooktest/size", on_size, NULL, 0, 0, 0},
+	    {sizeof(struct opsbot_webhook_route), "GET", "/hooks/hooktest/page",
+	     on_page, NULL, 0, 0, 0},
 	};
 	size_t i;
 

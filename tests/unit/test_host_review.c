@@ -39,11 +39,15 @@ static struct config *cfg;
 
 static void host_setup(void)
 {
-	char *db, *plugins, *err = NULL;
+	char *db, *plugins, *modules, *err = NULL;
 
 	log_set_level(getenv("OPSBOT_TEST_VERBOSE") ? LOG_DEBUG : LOG_ERROR);
 	dir = test_make_dir("review");
 	db = xasprintf("%s/state.db", dir);
+	/* The listener is modules/httpd.so. */
+	modules = test_build_path("modules");
+	setenv("OPSBOT_MODULE_DIR", modules, 1);
+	free(modules);
 	cfg = config_load_string("[http]\nlisten = 127.0.0.1:0\n"
 				 "[plugin.review]\nkey = one\n",
 				 "test.conf");
@@ -147,9 +151,12 @@ START_TEST(webhook_ambiguous_framing_is_refused)
 }
 END_TEST
 
+/* Connections are bounded per client address ([http]
+ * max_connections_per_ip, 16 by default): past that, libmicrohttpd closes
+ * a new one at once, without an answer. */
 START_TEST(webhook_connections_are_bounded)
 {
-	int fds[80], i, refused = 0;
+	int fds[80], i, closed = 0;
 
 	ck_assert_int_eq(webhook_configure(cfg), 0);
 	for (i = 0; i < 80; i++) {
@@ -163,43 +170,61 @@ START_TEST(webhook_connections_are_bounded)
 
 		fcntl(fds[i], F_SETFL, O_NONBLOCK);
 		n = read(fds[i], buf, sizeof(buf) - 1);
-		if (n > 0) {
-			buf[n] = '\0';
-			refused += !strncmp(buf, "HTTP/1.1 503 ", 13);
-		}
+		closed += n == 0 || (n < 0 && errno != EAGAIN);
 		close(fds[i]);
 	}
-	/* Everything past the 64th was turned away at once. */
-	ck_assert_int_eq(refused, 16);
+	/* Everything past the 16th was turned away at once. */
+	ck_assert_int_eq(closed, 64);
 }
 END_TEST
+
+/* The review plugin, whose route /hooks/review/big?N answers N bytes:
+ * the chunked bodies below are read only for a route that exists. */
+static void load_review(void)
+{
+	char *err = NULL;
+
+	ck_assert_msg(plugin_load("review", &err) != NULL, "%s", err);
+}
 
 /*
  * A chunk size is read with strtoul, and "size + 2" wrapped around for a
  * size near ULONG_MAX: the host then memmove()d 2^64 bytes and died.  Any
- * client that can reach [http] listen could crash the bot.
+ * client that can reach [http] listen could crash the bot.  libmicrohttpd
+ * takes a chunk size up to 2^64 - 1 and passes the data as it comes (the
+ * route's body limit answers 413 once it is passed): such a request is
+ * refused, or still waits for its data, and the bot keeps serving.
  */
 START_TEST(webhook_huge_chunk_size_is_refused)
 {
-	static const char *const sizes[] = {
-	    "ffffffffffffffff", "fffffffffffffffe", "-1", "100000000"};
+	static const char *const sizes[] = {"ffffffffffffffff",
+					    "fffffffffffffffe", "-1",
+					    "100000000", "10000000000000000"};
 	size_t i;
 
 	ck_assert_int_eq(webhook_configure(cfg), 0);
+	load_review();
 	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
 		char req[256];
 		const char *answer;
 		int fd = http_connect(0);
 
 		snprintf(req, sizeof(req),
-			 "POST /hooks/x HTTP/1.1\r\nHost: x\r\n"
+			 "POST /hooks/review/big?2 HTTP/1.1\r\nHost: x\r\n"
 			 "Transfer-Encoding: chunked\r\n\r\n%s\r\nabcdef",
 			 sizes[i]);
 		send_text(fd, req);
 		answer = http_answer(fd, 100);
 		ck_assert_msg(!strncmp(answer, "HTTP/1.1 400 ", 13) ||
-				  !strncmp(answer, "HTTP/1.1 413 ", 13),
+				  !strncmp(answer, "HTTP/1.1 413 ", 13) ||
+				  !*answer,
 			      "chunk size %s: '%s'", sizes[i], answer);
+		close(fd);
+		fd = http_connect(0);
+		send_text(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+		answer = http_answer(fd, 100);
+		ck_assert_msg(!strncmp(answer, "HTTP/1.1 200 ", 13), "'%s'",
+			      answer);
 		close(fd);
 	}
 }
@@ -213,13 +238,14 @@ START_TEST(webhook_chunk_size_is_hex_digits_only)
 	size_t i;
 
 	ck_assert_int_eq(webhook_configure(cfg), 0);
+	load_review();
 	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
 		char req[256];
 		const char *answer;
 		int fd = http_connect(0);
 
 		snprintf(req, sizeof(req),
-			 "POST /hooks/x HTTP/1.1\r\nHost: x\r\n"
+			 "POST /hooks/review/big?2 HTTP/1.1\r\nHost: x\r\n"
 			 "Transfer-Encoding: chunked\r\n\r\n%s\r\nhello\r\n"
 			 "0\r\n\r\n",
 			 sizes[i]);
@@ -229,16 +255,16 @@ START_TEST(webhook_chunk_size_is_hex_digits_only)
 			      "chunk size '%s': '%s'", sizes[i], answer);
 		close(fd);
 	}
-	/* A well-formed body still reaches routing (404: no such hook). */
+	/* A well-formed body still reaches its route. */
 	{
 		int fd = http_connect(0);
 		const char *answer;
 
-		send_text(fd, "POST /hooks/x HTTP/1.1\r\nHost: x\r\n"
+		send_text(fd, "POST /hooks/review/big?2 HTTP/1.1\r\nHost: x\r\n"
 			      "Transfer-Encoding: chunked\r\n\r\n5;ext=1\r\n"
 			      "hello\r\nA\r\n0123456789\r\n0\r\n\r\n");
 		answer = http_answer(fd, 100);
-		ck_assert_msg(!strncmp(answer, "HTTP/1.1 404 ", 13), "'%s'",
+		ck_assert_msg(!strncmp(answer, "HTTP/1.1 200 ", 13), "'%s'",
 			      answer);
 		close(fd);
 	}

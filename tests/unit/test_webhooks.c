@@ -1,7 +1,9 @@
 /*
  * test_webhooks.c - the webhook checks, through the real host and its
  * listener, with tests/plugins/hooktest.c handling the routes: token and
- * HMAC verification, replayed deliveries, body limits and rate limits.
+ * HMAC verification, replayed deliveries, body limits and rate limits; and
+ * the HTTP server itself (modules/httpd.so): hostile requests, linear
+ * cost, idle connections, keep-alive, a GET page.
  */
 #include "check_main.h"
 #include "config.h"
@@ -20,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -71,30 +74,60 @@ struct answer {
 	char body[1024];
 };
 
-/*
- * Sends request (len bytes) to the listener and runs the loop until the
- * host has answered and closed the connection (2 s at most).
- */
-static struct answer exchange(const char *request, size_t len)
+/* A client socket to the listener from source (NULL: any loopback). */
+static int connect_from(const char *source)
 {
-	struct answer a;
 	struct sockaddr_in addr;
-	struct buf in = BUF_INIT;
-	int fd = socket(AF_INET, SOCK_STREAM, 0), i;
-	char *end;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
-	memset(&a, 0, sizeof(a));
 	ck_assert_int_ge(fd, 0);
 	memset(&addr, 0, sizeof(addr));
 	addr.sin_family = AF_INET;
+	if (source) {
+		ck_assert_int_eq(inet_pton(AF_INET, source, &addr.sin_addr), 1);
+		ck_assert_int_eq(
+		    bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	}
 	addr.sin_port = htons((uint16_t)webhook_port());
 	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	/* The listen backlog accepts before the loop runs. */
 	ck_assert_int_eq(connect(fd, (struct sockaddr *)&addr, sizeof(addr)),
 			 0);
+	return fd;
+}
+
+/* Is in one whole answer (its head and Content-Length bytes of body)? */
+static int answer_complete(const struct buf *in)
+{
+	const char *end, *cl;
+
+	if (!in->len)
+		return 0;
+	end = strstr(in->data, "\r\n\r\n");
+	if (!end)
+		return 0;
+	cl = strcasestr(in->data, "\r\nContent-Length: ");
+	if (!cl || cl > end)
+		return 0;
+	return in->len >=
+	       (size_t)(end + 4 - in->data) + strtoul(cl + 18, NULL, 10);
+}
+
+/*
+ * Sends request (len bytes) on fd and runs the loop until the host has
+ * answered it in full or closed the connection (2 s at most).
+ */
+static struct answer exchange_on(int fd, const char *request, size_t len)
+{
+	struct answer a;
+	struct buf in = BUF_INIT;
+	int i;
+	char *end;
+
+	memset(&a, 0, sizeof(a));
 	ck_assert_int_eq(write(fd, request, len), (ssize_t)len);
 	fcntl(fd, F_SETFL, O_NONBLOCK);
-	for (i = 0; i < 400; i++) {
+	for (i = 0; i < 400 && !answer_complete(&in); i++) {
 		char chunk[4096];
 		ssize_t n;
 
@@ -104,7 +137,6 @@ static struct answer exchange(const char *request, size_t len)
 		if (n == 0 || (n < 0 && errno != EAGAIN))
 			break;
 	}
-	close(fd);
 	ck_assert_msg(in.len > 12 && !strncmp(in.data, "HTTP/1.1 ", 9),
 		      "no answer to '%.60s'", request);
 	a.status = (int)strtol(in.data + 9, NULL, 10);
@@ -113,6 +145,16 @@ static struct answer exchange(const char *request, size_t len)
 	snprintf(a.head, sizeof(a.head), "%.*s", (int)(end - in.data), in.data);
 	snprintf(a.body, sizeof(a.body), "%s", end + 4);
 	buf_free(&in);
+	return a;
+}
+
+/* exchange_on() a new connection, closed after the answer. */
+static struct answer exchange(const char *request, size_t len)
+{
+	int fd = connect_from(NULL);
+	struct answer a = exchange_on(fd, request, len);
+
+	close(fd);
 	return a;
 }
 
@@ -509,11 +551,198 @@ START_TEST(route_limits_are_checked)
 }
 END_TEST
 
+/* ---- the HTTP server (libmicrohttpd in modules/httpd.so) ---- */
+
+#define ASSERT_STATUS(request, code)                                           \
+	do {                                                                   \
+		const char *r_ = (request);                                    \
+		int s_ = exchange(r_, strlen(r_)).status;                      \
+		ck_assert_msg(s_ == (code), "line %d: want %d, got %d",        \
+			      __LINE__, (code), s_);                           \
+	} while (0)
+
+START_TEST(content_length_with_junk_is_refused)
+{
+	ASSERT_STATUS("POST /hooks/hooktest/size HTTP/1.1\r\nHost: x\r\n"
+		      "Content-Length: 5 junk\r\n\r\nhello",
+		      400);
+	ASSERT_STATUS("POST /hooks/hooktest/size HTTP/1.1\r\nHost: x\r\n"
+		      "Content-Length: 5\r\n\r\nhello",
+		      200);
+}
+END_TEST
+
+START_TEST(unknown_http_version_is_refused)
+{
+	int s = exchange("POST /hooks/hooktest/size HTTP/1.9\r\nHost: x\r\n"
+			 "Content-Length: 2\r\n\r\n{}",
+			 strlen("POST /hooks/hooktest/size HTTP/1.9\r\nHost: "
+				"x\r\nContent-Length: 2\r\n\r\n{}"))
+		    .status;
+
+	ck_assert_msg(s == 505 || s == 400, "HTTP/1.9: %d", s);
+}
+END_TEST
+
+START_TEST(space_before_a_colon_is_refused)
+{
+	ASSERT_STATUS("POST /hooks/hooktest/size HTTP/1.1\r\nHost: x\r\n"
+		      "X-Token : s3cret-token\r\nContent-Length: 2\r\n\r\n{}",
+		      400);
+	ASSERT_STATUS("POST /hooks/hooktest/size HTTP/1.1\r\nHost: x\r\n"
+		      "Content-Length : 2\r\n\r\n{}",
+		      400);
+}
+END_TEST
+
+static double cpu_seconds(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* The old listener parsed the whole request again on every read: 170,000
+ * one-byte chunks took 1.7 s of CPU.  Now the cost is linear. */
+START_TEST(many_small_chunks_take_linear_time)
+{
+	enum { CHUNKS = 170000 };
+	static const char head[] =
+	    "POST /hooks/hooktest/size HTTP/1.1\r\nHost: x\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n";
+	struct buf req = BUF_INIT, in = BUF_INIT;
+	double start, used, bound = getenv("VALGRIND") ? 60.0 : 0.5;
+	size_t sent = 0;
+	int fd, i;
+
+	buf_add(&req, head, strlen(head));
+	for (i = 0; i < CHUNKS; i++)
+		buf_add(&req, "1\r\nx\r\n", 6);
+	buf_add(&req, "0\r\n\r\n", 5);
+	fd = connect_from(NULL);
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	start = cpu_seconds();
+	for (i = 0; i < 20000 && !answer_complete(&in); i++) {
+		char chunk[4096];
+		ssize_t n;
+
+		while (sent < req.len &&
+		       (n = write(fd, req.data + sent, req.len - sent)) > 0)
+			sent += (size_t)n;
+		test_run_for(1);
+		while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+			buf_add(&in, chunk, (size_t)n);
+	}
+	used = cpu_seconds() - start;
+	close(fd);
+	ck_assert_msg(in.len && strstr(in.data, "\r\n\r\n170000 bytes"),
+		      "answer: '%.200s'", in.len ? in.data : "");
+	ck_assert_msg(used < bound, "%.3f s of CPU for %d chunks", used,
+		      CHUNKS);
+	buf_free(&req);
+	buf_free(&in);
+}
+END_TEST
+
+/* Sends one line on a new connection from 127.0.0.1 and leaves it. */
+static int idle_connection(void)
+{
+	static const char line[] = "POST /hooks/hooktest/size HTTP/1.1\r\n";
+	int fd = connect_from(NULL);
+
+	ck_assert_int_eq(write(fd, line, strlen(line)), (ssize_t)strlen(line));
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	return fd;
+}
+
+/* The old listener took 64 connections in all: 64 idle ones, sent one
+ * line each and reopened when closed, starved every delivery. */
+START_TEST(idle_connections_do_not_starve_deliveries)
+{
+	enum { IDLE = 64, DELIVERIES = 60 };
+	int idle[IDLE], i, j, delivered = 0;
+	int64_t start;
+
+	for (i = 0; i < IDLE; i++)
+		idle[i] = idle_connection();
+	test_run_for(50);
+	start = time_now_ms();
+	for (i = 0; i < DELIVERIES; i++) {
+		static const char req[] =
+		    "POST /hooks/hooktest/size HTTP/1.1\r\nHost: x\r\n"
+		    "Content-Length: 2\r\nConnection: close\r\n\r\n{}";
+		int fd = connect_from("127.0.0.2");
+		struct answer a = exchange_on(fd, req, strlen(req));
+
+		close(fd);
+		delivered += a.status == 200;
+		/* Whatever the host closed comes back at once. */
+		for (j = 0; j < IDLE; j++) {
+			char c;
+			ssize_t n = read(idle[j], &c, 1);
+
+			if (n == 0 || (n < 0 && errno != EAGAIN)) {
+				close(idle[j]);
+				idle[j] = idle_connection();
+			}
+		}
+	}
+	ck_assert_int_eq(delivered, DELIVERIES);
+	ck_assert_msg(time_now_ms() - start < 15000, "%lld ms",
+		      (long long)(time_now_ms() - start));
+	for (i = 0; i < IDLE; i++)
+		close(idle[i]);
+}
+END_TEST
+
+START_TEST(keep_alive_serves_two_requests_on_one_connection)
+{
+	static const char req[] =
+	    "POST /hooks/hooktest/size HTTP/1.1\r\nHost: x\r\n"
+	    "Content-Length: 3\r\n\r\nabc";
+	static const char get[] =
+	    "GET /hooks/hooktest/count HTTP/1.1\r\nHost: x\r\n\r\n";
+	static const char health[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+	int fd = connect_from(NULL);
+
+	ASSERT_ANSWER(exchange_on(fd, req, strlen(req)), 200, "3 bytes");
+	ASSERT_ANSWER(exchange_on(fd, get, strlen(get)), 200,
+		      "small=0 limited=0 default=0 acted=0");
+	ASSERT_ANSWER(exchange_on(fd, health, strlen(health)), 200, "ok\n");
+	ASSERT_ANSWER(exchange_on(fd, req, strlen(req)), 200, "3 bytes");
+	close(fd);
+}
+END_TEST
+
+START_TEST(get_route_serves_html)
+{
+	static const char get[] =
+	    "GET /hooks/hooktest/page HTTP/1.1\r\nHost: x\r\n\r\n";
+	struct answer a = exchange(get, strlen(get));
+
+	ck_assert_int_eq(a.status, 200);
+	ck_assert_msg(
+	    strcasestr(a.head, "\r\nContent-Type: text/html; charset=utf-8"),
+	    "%s", a.head);
+	ck_assert_str_eq(a.body, "<!DOCTYPE html><title>hooktest</title>"
+				 "<p>hello</p>");
+	/* The route is GET only; an unknown path is 404. */
+	ASSERT_STATUS("POST /hooks/hooktest/page HTTP/1.1\r\nHost: x\r\n"
+		      "Content-Length: 0\r\n\r\n",
+		      405);
+	ASSERT_STATUS("GET /hooks/hooktest/nope HTTP/1.1\r\nHost: x\r\n\r\n",
+		      404);
+}
+END_TEST
+
 static Suite *webhooks_suite(void)
 {
 	Suite *s = suite_create("webhooks");
 	TCase *verify = tcase_create("verify");
 	TCase *limits = tcase_create("limits");
+	TCase *server = tcase_create("server");
 
 	tcase_add_checked_fixture(verify, setup, teardown);
 	tcase_set_timeout(verify, 30);
@@ -534,6 +763,18 @@ static Suite *webhooks_suite(void)
 	tcase_add_test(limits, rate_limit_default_burst);
 	tcase_add_test(limits, route_limits_are_checked);
 	suite_add_tcase(s, limits);
+
+	tcase_add_checked_fixture(server, setup, teardown);
+	tcase_set_timeout(server, 60);
+	tcase_add_test(server, content_length_with_junk_is_refused);
+	tcase_add_test(server, unknown_http_version_is_refused);
+	tcase_add_test(server, space_before_a_colon_is_refused);
+	tcase_add_test(server, many_small_chunks_take_linear_time);
+	tcase_add_test(server, idle_connections_do_not_starve_deliveries);
+	tcase_add_test(server,
+		       keep_alive_serves_two_requests_on_one_connection);
+	tcase_add_test(server, get_route_serves_html);
+	suite_add_tcase(s, server);
 	return s;
 }
 
