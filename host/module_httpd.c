@@ -84,8 +84,8 @@ static void exchange_free(struct exchange *x)
 	free(x);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn,
-			 void **req_cls, enum MHD_RequestTerminationCode toe)
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+			 enum MHD_RequestTerminationCode toe)
 {
 	(void)cls;
 	(void)conn;
@@ -121,8 +121,8 @@ static enum MHD_Result send_answer(struct MHD_Connection *conn,
 		resp = MHD_create_response_from_buffer(
 		    answer->body_len, answer->body, MHD_RESPMEM_MUST_FREE);
 	else
-		resp = MHD_create_response_from_buffer(
-		    0, (void *)"", MHD_RESPMEM_PERSISTENT);
+		resp = MHD_create_response_from_buffer(0, (void *)"",
+						       MHD_RESPMEM_PERSISTENT);
 	if (!resp) {
 		free(answer->body);
 		return MHD_NO;
@@ -219,8 +219,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		return x->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
 	}
 	if (x->too_large)
-		return answer_text(conn, 413,
-				   "Payload Too Large");
+		return answer_text(conn, 413, "Payload Too Large");
 	req.body = x->body ? x->body : "";
 	req.body_len = x->body_len;
 	handler(HTTPD_BODY, &req, NULL, &answer);
@@ -287,8 +286,8 @@ static void backend_stop(void)
 	uv_close((uv_handle_t *)&s->timer, server_closed);
 }
 
-static int backend_start(const struct httpd_settings *set, int *port,
-			 char *err, size_t err_size)
+static int backend_start(const struct httpd_settings *set, int *port, char *err,
+			 size_t err_size)
 {
 	unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
 	const union MHD_DaemonInfo *info;
@@ -305,9 +304,9 @@ static int backend_start(const struct httpd_settings *set, int *port,
 	}
 	last_log[0] = '\0';
 	s->daemon = MHD_start_daemon(
-	    flags, 0, NULL, NULL, on_request, NULL,
-	    MHD_OPTION_EXTERNAL_LOGGER, on_log, NULL, MHD_OPTION_SOCK_ADDR,
-	    set->addr, MHD_OPTION_CONNECTION_TIMEOUT, set->timeout_s,
+	    flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER,
+	    on_log, NULL, MHD_OPTION_SOCK_ADDR, set->addr,
+	    MHD_OPTION_CONNECTION_TIMEOUT, set->timeout_s,
 	    MHD_OPTION_CONNECTION_LIMIT, set->connections_max,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, set->connections_per_ip,
 	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
@@ -318,7 +317,8 @@ static int backend_start(const struct httpd_settings *set, int *port,
 	    MHD_OPTION_STRICT_FOR_CLIENT, -1, MHD_OPTION_END);
 	if (!s->daemon) {
 		snprintf(err, err_size, "%s",
-			 last_log[0] ? last_log : "libmicrohttpd did not start");
+			 last_log[0] ? last_log
+				     : "libmicrohttpd did not start");
 		free(s);
 		return -1;
 	}
@@ -327,7 +327,8 @@ static int backend_start(const struct httpd_settings *set, int *port,
 	info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	*port = info ? info->port : 0;
 	if (fd < 0 || uv_poll_init(loop, &s->poll, fd)) {
-		snprintf(err, err_size, "cannot watch libmicrohttpd's epoll fd");
+		snprintf(err, err_size,
+			 "cannot watch libmicrohttpd's epoll fd");
 		MHD_stop_daemon(s->daemon);
 		free(s);
 		return -1;
@@ -373,8 +374,8 @@ static int backend_header_count(const struct httpd_request *req,
 	return c.count;
 }
 
-__attribute__((visibility("default"))) const struct httpd_backend
-    opsbot_httpd_backend = {
-	HTTPD_BACKEND_VERSION, backend_init,   backend_start,	    backend_stop,
-	backend_header,	       backend_header_count,
+__attribute__((visibility("default")))
+const struct httpd_backend opsbot_httpd_backend = {
+    HTTPD_BACKEND_VERSION, backend_init,   backend_start,
+    backend_stop,	   backend_header, backend_header_count,
 };

@@ -195,8 +195,7 @@ static void get(const char *path, unsigned flags)
 	struct opsbot_http_request req = {.size = sizeof(req)};
 	char url[128];
 
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", origin.port,
-		 path);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", origin.port, path);
 	req.url = url;
 	req.headers = headers;
 	req.flags = flags;
