@@ -628,10 +628,14 @@ static int reg_cmd_status(struct opsbot_plugin *self,
 		api->reply_private(req, "last error: %s", r.last_error);
 	if (reg_record_from_json(r.fields, &rec) == 0) {
 		for (int i = 0; i < rec.ncols; i++)
-			if (rec.values[i][0])
+			if (rec.values[i][0]) {
+				/* a paragraph answer is one line in chat */
+				char *v = reg_clean_line(rec.values[i], 0);
+
 				api->reply_private(req, "  %s: %s",
-						   rec.headers[i],
-						   rec.values[i]);
+						   rec.headers[i], v);
+				free(v);
+			}
 		reg_record_free(&rec);
 	}
 	reg_registrant_free(&r);

@@ -46,14 +46,22 @@ const char *reg_record_get(const struct reg_record *rec, const char *header);
  */
 int reg_header_find(char *const *headers, int n, const char *name);
 
+/* Where a rendered template goes, which decides what values may hold. */
+enum reg_tpl_mode {
+	REG_TPL_TEXT, /* a mail body: values as cleaned, line breaks kept */
+	REG_TPL_HTML, /* an HTML mail body: values HTML-escaped */
+	REG_TPL_LINE, /* a subject, a card name: breaks become spaces */
+};
+
 /*
  * Fills "{Column}" placeholders from rec ("{{" and "}}" are literal
- * braces); html escapes the values.  Returns 0, or -1 with a message in
- * err ("no column \"Foo\" in the sheet; ..."), which the caller prefixes
- * with the configuration key of the template.
+ * braces) as mode says.  Returns 0, or -1 with a message in err ("no
+ * column \"Foo\" in the sheet; ..."), which the caller prefixes with the
+ * configuration key of the template.
  */
-int reg_template_render(const char *tpl, const struct reg_record *rec, int html,
-			struct sdk_buf *out, struct sdk_buf *err);
+int reg_template_render(const char *tpl, const struct reg_record *rec,
+			enum reg_tpl_mode mode, struct sdk_buf *out,
+			struct sdk_buf *err);
 
 /* Checks a template's syntax only (braces); 0, or -1 with err. */
 int reg_template_check(const char *tpl, struct sdk_buf *err);
@@ -86,6 +94,19 @@ void reg_a1_tab(struct sdk_buf *b, const char *tab);
 
 /* 64-bit FNV-1a of a string, for the card marker. */
 uint64_t reg_fnv1a(const char *s, uint64_t h);
+
+/*
+ * Text from the sheet is cleaned once, where it is read (sdk_text_clean:
+ * no control characters, IRC formatting or direction overrides, valid
+ * UTF-8, bounded).  A cell keeps its line breaks (a form's paragraph
+ * answers) for card descriptions and mail bodies; whatever goes to chat,
+ * a mail header or a card name is one line (reg_clean_line, REG_TPL_LINE).
+ * free() the results.
+ */
+#define REG_CELL_MAX 4000 /* bytes of a cell */
+#define REG_NAME_MAX 200  /* bytes of a registrant's name in the ledger */
+char *reg_clean_cell(const char *s);
+char *reg_clean_line(const char *s, size_t max);
 
 /* ------------------------------------------------------------------------ */
 /* ledger.c: registrants, their steps, the sync lease                       */

@@ -124,7 +124,8 @@ int reg_card_text(const struct reg *reg, const struct reg_record *rec,
 {
 	struct sdk_buf tail = SDK_BUF_INIT;
 
-	if (reg_template_render(reg->card_title, rec, 0, title, err) < 0)
+	if (reg_template_render(reg->card_title, rec, REG_TPL_LINE, title,
+				err) < 0)
 		return -1;
 	for (int i = 0; i < rec->ncols; i++) {
 		/* the status column is our bookkeeping, not the form's */
@@ -621,14 +622,14 @@ static void reg_item_mail(struct reg_sync *s, struct reg_item *it,
 	if (!reg->tpl_text[role])
 		sdk_buf_addf(&err, "mail: no %s template; set %s_template",
 			     r->role, r->role);
-	else if (reg_template_render(reg->tpl_subject[role], rec, 0, &subject,
-				     &err) < 0 ||
-		 reg_template_render(reg->tpl_text[role], rec, 0, &text, &err) <
-		     0)
+	else if (reg_template_render(reg->tpl_subject[role], rec, REG_TPL_LINE,
+				     &subject, &err) < 0 ||
+		 reg_template_render(reg->tpl_text[role], rec, REG_TPL_TEXT,
+				     &text, &err) < 0)
 		key = "template";
 	else if (reg->tpl_html[role] &&
-		 reg_template_render(reg->tpl_html[role], rec, 1, &html, &err) <
-		     0)
+		 reg_template_render(reg->tpl_html[role], rec, REG_TPL_HTML,
+				     &html, &err) < 0)
 		key = "template_html";
 	if (err.len) {
 		char *msg = key ? sdk_xasprintf("%s_%s: %s", r->role, key,
@@ -858,9 +859,9 @@ static void reg_sheet_ingest(struct reg_sync *s, int sheet_index)
 		const char *status = status_col >= 0 ? cells[status_col] : "";
 		struct reg_record rec = {t->ncols, t->headers, cells};
 		struct reg_registrant r;
-		char *fields;
+		char *fields, *name;
 		int64_t id;
-		int is_new, empty = 1;
+		int is_new, empty = 1, rc;
 		const char *mark;
 
 		for (int c = 0; c < t->ncols && empty; c++)
@@ -878,13 +879,15 @@ static void reg_sheet_ingest(struct reg_sync *s, int sheet_index)
 		seen[nseen++] =
 		    (struct reg_seen){sdk_xstrdup(email), t->row_numbers[i]};
 		fields = reg_record_to_json(&rec);
-		if (reg_ledger_upsert(
-			db, key, email,
-			sheet->role == REG_MENTOR ? "mentor" : "student",
-			name_col >= 0 && cells[name_col][0] ? cells[name_col]
-							    : "(no name)",
-			fields, t->row_numbers[i], status[0] != 0, &id,
-			&is_new) < 0) {
+		/* the name goes to chat and lists: one line, bounded */
+		name = reg_clean_line(cells[name_col], REG_NAME_MAX);
+		rc = reg_ledger_upsert(
+		    db, key, email,
+		    sheet->role == REG_MENTOR ? "mentor" : "student",
+		    name[0] ? name : "(no name)", fields, t->row_numbers[i],
+		    status[0] != 0, &id, &is_new);
+		free(name);
+		if (rc < 0) {
 			free(fields);
 			reg_sync_error(s, "ledger: cannot record a row; check "
 					  "the store");

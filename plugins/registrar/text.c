@@ -132,8 +132,9 @@ static void reg_html_escape(struct sdk_buf *out, const char *s)
 	}
 }
 
-int reg_template_render(const char *tpl, const struct reg_record *rec, int html,
-			struct sdk_buf *out, struct sdk_buf *err)
+int reg_template_render(const char *tpl, const struct reg_record *rec,
+			enum reg_tpl_mode mode, struct sdk_buf *out,
+			struct sdk_buf *err)
 {
 	const char *p = tpl;
 
@@ -178,10 +179,15 @@ int reg_template_render(const char *tpl, const struct reg_record *rec, int html,
 			return -1;
 		}
 		free(name);
-		if (html)
+		if (mode == REG_TPL_HTML) {
 			reg_html_escape(out, value);
-		else
+		} else if (mode == REG_TPL_LINE) {
+			/* a subject or a card name: never a line break */
+			sdk_text_clean(out, value, strlen(value),
+				       SDK_TEXT_SQUEEZE, 0);
+		} else {
 			sdk_buf_adds(out, value);
+		}
 		p = end + 1;
 	}
 	return 0;
@@ -457,3 +463,17 @@ uint64_t reg_fnv1a(const char *s, uint64_t h)
 	}
 	return h;
 }
+
+/* ------------------------------------------------------------------------ */
+/* Text from the sheet, and lines for chat */
+
+char *reg_clean_cell(const char *s)
+{
+	return sdk_text_clean_str(s, SDK_TEXT_KEEP_NEWLINES, REG_CELL_MAX);
+}
+
+char *reg_clean_line(const char *s, size_t max)
+{
+	return sdk_text_clean_str(s, SDK_TEXT_SQUEEZE, max);
+}
+

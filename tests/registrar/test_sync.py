@@ -5,6 +5,7 @@ servers.  Run: BUILD=build /usr/bin/python3 tests/registrar/test_sync.py"""
 
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -300,6 +301,55 @@ class SyncTest(unittest.TestCase):
             self.assertIn("%d registrant(s) unknown" % unknown, p.stdout)
         print("\nkill test: 50 kills in %d syncs, %d mails unknown" % (
             spawns, unknown), file=sys.stderr)
+
+    def test_sheet_text_is_cleaned_where_it_enters(self):
+        # A name with CR/LF, IRC formatting and a direction override, and
+        # a paragraph answer: chat, mail headers and card names get one
+        # clean line; card descriptions and mail bodies keep the
+        # paragraph's line breaks, and nothing else.
+        w = self.world(students=3, mentors=0)
+        w.mentors = 0
+        evil = ("Eve\r\nPRIVMSG #registrar :INJECTED \x02bold\x02 "
+                "\x0304red\x0f \x16rev\x1f \u202egnp.exe\u202c\x7f")
+        row = harness.student_row(3)
+        row[1] = evil
+        row[5] = "ten years\r\nof \x1bC and\u2066 Python"
+        w.fakes.admin("sheets", "append", {
+            "id": harness.STUDENT_SHEET, "tab": harness.STUDENT_TAB,
+            "rows": [row]})
+        w.students = 4
+        p = w.run("sync", check=True)
+        bad = re.compile("[\x00-\x09\x0b-\x1f\x7f\u202a-\u202e"
+                         "\u2066-\u2069]")
+        one_line = re.compile("[\x00-\x1f\x7f\u202a-\u202e"
+                              "\u2066-\u2069]")
+        card = [c for c in w.fakes.state("trello")["cards"]
+                if "INJECTED" in c["name"]][0]
+        self.assertIsNone(one_line.search(card["name"]), card["name"])
+        self.assertTrue(card["name"].startswith(
+            "Eve PRIVMSG #registrar :INJECTED bold red rev gnp.exe,"),
+            card["name"])
+        self.assertIsNone(bad.search(card["desc"]), card["desc"])
+        self.assertIn("Professional experience: ten years\nof C and "
+                      "Python", card["desc"])
+        msg = [m for m in w.fakes.state("mailgun")["messages"]
+               if dict(m["fields"])["to"] == "student.003@example.org"][0]
+        fields = dict(msg["fields"])
+        for key in ("subject", "to", "from"):
+            self.assertIsNone(one_line.search(fields[key]), fields[key])
+        self.assertIn("INJECTED bold red", fields["subject"])
+        self.assertIsNone(bad.search(fields["text"]), fields["text"])
+        self.assertIsNone(bad.search(fields["html"]), fields["html"])
+        led = [r for r in w.ledger() if "INJECTED" in r["name"]][0]
+        self.assertIsNone(one_line.search(led["name"]), led["name"])
+        # the shell's replies: no line of the reply starts anew
+        for args in (("status", "#%d" % led["id"]), ("list",)):
+            p = w.run(*args, check=True)
+            for line in p.stdout.splitlines():
+                self.assertFalse(line.startswith("PRIVMSG"), line)
+                self.assertIsNone(bad.search(line), line)
+            self.assertIn("Eve PRIVMSG #registrar :INJECTED", p.stdout)
+        w.check_exactly_once(self, allow_unknown=False)
 
     def test_two_syncs_at_once(self):
         w = self.world(students=40, mentors=0, concurrency="2")

@@ -18,17 +18,23 @@ static char *vals[] = {"2026-01-01", "Ada <Lovelace>",	"ADA@Example.org",
 		       "Engineer",   "Analytical & Co", ""};
 static const struct reg_record rec = {6, hdrs, vals};
 
-static char *render(const char *tpl, int html, int *rc)
+static char *render_record(const char *tpl, const struct reg_record *r,
+			   enum reg_tpl_mode mode, int *rc)
 {
 	struct sdk_buf out = SDK_BUF_INIT, err = SDK_BUF_INIT;
 
-	*rc = reg_template_render(tpl, &rec, html, &out, &err);
+	*rc = reg_template_render(tpl, r, mode, &out, &err);
 	if (*rc < 0) {
 		sdk_buf_release(&out);
 		return sdk_buf_detach(&err);
 	}
 	sdk_buf_release(&err);
 	return sdk_buf_detach(&out);
+}
+
+static char *render(const char *tpl, int html, int *rc)
+{
+	return render_record(tpl, &rec, html ? REG_TPL_HTML : REG_TPL_TEXT, rc);
 }
 
 START_TEST(test_template_title)
@@ -342,6 +348,53 @@ START_TEST(test_utf8_valid)
 }
 END_TEST
 
+/* A subject or a card name is one line whatever the cell held; a body
+   keeps a paragraph answer's line breaks. */
+START_TEST(test_template_line_mode)
+{
+	char *h[] = {"Name", "Experience"};
+	char *v[] = {"Eve\nPRIVMSG #x :INJECTED", "ten years\nof C"};
+	const struct reg_record r = {2, h, v};
+	int rc;
+	char *s = render_record("Welcome, {Name}!", &r, REG_TPL_LINE, &rc);
+
+	ck_assert_int_eq(rc, 0);
+	ck_assert_str_eq(s, "Welcome, Eve PRIVMSG #x :INJECTED!");
+	free(s);
+	s = render_record("{Experience}", &r, REG_TPL_TEXT, &rc);
+	ck_assert_str_eq(s, "ten years\nof C");
+	free(s);
+}
+END_TEST
+
+/* What a cell may hold once read: no CR, controls, IRC formatting or
+   direction overrides; line breaks only where kept; bounded. */
+START_TEST(test_clean_cell_and_line)
+{
+	char *big = malloc(REG_CELL_MAX * 2 + 1), *s;
+
+	s = reg_clean_cell("a\r\nb\x02"
+			   "c\x03"
+			   "04d\x0f\x16\x1f\xe2\x80\xae"
+			   "e\x7f\tf");
+	ck_assert_str_eq(s, "a\nbcde f");
+	free(s);
+	s = reg_clean_line(" Eve\r\nPRIVMSG  #x ", REG_NAME_MAX);
+	ck_assert_str_eq(s, "Eve PRIVMSG #x");
+	free(s);
+	memset(big, 'x', REG_CELL_MAX * 2);
+	big[REG_CELL_MAX * 2] = '\0';
+	s = reg_clean_cell(big);
+	ck_assert_uint_le(strlen(s), REG_CELL_MAX);
+	ck_assert_str_eq(s + strlen(s) - 3, "\xe2\x80\xa6");
+	free(s);
+	s = reg_clean_line(big, 40);
+	ck_assert_uint_eq(strlen(s), 40);
+	free(s);
+	free(big);
+}
+END_TEST
+
 static Suite *registrar_text_suite(void)
 {
 	Suite *s = suite_create("registrar_text");
@@ -362,6 +415,8 @@ static Suite *registrar_text_suite(void)
 	tcase_add_test(tc, test_record_json);
 	tcase_add_test(tc, test_fold);
 	tcase_add_test(tc, test_utf8_valid);
+	tcase_add_test(tc, test_template_line_mode);
+	tcase_add_test(tc, test_clean_cell_and_line);
 	suite_add_tcase(s, tc);
 	return s;
 }
