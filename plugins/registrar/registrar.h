@@ -108,6 +108,31 @@ uint64_t reg_fnv1a(const char *s, uint64_t h);
 char *reg_clean_cell(const char *s);
 char *reg_clean_line(const char *s, size_t max);
 
+/*
+ * Chat lines are kept to REG_CHAT_LINE_MAX bytes so the host never splits
+ * one (its limit is 512 bytes with the prefix and target; this leaves
+ * room for a 100-byte prefix and a long channel name).
+ */
+#define REG_CHAT_LINE_MAX 380
+
+/*
+ * Joins items with ", " into at most max_lines lines of at most per_line
+ * items and line_max bytes each (an item longer than line_max has a line
+ * of its own: callers cap items first).  Fills lines (max_lines slots,
+ * free() each) and *nlines; returns how many items were left out.
+ */
+int reg_pack_lines(char *const *items, int n, int per_line, int max_lines,
+		   size_t line_max, char **lines, int *nlines);
+
+/*
+ * One line of at most line_max bytes: head, then errors (oldest first in
+ * the array) newest first, each cut to a third of the line, a cause shared
+ * with a newer error given once ("...: the same"), as many as fit; "N more in
+ * the log" for the rest; then notes if they fit.  free() it.
+ */
+char *reg_summary_line(const char *head, char *const *errors, int n,
+		       const char *notes, size_t line_max);
+
 /* ------------------------------------------------------------------------ */
 /* ledger.c: registrants, their steps, the sync lease                       */
 

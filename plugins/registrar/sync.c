@@ -85,9 +85,9 @@ struct reg_sync {
 	int marks_inflight;
 
 	int rows, new_regs, cards, mails, unknown, failed, marked;
-	struct sdk_buf errors;
-	struct sdk_buf notes; /* worth saying, not failures */
+	char **errors; /* distinct, in the order they came */
 	int nerrors;
+	struct sdk_buf notes; /* worth saying, not failures */
 };
 
 static void reg_sync_advance(struct reg_sync *s);
@@ -97,18 +97,21 @@ static struct sqlite3 *reg_db(const struct reg_sync *s)
 	return s->reg->api->store(s->reg->self);
 }
 
-/* Keeps the first few distinct errors for the summary and the log. */
+/*
+ * Logs an error (every one, in full) and keeps it once for the summary,
+ * which shows the newest first (reg_summary_line).
+ */
 static void reg_sync_error(struct reg_sync *s, const char *error)
 {
 	s->reg->api->log(s->reg->self, OPSBOT_LOG_WARN, "%s", error);
-	if (strstr(sdk_buf_str(&s->errors), error))
-		return;
-	s->nerrors++;
-	if (s->nerrors > 3)
-		return;
-	if (s->errors.len)
-		sdk_buf_adds(&s->errors, "; ");
-	sdk_buf_adds(&s->errors, error);
+	/* a recurring error keeps its place: a newer cause is not hidden
+	   behind it */
+	for (int i = 0; i < s->nerrors; i++)
+		if (strcmp(s->errors[i], error) == 0)
+			return;
+	s->errors =
+	    sdk_xrealloc(s->errors, (size_t)(s->nerrors + 1) * sizeof(char *));
+	s->errors[s->nerrors++] = sdk_xstrdup(error);
 }
 
 void reg_marker_for(const char *sheet, const char *email, char out[40])
@@ -184,44 +187,37 @@ static long reg_lease_timer_fn(struct opsbot_plugin *self, int status,
 /* Finishing */
 
 /*
- * New registrations, by name and role, in lines of REG_ANNOUNCE_NAMES; a
+ * New registrations, by name (cut to REG_ANNOUNCE_NAME_MAX) and role, in
+ * lines of up to REG_ANNOUNCE_NAMES that the host never has to split; a
  * big batch (a sheet imported at once) gets REG_ANNOUNCE_LINES lines and
  * a count, not a flood.
  */
 #define REG_ANNOUNCE_NAMES 15
 #define REG_ANNOUNCE_LINES 3
 
-struct reg_announce {
-	struct sdk_buf line;
-	int n, lines, more;
-	struct reg *reg;
-};
+/* a name longer than this is cut, with "…" */
+#define REG_ANNOUNCE_NAME_MAX 40
+#define REG_ANNOUNCE_PREFIX "new registrations: "
 
-static void reg_announce_flush(struct reg_announce *a)
-{
-	if (a->n)
-		a->reg->api->say(a->reg->self, a->reg->channel,
-				 "new registrations: %s",
-				 sdk_buf_str(&a->line));
-	sdk_buf_reset(&a->line);
-	a->n = 0;
-	a->lines++;
-}
+struct reg_announce {
+	char **items; /* "Name (role)" */
+	int n, alloc;
+};
 
 static void reg_announce_one(const char *name, const char *role,
 			     const char *progress, void *data)
 {
 	struct reg_announce *a = data;
+	char *short_name = reg_clean_line(name, REG_ANNOUNCE_NAME_MAX);
 
-	if (a->lines >= REG_ANNOUNCE_LINES) {
-		a->more++;
-		return;
+	(void)progress;
+	if (a->n == a->alloc) {
+		a->alloc = a->alloc ? a->alloc * 2 : 32;
+		a->items =
+		    sdk_xrealloc(a->items, (size_t)a->alloc * sizeof(char *));
 	}
-	if (a->n)
-		sdk_buf_adds(&a->line, ", ");
-	sdk_buf_addf(&a->line, "%s (%s)", name, role);
-	if (++a->n == REG_ANNOUNCE_NAMES)
-		reg_announce_flush(a);
+	a->items[a->n++] = sdk_xasprintf("%s (%s)", short_name, role);
+	free(short_name);
 }
 
 /*
@@ -230,19 +226,29 @@ static void reg_announce_one(const char *name, const char *role,
  */
 static void reg_announce(struct reg *reg)
 {
-	struct reg_announce a = {SDK_BUF_INIT, 0, 0, 0, reg};
+	struct reg_announce a = {NULL, 0, 0};
+	char *lines[REG_ANNOUNCE_LINES];
+	int nlines, more;
 
 	if (!reg->channel || reg->api->mode() != OPSBOT_MODE_DAEMON)
 		return;
 	reg_ledger_take_unannounced(reg->api->store(reg->self),
 				    reg_announce_one, &a);
-	if (a.n)
-		reg_announce_flush(&a);
-	if (a.more)
+	more = reg_pack_lines(
+	    a.items, a.n, REG_ANNOUNCE_NAMES, REG_ANNOUNCE_LINES,
+	    REG_CHAT_LINE_MAX - strlen(REG_ANNOUNCE_PREFIX), lines, &nlines);
+	for (int i = 0; i < nlines; i++) {
+		reg->api->say(reg->self, reg->channel, REG_ANNOUNCE_PREFIX "%s",
+			      lines[i]);
+		free(lines[i]);
+	}
+	if (more)
 		reg->api->say(reg->self, reg->channel,
 			      "and %d more new registrations (!reg list)",
-			      a.more);
-	sdk_buf_release(&a.line);
+			      more);
+	for (int i = 0; i < a.n; i++)
+		free(a.items[i]);
+	free(a.items);
 }
 
 static void reg_sync_free(struct reg_sync *s)
@@ -262,7 +268,9 @@ static void reg_sync_free(struct reg_sync *s)
 	free(s->mailgun_error);
 	free(s->template_error[0]);
 	free(s->template_error[1]);
-	sdk_buf_release(&s->errors);
+	for (int i = 0; i < s->nerrors; i++)
+		free(s->errors[i]);
+	free(s->errors);
 	sdk_buf_release(&s->notes);
 	free(s);
 }
@@ -281,41 +289,46 @@ static void reg_sync_finish(struct reg_sync *s)
 {
 	struct reg *reg = s->reg;
 	double secs = (double)(reg->api->now_ms() - s->started) / 1000.0;
-	char *summary, *scrubbed;
+	char *head, *summary, *scrubbed, *errors;
+	struct sdk_buf all = SDK_BUF_INIT;
 
 	if (s->lease_timer)
 		reg->api->cancel(reg->self, s->lease_timer);
 	reg_ledger_lease_release(reg_db(s), reg->owner);
 	if (!s->cancelled)
 		reg_announce(reg);
-	summary = sdk_xasprintf(
-	    "sync %s in %.1f s: %d rows, %d new, %d cards, %d mails, "
-	    "%d marked, %d unknown, %d failed%s%s%s%s",
-	    s->cancelled ? "cancelled" : "done", secs, s->rows, s->new_regs,
-	    s->cards, s->mails, s->marked, s->unknown, s->failed,
-	    s->errors.len ? "; " : "", sdk_buf_str(&s->errors),
-	    s->notes.len ? "; note: " : "", sdk_buf_str(&s->notes));
+	head = sdk_xasprintf("sync %s in %.1f s: %d rows, %d new, %d cards, "
+			     "%d mails, %d marked, %d unknown, %d failed",
+			     s->cancelled ? "cancelled" : "done", secs, s->rows,
+			     s->new_regs, s->cards, s->mails, s->marked,
+			     s->unknown, s->failed);
+	/* one line however many errors: each is in the log already */
+	summary = reg_summary_line(head, s->errors, s->nerrors,
+				   sdk_buf_str(&s->notes), REG_CHAT_LINE_MAX);
+	for (int i = 0; i < s->nerrors; i++)
+		sdk_buf_addf(&all, "%s%s", i ? "; " : "", s->errors[i]);
+	errors = s->nerrors ? sdk_buf_detach(&all) : NULL;
+	sdk_buf_release(&all);
 	/* the summary may reach a channel: no addresses in it */
 	scrubbed = reg_scrub_emails(summary);
 	reg->api->log(reg->self, OPSBOT_LOG_INFO, "%s", scrubbed);
 	if (s->req) {
-		if (s->errors.len)
+		if (errors)
 			reg->api->reply_error(s->req, "%s", scrubbed);
 		else
 			reg->api->reply(s->req, "%s", scrubbed);
-		reg->api->done(s->req, s->errors.len || s->cancelled
-					   ? OPSBOT_ERR
-					   : OPSBOT_OK);
-	} else if (s->errors.len && reg->channel && *reg->channel &&
+		reg->api->done(s->req,
+			       errors || s->cancelled ? OPSBOT_ERR : OPSBOT_OK);
+	} else if (errors && reg->channel && *reg->channel &&
 		   (!reg->last_sync_error ||
-		    strcmp(reg->last_sync_error, sdk_buf_str(&s->errors)))) {
+		    strcmp(reg->last_sync_error, errors))) {
 		/* periodic sync: report a problem once, not every period */
 		reg->api->say(reg->self, reg->channel, "registrar: %s",
 			      scrubbed);
 	}
 	free(reg->last_sync_error);
-	reg->last_sync_error =
-	    s->errors.len ? sdk_xstrdup(sdk_buf_str(&s->errors)) : NULL;
+	reg->last_sync_error = errors;
+	free(head);
 	free(summary);
 	free(scrubbed);
 	reg->sync = NULL;

@@ -351,6 +351,37 @@ class SyncTest(unittest.TestCase):
             self.assertIn("Eve PRIVMSG #registrar :INJECTED", p.stdout)
         w.check_exactly_once(self, allow_unknown=False)
 
+    def test_the_summary_is_one_line_newest_cause_first(self):
+        w = self.world(students=5, mentors=2, max_attempts="2")
+        # both sheets refused alike: Google's long message once
+        w.fakes.faults("sheets", [{"method": "GET", "path": "values",
+                                   "fault": "429", "times": 100}])
+        p = w.run("sync")
+        self.assertEqual(p.returncode, 1)
+        lines = [ln for ln in p.stderr.splitlines()
+                 if re.search("sync (done|cancelled) in", ln)]
+        self.assertEqual(len(lines), 1, p.stderr)
+        line = lines[0]
+        self.assertLessEqual(len(line.encode()), 400, line)
+        self.assertEqual(line.count("Quota exceeded"), 1, line)
+        self.assertIn("Mentors", line)
+        self.assertLess(line.index("Mentors"), line.index("Form Responses"))
+        # an older error first, the real cause later: the later one
+        # leads, the older follows if it fits, the rest is in the log
+        w.fakes.faults("sheets", [{"method": "GET",
+                                   "path": harness.MENTOR_SHEET,
+                                   "fault": "429", "times": 100}])
+        w.write_config({"trello_list": "Applicants 2026"})
+        p = w.run("sync")
+        lines = [ln for ln in p.stderr.splitlines()
+                 if re.search("sync (done|cancelled) in", ln)]
+        self.assertEqual(len(lines), 1, p.stderr)
+        line = lines[0]
+        self.assertLessEqual(len(line.encode()), 400, line)
+        self.assertIn('trello: list "Applicants 2026" not found', line)
+        self.assertLess(line.index("trello:"), line.index("sheets:")
+                        if "sheets:" in line else len(line))
+
     def test_two_syncs_at_once(self):
         w = self.world(students=40, mentors=0, concurrency="2")
         for s in ("trello", "mailgun"):

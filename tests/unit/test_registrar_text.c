@@ -395,6 +395,85 @@ START_TEST(test_clean_cell_and_line)
 }
 END_TEST
 
+/* The announcement's promise: up to per_line items a line, at most
+   max_lines lines of at most line_max bytes, whole items, a count. */
+START_TEST(test_pack_lines)
+{
+	char *items[17], *lines[3];
+	int nlines, left;
+
+	for (int i = 0; i < 17; i++)
+		items[i] = sdk_xasprintf("Student %03d (student)", i);
+	left = reg_pack_lines(items, 17, 15, 3, 361, lines, &nlines);
+	ck_assert_int_eq(nlines, 2);
+	ck_assert_int_eq(left, 0);
+	ck_assert_ptr_nonnull(strstr(lines[0], "Student 014 (student)"));
+	ck_assert_ptr_null(strstr(lines[0], "Student 015"));
+	for (int i = 0; i < nlines; i++)
+		free(lines[i]);
+	/* long entries: lines end on whole entries, within the bytes */
+	for (int i = 0; i < 17; i++) {
+		free(items[i]);
+		items[i] = sdk_xasprintf("%0*d (student)", 40, i);
+	}
+	left = reg_pack_lines(items, 17, 15, 3, 200, lines, &nlines);
+	ck_assert_int_eq(nlines, 3);
+	ck_assert_int_eq(left, 17 - 3 * 3);
+	for (int i = 0; i < nlines; i++) {
+		ck_assert_uint_le(strlen(lines[i]), 200);
+		ck_assert_str_eq(lines[i] + strlen(lines[i]) - 10,
+				 " (student)");
+		free(lines[i]);
+	}
+	left = reg_pack_lines(items, 0, 15, 3, 200, lines, &nlines);
+	ck_assert_int_eq(nlines, 0);
+	ck_assert_int_eq(left, 0);
+	for (int i = 0; i < 17; i++)
+		free(items[i]);
+}
+END_TEST
+
+/* One line per sync: the newest cause first, a repeated cause once, a
+   count for what did not fit (it is in the log). */
+START_TEST(test_summary_line)
+{
+	const char *google =
+	    "429 Quota exceeded for quota metric 'Read requests' and limit "
+	    "'Read requests per minute per user' of service "
+	    "'sheets.googleapis.com' for consumer 'project_number:1'.; "
+	    "sheets quota exceeded, retried at the next sync";
+	char *errors[4], *s;
+
+	errors[0] = sdk_xasprintf("sheets: student sheet read: %s", google);
+	errors[1] = sdk_xasprintf("sheets: mentor sheet read: %s", google);
+	errors[2] = sdk_xstrdup("mailgun: 403 Sandbox subdomains are for "
+				"test purposes only; check mailgun_domain");
+	s = reg_summary_line("sync done in 1.0 s: 2 rows", errors, 3, "", 380);
+	ck_assert_uint_le(strlen(s), 380);
+	ck_assert_ptr_nonnull(strstr(s, "rows; mailgun: 403 Sandbox"));
+	ck_assert_ptr_nonnull(strstr(s, "Quota exceeded"));
+	ck_assert_ptr_null(
+	    strstr(strstr(s, "Quota exceeded") + 1, "Quota exceeded"));
+	ck_assert_ptr_nonnull(
+	    strstr(s, "; sheets: student sheet read: the same"));
+	ck_assert_ptr_null(strchr(s, '\n'));
+	free(s);
+	/* too many for one line: a count, never a cut inside the count */
+	errors[3] = sdk_xstrdup("trello: 401 invalid token; check "
+				"trello_key and trello_token");
+	s = reg_summary_line("sync done", errors, 4, "a note", 120);
+	ck_assert_uint_le(strlen(s), 120);
+	ck_assert_ptr_nonnull(strstr(s, "sync done; trello: 401"));
+	ck_assert_ptr_nonnull(strstr(s, "more in the log"));
+	free(s);
+	s = reg_summary_line("sync done", errors, 0, "a note", 120);
+	ck_assert_str_eq(s, "sync done; note: a note");
+	free(s);
+	for (int i = 0; i < 4; i++)
+		free(errors[i]);
+}
+END_TEST
+
 static Suite *registrar_text_suite(void)
 {
 	Suite *s = suite_create("registrar_text");
@@ -417,6 +496,8 @@ static Suite *registrar_text_suite(void)
 	tcase_add_test(tc, test_utf8_valid);
 	tcase_add_test(tc, test_template_line_mode);
 	tcase_add_test(tc, test_clean_cell_and_line);
+	tcase_add_test(tc, test_pack_lines);
+	tcase_add_test(tc, test_summary_line);
 	suite_add_tcase(s, tc);
 	return s;
 }
