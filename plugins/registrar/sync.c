@@ -679,6 +679,25 @@ out:
 	sdk_buf_release(&err);
 }
 
+/*
+ * A mark found already in the sheet is a mark written: the write landed
+ * but its answer was lost (killed in flight, connection cut after Google
+ * applied it).  Recorded like a write that answered, or the registrant
+ * would wait at "mailed" for ever: no later sync writes a cell that
+ * already holds its value.
+ */
+static void reg_mark_found(struct reg_sync *s, const struct reg_registrant *r,
+			   const char *mark)
+{
+	int final = strcmp(mark, s->reg->status_value) == 0;
+
+	if (final ? strcmp(r->mark_state, "done") == 0
+		  : r->mark_value && strcmp(r->mark_value, mark) == 0)
+		return;
+	reg_ledger_mark_set(reg_db(s), r->id, final ? "done" : "pending", mark,
+			    r->last_error);
+}
+
 /* The mark a registrant's rows should carry now, or NULL. */
 static const char *reg_wanted_mark(const struct reg *reg,
 				   const struct reg_registrant *r)
@@ -742,6 +761,9 @@ static void reg_item_step(struct reg_sync *s, struct reg_item *it)
 		mark = reg_wanted_mark(reg, &r);
 		for (int i = 0; mark && i < it->nrows; i++)
 			reg_mark_add(s, it->sheet, it->rows[i], it->id, mark);
+		/* every row already holds it (an earlier write landed) */
+		if (mark && !it->nrows)
+			reg_mark_found(s, &r, mark);
 		reg_item_done(s, it);
 	}
 	reg_record_free(&rec);
@@ -918,6 +940,8 @@ static void reg_sheet_ingest(struct reg_sync *s, int sheet_index)
 			if (strcmp(status, mark) != 0)
 				reg_mark_add(s, sheet_index, t->row_numbers[i],
 					     id, mark);
+			else
+				reg_mark_found(s, &r, mark);
 		} else if (strcmp(r.card_state, "failed") != 0 &&
 			   strcmp(r.mail_state, "failed") != 0) {
 			struct reg_item *it = reg_item_for(s, id, sheet_index);

@@ -296,11 +296,36 @@ class SyncTest(unittest.TestCase):
             if {r["progress"] for r in w.ledger()} <= {"done", "unknown"}:
                 break
         unknown = w.check_exactly_once(self)
+        # every row is marked: so every registrant is done, or has its
+        # mail visibly unknown (a mark whose answer a kill cut off counts)
+        harness.assert_progress_follows_marks(self, w)
+        self.assertLessEqual({r["progress"] for r in w.ledger()},
+                             {"done", "unknown"})
         p = w.run("list", "unknown", check=True)
         if unknown:
             self.assertIn("%d registrant(s) unknown" % unknown, p.stdout)
         print("\nkill test: 50 kills in %d syncs, %d mails unknown" % (
             spawns, unknown), file=sys.stderr)
+
+    def test_a_mark_whose_answer_was_lost_is_recorded(self):
+        # Google applies the writes, then the connection is cut: the
+        # cells hold "processed" but the sync never heard it.  The next
+        # sync finds them in place and records them: done, not "mailed".
+        w = self.world(students=10, mentors=2, max_attempts="2")
+        # two batches (one per sheet), each tried twice
+        w.fakes.faults("sheets", [{"method": "POST", "path": "batchUpdate",
+                                   "fault": "cut_after", "times": 4}])
+        w.run("sync")
+        self.assertEqual({r["mark_state"] for r in w.ledger()}, {"pending"})
+        writes = len(w.fakes.state("sheets")["writes"])
+        p = w.run("sync", check=True)
+        self.assertIn("0 marked", p.stdout)
+        self.assertEqual(len(w.fakes.state("sheets")["writes"]), writes)
+        self.assertEqual({r["progress"] for r in w.ledger()}, {"done"})
+        harness.assert_progress_follows_marks(self, w)
+        p = w.run("stats", check=True)
+        self.assertIn("2 mentor done, 10 student done", p.stdout)
+        w.check_exactly_once(self, allow_unknown=False)
 
     def test_sheet_text_is_cleaned_where_it_enters(self):
         # A name with CR/LF, IRC formatting and a direction override, and
