@@ -746,6 +746,40 @@ static int reg_cmd_stats(struct opsbot_plugin *self, struct opsbot_request *req,
 	return OPSBOT_OK;
 }
 
+struct reg_open_count {
+	long known, open;
+};
+
+static void reg_count_open(const char *progress, const char *role,
+			   const char *count, void *data)
+{
+	struct reg_open_count *c = data;
+	long n = strtol(count, NULL, 10);
+
+	(void)role;
+	c->known += n;
+	if (strcmp(progress, "done") != 0 && strcmp(progress, "withdrawn") != 0)
+		c->open += n;
+}
+
+/*
+ * A sync from chat takes seconds, minutes under a rate limit: it is
+ * acknowledged at once with what the ledger knows, the summary follows.
+ */
+static void reg_sync_acknowledge(struct reg *reg, struct opsbot_request *req)
+{
+	struct reg_open_count c = {0, 0};
+
+	if (reg_ledger_stats(reg_store(reg), reg_count_open, &c) < 0 ||
+	    !c.known)
+		reg->api->reply(req, "sync started; reading the sheets");
+	else
+		reg->api->reply(req,
+				"sync started; %ld registrant(s) known, %ld "
+				"with steps left, and the sheets' new rows",
+				c.known, c.open);
+}
+
 /*
  * Starts a sync on behalf of a command, or says who is syncing.  A !reg
  * sync waits for its sync and fails if another one runs; a change
@@ -762,6 +796,8 @@ static int reg_sync_for(struct reg *reg, struct opsbot_request *req,
 	snprintf(label, sizeof(label), "a sync asked for by %s",
 		 req->nick ? req->nick : "someone");
 	rc = reg_sync_start(reg, wait ? req : NULL, label, &why);
+	if (rc == 0 && explicit && reg->sync)
+		reg_sync_acknowledge(reg, req);
 	if (rc == 0)
 		return wait ? OPSBOT_PENDING : OPSBOT_OK;
 	/* a change (retry, resend) waiting for a sync that runs here: sync

@@ -99,9 +99,14 @@ class ChatTest(unittest.TestCase):
 
     def test_1_sync_from_chat_and_announcement(self):
         self.org.say(CHANNEL, "!reg sync")
+        # acknowledged at once, before the sync reads anything
+        ack = self.org.wait(lambda ln: ln[0] == "regbot" and
+                            "sync started" in ln[3], 10)
+        self.assertIsNotNone(ack)
         done = self.org.wait(lambda ln: ln[0] == "regbot" and
                              "sync done" in ln[3], 60)
         self.assertIsNotNone(done)
+        self.assertLessEqual(ack[4], done[4])
         self.assertIn("15 new, 12 cards, 15 mails, 15 marked", done[3])
         ann = self.org.wait(lambda ln: ln[0] == "regbot" and
                             "new registrations:" in ln[3], 5)
