@@ -403,6 +403,12 @@ typedef void reg_auth_fn(struct reg *reg, const char *auth_header,
 			 const char *error, void *data);
 int reg_google_setup(struct reg *reg, struct sdk_buf *err);
 void reg_google_auth(struct reg *reg, reg_auth_fn *fn, void *data);
+/*
+ * When a token that lives expires_in_s seconds, fetched at now_ms, is
+ * renewed: at 80 % of its life, at most 5 minutes before it expires (a
+ * fixed margin would renew a short-lived token before every call).
+ */
+int64_t reg_token_refresh_at(int64_t now_ms, long long expires_in_s);
 /* After a 401: forget the cached token. */
 void reg_google_invalidate(struct reg *reg);
 void reg_google_free(struct reg *reg);

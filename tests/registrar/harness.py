@@ -81,10 +81,10 @@ class World:
         sheets = self.fakes.url("sheets")
         self.keyfile, pub, email = fakectl.make_service_account(
             self.dir, sheets + "/token")
+        self.sheets_setup = {"client_email": email, "public_key_pem": pub,
+                             "api_key": "AIzaPublicKey"}
         f = self.fakes
-        f.admin("sheets", "setup", {"client_email": email,
-                                    "public_key_pem": pub,
-                                    "api_key": "AIzaPublicKey"})
+        f.admin("sheets", "setup", self.sheets_setup)
         f.admin("trello", "setup", {"key": TRELLO_KEY, "token": TRELLO_TOKEN,
                                     "boards": {BOARD: ["Inbox", "Applicants",
                                                        "Done"]}})

@@ -407,6 +407,15 @@ class SyncTest(unittest.TestCase):
         self.assertLess(line.index("trello:"), line.index("sheets:")
                         if "sheets:" in line else len(line))
 
+    def test_short_lived_tokens_are_not_fetched_per_call(self):
+        # tokens living 120 s: renewed at 80 % of their life, not five
+        # minutes early (which was before every call)
+        w = self.world(students=100, mentors=20)
+        w.fakes.admin("sheets", "setup", dict(w.sheets_setup,
+                                              token_ttl=120))
+        w.run("sync", check=True)
+        self.assertEqual(w.fakes.state("sheets")["tokens_issued"], 1)
+
     def test_two_syncs_at_once(self):
         w = self.world(students=40, mentors=0, concurrency="2")
         for s in ("trello", "mailgun"):
