@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/random.h>
 
 #include <sqlite3.h>
 
@@ -583,6 +584,28 @@ static int reg_resolve(struct reg *reg, struct opsbot_request *req,
 	return -1;
 }
 
+/*
+ * A random number below bound from the kernel (getrandom(2)): a resend
+ * code must not be guessable from the time and the pid.  Rejection keeps
+ * every value equally likely.  0 and *out, or -1.
+ */
+static int reg_random_below(uint32_t bound, uint32_t *out)
+{
+	uint32_t limit = UINT32_MAX - UINT32_MAX % bound, x;
+
+	do {
+		ssize_t n;
+
+		do
+			n = getrandom(&x, sizeof(x), 0);
+		while (n < 0 && errno == EINTR);
+		if (n != (ssize_t)sizeof(x))
+			return -1;
+	} while (x >= limit);
+	*out = x % bound;
+	return 0;
+}
+
 static const char *reg_mail_text(const struct reg_registrant *r)
 {
 	if (strcmp(r->mail_state, "sent") == 0)
@@ -1015,8 +1038,14 @@ static int reg_cmd_resend(struct opsbot_plugin *self,
 				      "try again after the sync",
 				      r.name);
 	} else if (!has_code) {
-		snprintf(code, sizeof(code), "%06u",
-			 (unsigned)(sdk_random(&reg->rng) % 1000000u));
+		uint32_t n;
+
+		if (reg_random_below(1000000u, &n) < 0) {
+			reg->api->reply_error(req, "no random numbers from "
+						   "the kernel; try again");
+			return OPSBOT_ERR;
+		}
+		snprintf(code, sizeof(code), "%06u", (unsigned)n);
 		if (reg_ledger_confirm_put(reg_store(reg), r.id, asker, code,
 					   reg_wall_ms() + reg->confirm_ms) <
 		    0) {
@@ -1143,6 +1172,7 @@ static int reg_init(struct opsbot_plugin *self, const struct opsbot_api *api)
 {
 	struct reg *reg = sdk_xcalloc(1, sizeof(*reg));
 	struct sdk_buf err = SDK_BUF_INIT;
+	uint32_t token;
 
 	reg->self = self;
 	reg->api = api;
@@ -1154,8 +1184,10 @@ static int reg_init(struct opsbot_plugin *self, const struct opsbot_api *api)
 		reg_free(reg);
 		return OPSBOT_ERR;
 	}
+	if (reg_random_below(UINT32_MAX, &token) < 0)
+		token = sdk_random_seed();
 	snprintf(reg->owner, sizeof(reg->owner), "%s:%ld:%08x", reg->host,
-		 (long)getpid(), (unsigned)sdk_random(&reg->rng));
+		 (long)getpid(), (unsigned)token);
 	if (api->store_migrate(self, reg_ledger_schema,
 			       reg_ledger_schema_count) != OPSBOT_OK) {
 		reg_free(reg);

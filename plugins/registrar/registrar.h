@@ -317,7 +317,6 @@ struct reg {
 
 	/* client.c: the SDK's queue, one service per enum reg_service */
 	struct sdk_http_queue http;
-	uint32_t rng; /* resend codes and the lease owner token */
 
 	/* sync.c */
 	struct reg_sync *sync;
