@@ -43,7 +43,6 @@ void reg_client_init(struct reg *reg)
 					  SDK_HTTP_SERVICE_5XX_NOT_SENT},
 	};
 
-	reg->rng = sdk_random_seed();
 	sdk_http_queue_init(&reg->http, reg->self, reg->api, &opts);
 	for (int i = 0; i < REG_SVC_COUNT; i++)
 		sdk_http_service_add(&reg->http, &services[i]);

@@ -1,8 +1,8 @@
 /*
  * google_auth.c - Google service-account auth: the JSON key file, an RS256
  * JWT signed with OpenSSL, the token from the key's token_uri, cached
- * until five minutes before it expires (and dropped after a 401).  Or an
- * API key for read-only public sheets.
+ * until 80 % of its lifetime, at most five minutes before it expires
+ * (and dropped after a 401).  Or an API key for read-only public sheets.
  *
  * All of the plugin's libcrypto use is in this file, and libcrypto is
  * loaded on the first signature, not with the plugin: it is 1.4 MB of the
@@ -70,7 +70,18 @@ static int reg_crypto_load(struct sdk_buf *err)
 }
 
 #define REG_SCOPE_RW "https://www.googleapis.com/auth/spreadsheets"
-#define REG_TOKEN_MARGIN_MS (5 * 60 * 1000)
+/* a token is renewed at 80 % of its life, at most 5 minutes early */
+#define REG_TOKEN_MARGIN_MAX_MS (5 * 60 * 1000)
+
+int64_t reg_token_refresh_at(int64_t now_ms, long long expires_in_s)
+{
+	int64_t life = (int64_t)expires_in_s * 1000;
+	int64_t margin = life / 5;
+
+	if (margin > REG_TOKEN_MARGIN_MAX_MS)
+		margin = REG_TOKEN_MARGIN_MAX_MS;
+	return now_ms + life - margin;
+}
 
 struct reg_auth_waiter {
 	struct reg_auth_waiter *next;
@@ -298,9 +309,8 @@ static void reg_token_done(struct reg *reg, const struct reg_result *res,
 			    sdk_xasprintf("Authorization: Bearer %s", token);
 			if (expires <= 0)
 				expires = 3600;
-			g->expires_at = reg->api->now_ms() +
-					(int64_t)expires * 1000 -
-					REG_TOKEN_MARGIN_MS;
+			g->expires_at = reg_token_refresh_at(
+			    reg->api->now_ms(), (long long)expires);
 		}
 		json_decref(root);
 	}

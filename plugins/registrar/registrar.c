@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/random.h>
 
 #include <sqlite3.h>
 
@@ -583,6 +584,28 @@ static int reg_resolve(struct reg *reg, struct opsbot_request *req,
 	return -1;
 }
 
+/*
+ * A random number below bound from the kernel (getrandom(2)): a resend
+ * code must not be guessable from the time and the pid.  Rejection keeps
+ * every value equally likely.  0 and *out, or -1.
+ */
+static int reg_random_below(uint32_t bound, uint32_t *out)
+{
+	uint32_t limit = UINT32_MAX - UINT32_MAX % bound, x;
+
+	do {
+		ssize_t n;
+
+		do
+			n = getrandom(&x, sizeof(x), 0);
+		while (n < 0 && errno == EINTR);
+		if (n != (ssize_t)sizeof(x))
+			return -1;
+	} while (x >= limit);
+	*out = x % bound;
+	return 0;
+}
+
 static const char *reg_mail_text(const struct reg_registrant *r)
 {
 	if (strcmp(r->mail_state, "sent") == 0)
@@ -628,10 +651,14 @@ static int reg_cmd_status(struct opsbot_plugin *self,
 		api->reply_private(req, "last error: %s", r.last_error);
 	if (reg_record_from_json(r.fields, &rec) == 0) {
 		for (int i = 0; i < rec.ncols; i++)
-			if (rec.values[i][0])
+			if (rec.values[i][0]) {
+				/* a paragraph answer is one line in chat */
+				char *v = reg_clean_line(rec.values[i], 0);
+
 				api->reply_private(req, "  %s: %s",
-						   rec.headers[i],
-						   rec.values[i]);
+						   rec.headers[i], v);
+				free(v);
+			}
 		reg_record_free(&rec);
 	}
 	reg_registrant_free(&r);
@@ -742,6 +769,40 @@ static int reg_cmd_stats(struct opsbot_plugin *self, struct opsbot_request *req,
 	return OPSBOT_OK;
 }
 
+struct reg_open_count {
+	long known, open;
+};
+
+static void reg_count_open(const char *progress, const char *role,
+			   const char *count, void *data)
+{
+	struct reg_open_count *c = data;
+	long n = strtol(count, NULL, 10);
+
+	(void)role;
+	c->known += n;
+	if (strcmp(progress, "done") != 0 && strcmp(progress, "withdrawn") != 0)
+		c->open += n;
+}
+
+/*
+ * A sync from chat takes seconds, minutes under a rate limit: it is
+ * acknowledged at once with what the ledger knows, the summary follows.
+ */
+static void reg_sync_acknowledge(struct reg *reg, struct opsbot_request *req)
+{
+	struct reg_open_count c = {0, 0};
+
+	if (reg_ledger_stats(reg_store(reg), reg_count_open, &c) < 0 ||
+	    !c.known)
+		reg->api->reply(req, "sync started; reading the sheets");
+	else
+		reg->api->reply(req,
+				"sync started; %ld registrant(s) known, %ld "
+				"with steps left, and the sheets' new rows",
+				c.known, c.open);
+}
+
 /*
  * Starts a sync on behalf of a command, or says who is syncing.  A !reg
  * sync waits for its sync and fails if another one runs; a change
@@ -758,6 +819,8 @@ static int reg_sync_for(struct reg *reg, struct opsbot_request *req,
 	snprintf(label, sizeof(label), "a sync asked for by %s",
 		 req->nick ? req->nick : "someone");
 	rc = reg_sync_start(reg, wait ? req : NULL, label, &why);
+	if (rc == 0 && explicit && reg->sync)
+		reg_sync_acknowledge(reg, req);
 	if (rc == 0)
 		return wait ? OPSBOT_PENDING : OPSBOT_OK;
 	/* a change (retry, resend) waiting for a sync that runs here: sync
@@ -975,8 +1038,14 @@ static int reg_cmd_resend(struct opsbot_plugin *self,
 				      "try again after the sync",
 				      r.name);
 	} else if (!has_code) {
-		snprintf(code, sizeof(code), "%06u",
-			 (unsigned)(sdk_random(&reg->rng) % 1000000u));
+		uint32_t n;
+
+		if (reg_random_below(1000000u, &n) < 0) {
+			reg->api->reply_error(req, "no random numbers from "
+						   "the kernel; try again");
+			return OPSBOT_ERR;
+		}
+		snprintf(code, sizeof(code), "%06u", (unsigned)n);
 		if (reg_ledger_confirm_put(reg_store(reg), r.id, asker, code,
 					   reg_wall_ms() + reg->confirm_ms) <
 		    0) {
@@ -1103,6 +1172,7 @@ static int reg_init(struct opsbot_plugin *self, const struct opsbot_api *api)
 {
 	struct reg *reg = sdk_xcalloc(1, sizeof(*reg));
 	struct sdk_buf err = SDK_BUF_INIT;
+	uint32_t token;
 
 	reg->self = self;
 	reg->api = api;
@@ -1114,8 +1184,10 @@ static int reg_init(struct opsbot_plugin *self, const struct opsbot_api *api)
 		reg_free(reg);
 		return OPSBOT_ERR;
 	}
+	if (reg_random_below(UINT32_MAX, &token) < 0)
+		token = sdk_random_seed();
 	snprintf(reg->owner, sizeof(reg->owner), "%s:%ld:%08x", reg->host,
-		 (long)getpid(), (unsigned)sdk_random(&reg->rng));
+		 (long)getpid(), (unsigned)token);
 	if (api->store_migrate(self, reg_ledger_schema,
 			       reg_ledger_schema_count) != OPSBOT_OK) {
 		reg_free(reg);

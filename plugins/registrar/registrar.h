@@ -46,14 +46,22 @@ const char *reg_record_get(const struct reg_record *rec, const char *header);
  */
 int reg_header_find(char *const *headers, int n, const char *name);
 
+/* Where a rendered template goes, which decides what values may hold. */
+enum reg_tpl_mode {
+	REG_TPL_TEXT, /* a mail body: values as cleaned, line breaks kept */
+	REG_TPL_HTML, /* an HTML mail body: values HTML-escaped */
+	REG_TPL_LINE, /* a subject, a card name: breaks become spaces */
+};
+
 /*
  * Fills "{Column}" placeholders from rec ("{{" and "}}" are literal
- * braces); html escapes the values.  Returns 0, or -1 with a message in
- * err ("no column \"Foo\" in the sheet; ..."), which the caller prefixes
- * with the configuration key of the template.
+ * braces) as mode says.  Returns 0, or -1 with a message in err ("no
+ * column \"Foo\" in the sheet; ..."), which the caller prefixes with the
+ * configuration key of the template.
  */
-int reg_template_render(const char *tpl, const struct reg_record *rec, int html,
-			struct sdk_buf *out, struct sdk_buf *err);
+int reg_template_render(const char *tpl, const struct reg_record *rec,
+			enum reg_tpl_mode mode, struct sdk_buf *out,
+			struct sdk_buf *err);
 
 /* Checks a template's syntax only (braces); 0, or -1 with err. */
 int reg_template_check(const char *tpl, struct sdk_buf *err);
@@ -86,6 +94,44 @@ void reg_a1_tab(struct sdk_buf *b, const char *tab);
 
 /* 64-bit FNV-1a of a string, for the card marker. */
 uint64_t reg_fnv1a(const char *s, uint64_t h);
+
+/*
+ * Text from the sheet is cleaned once, where it is read (sdk_text_clean:
+ * no control characters, IRC formatting or direction overrides, valid
+ * UTF-8, bounded).  A cell keeps its line breaks (a form's paragraph
+ * answers) for card descriptions and mail bodies; whatever goes to chat,
+ * a mail header or a card name is one line (reg_clean_line, REG_TPL_LINE).
+ * free() the results.
+ */
+#define REG_CELL_MAX 4000 /* bytes of a cell */
+#define REG_NAME_MAX 200  /* bytes of a registrant's name in the ledger */
+char *reg_clean_cell(const char *s);
+char *reg_clean_line(const char *s, size_t max);
+
+/*
+ * Chat lines are kept to REG_CHAT_LINE_MAX bytes so the host never splits
+ * one (its limit is 512 bytes with the prefix and target; this leaves
+ * room for a 100-byte prefix and a long channel name).
+ */
+#define REG_CHAT_LINE_MAX 380
+
+/*
+ * Joins items with ", " into at most max_lines lines of at most per_line
+ * items and line_max bytes each (an item longer than line_max has a line
+ * of its own: callers cap items first).  Fills lines (max_lines slots,
+ * free() each) and *nlines; returns how many items were left out.
+ */
+int reg_pack_lines(char *const *items, int n, int per_line, int max_lines,
+		   size_t line_max, char **lines, int *nlines);
+
+/*
+ * One line of at most line_max bytes: head, then errors (oldest first in
+ * the array) newest first, each cut to a third of the line, a cause shared
+ * with a newer error given once ("...: the same"), as many as fit; "N more in
+ * the log" for the rest; then notes if they fit.  free() it.
+ */
+char *reg_summary_line(const char *head, char *const *errors, int n,
+		       const char *notes, size_t line_max);
 
 /* ------------------------------------------------------------------------ */
 /* ledger.c: registrants, their steps, the sync lease                       */
@@ -271,7 +317,6 @@ struct reg {
 
 	/* client.c: the SDK's queue, one service per enum reg_service */
 	struct sdk_http_queue http;
-	uint32_t rng; /* resend codes and the lease owner token */
 
 	/* sync.c */
 	struct reg_sync *sync;
@@ -357,6 +402,12 @@ typedef void reg_auth_fn(struct reg *reg, const char *auth_header,
 			 const char *error, void *data);
 int reg_google_setup(struct reg *reg, struct sdk_buf *err);
 void reg_google_auth(struct reg *reg, reg_auth_fn *fn, void *data);
+/*
+ * When a token that lives expires_in_s seconds, fetched at now_ms, is
+ * renewed: at 80 % of its life, at most 5 minutes before it expires (a
+ * fixed margin would renew a short-lived token before every call).
+ */
+int64_t reg_token_refresh_at(int64_t now_ms, long long expires_in_s);
 /* After a 401: forget the cached token. */
 void reg_google_invalidate(struct reg *reg);
 void reg_google_free(struct reg *reg);

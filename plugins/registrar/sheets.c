@@ -2,7 +2,8 @@
  * sheets.c - Google Sheets API v4: read a whole sheet (values.get, ragged
  * rows, no "values" key when empty) and write status cells
  * (values:batchUpdate, valueInputOption RAW so nothing typed in a form is
- * ever parsed as a formula).
+ * ever parsed as a formula).  Every cell is cleaned as it is read
+ * (reg_clean_cell): nothing later sees the sheet's raw text.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -71,9 +72,13 @@ int reg_table_parse(const char *body, struct reg_table *t, struct sdk_buf *err)
 	ncols = (int)json_array_size(header);
 	t->ncols = ncols;
 	t->headers = sdk_xcalloc((size_t)ncols, sizeof(char *));
-	for (int i = 0; i < ncols; i++)
-		t->headers[i] =
-		    reg_cell_text(json_array_get(header, (size_t)i));
+	for (int i = 0; i < ncols; i++) {
+		char *raw = reg_cell_text(json_array_get(header, (size_t)i));
+
+		/* a header is a name: one line */
+		t->headers[i] = reg_clean_line(raw, REG_NAME_MAX);
+		free(raw);
+	}
 	t->cells = sdk_xcalloc(nrows, sizeof(char **));
 	t->row_numbers = sdk_xcalloc(nrows, sizeof(int));
 	for (size_t r = 1; r < nrows; r++) {
@@ -85,7 +90,11 @@ int reg_table_parse(const char *body, struct reg_table *t, struct sdk_buf *err)
 					   ? json_array_get(row, (size_t)i)
 					   : NULL;
 
-			cells[i] = reg_cell_text(cell);
+			char *raw = reg_cell_text(cell);
+
+			/* cleaned once, here, for every later use */
+			cells[i] = reg_clean_cell(raw);
+			free(raw);
 		}
 		t->cells[t->nrows] = cells;
 		t->row_numbers[t->nrows] = (int)r + 1;

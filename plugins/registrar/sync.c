@@ -85,9 +85,9 @@ struct reg_sync {
 	int marks_inflight;
 
 	int rows, new_regs, cards, mails, unknown, failed, marked;
-	struct sdk_buf errors;
-	struct sdk_buf notes; /* worth saying, not failures */
+	char **errors; /* distinct, in the order they came */
 	int nerrors;
+	struct sdk_buf notes; /* worth saying, not failures */
 };
 
 static void reg_sync_advance(struct reg_sync *s);
@@ -97,18 +97,21 @@ static struct sqlite3 *reg_db(const struct reg_sync *s)
 	return s->reg->api->store(s->reg->self);
 }
 
-/* Keeps the first few distinct errors for the summary and the log. */
+/*
+ * Logs an error (every one, in full) and keeps it once for the summary,
+ * which shows the newest first (reg_summary_line).
+ */
 static void reg_sync_error(struct reg_sync *s, const char *error)
 {
 	s->reg->api->log(s->reg->self, OPSBOT_LOG_WARN, "%s", error);
-	if (strstr(sdk_buf_str(&s->errors), error))
-		return;
-	s->nerrors++;
-	if (s->nerrors > 3)
-		return;
-	if (s->errors.len)
-		sdk_buf_adds(&s->errors, "; ");
-	sdk_buf_adds(&s->errors, error);
+	/* a recurring error keeps its place: a newer cause is not hidden
+	   behind it */
+	for (int i = 0; i < s->nerrors; i++)
+		if (strcmp(s->errors[i], error) == 0)
+			return;
+	s->errors =
+	    sdk_xrealloc(s->errors, (size_t)(s->nerrors + 1) * sizeof(char *));
+	s->errors[s->nerrors++] = sdk_xstrdup(error);
 }
 
 void reg_marker_for(const char *sheet, const char *email, char out[40])
@@ -124,7 +127,8 @@ int reg_card_text(const struct reg *reg, const struct reg_record *rec,
 {
 	struct sdk_buf tail = SDK_BUF_INIT;
 
-	if (reg_template_render(reg->card_title, rec, 0, title, err) < 0)
+	if (reg_template_render(reg->card_title, rec, REG_TPL_LINE, title,
+				err) < 0)
 		return -1;
 	for (int i = 0; i < rec->ncols; i++) {
 		/* the status column is our bookkeeping, not the form's */
@@ -183,44 +187,37 @@ static long reg_lease_timer_fn(struct opsbot_plugin *self, int status,
 /* Finishing */
 
 /*
- * New registrations, by name and role, in lines of REG_ANNOUNCE_NAMES; a
+ * New registrations, by name (cut to REG_ANNOUNCE_NAME_MAX) and role, in
+ * lines of up to REG_ANNOUNCE_NAMES that the host never has to split; a
  * big batch (a sheet imported at once) gets REG_ANNOUNCE_LINES lines and
  * a count, not a flood.
  */
 #define REG_ANNOUNCE_NAMES 15
 #define REG_ANNOUNCE_LINES 3
 
-struct reg_announce {
-	struct sdk_buf line;
-	int n, lines, more;
-	struct reg *reg;
-};
+/* a name longer than this is cut, with "…" */
+#define REG_ANNOUNCE_NAME_MAX 40
+#define REG_ANNOUNCE_PREFIX "new registrations: "
 
-static void reg_announce_flush(struct reg_announce *a)
-{
-	if (a->n)
-		a->reg->api->say(a->reg->self, a->reg->channel,
-				 "new registrations: %s",
-				 sdk_buf_str(&a->line));
-	sdk_buf_reset(&a->line);
-	a->n = 0;
-	a->lines++;
-}
+struct reg_announce {
+	char **items; /* "Name (role)" */
+	int n, alloc;
+};
 
 static void reg_announce_one(const char *name, const char *role,
 			     const char *progress, void *data)
 {
 	struct reg_announce *a = data;
+	char *short_name = reg_clean_line(name, REG_ANNOUNCE_NAME_MAX);
 
-	if (a->lines >= REG_ANNOUNCE_LINES) {
-		a->more++;
-		return;
+	(void)progress;
+	if (a->n == a->alloc) {
+		a->alloc = a->alloc ? a->alloc * 2 : 32;
+		a->items =
+		    sdk_xrealloc(a->items, (size_t)a->alloc * sizeof(char *));
 	}
-	if (a->n)
-		sdk_buf_adds(&a->line, ", ");
-	sdk_buf_addf(&a->line, "%s (%s)", name, role);
-	if (++a->n == REG_ANNOUNCE_NAMES)
-		reg_announce_flush(a);
+	a->items[a->n++] = sdk_xasprintf("%s (%s)", short_name, role);
+	free(short_name);
 }
 
 /*
@@ -229,19 +226,29 @@ static void reg_announce_one(const char *name, const char *role,
  */
 static void reg_announce(struct reg *reg)
 {
-	struct reg_announce a = {SDK_BUF_INIT, 0, 0, 0, reg};
+	struct reg_announce a = {NULL, 0, 0};
+	char *lines[REG_ANNOUNCE_LINES];
+	int nlines, more;
 
 	if (!reg->channel || reg->api->mode() != OPSBOT_MODE_DAEMON)
 		return;
 	reg_ledger_take_unannounced(reg->api->store(reg->self),
 				    reg_announce_one, &a);
-	if (a.n)
-		reg_announce_flush(&a);
-	if (a.more)
+	more = reg_pack_lines(
+	    a.items, a.n, REG_ANNOUNCE_NAMES, REG_ANNOUNCE_LINES,
+	    REG_CHAT_LINE_MAX - strlen(REG_ANNOUNCE_PREFIX), lines, &nlines);
+	for (int i = 0; i < nlines; i++) {
+		reg->api->say(reg->self, reg->channel, REG_ANNOUNCE_PREFIX "%s",
+			      lines[i]);
+		free(lines[i]);
+	}
+	if (more)
 		reg->api->say(reg->self, reg->channel,
 			      "and %d more new registrations (!reg list)",
-			      a.more);
-	sdk_buf_release(&a.line);
+			      more);
+	for (int i = 0; i < a.n; i++)
+		free(a.items[i]);
+	free(a.items);
 }
 
 static void reg_sync_free(struct reg_sync *s)
@@ -261,7 +268,9 @@ static void reg_sync_free(struct reg_sync *s)
 	free(s->mailgun_error);
 	free(s->template_error[0]);
 	free(s->template_error[1]);
-	sdk_buf_release(&s->errors);
+	for (int i = 0; i < s->nerrors; i++)
+		free(s->errors[i]);
+	free(s->errors);
 	sdk_buf_release(&s->notes);
 	free(s);
 }
@@ -280,41 +289,46 @@ static void reg_sync_finish(struct reg_sync *s)
 {
 	struct reg *reg = s->reg;
 	double secs = (double)(reg->api->now_ms() - s->started) / 1000.0;
-	char *summary, *scrubbed;
+	char *head, *summary, *scrubbed, *errors;
+	struct sdk_buf all = SDK_BUF_INIT;
 
 	if (s->lease_timer)
 		reg->api->cancel(reg->self, s->lease_timer);
 	reg_ledger_lease_release(reg_db(s), reg->owner);
 	if (!s->cancelled)
 		reg_announce(reg);
-	summary = sdk_xasprintf(
-	    "sync %s in %.1f s: %d rows, %d new, %d cards, %d mails, "
-	    "%d marked, %d unknown, %d failed%s%s%s%s",
-	    s->cancelled ? "cancelled" : "done", secs, s->rows, s->new_regs,
-	    s->cards, s->mails, s->marked, s->unknown, s->failed,
-	    s->errors.len ? "; " : "", sdk_buf_str(&s->errors),
-	    s->notes.len ? "; note: " : "", sdk_buf_str(&s->notes));
+	head = sdk_xasprintf("sync %s in %.1f s: %d rows, %d new, %d cards, "
+			     "%d mails, %d marked, %d unknown, %d failed",
+			     s->cancelled ? "cancelled" : "done", secs, s->rows,
+			     s->new_regs, s->cards, s->mails, s->marked,
+			     s->unknown, s->failed);
+	/* one line however many errors: each is in the log already */
+	summary = reg_summary_line(head, s->errors, s->nerrors,
+				   sdk_buf_str(&s->notes), REG_CHAT_LINE_MAX);
+	for (int i = 0; i < s->nerrors; i++)
+		sdk_buf_addf(&all, "%s%s", i ? "; " : "", s->errors[i]);
+	errors = s->nerrors ? sdk_buf_detach(&all) : NULL;
+	sdk_buf_release(&all);
 	/* the summary may reach a channel: no addresses in it */
 	scrubbed = reg_scrub_emails(summary);
 	reg->api->log(reg->self, OPSBOT_LOG_INFO, "%s", scrubbed);
 	if (s->req) {
-		if (s->errors.len)
+		if (errors)
 			reg->api->reply_error(s->req, "%s", scrubbed);
 		else
 			reg->api->reply(s->req, "%s", scrubbed);
-		reg->api->done(s->req, s->errors.len || s->cancelled
-					   ? OPSBOT_ERR
-					   : OPSBOT_OK);
-	} else if (s->errors.len && reg->channel && *reg->channel &&
+		reg->api->done(s->req,
+			       errors || s->cancelled ? OPSBOT_ERR : OPSBOT_OK);
+	} else if (errors && reg->channel && *reg->channel &&
 		   (!reg->last_sync_error ||
-		    strcmp(reg->last_sync_error, sdk_buf_str(&s->errors)))) {
+		    strcmp(reg->last_sync_error, errors))) {
 		/* periodic sync: report a problem once, not every period */
 		reg->api->say(reg->self, reg->channel, "registrar: %s",
 			      scrubbed);
 	}
 	free(reg->last_sync_error);
-	reg->last_sync_error =
-	    s->errors.len ? sdk_xstrdup(sdk_buf_str(&s->errors)) : NULL;
+	reg->last_sync_error = errors;
+	free(head);
 	free(summary);
 	free(scrubbed);
 	reg->sync = NULL;
@@ -621,14 +635,14 @@ static void reg_item_mail(struct reg_sync *s, struct reg_item *it,
 	if (!reg->tpl_text[role])
 		sdk_buf_addf(&err, "mail: no %s template; set %s_template",
 			     r->role, r->role);
-	else if (reg_template_render(reg->tpl_subject[role], rec, 0, &subject,
-				     &err) < 0 ||
-		 reg_template_render(reg->tpl_text[role], rec, 0, &text, &err) <
-		     0)
+	else if (reg_template_render(reg->tpl_subject[role], rec, REG_TPL_LINE,
+				     &subject, &err) < 0 ||
+		 reg_template_render(reg->tpl_text[role], rec, REG_TPL_TEXT,
+				     &text, &err) < 0)
 		key = "template";
 	else if (reg->tpl_html[role] &&
-		 reg_template_render(reg->tpl_html[role], rec, 1, &html, &err) <
-		     0)
+		 reg_template_render(reg->tpl_html[role], rec, REG_TPL_HTML,
+				     &html, &err) < 0)
 		key = "template_html";
 	if (err.len) {
 		char *msg = key ? sdk_xasprintf("%s_%s: %s", r->role, key,
@@ -663,6 +677,25 @@ out:
 	sdk_buf_release(&text);
 	sdk_buf_release(&html);
 	sdk_buf_release(&err);
+}
+
+/*
+ * A mark found already in the sheet is a mark written: the write landed
+ * but its answer was lost (killed in flight, connection cut after Google
+ * applied it).  Recorded like a write that answered, or the registrant
+ * would wait at "mailed" for ever: no later sync writes a cell that
+ * already holds its value.
+ */
+static void reg_mark_found(struct reg_sync *s, const struct reg_registrant *r,
+			   const char *mark)
+{
+	int final = strcmp(mark, s->reg->status_value) == 0;
+
+	if (final ? strcmp(r->mark_state, "done") == 0
+		  : r->mark_value && strcmp(r->mark_value, mark) == 0)
+		return;
+	reg_ledger_mark_set(reg_db(s), r->id, final ? "done" : "pending", mark,
+			    r->last_error);
 }
 
 /* The mark a registrant's rows should carry now, or NULL. */
@@ -728,6 +761,9 @@ static void reg_item_step(struct reg_sync *s, struct reg_item *it)
 		mark = reg_wanted_mark(reg, &r);
 		for (int i = 0; mark && i < it->nrows; i++)
 			reg_mark_add(s, it->sheet, it->rows[i], it->id, mark);
+		/* every row already holds it (an earlier write landed) */
+		if (mark && !it->nrows)
+			reg_mark_found(s, &r, mark);
 		reg_item_done(s, it);
 	}
 	reg_record_free(&rec);
@@ -858,9 +894,9 @@ static void reg_sheet_ingest(struct reg_sync *s, int sheet_index)
 		const char *status = status_col >= 0 ? cells[status_col] : "";
 		struct reg_record rec = {t->ncols, t->headers, cells};
 		struct reg_registrant r;
-		char *fields;
+		char *fields, *name;
 		int64_t id;
-		int is_new, empty = 1;
+		int is_new, empty = 1, rc;
 		const char *mark;
 
 		for (int c = 0; c < t->ncols && empty; c++)
@@ -878,13 +914,15 @@ static void reg_sheet_ingest(struct reg_sync *s, int sheet_index)
 		seen[nseen++] =
 		    (struct reg_seen){sdk_xstrdup(email), t->row_numbers[i]};
 		fields = reg_record_to_json(&rec);
-		if (reg_ledger_upsert(
-			db, key, email,
-			sheet->role == REG_MENTOR ? "mentor" : "student",
-			name_col >= 0 && cells[name_col][0] ? cells[name_col]
-							    : "(no name)",
-			fields, t->row_numbers[i], status[0] != 0, &id,
-			&is_new) < 0) {
+		/* the name goes to chat and lists: one line, bounded */
+		name = reg_clean_line(cells[name_col], REG_NAME_MAX);
+		rc = reg_ledger_upsert(
+		    db, key, email,
+		    sheet->role == REG_MENTOR ? "mentor" : "student",
+		    name[0] ? name : "(no name)", fields, t->row_numbers[i],
+		    status[0] != 0, &id, &is_new);
+		free(name);
+		if (rc < 0) {
 			free(fields);
 			reg_sync_error(s, "ledger: cannot record a row; check "
 					  "the store");
@@ -902,6 +940,8 @@ static void reg_sheet_ingest(struct reg_sync *s, int sheet_index)
 			if (strcmp(status, mark) != 0)
 				reg_mark_add(s, sheet_index, t->row_numbers[i],
 					     id, mark);
+			else
+				reg_mark_found(s, &r, mark);
 		} else if (strcmp(r.card_state, "failed") != 0 &&
 			   strcmp(r.mail_state, "failed") != 0) {
 			struct reg_item *it = reg_item_for(s, id, sheet_index);

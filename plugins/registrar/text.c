@@ -132,8 +132,9 @@ static void reg_html_escape(struct sdk_buf *out, const char *s)
 	}
 }
 
-int reg_template_render(const char *tpl, const struct reg_record *rec, int html,
-			struct sdk_buf *out, struct sdk_buf *err)
+int reg_template_render(const char *tpl, const struct reg_record *rec,
+			enum reg_tpl_mode mode, struct sdk_buf *out,
+			struct sdk_buf *err)
 {
 	const char *p = tpl;
 
@@ -178,10 +179,15 @@ int reg_template_render(const char *tpl, const struct reg_record *rec, int html,
 			return -1;
 		}
 		free(name);
-		if (html)
+		if (mode == REG_TPL_HTML) {
 			reg_html_escape(out, value);
-		else
+		} else if (mode == REG_TPL_LINE) {
+			/* a subject or a card name: never a line break */
+			sdk_text_clean(out, value, strlen(value),
+				       SDK_TEXT_SQUEEZE, 0);
+		} else {
 			sdk_buf_adds(out, value);
+		}
 		p = end + 1;
 	}
 	return 0;
@@ -456,4 +462,109 @@ uint64_t reg_fnv1a(const char *s, uint64_t h)
 		h *= 0x100000001b3ULL;
 	}
 	return h;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Text from the sheet, and lines for chat */
+
+char *reg_clean_cell(const char *s)
+{
+	return sdk_text_clean_str(s, SDK_TEXT_KEEP_NEWLINES, REG_CELL_MAX);
+}
+
+char *reg_clean_line(const char *s, size_t max)
+{
+	return sdk_text_clean_str(s, SDK_TEXT_SQUEEZE, max);
+}
+
+int reg_pack_lines(char *const *items, int n, int per_line, int max_lines,
+		   size_t line_max, char **lines, int *nlines)
+{
+	struct sdk_buf line = SDK_BUF_INIT;
+	int in_line = 0, i;
+
+	*nlines = 0;
+	for (i = 0; i < n && *nlines < max_lines; i++) {
+		size_t len = strlen(items[i]);
+
+		if (in_line &&
+		    (in_line == per_line || line.len + 2 + len > line_max)) {
+			lines[(*nlines)++] = sdk_buf_detach(&line);
+			in_line = 0;
+			if (*nlines == max_lines)
+				break;
+		}
+		if (in_line)
+			sdk_buf_adds(&line, ", ");
+		sdk_buf_adds(&line, items[i]);
+		in_line++;
+	}
+	if (in_line)
+		lines[(*nlines)++] = sdk_buf_detach(&line);
+	sdk_buf_release(&line);
+	return n - i;
+}
+
+/*
+ * The length of the longest tail of a that ends b too and starts after
+ * ": " in a (a whole cause, not a few words that happen to match).
+ */
+static size_t reg_shared_cause(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), n = 0, best = 0;
+
+	while (n < la && n < lb && a[la - 1 - n] == b[lb - 1 - n]) {
+		n++;
+		if (la - n >= 2 && a[la - n - 2] == ':' &&
+		    a[la - n - 1] == ' ' && lb - n >= 2 &&
+		    b[lb - n - 2] == ':' && b[lb - n - 1] == ' ')
+			best = n;
+	}
+	return best;
+}
+
+char *reg_summary_line(const char *head, char *const *errors, int n,
+		       const char *notes, size_t line_max)
+{
+	struct sdk_buf out = SDK_BUF_INIT, one = SDK_BUF_INIT;
+	int shown = 0;
+
+	sdk_buf_adds(&out, head);
+	/* newest first: an older error that recurs must not hide it */
+	for (int i = n - 1; i >= 0; i--) {
+		const char *e = errors[i];
+		size_t keep = strlen(e), room;
+		const char *same = "";
+
+		/* a cause already given (both sheets refused alike) once */
+		for (int k = n - 1; k > i; k--) {
+			size_t t = reg_shared_cause(e, errors[k]);
+
+			if (t >= 24 && strlen(e) - t < keep) {
+				keep = strlen(e) - t;
+				same = "the same";
+			}
+		}
+		sdk_buf_reset(&one);
+		sdk_buf_add(&one, e, keep);
+		sdk_buf_adds(&one, same);
+		/* room for "; " and for the count of those left out; one
+		   cause takes at most a third of the line, so older ones
+		   still fit (each is in the log in full) */
+		room = out.len + 2 + 32 < line_max ? line_max - out.len - 2 - 32
+						   : 0;
+		if (room > line_max / 3)
+			room = line_max / 3;
+		if (room < 40 && one.len > room)
+			break; /* not even the start of a cause */
+		sdk_buf_adds(&out, "; ");
+		sdk_text_clean(&out, one.buf, one.len, SDK_TEXT_SQUEEZE, room);
+		shown++;
+	}
+	if (shown < n)
+		sdk_buf_addf(&out, "; %d more in the log", n - shown);
+	if (notes && *notes && out.len + 8 + strlen(notes) <= line_max)
+		sdk_buf_addf(&out, "; note: %s", notes);
+	sdk_buf_release(&one);
+	return sdk_buf_detach(&out);
 }

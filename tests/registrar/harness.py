@@ -81,10 +81,10 @@ class World:
         sheets = self.fakes.url("sheets")
         self.keyfile, pub, email = fakectl.make_service_account(
             self.dir, sheets + "/token")
+        self.sheets_setup = {"client_email": email, "public_key_pem": pub,
+                             "api_key": "AIzaPublicKey"}
         f = self.fakes
-        f.admin("sheets", "setup", {"client_email": email,
-                                    "public_key_pem": pub,
-                                    "api_key": "AIzaPublicKey"})
+        f.admin("sheets", "setup", self.sheets_setup)
         f.admin("trello", "setup", {"key": TRELLO_KEY, "token": TRELLO_TOKEN,
                                     "boards": {BOARD: ["Inbox", "Applicants",
                                                        "Done"]}})
@@ -288,6 +288,25 @@ class World:
                     tc.assertIn(value, ("processed", "mail unknown"),
                                 "row %d of %s not marked" % (n, tab))
         return unknown
+
+
+def assert_progress_follows_marks(tc, world):
+    """Every registrant whose rows are marked "processed" is done: a mark
+    in the sheet that the ledger does not know would leave it at "mailed"
+    for ever."""
+    st = world.fakes.state("sheets")
+    marked = set()
+    for sid, tab in ((STUDENT_SHEET, STUDENT_TAB), (MENTOR_SHEET, MENTOR_TAB)):
+        rows = st["sheets"][sid][tab]
+        col = rows[0].index("upstream-registrar")
+        email = rows[0].index("Email")
+        for row in rows[1:]:
+            if len(row) > col and row[col] == "processed":
+                marked.add(row[email].strip().lower())
+    for r in world.ledger():
+        if r["email"] in marked:
+            tc.assertEqual(r["progress"], "done", r)
+            tc.assertEqual(r["mark_state"], "done", r)
 
 
 def wait_for(pred, timeout=10.0, step=0.05):

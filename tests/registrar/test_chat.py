@@ -99,9 +99,14 @@ class ChatTest(unittest.TestCase):
 
     def test_1_sync_from_chat_and_announcement(self):
         self.org.say(CHANNEL, "!reg sync")
+        # acknowledged at once, before the sync reads anything
+        ack = self.org.wait(lambda ln: ln[0] == "regbot" and
+                            "sync started" in ln[3], 10)
+        self.assertIsNotNone(ack)
         done = self.org.wait(lambda ln: ln[0] == "regbot" and
                              "sync done" in ln[3], 60)
         self.assertIsNotNone(done)
+        self.assertLessEqual(ack[4], done[4])
         self.assertIn("15 new, 12 cards, 15 mails, 15 marked", done[3])
         ann = self.org.wait(lambda ln: ln[0] == "regbot" and
                             "new registrations:" in ln[3], 5)
@@ -273,6 +278,57 @@ class ChatTest(unittest.TestCase):
         for client in (self.org, self.mentor, self.stranger, self.org2):
             for ln in self.channel_lines(client):
                 self.assertIsNone(EMAIL.search(ln[3]), ln)
+
+    def test_9z_long_and_hostile_names_keep_the_announcement_promise(self):
+        # 17 registrations, two with 2,000-character names and one with
+        # CR/LF, IRC formatting and a direction override in its name: up
+        # to 15 names a line, at most 3 lines, whole entries (a long name
+        # cut with "…"), nothing that starts a line of its own
+        rows = [harness.student_row(i) for i in range(200, 217)]
+        rows[3][1] = "L" * 2000
+        rows[9][1] = "M" * 2000
+        rows[5][1] = ("Eve\r\nPRIVMSG #organisers :INJECTED \x02bold\x02"
+                      " \x0304red\x0f \x16\x1f\u202egnp.exe")
+        self.w.fakes.admin("sheets", "append", {
+            "id": harness.STUDENT_SHEET, "tab": harness.STUDENT_TAB,
+            "rows": rows})
+        n = self.org.mark()
+        self.org.say(CHANNEL, "!reg sync")
+        self.assertIsNotNone(self.org.wait(
+            lambda ln: ln[0] == "regbot" and "sync done" in ln[3], 60, n))
+        self.assertIsNotNone(self.org.wait(
+            lambda ln: ln[0] == "regbot" and
+            ln[3].startswith("new registrations:"), 10, n))
+        time.sleep(2)
+        self.mentor.say(CHANNEL, "!reg status eve")
+        self.assertIsNotNone(self.org.wait(
+            lambda ln: ln[0] == "regbot" and "INJECTED" in ln[3], 10, n))
+        time.sleep(1)
+        lines = [ln for ln in self.org.since(n) if ln[0] == "regbot"]
+        control = re.compile("[\x00-\x1f\x7f\u202a-\u202e"
+                             "\u2066-\u2069]")
+        for ln in lines:
+            self.assertFalse(ln[3].startswith(("INJECTED", "PRIVMSG")), ln)
+            self.assertIsNone(control.search(ln[3]), ln)
+            self.assertLessEqual(len(ln[3].encode()), 400, ln)
+        ann = [ln[3] for ln in lines
+               if ln[3].startswith("new registrations:")]
+        more = [ln[3] for ln in lines if "more new registrations" in ln[3]]
+        self.assertLessEqual(len(ann), 3, ann)
+        self.assertLessEqual(len(more), 1, more)
+        shown = sum(a.count(" (student)") for a in ann)
+        left = int(more[0].split()[1]) if more else 0
+        self.assertEqual(shown + left, 17, (ann, more))
+        for a in ann:
+            entries = a[len("new registrations: "):].split(", ")
+            self.assertLessEqual(len(entries), 15)
+            for e in entries:
+                self.assertTrue(e.endswith(" (student)"), e)
+                self.assertLessEqual(len(e.encode()), 60, e)
+        text = "\n".join(ann)
+        self.assertNotIn("L" * 41, text)
+        self.assertIn("Eve PRIVMSG #organisers :INJECTED bol… (student)",
+                      text)
 
 
 class PeriodicTest(unittest.TestCase):

@@ -5,6 +5,7 @@ servers.  Run: BUILD=build /usr/bin/python3 tests/registrar/test_sync.py"""
 
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -295,11 +296,125 @@ class SyncTest(unittest.TestCase):
             if {r["progress"] for r in w.ledger()} <= {"done", "unknown"}:
                 break
         unknown = w.check_exactly_once(self)
+        # every row is marked: so every registrant is done, or has its
+        # mail visibly unknown (a mark whose answer a kill cut off counts)
+        harness.assert_progress_follows_marks(self, w)
+        self.assertLessEqual({r["progress"] for r in w.ledger()},
+                             {"done", "unknown"})
         p = w.run("list", "unknown", check=True)
         if unknown:
             self.assertIn("%d registrant(s) unknown" % unknown, p.stdout)
         print("\nkill test: 50 kills in %d syncs, %d mails unknown" % (
             spawns, unknown), file=sys.stderr)
+
+    def test_a_mark_whose_answer_was_lost_is_recorded(self):
+        # Google applies the writes, then the connection is cut: the
+        # cells hold "processed" but the sync never heard it.  The next
+        # sync finds them in place and records them: done, not "mailed".
+        w = self.world(students=10, mentors=2, max_attempts="2")
+        # two batches (one per sheet), each tried twice
+        w.fakes.faults("sheets", [{"method": "POST", "path": "batchUpdate",
+                                   "fault": "cut_after", "times": 4}])
+        w.run("sync")
+        self.assertEqual({r["mark_state"] for r in w.ledger()}, {"pending"})
+        writes = len(w.fakes.state("sheets")["writes"])
+        p = w.run("sync", check=True)
+        self.assertIn("0 marked", p.stdout)
+        self.assertEqual(len(w.fakes.state("sheets")["writes"]), writes)
+        self.assertEqual({r["progress"] for r in w.ledger()}, {"done"})
+        harness.assert_progress_follows_marks(self, w)
+        p = w.run("stats", check=True)
+        self.assertIn("2 mentor done, 10 student done", p.stdout)
+        w.check_exactly_once(self, allow_unknown=False)
+
+    def test_sheet_text_is_cleaned_where_it_enters(self):
+        # A name with CR/LF, IRC formatting and a direction override, and
+        # a paragraph answer: chat, mail headers and card names get one
+        # clean line; card descriptions and mail bodies keep the
+        # paragraph's line breaks, and nothing else.
+        w = self.world(students=3, mentors=0)
+        w.mentors = 0
+        evil = ("Eve\r\nPRIVMSG #registrar :INJECTED \x02bold\x02 "
+                "\x0304red\x0f \x16rev\x1f \u202egnp.exe\u202c\x7f")
+        row = harness.student_row(3)
+        row[1] = evil
+        row[5] = "ten years\r\nof \x1bC and\u2066 Python"
+        w.fakes.admin("sheets", "append", {
+            "id": harness.STUDENT_SHEET, "tab": harness.STUDENT_TAB,
+            "rows": [row]})
+        w.students = 4
+        p = w.run("sync", check=True)
+        bad = re.compile("[\x00-\x09\x0b-\x1f\x7f\u202a-\u202e"
+                         "\u2066-\u2069]")
+        one_line = re.compile("[\x00-\x1f\x7f\u202a-\u202e"
+                              "\u2066-\u2069]")
+        card = [c for c in w.fakes.state("trello")["cards"]
+                if "INJECTED" in c["name"]][0]
+        self.assertIsNone(one_line.search(card["name"]), card["name"])
+        self.assertTrue(card["name"].startswith(
+            "Eve PRIVMSG #registrar :INJECTED bold red rev gnp.exe,"),
+            card["name"])
+        self.assertIsNone(bad.search(card["desc"]), card["desc"])
+        self.assertIn("Professional experience: ten years\nof C and "
+                      "Python", card["desc"])
+        msg = [m for m in w.fakes.state("mailgun")["messages"]
+               if dict(m["fields"])["to"] == "student.003@example.org"][0]
+        fields = dict(msg["fields"])
+        for key in ("subject", "to", "from"):
+            self.assertIsNone(one_line.search(fields[key]), fields[key])
+        self.assertIn("INJECTED bold red", fields["subject"])
+        self.assertIsNone(bad.search(fields["text"]), fields["text"])
+        self.assertIsNone(bad.search(fields["html"]), fields["html"])
+        led = [r for r in w.ledger() if "INJECTED" in r["name"]][0]
+        self.assertIsNone(one_line.search(led["name"]), led["name"])
+        # the shell's replies: no line of the reply starts anew
+        for args in (("status", "#%d" % led["id"]), ("list",)):
+            p = w.run(*args, check=True)
+            for line in p.stdout.splitlines():
+                self.assertFalse(line.startswith("PRIVMSG"), line)
+                self.assertIsNone(bad.search(line), line)
+            self.assertIn("Eve PRIVMSG #registrar :INJECTED", p.stdout)
+        w.check_exactly_once(self, allow_unknown=False)
+
+    def test_the_summary_is_one_line_newest_cause_first(self):
+        w = self.world(students=5, mentors=2, max_attempts="2")
+        # both sheets refused alike: Google's long message once
+        w.fakes.faults("sheets", [{"method": "GET", "path": "values",
+                                   "fault": "429", "times": 100}])
+        p = w.run("sync")
+        self.assertEqual(p.returncode, 1)
+        lines = [ln for ln in p.stderr.splitlines()
+                 if re.search("sync (done|cancelled) in", ln)]
+        self.assertEqual(len(lines), 1, p.stderr)
+        line = lines[0]
+        self.assertLessEqual(len(line.encode()), 400, line)
+        self.assertEqual(line.count("Quota exceeded"), 1, line)
+        self.assertIn("Mentors", line)
+        self.assertLess(line.index("Mentors"), line.index("Form Responses"))
+        # an older error first, the real cause later: the later one
+        # leads, the older follows if it fits, the rest is in the log
+        w.fakes.faults("sheets", [{"method": "GET",
+                                   "path": harness.MENTOR_SHEET,
+                                   "fault": "429", "times": 100}])
+        w.write_config({"trello_list": "Applicants 2026"})
+        p = w.run("sync")
+        lines = [ln for ln in p.stderr.splitlines()
+                 if re.search("sync (done|cancelled) in", ln)]
+        self.assertEqual(len(lines), 1, p.stderr)
+        line = lines[0]
+        self.assertLessEqual(len(line.encode()), 400, line)
+        self.assertIn('trello: list "Applicants 2026" not found', line)
+        self.assertLess(line.index("trello:"), line.index("sheets:")
+                        if "sheets:" in line else len(line))
+
+    def test_short_lived_tokens_are_not_fetched_per_call(self):
+        # tokens living 120 s: renewed at 80 % of their life, not five
+        # minutes early (which was before every call)
+        w = self.world(students=100, mentors=20)
+        w.fakes.admin("sheets", "setup", dict(w.sheets_setup,
+                                              token_ttl=120))
+        w.run("sync", check=True)
+        self.assertEqual(w.fakes.state("sheets")["tokens_issued"], 1)
 
     def test_two_syncs_at_once(self):
         w = self.world(students=40, mentors=0, concurrency="2")

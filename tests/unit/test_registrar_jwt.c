@@ -168,6 +168,19 @@ START_TEST(test_key_errors)
 }
 END_TEST
 
+/* A token is renewed at 80 % of its life, at most 5 minutes early: a
+   fixed margin renewed a 120-second token before every call. */
+START_TEST(test_token_refresh_margin)
+{
+	ck_assert_int_eq(reg_token_refresh_at(1000, 3600),
+			 1000 + 3600000 - 300000);
+	ck_assert_int_eq(reg_token_refresh_at(1000, 120), 1000 + 96000);
+	ck_assert_int_eq(reg_token_refresh_at(0, 1000), 800000);
+	ck_assert_int_eq(reg_token_refresh_at(0, 1500), 1200000);
+	ck_assert_int_gt(reg_token_refresh_at(0, 1), 0);
+}
+END_TEST
+
 START_TEST(test_limiter)
 {
 	struct sdk_bucket l;
@@ -201,6 +214,7 @@ static Suite *registrar_jwt_suite(void)
 	tcase_add_test(tc, test_jwt_signature_verifies);
 	tcase_add_test(tc, test_key_errors);
 	tcase_add_test(tc, test_limiter);
+	tcase_add_test(tc, test_token_refresh_margin);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -18,17 +18,23 @@ static char *vals[] = {"2026-01-01", "Ada <Lovelace>",	"ADA@Example.org",
 		       "Engineer",   "Analytical & Co", ""};
 static const struct reg_record rec = {6, hdrs, vals};
 
-static char *render(const char *tpl, int html, int *rc)
+static char *render_record(const char *tpl, const struct reg_record *r,
+			   enum reg_tpl_mode mode, int *rc)
 {
 	struct sdk_buf out = SDK_BUF_INIT, err = SDK_BUF_INIT;
 
-	*rc = reg_template_render(tpl, &rec, html, &out, &err);
+	*rc = reg_template_render(tpl, r, mode, &out, &err);
 	if (*rc < 0) {
 		sdk_buf_release(&out);
 		return sdk_buf_detach(&err);
 	}
 	sdk_buf_release(&err);
 	return sdk_buf_detach(&out);
+}
+
+static char *render(const char *tpl, int html, int *rc)
+{
+	return render_record(tpl, &rec, html ? REG_TPL_HTML : REG_TPL_TEXT, rc);
 }
 
 START_TEST(test_template_title)
@@ -342,6 +348,132 @@ START_TEST(test_utf8_valid)
 }
 END_TEST
 
+/* A subject or a card name is one line whatever the cell held; a body
+   keeps a paragraph answer's line breaks. */
+START_TEST(test_template_line_mode)
+{
+	char *h[] = {"Name", "Experience"};
+	char *v[] = {"Eve\nPRIVMSG #x :INJECTED", "ten years\nof C"};
+	const struct reg_record r = {2, h, v};
+	int rc;
+	char *s = render_record("Welcome, {Name}!", &r, REG_TPL_LINE, &rc);
+
+	ck_assert_int_eq(rc, 0);
+	ck_assert_str_eq(s, "Welcome, Eve PRIVMSG #x :INJECTED!");
+	free(s);
+	s = render_record("{Experience}", &r, REG_TPL_TEXT, &rc);
+	ck_assert_str_eq(s, "ten years\nof C");
+	free(s);
+}
+END_TEST
+
+/* What a cell may hold once read: no CR, controls, IRC formatting or
+   direction overrides; line breaks only where kept; bounded. */
+START_TEST(test_clean_cell_and_line)
+{
+	char *big = malloc(REG_CELL_MAX * 2 + 1), *s;
+
+	s = reg_clean_cell("a\r\nb\x02"
+			   "c\x03"
+			   "04d\x0f\x16\x1f\xe2\x80\xae"
+			   "e\x7f\tf");
+	ck_assert_str_eq(s, "a\nbcde f");
+	free(s);
+	s = reg_clean_line(" Eve\r\nPRIVMSG  #x ", REG_NAME_MAX);
+	ck_assert_str_eq(s, "Eve PRIVMSG #x");
+	free(s);
+	memset(big, 'x', REG_CELL_MAX * 2);
+	big[REG_CELL_MAX * 2] = '\0';
+	s = reg_clean_cell(big);
+	ck_assert_uint_le(strlen(s), REG_CELL_MAX);
+	ck_assert_str_eq(s + strlen(s) - 3, "\xe2\x80\xa6");
+	free(s);
+	s = reg_clean_line(big, 40);
+	ck_assert_uint_eq(strlen(s), 40);
+	free(s);
+	free(big);
+}
+END_TEST
+
+/* The announcement's promise: up to per_line items a line, at most
+   max_lines lines of at most line_max bytes, whole items, a count. */
+START_TEST(test_pack_lines)
+{
+	char *items[17], *lines[3];
+	int nlines, left;
+
+	for (int i = 0; i < 17; i++)
+		items[i] = sdk_xasprintf("Student %03d (student)", i);
+	left = reg_pack_lines(items, 17, 15, 3, 361, lines, &nlines);
+	ck_assert_int_eq(nlines, 2);
+	ck_assert_int_eq(left, 0);
+	ck_assert_ptr_nonnull(strstr(lines[0], "Student 014 (student)"));
+	ck_assert_ptr_null(strstr(lines[0], "Student 015"));
+	for (int i = 0; i < nlines; i++)
+		free(lines[i]);
+	/* long entries: lines end on whole entries, within the bytes */
+	for (int i = 0; i < 17; i++) {
+		free(items[i]);
+		items[i] = sdk_xasprintf("%0*d (student)", 40, i);
+	}
+	left = reg_pack_lines(items, 17, 15, 3, 200, lines, &nlines);
+	ck_assert_int_eq(nlines, 3);
+	ck_assert_int_eq(left, 17 - 3 * 3);
+	for (int i = 0; i < nlines; i++) {
+		ck_assert_uint_le(strlen(lines[i]), 200);
+		ck_assert_str_eq(lines[i] + strlen(lines[i]) - 10,
+				 " (student)");
+		free(lines[i]);
+	}
+	left = reg_pack_lines(items, 0, 15, 3, 200, lines, &nlines);
+	ck_assert_int_eq(nlines, 0);
+	ck_assert_int_eq(left, 0);
+	for (int i = 0; i < 17; i++)
+		free(items[i]);
+}
+END_TEST
+
+/* One line per sync: the newest cause first, a repeated cause once, a
+   count for what did not fit (it is in the log). */
+START_TEST(test_summary_line)
+{
+	const char *google =
+	    "429 Quota exceeded for quota metric 'Read requests' and limit "
+	    "'Read requests per minute per user' of service "
+	    "'sheets.googleapis.com' for consumer 'project_number:1'.; "
+	    "sheets quota exceeded, retried at the next sync";
+	char *errors[4], *s;
+
+	errors[0] = sdk_xasprintf("sheets: student sheet read: %s", google);
+	errors[1] = sdk_xasprintf("sheets: mentor sheet read: %s", google);
+	errors[2] = sdk_xstrdup("mailgun: 403 Sandbox subdomains are for "
+				"test purposes only; check mailgun_domain");
+	s = reg_summary_line("sync done in 1.0 s: 2 rows", errors, 3, "", 380);
+	ck_assert_uint_le(strlen(s), 380);
+	ck_assert_ptr_nonnull(strstr(s, "rows; mailgun: 403 Sandbox"));
+	ck_assert_ptr_nonnull(strstr(s, "Quota exceeded"));
+	ck_assert_ptr_null(
+	    strstr(strstr(s, "Quota exceeded") + 1, "Quota exceeded"));
+	ck_assert_ptr_nonnull(
+	    strstr(s, "; sheets: student sheet read: the same"));
+	ck_assert_ptr_null(strchr(s, '\n'));
+	free(s);
+	/* too many for one line: a count, never a cut inside the count */
+	errors[3] = sdk_xstrdup("trello: 401 invalid token; check "
+				"trello_key and trello_token");
+	s = reg_summary_line("sync done", errors, 4, "a note", 120);
+	ck_assert_uint_le(strlen(s), 120);
+	ck_assert_ptr_nonnull(strstr(s, "sync done; trello: 401"));
+	ck_assert_ptr_nonnull(strstr(s, "more in the log"));
+	free(s);
+	s = reg_summary_line("sync done", errors, 0, "a note", 120);
+	ck_assert_str_eq(s, "sync done; note: a note");
+	free(s);
+	for (int i = 0; i < 4; i++)
+		free(errors[i]);
+}
+END_TEST
+
 static Suite *registrar_text_suite(void)
 {
 	Suite *s = suite_create("registrar_text");
@@ -362,6 +494,10 @@ static Suite *registrar_text_suite(void)
 	tcase_add_test(tc, test_record_json);
 	tcase_add_test(tc, test_fold);
 	tcase_add_test(tc, test_utf8_valid);
+	tcase_add_test(tc, test_template_line_mode);
+	tcase_add_test(tc, test_clean_cell_and_line);
+	tcase_add_test(tc, test_pack_lines);
+	tcase_add_test(tc, test_summary_line);
 	suite_add_tcase(s, tc);
 	return s;
 }
