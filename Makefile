@@ -4,7 +4,8 @@
 #   make check           build and run every test (unit, plugins, integration)
 #   make check SAN=1     the same under AddressSanitizer + UBSan (build-asan/)
 #   make check-valgrind  the unit and integration tests under valgrind
-#   make bench           the IRC benchmark (see docs/benchmarks.md)
+#   make bench           the IRC benchmark (see docs/benchmarks.md);
+#                        PEERS=1 adds Eggdrop and Limnoria, ROUNDS=n
 #   make bench-registrar the registrar's sync benchmark (docs/registrar.md)
 #   make fuzz            every libFuzzer target for FUZZ_SECONDS each
 #   make style           clang-format check and the banned-function list
@@ -153,7 +154,7 @@ check-valgrind: tests
 	BUILD=$(BUILD) VALGRIND=1 tests/run
 
 bench: all
-	BUILD=$(BUILD) bench/run
+	BUILD=$(BUILD) PEERS=$(PEERS) ROUNDS=$(ROUNDS) bench/run
 
 bench-registrar: all
 	BUILD=$(BUILD) /usr/bin/python3 tests/registrar/bench.py

@@ -7,7 +7,7 @@
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
-BENCH=${OPSBOT_BENCH_DIR:-$ROOT/../shared/bench}
+BENCH=${OPSBOT_BENCH_DIR:-$ROOT/bench/harness}
 BUILD_DIR=${OPSBOT_BUILD_DIR:-$ROOT/build}
 OUT=$1 ROUNDS=${2:-3}
 RUN=$(mktemp -d "${TMPDIR:-/tmp}/opsbot-hol.XXXXXX")

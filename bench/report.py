@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """report.py RESULTS.jsonl - summarises a `make bench` run as Markdown:
 medians over the rounds of opsbot and of the pingbot floor measured in
-the same run, the ratios the targets are stated in, and pass/fail."""
+the same run, the ratios the targets are stated in, and pass/fail; with
+peers in the run (`make bench PEERS=1`), every bot as ratios to that
+same-run floor."""
 import json
 import statistics
 import sys
@@ -29,6 +31,26 @@ def phase(d, window):
         if t["window"] == window:
             return t
     return {}
+
+
+# Labels run-eggdrop.sh and run-limnoria.sh give their runs.
+PEERS = [("eggdrop-putquick", "Eggdrop (putquick)"), ("limnoria", "Limnoria")]
+
+
+def peer_ratios(bots, floor):
+    """Each bot against the pingbot floor of the same run: latency, CPU,
+    memory and start-up as multiples of the floor's (lower is better),
+    throughput as a fraction of it (higher is better)."""
+    out = ["| bot / pingbot, same run | seq p50 | seq p99 | w=64 /s | "
+           "bot CPU/cmd w64 | VmRSS joined | exec->JOIN |",
+           "| --- | --- | --- | --- | --- | --- | --- |"]
+    for b in bots:
+        out.append("| %s | %.2fx | %.2fx | %.2fx | %.1fx | %.2fx | %.2fx |" % (
+            b["name"], b["seq_p50"] / floor["seq_p50"],
+            b["seq_p99"] / floor["seq_p99"], b["w64"] / floor["w64"],
+            b["cpu_w64"] / floor["cpu_w64"] if floor["cpu_w64"] else float("nan"),
+            b["rss"] / floor["rss"], b["join"] / floor["join"]))
+    return "\n".join(out)
 
 
 def main():
@@ -60,6 +82,12 @@ def main():
     o, p = row("opsbot", bot), row("pingbot (two-pass floor)", ping)
     tls = [d for d in runs.get("opsbot-tls", []) if d["mode"] == "bot"]
     rows = [o, p] + ([row("opsbot over TLS (reported, no target)", tls)] if tls else [])
+    peers = []
+    for label, name in PEERS:
+        got = [d for d in runs.get(label, []) if d["mode"] == "bot"]
+        if got:
+            peers.append(row(name, got))
+    rows += peers
     out = []
     out.append("| bot | runs | seq p50 µs | seq p99 µs | w=1 /s | w=8 /s | w=64 /s "
                "| bot CPU µs/cmd (seq / w64) | VmRSS joined -> end | exec->JOIN ms "
@@ -94,6 +122,9 @@ def main():
     out.append("| --- | --- | --- | --- |")
     for name, bound, got, ok in checks:
         out.append("| %s | %s | %s | %s |" % (name, bound, got, "pass" if ok else "**FAIL**"))
+    if peers:
+        out.append("")
+        out.append(peer_ratios([o] + peers, p))
     print("\n".join(out))
     return 0 if all(c[3] for c in checks) else 1
 

@@ -6,13 +6,14 @@
  *   !example whisper <text>       reply_private
  *   !example fail                 reply_error
  *   !example wait <ms>            timer + a pending request + done
- *   !example fetch <url>          HTTP (capability example.fetch)
+ *   !example fetch <url>          HTTP
  *   !example run <words...>       a child process, line by line
  *   !example sleep <ms>           blocking work on the job pool, with
  *                                 progress messages, a cancel hook, a
- *                                 time limit and the drain policy
- *   !example signal <id> <sig>    a signal to a running child
- *   !example cancel <id>          cancel any of the above
+ *                                 time limit and the drain policy; at
+ *                                 most [plugin.example] sleeps at once
+ *   !example signal <id> <sig>    a signal to a child the asker started
+ *   !example cancel <id>          cancels what the asker started above
  *   !example pipe <text>          an fd watch on a pipe
  *   !example count                the store, with a migration
  *   !example reset                a destructive command: asks for --yes
@@ -24,6 +25,24 @@
  *   POST /hooks/example/echo      a webhook with a shared token
  *   POST /hooks/example/signed    a webhook signed with HMAC-SHA256,
  *                                 de-duplicated by X-Delivery-Id
+ *
+ * Capabilities ([access] grant): whatever uses the machine, the network or
+ * the store on someone's behalf needs one; echo, whisper, fail, wait,
+ * count, config and servers are open to everyone.
+ *
+ *   example.fetch     fetch           example.remember  remember, memory
+ *   example.run       run             example.signal    signal
+ *   example.sleep     sleep           example.cancel    cancel
+ *   example.pipe      pipe            example.announce  announce
+ *   example.reset     reset           example.secret    config's token length
+ *
+ * Ownership: every operation a command starts is kept on a list with who
+ * asked (the services account, or the nick when there is none); cancel
+ * and signal act only on the asker's own entries.  The heartbeat timer is
+ * the plugin's, never on that list, so no command can stop it.
+ *
+ * Writes: every store and state write is checked, and a failed one is
+ * answered with reply_error, never with "ok".
  */
 #include "opsbot.h"
 
@@ -40,24 +59,133 @@ static const struct opsbot_api *bot;
 static struct opsbot_plugin *self;
 static int64_t heartbeat_id;
 static long heartbeats;
+static int sleeps_running;
 
-/* A pending command and what it waits for. */
+/*
+ * A pending command, what it waits for and who asked.  Once its operation
+ * has started it is on the started list (pending_track) until its final
+ * callback (pending_free): that list is what cancel and signal may touch.
+ * A struct pending is the first member of the larger ones (sleeper,
+ * piper), so pending_free frees them whole.
+ */
 struct pending {
 	struct opsbot_request *req;
 	int64_t started_ms;
 	long ms;
 	int lines;
+	int64_t id;  /* the operation, once started */
+	char *owner; /* "account NAME" or "nick NAME" */
+	struct pending *next;
 };
 
-static struct pending *pending_new(struct opsbot_request *req)
-{
-	struct pending *p = calloc(1, sizeof(*p));
+static struct pending *started;
 
-	if (p) {
-		p->req = req;
-		p->started_ms = bot->now_ms();
+/* Who is asking: the services account when known, else the nick. */
+static void asker_name(const struct opsbot_request *req, char *out, size_t size)
+{
+	if (req->account)
+		snprintf(out, size, "account %s", req->account);
+	else
+		snprintf(out, size, "nick %s", req->nick);
+}
+
+static int pending_init(struct pending *p, struct opsbot_request *req)
+{
+	char who[256];
+
+	asker_name(req, who, sizeof(who));
+	p->req = req;
+	p->started_ms = bot->now_ms();
+	p->owner = strdup(who);
+	return p->owner ? 0 : -1;
+}
+
+/* size: of the container whose first member is the struct pending. */
+static void *pending_alloc(struct opsbot_request *req, size_t size)
+{
+	struct pending *p = calloc(1, size);
+
+	if (p && pending_init(p, req) < 0) {
+		free(p);
+		p = NULL;
 	}
 	return p;
+}
+
+static void pending_track(struct pending *p, int64_t id)
+{
+	p->id = id;
+	p->next = started;
+	started = p;
+}
+
+static struct pending *pending_find(int64_t id)
+{
+	struct pending *p;
+
+	for (p = started; p; p = p->next)
+		if (p->id == id)
+			return p;
+	return NULL;
+}
+
+/* Off the started list (if it was on it), then freed with its container. */
+static void pending_free(struct pending *p)
+{
+	struct pending **at;
+
+	for (at = &started; *at; at = &(*at)->next)
+		if (*at == p) {
+			*at = p->next;
+			break;
+		}
+	free(p->owner);
+	free(p);
+}
+
+/*
+ * The asker's own running operation with this id, or NULL after replying
+ * why not: nothing of theirs runs with it (the heartbeat, another
+ * plugin's work, someone else's sleep).
+ */
+static struct pending *own_operation(struct opsbot_request *req,
+				     const char *text)
+{
+	char *end, who[256];
+	long long id = strtoll(text, &end, 10);
+	struct pending *p;
+
+	if (end == text || *end || id <= 0) {
+		bot->reply_error(req, "example: '%s' is not an operation id",
+				 text);
+		return NULL;
+	}
+	p = pending_find(id);
+	asker_name(req, who, sizeof(who));
+	if (p && !strcmp(p->owner, who))
+		return p;
+	if (p)
+		bot->reply_error(req,
+				 "example: %lld was started by someone else; "
+				 "only they can stop it",
+				 id);
+	else if (id == heartbeat_id)
+		bot->reply_error(req,
+				 "example: %lld is the plugin's heartbeat, "
+				 "not yours to stop",
+				 id);
+	else {
+		char hint[128];
+
+		/* "!example wait 1000" on IRC, "opsbot run example ..." in
+		 * a shell: how this asker starts something. */
+		bot->command_example(req, hint, sizeof(hint), "wait 1000");
+		bot->reply_error(req,
+				 "example: nothing you started is running with "
+				 "id %lld (start something with %s)",
+				 id, hint);
+	}
+	return NULL;
 }
 
 /* ---- replies ---- */
@@ -101,7 +229,7 @@ static long on_wait_timer(struct opsbot_plugin *pl, int status, void *data)
 		bot->reply_error(p->req, "wait cancelled");
 		bot->done(p->req, status);
 	}
-	free(p);
+	pending_free(p);
 	return OPSBOT_TIMER_STOP;
 }
 
@@ -125,15 +253,16 @@ static int cmd_wait(struct opsbot_plugin *pl, struct opsbot_request *req,
 
 	if (parse_ms(req->argv[0], &ms) < 0)
 		return OPSBOT_EUSAGE;
-	p = pending_new(req);
+	p = pending_alloc(req, sizeof(*p));
 	if (!p)
 		return OPSBOT_ERR;
 	id = bot->timer_start(self, ms, on_wait_timer, p);
 	if (id < 0) {
-		free(p);
+		pending_free(p);
 		bot->reply_error(req, "example: cannot start a timer");
 		return OPSBOT_ERR;
 	}
+	pending_track(p, id);
 	bot->reply(req, "waiting %ld ms (id %lld)", ms, (long long)id);
 	return OPSBOT_PENDING;
 }
@@ -162,7 +291,7 @@ static void on_fetched(struct opsbot_plugin *pl,
 		    res->elapsed_ms, cookies, cookies == 1 ? "" : "s");
 		bot->done(p->req, OPSBOT_OK);
 	}
-	free(p);
+	pending_free(p);
 }
 
 static int cmd_fetch(struct opsbot_plugin *pl, struct opsbot_request *req,
@@ -170,7 +299,7 @@ static int cmd_fetch(struct opsbot_plugin *pl, struct opsbot_request *req,
 {
 	struct opsbot_http_request r = {.size =
 					    sizeof(struct opsbot_http_request)};
-	struct pending *p = pending_new(req);
+	struct pending *p = pending_alloc(req, sizeof(*p));
 	int64_t id;
 
 	if (!p)
@@ -180,11 +309,13 @@ static int cmd_fetch(struct opsbot_plugin *pl, struct opsbot_request *req,
 	r.max_response_bytes = 1024 * 1024;
 	id = bot->http_start(self, &r, on_fetched, p);
 	if (id < 0) {
-		free(p);
+		pending_free(p);
 		bot->reply_error(req, "example: cannot fetch that URL (http "
 				      "and https only)");
 		return OPSBOT_ERR;
 	}
+	pending_track(p, id);
+	bot->reply(req, "fetching (id %lld)", (long long)id);
 	return OPSBOT_PENDING;
 }
 
@@ -217,7 +348,7 @@ static void on_process(struct opsbot_plugin *pl,
 		bot->done(p->req, ev->status == OPSBOT_OK && !ev->exit_code
 				      ? OPSBOT_OK
 				      : OPSBOT_ERR);
-		free(p);
+		pending_free(p);
 		return;
 	}
 }
@@ -240,15 +371,16 @@ static int cmd_run(struct opsbot_plugin *pl, struct opsbot_request *req,
 	o.argv = argv;
 	o.env = env;
 	o.timeout_ms = 10000;
-	p = pending_new(req);
+	p = pending_alloc(req, sizeof(*p));
 	if (!p)
 		return OPSBOT_ERR;
 	id = bot->process_start(self, &o, on_process, p);
 	if (id < 0) {
-		free(p);
+		pending_free(p);
 		bot->reply_error(req, "example: cannot start echo");
 		return OPSBOT_ERR;
 	}
+	pending_track(p, id);
 	return OPSBOT_PENDING;
 }
 
@@ -320,7 +452,8 @@ static void sleep_done(struct opsbot_plugin *pl, int status, void *data)
 				 status == OPSBOT_ETIMEDOUT ? "timed out"
 							    : "cancelled");
 	bot->done(s->p.req, status);
-	free(s);
+	sleeps_running--;
+	pending_free(&s->p);
 }
 
 static int cmd_sleep(struct opsbot_plugin *pl, struct opsbot_request *req,
@@ -336,24 +469,36 @@ static int cmd_sleep(struct opsbot_plugin *pl, struct opsbot_request *req,
 	    /* An unload or config reload waits for it. */
 	    .unload_policy = OPSBOT_UNLOAD_DRAIN,
 	};
+	long long limit = bot->config_int(self, NULL, "sleeps");
 	struct sleeper *s;
 	int64_t id;
 	long ms;
 
 	if (parse_ms(req->argv[0], &ms) < 0)
 		return OPSBOT_EUSAGE;
-	s = calloc(1, sizeof(*s));
+	/* Each sleep holds a job thread: a few may, a crowd may not. */
+	if (sleeps_running >= limit) {
+		bot->reply_error(req,
+				 "example: %d sleep%s already running, the "
+				 "limit ([plugin.example] sleeps); wait or "
+				 "cancel yours",
+				 sleeps_running,
+				 sleeps_running == 1 ? "" : "s");
+		return OPSBOT_ERR;
+	}
+	s = pending_alloc(req, sizeof(*s));
 	if (!s)
 		return OPSBOT_ERR;
-	s->p.req = req;
-	s->p.started_ms = bot->now_ms();
 	s->p.ms = ms;
 	jo.timeout_ms = ms + 60000;
 	id = bot->job_start(self, &jo, s);
 	if (id < 0) {
-		free(s);
+		pending_free(&s->p);
+		bot->reply_error(req, "example: cannot start a job");
 		return OPSBOT_ERR;
 	}
+	pending_track(&s->p, id);
+	sleeps_running++;
 	bot->reply(req, "sleeping %ld ms (id %lld)", ms, (long long)id);
 	return OPSBOT_PENDING;
 }
@@ -368,7 +513,7 @@ static int cmd_signal(struct opsbot_plugin *pl, struct opsbot_request *req,
 		     {"TERM", SIGTERM},
 		     {"USR1", SIGUSR1},
 		     {"HUP", SIGHUP}};
-	long long id = strtoll(req->argv[0], NULL, 10);
+	struct pending *p;
 	size_t i;
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -376,39 +521,38 @@ static int cmd_signal(struct opsbot_plugin *pl, struct opsbot_request *req,
 			break;
 	if (i == sizeof(names) / sizeof(names[0]))
 		return OPSBOT_EUSAGE;
-	if (bot->process_signal(self, id, names[i].sig) != OPSBOT_OK) {
-		bot->reply_error(req, "no child running with id %lld", id);
+	p = own_operation(req, req->argv[0]);
+	if (!p)
+		return OPSBOT_ERR;
+	if (bot->process_signal(self, p->id, names[i].sig) != OPSBOT_OK) {
+		bot->reply_error(req, "example: %lld is not a running child",
+				 (long long)p->id);
 		return OPSBOT_ERR;
 	}
-	bot->reply(req, "sent SIG%s to %lld", names[i].name, id);
+	bot->reply(req, "sent SIG%s to %lld", names[i].name, (long long)p->id);
 	return OPSBOT_OK;
 }
 
 static int cmd_cancel(struct opsbot_plugin *pl, struct opsbot_request *req,
 		      void *data)
 {
-	long long id = strtoll(req->argv[0], NULL, 10);
+	struct pending *p = own_operation(req, req->argv[0]);
 
-	if (bot->cancel(self, id) != OPSBOT_OK) {
-		char hint[128];
-
-		/* "!example sleep 1000" on IRC, "opsbot run example ..." in
-		 * a shell: how this asker starts something. */
-		bot->command_example(req, hint, sizeof(hint), "sleep 1000");
-		bot->reply_error(req,
-				 "nothing running with id %lld (start "
-				 "something with %s)",
-				 id, hint);
+	if (!p)
+		return OPSBOT_ERR;
+	if (bot->cancel(self, p->id) != OPSBOT_OK) {
+		bot->reply_error(req, "example: %lld is already ending",
+				 (long long)p->id);
 		return OPSBOT_ERR;
 	}
-	bot->reply(req, "cancelling %lld", id);
+	bot->reply(req, "cancelling %lld", (long long)p->id);
 	return OPSBOT_OK;
 }
 
 /* ---- an fd watch ---- */
 
 struct piper {
-	struct opsbot_request *req;
+	struct pending p;
 	int fds[2];
 	char got[256];
 };
@@ -420,11 +564,11 @@ static void on_pipe(struct opsbot_plugin *pl, int64_t id, int fd,
 
 	if (status != OPSBOT_OK) {
 		/* The final call: the watch is gone, the fds are ours. */
-		bot->reply(w->req, "read back: %s", w->got);
+		bot->reply(w->p.req, "read back: %s", w->got);
 		close(w->fds[0]);
 		close(w->fds[1]);
-		bot->done(w->req, OPSBOT_OK);
-		free(w);
+		bot->done(w->p.req, OPSBOT_OK);
+		pending_free(&w->p);
 		return;
 	}
 	if (events & OPSBOT_FD_READABLE) {
@@ -438,24 +582,27 @@ static void on_pipe(struct opsbot_plugin *pl, int64_t id, int fd,
 static int cmd_pipe(struct opsbot_plugin *pl, struct opsbot_request *req,
 		    void *data)
 {
-	struct piper *w = calloc(1, sizeof(*w));
+	struct piper *w = pending_alloc(req, sizeof(*w));
 	size_t len = strlen(req->args);
 	int64_t id;
 
-	if (!w || pipe(w->fds) < 0) {
-		free(w);
+	if (!w)
+		return OPSBOT_ERR;
+	if (pipe(w->fds) < 0) {
+		pending_free(&w->p);
 		return OPSBOT_ERR;
 	}
-	w->req = req;
 	/* Watch nothing yet, write, then ask for readability. */
 	id = bot->fd_watch(self, w->fds[0], 0, on_pipe, w);
+	if (id > 0)
+		pending_track(&w->p, id);
 	if (id < 0 || write(w->fds[1], req->args, len < 200 ? len : 200) < 0) {
 		if (id > 0)
 			bot->cancel(self, id); /* on_pipe cleans up */
 		else {
 			close(w->fds[0]);
 			close(w->fds[1]);
-			free(w);
+			pending_free(&w->p);
 		}
 		return id > 0 ? OPSBOT_PENDING : OPSBOT_ERR;
 	}
@@ -472,9 +619,16 @@ static int cmd_remember(struct opsbot_plugin *pl, struct opsbot_request *req,
 	size_t len;
 
 	if (req->argc == 2) {
+		/* A full disk or a read-only database: say so, never "ok". */
 		if (bot->state_set(self, req->argv[0], req->argv[1],
-				   strlen(req->argv[1])) != OPSBOT_OK)
+				   strlen(req->argv[1])) != OPSBOT_OK) {
+			bot->reply_error(req,
+					 "example: cannot remember %s: the "
+					 "store refused the write (see the "
+					 "bot's log)",
+					 req->argv[0]);
 			return OPSBOT_ERR;
+		}
 		bot->reply(req, "remembered %s", req->argv[0]);
 		return OPSBOT_OK;
 	}
@@ -508,17 +662,29 @@ static int cmd_reset(struct opsbot_plugin *pl, struct opsbot_request *req,
 		     void *data)
 {
 	sqlite3 *db = bot->store(self);
+	int rc;
 
+	/* The state shares the store's connection: one transaction makes the
+	 * reset and the record of who did it happen together, or neither. */
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		goto failed;
 	if (sqlite3_exec(db, "DELETE FROM example_counter", NULL, NULL, NULL) !=
-	    SQLITE_OK) {
-		bot->reply_error(req, "example: store error: %s",
-				 sqlite3_errmsg(db));
-		return OPSBOT_ERR;
-	}
-	bot->state_delete(self, "last-reset-by");
-	bot->state_set(self, "last-reset-by", req->nick, strlen(req->nick));
+	    SQLITE_OK)
+		goto failed;
+	rc = bot->state_delete(self, "last-reset-by");
+	if ((rc != OPSBOT_OK && rc != OPSBOT_ENOENT) ||
+	    bot->state_set(self, "last-reset-by", req->nick,
+			   strlen(req->nick)) != OPSBOT_OK ||
+	    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto failed;
 	bot->reply(req, "counter reset");
 	return OPSBOT_OK;
+failed:
+	bot->reply_error(req, "example: counter not reset: %s",
+			 sqlite3_errmsg(db));
+	if (!sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return OPSBOT_ERR;
 }
 
 /* ---- sub-sections ---- */
@@ -570,6 +736,14 @@ static int cmd_count(struct opsbot_plugin *pl, struct opsbot_request *req,
 		return OPSBOT_ERR;
 	}
 	n = sqlite3_column_int64(st, 0);
+	/* The write commits when the statement runs to its end: a commit
+	 * that fails (a full disk) shows there, not on the first row. */
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		bot->reply_error(req, "example: store error: %s",
+				 sqlite3_errmsg(db));
+		sqlite3_finalize(st);
+		return OPSBOT_ERR;
+	}
 	sqlite3_finalize(st);
 	bot->reply(req, "count is %lld", n);
 	return OPSBOT_OK;
@@ -650,9 +824,15 @@ static int on_signed_hook(struct opsbot_plugin *pl,
 		return 400;
 	snprintf(key, sizeof(key), "delivery %.100s", delivery);
 	/* A retried delivery is acknowledged, not acted on twice. */
-	if (bot->seen_before(self, key, 24L * 3600 * 1000) == 1) {
+	switch (bot->seen_before(self, key, 24L * 3600 * 1000)) {
+	case 0:
+		break;
+	case 1:
 		bot->webhook_respond(hook, "text/plain", "duplicate", 9);
 		return 200;
+	default:
+		/* Not recorded: the sender retries later. */
+		return 503;
 	}
 	bot->log(self, OPSBOT_LOG_INFO, "signed delivery %s: %zu bytes",
 		 delivery, hook->body_len);
@@ -680,22 +860,23 @@ static const struct opsbot_command commands[] = {
 		   cmd_wait, NULL),
     OPSBOT_COMMAND("fetch", "<url>", "fetches a URL and reports its size",
 		   "example.fetch", 1, 1, cmd_fetch, NULL),
-    OPSBOT_COMMAND("run", "<words...>", "runs echo with the words", NULL, 0, 16,
-		   cmd_run, NULL),
-    OPSBOT_COMMAND("sleep", "<ms>", "blocks a pool thread that long", NULL, 1,
-		   1, cmd_sleep, NULL),
+    OPSBOT_COMMAND("run", "<words...>", "runs echo with the words",
+		   "example.run", 0, 16, cmd_run, NULL),
+    OPSBOT_COMMAND("sleep", "<ms>", "blocks a pool thread that long",
+		   "example.sleep", 1, 1, cmd_sleep, NULL),
     OPSBOT_COMMAND("signal", "<id> INT|TERM|USR1|HUP",
-		   "sends a signal to a running child", NULL, 2, 2, cmd_signal,
-		   NULL),
-    OPSBOT_COMMAND("cancel", "<id>", "cancels a wait, fetch, run or sleep",
-		   NULL, 1, 1, cmd_cancel, NULL),
+		   "sends a signal to a child you started", "example.signal", 2,
+		   2, cmd_signal, NULL),
+    OPSBOT_COMMAND("cancel", "<id>",
+		   "cancels a wait, fetch, run, sleep or pipe you started",
+		   "example.cancel", 1, 1, cmd_cancel, NULL),
     OPSBOT_COMMAND("pipe", "<text>", "reads text back through an fd watch",
-		   NULL, 1, -1, cmd_pipe, NULL),
+		   "example.pipe", 1, -1, cmd_pipe, NULL),
     OPSBOT_COMMAND("remember", "<key> [<value>]",
-		   "stores or shows a value in the plugin's state", NULL, 1, 2,
-		   cmd_remember, NULL),
-    OPSBOT_COMMAND("memory", "", "lists the plugin's state", NULL, 0, 0,
-		   cmd_memory, NULL),
+		   "stores or shows a value in the plugin's state",
+		   "example.remember", 1, 2, cmd_remember, NULL),
+    OPSBOT_COMMAND("memory", "", "lists the plugin's state", "example.remember",
+		   0, 0, cmd_memory, NULL),
     OPSBOT_COMMAND("servers", "", "lists [plugin.example.server.*]", NULL, 0, 0,
 		   cmd_servers, NULL),
     {.size = sizeof(struct opsbot_command),
@@ -721,6 +902,9 @@ static int example_init(struct opsbot_plugin *p, const struct opsbot_api *api)
 	bot = api;
 	self = p;
 	heartbeats = 0;
+	heartbeat_id = 0;
+	sleeps_running = 0;
+	started = NULL;
 	if (bot->store_migrate(self, migrations, 2) != OPSBOT_OK)
 		return OPSBOT_ERR;
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
@@ -752,8 +936,9 @@ static int example_init(struct opsbot_plugin *p, const struct opsbot_api *api)
 		    self,
 		    (long)bot->config_duration_ms(self, NULL, "heartbeat"),
 		    on_heartbeat, NULL);
-	bot->log(self, OPSBOT_LOG_INFO, "ready (%s)",
-		 bot->config_string(self, NULL, "greeting"));
+	bot->log(self, OPSBOT_LOG_INFO, "ready (%s), heartbeat id %lld",
+		 bot->config_string(self, NULL, "greeting"),
+		 (long long)heartbeat_id);
 	return OPSBOT_OK;
 }
 
@@ -789,6 +974,9 @@ static const struct opsbot_config_key config_keys[] = {
 		      "checked on the webhook (X-Example-Token)"),
     OPSBOT_CONFIG_KEY("channel", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
 		      "where !example announce and sleep progress speak"),
+    OPSBOT_CONFIG_KEY("sleeps", OPSBOT_CONFIG_INT, "2", 0, 1, 16,
+		      "how many !example sleep may run at once (each holds a "
+		      "job thread)"),
     OPSBOT_CONFIG_END,
 };
 

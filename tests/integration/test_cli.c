@@ -9,6 +9,7 @@
 
 #include <check.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 #include <limits.h>
 #include <stdio.h>
@@ -136,6 +137,78 @@ START_TEST(example_long_work_state_and_confirmation)
 }
 END_TEST
 
+/* Nothing started by a command can be cancelled by another asker: a
+ * shell run owns nothing, so any id is refused, with a hint. */
+START_TEST(example_cancel_refuses_what_the_asker_did_not_start)
+{
+	const char *cancel[] = {"-c",	  conf, "run", "example",
+				"cancel", "1",	NULL};
+	const char *signal_[] = {"-c",	   conf, "run",	 "example",
+				 "signal", "1",	 "TERM", NULL};
+	const char *junk[] = {"-c",	conf, "run", "example",
+			      "cancel", "1x", NULL};
+
+	expect(cancel, 1, "",
+	       "nothing you started is running with id 1 (start something "
+	       "with opsbot run example wait 1000)");
+	expect(signal_, 1, "", "nothing you started is running with id 1");
+	expect(junk, 1, "", "'1x' is not an operation id");
+}
+END_TEST
+
+/* Makes every later write of the example plugin fail, as a full disk or
+ * a read-only file would.  A trigger rather than chmod 0400: the tests
+ * may run as root, whom file modes do not stop. */
+static void refuse_writes(void)
+{
+	static const char *const sql =
+	    "CREATE TRIGGER ro_state_insert BEFORE INSERT ON host_state "
+	    "BEGIN SELECT RAISE(ABORT, 'disk full (test)'); END;"
+	    "CREATE TRIGGER ro_state_update BEFORE UPDATE ON host_state "
+	    "BEGIN SELECT RAISE(ABORT, 'disk full (test)'); END;"
+	    "CREATE TRIGGER ro_counter_update BEFORE UPDATE ON "
+	    "example_counter BEGIN SELECT RAISE(ABORT, 'disk full (test)'); "
+	    "END;"
+	    "CREATE TRIGGER ro_counter_delete BEFORE DELETE ON "
+	    "example_counter BEGIN SELECT RAISE(ABORT, 'disk full (test)'); "
+	    "END;";
+	char *db_path = xasprintf("%s/state.db", dir);
+	sqlite3 *db = NULL;
+
+	ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+	ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK,
+		      "%s", sqlite3_errmsg(db));
+	sqlite3_close(db);
+	free(db_path);
+}
+
+/* A write the store refuses is answered with an error and exit 1, never
+ * with "remembered" or "counter reset"; what was there stays. */
+START_TEST(example_reports_a_failed_write)
+{
+	const char *set[] = {"-c",	 conf,	  "run",  "example",
+			     "remember", "color", "blue", NULL};
+	const char *set_again[] = {"-c",       conf,	"run", "example",
+				   "remember", "color", "red", NULL};
+	const char *get[] = {"-c",	 conf,	  "run", "example",
+			     "remember", "color", NULL};
+	const char *count[] = {"-c", conf, "run", "example", "count", NULL};
+	const char *reset_yes[] = {"-c",    conf,    "run", "example",
+				   "reset", "--yes", NULL};
+
+	expect(set, 0, "remembered color", "");
+	expect(count, 0, "count is 1", "");
+	refuse_writes();
+	expect(set_again, 1, "",
+	       "example: cannot remember color: the store refused the "
+	       "write");
+	expect(count, 1, "", "example: store error: disk full (test)");
+	expect(reset_yes, 1, "",
+	       "example: counter not reset: disk full (test)");
+	expect(get, 0, "color = blue", "");
+}
+END_TEST
+
 /* Ctrl-C on `opsbot run`: the running job is cancelled through its
  * cancel hook, the plugin unloads, the store closes, exit 1 at once. */
 START_TEST(ctrl_c_cancels_a_running_command)
@@ -235,6 +308,8 @@ static Suite *cli_suite(void)
 	tcase_add_test(tc, run_exit_codes_and_streams);
 	tcase_add_test(tc, example_long_work_state_and_confirmation);
 	tcase_add_test(tc, ctrl_c_cancels_a_running_command);
+	tcase_add_test(tc, example_cancel_refuses_what_the_asker_did_not_start);
+	tcase_add_test(tc, example_reports_a_failed_write);
 	tcase_add_test(tc,
 		       check_config_runs_plugin_checks_without_side_effects);
 	tcase_add_test(tc, check_config_reports_every_error);

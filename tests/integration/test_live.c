@@ -53,6 +53,8 @@ static void write_config(const char *extra)
 		 "[bot]\nplugins = probe, example\nplugin_dir = plugins\n"
 		 "state = state.db\n"
 		 "[access]\ngrant = mask admin!*@127.0.0.1 admin\n"
+		 "grant = mask mallory!*@127.0.0.1 example.cancel "
+		 "example.signal\n"
 		 "[plugin.probe]\nkey = sup3r-s3cret-key\n%s",
 		 server.port, extra ? extra : "");
 	path = test_write_file(dir, "opsbot.conf", b.data);
@@ -267,6 +269,98 @@ START_TEST(injection_is_harmless)
 }
 END_TEST
 
+/* The id after "text" on a line of the bot's log, or -1. */
+static long long log_number_after(const char *text)
+{
+	FILE *f = fopen(bot.log_path, "r");
+	char line[1024];
+	long long id = -1;
+
+	while (f && fgets(line, sizeof(line), f)) {
+		const char *at = strstr(line, text);
+
+		if (at)
+			id = strtoll(at + strlen(text), NULL, 10);
+	}
+	if (f)
+		fclose(f);
+	return id;
+}
+
+/* The id in "<prefix><id>" of a line from the client, or -1. */
+static long long wait_number_after(struct ircclient *c, const char *prefix)
+{
+	const char *line = ircclient_wait(c, prefix, WAIT_MS);
+
+	return line ? strtoll(strstr(line, prefix) + strlen(prefix), NULL, 10)
+		    : -1;
+}
+
+/* The example plugin in a channel: capabilities on what uses the
+ * machine, cancel only for the asker's own work, never the heartbeat,
+ * and a cap on the sleeps running at once. */
+START_TEST(example_capabilities_ownership_and_limits)
+{
+	struct ircclient other;
+	long long heartbeat, first, second;
+
+	ck_assert(bot_wait_log(&bot, "heartbeat id ", WAIT_MS));
+	heartbeat = log_number_after("heartbeat id ");
+	ck_assert_int_gt(heartbeat, 0);
+	/* Not even an admin stops the plugin's own timer from chat. */
+	ircclient_send(&client, "PRIVMSG #c :!example cancel %lld", heartbeat);
+	ck_assert_ptr_nonnull(ircclient_wait(
+	    &client, "is the plugin's heartbeat, not yours to stop", WAIT_MS));
+	/* Two sleeps may run (the default limit), a third is refused. */
+	ircclient_send(&client, "PRIVMSG #c :!example sleep 20000");
+	first = wait_number_after(&client, "sleeping 20000 ms (id ");
+	ircclient_send(&client, "PRIVMSG #c :!example sleep 20000");
+	second = wait_number_after(&client, "sleeping 20000 ms (id ");
+	ck_assert_int_gt(first, 0);
+	ck_assert_int_gt(second, 0);
+	ircclient_send(&client, "PRIVMSG #c :!example sleep 10");
+	ck_assert_ptr_nonnull(ircclient_wait(
+	    &client, "2 sleeps already running, the limit", WAIT_MS));
+
+	ck_assert_int_eq(ircclient_connect(&other, "127.0.0.1", server.port,
+					   "mallory", WAIT_MS),
+			 0);
+	/* Open to everyone: echo.  Not without a grant: sleep, run. */
+	ircclient_send(&other, "PRIVMSG opsbot :!example echo hi");
+	ck_assert_ptr_nonnull(
+	    ircclient_wait(&other, "PRIVMSG mallory :hi", WAIT_MS));
+	ircclient_send(&other, "PRIVMSG opsbot :!example sleep 60000");
+	ck_assert_ptr_nonnull(
+	    ircclient_wait(&other, "needs capability example.sleep", WAIT_MS));
+	ircclient_send(&other, "PRIVMSG opsbot :!example run x");
+	ck_assert_ptr_nonnull(
+	    ircclient_wait(&other, "needs capability example.run", WAIT_MS));
+	/* With example.cancel, still only one's own work. */
+	ircclient_send(&other, "PRIVMSG opsbot :!example cancel %lld", first);
+	ck_assert_ptr_nonnull(ircclient_wait(
+	    &other, "was started by someone else; only they can stop it",
+	    WAIT_MS));
+	ircclient_send(&other, "PRIVMSG opsbot :!example signal %lld TERM",
+		       second);
+	ck_assert_ptr_nonnull(
+	    ircclient_wait(&other, "was started by someone else", WAIT_MS));
+	ircclient_close(&other);
+
+	/* The asker cancels both; then a sleep may start again. */
+	ircclient_send(&client, "PRIVMSG #c :!example cancel %lld", first);
+	ck_assert_ptr_nonnull(ircclient_wait(&client, "cancelling", WAIT_MS));
+	ircclient_send(&client, "PRIVMSG #c :!example cancel %lld", second);
+	ck_assert_ptr_nonnull(ircclient_wait(&client, "cancelling", WAIT_MS));
+	ck_assert_ptr_nonnull(
+	    ircclient_wait(&client, "sleep cancelled", WAIT_MS));
+	ck_assert_ptr_nonnull(
+	    ircclient_wait(&client, "sleep cancelled", WAIT_MS));
+	ircclient_send(&client, "PRIVMSG #c :!example sleep 10");
+	ck_assert_ptr_nonnull(
+	    ircclient_wait(&client, "slept 10 ms on a job thread", WAIT_MS));
+}
+END_TEST
+
 START_TEST(sighup_reloads_or_keeps_config)
 {
 	/* A broken config is refused; the bot keeps running. */
@@ -380,6 +474,7 @@ static Suite *live_suite(void)
 	tcase_add_test(tc, long_reply_is_split_cleanly);
 	tcase_add_test(tc, reload_with_work_in_flight);
 	tcase_add_test(tc, injection_is_harmless);
+	tcase_add_test(tc, example_capabilities_ownership_and_limits);
 	tcase_add_test(tc, sighup_reloads_or_keeps_config);
 	tcase_add_test(tc, sigterm_quits_cleanly);
 	tcase_add_test(tc, reconnects_after_server_restart);
