@@ -409,7 +409,10 @@ static void sasl_respond(void)
 		const char *user =
 		    cfg->sasl_username ? cfg->sasl_username : cfg->nick;
 
-		/* authzid \0 authcid \0 password, authzid empty. */
+		/* authzid \0 authcid \0 password, the authorisation
+		 * identity the account itself: RFC 4616 allows it empty,
+		 * but some services refuse an empty one. */
+		buf_adds(&raw, user);
 		buf_addch(&raw, '\0');
 		buf_adds(&raw, user);
 		buf_addch(&raw, '\0');
