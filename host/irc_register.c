@@ -173,8 +173,37 @@ void irc_register_on_nick_error(const struct irc_message *m, int code)
 	irc_send_now1("NICK", nick);
 }
 
+/* Could the server really have given us this nick?  Not empty, not
+ * longer than we keep, and nothing a target, a mask or the command
+ * parser treats specially (a nick of "" or ":" would make every line
+ * that starts with ',' or ':' a command addressed to us). */
+static int nick_valid(const char *nick)
+{
+	const unsigned char *c = (const unsigned char *)nick;
+
+	if (!nick || !*nick || strlen(nick) >= sizeof(reg.nick))
+		return 0;
+	if ((*c >= '0' && *c <= '9') || *c == '-' ||
+	    strchr(reg.isupport.chantypes, *c) || strchr("$+~%@&#:", *c))
+		return 0;
+	for (; *c; c++)
+		if (*c <= ' ' || *c == 0x7f || strchr(",*?!@.:", *c))
+			return 0;
+	return 1;
+}
+
 void irc_register_on_own_nick(const char *new_nick)
 {
+	if (!nick_valid(new_nick)) {
+		/* Keep the nick we had; the server's idea of it is now
+		 * unknown, so start a clean session. */
+		error(COMPONENT,
+		      "the server renamed us to an invalid nick \"%.40s\"; "
+		      "keeping %s and reconnecting",
+		      new_nick, reg.nick);
+		irc_conn_drop("the server sent an invalid nick for us");
+		return;
+	}
 	strlcpy_safe(reg.nick, new_nick, sizeof(reg.nick));
 	info(COMPONENT, "now known as %s", reg.nick);
 }
@@ -540,8 +569,13 @@ static void nickserv_identify(void)
 void irc_register_on_welcome(const struct irc_message *m, int code)
 {
 	UNUSED(code);
-	if (m->param_count >= 1 && *m->params[0])
+	if (m->param_count >= 1 && nick_valid(m->params[0]))
 		strlcpy_safe(reg.nick, m->params[0], sizeof(reg.nick));
+	else
+		warning(COMPONENT,
+			"the welcome names an invalid nick \"%.40s\"; "
+			"keeping %s",
+			m->param_count >= 1 ? m->params[0] : "", reg.nick);
 	irc_conn_mark_registered();
 	reg.cap_negotiating = 0;
 	info(COMPONENT, "registered as %s on %s", reg.nick, irc_conn_peer());

@@ -678,6 +678,47 @@ START_TEST(grouped_announcements_are_summarised)
 }
 END_TEST
 
+/* A server that renames us to nothing (or to something no nick can be)
+ * must not leave an empty nick behind: every line starting with ',' or
+ * ':' would be addressed to it. */
+START_TEST(invalid_own_nick_from_server_is_refused)
+{
+	static const char *const bad[] = {
+	    ":opsbot!~opsbot@127.0.0.1 NICK :\r\n",
+	    ":opsbot!~opsbot@127.0.0.1 NICK :#ops\r\n",
+	    ":opsbot!~opsbot@127.0.0.1 NICK :a,b\r\n",
+	    ":opsbot!~opsbot@127.0.0.1 NICK :1abc\r\n",
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		registered();
+		feed(bad[i]);
+		ck_assert_str_eq(irc_current_nick(), "opsbot");
+		feed(":ann!a@h PRIVMSG #ops :,ping\r\n"
+		     ":ann!a@h PRIVMSG #ops ::ping\r\n");
+		ck_assert_str_eq(take_sent(), "");
+		stop();
+	}
+	/* A 001 with an empty or invalid nick changes nothing either. */
+	start("");
+	take_sent();
+	feed(":irc.test 001 * :Welcome\r\n");
+	ck_assert_str_eq(irc_current_nick(), "opsbot");
+	stop();
+	start("");
+	take_sent();
+	feed(":irc.test 001 #x :Welcome\r\n");
+	ck_assert_str_eq(irc_current_nick(), "opsbot");
+	stop();
+	/* A valid rename still goes through. */
+	registered();
+	feed(":opsbot!~opsbot@127.0.0.1 NICK :opsbot2\r\n");
+	ck_assert_str_eq(irc_current_nick(), "opsbot2");
+	stop();
+}
+END_TEST
+
 static Suite *protocol_suite(void)
 {
 	Suite *s = suite_create("irc_protocol");
@@ -704,6 +745,7 @@ static Suite *protocol_suite(void)
 	tcase_add_test(tc, nick_is_regained);
 	tcase_add_test(tc, backoff_spreads_and_saturates);
 	tcase_add_test(tc, grouped_announcements_are_summarised);
+	tcase_add_test(tc, invalid_own_nick_from_server_is_refused);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return s;
