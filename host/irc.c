@@ -88,6 +88,14 @@ static void settings_read(struct irc_settings *s, const struct config *cfg)
 	s->realname = xstrdup(config_get(cfg, "irc", k, "realname"));
 	s->channels =
 	    config_get_list(cfg, "irc", k, "channels", &s->channel_count);
+	/* "#chan key": the key is a secret, kept out of every log line
+	 * (a server's 475 may quote it). */
+	for (int i = 0; i < s->channel_count; i++) {
+		const char *key = strchr(s->channels[i], ' ');
+
+		if (key)
+			secret_register(key + strspn(key, " "));
+	}
 	s->flood_control = config_get_bool(cfg, "irc", k, "flood_control");
 	s->flood_burst = (int)config_get_int(cfg, "irc", k, "flood_burst");
 	s->flood_interval_ms =

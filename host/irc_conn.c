@@ -113,15 +113,33 @@ void irc_conn_flush(void)
 	on_flush(&conn.flush_check);
 }
 
+/* The debug log shows what we send, except credentials: PASS,
+ * AUTHENTICATE and IDENTIFY not at all, a JOIN without its keys (short
+ * keys are not redacted, see secret_register()). */
+static void log_sent_line(const char *line, size_t len)
+{
+	const char *keys;
+
+	if (str_has_prefix(line, "PASS ") ||
+	    str_has_prefix(line, "AUTHENTICATE ") ||
+	    strcasestr(line, " :IDENTIFY "))
+		return;
+	if (str_has_prefix(line, "JOIN ") &&
+	    (keys = memchr(line + 5, ' ', len - 5)) != NULL) {
+		debug(COMPONENT, ">> %.*s <keys hidden>", (int)(keys - line),
+		      line);
+		return;
+	}
+	debug(COMPONENT, ">> %.*s", (int)len, line);
+}
+
 void irc_conn_write_line(const char *line, size_t len)
 {
 	irc_counters()->lines_out++;
 	if (conn.test_sent)
 		conn.test_sent(line, len);
-	if (log_enabled(LOG_DEBUG) && strncmp(line, "PASS ", 5) &&
-	    strncmp(line, "AUTHENTICATE ", 13) &&
-	    strncmp(line, "PRIVMSG NickServ :IDENTIFY", 26))
-		debug(COMPONENT, ">> %.*s", (int)len, line);
+	if (log_enabled(LOG_DEBUG))
+		log_sent_line(line, len);
 	buf_add(&conn.out, line, len);
 	buf_add(&conn.out, "\r\n", 2);
 	/* Flushed by a prepare handle, which runs before the loop blocks in

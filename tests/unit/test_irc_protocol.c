@@ -18,6 +18,7 @@
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static struct buf sent;
 static int sent_lines;
@@ -85,6 +86,38 @@ static void stop(void)
 	loop_close();
 	config_free(cfg);
 	buf_free(&sent);
+}
+
+/* What the log wrote (stderr) between capture_begin() and capture_end();
+ * the text is malloc'd. */
+static int capture_fd = -1, capture_saved = -1;
+static char capture_path[64];
+
+static void capture_begin(void)
+{
+	strlcpy_safe(capture_path, "/tmp/opsbot-irc-log-XXXXXX",
+		     sizeof(capture_path));
+	capture_fd = mkstemp(capture_path);
+	ck_assert_int_ge(capture_fd, 0);
+	capture_saved = dup(2);
+	dup2(capture_fd, 2);
+}
+
+static char *capture_end(void)
+{
+	struct buf out = BUF_INIT;
+	char chunk[4096];
+	ssize_t n;
+
+	dup2(capture_saved, 2);
+	close(capture_saved);
+	lseek(capture_fd, 0, SEEK_SET);
+	while ((n = read(capture_fd, chunk, sizeof(chunk))) > 0)
+		buf_add(&out, chunk, (size_t)n);
+	close(capture_fd);
+	unlink(capture_path);
+	buf_addch(&out, '\0');
+	return out.data;
 }
 
 START_TEST(cap_ls_comes_first)
@@ -719,6 +752,32 @@ START_TEST(invalid_own_nick_from_server_is_refused)
 }
 END_TEST
 
+/* Channel keys are secrets: the line goes to the server, never to the
+ * debug log (a long key is redacted everywhere, a short one masked). */
+START_TEST(channel_keys_stay_out_of_the_log)
+{
+	char *log;
+
+	start("[irc]\nchannels = #ops, #private s3cr3t-key, #x abc\n"
+	      "flood_control = false\n");
+	take_sent();
+	log_set_level(LOG_DEBUG);
+	capture_begin();
+	feed(":irc.test 001 opsbot :Welcome\r\n");
+	feed(":irc.test 475 opsbot #private :Cannot join channel (+k) "
+	     "s3cr3t-key\r\n");
+	log = capture_end();
+	log_set_level(LOG_ERROR);
+	ck_assert_str_eq(take_sent(), "JOIN #private,#x,#ops s3cr3t-key,abc\n");
+	ck_assert_msg(strstr(log, "JOIN #private,#x,#ops"), "%s", log);
+	ck_assert_msg(!strstr(log, "s3cr3t"), "%s", log);
+	ck_assert_msg(!strstr(log, "abc"), "%s", log);
+	free(log);
+	stop();
+	secret_clear_all();
+}
+END_TEST
+
 static Suite *protocol_suite(void)
 {
 	Suite *s = suite_create("irc_protocol");
@@ -746,6 +805,7 @@ static Suite *protocol_suite(void)
 	tcase_add_test(tc, backoff_spreads_and_saturates);
 	tcase_add_test(tc, grouped_announcements_are_summarised);
 	tcase_add_test(tc, invalid_own_nick_from_server_is_refused);
+	tcase_add_test(tc, channel_keys_stay_out_of_the_log);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return s;
