@@ -56,6 +56,11 @@ const struct opsbot_config_key config_irc_keys[] = {
 	"without SASL: identify to NickServ and join only once confirmed"),
     OPSBOT_CONFIG_KEY("nickserv_account", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
 		      "account for NickServ IDENTIFY (default: the nick)"),
+    OPSBOT_CONFIG_KEY(
+	"nickserv_mask", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+	"nick!user@host of the real NickServ (wildcards allowed); without "
+	"it the password goes only to a NickServ the server calls a "
+	"network service"),
     OPSBOT_CONFIG_KEY("identify_timeout", OPSBOT_CONFIG_DURATION, D("30s"), 0,
 		      1000, 600000,
 		      "join anyway if NickServ has not confirmed by then"),

@@ -54,6 +54,7 @@ static void settings_free(struct irc_settings *s)
 	free_secret(s->sasl_password);
 	free_secret(s->nickserv_password);
 	free(s->nickserv_account);
+	free(s->nickserv_mask);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -137,6 +138,8 @@ static void settings_read(struct irc_settings *s, const struct config *cfg)
 	free(err);
 	s->nickserv_account =
 	    dup_or_null(config_get(cfg, "irc", k, "nickserv_account"));
+	s->nickserv_mask =
+	    dup_or_null(config_get(cfg, "irc", k, "nickserv_mask"));
 	s->identify_timeout_ms =
 	    (long)config_get_duration_ms(cfg, "irc", k, "identify_timeout");
 }
@@ -233,6 +236,20 @@ static void on_quit(const struct irc_message *m, const struct irc_userhost *who)
 	irc_register_on_nick_freed(who->nick);
 }
 
+/* WHOIS replies: the gateway's account lookups, and registration's
+ * check of NickServ. */
+static void on_whois_end(const struct irc_message *m, int code)
+{
+	irc_gateway_on_whois_end(m, code);
+	irc_register_on_whois_end(m, code);
+}
+
+static void on_no_such_nick(const struct irc_message *m, int code)
+{
+	irc_gateway_on_no_such_nick(m, code);
+	irc_register_on_whois_missing(m, code);
+}
+
 /* who: the sender, or NULL when the source has no nick (a server). */
 typedef void irc_verb_handler(const struct irc_message *m,
 			      const struct irc_userhost *who);
@@ -265,10 +282,12 @@ static const struct {
 } numerics[] = {
     {1, 1, irc_register_on_welcome},
     {5, 5, irc_register_on_isupport},
-    {318, 318, irc_gateway_on_whois_end},
+    {311, 311, irc_register_on_whois_user},
+    {313, 313, irc_register_on_whois_service},
+    {318, 318, on_whois_end},
     {330, 330, irc_gateway_on_whois_account},
     {354, 354, irc_gateway_on_whox_reply},
-    {401, 401, irc_gateway_on_no_such_nick},
+    {401, 401, on_no_such_nick},
     {403, 403, irc_channels_on_join_refused},
     {405, 405, irc_channels_on_join_refused},
     {421, 421, irc_register_on_unknown_command},

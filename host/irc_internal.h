@@ -56,6 +56,7 @@ struct irc_settings {
 	char *sasl_password;
 	char *nickserv_password;
 	char *nickserv_account;
+	char *nickserv_mask; /* nick!user@host NickServ must match, or NULL */
 	long identify_timeout_ms;
 };
 const struct irc_settings *irc_settings_get(void);
@@ -157,6 +158,11 @@ void irc_register_on_isupport(const struct irc_message *m, int code);
 void irc_register_on_nick_error(const struct irc_message *m, int code);
 void irc_register_on_unknown_command(const struct irc_message *m, int code);
 void irc_register_on_login_numeric(const struct irc_message *m, int code);
+/* WHOIS NickServ before IDENTIFY: 311, 313, 401, 318. */
+void irc_register_on_whois_user(const struct irc_message *m, int code);
+void irc_register_on_whois_service(const struct irc_message *m, int code);
+void irc_register_on_whois_missing(const struct irc_message *m, int code);
+void irc_register_on_whois_end(const struct irc_message *m, int code);
 
 /* ---- irc_channels.c: the configured channels ---- */
 

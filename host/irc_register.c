@@ -2,7 +2,8 @@
  * irc_register.c - getting the bot registered and logged in: CAP LS 302
  * first (so the server holds registration for CAP END), SASL PLAIN or
  * EXTERNAL before CAP END, NickServ IDENTIFY after 001 when there is no
- * SASL, our nick (collisions at registration, taking it back later), and
+ * SASL (only to a NickServ the configured mask or the network vouches
+ * for), our nick (collisions at registration, taking it back later), and
  * what ISUPPORT says about the server.
  *
  * Login fails closed: when SASL is configured and cannot succeed, the bot
@@ -34,11 +35,12 @@ static const char *const wanted_caps[] = {
 
 /* Logging in to services, before channels are joined. */
 enum auth_state {
-	AUTH_NONE,     /* nothing configured */
-	AUTH_SASL,     /* SASL in progress (before CAP END) */
-	AUTH_NICKSERV, /* IDENTIFY sent, waiting for confirmation */
-	AUTH_DONE,     /* logged in (or nothing to do): join */
-	AUTH_FAILED,   /* fail closed: no joins */
+	AUTH_NONE,	     /* nothing configured */
+	AUTH_SASL,	     /* SASL in progress (before CAP END) */
+	AUTH_NICKSERV_CHECK, /* WHOIS NickServ sent: is it the real one? */
+	AUTH_NICKSERV,	     /* IDENTIFY sent, waiting for confirmation */
+	AUTH_DONE,	     /* logged in (or nothing to do): join */
+	AUTH_FAILED,	     /* fail closed: no joins */
 };
 
 static struct {
@@ -49,6 +51,11 @@ static struct {
 	int cap_negotiating;
 	enum auth_state auth;
 	char *account; /* our own services account, once known */
+	/* WHOIS NickServ before IDENTIFY: where it is, whether the server
+	 * calls it a network service (313); then the mask we trust. */
+	char nickserv_source[300];
+	int nickserv_is_service;
+	char nickserv_trusted[300];
 	struct irc_isupport isupport;
 	uv_timer_t identify_timer, nick_timer;
 	int handles_ready;
@@ -274,12 +281,13 @@ void irc_register_on_unknown_command(const struct irc_message *m, int code)
 		reg.cap_negotiating = 0;
 }
 
-static void fail_auth(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
+static void fail_auth(const char *how, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
-/* SASL is configured and cannot succeed: never join unauthenticated
- * (another user could own the nick); log why and try again later. */
-static void fail_auth(const char *fmt, ...)
+/* SASL or NickServ is configured and cannot succeed: never join
+ * unauthenticated (another user could own the nick), never hand the
+ * password to a stranger; log why in one line and try again later. */
+static void fail_auth(const char *how, const char *fmt, ...)
 {
 	enum irc_state state = irc_conn_state();
 	char why[300];
@@ -289,7 +297,7 @@ static void fail_auth(const char *fmt, ...)
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	reg.auth = AUTH_FAILED;
-	error(COMPONENT, "sasl: %s; not joining any channel (fail closed)",
+	error(COMPONENT, "%s: %s; not joining any channel (fail closed)", how,
 	      why);
 	if (state == IRC_REGISTERING || state == IRC_REGISTERED)
 		irc_send_now1("QUIT", "authentication failed");
@@ -333,7 +341,8 @@ static void cap_request_offered(void)
 	if (cfg->sasl_mechanism && !cap_listed(reg.caps_offered.data, "sasl")) {
 		buf_free(&req);
 		buf_reset(&reg.caps_offered);
-		fail_auth("the server does not offer SASL (no 'sasl' in "
+		fail_auth("sasl",
+			  "the server does not offer SASL (no 'sasl' in "
 			  "CAP LS)");
 		return;
 	}
@@ -376,7 +385,7 @@ static void cap_answered(int ack, const char *list)
 				      irc_settings_get()->sasl_mechanism);
 			return;
 		}
-		fail_auth("the server refused the sasl capability");
+		fail_auth("sasl", "the server refused the sasl capability");
 		return;
 	}
 	cap_end();
@@ -536,6 +545,13 @@ static void auth_done(const char *how)
 static void on_identify_timeout(uv_timer_t *t)
 {
 	UNUSED(t);
+	if (reg.auth == AUTH_NICKSERV_CHECK) {
+		fail_auth("nickserv",
+			  "the server did not answer WHOIS NickServ in %ld s, "
+			  "so the password was not sent",
+			  irc_settings_get()->identify_timeout_ms / 1000);
+		return;
+	}
 	if (reg.auth != AUTH_NICKSERV)
 		return;
 	warning(COMPONENT,
@@ -556,6 +572,7 @@ static void nickserv_identify(void)
 	snprintf(text, sizeof(text), "IDENTIFY %s %s", account,
 		 cfg->nickserv_password);
 	reg.auth = AUTH_NICKSERV;
+	uv_timer_stop(&reg.identify_timer);
 	irc_send_now("PRIVMSG", 2, (const char *const[]){"NickServ", text});
 	explicit_bzero(text, sizeof(text));
 	info(COMPONENT,
@@ -564,6 +581,90 @@ static void nickserv_identify(void)
 	     account, cfg->identify_timeout_ms / 1000);
 	loop_timer_start(&reg.identify_timer, on_identify_timeout,
 			 (uint64_t)cfg->identify_timeout_ms, 0);
+}
+
+/* Before the password goes anywhere: WHOIS NickServ, to see whether the
+ * one online is the configured one (nickserv_mask) or, without a mask,
+ * one the server calls a network service.  Otherwise a user who took the
+ * nick on a network without protected services would get the password. */
+static void nickserv_check(void)
+{
+	reg.auth = AUTH_NICKSERV_CHECK;
+	reg.nickserv_source[0] = '\0';
+	reg.nickserv_is_service = 0;
+	reg.nickserv_trusted[0] = '\0';
+	irc_send_now1("WHOIS", "NickServ");
+	loop_timer_start(&reg.identify_timer, on_identify_timeout,
+			 (uint64_t)irc_settings_get()->identify_timeout_ms, 0);
+}
+
+static int is_nickserv_reply(const struct irc_message *m, int min_params)
+{
+	return reg.auth == AUTH_NICKSERV_CHECK &&
+	       m->param_count >= min_params &&
+	       !irc_casecmp(m->params[1], "NickServ", reg.isupport.casemap);
+}
+
+/* 311 RPL_WHOISUSER: me nick user host * :realname */
+void irc_register_on_whois_user(const struct irc_message *m, int code)
+{
+	UNUSED(code);
+	if (is_nickserv_reply(m, 4))
+		snprintf(reg.nickserv_source, sizeof(reg.nickserv_source),
+			 "%s!%s@%s", m->params[1], m->params[2], m->params[3]);
+}
+
+/* 313: "is a network service" (or an operator: the server vouches). */
+void irc_register_on_whois_service(const struct irc_message *m, int code)
+{
+	UNUSED(code);
+	if (is_nickserv_reply(m, 2))
+		reg.nickserv_is_service = 1;
+}
+
+/* 401 ERR_NOSUCHNICK: no NickServ online. */
+void irc_register_on_whois_missing(const struct irc_message *m, int code)
+{
+	UNUSED(code);
+	if (is_nickserv_reply(m, 2))
+		reg.nickserv_source[0] = '\0';
+}
+
+/* 318 RPL_ENDOFWHOIS: decide whether this NickServ gets the password. */
+void irc_register_on_whois_end(const struct irc_message *m, int code)
+{
+	const char *mask = irc_settings_get()->nickserv_mask;
+	const char *src = reg.nickserv_source;
+
+	UNUSED(code);
+	if (!is_nickserv_reply(m, 2))
+		return;
+	if (mask) {
+		if (!*src || !irc_mask_match(mask, src, reg.isupport.casemap)) {
+			fail_auth("nickserv",
+				  "NickServ online is %s, not [irc] "
+				  "nickserv_mask %s: the password was not "
+				  "sent to it",
+				  *src ? src : "nobody", mask);
+			return;
+		}
+		strlcpy_safe(reg.nickserv_trusted, mask,
+			     sizeof(reg.nickserv_trusted));
+	} else {
+		if (!*src || !reg.nickserv_is_service) {
+			fail_auth(
+			    "nickserv",
+			    "NickServ online is %s, which the server does "
+			    "not call a network service: the password was "
+			    "not sent (set [irc] nickserv_mask to the "
+			    "services' nick!user@host)",
+			    *src ? src : "nobody");
+			return;
+		}
+		strlcpy_safe(reg.nickserv_trusted, src,
+			     sizeof(reg.nickserv_trusted));
+	}
+	nickserv_identify();
 }
 
 void irc_register_on_welcome(const struct irc_message *m, int code)
@@ -582,12 +683,13 @@ void irc_register_on_welcome(const struct irc_message *m, int code)
 	/* Registered before SASL could end (no CAP, or a server that does
 	 * not wait for CAP END): nothing will log us in now. */
 	if (reg.auth == AUTH_SASL) {
-		fail_auth("the server completed registration before SASL "
+		fail_auth("sasl",
+			  "the server completed registration before SASL "
 			  "could run (no CAP support?)");
 		return;
 	}
 	if (reg.auth == AUTH_NONE && irc_settings_get()->nickserv_password) {
-		nickserv_identify();
+		nickserv_check();
 		return;
 	}
 	if (reg.auth == AUTH_NONE)
@@ -623,10 +725,18 @@ static void nickserv_answered(const char *text)
 			      text);
 }
 
+/* Only the NickServ we identified to confirms anything. */
 void irc_register_on_notice(const struct irc_message *m,
 			    const struct irc_userhost *who)
 {
-	if (who && m->param_count >= 2 && !strcasecmp(who->nick, "NickServ"))
+	char source[300];
+
+	if (!who || m->param_count < 2 || reg.auth != AUTH_NICKSERV ||
+	    !who->user || !who->host)
+		return;
+	snprintf(source, sizeof(source), "%s!%s@%s", who->nick, who->user,
+		 who->host);
+	if (irc_mask_match(reg.nickserv_trusted, source, reg.isupport.casemap))
 		nickserv_answered(m->params[1]);
 }
 
@@ -670,7 +780,8 @@ void irc_register_on_login_numeric(const struct irc_message *m, int code)
 	case 905: /* ERR_SASLTOOLONG */
 	case 906: /* ERR_SASLABORTED */
 		if (reg.auth == AUTH_SASL)
-			fail_auth("%s %s failed (%d: %s); check [irc] "
+			fail_auth("sasl",
+				  "%s %s failed (%d: %s); check [irc] "
 				  "sasl_username and sasl_password, or the "
 				  "client certificate",
 				  cfg->sasl_mechanism,

@@ -520,20 +520,103 @@ START_TEST(nickserv_identify_gates_joins)
 	const char *out;
 
 	start("[irc]\nchannels = #ops\nflood_control = false\n"
-	      "nickserv_password = hunter2\nnickserv_account = acct\n");
+	      "nickserv_password = hunter2\nnickserv_account = acct\n"
+	      "nickserv_mask = NickServ!NickServ@services.example.net\n");
 	take_sent();
 	feed(":irc.test CAP * LS :\r\n");
 	take_sent();
 	feed(":irc.test 001 opsbot :Welcome\r\n");
+	/* First: is the NickServ online the configured one? */
+	ck_assert_str_eq(take_sent(), "WHOIS NickServ\n");
+	feed(":irc.test 311 opsbot NickServ NickServ services.example.net * "
+	     ":Nickname Services\r\n"
+	     ":irc.test 318 opsbot NickServ :End of /WHOIS list.\r\n");
 	ck_assert_str_eq(take_sent(),
 			 "PRIVMSG NickServ :IDENTIFY acct hunter2\n");
 	/* A command before confirmation waits: no reply, no JOIN yet. */
 	feed(":ann!a@h PRIVMSG opsbot :ping\r\n");
 	ck_assert_str_eq(take_sent(), "");
-	feed(":NickServ!s@services NOTICE opsbot :You are now identified for "
-	     "\002acct\002.\r\n");
+	/* A confirmation from anyone else is not one. */
+	feed(":NickServ!s@evil.example NOTICE opsbot :You are now identified "
+	     "for \002acct\002.\r\n");
+	ck_assert_str_eq(take_sent(), "");
+	feed(":NickServ!NickServ@services.example.net NOTICE opsbot :You are "
+	     "now identified for \002acct\002.\r\n");
 	out = take_sent();
 	ck_assert_str_eq(out, "JOIN #ops\nPRIVMSG ann pong\n");
+	stop();
+}
+END_TEST
+
+/* A user who took the nick NickServ on a network without protected
+ * services never gets the password, and its NOTICE confirms nothing. */
+START_TEST(nickserv_impostor_gets_no_password)
+{
+	const char *out;
+	char *log;
+
+	/* Configured mask, somebody else online as NickServ. */
+	start("[irc]\nchannels = #ops\nflood_control = false\n"
+	      "nickserv_password = hunter2\n"
+	      "nickserv_mask = NickServ!NickServ@services.example.net\n");
+	take_sent();
+	feed(":irc.test 001 opsbot :Welcome\r\n");
+	ck_assert_str_eq(take_sent(), "WHOIS NickServ\n");
+	capture_begin();
+	feed(":irc.test 311 opsbot NickServ evil 10.0.0.9 * :x\r\n"
+	     ":irc.test 318 opsbot NickServ :End of /WHOIS list.\r\n"
+	     ":NickServ!evil@10.0.0.9 NOTICE opsbot :You are now identified "
+	     "for opsbot\r\n");
+	log = capture_end();
+	out = take_sent();
+	ck_assert_msg(!strstr(out, "hunter2") && !strstr(out, "JOIN"), "%s",
+		      out);
+	ck_assert_msg(strstr(log, "nickserv_mask"), "%s", log);
+	free(log);
+	stop();
+	/* No mask and no sign of a network service: fail closed. */
+	start("[irc]\nchannels = #ops\nflood_control = false\n"
+	      "nickserv_password = hunter2\n");
+	take_sent();
+	feed(":irc.test 001 opsbot :Welcome\r\n");
+	ck_assert_str_eq(take_sent(), "WHOIS NickServ\n");
+	feed(":irc.test 311 opsbot NickServ NickServ some.host * :x\r\n"
+	     ":irc.test 318 opsbot NickServ :End of /WHOIS list.\r\n"
+	     ":NickServ!NickServ@some.host NOTICE opsbot :You are now "
+	     "identified for opsbot\r\n");
+	out = take_sent();
+	ck_assert_msg(!strstr(out, "hunter2") && !strstr(out, "JOIN"), "%s",
+		      out);
+	stop();
+	/* No NickServ at all. */
+	start("[irc]\nchannels = #ops\nflood_control = false\n"
+	      "nickserv_password = hunter2\n");
+	take_sent();
+	feed(":irc.test 001 opsbot :Welcome\r\n"
+	     ":irc.test 401 opsbot NickServ :No such nick\r\n"
+	     ":irc.test 318 opsbot NickServ :End of /WHOIS list.\r\n");
+	out = take_sent();
+	ck_assert_msg(!strstr(out, "hunter2") && !strstr(out, "JOIN"), "%s",
+		      out);
+	stop();
+	/* Learned from the network: the server says it is a service
+	 * (313); then only that user@host is trusted. */
+	start("[irc]\nchannels = #ops\nflood_control = false\n"
+	      "nickserv_password = hunter2\n");
+	take_sent();
+	feed(":irc.test 001 opsbot :Welcome\r\n"
+	     ":irc.test 311 opsbot NickServ NickServ services.net * :x\r\n"
+	     ":irc.test 313 opsbot NickServ :is a Network Service\r\n"
+	     ":irc.test 318 opsbot NickServ :End of /WHOIS list.\r\n");
+	ck_assert_str_eq(take_sent(),
+			 "WHOIS NickServ\nPRIVMSG NickServ :IDENTIFY opsbot "
+			 "hunter2\n");
+	feed(":NickServ!x@elsewhere NOTICE opsbot :You are now identified "
+	     "for opsbot\r\n");
+	ck_assert_str_eq(take_sent(), "");
+	feed(":NickServ!NickServ@services.net NOTICE opsbot :You are now "
+	     "identified for opsbot\r\n");
+	ck_assert_str_eq(take_sent(), "JOIN #ops\n");
 	stop();
 }
 END_TEST
@@ -541,10 +624,14 @@ END_TEST
 START_TEST(nickserv_timeout_joins_anyway)
 {
 	start("[irc]\nchannels = #ops\nflood_control = false\n"
-	      "nickserv_password = hunter2\nidentify_timeout = 1s\n");
+	      "nickserv_password = hunter2\nidentify_timeout = 1s\n"
+	      "nickserv_mask = NickServ!*@services.*\n");
 	take_sent();
-	feed(":irc.test 001 opsbot :Welcome\r\n");
-	take_sent();
+	feed(":irc.test 001 opsbot :Welcome\r\n"
+	     ":irc.test 311 opsbot NickServ NickServ services.net * :x\r\n"
+	     ":irc.test 318 opsbot NickServ :End of /WHOIS list.\r\n");
+	ck_assert_str_eq(take_sent(), "WHOIS NickServ\nPRIVMSG NickServ "
+				      ":IDENTIFY opsbot hunter2\n");
 	test_run_for(1300);
 	ck_assert_str_eq(take_sent(), "JOIN #ops\n");
 	stop();
@@ -799,6 +886,7 @@ static Suite *protocol_suite(void)
 	tcase_add_test(tc, sasl_external_sends_plus);
 	tcase_add_test(tc, nickserv_identify_gates_joins);
 	tcase_add_test(tc, nickserv_timeout_joins_anyway);
+	tcase_add_test(tc, nickserv_impostor_gets_no_password);
 	tcase_add_test(tc, accounts_from_every_source);
 	tcase_add_test(tc, privileged_commands_wait_for_whois);
 	tcase_add_test(tc, nick_is_regained);
