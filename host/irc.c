@@ -170,8 +170,19 @@ void irc_validate_config(struct config *cfg)
 				config_error(cfg, mech,
 					     "external needs tls = true and "
 					     "tls_client_cert");
+		} else if (str_ieq(mech->value, "auto")) {
+			if (!config_find(cfg, "irc", "sasl_password") &&
+			    !config_find(cfg, "irc", "sasl_password_file") &&
+			    !config_find(cfg, "irc", "sasl_password_env") &&
+			    (!tls ||
+			     !config_find(cfg, "irc", "tls_client_cert")))
+				config_error(cfg, mech,
+					     "auto needs sasl_password or a "
+					     "tls_client_cert (with tls = "
+					     "true)");
 		} else {
-			config_error(cfg, mech, "'%s' is not plain or external",
+			config_error(cfg, mech,
+				     "'%s' is not plain, external or auto",
 				     mech->value);
 		}
 	}

@@ -50,6 +50,10 @@ static struct {
 	struct buf caps_offered; /* from CAP LS, space-separated */
 	int cap_negotiating;
 	enum auth_state auth;
+	/* The server's SASL mechanisms (CAP LS "sasl=A,B" or 908), ""
+	 * when it has not said; the one we use this session. */
+	char sasl_offered[256];
+	const char *sasl_mech;
 	char *account; /* our own services account, once known */
 	/* WHOIS NickServ before IDENTIFY: where it is, whether the server
 	 * calls it a network service (313); then the mask we trust. */
@@ -241,6 +245,8 @@ static void on_nick_timer(uv_timer_t *t)
 void irc_register_on_connect(void)
 {
 	reg.caps_enabled = 0;
+	reg.sasl_offered[0] = '\0';
+	reg.sasl_mech = NULL;
 	buf_reset(&reg.caps_offered);
 }
 
@@ -322,6 +328,76 @@ static int cap_listed(const char *list, const char *name)
 	return 0;
 }
 
+/* Is mech in the server's comma-separated list (case-insensitive)? */
+static int mech_offered(const char *mech)
+{
+	size_t n = strlen(mech);
+	const char *p = reg.sasl_offered;
+
+	while (*p) {
+		size_t len = strcspn(p, ",");
+
+		if (len == n && !strncasecmp(p, mech, n))
+			return 1;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+/* The value of "sasl=..." in CAP LS into reg.sasl_offered. */
+static void note_offered_mechs(const char *caps)
+{
+	const char *p = caps;
+
+	reg.sasl_offered[0] = '\0';
+	while (p && *p) {
+		while (*p == ' ')
+			p++;
+		if (str_has_prefix(p, "sasl=")) {
+			size_t len = strcspn(p + 5, " ");
+
+			if (len >= sizeof(reg.sasl_offered))
+				len = sizeof(reg.sasl_offered) - 1;
+			memcpy(reg.sasl_offered, p + 5, len);
+			reg.sasl_offered[len] = '\0';
+			return;
+		}
+		p = strchr(p, ' ');
+	}
+}
+
+/* The mechanism to use: the configured one, or for "auto" the strongest
+ * the credentials allow (EXTERNAL with a client certificate, then
+ * PLAIN), of those the server offers when it said.  NULL, after failing
+ * closed, when the server offers none of them. */
+static const char *choose_mechanism(void)
+{
+	const struct irc_settings *cfg = irc_settings_get();
+	const char *candidates[3];
+	int n = 0, i;
+
+	if (strcmp(cfg->sasl_mechanism, "AUTO")) {
+		candidates[n++] = cfg->sasl_mechanism;
+	} else {
+		if (cfg->tls && cfg->tls_opts.client_cert)
+			candidates[n++] = "EXTERNAL";
+		if (cfg->sasl_password)
+			candidates[n++] = "PLAIN";
+	}
+	for (i = 0; i < n; i++)
+		if (!reg.sasl_offered[0] || mech_offered(candidates[i]))
+			return candidates[i];
+	fail_auth("sasl",
+		  "the server offers %s, not %s; set [irc] sasl_mechanism "
+		  "to one it offers",
+		  reg.sasl_offered,
+		  n ? (n > 1 ? "EXTERNAL or PLAIN" : candidates[0])
+		    : "anything the configured credentials allow");
+	return NULL;
+}
+
 /* The end of CAP LS: request what we want and the server has. */
 static void cap_request_offered(void)
 {
@@ -345,6 +421,15 @@ static void cap_request_offered(void)
 			  "the server does not offer SASL (no 'sasl' in "
 			  "CAP LS)");
 		return;
+	}
+	if (cfg->sasl_mechanism) {
+		note_offered_mechs(reg.caps_offered.data);
+		reg.sasl_mech = choose_mechanism();
+		if (!reg.sasl_mech) {
+			buf_free(&req);
+			buf_reset(&reg.caps_offered);
+			return;
+		}
 	}
 	buf_reset(&reg.caps_offered);
 	if (req.len)
@@ -380,9 +465,8 @@ static void cap_answered(int ack, const char *list)
 	if (irc_conn_state() != IRC_REGISTERING)
 		return;
 	if (reg.auth == AUTH_SASL) {
-		if (irc_cap_enabled("sasl")) {
-			irc_send_now1("AUTHENTICATE",
-				      irc_settings_get()->sasl_mechanism);
+		if (irc_cap_enabled("sasl") && reg.sasl_mech) {
+			irc_send_now1("AUTHENTICATE", reg.sasl_mech);
 			return;
 		}
 		fail_auth("sasl", "the server refused the sasl capability");
@@ -436,9 +520,9 @@ static void sasl_respond(void)
 	char *b64;
 	size_t len, off;
 
-	if (reg.auth != AUTH_SASL)
+	if (reg.auth != AUTH_SASL || !reg.sasl_mech)
 		return;
-	if (!strcmp(cfg->sasl_mechanism, "EXTERNAL")) {
+	if (!strcmp(reg.sasl_mech, "EXTERNAL")) {
 		/* The certificate is the credential; no authorization id. */
 		irc_send_now1("AUTHENTICATE", "+");
 		return;
@@ -765,26 +849,33 @@ void irc_register_on_login_numeric(const struct irc_message *m, int code)
 		if (reg.auth == AUTH_SASL) {
 			reg.auth = AUTH_DONE;
 			info(COMPONENT, "sasl %s: authenticated",
-			     cfg->sasl_mechanism);
+			     reg.sasl_mech);
 			cap_end();
 		}
 		return;
 	case 907: /* ERR_SASLALREADY */
 		return;
-	case 908: /* RPL_SASLMECHS */
-		info(COMPONENT, "sasl: the server offers %s",
-		     m->param_count >= 2 ? m->params[1] : "?");
+	case 908: /* RPL_SASLMECHS: me mechs :are available */
+		if (m->param_count >= 3)
+			strlcpy_safe(reg.sasl_offered, m->params[1],
+				     sizeof(reg.sasl_offered));
 		return;
 	case 902: /* ERR_NICKLOCKED */
 	case 904: /* ERR_SASLFAIL */
 	case 905: /* ERR_SASLTOOLONG */
 	case 906: /* ERR_SASLABORTED */
-		if (reg.auth == AUTH_SASL)
+		if (reg.auth == AUTH_SASL && reg.sasl_mech &&
+		    reg.sasl_offered[0] && !mech_offered(reg.sasl_mech))
+			fail_auth("sasl",
+				  "%s failed: the server offers %s; set [irc] "
+				  "sasl_mechanism to one it offers",
+				  reg.sasl_mech, reg.sasl_offered);
+		else if (reg.auth == AUTH_SASL)
 			fail_auth("sasl",
 				  "%s %s failed (%d: %s); check [irc] "
 				  "sasl_username and sasl_password, or the "
 				  "client certificate",
-				  cfg->sasl_mechanism,
+				  reg.sasl_mech ? reg.sasl_mech : "?",
 				  cfg->sasl_username ? cfg->sasl_username
 						     : cfg->nick,
 				  code, last);

@@ -865,6 +865,62 @@ START_TEST(channel_keys_stay_out_of_the_log)
 }
 END_TEST
 
+/* CAP LS 302 says which mechanisms the server has (sasl=A,B): only one
+ * of those is tried, and a configured one it lacks fails closed. */
+START_TEST(sasl_uses_only_offered_mechanisms)
+{
+	const char *out;
+	char *log;
+
+	start("[irc]\nchannels = #ops\nflood_control = false\n"
+	      "sasl_mechanism = plain\nsasl_password = pw\n");
+	take_sent();
+	capture_begin();
+	feed(":irc.test CAP * LS :sasl=EXTERNAL account-tag\r\n");
+	log = capture_end();
+	out = take_sent();
+	ck_assert_msg(!strstr(out, "AUTHENTICATE") && !strstr(out, "CAP END"),
+		      "%s", out);
+	ck_assert_msg(strstr(out, "QUIT"), "%s", out);
+	ck_assert_msg(strstr(log, "EXTERNAL") && strstr(log, "PLAIN"), "%s",
+		      log);
+	free(log);
+	stop();
+	/* No list in CAP LS (3.1): try it; 908 then says what there is. */
+	start("[irc]\nchannels = #ops\nflood_control = false\n"
+	      "sasl_mechanism = plain\nsasl_password = pw\n");
+	take_sent();
+	feed(":irc.test CAP * LS :sasl\r\n:irc.test CAP * ACK :sasl\r\n");
+	ck_assert_str_eq(take_sent(), "CAP REQ sasl\nAUTHENTICATE PLAIN\n");
+	capture_begin();
+	feed(":irc.test 908 opsbot EXTERNAL :are available SASL mechanisms\r\n"
+	     ":irc.test 904 opsbot :SASL authentication failed\r\n");
+	log = capture_end();
+	out = take_sent();
+	ck_assert_msg(strstr(out, "QUIT") && !strstr(out, "CAP END"), "%s",
+		      out);
+	ck_assert_msg(strstr(log, "offers EXTERNAL"), "%s", log);
+	free(log);
+	stop();
+	/* auto: the strongest offered of what is configured. */
+	start("[irc]\nflood_control = false\n"
+	      "sasl_mechanism = auto\nsasl_password = pw\n");
+	take_sent();
+	feed(":irc.test CAP * LS :sasl=EXTERNAL,PLAIN\r\n"
+	     ":irc.test CAP * ACK :sasl\r\n");
+	ck_assert_str_eq(take_sent(), "CAP REQ sasl\nAUTHENTICATE PLAIN\n");
+	stop();
+	start("[irc]\nflood_control = false\ntls = true\n"
+	      "tls_client_cert = /dev/null\n"
+	      "sasl_mechanism = auto\nsasl_password = pw\n");
+	take_sent();
+	feed(":irc.test CAP * LS :sasl=PLAIN,SCRAM-SHA-256,EXTERNAL\r\n"
+	     ":irc.test CAP * ACK :sasl\r\n");
+	ck_assert_str_eq(take_sent(), "CAP REQ sasl\nAUTHENTICATE EXTERNAL\n");
+	stop();
+}
+END_TEST
+
 static Suite *protocol_suite(void)
 {
 	Suite *s = suite_create("irc_protocol");
@@ -894,6 +950,7 @@ static Suite *protocol_suite(void)
 	tcase_add_test(tc, grouped_announcements_are_summarised);
 	tcase_add_test(tc, invalid_own_nick_from_server_is_refused);
 	tcase_add_test(tc, channel_keys_stay_out_of_the_log);
+	tcase_add_test(tc, sasl_uses_only_offered_mechanisms);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return s;
