@@ -130,6 +130,10 @@ static void settings_read(struct irc_settings *s, const struct config *cfg)
 	}
 	s->sasl_username =
 	    dup_or_null(config_get(cfg, "irc", k, "sasl_username"));
+	s->scram_min_iterations =
+	    (long)config_get_int(cfg, "irc", k, "sasl_scram_min_iterations");
+	s->scram_max_iterations =
+	    (long)config_get_int(cfg, "irc", k, "sasl_scram_max_iterations");
 	s->sasl_password = config_get_secret(cfg, "irc", "sasl_password", &err);
 	free(err);
 	err = NULL;
@@ -153,14 +157,16 @@ void irc_validate_config(struct config *cfg)
 	int tls = config_get_bool(cfg, "irc", config_irc_keys, "tls");
 
 	if (mech && *mech->value) {
-		if (str_ieq(mech->value, "plain")) {
+		if (str_ieq(mech->value, "plain") ||
+		    str_ieq(mech->value, "scram-sha-256")) {
 			if (!config_find(cfg, "irc", "sasl_password") &&
 			    !config_find(cfg, "irc", "sasl_password_file") &&
 			    !config_find(cfg, "irc", "sasl_password_env"))
 				config_error(cfg, mech,
-					     "plain needs sasl_password (or "
-					     "sasl_password_file or _env)");
-			if (!tls)
+					     "%s needs sasl_password (or "
+					     "sasl_password_file or _env)",
+					     mech->value);
+			if (!tls && str_ieq(mech->value, "plain"))
 				warning("config",
 					"%s:%d: SASL PLAIN without TLS sends "
 					"the password in clear text",
@@ -182,7 +188,8 @@ void irc_validate_config(struct config *cfg)
 					     "true)");
 		} else {
 			config_error(cfg, mech,
-				     "'%s' is not plain, external or auto",
+				     "'%s' is not plain, external, "
+				     "scram-sha-256 or auto",
 				     mech->value);
 		}
 	}

@@ -51,7 +51,9 @@ struct irc_settings {
 	long reconnect_reset_ms;
 	int tls;
 	struct tls_options tls_opts;
-	char *sasl_mechanism; /* "PLAIN", "EXTERNAL" or NULL */
+	char *sasl_mechanism; /* "PLAIN", "EXTERNAL", "SCRAM-SHA-256",
+				 "AUTO" or NULL */
+	long scram_min_iterations, scram_max_iterations;
 	char *sasl_username;
 	char *sasl_password;
 	char *nickserv_password;

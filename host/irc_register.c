@@ -1,10 +1,10 @@
 /*
  * irc_register.c - getting the bot registered and logged in: CAP LS 302
- * first (so the server holds registration for CAP END), SASL PLAIN or
- * EXTERNAL before CAP END, NickServ IDENTIFY after 001 when there is no
- * SASL (only to a NickServ the configured mask or the network vouches
- * for), our nick (collisions at registration, taking it back later), and
- * what ISUPPORT says about the server.
+ * first (so the server holds registration for CAP END), SASL (PLAIN,
+ * EXTERNAL or SCRAM-SHA-256, of those the server offers) before CAP END,
+ * NickServ IDENTIFY after 001 when there is no SASL (only to a NickServ the
+ * configured mask or the network vouches for), our nick (collisions at
+ * registration, taking it back later), and what ISUPPORT says about the server.
  *
  * Login fails closed: when SASL is configured and cannot succeed, the bot
  * quits instead of joining under a nick someone else may own.  Channels
@@ -14,6 +14,8 @@
 #include "irc_internal.h"
 #include "log.h"
 #include "loop.h"
+#include "module.h"
+#include "sasl_scram.h"
 #include "util.h"
 
 #include <stdarg.h>
@@ -24,6 +26,7 @@
 #define COMPONENT "irc"
 #define NICK_REGAIN_MS 60000
 #define CAPS_OFFERED_MAX 16384
+#define SASL_IN_MAX 8192
 
 /* Capabilities the bot asks for when the server offers them; "sasl"
  * only when SASL is configured. */
@@ -54,6 +57,9 @@ static struct {
 	 * when it has not said; the one we use this session. */
 	char sasl_offered[256];
 	const char *sasl_mech;
+	struct buf sasl_in; /* AUTHENTICATE pieces until the last */
+	struct scram *scram;
+	int scram_sent_final, scram_verified;
 	char *account; /* our own services account, once known */
 	/* WHOIS NickServ before IDENTIFY: where it is, whether the server
 	 * calls it a network service (313); then the mask we trust. */
@@ -66,6 +72,16 @@ static struct {
 } reg;
 
 static void on_nick_timer(uv_timer_t *t);
+
+/* Forgets a SASL exchange (its keys zeroed). */
+static void sasl_reset(void)
+{
+	scram_free(reg.scram);
+	reg.scram = NULL;
+	reg.scram_sent_final = 0;
+	reg.scram_verified = 0;
+	buf_reset(&reg.sasl_in);
+}
 
 void irc_register_init(void)
 {
@@ -84,6 +100,8 @@ void irc_register_fini(void)
 		reg.handles_ready = 0;
 	}
 	buf_free(&reg.caps_offered);
+	sasl_reset();
+	buf_free(&reg.sasl_in);
 }
 
 void irc_register_defaults(void)
@@ -146,6 +164,7 @@ void irc_register_session_end(void)
 	reg.account = NULL;
 	reg.isupport.whox = 0;
 	reg.caps_enabled = 0;
+	sasl_reset();
 	uv_timer_stop(&reg.identify_timer);
 }
 
@@ -247,6 +266,7 @@ void irc_register_on_connect(void)
 	reg.caps_enabled = 0;
 	reg.sasl_offered[0] = '\0';
 	reg.sasl_mech = NULL;
+	sasl_reset();
 	buf_reset(&reg.caps_offered);
 }
 
@@ -370,12 +390,12 @@ static void note_offered_mechs(const char *caps)
 
 /* The mechanism to use: the configured one, or for "auto" the strongest
  * the credentials allow (EXTERNAL with a client certificate, then
- * PLAIN), of those the server offers when it said.  NULL, after failing
- * closed, when the server offers none of them. */
+ * SCRAM-SHA-256, then PLAIN), of those the server offers when it said.  NULL,
+ * after failing closed, when the server offers none of them. */
 static const char *choose_mechanism(void)
 {
 	const struct irc_settings *cfg = irc_settings_get();
-	const char *candidates[3];
+	const char *candidates[4];
 	int n = 0, i;
 
 	if (strcmp(cfg->sasl_mechanism, "AUTO")) {
@@ -383,18 +403,21 @@ static const char *choose_mechanism(void)
 	} else {
 		if (cfg->tls && cfg->tls_opts.client_cert)
 			candidates[n++] = "EXTERNAL";
-		if (cfg->sasl_password)
+		if (cfg->sasl_password) {
+			candidates[n++] = "SCRAM-SHA-256";
 			candidates[n++] = "PLAIN";
+		}
 	}
 	for (i = 0; i < n; i++)
 		if (!reg.sasl_offered[0] || mech_offered(candidates[i]))
 			return candidates[i];
-	fail_auth("sasl",
-		  "the server offers %s, not %s; set [irc] sasl_mechanism "
-		  "to one it offers",
-		  reg.sasl_offered,
-		  n ? (n > 1 ? "EXTERNAL or PLAIN" : candidates[0])
-		    : "anything the configured credentials allow");
+	fail_auth(
+	    "sasl",
+	    "the server offers %s, not %s; set [irc] sasl_mechanism "
+	    "to one it offers",
+	    reg.sasl_offered,
+	    n ? (n > 1 ? "EXTERNAL, SCRAM-SHA-256 or PLAIN" : candidates[0])
+	      : "anything the configured credentials allow");
 	return NULL;
 }
 
@@ -512,39 +535,13 @@ void irc_register_on_cap(const struct irc_message *m,
 	}
 }
 
-/* The server is ready for our credentials ("AUTHENTICATE +"). */
-static void sasl_respond(void)
+/* Sends raw as AUTHENTICATE payload: base64 in 400-byte pieces, and a
+ * last piece of exactly 400 followed by "+". */
+static void send_authenticate(const void *raw, size_t raw_len)
 {
-	const struct irc_settings *cfg = irc_settings_get();
-	struct buf raw = BUF_INIT;
-	char *b64;
-	size_t len, off;
+	char *b64 = base64_encode(raw, raw_len);
+	size_t len = strlen(b64), off;
 
-	if (reg.auth != AUTH_SASL || !reg.sasl_mech)
-		return;
-	if (!strcmp(reg.sasl_mech, "EXTERNAL")) {
-		/* The certificate is the credential; no authorization id. */
-		irc_send_now1("AUTHENTICATE", "+");
-		return;
-	}
-	{
-		const char *user =
-		    cfg->sasl_username ? cfg->sasl_username : cfg->nick;
-
-		/* authzid \0 authcid \0 password, the authorisation
-		 * identity the account itself: RFC 4616 allows it empty,
-		 * but some services refuse an empty one. */
-		buf_adds(&raw, user);
-		buf_addch(&raw, '\0');
-		buf_adds(&raw, user);
-		buf_addch(&raw, '\0');
-		buf_adds(&raw, cfg->sasl_password ? cfg->sasl_password : "");
-	}
-	b64 = base64_encode(raw.data, raw.len);
-	explicit_bzero(raw.data, raw.len);
-	buf_free(&raw);
-	len = strlen(b64);
-	/* 400-byte pieces; a last piece of exactly 400 is followed by "+". */
 	for (off = 0; off < len; off += 400) {
 		char piece[401];
 		size_t n = len - off < 400 ? len - off : 400;
@@ -559,12 +556,130 @@ static void sasl_respond(void)
 	free_secret(b64);
 }
 
+/* PLAIN: authzid \0 authcid \0 password, the authorisation identity the
+ * account itself: RFC 4616 allows it empty, but some services refuse an
+ * empty one. */
+static void sasl_plain(void)
+{
+	const struct irc_settings *cfg = irc_settings_get();
+	const char *user = cfg->sasl_username ? cfg->sasl_username : cfg->nick;
+	struct buf raw = BUF_INIT;
+
+	buf_adds(&raw, user);
+	buf_addch(&raw, '\0');
+	buf_adds(&raw, user);
+	buf_addch(&raw, '\0');
+	buf_adds(&raw, cfg->sasl_password ? cfg->sasl_password : "");
+	send_authenticate(raw.data, raw.len);
+	explicit_bzero(raw.data, raw.len);
+	buf_free(&raw);
+}
+
+/* SCRAM went wrong: abort the exchange, then fail closed. */
+static void scram_failed(char *err)
+{
+	irc_send_now1("AUTHENTICATE", "*");
+	fail_auth("sasl", "%s", err);
+	free(err);
+}
+
+/* SCRAM-SHA-256, one server message at a time: "+" -> client-first;
+ * server-first -> client-final; server-final -> its signature checked,
+ * then "+".  A 903 before a good signature is refused (see below). */
+static void sasl_scram_step(const char *payload)
+{
+	const struct irc_settings *cfg = irc_settings_get();
+	const char *user = cfg->sasl_username ? cfg->sasl_username : cfg->nick;
+	char *out = NULL, *err = NULL, *text;
+
+	if (!reg.scram) {
+		const struct tls_backend *tls = module_tls(&err);
+
+		if (!tls) {
+			scram_failed(err);
+			return;
+		}
+		reg.scram = scram_start(tls, user, cfg->sasl_password, NULL,
+					cfg->scram_min_iterations,
+					cfg->scram_max_iterations, &out, &err);
+		if (!reg.scram) {
+			scram_failed(err);
+			return;
+		}
+		send_authenticate(out, strlen(out));
+		free(out);
+		return;
+	}
+	text = sasl_base64_decode_text(payload);
+	if (!text) {
+		scram_failed(xstrdup("scram-sha-256: the server's message is "
+				     "not base64 text"));
+		return;
+	}
+	if (!reg.scram_sent_final) {
+		if (scram_client_final(reg.scram, text, &out, &err) < 0) {
+			free(text);
+			scram_failed(err);
+			return;
+		}
+		reg.scram_sent_final = 1;
+		send_authenticate(out, strlen(out));
+		free_secret(out);
+	} else if (!reg.scram_verified) {
+		if (scram_check_server_final(reg.scram, text, &err) < 0) {
+			free(text);
+			scram_failed(err);
+			return;
+		}
+		reg.scram_verified = 1;
+		irc_send_now1("AUTHENTICATE", "+");
+	}
+	free(text);
+}
+
+/* A whole payload from the server ("" for "+"). */
+static void sasl_respond(const char *payload)
+{
+	if (reg.auth != AUTH_SASL || !reg.sasl_mech)
+		return;
+	if (!strcmp(reg.sasl_mech, "SCRAM-SHA-256")) {
+		sasl_scram_step(payload);
+		return;
+	}
+	if (*payload)
+		return; /* PLAIN and EXTERNAL expect only "+" */
+	if (!strcmp(reg.sasl_mech, "EXTERNAL")) {
+		/* The certificate is the credential; no authorization id. */
+		irc_send_now1("AUTHENTICATE", "+");
+		return;
+	}
+	sasl_plain();
+}
+
+/* "AUTHENTICATE <base64>": pieces of 400 until a shorter one (or "+"). */
 void irc_register_on_authenticate(const struct irc_message *m,
 				  const struct irc_userhost *who)
 {
+	const char *p;
+	size_t len;
+
 	UNUSED(who);
-	if (m->param_count >= 1 && !strcmp(m->params[0], "+"))
-		sasl_respond();
+	if (m->param_count < 1)
+		return;
+	p = m->params[0];
+	len = strlen(p);
+	if (strcmp(p, "+")) {
+		if (reg.sasl_in.len + len > SASL_IN_MAX) {
+			buf_reset(&reg.sasl_in);
+			return;
+		}
+		buf_add(&reg.sasl_in, p, len);
+		if (len == 400)
+			return;
+	}
+	buf_addch(&reg.sasl_in, '\0');
+	sasl_respond(reg.sasl_in.data);
+	buf_reset(&reg.sasl_in);
 }
 
 void irc_register_on_isupport(const struct irc_message *m, int code)
@@ -846,7 +961,18 @@ void irc_register_on_login_numeric(const struct irc_message *m, int code)
 		reg.account = NULL;
 		return;
 	case 903: /* RPL_SASLSUCCESS */
+		/* A server that skips the proof of knowing the password
+		 * (a SCRAM server-final with a valid signature) is not
+		 * believed: it may be an impostor faking success. */
+		if (reg.auth == AUTH_SASL && reg.sasl_mech &&
+		    !strcmp(reg.sasl_mech, "SCRAM-SHA-256") &&
+		    !reg.scram_verified) {
+			fail_auth("sasl", "the server claimed SCRAM-SHA-256 "
+					  "success without a valid signature");
+			return;
+		}
 		if (reg.auth == AUTH_SASL) {
+			sasl_reset();
 			reg.auth = AUTH_DONE;
 			info(COMPONENT, "sasl %s: authenticated",
 			     reg.sasl_mech);

@@ -12,6 +12,9 @@
 #include "irc.h"
 #include "log.h"
 #include "loop.h"
+#include "module.h"
+#include "sasl_scram.h"
+#include "tls_backend.h"
 #include "testutil.h"
 #include "version.h"
 
@@ -921,6 +924,176 @@ START_TEST(sasl_uses_only_offered_mechanisms)
 }
 END_TEST
 
+/* The base64 payload of the last AUTHENTICATE line in out, decoded. */
+static char *authenticate_payload(const char *out)
+{
+	char line[1024];
+	const char *p = strstr(out, "AUTHENTICATE "), *next;
+	char *text;
+	size_t n;
+
+	while (p && (next = strstr(p + 1, "AUTHENTICATE ")) != NULL)
+		p = next;
+	ck_assert_msg(p != NULL, "%s", out);
+	p += strlen("AUTHENTICATE ");
+	n = strcspn(p, "\n");
+	ck_assert(n < sizeof(line));
+	memcpy(line, p, n);
+	line[n] = '\0';
+	text = sasl_base64_decode_text(line);
+	ck_assert_msg(text != NULL, "%s", out);
+	return text;
+}
+
+static void feed_authenticate(const char *text)
+{
+	char *b64 = base64_encode(text, strlen(text));
+	char *line = xasprintf("AUTHENTICATE %s\r\n", b64);
+
+	feed(line);
+	free(line);
+	free(b64);
+}
+
+/* The server's side of SCRAM-SHA-256 for password "pw" and the salt of
+ * RFC 7677: its first message for the client's, and its signature. */
+static char *scram_server_first(const char *client_first, int extend)
+{
+	const char *r = strstr(client_first, ",r=");
+
+	ck_assert(r != NULL);
+	return xasprintf("r=%s%s,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096", r + 3,
+			 extend ? "SRVNONCE" : "");
+}
+
+static char *scram_server_final(const char *client_first,
+				const char *server_first,
+				const char *client_final)
+{
+	const struct tls_backend *tls;
+	unsigned char salt[16], salted[32], key[32], sig[32];
+	char *err = NULL, *auth, *out, *b64;
+	const char *p = strstr(client_final, ",p=");
+	tls = module_tls(&err);
+	ck_assert_msg(tls != NULL, "%s", err ? err : "");
+	/* W22ZaJ0SNY7soEsUEjb6gQ== */
+	memcpy(salt,
+	       "\x5b\x6d\x99\x68\x9d\x12\x35\x8e\xec\xa0\x4b\x14\x12"
+	       "\x36\xfa\x81",
+	       16);
+	ck_assert(p != NULL);
+	auth = xasprintf("%s,%s,%.*s", client_first + 3, server_first,
+			 (int)(p - client_final), client_final);
+	ck_assert(tls->pbkdf2_sha256("pw", 2, salt, 16, 4096, salted) == 0);
+	ck_assert(tls->hmac_sha256(salted, 32, "Server Key", 10, key) == 0);
+	ck_assert(tls->hmac_sha256(key, 32, auth, strlen(auth), sig) == 0);
+	b64 = base64_encode(sig, 32);
+	out = xasprintf("v=%s", b64);
+	free(b64);
+	free(auth);
+	return out;
+}
+
+/* SCRAM-SHA-256 over IRC: the exchange, then a server that fakes success
+ * or cheats is refused (fail closed). */
+START_TEST(sasl_scram_sha256)
+{
+	char *cfirst, *sfirst, *cfinal, *sfinal;
+	char *modules = test_build_path("modules");
+	const char *out;
+
+	/* The bot loads the TLS module for the crypto. */
+	setenv("OPSBOT_MODULE_DIR", modules, 1);
+	free(modules);
+
+	start("[irc]\nchannels = #ops\nflood_control = false\n"
+	      "sasl_mechanism = scram-sha-256\nsasl_username = botacct\n"
+	      "sasl_password = pw\n");
+	take_sent();
+	feed(":irc.test CAP * LS :sasl=SCRAM-SHA-256\r\n"
+	     ":irc.test CAP * ACK :sasl\r\n");
+	ck_assert_str_eq(take_sent(),
+			 "CAP REQ sasl\nAUTHENTICATE SCRAM-SHA-256\n");
+	feed("AUTHENTICATE +\r\n");
+	cfirst = authenticate_payload(take_sent());
+	ck_assert_msg(str_has_prefix(cfirst, "n,,n=botacct,r="), "%s", cfirst);
+	sfirst = scram_server_first(cfirst, 1);
+	feed_authenticate(sfirst);
+	cfinal = authenticate_payload(take_sent());
+	ck_assert_msg(str_has_prefix(cfinal, "c=biws,r="), "%s", cfinal);
+	sfinal = scram_server_final(cfirst, sfirst, cfinal);
+	feed_authenticate(sfinal);
+	ck_assert_str_eq(take_sent(), "AUTHENTICATE +\n");
+	feed(":irc.test 903 opsbot :SASL authentication successful\r\n");
+	ck_assert_str_eq(take_sent(), "CAP END\n");
+	feed(":irc.test 001 opsbot :Welcome\r\n");
+	ck_assert_str_eq(take_sent(), "JOIN #ops\n");
+	free(cfirst);
+	free(sfirst);
+	free(cfinal);
+	free(sfinal);
+	stop();
+
+	/* A wrong server signature. */
+	start("[irc]\nchannels = #ops\nflood_control = false\n"
+	      "sasl_mechanism = scram-sha-256\nsasl_password = pw\n");
+	take_sent();
+	feed(":irc.test CAP * LS :sasl\r\n:irc.test CAP * ACK :sasl\r\n"
+	     "AUTHENTICATE +\r\n");
+	cfirst = authenticate_payload(take_sent());
+	sfirst = scram_server_first(cfirst, 1);
+	feed_authenticate(sfirst);
+	take_sent();
+	feed_authenticate("v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=");
+	out = take_sent();
+	ck_assert_msg(strstr(out, "AUTHENTICATE *\n") && strstr(out, "QUIT") &&
+			  !strstr(out, "CAP END"),
+		      "%s", out);
+	feed(":irc.test 903 opsbot :SASL authentication successful\r\n"
+	     ":irc.test 001 opsbot :Welcome\r\n");
+	ck_assert(!strstr(take_sent(), "JOIN"));
+	free(cfirst);
+	free(sfirst);
+	stop();
+
+	/* Success claimed without any proof. */
+	start("[irc]\nchannels = #ops\nflood_control = false\n"
+	      "sasl_mechanism = scram-sha-256\nsasl_password = pw\n");
+	take_sent();
+	feed(":irc.test CAP * LS :sasl\r\n:irc.test CAP * ACK :sasl\r\n"
+	     "AUTHENTICATE +\r\n");
+	take_sent();
+	feed(":irc.test 903 opsbot :SASL authentication successful\r\n");
+	out = take_sent();
+	ck_assert_msg(strstr(out, "QUIT") && !strstr(out, "CAP END"), "%s",
+		      out);
+	stop();
+
+	/* A server nonce that does not extend ours. */
+	start("[irc]\nchannels = #ops\nflood_control = false\n"
+	      "sasl_mechanism = scram-sha-256\nsasl_password = pw\n");
+	take_sent();
+	feed(":irc.test CAP * LS :sasl\r\n:irc.test CAP * ACK :sasl\r\n"
+	     "AUTHENTICATE +\r\n");
+	take_sent();
+	feed_authenticate("r=fakenonce,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096");
+	out = take_sent();
+	ck_assert_msg(strstr(out, "AUTHENTICATE *\n") && strstr(out, "QUIT"),
+		      "%s", out);
+	stop();
+
+	/* auto prefers SCRAM-SHA-256 to PLAIN. */
+	start("[irc]\nflood_control = false\n"
+	      "sasl_mechanism = auto\nsasl_password = pw\n");
+	take_sent();
+	feed(":irc.test CAP * LS :sasl=PLAIN,SCRAM-SHA-256,EXTERNAL\r\n"
+	     ":irc.test CAP * ACK :sasl\r\n");
+	ck_assert_str_eq(take_sent(),
+			 "CAP REQ sasl\nAUTHENTICATE SCRAM-SHA-256\n");
+	stop();
+}
+END_TEST
+
 static Suite *protocol_suite(void)
 {
 	Suite *s = suite_create("irc_protocol");
@@ -951,6 +1124,7 @@ static Suite *protocol_suite(void)
 	tcase_add_test(tc, invalid_own_nick_from_server_is_refused);
 	tcase_add_test(tc, channel_keys_stay_out_of_the_log);
 	tcase_add_test(tc, sasl_uses_only_offered_mechanisms);
+	tcase_add_test(tc, sasl_scram_sha256);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return s;
