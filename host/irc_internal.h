@@ -105,6 +105,10 @@ void irc_conn_quit(const char *message, void (*done)(void));
 void irc_conn_receive(char *bytes, size_t len);
 /* Without a socket: lines go to sent(), the session is registering. */
 void irc_conn_test_attach(void (*sent)(const char *line, size_t len));
+/* CAP LS offered "sts=<policy>": on plain text with a port, drops the
+ * session to reconnect with TLS (returns 1: registration stops); on TLS
+ * with a duration, stores or (duration=0) removes the policy. */
+int irc_conn_on_sts(const char *policy);
 /* Verb handlers (see irc.c's table). */
 void irc_conn_on_ping(const struct irc_message *m,
 		      const struct irc_userhost *who);

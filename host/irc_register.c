@@ -421,6 +421,30 @@ static const char *choose_mechanism(void)
 	return NULL;
 }
 
+/* "sts=<policy>" in CAP LS goes to the connection; 1 when it drops
+ * this plain-text session to come back with TLS. */
+static int sts_offered(void)
+{
+	const char *p = reg.caps_offered.data;
+
+	while (p && *p) {
+		while (*p == ' ')
+			p++;
+		if (str_has_prefix(p, "sts=")) {
+			char policy[256];
+			size_t len = strcspn(p + 4, " ");
+
+			if (len >= sizeof(policy))
+				return 0;
+			memcpy(policy, p + 4, len);
+			policy[len] = '\0';
+			return irc_conn_on_sts(policy);
+		}
+		p = strchr(p, ' ');
+	}
+	return 0;
+}
+
 /* The end of CAP LS: request what we want and the server has. */
 static void cap_request_offered(void)
 {
@@ -436,6 +460,12 @@ static void cap_request_offered(void)
 		if (req.len)
 			buf_addch(&req, ' ');
 		buf_adds(&req, wanted_caps[i]);
+	}
+	/* STS first: a plain-text session may offer SASL only on TLS. */
+	if (sts_offered()) {
+		buf_free(&req);
+		buf_reset(&reg.caps_offered);
+		return;
 	}
 	if (cfg->sasl_mechanism && !cap_listed(reg.caps_offered.data, "sasl")) {
 		buf_free(&req);

@@ -80,8 +80,7 @@ char *sasl_base64_decode_text(const char *b64)
 }
 
 /* Compares in time independent of where the bytes differ. */
-static int same_bytes(const unsigned char *a, const unsigned char *b,
-		      size_t n)
+static int same_bytes(const unsigned char *a, const unsigned char *b, size_t n)
 {
 	unsigned char diff = 0;
 	size_t i;
@@ -284,8 +283,7 @@ int scram_check_server_final(struct scram *s, const char *server_final,
 	    s->tls->hmac_sha256(server_key, 32, s->auth_message,
 				strlen(s->auth_message), expected) < 0) {
 		*err = xstrdup("scram-sha-256: the crypto failed");
-	} else if (!got || got_len != 32 ||
-		   !same_bytes(got, expected, 32)) {
+	} else if (!got || got_len != 32 || !same_bytes(got, expected, 32)) {
 		*err = xstrdup("scram-sha-256: the server's signature is "
 			       "wrong: it does not know the password (an "
 			       "impostor?)");

@@ -14,6 +14,8 @@
 #include "loop.h"
 #include "module.h"
 #include "sasl_scram.h"
+#include "state.h"
+#include "store.h"
 #include "tls_backend.h"
 #include "testutil.h"
 #include "version.h"
@@ -1094,6 +1096,89 @@ START_TEST(sasl_scram_sha256)
 }
 END_TEST
 
+/* IRCv3 STS: plain text told to upgrade reconnects with TLS; a TLS
+ * session's policy is kept in the host's SQLite state and makes every
+ * later connection TLS until it expires or the server removes it. */
+START_TEST(sts_upgrades_and_persists)
+{
+	char *dir = test_make_dir("sts"), *db = xasprintf("%s/s.db", dir);
+	char *err = NULL, *value = NULL;
+	const char *out;
+	size_t len;
+	int port, tls;
+
+	ck_assert_msg(store_open(db, &err) == 0, "%s", err ? err : "");
+	/* Plain text: a policy with a port means "come back with TLS". */
+	start("[irc]\nserver = irc.example.net\nport = 6667\n"
+	      "flood_control = false\n");
+	take_sent();
+	irc_test_connect_target(&port, &tls);
+	ck_assert_int_eq(port, 6667);
+	ck_assert_int_eq(tls, 0);
+	feed(":irc.test CAP * LS :multi-prefix sts=port=6697,duration=300\r\n");
+	out = take_sent();
+	ck_assert_msg(!strstr(out, "CAP REQ") && !strstr(out, "CAP END"), "%s",
+		      out);
+	irc_test_connect_target(&port, &tls);
+	ck_assert_int_eq(port, 6697);
+	ck_assert_int_eq(tls, 1);
+	/* A duration on plain text is not stored (only TLS may set it). */
+	ck_assert_int_ne(state_get("host.sts", "irc.example.net", &value, &len),
+			 0);
+	stop();
+	/* Plain text without a port: nothing to do. */
+	start("[irc]\nserver = irc.example.net\nport = 6667\n"
+	      "flood_control = false\n");
+	take_sent();
+	feed(":irc.test CAP * LS :multi-prefix sts=duration=300\r\n");
+	ck_assert_str_eq(take_sent(), "CAP REQ multi-prefix\n");
+	irc_test_connect_target(&port, &tls);
+	ck_assert_int_eq(tls, 0);
+	stop();
+	/* TLS: the policy is persisted... */
+	start("[irc]\nserver = irc.example.net\nport = 6697\ntls = true\n"
+	      "flood_control = false\n");
+	take_sent();
+	feed(":irc.test CAP * LS :sts=duration=3600,port=7000\r\n");
+	ck_assert_str_eq(take_sent(), "CAP END\n");
+	ck_assert_int_eq(state_get("host.sts", "irc.example.net", &value, &len),
+			 0);
+	free(value);
+	stop();
+	/* ... and a plain-text configuration now connects with TLS to the
+	 * port of the secure session. */
+	start("[irc]\nserver = irc.example.net\nport = 6667\n"
+	      "flood_control = false\n");
+	irc_test_connect_target(&port, &tls);
+	ck_assert_int_eq(port, 6697);
+	ck_assert_int_eq(tls, 1);
+	stop();
+	/* duration=0 removes it. */
+	start("[irc]\nserver = irc.example.net\nport = 6697\ntls = true\n"
+	      "flood_control = false\n");
+	take_sent();
+	feed(":irc.test CAP * LS :sts=duration=0\r\n");
+	stop();
+	start("[irc]\nserver = irc.example.net\nport = 6667\n"
+	      "flood_control = false\n");
+	irc_test_connect_target(&port, &tls);
+	ck_assert_int_eq(port, 6667);
+	ck_assert_int_eq(tls, 0);
+	stop();
+	/* An expired policy is no policy. */
+	ck_assert_int_eq(
+	    state_set("host.sts", "irc.example.net", "6697 1000", 9), 0);
+	start("[irc]\nserver = irc.example.net\nport = 6667\n"
+	      "flood_control = false\n");
+	irc_test_connect_target(&port, &tls);
+	ck_assert_int_eq(tls, 0);
+	stop();
+	store_close();
+	free(db);
+	test_cleanup_dir(dir);
+}
+END_TEST
+
 static Suite *protocol_suite(void)
 {
 	Suite *s = suite_create("irc_protocol");
@@ -1125,6 +1210,7 @@ static Suite *protocol_suite(void)
 	tcase_add_test(tc, channel_keys_stay_out_of_the_log);
 	tcase_add_test(tc, sasl_uses_only_offered_mechanisms);
 	tcase_add_test(tc, sasl_scram_sha256);
+	tcase_add_test(tc, sts_upgrades_and_persists);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return s;

@@ -35,9 +35,8 @@ static const struct tls_backend *tls(void)
 static struct scram *start_rfc(char **first)
 {
 	char *err = NULL;
-	struct scram *s =
-	    scram_start(tls(), "user", "pencil", CNONCE, 4096, 600000, first,
-			&err);
+	struct scram *s = scram_start(tls(), "user", "pencil", CNONCE, 4096,
+				      600000, first, &err);
 
 	ck_assert_msg(s != NULL, "%s", err ? err : "");
 	return s;
@@ -64,10 +63,10 @@ START_TEST(bad_server_signature_fails)
 	struct scram *s = start_rfc(&first);
 
 	ck_assert_int_eq(scram_client_final(s, SERVER_FIRST, &final, &err), 0);
-	ck_assert_int_eq(scram_check_server_final(
-			     s, "v=7rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=",
-			     &err),
-			 -1);
+	ck_assert_int_eq(
+	    scram_check_server_final(
+		s, "v=7rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=", &err),
+	    -1);
 	ck_assert_msg(strstr(err, "signature"), "%s", err);
 	free(err);
 	err = NULL;
@@ -115,8 +114,8 @@ START_TEST(malicious_server_first_is_refused)
 		/* And no signature check can succeed after it. */
 		free(err);
 		err = NULL;
-		ck_assert_int_eq(scram_check_server_final(s, SERVER_FINAL, &err),
-				 -1);
+		ck_assert_int_eq(
+		    scram_check_server_final(s, SERVER_FINAL, &err), -1);
 		free(err);
 		free(first);
 		scram_free(s);
