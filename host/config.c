@@ -45,17 +45,30 @@ const struct opsbot_config_key config_irc_keys[] = {
 		      "server password (PASS), if the server needs one"),
     OPSBOT_CONFIG_KEY(
 	"sasl_mechanism", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-	"plain or external: log in to services with SASL before joining; "
-	"if it fails the bot does not join (fail closed)"),
+	"plain, external, scram-sha-256 or auto (the strongest the server "
+	"offers): log in to services with SASL before joining; if it fails "
+	"the bot does not join (fail closed)"),
     OPSBOT_CONFIG_KEY("sasl_username", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
 		      "services account for SASL PLAIN (default: the nick)"),
     OPSBOT_CONFIG_KEY("sasl_password", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
-		      "services password for SASL PLAIN"),
+		      "services password for SASL PLAIN and SCRAM-SHA-256"),
+    OPSBOT_CONFIG_KEY(
+	"sasl_scram_min_iterations", OPSBOT_CONFIG_INT, D("4096"), 0, 1,
+	100000000,
+	"SCRAM: refuse a server that asks for fewer PBKDF2 iterations"),
+    OPSBOT_CONFIG_KEY("sasl_scram_max_iterations", OPSBOT_CONFIG_INT,
+		      D("600000"), 0, 1, 100000000,
+		      "SCRAM: refuse a server that asks for more (a CPU burn)"),
     OPSBOT_CONFIG_KEY(
 	"nickserv_password", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
 	"without SASL: identify to NickServ and join only once confirmed"),
     OPSBOT_CONFIG_KEY("nickserv_account", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
 		      "account for NickServ IDENTIFY (default: the nick)"),
+    OPSBOT_CONFIG_KEY(
+	"nickserv_mask", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+	"nick!user@host of the real NickServ (wildcards allowed); without "
+	"it the password goes only to a NickServ the server calls a "
+	"network service"),
     OPSBOT_CONFIG_KEY("identify_timeout", OPSBOT_CONFIG_DURATION, D("30s"), 0,
 		      1000, 600000,
 		      "join anyway if NickServ has not confirmed by then"),

@@ -54,6 +54,7 @@ static void settings_free(struct irc_settings *s)
 	free_secret(s->sasl_password);
 	free_secret(s->nickserv_password);
 	free(s->nickserv_account);
+	free(s->nickserv_mask);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -88,6 +89,14 @@ static void settings_read(struct irc_settings *s, const struct config *cfg)
 	s->realname = xstrdup(config_get(cfg, "irc", k, "realname"));
 	s->channels =
 	    config_get_list(cfg, "irc", k, "channels", &s->channel_count);
+	/* "#chan key": the key is a secret, kept out of every log line
+	 * (a server's 475 may quote it). */
+	for (int i = 0; i < s->channel_count; i++) {
+		const char *key = strchr(s->channels[i], ' ');
+
+		if (key)
+			secret_register(key + strspn(key, " "));
+	}
 	s->flood_control = config_get_bool(cfg, "irc", k, "flood_control");
 	s->flood_burst = (int)config_get_int(cfg, "irc", k, "flood_burst");
 	s->flood_interval_ms =
@@ -121,6 +130,10 @@ static void settings_read(struct irc_settings *s, const struct config *cfg)
 	}
 	s->sasl_username =
 	    dup_or_null(config_get(cfg, "irc", k, "sasl_username"));
+	s->scram_min_iterations =
+	    (long)config_get_int(cfg, "irc", k, "sasl_scram_min_iterations");
+	s->scram_max_iterations =
+	    (long)config_get_int(cfg, "irc", k, "sasl_scram_max_iterations");
 	s->sasl_password = config_get_secret(cfg, "irc", "sasl_password", &err);
 	free(err);
 	err = NULL;
@@ -129,6 +142,8 @@ static void settings_read(struct irc_settings *s, const struct config *cfg)
 	free(err);
 	s->nickserv_account =
 	    dup_or_null(config_get(cfg, "irc", k, "nickserv_account"));
+	s->nickserv_mask =
+	    dup_or_null(config_get(cfg, "irc", k, "nickserv_mask"));
 	s->identify_timeout_ms =
 	    (long)config_get_duration_ms(cfg, "irc", k, "identify_timeout");
 }
@@ -142,14 +157,16 @@ void irc_validate_config(struct config *cfg)
 	int tls = config_get_bool(cfg, "irc", config_irc_keys, "tls");
 
 	if (mech && *mech->value) {
-		if (str_ieq(mech->value, "plain")) {
+		if (str_ieq(mech->value, "plain") ||
+		    str_ieq(mech->value, "scram-sha-256")) {
 			if (!config_find(cfg, "irc", "sasl_password") &&
 			    !config_find(cfg, "irc", "sasl_password_file") &&
 			    !config_find(cfg, "irc", "sasl_password_env"))
 				config_error(cfg, mech,
-					     "plain needs sasl_password (or "
-					     "sasl_password_file or _env)");
-			if (!tls)
+					     "%s needs sasl_password (or "
+					     "sasl_password_file or _env)",
+					     mech->value);
+			if (!tls && str_ieq(mech->value, "plain"))
 				warning("config",
 					"%s:%d: SASL PLAIN without TLS sends "
 					"the password in clear text",
@@ -159,8 +176,20 @@ void irc_validate_config(struct config *cfg)
 				config_error(cfg, mech,
 					     "external needs tls = true and "
 					     "tls_client_cert");
+		} else if (str_ieq(mech->value, "auto")) {
+			if (!config_find(cfg, "irc", "sasl_password") &&
+			    !config_find(cfg, "irc", "sasl_password_file") &&
+			    !config_find(cfg, "irc", "sasl_password_env") &&
+			    (!tls ||
+			     !config_find(cfg, "irc", "tls_client_cert")))
+				config_error(cfg, mech,
+					     "auto needs sasl_password or a "
+					     "tls_client_cert (with tls = "
+					     "true)");
 		} else {
-			config_error(cfg, mech, "'%s' is not plain or external",
+			config_error(cfg, mech,
+				     "'%s' is not plain, external, "
+				     "scram-sha-256 or auto",
 				     mech->value);
 		}
 	}
@@ -225,6 +254,20 @@ static void on_quit(const struct irc_message *m, const struct irc_userhost *who)
 	irc_register_on_nick_freed(who->nick);
 }
 
+/* WHOIS replies: the gateway's account lookups, and registration's
+ * check of NickServ. */
+static void on_whois_end(const struct irc_message *m, int code)
+{
+	irc_gateway_on_whois_end(m, code);
+	irc_register_on_whois_end(m, code);
+}
+
+static void on_no_such_nick(const struct irc_message *m, int code)
+{
+	irc_gateway_on_no_such_nick(m, code);
+	irc_register_on_whois_missing(m, code);
+}
+
 /* who: the sender, or NULL when the source has no nick (a server). */
 typedef void irc_verb_handler(const struct irc_message *m,
 			      const struct irc_userhost *who);
@@ -257,10 +300,12 @@ static const struct {
 } numerics[] = {
     {1, 1, irc_register_on_welcome},
     {5, 5, irc_register_on_isupport},
-    {318, 318, irc_gateway_on_whois_end},
+    {311, 311, irc_register_on_whois_user},
+    {313, 313, irc_register_on_whois_service},
+    {318, 318, on_whois_end},
     {330, 330, irc_gateway_on_whois_account},
     {354, 354, irc_gateway_on_whox_reply},
-    {401, 401, irc_gateway_on_no_such_nick},
+    {401, 401, on_no_such_nick},
     {403, 403, irc_channels_on_join_refused},
     {405, 405, irc_channels_on_join_refused},
     {421, 421, irc_register_on_unknown_command},

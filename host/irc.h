@@ -75,5 +75,7 @@ const struct irc_stats *irc_get_stats(void);
 void irc_test_attach(const struct config *cfg,
 		     void (*sent)(const char *line, size_t len));
 void irc_test_receive(char *bytes, size_t len);
+/* Where the next connection would go (port, and 1 for TLS), after STS. */
+void irc_test_connect_target(int *port, int *tls);
 
 #endif /* IRC_H */

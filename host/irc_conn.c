@@ -8,20 +8,33 @@
  * skipped up to its end, so no input can stall the reader.  Outbound:
  * finished lines are buffered and leave in one write before the loop
  * blocks again.  What a line means is for the other parts.
+ *
+ * IRCv3 STS (ircv3.net/specs/extensions/sts): a plain-text session that
+ * is offered "sts=port=P" reconnects with TLS to P; a TLS session's
+ * "sts=duration=N" is kept in the host state table (plugin name
+ * "host.sts", key the server name, value "port expiry-ms") and, while it
+ * lasts, every connection to that server is TLS to the policy's port
+ * with the certificate verified.  A failed TLS connection is retried as
+ * TLS, never as plain text.
  */
 #include "irc_internal.h"
 #include "log.h"
 #include "loop.h"
 #include "net.h"
+#include "state.h"
+#include "store.h"
 #include "util.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define COMPONENT "irc"
 #define KLINE_BACKOFF_MS (60 * 60 * 1000)
 #define QUIT_WAIT_MS 2000
+#define STS_STATE "host.sts"
 
 static struct {
 	enum irc_state state;
@@ -35,8 +48,12 @@ static struct {
 	int64_t last_rx;
 	int ping_outstanding;
 	int reconnect_attempt;
-	int64_t registered_at; /* 0 before 001 */
-	int banned;	       /* the server said so: wait an hour */
+	int64_t registered_at;	    /* 0 before 001 */
+	int banned;		    /* the server said so: wait an hour */
+	int tls_now, port_now;	    /* how this session connected */
+	int sts_port;		    /* a plain session was told to upgrade */
+	char sts_host[256];	    /* ... by this server */
+	struct tls_options sts_tls; /* the settings', verification on */
 	void (*quit_done)(void);
 	void (*test_sent)(const char *line, size_t len);
 } conn;
@@ -113,15 +130,33 @@ void irc_conn_flush(void)
 	on_flush(&conn.flush_check);
 }
 
+/* The debug log shows what we send, except credentials: PASS,
+ * AUTHENTICATE and IDENTIFY not at all, a JOIN without its keys (short
+ * keys are not redacted, see secret_register()). */
+static void log_sent_line(const char *line, size_t len)
+{
+	const char *keys;
+
+	if (str_has_prefix(line, "PASS ") ||
+	    str_has_prefix(line, "AUTHENTICATE ") ||
+	    strcasestr(line, " :IDENTIFY "))
+		return;
+	if (str_has_prefix(line, "JOIN ") &&
+	    (keys = memchr(line + 5, ' ', len - 5)) != NULL) {
+		debug(COMPONENT, ">> %.*s <keys hidden>", (int)(keys - line),
+		      line);
+		return;
+	}
+	debug(COMPONENT, ">> %.*s", (int)len, line);
+}
+
 void irc_conn_write_line(const char *line, size_t len)
 {
 	irc_counters()->lines_out++;
 	if (conn.test_sent)
 		conn.test_sent(line, len);
-	if (log_enabled(LOG_DEBUG) && strncmp(line, "PASS ", 5) &&
-	    strncmp(line, "AUTHENTICATE ", 13) &&
-	    strncmp(line, "PRIVMSG NickServ :IDENTIFY", 26))
-		debug(COMPONENT, ">> %.*s", (int)len, line);
+	if (log_enabled(LOG_DEBUG))
+		log_sent_line(line, len);
 	buf_add(&conn.out, line, len);
 	buf_add(&conn.out, "\r\n", 2);
 	/* Flushed by a prepare handle, which runs before the loop blocks in
@@ -223,7 +258,7 @@ static void on_connected(void *data)
 	conn.ping_outstanding = 0;
 	buf_reset(&conn.carry);
 	conn.discarding = 0;
-	if (irc_settings_get()->tls)
+	if (conn.tls_now)
 		info(COMPONENT, "connected to %s with %s", net_peer(conn.conn),
 		     net_tls_info(conn.conn));
 	else
@@ -339,20 +374,175 @@ void irc_conn_configure(void)
 			 (uint64_t)tick);
 }
 
+/* ---- STS ---- */
+
+static int64_t wall_ms(void)
+{
+	return (int64_t)time(NULL) * 1000;
+}
+
+/* The stored policy for the configured server: its port, or 0 when there
+ * is none (or it expired: then it is removed). */
+static int sts_policy_port(int64_t *expires)
+{
+	const char *host = irc_settings_get()->server;
+	char *value = NULL;
+	size_t len = 0;
+	long long port = 0, until = 0;
+
+	if (!store_db() || !host)
+		return 0;
+	if (state_get(STS_STATE, host, &value, &len) != 0 || !value)
+		return 0;
+	if (sscanf(value, "%lld %lld", &port, &until) != 2 || port < 1 ||
+	    port > 65535 || until <= wall_ms()) {
+		free(value);
+		state_delete(STS_STATE, host);
+		return 0;
+	}
+	free(value);
+	if (expires)
+		*expires = until;
+	return (int)port;
+}
+
+/* Where the next connection goes: the settings, unless STS says TLS.
+ * why gets a line for the log when STS changed it. */
+static void connect_target(int *port, int *tls, char *why, size_t size)
+{
+	const struct irc_settings *cfg = irc_settings_get();
+	int64_t until = 0;
+	int policy;
+
+	*port = cfg->port;
+	*tls = cfg->tls;
+	if (why)
+		*why = '\0';
+	if (cfg->tls)
+		return;
+	if (conn.sts_port && cfg->server &&
+	    !strcmp(conn.sts_host, cfg->server)) {
+		*port = conn.sts_port;
+		*tls = 1;
+		if (why)
+			snprintf(why, size,
+				 "sts: %s asked for TLS; connecting to port "
+				 "%d with TLS, not plain text",
+				 cfg->server, *port);
+	} else if ((policy = sts_policy_port(&until)) > 0) {
+		*port = policy;
+		*tls = 1;
+		if (why)
+			snprintf(why, size,
+				 "sts: %s has a TLS-only policy for %lld more "
+				 "s; connecting to port %d with TLS, not plain "
+				 "text ([irc] tls = false)",
+				 cfg->server,
+				 (long long)((until - wall_ms()) / 1000),
+				 *port);
+	}
+}
+
+/* "a=1,b=2" -> the value of key, or -1 (none) / -2 (not a number). */
+static long long sts_value(const char *policy, const char *key)
+{
+	size_t n = strlen(key);
+	const char *p = policy;
+
+	while (p && *p) {
+		if (!strncmp(p, key, n) && p[n] == '=') {
+			char *end;
+			long long v;
+
+			if (!isdigit((unsigned char)p[n + 1]))
+				return -2;
+			v = strtoll(p + n + 1, &end, 10);
+			return *end && *end != ',' ? -2 : v;
+		}
+		p = strchr(p, ',');
+		if (p)
+			p++;
+	}
+	return -1;
+}
+
+int irc_conn_on_sts(const char *policy)
+{
+	const char *host = irc_settings_get()->server;
+
+	if (!conn.tls_now) {
+		long long port = sts_value(policy, "port");
+
+		/* Without a port the policy means nothing on plain text. */
+		if (port < 1 || port > 65535)
+			return 0;
+		conn.sts_port = (int)port;
+		strlcpy_safe(conn.sts_host, host ? host : "",
+			     sizeof(conn.sts_host));
+		warning(COMPONENT,
+			"sts: %s offers TLS on port %lld and asks clients to "
+			"use it; reconnecting with TLS",
+			host, port);
+		irc_conn_drop("sts: upgrading to TLS");
+		/* At once, as the spec asks: the next attempt is TLS, so a
+		 * server cannot make this loop. */
+		if (conn.state == IRC_IDLE)
+			loop_timer_start(&conn.reconnect_timer,
+					 on_reconnect_timer, 0, 0);
+		return 1;
+	}
+	{
+		long long duration = sts_value(policy, "duration");
+		char value[64];
+
+		if (duration < 0 || !store_db())
+			return 0;
+		if (duration == 0) {
+			if (state_delete(STS_STATE, host) == 0)
+				info(COMPONENT, "sts: %s removed its policy",
+				     host);
+			return 0;
+		}
+		snprintf(value, sizeof(value), "%d %lld", conn.port_now,
+			 (long long)wall_ms() + duration * 1000);
+		if (state_set(STS_STATE, host, value, strlen(value)) == 0)
+			info(COMPONENT,
+			     "sts: %s is TLS-only for %lld s (port %d); "
+			     "plain text to it is refused until then",
+			     host, duration, conn.port_now);
+	}
+	return 0;
+}
+
+void irc_test_connect_target(int *port, int *tls)
+{
+	connect_target(port, tls, NULL, 0);
+}
+
 void irc_conn_connect(void)
 {
 	static const struct net_callbacks cb = {on_connected, on_received,
 						on_closed};
 	const struct irc_settings *cfg = irc_settings_get();
 	struct net_options o;
+	char why[300];
 
 	if (conn.conn)
 		return;
 	memset(&o, 0, sizeof(o));
 	o.host = cfg->server;
-	o.port = cfg->port;
+	connect_target(&conn.port_now, &conn.tls_now, why, sizeof(why));
+	o.port = conn.port_now;
 	o.connect_timeout_ms = cfg->connect_timeout_ms;
-	if (cfg->tls) {
+	if (*why)
+		warning(COMPONENT, "%s", why);
+	if (conn.tls_now && !cfg->tls) {
+		/* STS needs a certificate that is really checked. */
+		conn.sts_tls = cfg->tls_opts;
+		if (!conn.sts_tls.fingerprint)
+			conn.sts_tls.verify = 1;
+		o.tls = &conn.sts_tls;
+	} else if (cfg->tls) {
 		o.tls = &cfg->tls_opts;
 		/* Said at every connect: it must not go unnoticed. */
 		if (!cfg->tls_opts.verify && !cfg->tls_opts.fingerprint)
@@ -363,7 +553,7 @@ void irc_conn_connect(void)
 	}
 	conn.state = IRC_CONNECTING;
 	info(COMPONENT, "connecting to %s port %d%s", o.host, o.port,
-	     cfg->tls ? " with TLS" : "");
+	     o.tls ? " with TLS" : "");
 	conn.conn = net_connect(&o, &cb, NULL);
 }
 
@@ -398,6 +588,8 @@ void irc_conn_test_attach(void (*sent)(const char *line, size_t len))
 {
 	conn.test_sent = sent;
 	conn.state = IRC_REGISTERING;
+	conn.sts_port = 0;
+	connect_target(&conn.port_now, &conn.tls_now, NULL, 0);
 	irc_counters()->connects++;
 }
 

@@ -51,11 +51,14 @@ struct irc_settings {
 	long reconnect_reset_ms;
 	int tls;
 	struct tls_options tls_opts;
-	char *sasl_mechanism; /* "PLAIN", "EXTERNAL" or NULL */
+	char *sasl_mechanism; /* "PLAIN", "EXTERNAL", "SCRAM-SHA-256",
+				 "AUTO" or NULL */
+	long scram_min_iterations, scram_max_iterations;
 	char *sasl_username;
 	char *sasl_password;
 	char *nickserv_password;
 	char *nickserv_account;
+	char *nickserv_mask; /* nick!user@host NickServ must match, or NULL */
 	long identify_timeout_ms;
 };
 const struct irc_settings *irc_settings_get(void);
@@ -102,6 +105,10 @@ void irc_conn_quit(const char *message, void (*done)(void));
 void irc_conn_receive(char *bytes, size_t len);
 /* Without a socket: lines go to sent(), the session is registering. */
 void irc_conn_test_attach(void (*sent)(const char *line, size_t len));
+/* CAP LS offered "sts=<policy>": on plain text with a port, drops the
+ * session to reconnect with TLS (returns 1: registration stops); on TLS
+ * with a duration, stores or (duration=0) removes the policy. */
+int irc_conn_on_sts(const char *policy);
 /* Verb handlers (see irc.c's table). */
 void irc_conn_on_ping(const struct irc_message *m,
 		      const struct irc_userhost *who);
@@ -157,6 +164,11 @@ void irc_register_on_isupport(const struct irc_message *m, int code);
 void irc_register_on_nick_error(const struct irc_message *m, int code);
 void irc_register_on_unknown_command(const struct irc_message *m, int code);
 void irc_register_on_login_numeric(const struct irc_message *m, int code);
+/* WHOIS NickServ before IDENTIFY: 311, 313, 401, 318. */
+void irc_register_on_whois_user(const struct irc_message *m, int code);
+void irc_register_on_whois_service(const struct irc_message *m, int code);
+void irc_register_on_whois_missing(const struct irc_message *m, int code);
+void irc_register_on_whois_end(const struct irc_message *m, int code);
 
 /* ---- irc_channels.c: the configured channels ---- */
 

@@ -1,9 +1,10 @@
 /*
  * irc_register.c - getting the bot registered and logged in: CAP LS 302
- * first (so the server holds registration for CAP END), SASL PLAIN or
- * EXTERNAL before CAP END, NickServ IDENTIFY after 001 when there is no
- * SASL, our nick (collisions at registration, taking it back later), and
- * what ISUPPORT says about the server.
+ * first (so the server holds registration for CAP END), SASL (PLAIN,
+ * EXTERNAL or SCRAM-SHA-256, of those the server offers) before CAP END,
+ * NickServ IDENTIFY after 001 when there is no SASL (only to a NickServ the
+ * configured mask or the network vouches for), our nick (collisions at
+ * registration, taking it back later), and what ISUPPORT says about the server.
  *
  * Login fails closed: when SASL is configured and cannot succeed, the bot
  * quits instead of joining under a nick someone else may own.  Channels
@@ -13,6 +14,8 @@
 #include "irc_internal.h"
 #include "log.h"
 #include "loop.h"
+#include "module.h"
+#include "sasl_scram.h"
 #include "util.h"
 
 #include <stdarg.h>
@@ -23,6 +26,7 @@
 #define COMPONENT "irc"
 #define NICK_REGAIN_MS 60000
 #define CAPS_OFFERED_MAX 16384
+#define SASL_IN_MAX 8192
 
 /* Capabilities the bot asks for when the server offers them; "sasl"
  * only when SASL is configured. */
@@ -34,11 +38,12 @@ static const char *const wanted_caps[] = {
 
 /* Logging in to services, before channels are joined. */
 enum auth_state {
-	AUTH_NONE,     /* nothing configured */
-	AUTH_SASL,     /* SASL in progress (before CAP END) */
-	AUTH_NICKSERV, /* IDENTIFY sent, waiting for confirmation */
-	AUTH_DONE,     /* logged in (or nothing to do): join */
-	AUTH_FAILED,   /* fail closed: no joins */
+	AUTH_NONE,	     /* nothing configured */
+	AUTH_SASL,	     /* SASL in progress (before CAP END) */
+	AUTH_NICKSERV_CHECK, /* WHOIS NickServ sent: is it the real one? */
+	AUTH_NICKSERV,	     /* IDENTIFY sent, waiting for confirmation */
+	AUTH_DONE,	     /* logged in (or nothing to do): join */
+	AUTH_FAILED,	     /* fail closed: no joins */
 };
 
 static struct {
@@ -48,13 +53,35 @@ static struct {
 	struct buf caps_offered; /* from CAP LS, space-separated */
 	int cap_negotiating;
 	enum auth_state auth;
+	/* The server's SASL mechanisms (CAP LS "sasl=A,B" or 908), ""
+	 * when it has not said; the one we use this session. */
+	char sasl_offered[256];
+	const char *sasl_mech;
+	struct buf sasl_in; /* AUTHENTICATE pieces until the last */
+	struct scram *scram;
+	int scram_sent_final, scram_verified;
 	char *account; /* our own services account, once known */
+	/* WHOIS NickServ before IDENTIFY: where it is, whether the server
+	 * calls it a network service (313); then the mask we trust. */
+	char nickserv_source[300];
+	int nickserv_is_service;
+	char nickserv_trusted[300];
 	struct irc_isupport isupport;
 	uv_timer_t identify_timer, nick_timer;
 	int handles_ready;
 } reg;
 
 static void on_nick_timer(uv_timer_t *t);
+
+/* Forgets a SASL exchange (its keys zeroed). */
+static void sasl_reset(void)
+{
+	scram_free(reg.scram);
+	reg.scram = NULL;
+	reg.scram_sent_final = 0;
+	reg.scram_verified = 0;
+	buf_reset(&reg.sasl_in);
+}
 
 void irc_register_init(void)
 {
@@ -73,6 +100,8 @@ void irc_register_fini(void)
 		reg.handles_ready = 0;
 	}
 	buf_free(&reg.caps_offered);
+	sasl_reset();
+	buf_free(&reg.sasl_in);
 }
 
 void irc_register_defaults(void)
@@ -135,6 +164,7 @@ void irc_register_session_end(void)
 	reg.account = NULL;
 	reg.isupport.whox = 0;
 	reg.caps_enabled = 0;
+	sasl_reset();
 	uv_timer_stop(&reg.identify_timer);
 }
 
@@ -173,8 +203,37 @@ void irc_register_on_nick_error(const struct irc_message *m, int code)
 	irc_send_now1("NICK", nick);
 }
 
+/* Could the server really have given us this nick?  Not empty, not
+ * longer than we keep, and nothing a target, a mask or the command
+ * parser treats specially (a nick of "" or ":" would make every line
+ * that starts with ',' or ':' a command addressed to us). */
+static int nick_valid(const char *nick)
+{
+	const unsigned char *c = (const unsigned char *)nick;
+
+	if (!nick || !*nick || strlen(nick) >= sizeof(reg.nick))
+		return 0;
+	if ((*c >= '0' && *c <= '9') || *c == '-' ||
+	    strchr(reg.isupport.chantypes, *c) || strchr("$+~%@&#:", *c))
+		return 0;
+	for (; *c; c++)
+		if (*c <= ' ' || *c == 0x7f || strchr(",*?!@.:", *c))
+			return 0;
+	return 1;
+}
+
 void irc_register_on_own_nick(const char *new_nick)
 {
+	if (!nick_valid(new_nick)) {
+		/* Keep the nick we had; the server's idea of it is now
+		 * unknown, so start a clean session. */
+		error(COMPONENT,
+		      "the server renamed us to an invalid nick \"%.40s\"; "
+		      "keeping %s and reconnecting",
+		      new_nick, reg.nick);
+		irc_conn_drop("the server sent an invalid nick for us");
+		return;
+	}
 	strlcpy_safe(reg.nick, new_nick, sizeof(reg.nick));
 	info(COMPONENT, "now known as %s", reg.nick);
 }
@@ -205,6 +264,9 @@ static void on_nick_timer(uv_timer_t *t)
 void irc_register_on_connect(void)
 {
 	reg.caps_enabled = 0;
+	reg.sasl_offered[0] = '\0';
+	reg.sasl_mech = NULL;
+	sasl_reset();
 	buf_reset(&reg.caps_offered);
 }
 
@@ -245,12 +307,13 @@ void irc_register_on_unknown_command(const struct irc_message *m, int code)
 		reg.cap_negotiating = 0;
 }
 
-static void fail_auth(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
+static void fail_auth(const char *how, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
-/* SASL is configured and cannot succeed: never join unauthenticated
- * (another user could own the nick); log why and try again later. */
-static void fail_auth(const char *fmt, ...)
+/* SASL or NickServ is configured and cannot succeed: never join
+ * unauthenticated (another user could own the nick), never hand the
+ * password to a stranger; log why in one line and try again later. */
+static void fail_auth(const char *how, const char *fmt, ...)
 {
 	enum irc_state state = irc_conn_state();
 	char why[300];
@@ -260,7 +323,7 @@ static void fail_auth(const char *fmt, ...)
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	reg.auth = AUTH_FAILED;
-	error(COMPONENT, "sasl: %s; not joining any channel (fail closed)",
+	error(COMPONENT, "%s: %s; not joining any channel (fail closed)", how,
 	      why);
 	if (state == IRC_REGISTERING || state == IRC_REGISTERED)
 		irc_send_now1("QUIT", "authentication failed");
@@ -285,6 +348,103 @@ static int cap_listed(const char *list, const char *name)
 	return 0;
 }
 
+/* Is mech in the server's comma-separated list (case-insensitive)? */
+static int mech_offered(const char *mech)
+{
+	size_t n = strlen(mech);
+	const char *p = reg.sasl_offered;
+
+	while (*p) {
+		size_t len = strcspn(p, ",");
+
+		if (len == n && !strncasecmp(p, mech, n))
+			return 1;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+/* The value of "sasl=..." in CAP LS into reg.sasl_offered. */
+static void note_offered_mechs(const char *caps)
+{
+	const char *p = caps;
+
+	reg.sasl_offered[0] = '\0';
+	while (p && *p) {
+		while (*p == ' ')
+			p++;
+		if (str_has_prefix(p, "sasl=")) {
+			size_t len = strcspn(p + 5, " ");
+
+			if (len >= sizeof(reg.sasl_offered))
+				len = sizeof(reg.sasl_offered) - 1;
+			memcpy(reg.sasl_offered, p + 5, len);
+			reg.sasl_offered[len] = '\0';
+			return;
+		}
+		p = strchr(p, ' ');
+	}
+}
+
+/* The mechanism to use: the configured one, or for "auto" the strongest
+ * the credentials allow (EXTERNAL with a client certificate, then
+ * SCRAM-SHA-256, then PLAIN), of those the server offers when it said.  NULL,
+ * after failing closed, when the server offers none of them. */
+static const char *choose_mechanism(void)
+{
+	const struct irc_settings *cfg = irc_settings_get();
+	const char *candidates[4];
+	int n = 0, i;
+
+	if (strcmp(cfg->sasl_mechanism, "AUTO")) {
+		candidates[n++] = cfg->sasl_mechanism;
+	} else {
+		if (cfg->tls && cfg->tls_opts.client_cert)
+			candidates[n++] = "EXTERNAL";
+		if (cfg->sasl_password) {
+			candidates[n++] = "SCRAM-SHA-256";
+			candidates[n++] = "PLAIN";
+		}
+	}
+	for (i = 0; i < n; i++)
+		if (!reg.sasl_offered[0] || mech_offered(candidates[i]))
+			return candidates[i];
+	fail_auth(
+	    "sasl",
+	    "the server offers %s, not %s; set [irc] sasl_mechanism "
+	    "to one it offers",
+	    reg.sasl_offered,
+	    n ? (n > 1 ? "EXTERNAL, SCRAM-SHA-256 or PLAIN" : candidates[0])
+	      : "anything the configured credentials allow");
+	return NULL;
+}
+
+/* "sts=<policy>" in CAP LS goes to the connection; 1 when it drops
+ * this plain-text session to come back with TLS. */
+static int sts_offered(void)
+{
+	const char *p = reg.caps_offered.data;
+
+	while (p && *p) {
+		while (*p == ' ')
+			p++;
+		if (str_has_prefix(p, "sts=")) {
+			char policy[256];
+			size_t len = strcspn(p + 4, " ");
+
+			if (len >= sizeof(policy))
+				return 0;
+			memcpy(policy, p + 4, len);
+			policy[len] = '\0';
+			return irc_conn_on_sts(policy);
+		}
+		p = strchr(p, ' ');
+	}
+	return 0;
+}
+
 /* The end of CAP LS: request what we want and the server has. */
 static void cap_request_offered(void)
 {
@@ -301,12 +461,28 @@ static void cap_request_offered(void)
 			buf_addch(&req, ' ');
 		buf_adds(&req, wanted_caps[i]);
 	}
+	/* STS first: a plain-text session may offer SASL only on TLS. */
+	if (sts_offered()) {
+		buf_free(&req);
+		buf_reset(&reg.caps_offered);
+		return;
+	}
 	if (cfg->sasl_mechanism && !cap_listed(reg.caps_offered.data, "sasl")) {
 		buf_free(&req);
 		buf_reset(&reg.caps_offered);
-		fail_auth("the server does not offer SASL (no 'sasl' in "
+		fail_auth("sasl",
+			  "the server does not offer SASL (no 'sasl' in "
 			  "CAP LS)");
 		return;
+	}
+	if (cfg->sasl_mechanism) {
+		note_offered_mechs(reg.caps_offered.data);
+		reg.sasl_mech = choose_mechanism();
+		if (!reg.sasl_mech) {
+			buf_free(&req);
+			buf_reset(&reg.caps_offered);
+			return;
+		}
 	}
 	buf_reset(&reg.caps_offered);
 	if (req.len)
@@ -342,12 +518,11 @@ static void cap_answered(int ack, const char *list)
 	if (irc_conn_state() != IRC_REGISTERING)
 		return;
 	if (reg.auth == AUTH_SASL) {
-		if (irc_cap_enabled("sasl")) {
-			irc_send_now1("AUTHENTICATE",
-				      irc_settings_get()->sasl_mechanism);
+		if (irc_cap_enabled("sasl") && reg.sasl_mech) {
+			irc_send_now1("AUTHENTICATE", reg.sasl_mech);
 			return;
 		}
-		fail_auth("the server refused the sasl capability");
+		fail_auth("sasl", "the server refused the sasl capability");
 		return;
 	}
 	cap_end();
@@ -390,36 +565,13 @@ void irc_register_on_cap(const struct irc_message *m,
 	}
 }
 
-/* The server is ready for our credentials ("AUTHENTICATE +"). */
-static void sasl_respond(void)
+/* Sends raw as AUTHENTICATE payload: base64 in 400-byte pieces, and a
+ * last piece of exactly 400 followed by "+". */
+static void send_authenticate(const void *raw, size_t raw_len)
 {
-	const struct irc_settings *cfg = irc_settings_get();
-	struct buf raw = BUF_INIT;
-	char *b64;
-	size_t len, off;
+	char *b64 = base64_encode(raw, raw_len);
+	size_t len = strlen(b64), off;
 
-	if (reg.auth != AUTH_SASL)
-		return;
-	if (!strcmp(cfg->sasl_mechanism, "EXTERNAL")) {
-		/* The certificate is the credential; no authorization id. */
-		irc_send_now1("AUTHENTICATE", "+");
-		return;
-	}
-	{
-		const char *user =
-		    cfg->sasl_username ? cfg->sasl_username : cfg->nick;
-
-		/* authzid \0 authcid \0 password, authzid empty. */
-		buf_addch(&raw, '\0');
-		buf_adds(&raw, user);
-		buf_addch(&raw, '\0');
-		buf_adds(&raw, cfg->sasl_password ? cfg->sasl_password : "");
-	}
-	b64 = base64_encode(raw.data, raw.len);
-	explicit_bzero(raw.data, raw.len);
-	buf_free(&raw);
-	len = strlen(b64);
-	/* 400-byte pieces; a last piece of exactly 400 is followed by "+". */
 	for (off = 0; off < len; off += 400) {
 		char piece[401];
 		size_t n = len - off < 400 ? len - off : 400;
@@ -434,12 +586,130 @@ static void sasl_respond(void)
 	free_secret(b64);
 }
 
+/* PLAIN: authzid \0 authcid \0 password, the authorisation identity the
+ * account itself: RFC 4616 allows it empty, but some services refuse an
+ * empty one. */
+static void sasl_plain(void)
+{
+	const struct irc_settings *cfg = irc_settings_get();
+	const char *user = cfg->sasl_username ? cfg->sasl_username : cfg->nick;
+	struct buf raw = BUF_INIT;
+
+	buf_adds(&raw, user);
+	buf_addch(&raw, '\0');
+	buf_adds(&raw, user);
+	buf_addch(&raw, '\0');
+	buf_adds(&raw, cfg->sasl_password ? cfg->sasl_password : "");
+	send_authenticate(raw.data, raw.len);
+	explicit_bzero(raw.data, raw.len);
+	buf_free(&raw);
+}
+
+/* SCRAM went wrong: abort the exchange, then fail closed. */
+static void scram_failed(char *err)
+{
+	irc_send_now1("AUTHENTICATE", "*");
+	fail_auth("sasl", "%s", err);
+	free(err);
+}
+
+/* SCRAM-SHA-256, one server message at a time: "+" -> client-first;
+ * server-first -> client-final; server-final -> its signature checked,
+ * then "+".  A 903 before a good signature is refused (see below). */
+static void sasl_scram_step(const char *payload)
+{
+	const struct irc_settings *cfg = irc_settings_get();
+	const char *user = cfg->sasl_username ? cfg->sasl_username : cfg->nick;
+	char *out = NULL, *err = NULL, *text;
+
+	if (!reg.scram) {
+		const struct tls_backend *tls = module_tls(&err);
+
+		if (!tls) {
+			scram_failed(err);
+			return;
+		}
+		reg.scram = scram_start(tls, user, cfg->sasl_password, NULL,
+					cfg->scram_min_iterations,
+					cfg->scram_max_iterations, &out, &err);
+		if (!reg.scram) {
+			scram_failed(err);
+			return;
+		}
+		send_authenticate(out, strlen(out));
+		free(out);
+		return;
+	}
+	text = sasl_base64_decode_text(payload);
+	if (!text) {
+		scram_failed(xstrdup("scram-sha-256: the server's message is "
+				     "not base64 text"));
+		return;
+	}
+	if (!reg.scram_sent_final) {
+		if (scram_client_final(reg.scram, text, &out, &err) < 0) {
+			free(text);
+			scram_failed(err);
+			return;
+		}
+		reg.scram_sent_final = 1;
+		send_authenticate(out, strlen(out));
+		free_secret(out);
+	} else if (!reg.scram_verified) {
+		if (scram_check_server_final(reg.scram, text, &err) < 0) {
+			free(text);
+			scram_failed(err);
+			return;
+		}
+		reg.scram_verified = 1;
+		irc_send_now1("AUTHENTICATE", "+");
+	}
+	free(text);
+}
+
+/* A whole payload from the server ("" for "+"). */
+static void sasl_respond(const char *payload)
+{
+	if (reg.auth != AUTH_SASL || !reg.sasl_mech)
+		return;
+	if (!strcmp(reg.sasl_mech, "SCRAM-SHA-256")) {
+		sasl_scram_step(payload);
+		return;
+	}
+	if (*payload)
+		return; /* PLAIN and EXTERNAL expect only "+" */
+	if (!strcmp(reg.sasl_mech, "EXTERNAL")) {
+		/* The certificate is the credential; no authorization id. */
+		irc_send_now1("AUTHENTICATE", "+");
+		return;
+	}
+	sasl_plain();
+}
+
+/* "AUTHENTICATE <base64>": pieces of 400 until a shorter one (or "+"). */
 void irc_register_on_authenticate(const struct irc_message *m,
 				  const struct irc_userhost *who)
 {
+	const char *p;
+	size_t len;
+
 	UNUSED(who);
-	if (m->param_count >= 1 && !strcmp(m->params[0], "+"))
-		sasl_respond();
+	if (m->param_count < 1)
+		return;
+	p = m->params[0];
+	len = strlen(p);
+	if (strcmp(p, "+")) {
+		if (reg.sasl_in.len + len > SASL_IN_MAX) {
+			buf_reset(&reg.sasl_in);
+			return;
+		}
+		buf_add(&reg.sasl_in, p, len);
+		if (len == 400)
+			return;
+	}
+	buf_addch(&reg.sasl_in, '\0');
+	sasl_respond(reg.sasl_in.data);
+	buf_reset(&reg.sasl_in);
 }
 
 void irc_register_on_isupport(const struct irc_message *m, int code)
@@ -504,6 +774,13 @@ static void auth_done(const char *how)
 static void on_identify_timeout(uv_timer_t *t)
 {
 	UNUSED(t);
+	if (reg.auth == AUTH_NICKSERV_CHECK) {
+		fail_auth("nickserv",
+			  "the server did not answer WHOIS NickServ in %ld s, "
+			  "so the password was not sent",
+			  irc_settings_get()->identify_timeout_ms / 1000);
+		return;
+	}
 	if (reg.auth != AUTH_NICKSERV)
 		return;
 	warning(COMPONENT,
@@ -524,6 +801,7 @@ static void nickserv_identify(void)
 	snprintf(text, sizeof(text), "IDENTIFY %s %s", account,
 		 cfg->nickserv_password);
 	reg.auth = AUTH_NICKSERV;
+	uv_timer_stop(&reg.identify_timer);
 	irc_send_now("PRIVMSG", 2, (const char *const[]){"NickServ", text});
 	explicit_bzero(text, sizeof(text));
 	info(COMPONENT,
@@ -534,23 +812,113 @@ static void nickserv_identify(void)
 			 (uint64_t)cfg->identify_timeout_ms, 0);
 }
 
+/* Before the password goes anywhere: WHOIS NickServ, to see whether the
+ * one online is the configured one (nickserv_mask) or, without a mask,
+ * one the server calls a network service.  Otherwise a user who took the
+ * nick on a network without protected services would get the password. */
+static void nickserv_check(void)
+{
+	reg.auth = AUTH_NICKSERV_CHECK;
+	reg.nickserv_source[0] = '\0';
+	reg.nickserv_is_service = 0;
+	reg.nickserv_trusted[0] = '\0';
+	irc_send_now1("WHOIS", "NickServ");
+	loop_timer_start(&reg.identify_timer, on_identify_timeout,
+			 (uint64_t)irc_settings_get()->identify_timeout_ms, 0);
+}
+
+static int is_nickserv_reply(const struct irc_message *m, int min_params)
+{
+	return reg.auth == AUTH_NICKSERV_CHECK &&
+	       m->param_count >= min_params &&
+	       !irc_casecmp(m->params[1], "NickServ", reg.isupport.casemap);
+}
+
+/* 311 RPL_WHOISUSER: me nick user host * :realname */
+void irc_register_on_whois_user(const struct irc_message *m, int code)
+{
+	UNUSED(code);
+	if (is_nickserv_reply(m, 4))
+		snprintf(reg.nickserv_source, sizeof(reg.nickserv_source),
+			 "%s!%s@%s", m->params[1], m->params[2], m->params[3]);
+}
+
+/* 313: "is a network service" (or an operator: the server vouches). */
+void irc_register_on_whois_service(const struct irc_message *m, int code)
+{
+	UNUSED(code);
+	if (is_nickserv_reply(m, 2))
+		reg.nickserv_is_service = 1;
+}
+
+/* 401 ERR_NOSUCHNICK: no NickServ online. */
+void irc_register_on_whois_missing(const struct irc_message *m, int code)
+{
+	UNUSED(code);
+	if (is_nickserv_reply(m, 2))
+		reg.nickserv_source[0] = '\0';
+}
+
+/* 318 RPL_ENDOFWHOIS: decide whether this NickServ gets the password. */
+void irc_register_on_whois_end(const struct irc_message *m, int code)
+{
+	const char *mask = irc_settings_get()->nickserv_mask;
+	const char *src = reg.nickserv_source;
+
+	UNUSED(code);
+	if (!is_nickserv_reply(m, 2))
+		return;
+	if (mask) {
+		if (!*src || !irc_mask_match(mask, src, reg.isupport.casemap)) {
+			fail_auth("nickserv",
+				  "NickServ online is %s, not [irc] "
+				  "nickserv_mask %s: the password was not "
+				  "sent to it",
+				  *src ? src : "nobody", mask);
+			return;
+		}
+		strlcpy_safe(reg.nickserv_trusted, mask,
+			     sizeof(reg.nickserv_trusted));
+	} else {
+		if (!*src || !reg.nickserv_is_service) {
+			fail_auth(
+			    "nickserv",
+			    "NickServ online is %s, which the server does "
+			    "not call a network service: the password was "
+			    "not sent (set [irc] nickserv_mask to the "
+			    "services' nick!user@host)",
+			    *src ? src : "nobody");
+			return;
+		}
+		strlcpy_safe(reg.nickserv_trusted, src,
+			     sizeof(reg.nickserv_trusted));
+	}
+	nickserv_identify();
+}
+
 void irc_register_on_welcome(const struct irc_message *m, int code)
 {
 	UNUSED(code);
-	if (m->param_count >= 1 && *m->params[0])
+	if (m->param_count >= 1 && nick_valid(m->params[0]))
 		strlcpy_safe(reg.nick, m->params[0], sizeof(reg.nick));
+	else
+		warning(COMPONENT,
+			"the welcome names an invalid nick \"%.40s\"; "
+			"keeping %s",
+			m->param_count >= 1 ? m->params[0] : "", reg.nick);
 	irc_conn_mark_registered();
 	reg.cap_negotiating = 0;
 	info(COMPONENT, "registered as %s on %s", reg.nick, irc_conn_peer());
 	/* Registered before SASL could end (no CAP, or a server that does
 	 * not wait for CAP END): nothing will log us in now. */
 	if (reg.auth == AUTH_SASL) {
-		fail_auth("the server completed registration before SASL "
+		fail_auth("sasl",
+			  "the server completed registration before SASL "
 			  "could run (no CAP support?)");
 		return;
 	}
 	if (reg.auth == AUTH_NONE && irc_settings_get()->nickserv_password) {
-		nickserv_identify();
+		nickserv_check();
 		return;
 	}
 	if (reg.auth == AUTH_NONE)
@@ -586,10 +954,18 @@ static void nickserv_answered(const char *text)
 			      text);
 }
 
+/* Only the NickServ we identified to confirms anything. */
 void irc_register_on_notice(const struct irc_message *m,
 			    const struct irc_userhost *who)
 {
-	if (who && m->param_count >= 2 && !strcasecmp(who->nick, "NickServ"))
+	char source[300];
+
+	if (!who || m->param_count < 2 || reg.auth != AUTH_NICKSERV ||
+	    !who->user || !who->host)
+		return;
+	snprintf(source, sizeof(source), "%s!%s@%s", who->nick, who->user,
+		 who->host);
+	if (irc_mask_match(reg.nickserv_trusted, source, reg.isupport.casemap))
 		nickserv_answered(m->params[1]);
 }
 
@@ -615,28 +991,47 @@ void irc_register_on_login_numeric(const struct irc_message *m, int code)
 		reg.account = NULL;
 		return;
 	case 903: /* RPL_SASLSUCCESS */
+		/* A server that skips the proof of knowing the password
+		 * (a SCRAM server-final with a valid signature) is not
+		 * believed: it may be an impostor faking success. */
+		if (reg.auth == AUTH_SASL && reg.sasl_mech &&
+		    !strcmp(reg.sasl_mech, "SCRAM-SHA-256") &&
+		    !reg.scram_verified) {
+			fail_auth("sasl", "the server claimed SCRAM-SHA-256 "
+					  "success without a valid signature");
+			return;
+		}
 		if (reg.auth == AUTH_SASL) {
+			sasl_reset();
 			reg.auth = AUTH_DONE;
 			info(COMPONENT, "sasl %s: authenticated",
-			     cfg->sasl_mechanism);
+			     reg.sasl_mech);
 			cap_end();
 		}
 		return;
 	case 907: /* ERR_SASLALREADY */
 		return;
-	case 908: /* RPL_SASLMECHS */
-		info(COMPONENT, "sasl: the server offers %s",
-		     m->param_count >= 2 ? m->params[1] : "?");
+	case 908: /* RPL_SASLMECHS: me mechs :are available */
+		if (m->param_count >= 3)
+			strlcpy_safe(reg.sasl_offered, m->params[1],
+				     sizeof(reg.sasl_offered));
 		return;
 	case 902: /* ERR_NICKLOCKED */
 	case 904: /* ERR_SASLFAIL */
 	case 905: /* ERR_SASLTOOLONG */
 	case 906: /* ERR_SASLABORTED */
-		if (reg.auth == AUTH_SASL)
-			fail_auth("%s %s failed (%d: %s); check [irc] "
+		if (reg.auth == AUTH_SASL && reg.sasl_mech &&
+		    reg.sasl_offered[0] && !mech_offered(reg.sasl_mech))
+			fail_auth("sasl",
+				  "%s failed: the server offers %s; set [irc] "
+				  "sasl_mechanism to one it offers",
+				  reg.sasl_mech, reg.sasl_offered);
+		else if (reg.auth == AUTH_SASL)
+			fail_auth("sasl",
+				  "%s %s failed (%d: %s); check [irc] "
 				  "sasl_username and sasl_password, or the "
 				  "client certificate",
-				  cfg->sasl_mechanism,
+				  reg.sasl_mech ? reg.sasl_mech : "?",
 				  cfg->sasl_username ? cfg->sasl_username
 						     : cfg->nick,
 				  code, last);

@@ -9,7 +9,8 @@
  * with self-signed certificates.
  *
  * It also computes the HMAC-SHA256 that webhook signatures are checked
- * with, so the host needs no second copy of a hash.
+ * with, and the primitives of SASL SCRAM-SHA-256 (SHA-256, PBKDF2, random
+ * nonces), so the host needs no second copy of a hash.
  */
 #include "tls_backend.h"
 
@@ -17,7 +18,9 @@
 #include <ctype.h>
 #include <limits.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
@@ -360,6 +363,37 @@ static int hmac_sha256(const void *key, size_t key_len, const void *data,
 	return out_len == 32 ? 0 : -1;
 }
 
+static int sha256(const void *data, size_t len, unsigned char out[32])
+{
+	unsigned int out_len = 0;
+
+	if (!EVP_Digest(len ? data : "", len, out, &out_len, EVP_sha256(),
+			NULL))
+		return -1;
+	return out_len == 32 ? 0 : -1;
+}
+
+static int pbkdf2_sha256(const char *password, size_t password_len,
+			 const unsigned char *salt, size_t salt_len,
+			 unsigned iterations, unsigned char out[32])
+{
+	if (password_len > INT_MAX || salt_len > INT_MAX || !iterations ||
+	    iterations > INT_MAX)
+		return -1;
+	return PKCS5_PBKDF2_HMAC(password, (int)password_len, salt,
+				 (int)salt_len, (int)iterations, EVP_sha256(),
+				 32, out) == 1
+		   ? 0
+		   : -1;
+}
+
+static int random_bytes(unsigned char *out, size_t n)
+{
+	if (n > INT_MAX)
+		return -1;
+	return RAND_bytes(out, (int)n) == 1 ? 0 : -1;
+}
+
 __attribute__((visibility("default")))
 const struct tls_backend opsbot_tls_backend = {
     .version = TLS_BACKEND_VERSION,
@@ -374,4 +408,7 @@ const struct tls_backend opsbot_tls_backend = {
     .take_output = take_output,
     .describe = describe,
     .hmac_sha256 = hmac_sha256,
+    .sha256 = sha256,
+    .pbkdf2_sha256 = pbkdf2_sha256,
+    .random_bytes = random_bytes,
 };

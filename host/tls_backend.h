@@ -1,7 +1,8 @@
 /*
  * tls_backend.h - the contract between the host and modules/tls.so
  * (module_tls.c), which holds OpenSSL.  The host loads the module only
- * for a TLS connection (net.c) or a webhook's HMAC check (webhook.c), so
+ * for a TLS connection (net.c), a webhook's HMAC check (webhook.c) or a
+ * SASL SCRAM login (sasl_scram.c), so
  * a plain-text bot does not pay OpenSSL's resident memory (about 4 MB
  * once its configuration is loaded).
  *
@@ -14,7 +15,7 @@
 
 #include <stddef.h>
 
-#define TLS_BACKEND_VERSION 2
+#define TLS_BACKEND_VERSION 3
 #define TLS_BACKEND_SYMBOL "opsbot_tls_backend"
 
 struct tls_ctx;
@@ -67,6 +68,13 @@ struct tls_backend {
 	 * OpenSSL failure).  Since version 2. */
 	int (*hmac_sha256)(const void *key, size_t key_len, const void *data,
 			   size_t len, unsigned char out[32]);
+	/* SHA-256 of data; PBKDF2-HMAC-SHA256 (32 bytes of key); n bytes
+	 * from OpenSSL's CSPRNG.  0, or -1.  Since version 3. */
+	int (*sha256)(const void *data, size_t len, unsigned char out[32]);
+	int (*pbkdf2_sha256)(const char *password, size_t password_len,
+			     const unsigned char *salt, size_t salt_len,
+			     unsigned iterations, unsigned char out[32]);
+	int (*random_bytes)(unsigned char *out, size_t n);
 };
 
 #endif /* TLS_BACKEND_H */

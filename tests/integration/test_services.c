@@ -390,9 +390,11 @@ END_TEST
 
 START_TEST(nickserv_identify_without_sasl)
 {
-	char *keys = conf_line("port = %d\nchannels = #ops\nnick = nsbot\n"
-			       "nickserv_password = nspass1\n",
-			       env_port("PORT"));
+	char *keys =
+	    conf_line("port = %d\nchannels = #ops\nnick = nsbot\n"
+		      "nickserv_password = nspass1\n"
+		      "nickserv_mask = NickServ!*@services.opsbot.test\n",
+		      env_port("PORT"));
 
 	register_account("nsbot", "nspass1", NULL);
 	run_bot(keys);

@@ -825,14 +825,18 @@ START_TEST(reconfigure_does_not_join_before_identification)
 	const char *out;
 
 	irc_start_with("[irc]\nchannels = #ops\nflood_control = false\n"
-		       "nickserv_password = pass-word-1\n");
-	feed(":irc.test 001 opsbot :Welcome\r\n");
+		       "nickserv_password = pass-word-1\n"
+		       "nickserv_mask = NickServ!s@services\n");
+	feed(":irc.test 001 opsbot :Welcome\r\n"
+	     ":irc.test 311 opsbot NickServ s services * :x\r\n"
+	     ":irc.test 318 opsbot NickServ :End of /WHOIS list.\r\n");
 	out = take_sent();
 	ck_assert_msg(strstr(out, "IDENTIFY") && !strstr(out, "JOIN"), "%s",
 		      out);
 	fresh = config_load_string("[irc]\nchannels = #ops, #dev\n"
 				   "flood_control = false\n"
-				   "nickserv_password = pass-word-1\n",
+				   "nickserv_password = pass-word-1\n"
+				   "nickserv_mask = NickServ!s@services\n",
 				   "t2.conf");
 	irc_reconfigure(fresh);
 	out = take_sent();

@@ -12,12 +12,18 @@
 #include "irc.h"
 #include "log.h"
 #include "loop.h"
+#include "module.h"
+#include "sasl_scram.h"
+#include "state.h"
+#include "store.h"
+#include "tls_backend.h"
 #include "testutil.h"
 #include "version.h"
 
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static struct buf sent;
 static int sent_lines;
@@ -85,6 +91,38 @@ static void stop(void)
 	loop_close();
 	config_free(cfg);
 	buf_free(&sent);
+}
+
+/* What the log wrote (stderr) between capture_begin() and capture_end();
+ * the text is malloc'd. */
+static int capture_fd = -1, capture_saved = -1;
+static char capture_path[64];
+
+static void capture_begin(void)
+{
+	strlcpy_safe(capture_path, "/tmp/opsbot-irc-log-XXXXXX",
+		     sizeof(capture_path));
+	capture_fd = mkstemp(capture_path);
+	ck_assert_int_ge(capture_fd, 0);
+	capture_saved = dup(2);
+	dup2(capture_fd, 2);
+}
+
+static char *capture_end(void)
+{
+	struct buf out = BUF_INIT;
+	char chunk[4096];
+	ssize_t n;
+
+	dup2(capture_saved, 2);
+	close(capture_saved);
+	lseek(capture_fd, 0, SEEK_SET);
+	while ((n = read(capture_fd, chunk, sizeof(chunk))) > 0)
+		buf_add(&out, chunk, (size_t)n);
+	close(capture_fd);
+	unlink(capture_path);
+	buf_addch(&out, '\0');
+	return out.data;
 }
 
 START_TEST(cap_ls_comes_first)
@@ -374,8 +412,10 @@ START_TEST(sasl_plain_success_then_join)
 	/* No CAP END before SASL is through. */
 	ck_assert_str_eq(take_sent(), "AUTHENTICATE PLAIN\n");
 	feed("AUTHENTICATE +\r\n");
-	/* base64("\0botacct\0pw") */
-	ck_assert_str_eq(take_sent(), "AUTHENTICATE AGJvdGFjY3QAcHc=\n");
+	/* base64("botacct\0botacct\0pw"): the authorisation identity is
+	 * the account, as most clients send it (RFC 4616 allows both). */
+	ck_assert_str_eq(take_sent(),
+			 "AUTHENTICATE Ym90YWNjdABib3RhY2N0AHB3\n");
 	feed(":irc.test 900 opsbot opsbot!o@h botacct :You are now logged "
 	     "in\r\n:irc.test 903 opsbot :SASL authentication successful\r\n");
 	ck_assert_str_eq(take_sent(), "CAP END\n");
@@ -392,7 +432,7 @@ START_TEST(sasl_long_payload_is_chunked)
 	const char *out;
 	int i, lines = 0;
 
-	/* "\0u\0" + 297 bytes: 300 bytes -> exactly 400 base64 characters,
+	/* "u\0u\0" + 296 bytes: 300 bytes -> exactly 400 base64 characters,
 	 * which must be followed by "AUTHENTICATE +". */
 	buf_adds(&cfgtext, "[irc]\nflood_control = false\n"
 			   "sasl_mechanism = plain\nsasl_username = u\n"
@@ -413,7 +453,7 @@ START_TEST(sasl_long_payload_is_chunked)
 	stop();
 	/* Too long for one config line: from the environment. */
 	buf_reset(&cfgtext);
-	for (i = 0; i < 297; i++)
+	for (i = 0; i < 296; i++)
 		buf_addch(&cfgtext, 'p');
 	setenv("OPSBOT_TEST_SASL_PASSWORD", cfgtext.data, 1);
 	buf_reset(&cfgtext);
@@ -485,20 +525,103 @@ START_TEST(nickserv_identify_gates_joins)
 	const char *out;
 
 	start("[irc]\nchannels = #ops\nflood_control = false\n"
-	      "nickserv_password = hunter2\nnickserv_account = acct\n");
+	      "nickserv_password = hunter2\nnickserv_account = acct\n"
+	      "nickserv_mask = NickServ!NickServ@services.example.net\n");
 	take_sent();
 	feed(":irc.test CAP * LS :\r\n");
 	take_sent();
 	feed(":irc.test 001 opsbot :Welcome\r\n");
+	/* First: is the NickServ online the configured one? */
+	ck_assert_str_eq(take_sent(), "WHOIS NickServ\n");
+	feed(":irc.test 311 opsbot NickServ NickServ services.example.net * "
+	     ":Nickname Services\r\n"
+	     ":irc.test 318 opsbot NickServ :End of /WHOIS list.\r\n");
 	ck_assert_str_eq(take_sent(),
 			 "PRIVMSG NickServ :IDENTIFY acct hunter2\n");
 	/* A command before confirmation waits: no reply, no JOIN yet. */
 	feed(":ann!a@h PRIVMSG opsbot :ping\r\n");
 	ck_assert_str_eq(take_sent(), "");
-	feed(":NickServ!s@services NOTICE opsbot :You are now identified for "
-	     "\002acct\002.\r\n");
+	/* A confirmation from anyone else is not one. */
+	feed(":NickServ!s@evil.example NOTICE opsbot :You are now identified "
+	     "for \002acct\002.\r\n");
+	ck_assert_str_eq(take_sent(), "");
+	feed(":NickServ!NickServ@services.example.net NOTICE opsbot :You are "
+	     "now identified for \002acct\002.\r\n");
 	out = take_sent();
 	ck_assert_str_eq(out, "JOIN #ops\nPRIVMSG ann pong\n");
+	stop();
+}
+END_TEST
+
+/* A user who took the nick NickServ on a network without protected
+ * services never gets the password, and its NOTICE confirms nothing. */
+START_TEST(nickserv_impostor_gets_no_password)
+{
+	const char *out;
+	char *log;
+
+	/* Configured mask, somebody else online as NickServ. */
+	start("[irc]\nchannels = #ops\nflood_control = false\n"
+	      "nickserv_password = hunter2\n"
+	      "nickserv_mask = NickServ!NickServ@services.example.net\n");
+	take_sent();
+	feed(":irc.test 001 opsbot :Welcome\r\n");
+	ck_assert_str_eq(take_sent(), "WHOIS NickServ\n");
+	capture_begin();
+	feed(":irc.test 311 opsbot NickServ evil 10.0.0.9 * :x\r\n"
+	     ":irc.test 318 opsbot NickServ :End of /WHOIS list.\r\n"
+	     ":NickServ!evil@10.0.0.9 NOTICE opsbot :You are now identified "
+	     "for opsbot\r\n");
+	log = capture_end();
+	out = take_sent();
+	ck_assert_msg(!strstr(out, "hunter2") && !strstr(out, "JOIN"), "%s",
+		      out);
+	ck_assert_msg(strstr(log, "nickserv_mask"), "%s", log);
+	free(log);
+	stop();
+	/* No mask and no sign of a network service: fail closed. */
+	start("[irc]\nchannels = #ops\nflood_control = false\n"
+	      "nickserv_password = hunter2\n");
+	take_sent();
+	feed(":irc.test 001 opsbot :Welcome\r\n");
+	ck_assert_str_eq(take_sent(), "WHOIS NickServ\n");
+	feed(":irc.test 311 opsbot NickServ NickServ some.host * :x\r\n"
+	     ":irc.test 318 opsbot NickServ :End of /WHOIS list.\r\n"
+	     ":NickServ!NickServ@some.host NOTICE opsbot :You are now "
+	     "identified for opsbot\r\n");
+	out = take_sent();
+	ck_assert_msg(!strstr(out, "hunter2") && !strstr(out, "JOIN"), "%s",
+		      out);
+	stop();
+	/* No NickServ at all. */
+	start("[irc]\nchannels = #ops\nflood_control = false\n"
+	      "nickserv_password = hunter2\n");
+	take_sent();
+	feed(":irc.test 001 opsbot :Welcome\r\n"
+	     ":irc.test 401 opsbot NickServ :No such nick\r\n"
+	     ":irc.test 318 opsbot NickServ :End of /WHOIS list.\r\n");
+	out = take_sent();
+	ck_assert_msg(!strstr(out, "hunter2") && !strstr(out, "JOIN"), "%s",
+		      out);
+	stop();
+	/* Learned from the network: the server says it is a service
+	 * (313); then only that user@host is trusted. */
+	start("[irc]\nchannels = #ops\nflood_control = false\n"
+	      "nickserv_password = hunter2\n");
+	take_sent();
+	feed(":irc.test 001 opsbot :Welcome\r\n"
+	     ":irc.test 311 opsbot NickServ NickServ services.net * :x\r\n"
+	     ":irc.test 313 opsbot NickServ :is a Network Service\r\n"
+	     ":irc.test 318 opsbot NickServ :End of /WHOIS list.\r\n");
+	ck_assert_str_eq(take_sent(),
+			 "WHOIS NickServ\nPRIVMSG NickServ :IDENTIFY opsbot "
+			 "hunter2\n");
+	feed(":NickServ!x@elsewhere NOTICE opsbot :You are now identified "
+	     "for opsbot\r\n");
+	ck_assert_str_eq(take_sent(), "");
+	feed(":NickServ!NickServ@services.net NOTICE opsbot :You are now "
+	     "identified for opsbot\r\n");
+	ck_assert_str_eq(take_sent(), "JOIN #ops\n");
 	stop();
 }
 END_TEST
@@ -506,10 +629,14 @@ END_TEST
 START_TEST(nickserv_timeout_joins_anyway)
 {
 	start("[irc]\nchannels = #ops\nflood_control = false\n"
-	      "nickserv_password = hunter2\nidentify_timeout = 1s\n");
+	      "nickserv_password = hunter2\nidentify_timeout = 1s\n"
+	      "nickserv_mask = NickServ!*@services.*\n");
 	take_sent();
-	feed(":irc.test 001 opsbot :Welcome\r\n");
-	take_sent();
+	feed(":irc.test 001 opsbot :Welcome\r\n"
+	     ":irc.test 311 opsbot NickServ NickServ services.net * :x\r\n"
+	     ":irc.test 318 opsbot NickServ :End of /WHOIS list.\r\n");
+	ck_assert_str_eq(take_sent(), "WHOIS NickServ\nPRIVMSG NickServ "
+				      ":IDENTIFY opsbot hunter2\n");
 	test_run_for(1300);
 	ck_assert_str_eq(take_sent(), "JOIN #ops\n");
 	stop();
@@ -676,6 +803,382 @@ START_TEST(grouped_announcements_are_summarised)
 }
 END_TEST
 
+/* A server that renames us to nothing (or to something no nick can be)
+ * must not leave an empty nick behind: every line starting with ',' or
+ * ':' would be addressed to it. */
+START_TEST(invalid_own_nick_from_server_is_refused)
+{
+	static const char *const bad[] = {
+	    ":opsbot!~opsbot@127.0.0.1 NICK :\r\n",
+	    ":opsbot!~opsbot@127.0.0.1 NICK :#ops\r\n",
+	    ":opsbot!~opsbot@127.0.0.1 NICK :a,b\r\n",
+	    ":opsbot!~opsbot@127.0.0.1 NICK :1abc\r\n",
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		registered();
+		feed(bad[i]);
+		ck_assert_str_eq(irc_current_nick(), "opsbot");
+		feed(":ann!a@h PRIVMSG #ops :,ping\r\n"
+		     ":ann!a@h PRIVMSG #ops ::ping\r\n");
+		ck_assert_str_eq(take_sent(), "");
+		stop();
+	}
+	/* A 001 with an empty or invalid nick changes nothing either. */
+	start("");
+	take_sent();
+	feed(":irc.test 001 * :Welcome\r\n");
+	ck_assert_str_eq(irc_current_nick(), "opsbot");
+	stop();
+	start("");
+	take_sent();
+	feed(":irc.test 001 #x :Welcome\r\n");
+	ck_assert_str_eq(irc_current_nick(), "opsbot");
+	stop();
+	/* A valid rename still goes through. */
+	registered();
+	feed(":opsbot!~opsbot@127.0.0.1 NICK :opsbot2\r\n");
+	ck_assert_str_eq(irc_current_nick(), "opsbot2");
+	stop();
+}
+END_TEST
+
+/* Channel keys are secrets: the line goes to the server, never to the
+ * debug log (a long key is redacted everywhere, a short one masked). */
+START_TEST(channel_keys_stay_out_of_the_log)
+{
+	char *log;
+
+	start("[irc]\nchannels = #ops, #private s3cr3t-key, #x abc\n"
+	      "flood_control = false\n");
+	take_sent();
+	log_set_level(LOG_DEBUG);
+	capture_begin();
+	feed(":irc.test 001 opsbot :Welcome\r\n");
+	feed(":irc.test 475 opsbot #private :Cannot join channel (+k) "
+	     "s3cr3t-key\r\n");
+	log = capture_end();
+	log_set_level(LOG_ERROR);
+	ck_assert_str_eq(take_sent(), "JOIN #private,#x,#ops s3cr3t-key,abc\n");
+	ck_assert_msg(strstr(log, "JOIN #private,#x,#ops"), "%s", log);
+	ck_assert_msg(!strstr(log, "s3cr3t"), "%s", log);
+	ck_assert_msg(!strstr(log, "abc"), "%s", log);
+	free(log);
+	stop();
+	secret_clear_all();
+}
+END_TEST
+
+/* CAP LS 302 says which mechanisms the server has (sasl=A,B): only one
+ * of those is tried, and a configured one it lacks fails closed. */
+START_TEST(sasl_uses_only_offered_mechanisms)
+{
+	const char *out;
+	char *log;
+
+	start("[irc]\nchannels = #ops\nflood_control = false\n"
+	      "sasl_mechanism = plain\nsasl_password = pw\n");
+	take_sent();
+	capture_begin();
+	feed(":irc.test CAP * LS :sasl=EXTERNAL account-tag\r\n");
+	log = capture_end();
+	out = take_sent();
+	ck_assert_msg(!strstr(out, "AUTHENTICATE") && !strstr(out, "CAP END"),
+		      "%s", out);
+	ck_assert_msg(strstr(out, "QUIT"), "%s", out);
+	ck_assert_msg(strstr(log, "EXTERNAL") && strstr(log, "PLAIN"), "%s",
+		      log);
+	free(log);
+	stop();
+	/* No list in CAP LS (3.1): try it; 908 then says what there is. */
+	start("[irc]\nchannels = #ops\nflood_control = false\n"
+	      "sasl_mechanism = plain\nsasl_password = pw\n");
+	take_sent();
+	feed(":irc.test CAP * LS :sasl\r\n:irc.test CAP * ACK :sasl\r\n");
+	ck_assert_str_eq(take_sent(), "CAP REQ sasl\nAUTHENTICATE PLAIN\n");
+	capture_begin();
+	feed(":irc.test 908 opsbot EXTERNAL :are available SASL mechanisms\r\n"
+	     ":irc.test 904 opsbot :SASL authentication failed\r\n");
+	log = capture_end();
+	out = take_sent();
+	ck_assert_msg(strstr(out, "QUIT") && !strstr(out, "CAP END"), "%s",
+		      out);
+	ck_assert_msg(strstr(log, "offers EXTERNAL"), "%s", log);
+	free(log);
+	stop();
+	/* auto: the strongest offered of what is configured. */
+	start("[irc]\nflood_control = false\n"
+	      "sasl_mechanism = auto\nsasl_password = pw\n");
+	take_sent();
+	feed(":irc.test CAP * LS :sasl=EXTERNAL,PLAIN\r\n"
+	     ":irc.test CAP * ACK :sasl\r\n");
+	ck_assert_str_eq(take_sent(), "CAP REQ sasl\nAUTHENTICATE PLAIN\n");
+	stop();
+	start("[irc]\nflood_control = false\ntls = true\n"
+	      "tls_client_cert = /dev/null\n"
+	      "sasl_mechanism = auto\nsasl_password = pw\n");
+	take_sent();
+	feed(":irc.test CAP * LS :sasl=PLAIN,SCRAM-SHA-256,EXTERNAL\r\n"
+	     ":irc.test CAP * ACK :sasl\r\n");
+	ck_assert_str_eq(take_sent(), "CAP REQ sasl\nAUTHENTICATE EXTERNAL\n");
+	stop();
+}
+END_TEST
+
+/* The base64 payload of the last AUTHENTICATE line in out, decoded. */
+static char *authenticate_payload(const char *out)
+{
+	char line[1024];
+	const char *p = strstr(out, "AUTHENTICATE "), *next;
+	char *text;
+	size_t n;
+
+	while (p && (next = strstr(p + 1, "AUTHENTICATE ")) != NULL)
+		p = next;
+	ck_assert_msg(p != NULL, "%s", out);
+	p += strlen("AUTHENTICATE ");
+	n = strcspn(p, "\n");
+	ck_assert(n < sizeof(line));
+	memcpy(line, p, n);
+	line[n] = '\0';
+	text = sasl_base64_decode_text(line);
+	ck_assert_msg(text != NULL, "%s", out);
+	return text;
+}
+
+static void feed_authenticate(const char *text)
+{
+	char *b64 = base64_encode(text, strlen(text));
+	char *line = xasprintf("AUTHENTICATE %s\r\n", b64);
+
+	feed(line);
+	free(line);
+	free(b64);
+}
+
+/* The server's side of SCRAM-SHA-256 for password "pw" and the salt of
+ * RFC 7677: its first message for the client's, and its signature. */
+static char *scram_server_first(const char *client_first, int extend)
+{
+	const char *r = strstr(client_first, ",r=");
+
+	ck_assert(r != NULL);
+	return xasprintf("r=%s%s,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096", r + 3,
+			 extend ? "SRVNONCE" : "");
+}
+
+static char *scram_server_final(const char *client_first,
+				const char *server_first,
+				const char *client_final)
+{
+	const struct tls_backend *tls;
+	unsigned char salt[16], salted[32], key[32], sig[32];
+	char *err = NULL, *auth, *out, *b64;
+	const char *p = strstr(client_final, ",p=");
+	tls = module_tls(&err);
+	ck_assert_msg(tls != NULL, "%s", err ? err : "");
+	/* W22ZaJ0SNY7soEsUEjb6gQ== */
+	memcpy(salt,
+	       "\x5b\x6d\x99\x68\x9d\x12\x35\x8e\xec\xa0\x4b\x14\x12"
+	       "\x36\xfa\x81",
+	       16);
+	ck_assert(p != NULL);
+	auth = xasprintf("%s,%s,%.*s", client_first + 3, server_first,
+			 (int)(p - client_final), client_final);
+	ck_assert(tls->pbkdf2_sha256("pw", 2, salt, 16, 4096, salted) == 0);
+	ck_assert(tls->hmac_sha256(salted, 32, "Server Key", 10, key) == 0);
+	ck_assert(tls->hmac_sha256(key, 32, auth, strlen(auth), sig) == 0);
+	b64 = base64_encode(sig, 32);
+	out = xasprintf("v=%s", b64);
+	free(b64);
+	free(auth);
+	return out;
+}
+
+/* SCRAM-SHA-256 over IRC: the exchange, then a server that fakes success
+ * or cheats is refused (fail closed). */
+START_TEST(sasl_scram_sha256)
+{
+	char *cfirst, *sfirst, *cfinal, *sfinal;
+	char *modules = test_build_path("modules");
+	const char *out;
+
+	/* The bot loads the TLS module for the crypto. */
+	setenv("OPSBOT_MODULE_DIR", modules, 1);
+	free(modules);
+
+	start("[irc]\nchannels = #ops\nflood_control = false\n"
+	      "sasl_mechanism = scram-sha-256\nsasl_username = botacct\n"
+	      "sasl_password = pw\n");
+	take_sent();
+	feed(":irc.test CAP * LS :sasl=SCRAM-SHA-256\r\n"
+	     ":irc.test CAP * ACK :sasl\r\n");
+	ck_assert_str_eq(take_sent(),
+			 "CAP REQ sasl\nAUTHENTICATE SCRAM-SHA-256\n");
+	feed("AUTHENTICATE +\r\n");
+	cfirst = authenticate_payload(take_sent());
+	ck_assert_msg(str_has_prefix(cfirst, "n,,n=botacct,r="), "%s", cfirst);
+	sfirst = scram_server_first(cfirst, 1);
+	feed_authenticate(sfirst);
+	cfinal = authenticate_payload(take_sent());
+	ck_assert_msg(str_has_prefix(cfinal, "c=biws,r="), "%s", cfinal);
+	sfinal = scram_server_final(cfirst, sfirst, cfinal);
+	feed_authenticate(sfinal);
+	ck_assert_str_eq(take_sent(), "AUTHENTICATE +\n");
+	feed(":irc.test 903 opsbot :SASL authentication successful\r\n");
+	ck_assert_str_eq(take_sent(), "CAP END\n");
+	feed(":irc.test 001 opsbot :Welcome\r\n");
+	ck_assert_str_eq(take_sent(), "JOIN #ops\n");
+	free(cfirst);
+	free(sfirst);
+	free(cfinal);
+	free(sfinal);
+	stop();
+
+	/* A wrong server signature. */
+	start("[irc]\nchannels = #ops\nflood_control = false\n"
+	      "sasl_mechanism = scram-sha-256\nsasl_password = pw\n");
+	take_sent();
+	feed(":irc.test CAP * LS :sasl\r\n:irc.test CAP * ACK :sasl\r\n"
+	     "AUTHENTICATE +\r\n");
+	cfirst = authenticate_payload(take_sent());
+	sfirst = scram_server_first(cfirst, 1);
+	feed_authenticate(sfirst);
+	take_sent();
+	feed_authenticate("v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=");
+	out = take_sent();
+	ck_assert_msg(strstr(out, "AUTHENTICATE *\n") && strstr(out, "QUIT") &&
+			  !strstr(out, "CAP END"),
+		      "%s", out);
+	feed(":irc.test 903 opsbot :SASL authentication successful\r\n"
+	     ":irc.test 001 opsbot :Welcome\r\n");
+	ck_assert(!strstr(take_sent(), "JOIN"));
+	free(cfirst);
+	free(sfirst);
+	stop();
+
+	/* Success claimed without any proof. */
+	start("[irc]\nchannels = #ops\nflood_control = false\n"
+	      "sasl_mechanism = scram-sha-256\nsasl_password = pw\n");
+	take_sent();
+	feed(":irc.test CAP * LS :sasl\r\n:irc.test CAP * ACK :sasl\r\n"
+	     "AUTHENTICATE +\r\n");
+	take_sent();
+	feed(":irc.test 903 opsbot :SASL authentication successful\r\n");
+	out = take_sent();
+	ck_assert_msg(strstr(out, "QUIT") && !strstr(out, "CAP END"), "%s",
+		      out);
+	stop();
+
+	/* A server nonce that does not extend ours. */
+	start("[irc]\nchannels = #ops\nflood_control = false\n"
+	      "sasl_mechanism = scram-sha-256\nsasl_password = pw\n");
+	take_sent();
+	feed(":irc.test CAP * LS :sasl\r\n:irc.test CAP * ACK :sasl\r\n"
+	     "AUTHENTICATE +\r\n");
+	take_sent();
+	feed_authenticate("r=fakenonce,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096");
+	out = take_sent();
+	ck_assert_msg(strstr(out, "AUTHENTICATE *\n") && strstr(out, "QUIT"),
+		      "%s", out);
+	stop();
+
+	/* auto prefers SCRAM-SHA-256 to PLAIN. */
+	start("[irc]\nflood_control = false\n"
+	      "sasl_mechanism = auto\nsasl_password = pw\n");
+	take_sent();
+	feed(":irc.test CAP * LS :sasl=PLAIN,SCRAM-SHA-256,EXTERNAL\r\n"
+	     ":irc.test CAP * ACK :sasl\r\n");
+	ck_assert_str_eq(take_sent(),
+			 "CAP REQ sasl\nAUTHENTICATE SCRAM-SHA-256\n");
+	stop();
+}
+END_TEST
+
+/* IRCv3 STS: plain text told to upgrade reconnects with TLS; a TLS
+ * session's policy is kept in the host's SQLite state and makes every
+ * later connection TLS until it expires or the server removes it. */
+START_TEST(sts_upgrades_and_persists)
+{
+	char *dir = test_make_dir("sts"), *db = xasprintf("%s/s.db", dir);
+	char *err = NULL, *value = NULL;
+	const char *out;
+	size_t len;
+	int port, tls;
+
+	ck_assert_msg(store_open(db, &err) == 0, "%s", err ? err : "");
+	/* Plain text: a policy with a port means "come back with TLS". */
+	start("[irc]\nserver = irc.example.net\nport = 6667\n"
+	      "flood_control = false\n");
+	take_sent();
+	irc_test_connect_target(&port, &tls);
+	ck_assert_int_eq(port, 6667);
+	ck_assert_int_eq(tls, 0);
+	feed(":irc.test CAP * LS :multi-prefix sts=port=6697,duration=300\r\n");
+	out = take_sent();
+	ck_assert_msg(!strstr(out, "CAP REQ") && !strstr(out, "CAP END"), "%s",
+		      out);
+	irc_test_connect_target(&port, &tls);
+	ck_assert_int_eq(port, 6697);
+	ck_assert_int_eq(tls, 1);
+	/* A duration on plain text is not stored (only TLS may set it). */
+	ck_assert_int_ne(state_get("host.sts", "irc.example.net", &value, &len),
+			 0);
+	stop();
+	/* Plain text without a port: nothing to do. */
+	start("[irc]\nserver = irc.example.net\nport = 6667\n"
+	      "flood_control = false\n");
+	take_sent();
+	feed(":irc.test CAP * LS :multi-prefix sts=duration=300\r\n");
+	ck_assert_str_eq(take_sent(), "CAP REQ multi-prefix\n");
+	irc_test_connect_target(&port, &tls);
+	ck_assert_int_eq(tls, 0);
+	stop();
+	/* TLS: the policy is persisted... */
+	start("[irc]\nserver = irc.example.net\nport = 6697\ntls = true\n"
+	      "flood_control = false\n");
+	take_sent();
+	feed(":irc.test CAP * LS :sts=duration=3600,port=7000\r\n");
+	ck_assert_str_eq(take_sent(), "CAP END\n");
+	ck_assert_int_eq(state_get("host.sts", "irc.example.net", &value, &len),
+			 0);
+	free(value);
+	stop();
+	/* ... and a plain-text configuration now connects with TLS to the
+	 * port of the secure session. */
+	start("[irc]\nserver = irc.example.net\nport = 6667\n"
+	      "flood_control = false\n");
+	irc_test_connect_target(&port, &tls);
+	ck_assert_int_eq(port, 6697);
+	ck_assert_int_eq(tls, 1);
+	stop();
+	/* duration=0 removes it. */
+	start("[irc]\nserver = irc.example.net\nport = 6697\ntls = true\n"
+	      "flood_control = false\n");
+	take_sent();
+	feed(":irc.test CAP * LS :sts=duration=0\r\n");
+	stop();
+	start("[irc]\nserver = irc.example.net\nport = 6667\n"
+	      "flood_control = false\n");
+	irc_test_connect_target(&port, &tls);
+	ck_assert_int_eq(port, 6667);
+	ck_assert_int_eq(tls, 0);
+	stop();
+	/* An expired policy is no policy. */
+	ck_assert_int_eq(
+	    state_set("host.sts", "irc.example.net", "6697 1000", 9), 0);
+	start("[irc]\nserver = irc.example.net\nport = 6667\n"
+	      "flood_control = false\n");
+	irc_test_connect_target(&port, &tls);
+	ck_assert_int_eq(tls, 0);
+	stop();
+	store_close();
+	free(db);
+	test_cleanup_dir(dir);
+}
+END_TEST
+
 static Suite *protocol_suite(void)
 {
 	Suite *s = suite_create("irc_protocol");
@@ -697,11 +1200,17 @@ static Suite *protocol_suite(void)
 	tcase_add_test(tc, sasl_external_sends_plus);
 	tcase_add_test(tc, nickserv_identify_gates_joins);
 	tcase_add_test(tc, nickserv_timeout_joins_anyway);
+	tcase_add_test(tc, nickserv_impostor_gets_no_password);
 	tcase_add_test(tc, accounts_from_every_source);
 	tcase_add_test(tc, privileged_commands_wait_for_whois);
 	tcase_add_test(tc, nick_is_regained);
 	tcase_add_test(tc, backoff_spreads_and_saturates);
 	tcase_add_test(tc, grouped_announcements_are_summarised);
+	tcase_add_test(tc, invalid_own_nick_from_server_is_refused);
+	tcase_add_test(tc, channel_keys_stay_out_of_the_log);
+	tcase_add_test(tc, sasl_uses_only_offered_mechanisms);
+	tcase_add_test(tc, sasl_scram_sha256);
+	tcase_add_test(tc, sts_upgrades_and_persists);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return s;
