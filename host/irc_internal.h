@@ -208,8 +208,14 @@ void irc_gateway_session_end(void);
 /* account-tag on any line a user sends keeps the account cache current. */
 void irc_gateway_note_account_tag(const struct irc_message *m,
 				  const struct irc_userhost *who);
-/* extended-join tells the joiner's account. */
+/* Who shares a channel with us (JOIN, PART, KICK, NAMES), and
+ * extended-join tells the joiner's account. */
 void irc_gateway_on_join(const struct irc_message *m, const char *nick);
+void irc_gateway_on_part(const struct irc_message *m,
+			 const struct irc_userhost *who);
+void irc_gateway_on_kick(const struct irc_message *m,
+			 const struct irc_userhost *who);
+void irc_gateway_on_names(const struct irc_message *m, int code);
 /* After our own JOIN: one WHOX for the accounts of everyone there. */
 void irc_gateway_ask_channel_accounts(const char *channel);
 /* Someone else renamed or quit: their waiting commands run as not

@@ -529,9 +529,9 @@ START_TEST(accounts_from_every_source)
 	     ":irc.test 005 opsbot WHOX :are supported\r\n"
 	     ":opsbot!o@h JOIN #ops * :bot\r\n");
 	/* WHOX after our join. */
-	ck_assert(strstr(take_sent(), "WHO #ops %tna,616\n"));
-	feed(":irc.test 354 opsbot 616 carol carolacct\r\n"
-	     ":irc.test 354 opsbot 616 dave 0\r\n"
+	ck_assert(strstr(take_sent(), "WHO #ops %tcna,616\n"));
+	feed(":irc.test 354 opsbot 616 #ops carol carolacct\r\n"
+	     ":irc.test 354 opsbot 616 #ops dave 0\r\n"
 	     ":bob!b@h JOIN #ops bobacct :Bob\r\n"
 	     ":bob!b@h PRIVMSG #ops :!whoami\r\n");
 	ck_assert(strstr(take_sent(), "account bobacct"));
@@ -577,8 +577,152 @@ START_TEST(privileged_commands_wait_for_whois)
 	/* No answer at all: refused after the timeout. */
 	feed(":zed!z@h PRIVMSG #ops :!plugin unload nothing\r\n");
 	take_sent();
-	test_run_for(5500);
-	ck_assert(strstr(take_sent(), "permission denied"));
+	test_run_for(6000);
+	ck_assert(strstr(take_sent(), "cannot check your services account"));
+	stop();
+}
+END_TEST
+
+/* Registers with the given caps (no account-tag) and joins #ops; flood:
+ * the flood-control lines of [irc] (NULL: off). */
+static void registered_with(const char *caps, const char *flood)
+{
+	char text[512], lines[512];
+
+	snprintf(text, sizeof(text),
+		 "[irc]\nchannels = #ops\n%s"
+		 "[access]\ngrant = account alice admin\n",
+		 flood ? flood : "flood_control = false\n");
+	start(text);
+	take_sent();
+	snprintf(lines, sizeof(lines),
+		 ":irc.test CAP * LS :%s\r\n:irc.test CAP * ACK :%s\r\n"
+		 ":irc.test 001 opsbot :Welcome\r\n"
+		 ":irc.test 005 opsbot CASEMAPPING=rfc1459 :are supported\r\n"
+		 ":opsbot!o@h JOIN #ops * :bot\r\n",
+		 caps, caps);
+	feed(lines);
+	take_sent();
+}
+
+/* alice asks in private; the WHOIS says she is alice; it runs. */
+static void alice_runs_once(void)
+{
+	const char *out;
+
+	feed(":alice!a@h PRIVMSG opsbot :plugin unload nothing\r\n");
+	ck_assert_str_eq(take_sent(), "WHOIS alice\n");
+	feed(":irc.test 330 opsbot alice alice :is logged in as\r\n"
+	     ":irc.test 318 opsbot alice :End of /WHOIS list.\r\n");
+	out = take_sent();
+	ck_assert_msg(strstr(out, "no plugin 'nothing' is loaded"), "%s", out);
+}
+
+/* Whoever has the nick now, unseen by the bot: asked again, refused. */
+static void impostor_is_asked_and_refused(void)
+{
+	const char *out;
+
+	feed(":alice!m@evil PRIVMSG opsbot :plugin unload nothing\r\n");
+	out = take_sent();
+	ck_assert_msg(!strcmp(out, "WHOIS alice\n"), "%s", out);
+	feed(":irc.test 318 opsbot alice :End of /WHOIS list.\r\n");
+	out = take_sent();
+	ck_assert_msg(strstr(out, "permission denied"), "%s", out);
+}
+
+START_TEST(account_of_an_unseen_nick_is_asked_each_time)
+{
+	/* Private only, no shared channel: a WHOIS answer is for that
+	 * command alone, whatever the caps. */
+	registered_with("extended-join", NULL);
+	alice_runs_once();
+	impostor_is_asked_and_refused();
+	stop();
+	registered_with("extended-join account-notify", NULL);
+	alice_runs_once();
+	impostor_is_asked_and_refused();
+	stop();
+}
+END_TEST
+
+START_TEST(account_trusted_only_while_visible)
+{
+	const char *out;
+
+	registered_with("extended-join account-notify", NULL);
+	/* In #ops with account-notify: trusted, no WHOIS. */
+	feed(":alice!a@h JOIN #ops alice :Alice\r\n"
+	     ":alice!a@h PRIVMSG opsbot :plugin unload nothing\r\n");
+	out = take_sent();
+	ck_assert_msg(strstr(out, "no plugin 'nothing' is loaded"), "%s", out);
+	/* She parts the only shared channel: no longer seen. */
+	feed(":alice!a@h PART #ops :bye\r\n");
+	impostor_is_asked_and_refused();
+	/* Seen through NAMES, then kicked. */
+	feed(":irc.test 353 opsbot = #ops :@opsbot +alice\r\n"
+	     ":irc.test 330 opsbot alice alice :is logged in as\r\n"
+	     ":irc.test 318 opsbot alice :End of /WHOIS list.\r\n");
+	take_sent();
+	feed(":op!o@h KICK #ops alice :out\r\n");
+	impostor_is_asked_and_refused();
+	/* We leave the channel ourselves: nobody there is seen any more. */
+	feed(":alice!a@h JOIN #ops alice :Alice\r\n"
+	     ":opsbot!o@h PART #ops :bye\r\n");
+	impostor_is_asked_and_refused();
+	stop();
+	/* Without account-notify a logout goes unseen: always asked. */
+	registered_with("extended-join", NULL);
+	feed(":alice!a@h JOIN #ops alice :Alice\r\n");
+	impostor_is_asked_and_refused();
+	stop();
+}
+END_TEST
+
+START_TEST(missing_whois_answer_refuses)
+{
+	const char *out;
+
+	registered_with("extended-join account-notify", NULL);
+	alice_runs_once();
+	/* No answer within the timeout: refused, with a reason. */
+	feed(":alice!a@h PRIVMSG opsbot :plugin unload nothing\r\n");
+	ck_assert_str_eq(take_sent(), "WHOIS alice\n");
+	test_run_for(6000);
+	out = take_sent();
+	ck_assert_msg(!strstr(out, "no plugin"), "%s", out);
+	ck_assert_msg(strstr(out, "PRIVMSG alice :error: cannot check your "
+				  "services account"),
+		      "%s", out);
+	stop();
+}
+END_TEST
+
+START_TEST(whois_goes_ahead_of_queued_replies)
+{
+	const char *out, *whois;
+
+	registered_with("extended-join",
+			"flood_control = true\nflood_burst = 1\n"
+			"flood_interval = 1s\n");
+	test_run_for(3000);
+	take_sent();
+	/* Replies wait in the queue (a burst of one); the lookup passes
+	 * them: it follows at most the one reply that went at once. */
+	feed(":ann!a@h PRIVMSG opsbot :ping\r\n"
+	     ":bob!b@h PRIVMSG opsbot :ping\r\n"
+	     ":cid!c@h PRIVMSG opsbot :ping\r\n"
+	     ":alice!a@h PRIVMSG opsbot :plugin unload nothing\r\n");
+	test_run_for(6000);
+	out = take_sent();
+	whois = strstr(out, "WHOIS alice\n");
+	ck_assert_msg(whois, "%s", out);
+	ck_assert_msg(!strstr(out, "PRIVMSG bob") ||
+			  strstr(out, "PRIVMSG bob") > whois,
+		      "%s", out);
+	ck_assert_msg(!strstr(out, "PRIVMSG cid") ||
+			  strstr(out, "PRIVMSG cid") > whois,
+		      "%s", out);
 	stop();
 }
 END_TEST
@@ -699,6 +843,10 @@ static Suite *protocol_suite(void)
 	tcase_add_test(tc, nickserv_timeout_joins_anyway);
 	tcase_add_test(tc, accounts_from_every_source);
 	tcase_add_test(tc, privileged_commands_wait_for_whois);
+	tcase_add_test(tc, account_of_an_unseen_nick_is_asked_each_time);
+	tcase_add_test(tc, account_trusted_only_while_visible);
+	tcase_add_test(tc, missing_whois_answer_refuses);
+	tcase_add_test(tc, whois_goes_ahead_of_queued_replies);
 	tcase_add_test(tc, nick_is_regained);
 	tcase_add_test(tc, backoff_spreads_and_saturates);
 	tcase_add_test(tc, grouped_announcements_are_summarised);
