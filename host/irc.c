@@ -444,6 +444,7 @@ void irc_fini(void)
 	irc_register_fini();
 	irc_send_fini();
 	irc_gateway_fini();
+	irc_channels_fini();
 	settings_free(&settings);
 	session_end();
 }

@@ -30,7 +30,7 @@
 /* A privileged command waiting for the sender's account (WHOIS). */
 struct lookup {
 	struct lookup *next;
-	char nick[64];
+	char *nick; /* whole, whatever NICKLEN allows */
 	char *user, *host, *channel, *text;
 	char *account; /* from this lookup's WHOIS 330, or NULL */
 	enum opsbot_origin origin;
@@ -202,6 +202,7 @@ static void dispatch_as(enum opsbot_origin origin, const char *nick,
 static void lookup_free(struct lookup *l)
 {
 	free(l->account);
+	free(l->nick);
 	free(l->user);
 	free(l->host);
 	free(l->channel);
@@ -280,7 +281,7 @@ static void lookup_start(enum opsbot_origin origin, const char *nick,
 		tail = &l->next;
 	}
 	l = xcalloc(1, sizeof(*l));
-	strlcpy_safe(l->nick, nick, sizeof(l->nick));
+	l->nick = xstrdup(nick);
 	l->user = xstrdup(user ? user : "");
 	l->host = xstrdup(host ? host : "");
 	l->channel = xstrdup(channel ? channel : "");

@@ -162,6 +162,7 @@ void irc_register_on_login_numeric(const struct irc_message *m, int code);
 
 /* Takes the list from the settings; none is joined yet. */
 void irc_channels_configure(void);
+void irc_channels_fini(void);
 /* JOIN every configured channel, keyed ones first, few lines. */
 void irc_channels_join_all(void);
 /* After a reload: PART what old had and the settings no longer do. */

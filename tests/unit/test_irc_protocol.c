@@ -727,6 +727,74 @@ START_TEST(whois_goes_ahead_of_queued_replies)
 }
 END_TEST
 
+START_TEST(long_nicks_are_kept_whole)
+{
+	char admin[80], attacker[96], line[512], bot[80];
+	const char *out;
+
+	/* NICKLEN=100: an admin's 63-byte nick, and one that extends it. */
+	memset(admin, 'a', 63);
+	admin[63] = '\0';
+	snprintf(attacker, sizeof(attacker), "%sX", admin);
+	start("[irc]\nchannels = #ops\nflood_control = false\n"
+	      "[access]\ngrant = account root admin\n");
+	take_sent();
+	feed(":irc.test 001 opsbot :Welcome\r\n"
+	     ":irc.test 005 opsbot NICKLEN=100 :are supported\r\n");
+	take_sent();
+	snprintf(line, sizeof(line),
+		 ":%s!m@evil PRIVMSG opsbot :plugin unload nothing\r\n",
+		 attacker);
+	feed(line);
+	snprintf(line, sizeof(line), "WHOIS %s\n", attacker);
+	ck_assert_str_eq(take_sent(), line);
+	/* The admin asks too: a lookup of its own. */
+	snprintf(line, sizeof(line),
+		 ":%s!a@h PRIVMSG opsbot :plugin unload nothing\r\n", admin);
+	feed(line);
+	snprintf(line, sizeof(line), "WHOIS %s\n", admin);
+	ck_assert_str_eq(take_sent(), line);
+	snprintf(line, sizeof(line),
+		 ":irc.test 330 opsbot %s root :is logged in as\r\n"
+		 ":irc.test 318 opsbot %s :End of /WHOIS list.\r\n",
+		 admin, admin);
+	feed(line);
+	out = take_sent();
+	/* Only the admin's command ran, answered to the admin. */
+	snprintf(line, sizeof(line), "PRIVMSG %s :error: no plugin", admin);
+	ck_assert_msg(!strncmp(out, line, strlen(line)), "%s", out);
+	ck_assert_msg(!strchr(out + 1, '\n') || !strchr(out, '\n')[1], "%s",
+		      out);
+	snprintf(line, sizeof(line),
+		 ":irc.test 318 opsbot %s :End of /WHOIS list.\r\n", attacker);
+	feed(line);
+	out = take_sent();
+	ck_assert_msg(strstr(out, "permission denied"), "%s", out);
+	snprintf(line, sizeof(line), "PRIVMSG %s :", attacker);
+	ck_assert_msg(!strncmp(out, line, strlen(line)), "%s", out);
+	stop();
+
+	/* Our own nick, as long as the server allows. */
+	memset(bot, 'b', 70);
+	bot[70] = '\0';
+	snprintf(line, sizeof(line),
+		 "[irc]\nnick = %s\nchannels = #ops\nflood_control = false\n",
+		 bot);
+	start(line);
+	take_sent();
+	snprintf(line, sizeof(line),
+		 ":irc.test 001 %s :Welcome\r\n"
+		 ":irc.test 005 %s NICKLEN=100 :are supported\r\n"
+		 ":ann!a@h PRIVMSG %s :ping\r\n",
+		 bot, bot, bot);
+	feed(line);
+	out = take_sent();
+	ck_assert_msg(strstr(out, "PRIVMSG ann pong\n"), "%s", out);
+	ck_assert_str_eq(irc_current_nick(), bot);
+	stop();
+}
+END_TEST
+
 START_TEST(nick_is_regained)
 {
 	start("[irc]\nnick = bot\nflood_control = false\n");
@@ -847,6 +915,7 @@ static Suite *protocol_suite(void)
 	tcase_add_test(tc, account_trusted_only_while_visible);
 	tcase_add_test(tc, missing_whois_answer_refuses);
 	tcase_add_test(tc, whois_goes_ahead_of_queued_replies);
+	tcase_add_test(tc, long_nicks_are_kept_whole);
 	tcase_add_test(tc, nick_is_regained);
 	tcase_add_test(tc, backoff_spreads_and_saturates);
 	tcase_add_test(tc, grouped_announcements_are_summarised);
