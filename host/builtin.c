@@ -130,7 +130,7 @@ static int builtin_whoami(struct opsbot_plugin *self, struct opsbot_request *r,
 {
 	struct request *req = (struct request *)r;
 	struct identity id = {req->src.nick, req->src.user, req->src.host,
-			      req->src.account};
+			      req->src.account, req->src.nick_casemap};
 	char caps[256];
 
 	if (req->src.trusted)

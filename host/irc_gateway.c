@@ -196,6 +196,7 @@ static void dispatch_as(enum opsbot_origin origin, const char *nick,
 	src.channel = origin == OPSBOT_ORIGIN_CHANNEL ? channel : NULL;
 	src.reply_to = origin == OPSBOT_ORIGIN_CHANNEL ? channel : nick;
 	src.sink = &irc_reply_sink;
+	src.nick_casemap = (int)irc_isupport()->casemap;
 	command_dispatch_text(&src, text);
 }
 

@@ -263,7 +263,7 @@ int request_has_capability(const struct request *req, const char *cap)
 	if (!cap || req->src.trusted)
 		return 1;
 	id = (struct identity){req->src.nick, req->src.user, req->src.host,
-			       req->src.account};
+			       req->src.account, req->src.nick_casemap};
 	return access_has(&id, cap);
 }
 

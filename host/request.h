@@ -45,7 +45,8 @@ struct command_source {
 	const char *channel;	    /* NULL unless origin is CHANNEL */
 	const char *reply_to;	    /* channel or nick replies go to */
 	const struct reply_sink *sink;
-	int trusted; /* 1: every capability (the local CLI) */
+	int trusted;	  /* 1: every capability (the local CLI) */
+	int nick_casemap; /* the server's enum irc_casemapping (0: rfc1459) */
 };
 
 /* Host-private request; pub is what plugins see. */

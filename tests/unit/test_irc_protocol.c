@@ -795,6 +795,61 @@ START_TEST(long_nicks_are_kept_whole)
 }
 END_TEST
 
+/* alice (account-tag) asks for a privileged command: does it run? */
+static int runs_as(const char *tags_and_source)
+{
+	char line[256];
+	const char *out;
+
+	snprintf(line, sizeof(line),
+		 "%s PRIVMSG #ops :!plugin unload nothing\r\n",
+		 tags_and_source);
+	feed(line);
+	out = take_sent();
+	ck_assert_msg(strstr(out, "no plugin") || strstr(out, "permission"),
+		      "%s", out);
+	return strstr(out, "no plugin") != NULL;
+}
+
+static void casemapped_start(const char *casemapping)
+{
+	char line[256];
+
+	start("[irc]\nchannels = #ops\nflood_control = false\n"
+	      "[access]\ngrant = account alice^ admin, account [ops] admin, "
+	      "mask [x]!*@* admin\n");
+	take_sent();
+	snprintf(line, sizeof(line),
+		 ":irc.test CAP * LS :account-tag\r\n"
+		 ":irc.test CAP * ACK :account-tag\r\n"
+		 ":irc.test 001 opsbot :Welcome\r\n"
+		 ":irc.test 005 opsbot CASEMAPPING=%s :are supported\r\n",
+		 casemapping);
+	feed(line);
+	take_sent();
+}
+
+START_TEST(accounts_compare_as_services_do)
+{
+	const char *maps[] = {"ascii", "rfc1459"};
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		casemapped_start(maps[i]);
+		/* Accounts: exact or ASCII case only, whatever the server. */
+		ck_assert(runs_as("@account=alice^ :a!a@h"));
+		ck_assert(runs_as("@account=ALICE^ :a!a@h"));
+		ck_assert(!runs_as("@account=alice~ :a!a@h"));
+		ck_assert(!runs_as("@account={ops} :a!a@h"));
+		ck_assert(runs_as("@account=[OPS] :a!a@h"));
+		/* Masks follow the server's CASEMAPPING. */
+		ck_assert(runs_as("@account=* :[X]!u@h"));
+		ck_assert_int_eq(runs_as("@account=* :{x}!u@h"), i == 1);
+		stop();
+	}
+}
+END_TEST
+
 START_TEST(nick_is_regained)
 {
 	start("[irc]\nnick = bot\nflood_control = false\n");
@@ -916,6 +971,7 @@ static Suite *protocol_suite(void)
 	tcase_add_test(tc, missing_whois_answer_refuses);
 	tcase_add_test(tc, whois_goes_ahead_of_queued_replies);
 	tcase_add_test(tc, long_nicks_are_kept_whole);
+	tcase_add_test(tc, accounts_compare_as_services_do);
 	tcase_add_test(tc, nick_is_regained);
 	tcase_add_test(tc, backoff_spreads_and_saturates);
 	tcase_add_test(tc, grouped_announcements_are_summarised);
