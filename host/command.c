@@ -14,6 +14,7 @@
 #include "command.h"
 #include "config.h"
 #include "confirm.h"
+#include "irc_message.h"
 #include "plugin.h"
 #include "request.h"
 
@@ -26,6 +27,22 @@ static struct list commands = LIST_INIT(commands);
 
 /* Settings from [bot]. */
 static int reply_unknown = 1;
+static char **ignore_masks;
+static int ignore_count;
+
+/*
+ * What is not a command, said in private, is answered once per nick per
+ * STRAY_INTERVAL_MS: two bots that answer everything would otherwise talk
+ * to each other for ever.  A small table; when it is full of recent nicks
+ * nobody new is answered until one expires.
+ */
+#define STRAY_INTERVAL_MS 60000
+#define STRAY_NICKS 64
+
+static struct {
+	char *nick;
+	int64_t at;
+} strays[STRAY_NICKS];
 
 /* ---- argument splitting ---- */
 
@@ -451,6 +468,45 @@ const char *command_suggest(const char *word, struct opsbot_plugin *within)
 	return best;
 }
 
+/* May the answer to something that is not a command go to src now? */
+static int stray_may_answer(const struct command_source *src)
+{
+	int64_t now = time_now_ms();
+	int i, free_slot = -1;
+
+	if (src->origin != OPSBOT_ORIGIN_PRIVATE || !src->nick)
+		return 1;
+	for (i = 0; i < STRAY_NICKS; i++) {
+		if (strays[i].nick && now - strays[i].at >= STRAY_INTERVAL_MS) {
+			free(strays[i].nick);
+			strays[i].nick = NULL;
+		}
+		if (!strays[i].nick) {
+			if (free_slot < 0)
+				free_slot = i;
+			continue;
+		}
+		if (!irc_casecmp(strays[i].nick, src->nick,
+				 (enum irc_casemapping)src->nick_casemap))
+			return 0;
+	}
+	if (free_slot < 0)
+		return 0;
+	strays[free_slot].nick = xstrdup(src->nick);
+	strays[free_slot].at = now;
+	return 1;
+}
+
+static void strays_clear(void)
+{
+	int i;
+
+	for (i = 0; i < STRAY_NICKS; i++) {
+		free(strays[i].nick);
+		strays[i].nick = NULL;
+	}
+}
+
 static void reply_unknown_command(const struct command_source *src,
 				  const char *word)
 {
@@ -458,6 +514,8 @@ static void reply_unknown_command(const struct command_source *src,
 	const char *near;
 
 	if (!reply_unknown && src->origin == OPSBOT_ORIGIN_CHANNEL)
+		return;
+	if (!stray_may_answer(src))
 		return;
 	req = request_new(src, NULL, NULL, NULL, 0, NULL, "");
 	near = command_suggest(word, NULL);
@@ -591,15 +649,25 @@ int command_dispatch_text(const struct command_source *src, const char *text)
 
 	copy = len < sizeof(stack) ? stack : xmalloc(len + 1);
 	memcpy(copy, text, len + 1);
+	if (src->origin != OPSBOT_ORIGIN_CLI &&
+	    command_ignores(src->nick, src->user, src->host,
+			    src->nick_casemap)) {
+		rc = 0;
+		goto out;
+	}
 	argc = command_split_args(copy, argv, starts, COMMAND_ARGS_MAX, &err);
 	if (argc < 0) {
-		struct request *req =
-		    request_new(src, NULL, NULL, NULL, 0, NULL, "");
+		struct request *req;
 
+		rc = 1;
+		if (!stray_may_answer(src)) {
+			free(err);
+			goto out;
+		}
+		req = request_new(src, NULL, NULL, NULL, 0, NULL, "");
 		request_reply_now(req, 1, "error: %s", err);
 		free(err);
 		request_finish(req, OPSBOT_EUSAGE);
-		rc = 1;
 		goto out;
 	}
 	/* rest[i]: the text as typed from argument i on. */
@@ -697,9 +765,39 @@ void command_init(void)
 	plugin_set_word_check(command_word_taken);
 }
 
+static void ignore_clear(void)
+{
+	int i;
+
+	for (i = 0; i < ignore_count; i++)
+		free(ignore_masks[i]);
+	free(ignore_masks);
+	ignore_masks = NULL;
+	ignore_count = 0;
+}
+
+int command_ignores(const char *nick, const char *user, const char *host,
+		    int casemap)
+{
+	char *full;
+	int i, hit = 0;
+
+	if (!ignore_count || !nick)
+		return 0;
+	full =
+	    xasprintf("%s!%s@%s", nick, user ? user : "*", host ? host : "*");
+	for (i = 0; i < ignore_count && !hit; i++)
+		hit = irc_mask_match(ignore_masks[i], full,
+				     (enum irc_casemapping)casemap);
+	free(full);
+	return hit;
+}
+
 void command_configure(const struct config *cfg)
 {
 	const char *p = config_get(cfg, "bot", config_bot_keys, "prefix");
+	char **items;
+	int count, i;
 
 	request_configure(p && *p ? p : "!",
 			  (int)config_get_int(cfg, "bot", config_bot_keys,
@@ -710,6 +808,12 @@ void command_configure(const struct config *cfg)
 					"unknown_command_reply");
 	confirm_configure((long)config_get_duration_ms(
 	    cfg, "bot", config_bot_keys, "confirm_timeout"));
+	ignore_clear();
+	items = config_get_list(cfg, "bot", config_bot_keys, "ignore", &count);
+	ignore_masks = xcalloc((size_t)count + 1, sizeof(*ignore_masks));
+	for (i = 0; i < count; i++)
+		ignore_masks[ignore_count++] = xstrdup(items[i]);
+	free(items);
 }
 
 void command_fini(void)
@@ -722,4 +826,6 @@ void command_fini(void)
 	}
 	command_refuse(NULL);
 	confirm_clear();
+	ignore_clear();
+	strays_clear();
 }

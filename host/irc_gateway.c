@@ -513,6 +513,13 @@ void irc_gateway_on_privmsg(const struct irc_message *m,
 
 	if (m->param_count < 2 || !who || irc_nick_is_me(who->nick))
 		return;
+	/* Another bot (IRCv3 bot mode, or [bot] ignore): never answered,
+	 * or two bots could talk for ever.  The tags are the server's; a
+	 * client cannot send them. */
+	if (irc_message_tag(m, "bot") || irc_message_tag(m, "draft/bot") ||
+	    command_ignores(who->nick, who->user, who->host,
+			    (int)irc_isupport()->casemap))
+		return;
 	target = m->params[0];
 	text = m->params[1];
 	if (text[0] == '\001') {

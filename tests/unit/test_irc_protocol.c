@@ -850,6 +850,41 @@ START_TEST(accounts_compare_as_services_do)
 }
 END_TEST
 
+START_TEST(other_bots_are_not_answered_for_ever)
+{
+	const char *out;
+
+	start("[irc]\nchannels = #ops\nflood_control = false\n"
+	      "[bot]\nignore = relay*!*@*, *!*@bots.example\n");
+	take_sent();
+	feed(":irc.test 001 opsbot :Welcome\r\n"
+	     ":irc.test 005 opsbot BOT=B :are supported\r\n");
+	take_sent();
+	/* Unknown commands in private: one answer per nick per minute. */
+	feed(":other!o@h PRIVMSG opsbot :unknown command 'pong'\r\n");
+	out = take_sent();
+	ck_assert_msg(strstr(out, "PRIVMSG other :unknown command"), "%s", out);
+	feed(":other!o@h PRIVMSG opsbot :unknown command 'unknown'\r\n"
+	     ":other!o@h PRIVMSG opsbot :\"unbalanced\r\n"
+	     ":OTHER!o@h PRIVMSG opsbot :again\r\n");
+	ck_assert_str_eq(take_sent(), "");
+	/* Someone else still gets an answer; known commands always do. */
+	feed(":ann!a@h PRIVMSG opsbot :pnig\r\n");
+	ck_assert(strstr(take_sent(), "PRIVMSG ann :unknown command"));
+	feed(":other!o@h PRIVMSG opsbot :ping\r\n");
+	ck_assert_str_eq(take_sent(), "PRIVMSG other pong\n");
+	/* The ignore list and the IRCv3 bot tags: never answered. */
+	feed(":relay1!r@h PRIVMSG opsbot :ping\r\n"
+	     ":x!y@bots.example PRIVMSG #ops :!ping\r\n"
+	     ":relay2!r@h PRIVMSG opsbot :plugin unload nothing\r\n"
+	     "@bot :helper!h@h PRIVMSG opsbot :ping\r\n"
+	     "@draft/bot :helper2!h@h PRIVMSG #ops :!ping\r\n"
+	     "@draft/bot :helper2!h@h PRIVMSG opsbot :nonsense\r\n");
+	ck_assert_str_eq(take_sent(), "");
+	stop();
+}
+END_TEST
+
 START_TEST(nick_is_regained)
 {
 	start("[irc]\nnick = bot\nflood_control = false\n");
@@ -972,6 +1007,7 @@ static Suite *protocol_suite(void)
 	tcase_add_test(tc, whois_goes_ahead_of_queued_replies);
 	tcase_add_test(tc, long_nicks_are_kept_whole);
 	tcase_add_test(tc, accounts_compare_as_services_do);
+	tcase_add_test(tc, other_bots_are_not_answered_for_ever);
 	tcase_add_test(tc, nick_is_regained);
 	tcase_add_test(tc, backoff_spreads_and_saturates);
 	tcase_add_test(tc, grouped_announcements_are_summarised);
