@@ -512,6 +512,7 @@ static void reply_unknown_command(const struct command_source *src,
 {
 	struct request *req;
 	const char *near;
+	char quoted[REQUEST_ECHO_BUF];
 
 	if (!reply_unknown && src->origin == OPSBOT_ORIGIN_CHANNEL)
 		return;
@@ -519,17 +520,18 @@ static void reply_unknown_command(const struct command_source *src,
 		return;
 	req = request_new(src, NULL, NULL, NULL, 0, NULL, "");
 	near = command_suggest(word, NULL);
+	request_quote(word, quoted, sizeof(quoted));
 	if (near)
 		request_reply_now(req, 1,
-				  "unknown command '%.40s'; did you mean %s%s? "
+				  "unknown command%s; did you mean %s%s? "
 				  "(%shelp lists commands)",
-				  word, command_source_lead(src), near,
+				  quoted, command_source_lead(src), near,
 				  command_source_lead(src));
 	else
 		request_reply_now(req, 1,
-				  "unknown command '%.40s' (%shelp lists "
+				  "unknown command%s (%shelp lists "
 				  "commands)",
-				  word, command_source_lead(src));
+				  quoted, command_source_lead(src));
 	request_finish(req, OPSBOT_EUSAGE);
 }
 
@@ -540,25 +542,25 @@ static void reply_plugin_summary(const struct command_source *src,
 	struct list *pos, *tmp;
 	struct buf b = BUF_INIT;
 	const char *near;
+	char quoted[REQUEST_ECHO_BUF];
 
 	if (bad_sub) {
 		near = command_suggest(bad_sub, p);
+		request_quote(bad_sub, quoted, sizeof(quoted));
 		if (near)
-			request_reply_now(
-			    req, 1,
-			    "unknown %s command '%.40s'; did you mean "
-			    "'%s'? (%shelp %s lists them)",
-			    command_source_word(src, p), bad_sub, near,
-			    command_source_lead(src),
-			    command_source_word(src, p));
+			request_reply_now(req, 1,
+					  "unknown %s command%s; did you mean "
+					  "'%s'? (%shelp %s lists them)",
+					  command_source_word(src, p), quoted,
+					  near, command_source_lead(src),
+					  command_source_word(src, p));
 		else
-			request_reply_now(
-			    req, 1,
-			    "unknown %s command '%.40s' (%shelp %s "
-			    "lists them)",
-			    command_source_word(src, p), bad_sub,
-			    command_source_lead(src),
-			    command_source_word(src, p));
+			request_reply_now(req, 1,
+					  "unknown %s command%s (%shelp %s "
+					  "lists them)",
+					  command_source_word(src, p), quoted,
+					  command_source_lead(src),
+					  command_source_word(src, p));
 		request_finish(req, OPSBOT_EUSAGE);
 		return;
 	}
@@ -587,19 +589,32 @@ void command_refuse(const char *why)
 	refusal = why ? xstrdup(why) : NULL;
 }
 
+static int dispatch_word(const struct command_source *src, const char *word,
+			 int argc, char **argv, const char *const *rest);
+
 static int dispatch(const struct command_source *src, int argc, char **argv,
 		    const char *const *rest)
 {
-	struct command_entry *e;
-	struct opsbot_plugin *p;
-	char word[40];
+	char *word;
 	size_t i;
+	int rc;
 
 	if (argc < 1)
 		return 0;
-	for (i = 0; argv[0][i] && i < sizeof(word) - 1; i++)
-		word[i] = (char)tolower((unsigned char)argv[0][i]);
-	word[i] = '\0';
+	/* The whole word, lowercased: a prefix of it is another word. */
+	word = xstrdup(argv[0]);
+	for (i = 0; word[i]; i++)
+		word[i] = (char)tolower((unsigned char)word[i]);
+	rc = dispatch_word(src, word, argc, argv, rest);
+	free(word);
+	return rc;
+}
+
+static int dispatch_word(const struct command_source *src, const char *word,
+			 int argc, char **argv, const char *const *rest)
+{
+	struct command_entry *e;
+	struct opsbot_plugin *p;
 
 	if (refusal) {
 		struct request *req =

@@ -127,7 +127,10 @@ static void handle_ctcp(const char *nick, const char *target, const char *text)
 		char safe[64];
 		size_t i, n = 0;
 
-		/* Echo a bounded, printable payload only. */
+		/* Echo a bounded, printable payload only, and never one
+		 * holding a secret (not even as "[redacted]"). */
+		if (args && secret_found(args, strlen(args)))
+			return;
 		for (i = 0; args && args[i] && n < sizeof(safe) - 1; i++)
 			if ((unsigned char)args[i] >= 0x20 && args[i] != 0x7f)
 				safe[n++] = args[i];

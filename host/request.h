@@ -68,6 +68,16 @@ struct request {
 };
 
 /*
+ * Quoting back what a user typed: " 'text'" into buf, or "" when text is
+ * longer than REQUEST_ECHO_MAX bytes or holds a secret (a "[redacted]" in
+ * its place would confirm a guess).  Returns buf; size at least
+ * REQUEST_ECHO_BUF.
+ */
+#define REQUEST_ECHO_MAX 32
+#define REQUEST_ECHO_BUF (REQUEST_ECHO_MAX + 4)
+const char *request_quote(const char *text, char *buf, size_t size);
+
+/*
  * Takes the command prefix and the line caps of replies ([bot] prefix,
  * channel_reply_lines, private_reply_lines); command_configure() calls it.
  */

@@ -242,6 +242,11 @@ START_TEST(ctcp_private_only_and_rate_limited)
 			 "\001\n");
 	feed(":ann!a@h PRIVMSG opsbot :\001PING 123\r\n");
 	ck_assert_str_eq(take_sent(), "NOTICE ann :\001PING 123\001\n");
+	/* A payload holding a secret is not echoed, not even redacted. */
+	secret_register("open-sesame-42");
+	feed(":ann!a@h PRIVMSG opsbot :\001PING xopen-sesame-42\001\r\n");
+	ck_assert_str_eq(take_sent(), "");
+	secret_clear_all();
 	feed(":ann!a@h PRIVMSG #ops :\001VERSION\001\r\n"
 	     ":ann!a@h PRIVMSG opsbot :\001DCC SEND x\001\r\n"
 	     ":ann!a@h PRIVMSG opsbot :\001\001\r\n"
