@@ -154,16 +154,20 @@ static int cap_matches(const char *granted, const char *wanted)
 
 static int grant_applies(const struct grant *g, const struct identity *id)
 {
-	char full[512];
+	char *full;
+	int match;
 
 	if (g->kind == GRANT_ACCOUNT)
 		return id->account &&
-		       !irc_casecmp(g->who, id->account, IRC_CASEMAP_RFC1459);
+		       !irc_casecmp(g->who, id->account, IRC_CASEMAP_ASCII);
 	if (!id->nick)
 		return 0;
-	snprintf(full, sizeof(full), "%s!%s@%s", id->nick,
-		 id->user ? id->user : "*", id->host ? id->host : "*");
-	return irc_mask_match(g->who, full, IRC_CASEMAP_RFC1459);
+	full = xasprintf("%s!%s@%s", id->nick, id->user ? id->user : "*",
+			 id->host ? id->host : "*");
+	match = irc_mask_match(g->who, full,
+			       (enum irc_casemapping)id->nick_casemap);
+	free(full);
+	return match;
 }
 
 int access_has(const struct identity *id, const char *capability)

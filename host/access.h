@@ -2,7 +2,9 @@
  * access.h - who may do what.  Capabilities ("admin", "registrar.view")
  * are granted in [access] to services accounts, or, as a fallback, to
  * hostmasks.  "admin" grants every capability; "registrar.*" every
- * capability of a plugin.
+ * capability of a plugin.  Account names compare as services compare them:
+ * exactly or ignoring ASCII case, never with RFC 1459 folding ("alice^"
+ * is not "alice~"); masks follow the server's CASEMAPPING.
  */
 #ifndef ACCESS_H
 #define ACCESS_H
@@ -16,6 +18,9 @@ struct identity {
 	const char *user;
 	const char *host;
 	const char *account; /* NULL: not identified */
+	/* enum irc_casemapping the server uses for nicks (0: rfc1459);
+	 * masks follow it, account names never do. */
+	int nick_casemap;
 };
 
 /* Validates [access] grant lines; errors go into cfg. */

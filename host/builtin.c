@@ -101,11 +101,13 @@ static int builtin_plugin(struct opsbot_plugin *self, struct opsbot_request *r,
 		return OPSBOT_EUSAGE;
 	p = plugin_find(name);
 	if (!p) {
-		request_reply_now(
-		    req, 1,
-		    "error: no plugin '%.40s' is loaded (%splugins "
-		    "lists them)",
-		    name, command_source_lead(&req->src));
+		char quoted[REQUEST_ECHO_BUF];
+
+		request_reply_now(req, 1,
+				  "error: no plugin%s is loaded (%splugins "
+				  "lists them)",
+				  request_quote(name, quoted, sizeof(quoted)),
+				  command_source_lead(&req->src));
 		return OPSBOT_ERR;
 	}
 	/* Work whose policy is REFUSE keeps the plugin; say what it is. */
@@ -130,7 +132,7 @@ static int builtin_whoami(struct opsbot_plugin *self, struct opsbot_request *r,
 {
 	struct request *req = (struct request *)r;
 	struct identity id = {req->src.nick, req->src.user, req->src.host,
-			      req->src.account};
+			      req->src.account, req->src.nick_casemap};
 	char caps[256];
 
 	if (req->src.trusted)
@@ -205,22 +207,27 @@ static int builtin_help(struct opsbot_plugin *self, struct opsbot_request *r,
 		p = plugin_find(r->argv[0]);
 	if (!p) {
 		const char *near = command_suggest(r->argv[0], NULL);
+		char quoted[REQUEST_ECHO_BUF];
 
-		request_reply_now(req, 1, "no command or plugin '%.40s'%s%s%s",
-				  r->argv[0], near ? "; did you mean " : "",
-				  near ? near : "", near ? "?" : "");
+		request_reply_now(
+		    req, 1, "no command or plugin%s%s%s%s",
+		    request_quote(r->argv[0], quoted, sizeof(quoted)),
+		    near ? "; did you mean " : "", near ? near : "",
+		    near ? "?" : "");
 		return OPSBOT_ERR;
 	}
 	if (r->argc >= 2) {
 		e = command_find(p->command_word, r->argv[1]);
 		if (!e) {
 			const char *near = command_suggest(r->argv[1], p);
+			char quoted[REQUEST_ECHO_BUF];
 
-			request_reply_now(req, 1,
-					  "%s has no command '%.40s'%s%s%s",
-					  p->command_word, r->argv[1],
-					  near ? "; did you mean " : "",
-					  near ? near : "", near ? "?" : "");
+			request_reply_now(
+			    req, 1, "%s has no command%s%s%s%s",
+			    p->command_word,
+			    request_quote(r->argv[1], quoted, sizeof(quoted)),
+			    near ? "; did you mean " : "", near ? near : "",
+			    near ? "?" : "");
 			return OPSBOT_ERR;
 		}
 		command_format_usage(src, e, usage, sizeof(usage));

@@ -14,6 +14,7 @@
 #include "command.h"
 #include "config.h"
 #include "confirm.h"
+#include "irc_message.h"
 #include "plugin.h"
 #include "request.h"
 
@@ -26,6 +27,22 @@ static struct list commands = LIST_INIT(commands);
 
 /* Settings from [bot]. */
 static int reply_unknown = 1;
+static char **ignore_masks;
+static int ignore_count;
+
+/*
+ * What is not a command, said in private, is answered once per nick per
+ * STRAY_INTERVAL_MS: two bots that answer everything would otherwise talk
+ * to each other for ever.  A small table; when it is full of recent nicks
+ * nobody new is answered until one expires.
+ */
+#define STRAY_INTERVAL_MS 60000
+#define STRAY_NICKS 64
+
+static struct {
+	char *nick;
+	int64_t at;
+} strays[STRAY_NICKS];
 
 /* ---- argument splitting ---- */
 
@@ -451,27 +468,70 @@ const char *command_suggest(const char *word, struct opsbot_plugin *within)
 	return best;
 }
 
+/* May the answer to something that is not a command go to src now? */
+static int stray_may_answer(const struct command_source *src)
+{
+	int64_t now = time_now_ms();
+	int i, free_slot = -1;
+
+	if (src->origin != OPSBOT_ORIGIN_PRIVATE || !src->nick)
+		return 1;
+	for (i = 0; i < STRAY_NICKS; i++) {
+		if (strays[i].nick && now - strays[i].at >= STRAY_INTERVAL_MS) {
+			free(strays[i].nick);
+			strays[i].nick = NULL;
+		}
+		if (!strays[i].nick) {
+			if (free_slot < 0)
+				free_slot = i;
+			continue;
+		}
+		if (!irc_casecmp(strays[i].nick, src->nick,
+				 (enum irc_casemapping)src->nick_casemap))
+			return 0;
+	}
+	if (free_slot < 0)
+		return 0;
+	strays[free_slot].nick = xstrdup(src->nick);
+	strays[free_slot].at = now;
+	return 1;
+}
+
+static void strays_clear(void)
+{
+	int i;
+
+	for (i = 0; i < STRAY_NICKS; i++) {
+		free(strays[i].nick);
+		strays[i].nick = NULL;
+	}
+}
+
 static void reply_unknown_command(const struct command_source *src,
 				  const char *word)
 {
 	struct request *req;
 	const char *near;
+	char quoted[REQUEST_ECHO_BUF];
 
 	if (!reply_unknown && src->origin == OPSBOT_ORIGIN_CHANNEL)
 		return;
+	if (!stray_may_answer(src))
+		return;
 	req = request_new(src, NULL, NULL, NULL, 0, NULL, "");
 	near = command_suggest(word, NULL);
+	request_quote(word, quoted, sizeof(quoted));
 	if (near)
 		request_reply_now(req, 1,
-				  "unknown command '%.40s'; did you mean %s%s? "
+				  "unknown command%s; did you mean %s%s? "
 				  "(%shelp lists commands)",
-				  word, command_source_lead(src), near,
+				  quoted, command_source_lead(src), near,
 				  command_source_lead(src));
 	else
 		request_reply_now(req, 1,
-				  "unknown command '%.40s' (%shelp lists "
+				  "unknown command%s (%shelp lists "
 				  "commands)",
-				  word, command_source_lead(src));
+				  quoted, command_source_lead(src));
 	request_finish(req, OPSBOT_EUSAGE);
 }
 
@@ -482,25 +542,25 @@ static void reply_plugin_summary(const struct command_source *src,
 	struct list *pos, *tmp;
 	struct buf b = BUF_INIT;
 	const char *near;
+	char quoted[REQUEST_ECHO_BUF];
 
 	if (bad_sub) {
 		near = command_suggest(bad_sub, p);
+		request_quote(bad_sub, quoted, sizeof(quoted));
 		if (near)
-			request_reply_now(
-			    req, 1,
-			    "unknown %s command '%.40s'; did you mean "
-			    "'%s'? (%shelp %s lists them)",
-			    command_source_word(src, p), bad_sub, near,
-			    command_source_lead(src),
-			    command_source_word(src, p));
+			request_reply_now(req, 1,
+					  "unknown %s command%s; did you mean "
+					  "'%s'? (%shelp %s lists them)",
+					  command_source_word(src, p), quoted,
+					  near, command_source_lead(src),
+					  command_source_word(src, p));
 		else
-			request_reply_now(
-			    req, 1,
-			    "unknown %s command '%.40s' (%shelp %s "
-			    "lists them)",
-			    command_source_word(src, p), bad_sub,
-			    command_source_lead(src),
-			    command_source_word(src, p));
+			request_reply_now(req, 1,
+					  "unknown %s command%s (%shelp %s "
+					  "lists them)",
+					  command_source_word(src, p), quoted,
+					  command_source_lead(src),
+					  command_source_word(src, p));
 		request_finish(req, OPSBOT_EUSAGE);
 		return;
 	}
@@ -529,19 +589,32 @@ void command_refuse(const char *why)
 	refusal = why ? xstrdup(why) : NULL;
 }
 
+static int dispatch_word(const struct command_source *src, const char *word,
+			 int argc, char **argv, const char *const *rest);
+
 static int dispatch(const struct command_source *src, int argc, char **argv,
 		    const char *const *rest)
 {
-	struct command_entry *e;
-	struct opsbot_plugin *p;
-	char word[40];
+	char *word;
 	size_t i;
+	int rc;
 
 	if (argc < 1)
 		return 0;
-	for (i = 0; argv[0][i] && i < sizeof(word) - 1; i++)
-		word[i] = (char)tolower((unsigned char)argv[0][i]);
-	word[i] = '\0';
+	/* The whole word, lowercased: a prefix of it is another word. */
+	word = xstrdup(argv[0]);
+	for (i = 0; word[i]; i++)
+		word[i] = (char)tolower((unsigned char)word[i]);
+	rc = dispatch_word(src, word, argc, argv, rest);
+	free(word);
+	return rc;
+}
+
+static int dispatch_word(const struct command_source *src, const char *word,
+			 int argc, char **argv, const char *const *rest)
+{
+	struct command_entry *e;
+	struct opsbot_plugin *p;
 
 	if (refusal) {
 		struct request *req =
@@ -591,15 +664,25 @@ int command_dispatch_text(const struct command_source *src, const char *text)
 
 	copy = len < sizeof(stack) ? stack : xmalloc(len + 1);
 	memcpy(copy, text, len + 1);
+	if (src->origin != OPSBOT_ORIGIN_CLI &&
+	    command_ignores(src->nick, src->user, src->host,
+			    src->nick_casemap)) {
+		rc = 0;
+		goto out;
+	}
 	argc = command_split_args(copy, argv, starts, COMMAND_ARGS_MAX, &err);
 	if (argc < 0) {
-		struct request *req =
-		    request_new(src, NULL, NULL, NULL, 0, NULL, "");
+		struct request *req;
 
+		rc = 1;
+		if (!stray_may_answer(src)) {
+			free(err);
+			goto out;
+		}
+		req = request_new(src, NULL, NULL, NULL, 0, NULL, "");
 		request_reply_now(req, 1, "error: %s", err);
 		free(err);
 		request_finish(req, OPSBOT_EUSAGE);
-		rc = 1;
 		goto out;
 	}
 	/* rest[i]: the text as typed from argument i on. */
@@ -697,9 +780,39 @@ void command_init(void)
 	plugin_set_word_check(command_word_taken);
 }
 
+static void ignore_clear(void)
+{
+	int i;
+
+	for (i = 0; i < ignore_count; i++)
+		free(ignore_masks[i]);
+	free(ignore_masks);
+	ignore_masks = NULL;
+	ignore_count = 0;
+}
+
+int command_ignores(const char *nick, const char *user, const char *host,
+		    int casemap)
+{
+	char *full;
+	int i, hit = 0;
+
+	if (!ignore_count || !nick)
+		return 0;
+	full =
+	    xasprintf("%s!%s@%s", nick, user ? user : "*", host ? host : "*");
+	for (i = 0; i < ignore_count && !hit; i++)
+		hit = irc_mask_match(ignore_masks[i], full,
+				     (enum irc_casemapping)casemap);
+	free(full);
+	return hit;
+}
+
 void command_configure(const struct config *cfg)
 {
 	const char *p = config_get(cfg, "bot", config_bot_keys, "prefix");
+	char **items;
+	int count, i;
 
 	request_configure(p && *p ? p : "!",
 			  (int)config_get_int(cfg, "bot", config_bot_keys,
@@ -710,6 +823,12 @@ void command_configure(const struct config *cfg)
 					"unknown_command_reply");
 	confirm_configure((long)config_get_duration_ms(
 	    cfg, "bot", config_bot_keys, "confirm_timeout"));
+	ignore_clear();
+	items = config_get_list(cfg, "bot", config_bot_keys, "ignore", &count);
+	ignore_masks = xcalloc((size_t)count + 1, sizeof(*ignore_masks));
+	for (i = 0; i < count; i++)
+		ignore_masks[ignore_count++] = xstrdup(items[i]);
+	free(items);
 }
 
 void command_fini(void)
@@ -722,4 +841,6 @@ void command_fini(void)
 	}
 	command_refuse(NULL);
 	confirm_clear();
+	ignore_clear();
+	strays_clear();
 }

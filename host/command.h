@@ -49,8 +49,8 @@ int command_split_args(char *text, char **argv, size_t *starts, int max,
  * The built-in commands are registered by builtin_init().
  */
 void command_init(void);
-/* Takes prefix, unknown_command_reply, the line caps and confirm_timeout
- * from [bot]. */
+/* Takes prefix, unknown_command_reply, ignore, the line caps and
+ * confirm_timeout from [bot]. */
 void command_configure(const struct config *cfg);
 /* Drops every command, the refusal and the confirmations waiting. */
 void command_fini(void);
@@ -86,8 +86,14 @@ void command_format_usage(const struct command_source *src,
 			  const struct command_entry *e, char *out,
 			  size_t size);
 
+/* Does nick!user@host match [bot] ignore (another bot, say)?  casemap:
+ * the server's enum irc_casemapping. */
+int command_ignores(const char *nick, const char *user, const char *host,
+		    int casemap);
+
 /*
- * Runs a command line typed on IRC (prefix already removed).  Returns 1 if
+ * Runs a command line typed on IRC (prefix already removed).  A sender
+ * [bot] ignore names is ignored.  Returns 1 if
  * it was a command (known or not), 0 if it was ignored.
  */
 int command_dispatch_text(const struct command_source *src, const char *text);

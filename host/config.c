@@ -127,6 +127,8 @@ const struct opsbot_config_key config_bot_keys[] = {
 	"holds personal data; it is created 0600)"),
     OPSBOT_CONFIG_KEY("unknown_command_reply", OPSBOT_CONFIG_BOOL, D("true"), 0,
 		      0, 0, "answer unknown commands with a suggestion"),
+    OPSBOT_CONFIG_KEY("ignore", OPSBOT_CONFIG_LIST, NULL, 0, 0, 0,
+		      "nick!user@host masks never answered (other bots)"),
     OPSBOT_CONFIG_KEY("channel_reply_lines", OPSBOT_CONFIG_INT, D("8"), 0, 1,
 		      1000, "most lines one reply may put in a channel"),
     OPSBOT_CONFIG_KEY("private_reply_lines", OPSBOT_CONFIG_INT, D("100"), 0, 1,

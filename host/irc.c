@@ -217,7 +217,8 @@ void irc_validate_config(struct config *cfg)
 
 /* ---- server lines to the parts ---- */
 
-/* JOIN, NICK and QUIT concern several parts; they are composed here. */
+/* JOIN, PART, KICK, NICK and QUIT concern several parts; they are
+ * composed here. */
 
 static void on_join(const struct irc_message *m, const struct irc_userhost *who)
 {
@@ -230,6 +231,18 @@ static void on_join(const struct irc_message *m, const struct irc_userhost *who)
 	irc_send_learn_own_prefix(m->source);
 	irc_channels_on_joined(m->params[0]);
 	irc_gateway_ask_channel_accounts(m->params[0]);
+}
+
+static void on_part(const struct irc_message *m, const struct irc_userhost *who)
+{
+	irc_channels_on_part(m, who);
+	irc_gateway_on_part(m, who);
+}
+
+static void on_kick(const struct irc_message *m, const struct irc_userhost *who)
+{
+	irc_channels_on_kick(m, who);
+	irc_gateway_on_kick(m, who);
 }
 
 static void on_nick(const struct irc_message *m, const struct irc_userhost *who)
@@ -282,11 +295,11 @@ static const struct {
     {"CAP", irc_register_on_cap},
     {"ERROR", irc_conn_on_error},
     {"JOIN", on_join},
-    {"KICK", irc_channels_on_kick},
+    {"KICK", on_kick},
     {"KILL", irc_conn_on_kill},
     {"NICK", on_nick},
     {"NOTICE", irc_register_on_notice},
-    {"PART", irc_channels_on_part},
+    {"PART", on_part},
     {"PING", irc_conn_on_ping},
     {"PONG", irc_conn_on_pong},
     {"PRIVMSG", irc_gateway_on_privmsg},
@@ -304,6 +317,7 @@ static const struct {
     {313, 313, irc_register_on_whois_service},
     {318, 318, on_whois_end},
     {330, 330, irc_gateway_on_whois_account},
+    {353, 353, irc_gateway_on_names},
     {354, 354, irc_gateway_on_whox_reply},
     {401, 401, on_no_such_nick},
     {403, 403, irc_channels_on_join_refused},
@@ -475,6 +489,7 @@ void irc_fini(void)
 	irc_register_fini();
 	irc_send_fini();
 	irc_gateway_fini();
+	irc_channels_fini();
 	settings_free(&settings);
 	session_end();
 }

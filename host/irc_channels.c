@@ -7,13 +7,14 @@
 #include "log.h"
 #include "util.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define COMPONENT "irc"
 #define CHANNELS_MAX 64
 
 struct channel {
-	char name[64];
+	char *name; /* whole, whatever CHANNELLEN allows */
 	int joined;
 };
 
@@ -33,22 +34,28 @@ static struct channel *channel_find(const char *name)
 	return NULL;
 }
 
+void irc_channels_fini(void)
+{
+	int i;
+
+	for (i = 0; i < channels.count; i++)
+		free(channels.list[i].name);
+	channels.count = 0;
+}
+
 void irc_channels_configure(void)
 {
 	const struct irc_settings *cfg = irc_settings_get();
 	int i;
 
+	for (i = 0; i < channels.count; i++)
+		free(channels.list[i].name);
 	channels.count = 0;
 	for (i = 0; i < cfg->channel_count && i < CHANNELS_MAX; i++) {
 		const char *name = cfg->channels[i];
-		char *space = strchr(name, ' ');
-		size_t len = space ? (size_t)(space - name) : strlen(name);
 		struct channel *ch = &channels.list[channels.count];
 
-		if (len >= sizeof(ch->name))
-			continue;
-		memcpy(ch->name, name, len);
-		ch->name[len] = '\0';
+		ch->name = xstrndup(name, strcspn(name, " "));
 		ch->joined = 0;
 		channels.count++;
 	}
@@ -68,9 +75,8 @@ void irc_channels_join_all(void)
 
 	for (pass = 0; pass < 2; pass++) {
 		for (i = 0; i < cfg->channel_count && i < CHANNELS_MAX; i++) {
-			char name[256], *key;
+			char *name = xstrdup(cfg->channels[i]), *key;
 
-			strlcpy_safe(name, cfg->channels[i], sizeof(name));
 			key = strchr(name, ' ');
 			if (key) {
 				*key++ = '\0';
@@ -80,8 +86,10 @@ void irc_channels_join_all(void)
 			if (!key || !*key)
 				key = NULL;
 			/* Keyed channels in the first pass, the rest after. */
-			if ((pass == 0) != (key != NULL))
+			if ((pass == 0) != (key != NULL)) {
+				free(name);
 				continue;
+			}
 			if (names.len + keys.len + strlen(name) +
 				(key ? strlen(key) : 0) + 12 >
 			    400) {
@@ -99,6 +107,7 @@ void irc_channels_join_all(void)
 					buf_addch(&keys, ',');
 				buf_adds(&keys, key);
 			}
+			free(name);
 		}
 	}
 	if (names.len)
@@ -116,19 +125,21 @@ void irc_channels_part_removed(const struct irc_settings *old)
 
 	for (i = 0; i < old->channel_count; i++) {
 		int kept = 0;
-		char name[256], other[256];
+		char *name =
+		    xstrndup(old->channels[i], strcspn(old->channels[i], " "));
 
-		strlcpy_safe(name, old->channels[i], sizeof(name));
-		name[strcspn(name, " ")] = '\0';
 		/* The whole name: "#ops" is not kept by "#ops-team". */
 		for (j = 0; j < cfg->channel_count; j++) {
-			strlcpy_safe(other, cfg->channels[j], sizeof(other));
-			other[strcspn(other, " ")] = '\0';
+			char *other = xstrndup(cfg->channels[j],
+					       strcspn(cfg->channels[j], " "));
+
 			if (!irc_casecmp(other, name, casemap))
 				kept = 1;
+			free(other);
 		}
 		if (!kept)
 			irc_send_now1("PART", name);
+		free(name);
 	}
 }
 

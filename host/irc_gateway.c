@@ -3,8 +3,11 @@
  * command prefix, "nick:" in a channel, anything in private) goes to
  * command_dispatch_text() with who sent it, and replies come back through
  * irc_reply_sink.  A privileged command waits for the sender's services
- * account (WHOIS) unless account-tag, extended-join, account-notify or
- * WHOX already told us; CTCP VERSION, PING and TIME are answered here too.
+ * account: an account is trusted only from the account tag on that very
+ * message, or while the nick shares a channel with us and account-notify
+ * keeps it current.  Anyone else is asked (WHOIS, ahead of the flood
+ * queue), for that command alone; no answer in time means no.  CTCP
+ * VERSION, PING and TIME are answered here too.
  */
 #include "command.h"
 #include "irc_accounts.h"
@@ -20,7 +23,6 @@
 #include <time.h>
 
 #define COMPONENT "irc"
-#define ACCOUNT_FRESH_MS 60000
 #define LOOKUP_TIMEOUT_MS 5000
 #define LOOKUPS_MAX 32
 #define WHOX_TOKEN "616"
@@ -28,8 +30,9 @@
 /* A privileged command waiting for the sender's account (WHOIS). */
 struct lookup {
 	struct lookup *next;
-	char nick[64];
+	char *nick; /* whole, whatever NICKLEN allows */
 	char *user, *host, *channel, *text;
+	char *account; /* from this lookup's WHOIS 330, or NULL */
 	enum opsbot_origin origin;
 	int64_t deadline;
 };
@@ -124,7 +127,10 @@ static void handle_ctcp(const char *nick, const char *target, const char *text)
 		char safe[64];
 		size_t i, n = 0;
 
-		/* Echo a bounded, printable payload only. */
+		/* Echo a bounded, printable payload only, and never one
+		 * holding a secret (not even as "[redacted]"). */
+		if (args && secret_found(args, strlen(args)))
+			return;
 		for (i = 0; args && args[i] && n < sizeof(safe) - 1; i++)
 			if ((unsigned char)args[i] >= 0x20 && args[i] != 0x7f)
 				safe[n++] = args[i];
@@ -149,9 +155,10 @@ static void handle_ctcp(const char *nick, const char *target, const char *text)
 
 /*
  * What we know of nick's account: 1 and *account (NULL if not logged in)
- * when known, 0 when a lookup is needed.  account-tag on the message is
- * authoritative; a cached answer is trusted while account-notify keeps it
- * current, or for a minute.
+ * when it can be trusted, 0 when a lookup is needed.  account-tag on the
+ * message is authoritative; a cached answer only while the nick shares a
+ * channel with us and account-notify tells us of every change.  A nick
+ * out of sight may have been taken by someone else a moment ago.
  */
 static int sender_account(const struct irc_message *m, const char *nick,
 			  const char **account, const char **source)
@@ -166,13 +173,10 @@ static int sender_account(const struct irc_message *m, const char *nick,
 		*source = "account-tag";
 		return 1;
 	}
-	if (accounts_get(nick, &cached, &seen) &&
-	    (irc_cap_enabled("account-notify") ||
-	     time_now_ms() - seen < ACCOUNT_FRESH_MS)) {
+	if (irc_cap_enabled("account-notify") && accounts_visible(nick) &&
+	    accounts_get(nick, &cached, &seen)) {
 		*account = cached;
-		*source = irc_cap_enabled("extended-join")
-			      ? "extended-join/account-notify"
-			      : "WHOIS";
+		*source = "account-notify";
 		return 1;
 	}
 	return 0;
@@ -195,11 +199,14 @@ static void dispatch_as(enum opsbot_origin origin, const char *nick,
 	src.channel = origin == OPSBOT_ORIGIN_CHANNEL ? channel : NULL;
 	src.reply_to = origin == OPSBOT_ORIGIN_CHANNEL ? channel : nick;
 	src.sink = &irc_reply_sink;
+	src.nick_casemap = (int)irc_isupport()->casemap;
 	command_dispatch_text(&src, text);
 }
 
 static void lookup_free(struct lookup *l)
 {
+	free(l->account);
+	free(l->nick);
 	free(l->user);
 	free(l->host);
 	free(l->channel);
@@ -207,10 +214,24 @@ static void lookup_free(struct lookup *l)
 	free(l);
 }
 
+/* A command that cannot be checked is refused, in one line. */
+static void lookup_refuse(const struct lookup *l, const char *why)
+{
+	char text[256];
+
+	snprintf(text, sizeof(text),
+		 "error: cannot check your services account (%s); try again",
+		 why);
+	irc_send_text(l->origin == OPSBOT_ORIGIN_CHANNEL ? l->channel : l->nick,
+		      text, strlen(text));
+}
+
 /*
- * Runs the commands that waited for nick's account (now known, or not).
- * gone: the nick was given up (NICK, QUIT), so a WHOIS answer would speak
- * of whoever takes it next: its commands run as not identified.
+ * Runs the commands that waited for nick's account, with what this
+ * lookup's WHOIS said (nothing: not logged in).  gone: the nick was given
+ * up (NICK, QUIT), so the answer would speak of whoever takes it next:
+ * its commands run as not identified.  timed_out (nick NULL): the ones
+ * past their deadline are refused.
  */
 static void lookups_finish(const char *nick, int timed_out, int gone)
 {
@@ -218,9 +239,6 @@ static void lookups_finish(const char *nick, int timed_out, int gone)
 	struct lookup **pl = &gateway.lookups, *l;
 
 	while ((l = *pl)) {
-		const char *account = NULL;
-		int64_t seen;
-
 		if (nick && irc_casecmp(l->nick, nick, casemap)) {
 			pl = &l->next;
 			continue;
@@ -230,15 +248,17 @@ static void lookups_finish(const char *nick, int timed_out, int gone)
 			continue;
 		}
 		*pl = l->next;
-		if (gone || !accounts_get(l->nick, &account, &seen))
-			account = NULL;
-		if (timed_out)
+		if (timed_out) {
 			warning(COMPONENT,
 				"no WHOIS answer for %s in %d s; "
-				"treating as not identified",
+				"refusing its command",
 				l->nick, LOOKUP_TIMEOUT_MS / 1000);
-		dispatch_as(l->origin, l->nick, l->user, l->host, l->channel,
-			    account, "WHOIS", l->text);
+			lookup_refuse(l, "no answer from the server in time");
+		} else {
+			dispatch_as(l->origin, l->nick, l->user, l->host,
+				    l->channel, gone ? NULL : l->account,
+				    "WHOIS", l->text);
+		}
 		lookup_free(l);
 	}
 	if (!gateway.lookups)
@@ -264,24 +284,25 @@ static void lookup_start(enum opsbot_origin origin, const char *nick,
 		asked |= !irc_casecmp(l->nick, nick, casemap);
 		tail = &l->next;
 	}
-	if (count >= LOOKUPS_MAX) {
-		/* Fail closed rather than queue without bound. */
-		dispatch_as(origin, nick, user, host, channel, NULL, NULL,
-			    text);
-		return;
-	}
 	l = xcalloc(1, sizeof(*l));
-	strlcpy_safe(l->nick, nick, sizeof(l->nick));
+	l->nick = xstrdup(nick);
 	l->user = xstrdup(user ? user : "");
 	l->host = xstrdup(host ? host : "");
 	l->channel = xstrdup(channel ? channel : "");
 	l->text = xstrdup(text);
 	l->origin = origin;
 	l->deadline = time_now_ms() + LOOKUP_TIMEOUT_MS;
+	if (count >= LOOKUPS_MAX) {
+		/* Fail closed rather than queue without bound. */
+		lookup_refuse(l, "too many checks waiting");
+		lookup_free(l);
+		return;
+	}
 	*tail = l;
+	/* Ahead of the replies waiting in the flood queue: the deadline
+	 * runs from now. */
 	if (!asked)
-		irc_send_queued("*lookup*", NULL, "WHOIS", 1,
-				(const char *const[]){nick});
+		irc_send_urgent("WHOIS", 1, (const char *const[]){nick});
 	if (!uv_is_active((uv_handle_t *)&gateway.lookup_timer))
 		loop_timer_start(&gateway.lookup_timer, on_lookup_timer, 250,
 				 250);
@@ -313,9 +334,64 @@ void irc_gateway_note_account_tag(const struct irc_message *m,
 
 void irc_gateway_on_join(const struct irc_message *m, const char *nick)
 {
+	if (irc_nick_is_me(nick))
+		return;
+	accounts_join(nick, m->params[0], time_now_ms());
 	/* extended-join: "JOIN #chan account :realname". */
 	if (m->param_count >= 3 && irc_cap_enabled("extended-join"))
 		accounts_set(nick, m->params[1], time_now_ms());
+}
+
+void irc_gateway_on_part(const struct irc_message *m,
+			 const struct irc_userhost *who)
+{
+	if (!who || m->param_count < 1)
+		return;
+	if (irc_nick_is_me(who->nick))
+		accounts_leave_channel(m->params[0]);
+	else
+		accounts_part(who->nick, m->params[0]);
+}
+
+void irc_gateway_on_kick(const struct irc_message *m,
+			 const struct irc_userhost *who)
+{
+	UNUSED(who);
+	if (m->param_count < 2)
+		return;
+	if (irc_nick_is_me(m->params[1]))
+		accounts_leave_channel(m->params[0]);
+	else
+		accounts_part(m->params[1], m->params[0]);
+}
+
+/* 353 RPL_NAMREPLY: me symbol channel :[prefixes]nick[!user@host] ... */
+void irc_gateway_on_names(const struct irc_message *m, int code)
+{
+	const char *p;
+
+	UNUSED(code);
+	if (m->param_count < 4)
+		return;
+	for (p = m->params[3]; *p;) {
+		size_t len;
+		char *nick;
+
+		/* Channel-membership prefixes (multi-prefix: several). */
+		while (*p && strchr("~&@%+!", *p))
+			p++;
+		len = strcspn(p, " !");
+		if (len) {
+			nick = xstrndup(p, len);
+			if (!irc_nick_is_me(nick))
+				accounts_join(nick, m->params[2],
+					      time_now_ms());
+			free(nick);
+		}
+		p += strcspn(p, " ");
+		while (*p == ' ')
+			p++;
+	}
 }
 
 void irc_gateway_ask_channel_accounts(const char *channel)
@@ -324,7 +400,7 @@ void irc_gateway_ask_channel_accounts(const char *channel)
 	if (irc_isupport()->whox)
 		irc_send_queued(
 		    "*who*", NULL, "WHO", 2,
-		    (const char *const[]){channel, "%tna," WHOX_TOKEN});
+		    (const char *const[]){channel, "%tcna," WHOX_TOKEN});
 }
 
 void irc_gateway_on_nick_change(const char *old_nick, const char *new_nick)
@@ -347,26 +423,35 @@ void irc_gateway_on_account(const struct irc_message *m,
 		accounts_set(who->nick, m->params[0], time_now_ms());
 }
 
-/* 330 RPL_WHOISACCOUNT: me nick account :is logged in */
+/*
+ * 330 RPL_WHOISACCOUNT: me nick account :is logged in.  The answer is for
+ * the commands waiting on it; it is kept only for a nick we can see.
+ */
 void irc_gateway_on_whois_account(const struct irc_message *m, int code)
 {
+	enum irc_casemapping casemap = irc_isupport()->casemap;
+	struct lookup *l;
+
 	UNUSED(code);
-	if (m->param_count >= 3)
+	if (m->param_count < 3)
+		return;
+	for (l = gateway.lookups; l; l = l->next)
+		if (!irc_casecmp(l->nick, m->params[1], casemap)) {
+			free(l->account);
+			l->account = strcmp(m->params[2], "*")
+					 ? xstrdup(m->params[2])
+					 : NULL;
+		}
+	if (accounts_visible(m->params[1]))
 		accounts_set(m->params[1], m->params[2], time_now_ms());
 }
 
 /* 318 RPL_ENDOFWHOIS: no 330 means not logged in. */
 void irc_gateway_on_whois_end(const struct irc_message *m, int code)
 {
-	const char *account;
-	int64_t seen;
-
 	UNUSED(code);
 	if (m->param_count < 2)
 		return;
-	if (!accounts_get(m->params[1], &account, &seen) ||
-	    time_now_ms() - seen > LOOKUP_TIMEOUT_MS)
-		accounts_set(m->params[1], NULL, time_now_ms());
 	lookups_finish(m->params[1], 0, 0);
 }
 
@@ -377,17 +462,21 @@ void irc_gateway_on_no_such_nick(const struct irc_message *m, int code)
 	if (m->param_count < 2)
 		return;
 	accounts_forget(m->params[1]);
-	lookups_finish(m->params[1], 0, 0);
+	lookups_finish(m->params[1], 0, 1);
 }
 
-/* 354 WHOX: me token nick account ("0": none). */
+/* 354 WHOX: me token channel nick account ("0": none). */
 void irc_gateway_on_whox_reply(const struct irc_message *m, int code)
 {
 	UNUSED(code);
-	if (m->param_count >= 4 && !strcmp(m->params[1], WHOX_TOKEN))
-		accounts_set(m->params[2],
-			     strcmp(m->params[3], "0") ? m->params[3] : NULL,
-			     time_now_ms());
+	if (m->param_count < 5 || strcmp(m->params[1], WHOX_TOKEN))
+		return;
+	if (irc_nick_is_me(m->params[3]))
+		return;
+	accounts_join(m->params[3], m->params[2], time_now_ms());
+	accounts_set(m->params[3],
+		     strcmp(m->params[4], "0") ? m->params[4] : NULL,
+		     time_now_ms());
 }
 
 /* ---- commands from PRIVMSG ---- */
@@ -426,6 +515,13 @@ void irc_gateway_on_privmsg(const struct irc_message *m,
 	size_t plen = strlen(prefix), skip;
 
 	if (m->param_count < 2 || !who || irc_nick_is_me(who->nick))
+		return;
+	/* Another bot (IRCv3 bot mode, or [bot] ignore): never answered,
+	 * or two bots could talk for ever.  The tags are the server's; a
+	 * client cannot send them. */
+	if (irc_message_tag(m, "bot") || irc_message_tag(m, "draft/bot") ||
+	    command_ignores(who->nick, who->user, who->host,
+			    (int)irc_isupport()->casemap))
 		return;
 	target = m->params[0];
 	text = m->params[1];

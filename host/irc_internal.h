@@ -174,6 +174,7 @@ void irc_register_on_whois_end(const struct irc_message *m, int code);
 
 /* Takes the list from the settings; none is joined yet. */
 void irc_channels_configure(void);
+void irc_channels_fini(void);
 /* JOIN every configured channel, keyed ones first, few lines. */
 void irc_channels_join_all(void);
 /* After a reload: PART what old had and the settings no longer do. */
@@ -220,8 +221,14 @@ void irc_gateway_session_end(void);
 /* account-tag on any line a user sends keeps the account cache current. */
 void irc_gateway_note_account_tag(const struct irc_message *m,
 				  const struct irc_userhost *who);
-/* extended-join tells the joiner's account. */
+/* Who shares a channel with us (JOIN, PART, KICK, NAMES), and
+ * extended-join tells the joiner's account. */
 void irc_gateway_on_join(const struct irc_message *m, const char *nick);
+void irc_gateway_on_part(const struct irc_message *m,
+			 const struct irc_userhost *who);
+void irc_gateway_on_kick(const struct irc_message *m,
+			 const struct irc_userhost *who);
+void irc_gateway_on_names(const struct irc_message *m, int code);
 /* After our own JOIN: one WHOX for the accounts of everyone there. */
 void irc_gateway_ask_channel_accounts(const char *channel);
 /* Someone else renamed or quit: their waiting commands run as not

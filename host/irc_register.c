@@ -47,7 +47,7 @@ enum auth_state {
 };
 
 static struct {
-	char nick[64];		 /* the nick the server knows us by */
+	char *nick;		 /* the nick the server knows us by */
 	int nick_attempt;	 /* index into the nick candidates */
 	unsigned caps_enabled;	 /* bit i: wanted_caps[i] acknowledged */
 	struct buf caps_offered; /* from CAP LS, space-separated */
@@ -72,6 +72,7 @@ static struct {
 } reg;
 
 static void on_nick_timer(uv_timer_t *t);
+static void set_own_nick(char *nick);
 
 /* Forgets a SASL exchange (its keys zeroed). */
 static void sasl_reset(void)
@@ -102,6 +103,7 @@ void irc_register_fini(void)
 	buf_free(&reg.caps_offered);
 	sasl_reset();
 	buf_free(&reg.sasl_in);
+	set_own_nick(NULL);
 }
 
 void irc_register_defaults(void)
@@ -127,12 +129,13 @@ const struct irc_isupport *irc_isupport(void)
 
 const char *irc_register_nick(void)
 {
-	return reg.nick;
+	return reg.nick ? reg.nick : "";
 }
 
 int irc_nick_is_me(const char *nick)
 {
-	return nick && !irc_casecmp(nick, reg.nick, reg.isupport.casemap);
+	return nick && reg.nick &&
+	       !irc_casecmp(nick, reg.nick, reg.isupport.casemap);
 }
 
 static int cap_index(const char *name)
@@ -171,36 +174,43 @@ void irc_register_session_end(void)
 /* ---- nicks ---- */
 
 /* Nick candidates: the nick, the alternatives, then nick + digits. */
-static void next_nick(char *out, size_t size)
+static char *next_nick(void)
 {
 	const struct irc_settings *cfg = irc_settings_get();
 	int i = reg.nick_attempt++;
 
-	if (i == 0) {
-		strlcpy_safe(out, cfg->nick, size);
-	} else if (i <= cfg->alt_nick_count) {
-		strlcpy_safe(out, cfg->alt_nicks[i - 1], size);
-	} else {
+	if (i == 0)
+		return xstrdup(cfg->nick);
+	if (i <= cfg->alt_nick_count)
+		return xstrdup(cfg->alt_nicks[i - 1]);
+	{
 		int room = reg.isupport.nicklen - 3;
 
 		if (room < 1)
 			room = 1;
-		snprintf(out, size, "%.*s%03d", room, cfg->nick, rand() % 1000);
+		return xasprintf("%.*s%03d", room, cfg->nick, rand() % 1000);
 	}
+}
+
+/* Our nick, kept whole whatever its length (NICKLEN may exceed 63). */
+static void set_own_nick(char *nick)
+{
+	free(reg.nick);
+	reg.nick = nick;
 }
 
 void irc_register_on_nick_error(const struct irc_message *m, int code)
 {
-	char nick[64];
+	char *nick;
 
 	UNUSED(code);
 	if (irc_conn_state() != IRC_REGISTERING)
 		return; /* a failed regain attempt; keep the nick we have */
-	next_nick(nick, sizeof(nick));
+	nick = next_nick();
 	debug(COMPONENT, "nick '%s' unavailable (%s); trying '%s'", reg.nick,
 	      m->command, nick);
-	strlcpy_safe(reg.nick, nick, sizeof(reg.nick));
-	irc_send_now1("NICK", nick);
+	set_own_nick(nick);
+	irc_send_now1("NICK", reg.nick);
 }
 
 /* Could the server really have given us this nick?  Not empty, not
@@ -211,7 +221,9 @@ static int nick_valid(const char *nick)
 {
 	const unsigned char *c = (const unsigned char *)nick;
 
-	if (!nick || !*nick || strlen(nick) >= sizeof(reg.nick))
+	/* Any length the server allows is kept whole (a line is at most
+	 * 512 bytes, so no nick is longer). */
+	if (!nick || !*nick || strlen(nick) > 400)
 		return 0;
 	if ((*c >= '0' && *c <= '9') || *c == '-' ||
 	    strchr(reg.isupport.chantypes, *c) || strchr("$+~%@&#:", *c))
@@ -234,7 +246,7 @@ void irc_register_on_own_nick(const char *new_nick)
 		irc_conn_drop("the server sent an invalid nick for us");
 		return;
 	}
-	strlcpy_safe(reg.nick, new_nick, sizeof(reg.nick));
+	set_own_nick(xstrdup(new_nick));
 	info(COMPONENT, "now known as %s", reg.nick);
 }
 
@@ -282,7 +294,7 @@ void irc_register_begin(void)
 	if (cfg->password)
 		irc_send_now1("PASS", cfg->password);
 	reg.nick_attempt = 0;
-	next_nick(reg.nick, sizeof(reg.nick));
+	set_own_nick(next_nick());
 	irc_send_now1("NICK", reg.nick);
 	user[0] = cfg->username;
 	user[1] = "0";
@@ -900,7 +912,7 @@ void irc_register_on_welcome(const struct irc_message *m, int code)
 {
 	UNUSED(code);
 	if (m->param_count >= 1 && nick_valid(m->params[0]))
-		strlcpy_safe(reg.nick, m->params[0], sizeof(reg.nick));
+		set_own_nick(xstrdup(m->params[0]));
 	else
 		warning(COMPONENT,
 			"the welcome names an invalid nick \"%.40s\"; "

@@ -254,6 +254,16 @@ void request_done(struct request *req, int status)
 	request_finish(req, status > 0 ? OPSBOT_OK : status);
 }
 
+const char *request_quote(const char *text, char *buf, size_t size)
+{
+	size_t len = text ? strlen(text) : 0;
+
+	buf[0] = '\0';
+	if (len && len <= REQUEST_ECHO_MAX && !secret_found(text, len))
+		snprintf(buf, size, " '%s'", text);
+	return buf;
+}
+
 int request_has_capability(const struct request *req, const char *cap)
 {
 	struct identity id;
@@ -263,7 +273,7 @@ int request_has_capability(const struct request *req, const char *cap)
 	if (!cap || req->src.trusted)
 		return 1;
 	id = (struct identity){req->src.nick, req->src.user, req->src.host,
-			       req->src.account};
+			       req->src.account, req->src.nick_casemap};
 	return access_has(&id, cap);
 }
 

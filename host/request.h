@@ -45,7 +45,8 @@ struct command_source {
 	const char *channel;	    /* NULL unless origin is CHANNEL */
 	const char *reply_to;	    /* channel or nick replies go to */
 	const struct reply_sink *sink;
-	int trusted; /* 1: every capability (the local CLI) */
+	int trusted;	  /* 1: every capability (the local CLI) */
+	int nick_casemap; /* the server's enum irc_casemapping (0: rfc1459) */
 };
 
 /* Host-private request; pub is what plugins see. */
@@ -65,6 +66,16 @@ struct request {
 	int status;
 	void *sink_data; /* for the sink's own use */
 };
+
+/*
+ * Quoting back what a user typed: " 'text'" into buf, or "" when text is
+ * longer than REQUEST_ECHO_MAX bytes or holds a secret (a "[redacted]" in
+ * its place would confirm a guess).  Returns buf; size at least
+ * REQUEST_ECHO_BUF.
+ */
+#define REQUEST_ECHO_MAX 32
+#define REQUEST_ECHO_BUF (REQUEST_ECHO_MAX + 4)
+const char *request_quote(const char *text, char *buf, size_t size);
 
 /*
  * Takes the command prefix and the line caps of replies ([bot] prefix,

@@ -466,6 +466,44 @@ START_TEST(account_tag_decides_permissions)
 }
 END_TEST
 
+START_TEST(nick_taken_after_admin_left_is_refused)
+{
+	struct ircclient alice, mallory;
+	char *keys =
+	    conf_line("port = %d\nchannels = #ops\n", env_port("PORT"));
+	const char *argv[] = {"tests/servers/inspircd-register", srv_dir,
+			      "alice", "alicepass1", NULL};
+	const char *line;
+
+	/* alice may be registered already (same password): IDENTIFY
+	 * below is what counts. */
+	free(script_run(argv, 30000));
+	run_bot(keys);
+	ck_assert(log_wait("joined #ops", WAIT_MS));
+	/* The admin talks to the bot only in private, no shared channel. */
+	ck_assert_int_eq(ircclient_connect(&alice, "127.0.0.1",
+					   env_port("PORT"), "alice", WAIT_MS),
+			 0);
+	ircclient_send(&alice, "PRIVMSG NickServ :IDENTIFY alice alicepass1");
+	ck_assert_ptr_nonnull(ircclient_wait(&alice, " 900 ", WAIT_MS));
+	ircclient_send(&alice, "PRIVMSG opsbot :plugin unload nothing");
+	ck_assert_ptr_nonnull(
+	    ircclient_wait(&alice, "no plugin 'nothing' is loaded", WAIT_MS));
+	/* She leaves; someone else takes the nick at once. */
+	ircclient_send(&alice, "QUIT :bye");
+	ircclient_close(&alice);
+	ck_assert_int_eq(ircclient_connect(&mallory, "127.0.0.1",
+					   env_port("PORT"), "alice", WAIT_MS),
+			 0);
+	ircclient_send(&mallory, "PRIVMSG opsbot :plugin unload nothing");
+	line = ircclient_wait(&mallory, "PRIVMSG alice :", WAIT_MS);
+	ck_assert_msg(line && strstr(line, "permission denied"), "%s",
+		      line ? line : "(none)");
+	ircclient_close(&mallory);
+	free(keys);
+}
+END_TEST
+
 START_TEST(twenty_nick_collisions)
 {
 	struct ircclient holders[20];
@@ -537,6 +575,7 @@ static Suite *services_suite(void)
 	tcase_add_test(insp, sasl_external_unknown_certificate_fails_closed);
 	tcase_add_test(insp, nickserv_identify_without_sasl);
 	tcase_add_test(insp, account_tag_decides_permissions);
+	tcase_add_test(insp, nick_taken_after_admin_left_is_refused);
 	tcase_add_test(insp, twenty_nick_collisions);
 	suite_add_tcase(s, insp);
 	return s;

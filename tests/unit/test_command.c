@@ -165,6 +165,50 @@ START_TEST(builtins_answer)
 }
 END_TEST
 
+/* Neither the text nor any part of it came back. */
+static void assert_not_echoed(const char *out, const char *typed)
+{
+	char part[9];
+
+	memcpy(part, typed, 8);
+	part[8] = '\0';
+	ck_assert_msg(!strstr(out, part), "%s", out);
+	ck_assert_msg(!strstr(out, "[redacted]"), "%s", out);
+}
+
+START_TEST(user_text_with_secrets_is_never_echoed)
+{
+	const char *pw = "Sesame-0pen-4242";
+	const char *long_pw = "a-very-long-server-password-of-forty-five-b";
+	char line[128];
+
+	secret_register(pw);
+	secret_register(long_pw);
+	/* The secret, alone or inside a word: no echo, no "[redacted]". */
+	ck_assert_str_eq(say("ann", "a", pw),
+			 "[error] unknown command (!help lists commands)\n");
+	snprintf(line, sizeof(line), "x%sx", pw);
+	assert_not_echoed(say("ann", "a", line), pw);
+	/* A long secret is not echoed in part either (nor is any long word). */
+	assert_not_echoed(say("ann", "a", long_pw), long_pw);
+	assert_not_echoed(
+	    say("ann", "a", "abcdefghijklmnopqrstuvwxyz0123456789"),
+	    "abcdefghijklmnopqrstuvwxyz0123456789");
+	/* Every other place that quotes what was typed. */
+	snprintf(line, sizeof(line), "help %s", pw);
+	assert_not_echoed(say("ann", "a", line), pw);
+	snprintf(line, sizeof(line), "help probe %s", pw);
+	assert_not_echoed(say("ann", "a", line), pw);
+	snprintf(line, sizeof(line), "probe %s", pw);
+	assert_not_echoed(say("ann", "a", line), pw);
+	snprintf(line, sizeof(line), "help %s", long_pw);
+	assert_not_echoed(say("ann", "a", line), long_pw);
+	/* An ordinary short word still is. */
+	ck_assert(strstr(say("ann", "a", "xyzzy"), "'xyzzy'"));
+	secret_clear_all();
+}
+END_TEST
+
 START_TEST(unknown_commands_get_suggestions)
 {
 	ck_assert_str_eq(say("ann", "a", "pnig"),
@@ -263,6 +307,7 @@ static Suite *command_suite(void)
 	tcase_add_checked_fixture(dispatch, setup, teardown);
 	tcase_add_test(dispatch, builtins_answer);
 	tcase_add_test(dispatch, unknown_commands_get_suggestions);
+	tcase_add_test(dispatch, user_text_with_secrets_is_never_echoed);
 	tcase_add_test(dispatch, usage_and_quote_errors);
 	tcase_add_test(dispatch, permissions_fail_closed);
 	tcase_add_test(dispatch, channel_replies_are_capped);

@@ -251,11 +251,11 @@ START_TEST(grants_give_capabilities)
 				      "grant = account bob registrar.*\n"
 				      "grant = mask carol!*@trusted.example "
 				      "ceph.view packer.build\n");
-	struct identity alice = {"al", "u", "h", "alice"};
-	struct identity bob = {"bob", "u", "h", "Bob"};
-	struct identity carol = {"Carol", "~c", "trusted.example", NULL};
-	struct identity fake = {"carol", "~c", "evil.example", NULL};
-	struct identity anon = {"x", "u", "h", NULL};
+	struct identity alice = {"al", "u", "h", "alice", 0};
+	struct identity bob = {"bob", "u", "h", "Bob", 0};
+	struct identity carol = {"Carol", "~c", "trusted.example", NULL, 0};
+	struct identity fake = {"carol", "~c", "evil.example", NULL, 0};
+	struct identity anon = {"x", "u", "h", NULL, 0};
 	char caps[128];
 
 	ck_assert_msg(cfg->error_count == 0, "%s", cfg->errors.data);

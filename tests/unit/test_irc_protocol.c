@@ -280,6 +280,11 @@ START_TEST(ctcp_private_only_and_rate_limited)
 			 "\001\n");
 	feed(":ann!a@h PRIVMSG opsbot :\001PING 123\r\n");
 	ck_assert_str_eq(take_sent(), "NOTICE ann :\001PING 123\001\n");
+	/* A payload holding a secret is not echoed, not even redacted. */
+	secret_register("open-sesame-42");
+	feed(":ann!a@h PRIVMSG opsbot :\001PING xopen-sesame-42\001\r\n");
+	ck_assert_str_eq(take_sent(), "");
+	secret_clear_all();
 	feed(":ann!a@h PRIVMSG #ops :\001VERSION\001\r\n"
 	     ":ann!a@h PRIVMSG opsbot :\001DCC SEND x\001\r\n"
 	     ":ann!a@h PRIVMSG opsbot :\001\001\r\n"
@@ -656,9 +661,9 @@ START_TEST(accounts_from_every_source)
 	     ":irc.test 005 opsbot WHOX :are supported\r\n"
 	     ":opsbot!o@h JOIN #ops * :bot\r\n");
 	/* WHOX after our join. */
-	ck_assert(strstr(take_sent(), "WHO #ops %tna,616\n"));
-	feed(":irc.test 354 opsbot 616 carol carolacct\r\n"
-	     ":irc.test 354 opsbot 616 dave 0\r\n"
+	ck_assert(strstr(take_sent(), "WHO #ops %tcna,616\n"));
+	feed(":irc.test 354 opsbot 616 #ops carol carolacct\r\n"
+	     ":irc.test 354 opsbot 616 #ops dave 0\r\n"
 	     ":bob!b@h JOIN #ops bobacct :Bob\r\n"
 	     ":bob!b@h PRIVMSG #ops :!whoami\r\n");
 	ck_assert(strstr(take_sent(), "account bobacct"));
@@ -704,8 +709,310 @@ START_TEST(privileged_commands_wait_for_whois)
 	/* No answer at all: refused after the timeout. */
 	feed(":zed!z@h PRIVMSG #ops :!plugin unload nothing\r\n");
 	take_sent();
-	test_run_for(5500);
-	ck_assert(strstr(take_sent(), "permission denied"));
+	test_run_for(6000);
+	ck_assert(strstr(take_sent(), "cannot check your services account"));
+	stop();
+}
+END_TEST
+
+/* Registers with the given caps (no account-tag) and joins #ops; flood:
+ * the flood-control lines of [irc] (NULL: off). */
+static void registered_with(const char *caps, const char *flood)
+{
+	char text[512], lines[512];
+
+	snprintf(text, sizeof(text),
+		 "[irc]\nchannels = #ops\n%s"
+		 "[access]\ngrant = account alice admin\n",
+		 flood ? flood : "flood_control = false\n");
+	start(text);
+	take_sent();
+	snprintf(lines, sizeof(lines),
+		 ":irc.test CAP * LS :%s\r\n:irc.test CAP * ACK :%s\r\n"
+		 ":irc.test 001 opsbot :Welcome\r\n"
+		 ":irc.test 005 opsbot CASEMAPPING=rfc1459 :are supported\r\n"
+		 ":opsbot!o@h JOIN #ops * :bot\r\n",
+		 caps, caps);
+	feed(lines);
+	take_sent();
+}
+
+/* alice asks in private; the WHOIS says she is alice; it runs. */
+static void alice_runs_once(void)
+{
+	const char *out;
+
+	feed(":alice!a@h PRIVMSG opsbot :plugin unload nothing\r\n");
+	ck_assert_str_eq(take_sent(), "WHOIS alice\n");
+	feed(":irc.test 330 opsbot alice alice :is logged in as\r\n"
+	     ":irc.test 318 opsbot alice :End of /WHOIS list.\r\n");
+	out = take_sent();
+	ck_assert_msg(strstr(out, "no plugin 'nothing' is loaded"), "%s", out);
+}
+
+/* Whoever has the nick now, unseen by the bot: asked again, refused. */
+static void impostor_is_asked_and_refused(void)
+{
+	const char *out;
+
+	feed(":alice!m@evil PRIVMSG opsbot :plugin unload nothing\r\n");
+	out = take_sent();
+	ck_assert_msg(!strcmp(out, "WHOIS alice\n"), "%s", out);
+	feed(":irc.test 318 opsbot alice :End of /WHOIS list.\r\n");
+	out = take_sent();
+	ck_assert_msg(strstr(out, "permission denied"), "%s", out);
+}
+
+START_TEST(account_of_an_unseen_nick_is_asked_each_time)
+{
+	/* Private only, no shared channel: a WHOIS answer is for that
+	 * command alone, whatever the caps. */
+	registered_with("extended-join", NULL);
+	alice_runs_once();
+	impostor_is_asked_and_refused();
+	stop();
+	registered_with("extended-join account-notify", NULL);
+	alice_runs_once();
+	impostor_is_asked_and_refused();
+	stop();
+}
+END_TEST
+
+START_TEST(account_trusted_only_while_visible)
+{
+	const char *out;
+
+	registered_with("extended-join account-notify", NULL);
+	/* In #ops with account-notify: trusted, no WHOIS. */
+	feed(":alice!a@h JOIN #ops alice :Alice\r\n"
+	     ":alice!a@h PRIVMSG opsbot :plugin unload nothing\r\n");
+	out = take_sent();
+	ck_assert_msg(strstr(out, "no plugin 'nothing' is loaded"), "%s", out);
+	/* She parts the only shared channel: no longer seen. */
+	feed(":alice!a@h PART #ops :bye\r\n");
+	impostor_is_asked_and_refused();
+	/* Seen through NAMES, then kicked. */
+	feed(":irc.test 353 opsbot = #ops :@opsbot +alice\r\n"
+	     ":irc.test 330 opsbot alice alice :is logged in as\r\n"
+	     ":irc.test 318 opsbot alice :End of /WHOIS list.\r\n");
+	take_sent();
+	feed(":op!o@h KICK #ops alice :out\r\n");
+	impostor_is_asked_and_refused();
+	/* We leave the channel ourselves: nobody there is seen any more. */
+	feed(":alice!a@h JOIN #ops alice :Alice\r\n"
+	     ":opsbot!o@h PART #ops :bye\r\n");
+	impostor_is_asked_and_refused();
+	stop();
+	/* Without account-notify a logout goes unseen: always asked. */
+	registered_with("extended-join", NULL);
+	feed(":alice!a@h JOIN #ops alice :Alice\r\n");
+	impostor_is_asked_and_refused();
+	stop();
+}
+END_TEST
+
+START_TEST(missing_whois_answer_refuses)
+{
+	const char *out;
+
+	registered_with("extended-join account-notify", NULL);
+	alice_runs_once();
+	/* No answer within the timeout: refused, with a reason. */
+	feed(":alice!a@h PRIVMSG opsbot :plugin unload nothing\r\n");
+	ck_assert_str_eq(take_sent(), "WHOIS alice\n");
+	test_run_for(6000);
+	out = take_sent();
+	ck_assert_msg(!strstr(out, "no plugin"), "%s", out);
+	ck_assert_msg(strstr(out, "PRIVMSG alice :error: cannot check your "
+				  "services account"),
+		      "%s", out);
+	stop();
+}
+END_TEST
+
+START_TEST(whois_goes_ahead_of_queued_replies)
+{
+	const char *out, *whois;
+
+	registered_with("extended-join",
+			"flood_control = true\nflood_burst = 1\n"
+			"flood_interval = 1s\n");
+	test_run_for(3000);
+	take_sent();
+	/* Replies wait in the queue (a burst of one); the lookup passes
+	 * them: it follows at most the one reply that went at once. */
+	feed(":ann!a@h PRIVMSG opsbot :ping\r\n"
+	     ":bob!b@h PRIVMSG opsbot :ping\r\n"
+	     ":cid!c@h PRIVMSG opsbot :ping\r\n"
+	     ":alice!a@h PRIVMSG opsbot :plugin unload nothing\r\n");
+	test_run_for(6000);
+	out = take_sent();
+	whois = strstr(out, "WHOIS alice\n");
+	ck_assert_msg(whois, "%s", out);
+	ck_assert_msg(!strstr(out, "PRIVMSG bob") ||
+			  strstr(out, "PRIVMSG bob") > whois,
+		      "%s", out);
+	ck_assert_msg(!strstr(out, "PRIVMSG cid") ||
+			  strstr(out, "PRIVMSG cid") > whois,
+		      "%s", out);
+	stop();
+}
+END_TEST
+
+START_TEST(long_nicks_are_kept_whole)
+{
+	char admin[80], attacker[96], line[512], bot[80];
+	const char *out;
+
+	/* NICKLEN=100: an admin's 63-byte nick, and one that extends it. */
+	memset(admin, 'a', 63);
+	admin[63] = '\0';
+	snprintf(attacker, sizeof(attacker), "%sX", admin);
+	start("[irc]\nchannels = #ops\nflood_control = false\n"
+	      "[access]\ngrant = account root admin\n");
+	take_sent();
+	feed(":irc.test 001 opsbot :Welcome\r\n"
+	     ":irc.test 005 opsbot NICKLEN=100 :are supported\r\n");
+	take_sent();
+	snprintf(line, sizeof(line),
+		 ":%s!m@evil PRIVMSG opsbot :plugin unload nothing\r\n",
+		 attacker);
+	feed(line);
+	snprintf(line, sizeof(line), "WHOIS %s\n", attacker);
+	ck_assert_str_eq(take_sent(), line);
+	/* The admin asks too: a lookup of its own. */
+	snprintf(line, sizeof(line),
+		 ":%s!a@h PRIVMSG opsbot :plugin unload nothing\r\n", admin);
+	feed(line);
+	snprintf(line, sizeof(line), "WHOIS %s\n", admin);
+	ck_assert_str_eq(take_sent(), line);
+	snprintf(line, sizeof(line),
+		 ":irc.test 330 opsbot %s root :is logged in as\r\n"
+		 ":irc.test 318 opsbot %s :End of /WHOIS list.\r\n",
+		 admin, admin);
+	feed(line);
+	out = take_sent();
+	/* Only the admin's command ran, answered to the admin. */
+	snprintf(line, sizeof(line), "PRIVMSG %s :error: no plugin", admin);
+	ck_assert_msg(!strncmp(out, line, strlen(line)), "%s", out);
+	ck_assert_msg(!strchr(out + 1, '\n') || !strchr(out, '\n')[1], "%s",
+		      out);
+	snprintf(line, sizeof(line),
+		 ":irc.test 318 opsbot %s :End of /WHOIS list.\r\n", attacker);
+	feed(line);
+	out = take_sent();
+	ck_assert_msg(strstr(out, "permission denied"), "%s", out);
+	snprintf(line, sizeof(line), "PRIVMSG %s :", attacker);
+	ck_assert_msg(!strncmp(out, line, strlen(line)), "%s", out);
+	stop();
+
+	/* Our own nick, as long as the server allows. */
+	memset(bot, 'b', 70);
+	bot[70] = '\0';
+	snprintf(line, sizeof(line),
+		 "[irc]\nnick = %s\nchannels = #ops\nflood_control = false\n",
+		 bot);
+	start(line);
+	take_sent();
+	snprintf(line, sizeof(line),
+		 ":irc.test 001 %s :Welcome\r\n"
+		 ":irc.test 005 %s NICKLEN=100 :are supported\r\n"
+		 ":ann!a@h PRIVMSG %s :ping\r\n",
+		 bot, bot, bot);
+	feed(line);
+	out = take_sent();
+	ck_assert_msg(strstr(out, "PRIVMSG ann pong\n"), "%s", out);
+	ck_assert_str_eq(irc_current_nick(), bot);
+	stop();
+}
+END_TEST
+
+/* alice (account-tag) asks for a privileged command: does it run? */
+static int runs_as(const char *tags_and_source)
+{
+	char line[256];
+	const char *out;
+
+	snprintf(line, sizeof(line),
+		 "%s PRIVMSG #ops :!plugin unload nothing\r\n",
+		 tags_and_source);
+	feed(line);
+	out = take_sent();
+	ck_assert_msg(strstr(out, "no plugin") || strstr(out, "permission"),
+		      "%s", out);
+	return strstr(out, "no plugin") != NULL;
+}
+
+static void casemapped_start(const char *casemapping)
+{
+	char line[256];
+
+	start("[irc]\nchannels = #ops\nflood_control = false\n"
+	      "[access]\ngrant = account alice^ admin, account [ops] admin, "
+	      "mask [x]!*@* admin\n");
+	take_sent();
+	snprintf(line, sizeof(line),
+		 ":irc.test CAP * LS :account-tag\r\n"
+		 ":irc.test CAP * ACK :account-tag\r\n"
+		 ":irc.test 001 opsbot :Welcome\r\n"
+		 ":irc.test 005 opsbot CASEMAPPING=%s :are supported\r\n",
+		 casemapping);
+	feed(line);
+	take_sent();
+}
+
+START_TEST(accounts_compare_as_services_do)
+{
+	const char *maps[] = {"ascii", "rfc1459"};
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		casemapped_start(maps[i]);
+		/* Accounts: exact or ASCII case only, whatever the server. */
+		ck_assert(runs_as("@account=alice^ :a!a@h"));
+		ck_assert(runs_as("@account=ALICE^ :a!a@h"));
+		ck_assert(!runs_as("@account=alice~ :a!a@h"));
+		ck_assert(!runs_as("@account={ops} :a!a@h"));
+		ck_assert(runs_as("@account=[OPS] :a!a@h"));
+		/* Masks follow the server's CASEMAPPING. */
+		ck_assert(runs_as("@account=* :[X]!u@h"));
+		ck_assert_int_eq(runs_as("@account=* :{x}!u@h"), i == 1);
+		stop();
+	}
+}
+END_TEST
+
+START_TEST(other_bots_are_not_answered_for_ever)
+{
+	const char *out;
+
+	start("[irc]\nchannels = #ops\nflood_control = false\n"
+	      "[bot]\nignore = relay*!*@*, *!*@bots.example\n");
+	take_sent();
+	feed(":irc.test 001 opsbot :Welcome\r\n"
+	     ":irc.test 005 opsbot BOT=B :are supported\r\n");
+	take_sent();
+	/* Unknown commands in private: one answer per nick per minute. */
+	feed(":other!o@h PRIVMSG opsbot :unknown command 'pong'\r\n");
+	out = take_sent();
+	ck_assert_msg(strstr(out, "PRIVMSG other :unknown command"), "%s", out);
+	feed(":other!o@h PRIVMSG opsbot :unknown command 'unknown'\r\n"
+	     ":other!o@h PRIVMSG opsbot :\"unbalanced\r\n"
+	     ":OTHER!o@h PRIVMSG opsbot :again\r\n");
+	ck_assert_str_eq(take_sent(), "");
+	/* Someone else still gets an answer; known commands always do. */
+	feed(":ann!a@h PRIVMSG opsbot :pnig\r\n");
+	ck_assert(strstr(take_sent(), "PRIVMSG ann :unknown command"));
+	feed(":other!o@h PRIVMSG opsbot :ping\r\n");
+	ck_assert_str_eq(take_sent(), "PRIVMSG other pong\n");
+	/* The ignore list and the IRCv3 bot tags: never answered. */
+	feed(":relay1!r@h PRIVMSG opsbot :ping\r\n"
+	     ":x!y@bots.example PRIVMSG #ops :!ping\r\n"
+	     ":relay2!r@h PRIVMSG opsbot :plugin unload nothing\r\n"
+	     "@bot :helper!h@h PRIVMSG opsbot :ping\r\n"
+	     "@draft/bot :helper2!h@h PRIVMSG #ops :!ping\r\n"
+	     "@draft/bot :helper2!h@h PRIVMSG opsbot :nonsense\r\n");
+	ck_assert_str_eq(take_sent(), "");
 	stop();
 }
 END_TEST
@@ -1203,6 +1510,13 @@ static Suite *protocol_suite(void)
 	tcase_add_test(tc, nickserv_impostor_gets_no_password);
 	tcase_add_test(tc, accounts_from_every_source);
 	tcase_add_test(tc, privileged_commands_wait_for_whois);
+	tcase_add_test(tc, account_of_an_unseen_nick_is_asked_each_time);
+	tcase_add_test(tc, account_trusted_only_while_visible);
+	tcase_add_test(tc, missing_whois_answer_refuses);
+	tcase_add_test(tc, whois_goes_ahead_of_queued_replies);
+	tcase_add_test(tc, long_nicks_are_kept_whole);
+	tcase_add_test(tc, accounts_compare_as_services_do);
+	tcase_add_test(tc, other_bots_are_not_answered_for_ever);
 	tcase_add_test(tc, nick_is_regained);
 	tcase_add_test(tc, backoff_spreads_and_saturates);
 	tcase_add_test(tc, grouped_announcements_are_summarised);
