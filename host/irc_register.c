@@ -104,6 +104,7 @@ void irc_register_fini(void)
 	sasl_reset();
 	buf_free(&reg.sasl_in);
 	set_own_nick(NULL);
+	reg.sasl_mech = NULL;
 }
 
 void irc_register_defaults(void)
@@ -400,6 +401,21 @@ static void note_offered_mechs(const char *caps)
 	}
 }
 
+/* One of the names the bot speaks, as a constant: reg.sasl_mech must not
+ * point into the settings, which a reload or a restart frees while a
+ * session (or the next one) still looks at it. */
+static const char *mechanism_name(const char *name)
+{
+	static const char *const known[] = {"PLAIN", "EXTERNAL",
+					    "SCRAM-SHA-256"};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(known); i++)
+		if (!strcmp(name, known[i]))
+			return known[i];
+	return "PLAIN"; /* the config check allows no other */
+}
+
 /* The mechanism to use: the configured one, or for "auto" the strongest
  * the credentials allow (EXTERNAL with a client certificate, then
  * SCRAM-SHA-256, then PLAIN), of those the server offers when it said.  NULL,
@@ -422,7 +438,7 @@ static const char *choose_mechanism(void)
 	}
 	for (i = 0; i < n; i++)
 		if (!reg.sasl_offered[0] || mech_offered(candidates[i]))
-			return candidates[i];
+			return mechanism_name(candidates[i]);
 	fail_auth(
 	    "sasl",
 	    "the server offers %s, not %s; set [irc] sasl_mechanism "
