@@ -43,7 +43,8 @@ static void expect_refused(struct bot *b, const char *text, const char *want)
 	kill(b->pid, SIGHUP);
 	ck_assert_msg(bot_wait_log(b, want, 5000),
 		      "no refusal with '%s' (see %s)", want, b->log_path);
-	ck_assert_msg(bot_log_contains(b, line), "see %s", b->log_path);
+	/* The file's errors come first, the refusal right after them. */
+	ck_assert_msg(bot_wait_log(b, line, 5000), "see %s", b->log_path);
 	ck_assert_msg(!bot_log_contains(b, "reloaded") &&
 			  !bot_log_contains(b, "review: fini") &&
 			  !bot_log_contains(b, "port 6667"),
