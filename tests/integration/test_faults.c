@@ -458,6 +458,7 @@ START_TEST(flood_control_rfc1459_scaled)
 	long *nums;
 	double *ms, *arrived, *sent, *ahead, max_pong = 0, *qlat, ask;
 	double wire_worst, bot_worst, bot_paced, bot_other, wire_paced;
+	double bot_slack = 0.0;
 
 	start("flood", opts, "flood_burst = 5\nflood_interval = 20ms\n");
 	ck_assert_msg(fake_wait_done(&fake, 90000),
@@ -496,12 +497,16 @@ START_TEST(flood_control_rfc1459_scaled)
 	ahead = xcalloc(n + 1, sizeof(*ahead));
 	rfc_ahead(sent, n, interval, ahead);
 	bot_paced = most_ahead(ahead, l, n, 1, &at);
-	ck_assert_msg(bot_paced <= window - interval + 1.0,
+	/* Under valgrind (a wrapper) the bot reads its clock and writes its
+	 * log line a few ms apart: allow that much, no more. */
+	if (getenv("OPSBOT_BOT_WRAPPER"))
+		bot_slack = 5.0;
+	ck_assert_msg(bot_paced <= window - interval + 1.0 + bot_slack,
 		      "by the bot's times, paced line %zu (%s) went with the "
 		      "server's timer %.1f ms ahead",
 		      at, l[at].line, bot_paced);
 	bot_other = most_ahead(ahead, l, n, 0, &at);
-	ck_assert_msg(bot_other < window + 1.0,
+	ck_assert_msg(bot_other < window + 1.0 + bot_slack,
 		      "by the bot's times, line %zu (%s) went with the "
 		      "server's timer %.1f ms ahead",
 		      at, l[at].line, bot_other);
@@ -519,7 +524,7 @@ START_TEST(flood_control_rfc1459_scaled)
 	 * (the last token a PONG may take).  Every line counts, PONG and
 	 * registration too, as the server counts them. */
 	bot_worst = worst_window(sent, n, interval, &wi, &wj);
-	ck_assert_msg(bot_worst <= burst + 1 + 1.0 / interval,
+	ck_assert_msg(bot_worst <= burst + 1 + (1.0 + bot_slack) / interval,
 		      "the bot sent %zu lines in %.0f ms (lines %zu..%zu): "
 		      "%.2f over the rate, burst is %d",
 		      wj - wi + 1, sent[wj] - sent[wi], wi, wj, bot_worst,
