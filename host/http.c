@@ -101,17 +101,11 @@ static int load_backend(struct opsbot_plugin *p)
 
 	if (backend)
 		return 0;
-	b = module_load("http", HTTP_BACKEND_SYMBOL, &msg);
+	b = module_load("http", HTTP_BACKEND_SYMBOL, HTTP_BACKEND_VERSION,
+			&msg);
 	if (!b) {
 		error(plugin_log_name(p), "http: %s", msg);
 		free(msg);
-		return -1;
-	}
-	if (b->version != HTTP_BACKEND_VERSION) {
-		error(plugin_log_name(p),
-		      "http: module version %u, host wants "
-		      "%u; reinstall opsbot",
-		      b->version, HTTP_BACKEND_VERSION);
 		return -1;
 	}
 	if (b->init(loop_get(), on_backend_done, err, sizeof(err))) {

@@ -32,7 +32,8 @@ const char *module_exe_dir(void)
 	return dir;
 }
 
-void *module_load(const char *name, const char *symbol, char **err)
+void *module_load(const char *name, const char *symbol, unsigned version,
+		  char **err)
 {
 	const char *env = getenv("OPSBOT_MODULE_DIR");
 	const char *tries[3];
@@ -63,6 +64,13 @@ void *module_load(const char *name, const char *symbol, char **err)
 		*err =
 		    xasprintf("module '%s' has no symbol '%s'", name, symbol);
 		dlclose(handle);
+	} else if (*(const unsigned *)sym != version) {
+		/* Every backend table starts with its version. */
+		*err = xasprintf("module '%s' has version %u, this opsbot "
+				 "needs %u; install the matching modules",
+				 name, *(const unsigned *)sym, version);
+		sym = NULL;
+		dlclose(handle);
 	}
 	/* Loaded modules stay for the life of the process. */
 out:
@@ -74,39 +82,19 @@ out:
 const struct tls_backend *module_tls(char **err)
 {
 	static const struct tls_backend *tls;
-	const struct tls_backend *b;
 
-	if (tls)
-		return tls;
-	b = module_load("tls", TLS_BACKEND_SYMBOL, err);
-	if (!b)
-		return NULL;
-	if (b->version != TLS_BACKEND_VERSION) {
-		*err = xasprintf("module 'tls' has version %u, this opsbot "
-				 "needs %u; install the matching modules",
-				 b->version, TLS_BACKEND_VERSION);
-		return NULL;
-	}
-	tls = b;
+	if (!tls)
+		tls = module_load("tls", TLS_BACKEND_SYMBOL,
+				  TLS_BACKEND_VERSION, err);
 	return tls;
 }
 
 const struct httpd_backend *module_httpd(char **err)
 {
 	static const struct httpd_backend *httpd;
-	const struct httpd_backend *b;
 
-	if (httpd)
-		return httpd;
-	b = module_load("httpd", HTTPD_BACKEND_SYMBOL, err);
-	if (!b)
-		return NULL;
-	if (b->version != HTTPD_BACKEND_VERSION) {
-		*err = xasprintf("module 'httpd' has version %u, this opsbot "
-				 "needs %u; install the matching modules",
-				 b->version, HTTPD_BACKEND_VERSION);
-		return NULL;
-	}
-	httpd = b;
+	if (!httpd)
+		httpd = module_load("httpd", HTTPD_BACKEND_SYMBOL,
+				    HTTPD_BACKEND_VERSION, err);
 	return httpd;
 }

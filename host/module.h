@@ -10,9 +10,12 @@ const char *module_exe_dir(void);
 
 /*
  * dlopens modules/<name>.so (OPSBOT_MODULE_DIR overrides the directory)
- * and returns its symbol, or NULL with *err set (malloc'd).
+ * and returns its symbol, a backend table whose first member is its
+ * unsigned version, which must equal version; or NULL with *err set
+ * (malloc'd).
  */
-void *module_load(const char *name, const char *symbol, char **err);
+void *module_load(const char *name, const char *symbol, unsigned version,
+		  char **err);
 
 struct tls_backend;
 
