@@ -101,6 +101,39 @@ const char *ircclient_wait(struct ircclient *c, const char *want,
 	return NULL;
 }
 
+int ircclient_count(const struct ircclient *c, const char *want)
+{
+	const char *p = c->log.data, *end = p ? p + c->log.len : NULL;
+	int n = 0;
+
+	while (p && p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		char *line = xstrndup(p, len);
+
+		n += strstr(line, want) != NULL;
+		free(line);
+		p += len + 1;
+	}
+	return n;
+}
+
+int ircclient_wait_count(struct ircclient *c, const char *want, int n,
+			 long timeout_ms)
+{
+	int64_t deadline = time_now_ms() + timeout_ms;
+	char *line;
+
+	if (ircclient_count(c, want) >= n)
+		return 0;
+	while ((line = read_line(c, deadline))) {
+		free(line);
+		if (ircclient_count(c, want) >= n)
+			return 0;
+	}
+	return -1;
+}
+
 int ircclient_drain(struct ircclient *c, long ms)
 {
 	int64_t deadline = time_now_ms() + ms;

@@ -30,6 +30,16 @@ int ircclient_send_raw(struct ircclient *c, const char *bytes, size_t len);
  */
 const char *ircclient_wait(struct ircclient *c, const char *want,
 			   long timeout_ms);
+/*
+ * Waits until n lines containing want have arrived since the client
+ * connected (counted in the log, so lines read by earlier waits count
+ * too: for replies whose order against other replies is not fixed);
+ * returns 0, or -1 after timeout_ms.
+ */
+int ircclient_wait_count(struct ircclient *c, const char *want, int n,
+			 long timeout_ms);
+/* How many lines containing want have arrived so far. */
+int ircclient_count(const struct ircclient *c, const char *want);
 /* Reads every line arriving within ms into the log; returns how many. */
 int ircclient_drain(struct ircclient *c, long ms);
 /* Joins and waits for the end of NAMES. */
