@@ -415,8 +415,8 @@ START_TEST(replayed_delivery_is_ignored)
 	long life = test_wait_ms(1000);
 	char h1[96];
 
-	snprintf(h1, sizeof(h1),
-		 "X-Delivery-Id: d-1\r\nX-Lifetime-Ms: %ld\r\n", life);
+	snprintf(h1, sizeof(h1), "X-Delivery-Id: d-1\r\nX-Lifetime-Ms: %ld\r\n",
+		 life);
 
 	ASSERT_ANSWER(post_text(t, h1, "{}"), 200, "acted 1");
 	ASSERT_ANSWER(post_text(t, h1, "{}"), 200, "duplicate");
