@@ -54,10 +54,14 @@ $(BUILD)/man/opsbot.conf.5: man/opsbot.conf.5.in $(BUILD)/opsbot $(MODULE_SO) $(
 	     -e '/^@KEYS@$$/{r $@.keys' -e 'd}' $< > $@
 	@rm -f $@.keys
 
-$(BUILD)/opsbot-plugin.pc: plugins/sdk/opsbot-plugin.pc.in host/version.h $(BUILD)/paths.stamp
+$(BUILD)/opsbot-plugin.pc: plugins/sdk/opsbot-plugin.pc.in host/version.h $(BUILD)/paths.stamp install.mk
 	@sed -e 's|@VERSION@|$(OPSBOT_RELEASE)|g' -e 's|@PREFIX@|$(PREFIX)|g' \
-	     -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
-	     -e 's|@PKGLIBDIR@|$(PKGLIBDIR)|g' $< > $@
+	     -e 's|@LIBDIR@|$(call pc_rel,$(LIBDIR))|g' \
+	     -e 's|@INCLUDEDIR@|$(call pc_rel,$(INCLUDEDIR))|g' \
+	     -e 's|@PKGLIBDIR@|$(call pc_rel,$(PKGLIBDIR))|g' $< > $@
+# Paths under PREFIX as ${prefix}/..., so that
+# `pkg-config --define-variable=prefix=DIR` moves them all.
+pc_rel = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
 
 # The example names the installed plugin directory.
 $(BUILD)/opsbot.conf.example: opsbot.conf.example $(BUILD)/paths.stamp
