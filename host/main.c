@@ -771,8 +771,8 @@ static void print_sections(const char *plugin,
 			snprintf(count, sizeof(count), " (at least %d)",
 				 s->min_count);
 		{
-			char *note = xasprintf("%s%s", s->help ? s->help : "",
-					       count);
+			char *note =
+			    xasprintf("%s%s", s->help ? s->help : "", count);
 
 			print_heading(name, note);
 			free(note);
@@ -820,8 +820,7 @@ static int print_config_reference(void)
 				char *note = xasprintf(
 				    "%s %s: %s", name,
 				    desc->version ? desc->version : "",
-				    desc->description ? desc->description
-						      : "");
+				    desc->description ? desc->description : "");
 
 				print_heading(section, note);
 				free(section);

@@ -37,7 +37,8 @@ static int cmd_greet(struct opsbot_plugin *pl, struct opsbot_request *req,
 		return OPSBOT_ERR;
 	}
 	bot->reply(req, "%s, %s (pause %lld ms)",
-		   bot->config_string(self, NULL, "greeting"), sdk_buf_str(&words), ms);
+		   bot->config_string(self, NULL, "greeting"),
+		   sdk_buf_str(&words), ms);
 	sdk_buf_release(&words);
 	sdk_buf_release(&err);
 	return OPSBOT_OK;
