@@ -147,6 +147,24 @@ static void set_plugin_dir(const struct config *cfg)
 	free(path);
 }
 
+/* The config's error lines on stderr; each an error entry in the journal
+ * when that is stderr (see log.h). */
+static void print_config_errors(const char *text)
+{
+	if (!log_to_journal()) {
+		fputs(text, stderr);
+		return;
+	}
+	while (*text) {
+		size_t len = strcspn(text, "\n");
+
+		fprintf(stderr, "<3>%.*s\n", (int)len, text);
+		text += len;
+		if (*text == '\n')
+			text++;
+	}
+}
+
 /*
  * Loads and validates everything: host sections, grants, and the section
  * of every listed plugin against its descriptor (read without running it).
@@ -230,8 +248,9 @@ static struct config *load_config(const char *path, int quiet_ok, char **why)
 	}
 	free(plugins);
 	if (cfg->error_count) {
-		fputs(cfg->errors.data, stderr);
-		fprintf(stderr, "opsbot: %d error%s in %s\n", cfg->error_count,
+		print_config_errors(cfg->errors.data);
+		fprintf(stderr, "%sopsbot: %d error%s in %s\n",
+			log_to_journal() ? "<3>" : "", cfg->error_count,
 			cfg->error_count == 1 ? "" : "s", path);
 		if (why)
 			*why = xasprintf("%.*s",
