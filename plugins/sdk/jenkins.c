@@ -171,7 +171,8 @@ void sdk_jenkins_build_parse(struct sdk_jenkins_build *b, const json_t *o)
 	if (!json_is_object(o))
 		return;
 	b->number = (long)sdk_json_int(o, "number", 0);
-	b->result = sdk_jenkins_result_parse(sdk_json_string(o, "result", NULL));
+	b->result =
+	    sdk_jenkins_result_parse(sdk_json_string(o, "result", NULL));
 	b->building = sdk_json_bool(o, "building", 0);
 	b->duration_ms = sdk_json_int(o, "duration", 0);
 	b->estimated_ms = sdk_json_int(o, "estimatedDuration", 0);
@@ -232,8 +233,8 @@ static enum sdk_jenkins_job_kind job_kind(const json_t *o)
 
 	if (strstr(cls, "MatrixProject"))
 		return SDK_JENKINS_MATRIX;
-	if (json_is_array(json_object_get(o, "jobs")) || strstr(cls, "Folder") ||
-	    strstr(cls, "MultiBranchProject"))
+	if (json_is_array(json_object_get(o, "jobs")) ||
+	    strstr(cls, "Folder") || strstr(cls, "MultiBranchProject"))
 		return SDK_JENKINS_FOLDER;
 	return SDK_JENKINS_JOB;
 }
@@ -272,8 +273,9 @@ static void list_add(struct sdk_jenkins_job_list *l, size_t *alloc,
 		job->kind = job_kind(o);
 		job->building = sdk_json_bool(o, "lastBuild.building", 0);
 		job->last_number = (long)sdk_json_int(o, "lastBuild.number", 0);
-		sdk_jenkins_build_parse(&job->last_completed,
-					json_object_get(o, "lastCompletedBuild"));
+		sdk_jenkins_build_parse(
+		    &job->last_completed,
+		    json_object_get(o, "lastCompletedBuild"));
 		list_add(l, alloc, json_object_get(o, "jobs"), fn, depth + 1);
 	}
 }
@@ -324,7 +326,8 @@ static int looks_html(const char *body)
 }
 
 /* The one-line error of a call that did not succeed (malloc'd). */
-static char *jk_error(const struct jk_call *c, const struct sdk_http_result *res)
+static char *jk_error(const struct jk_call *c,
+		      const struct sdk_http_result *res)
 {
 	const char *n = c->j->name;
 	long code = res->code;
@@ -340,8 +343,8 @@ static char *jk_error(const struct jk_call *c, const struct sdk_http_result *res
 		return sdk_xasprintf("jenkins %s: bad credentials (401)", n);
 	case 403:
 		if (body_has(res, "crumb"))
-			return sdk_xasprintf(
-			    "jenkins %s: no valid crumb (403)", n);
+			return sdk_xasprintf("jenkins %s: no valid crumb (403)",
+					     n);
 		return sdk_xasprintf("jenkins %s: permission denied for %s "
 				     "(403)",
 				     n, c->what);
@@ -364,9 +367,9 @@ static char *jk_error(const struct jk_call *c, const struct sdk_http_result *res
 		break;
 	}
 	if (code >= 200 && code < 300)
-		return sdk_xasprintf("jenkins %s: unexpected %s answer (%ld)",
-				     n, looks_html(res->body) ? "html" : "non-json",
-				     code);
+		return sdk_xasprintf(
+		    "jenkins %s: unexpected %s answer (%ld)", n,
+		    looks_html(res->body) ? "html" : "non-json", code);
 	if (looks_html(res->body))
 		return sdk_xasprintf("jenkins %s: error %ld (html page)", n,
 				     code);
@@ -483,9 +486,8 @@ static void jk_answered(const struct sdk_http_result *res, void *data)
 		jk_free(c);
 		return;
 	}
-	if (c->kind == JK_DONE &&
-	    ((res->code >= 200 && res->code < 400) ||
-	     (res->outcome == SDK_HTTP_OK))) {
+	if (c->kind == JK_DONE && ((res->code >= 200 && res->code < 400) ||
+				   (res->outcome == SDK_HTTP_OK))) {
 		((sdk_jenkins_done_fn *)c->fn)(NULL, res->code, c->data);
 		jk_free(c);
 		return;
@@ -558,8 +560,8 @@ static void jk_crumb_answered(const struct sdk_http_result *res, void *data)
 	if (res->outcome == SDK_HTTP_OK)
 		root = json_loadb(res->body, res->body_len, 0, NULL);
 	if (json_is_object(root) && sdk_json_string(root, "crumb", NULL)) {
-		const char *field = sdk_json_string(root, "crumbRequestField",
-						    "Jenkins-Crumb");
+		const char *field =
+		    sdk_json_string(root, "crumbRequestField", "Jenkins-Crumb");
 		const char *crumb = sdk_json_string(root, "crumb", "");
 
 		free(j->crumb_header);
@@ -666,8 +668,8 @@ void sdk_jenkins_list(struct sdk_jenkins *j, const char *folder, int depth,
 {
 	struct sdk_buf p = SDK_BUF_INIT;
 	struct jk_call *c;
-	char *what = sdk_xasprintf("folder %s", folder && *folder ? folder
-								  : "(root)");
+	char *what =
+	    sdk_xasprintf("folder %s", folder && *folder ? folder : "(root)");
 
 	c = jk_new(j, JK_LIST, (void *)fn, data, what);
 	free(what);
@@ -857,10 +859,10 @@ static void follow_again(struct sdk_jenkins_follow *f)
 	if (f->stopped || f->finished)
 		return;
 	if (f->j->api->now_ms() - f->started_at > f->o.max_ms) {
-		char *msg = sdk_xasprintf("jenkins %s: still not finished "
-					  "after %lld s; no longer followed",
-					  f->j->name,
-					  (long long)(f->o.max_ms / 1000));
+		char *msg =
+		    sdk_xasprintf("jenkins %s: still not finished "
+				  "after %lld s; no longer followed",
+				  f->j->name, (long long)(f->o.max_ms / 1000));
 		follow_fail(f, msg);
 		free(msg);
 		return;

@@ -67,8 +67,8 @@ struct sdk_jenkins {
 	char *user, *secret;
 	int service;
 	size_t max_response_bytes;
-	int use_crumb;	 /* password auth */
-	int crumb_state; /* 0 unknown, 1 have one, 2 CSRF off */
+	int use_crumb;	    /* password auth */
+	int crumb_state;    /* 0 unknown, 1 have one, 2 CSRF off */
 	char *crumb_header; /* "Jenkins-Crumb: 6e78..." */
 	char *cookie;	    /* "Cookie: JSESSIONID.x=...", or NULL */
 };
@@ -89,7 +89,7 @@ char *sdk_jenkins_job_url(const struct sdk_jenkins *j, const char *full_name);
 /* Results and parsed objects                                                */
 
 enum sdk_jenkins_result {
-	SDK_JENKINS_NONE,     /* null: still building (or never built) */
+	SDK_JENKINS_NONE, /* null: still building (or never built) */
 	SDK_JENKINS_SUCCESS,
 	SDK_JENKINS_UNSTABLE,
 	SDK_JENKINS_FAILURE,

@@ -470,8 +470,7 @@ START_TEST(test_trigger_errors)
 		struct got_trigger g = {0};
 
 		nroutes = nseen = 0;
-		route("POST", "/job/j/", cases[i].code, cases[i].body, NULL,
-		      0);
+		route("POST", "/job/j/", cases[i].code, cases[i].body, NULL, 0);
 		sdk_jenkins_trigger(&jk, "j", params, 1, trigger_fn, &g);
 		fakehost_run(host, 60000);
 		ck_assert_int_eq(g.calls, 1);
@@ -501,8 +500,8 @@ START_TEST(test_trigger_unreachable)
 
 	fakehost_on_http(host, refused_fn, NULL);
 	/* a job name with control characters comes back cleaned */
-	sdk_jenkins_trigger(&jk, "evil\r\nPRIVMSG #x :hi", NULL, 0,
-			    trigger_fn, &g);
+	sdk_jenkins_trigger(&jk, "evil\r\nPRIVMSG #x :hi", NULL, 0, trigger_fn,
+			    &g);
 	fakehost_run(host, 60000);
 	ck_assert_int_eq(g.calls, 1);
 	ck_assert_ptr_nonnull(strstr(g.error, "jenkins main: "));
@@ -534,7 +533,8 @@ START_TEST(test_crumb_session)
 	ck_assert_int_eq(nseen, 2);
 	ck_assert_ptr_nonnull(strstr(seen[0].url, "crumbIssuer"));
 	ck_assert_str_eq(seen[1].password, "pass-word");
-	ck_assert_ptr_nonnull(strstr(seen[1].headers, "Jenkins-Crumb: 6e78c5|"));
+	ck_assert_ptr_nonnull(
+	    strstr(seen[1].headers, "Jenkins-Crumb: 6e78c5|"));
 	ck_assert_ptr_nonnull(
 	    strstr(seen[1].headers, "Cookie: JSESSIONID.4f2a=abc123|"));
 	/* the crumb is kept: the next POST needs no new one */
