@@ -461,6 +461,94 @@ static const char *result_word(enum sdk_jenkins_result r)
 	}
 }
 
+/*
+ * From a shell (no polling there): one listing per server, read only -
+ * nothing is recorded, so the daemon still announces what changed.
+ */
+struct cli_status {
+	struct ci *ci;
+	struct opsbot_request *req;
+	int waiting, failed;
+};
+
+static void cli_status_end(struct cli_status *cs)
+{
+	if (--cs->waiting == 0) {
+		cs->ci->api->done(cs->req, cs->failed ? OPSBOT_ERR : OPSBOT_OK);
+		free(cs);
+	}
+}
+
+struct cli_server {
+	struct cli_status *cs;
+	struct ci_jserver *s;
+};
+
+static void cli_listed(const char *error, const struct sdk_jenkins_job_list *l,
+		       void *data)
+{
+	struct cli_server *c = data;
+	struct ci *ci = c->cs->ci;
+	struct sdk_buf line = SDK_BUF_INIT;
+	int n = 0, failing = 0;
+
+	if (error && !strcmp(error, "cancelled")) {
+		free(c);
+		return;
+	}
+	if (error) {
+		ci->api->reply_error(c->cs->req, "%s", error);
+		c->cs->failed = 1;
+	} else {
+		for (int i = 0; i < l->njobs; i++) {
+			const struct sdk_jenkins_job *j = &l->jobs[i];
+			enum sdk_jenkins_result r = j->last_completed.result;
+
+			if (j->kind == SDK_JENKINS_FOLDER ||
+			    !ci_match_any(c->s->patterns, j->full_name))
+				continue;
+			n++;
+			if (r != SDK_JENKINS_FAILURE &&
+			    r != SDK_JENKINS_UNSTABLE)
+				continue;
+			sdk_buf_adds(&line, failing++ ? ", " : ": ");
+			if (failing <= 10)
+				ci_clean(&line, j->full_name, 60);
+		}
+		ci->api->reply(c->cs->req, "jenkins %s: %d jobs, %d failing%s",
+			       c->s->name, n, failing, sdk_buf_str(&line));
+	}
+	sdk_buf_release(&line);
+	cli_status_end(c->cs);
+	free(c);
+}
+
+static int cli_status(struct ci *ci, struct opsbot_request *req)
+{
+	struct cli_status *cs = sdk_xcalloc(1, sizeof(*cs));
+
+	cs->ci = ci;
+	cs->req = req;
+	cs->waiting = 1;
+	for (int i = 0; i < ci->njs; i++) {
+		struct ci_jserver *s = &ci->js[i];
+		struct cli_server *c;
+
+		if (!s->configured) {
+			ci->api->reply(req, "jenkins %s: webhooks only",
+				       s->name);
+			continue;
+		}
+		c = sdk_xcalloc(1, sizeof(*c));
+		c->cs = cs;
+		c->s = s;
+		cs->waiting++;
+		sdk_jenkins_list(&s->jk, s->folder, s->depth, cli_listed, c);
+	}
+	cli_status_end(cs);
+	return OPSBOT_PENDING;
+}
+
 static int cmd_status(struct opsbot_plugin *self, struct opsbot_request *req,
 		      void *data)
 {
@@ -507,6 +595,8 @@ static int cmd_status(struct opsbot_plugin *self, struct opsbot_request *req,
 		ci->api->reply(req, "ci: no server configured");
 		return OPSBOT_OK;
 	}
+	if (ci->api->mode() == OPSBOT_MODE_CLI && ci->njs)
+		return cli_status(ci, req);
 	for (int i = 0; i < ci->njs; i++) {
 		struct ci_jserver *s = &ci->js[i];
 		struct sdk_buf line = SDK_BUF_INIT;
