@@ -496,6 +496,18 @@ static void jk_answered(const struct sdk_http_result *res, void *data)
 		json_error_t jerr;
 		json_t *root = json_loadb(res->body, res->body_len, 0, &jerr);
 
+		if (json_is_object(root) && c->kind == JK_LIST &&
+		    !json_is_array(json_object_get(root, "jobs"))) {
+			/* a proxy's JSON, or a layout this client does not
+			   know: not "no jobs" */
+			err = sdk_xasprintf("jenkins %s: unexpected answer, no "
+					    "jobs list (%ld)",
+					    j->name, res->code);
+			json_decref(root);
+			jk_finish_error(c, err, res->code);
+			free(err);
+			return;
+		}
 		if (json_is_object(root)) {
 			jk_json_ok(c, res->code, root);
 			json_decref(root);

@@ -177,7 +177,8 @@ typedef void sdk_jenkins_list_fn(const char *error,
 /*
  * Every job under folder (NULL or "": the root) and its sub-folders down
  * to depth levels (0: that folder's own jobs only), in one request with
- * a nested tree= query; folders are listed too (kind FOLDER).
+ * a nested tree= query; folders are listed too (kind FOLDER).  An
+ * answer without a "jobs" array is an error, never an empty list.
  */
 void sdk_jenkins_list(struct sdk_jenkins *j, const char *folder, int depth,
 		      sdk_jenkins_list_fn *fn, void *data);

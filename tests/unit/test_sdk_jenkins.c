@@ -273,6 +273,16 @@ START_TEST(test_list_folder_and_errors)
 	fakehost_run(host, 10000);
 	ck_assert_int_eq(g.calls, 1);
 	ck_assert_str_eq(g.error, "jenkins main: unexpected html answer (200)");
+	/* JSON of another layout is not an empty folder */
+	memset(&g, 0, sizeof(g));
+	nroutes = 0;
+	route("GET", "/ctx/job/team/api/json", 200, "{\"items\":[]}", NULL, 1);
+	route("GET", "/ctx/job/team/api/json", 503,
+	      "<html><body>\nService\r\nUnavailable</body></html>", NULL, 0);
+	sdk_jenkins_list(&jk, "team", 0, list_fn, &g);
+	fakehost_run(host, 10000);
+	ck_assert_str_eq(g.error,
+			 "jenkins main: unexpected answer, no jobs list (200)");
 	/* a 503 is retried (GET), then ends with one line */
 	memset(&g, 0, sizeof(g));
 	nseen = 0;
