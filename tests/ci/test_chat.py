@@ -71,7 +71,17 @@ class ChatTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
+        seen = "\n".join(ln[3] for c in (cls.dev, cls.stranger)
+                         for ln in c.since(0))
         cls.w.stop()
+        log = cls.w.botlog_text()
+        # no secret in chat or in the (debug) log; no sanitizer report
+        for secret in (harness.API_TOKEN, harness.HOOK_TOKEN,
+                       harness.PASSWORD):
+            assert secret not in log, "a secret in bot.log"
+            assert secret not in seen, "a secret in chat"
+        for bad in ("Sanitizer", "runtime error:"):
+            assert bad not in log, "%s in %s/bot.log" % (bad, cls.w.dir)
 
     def said(self, text, since=0, timeout=15, target=CHANNEL):
         return self.dev.wait(from_bot(text, target), timeout, since)
