@@ -493,6 +493,9 @@ static void cli_listed(const char *error, const struct sdk_jenkins_job_list *l,
 	int n = 0, failing = 0;
 
 	if (error && !strcmp(error, "cancelled")) {
+		/* the host ends the request itself: only our memory goes */
+		if (--c->cs->waiting == 0)
+			free(c->cs);
 		free(c);
 		return;
 	}
