@@ -386,8 +386,10 @@ void ci_announce(struct ci *ci, enum ci_event ev, const char *server,
 
 		if (!(r->events & (1u << ev)))
 			continue;
+		/* a notice is about a server: every route of it gets it */
 		if (!ci_match_any(r->servers, server) ||
-		    !ci_match_any(r->jobs, job ? job : ""))
+		    (ev != CI_EV_NOTICE &&
+		     !ci_match_any(r->jobs, job ? job : "")))
 			continue;
 		if (pipeline && !ci_match_any(r->pipelines, pipeline))
 			continue;

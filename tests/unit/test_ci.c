@@ -613,6 +613,38 @@ START_TEST(test_outage_once_and_backoff)
 }
 END_TEST
 
+START_TEST(test_routes)
+{
+	/* a route for some jobs of one server, one for another server */
+	fakehost_config(host, "route.k.channel", "#k");
+	fakehost_config(host, "route.k.servers", "main");
+	fakehost_config(host, "route.k.jobs", "kal*");
+	fakehost_config(host, "route.k.events", "broken notice");
+	fakehost_config(host, "route.o.channel", "#other");
+	fakehost_config(host, "route.o.servers", "qa");
+	set("kallithea", 1, "SUCCESS");
+	set("app", 1, "SUCCESS");
+	load();
+	fakehost_run(host, 5000);
+	set("kallithea", 2, "FAILURE");
+	set("app", 2, "FAILURE");
+	fakehost_advance(host, 10000);
+	HAS("say #k kallithea #2 broken");
+	HASN("say #k app", 0);
+	HAS("say #ci app #2 broken");
+	HASN("say #other", 0);
+	set("kallithea", 3, "SUCCESS");
+	fakehost_advance(host, 10000);
+	HASN("say #k kallithea #3", 0); /* fixed is not routed there */
+	/* an outage notice reaches every route of the server */
+	down = 1;
+	fakehost_advance(host, 10000);
+	HAS("say #k jenkins main is unreachable");
+	HAS("say #ci jenkins main is unreachable");
+	HASN("say #other", 0);
+}
+END_TEST
+
 START_TEST(test_budget_merges_bursts)
 {
 	char name[16];
@@ -836,6 +868,7 @@ static Suite *ci_suite(void)
 	tcase_add_test(tc, test_webhook_injection);
 	tcase_add_test(tc, test_restart_mid_sequence);
 	tcase_add_test(tc, test_outage_once_and_backoff);
+	tcase_add_test(tc, test_routes);
 	tcase_add_test(tc, test_budget_merges_bursts);
 	tcase_add_test(tc, test_deleted_and_renamed);
 	tcase_add_test(tc, test_commands);
