@@ -334,6 +334,11 @@ static char *jk_error(const struct jk_call *c,
 
 	if (res->outcome == SDK_HTTP_CANCELLED)
 		return sdk_xstrdup("cancelled");
+	if (!code && res->outcome == SDK_HTTP_UNKNOWN && c->method)
+		return sdk_xasprintf(
+		    "jenkins %s: %s after sending; it may have "
+		    "been acted on, look before trying again",
+		    n, *res->cause ? res->cause : "no answer");
 	if (!code || res->outcome == SDK_HTTP_NOT_SENT ||
 	    res->outcome == SDK_HTTP_SKIPPED)
 		return sdk_xasprintf("jenkins %s: %s", n,

@@ -211,7 +211,8 @@ typedef void sdk_jenkins_trigger_fn(const char *error, long code,
  * nparams pairs: params[2i] = params[2i+1]) as a form body, or build
  * when nparams is 0.  201 and 303 succeed; 409 (disabled), 404, 500 for
  * a job without parameters, 401, 403 and HTML answers give one-line
- * errors.  Never sent twice, except after a crumb refusal.
+ * errors.  Never sent twice, except after a crumb refusal.  An answer
+ * lost after sending (code 0) says the build may have been queued.
  */
 void sdk_jenkins_trigger(struct sdk_jenkins *j, const char *job,
 			 const char *const *params, int nparams,

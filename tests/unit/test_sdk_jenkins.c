@@ -504,6 +504,32 @@ static void refused_fn(const struct opsbot_http_request *req,
 	reply->delay_ms = 10;
 }
 
+static void lost_fn(const struct opsbot_http_request *req,
+		    struct fakehost_reply *reply, void *data)
+{
+	(void)data;
+	nseen++;
+	reply->status = req->method ? OPSBOT_ETIMEDOUT : OPSBOT_OK;
+	reply->code = 0;
+	reply->request_sent = 1;
+	reply->error = "timed out";
+	reply->delay_ms = 10;
+}
+
+START_TEST(test_trigger_answer_lost)
+{
+	struct got_trigger g = {0};
+
+	fakehost_on_http(host, lost_fn, NULL);
+	sdk_jenkins_trigger(&jk, "j", NULL, 0, trigger_fn, &g);
+	fakehost_run(host, 60000);
+	ck_assert_int_eq(g.calls, 1);
+	/* sent once, and the error says it may have been queued */
+	ck_assert_int_eq(nseen, 1);
+	ck_assert_msg(strstr(g.error, "may have been acted on"), "%s", g.error);
+}
+END_TEST
+
 START_TEST(test_trigger_unreachable)
 {
 	struct got_trigger g = {0};
@@ -830,6 +856,7 @@ static Suite *jenkins_suite(void)
 	tcase_add_test(tc, test_trigger_created_and_existing);
 	tcase_add_test(tc, test_trigger_errors);
 	tcase_add_test(tc, test_trigger_unreachable);
+	tcase_add_test(tc, test_trigger_answer_lost);
 	tcase_add_test(tc, test_queue_item_states);
 	tcase_add_test(tc, test_stop_and_cancel);
 	tcase_add_test(tc, test_follow_to_the_end);
