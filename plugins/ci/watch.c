@@ -332,6 +332,91 @@ static void completed(struct ci_jserver *s, const char *job, int matrix,
 /* ------------------------------------------------------------------------ */
 /* Polling                                                                   */
 
+/*
+ * Several builds ended since the last one handled (a restart, a slow
+ * poll): each of them, in order, so no transition is missed.  The last
+ * gets its details as usual; the ones before are said as listed.
+ */
+struct gap_req {
+	struct ci_jserver *s;
+	char *job;
+	int matrix;
+	struct sdk_jenkins_build last; /* from the listing: the fallback */
+};
+
+static int by_number(const void *a, const void *b)
+{
+	const struct sdk_jenkins_build *x = a, *y = b;
+
+	return (x->number > y->number) - (x->number < y->number);
+}
+
+static void gap_fn(const char *error, long code, json_t *json, void *data)
+{
+	struct gap_req *g = data;
+	struct ci_jserver *s = g->s;
+	struct ci_job *j;
+	json_t *builds = json ? json_object_get(json, "builds") : NULL, *o;
+	struct sdk_jenkins_build *list = NULL;
+	size_t i, n = 0;
+
+	(void)code;
+	if (s->ci->closing || (error && !strcmp(error, "cancelled")))
+		goto out;
+	j = ci_job_find(s, g->job);
+	if (j)
+		j->pending = 0;
+	if (!error && json_is_array(builds) && json_array_size(builds)) {
+		list = sdk_xcalloc(json_array_size(builds), sizeof(*list));
+		json_array_foreach(builds, i, o)
+		{
+			sdk_jenkins_build_parse(&list[n], o);
+			if (list[n].building ||
+			    list[n].number > g->last.number ||
+			    list[n].result == SDK_JENKINS_NONE ||
+			    (j && list[n].number <= j->number)) {
+				sdk_jenkins_build_clear(&list[n]);
+				continue;
+			}
+			n++;
+		}
+		qsort(list, n, sizeof(*list), by_number);
+	}
+	for (i = 0; i + 1 < n; i++)
+		ci_build_seen(s, g->job, g->matrix, &list[i], 0);
+	if (n && list[n - 1].number == g->last.number)
+		completed(s, g->job, g->matrix, &list[n - 1]);
+	else
+		completed(s, g->job, g->matrix, &g->last);
+	for (i = 0; i < n; i++)
+		sdk_jenkins_build_clear(&list[i]);
+	free(list);
+out:
+	sdk_jenkins_build_clear(&g->last);
+	free(g->job);
+	free(g);
+}
+
+static void gap(struct ci_jserver *s, const char *job, int matrix,
+		const struct sdk_jenkins_build *last)
+{
+	struct gap_req *g = sdk_xcalloc(1, sizeof(*g));
+	struct ci_job *j = ci_job_find(s, job);
+	struct sdk_buf p = SDK_BUF_INIT;
+
+	g->s = s;
+	g->job = sdk_xstrdup(job);
+	g->matrix = matrix;
+	copy_build(&g->last, last);
+	if (j)
+		j->pending = last->number; /* asked once; webhooks wait */
+	sdk_jenkins_job_path(&p, s->ci->api, job);
+	sdk_buf_adds(&p, "api/json?tree=builds%5Bnumber,result,building,"
+			 "duration,url%5D%7B0,50%7D");
+	sdk_jenkins_get(&s->jk, sdk_buf_str(&p), gap_fn, g);
+	sdk_buf_release(&p);
+}
+
 static void poll_start(struct ci_jserver *s, long delay);
 
 static void listed(const char *error, const struct sdk_jenkins_job_list *l,
@@ -395,7 +480,10 @@ static void listed(const char *error, const struct sdk_jenkins_job_list *l,
 			ci_build_seen(s, lj->full_name, matrix, &b, 1);
 			free(url);
 		}
-		if (lj->last_completed.number > j->number)
+		if (lj->last_completed.number > j->number + 1 &&
+		    j->number > 0 && lj->last_completed.number > j->pending)
+			gap(s, lj->full_name, matrix, &lj->last_completed);
+		else if (lj->last_completed.number > j->number)
 			completed(s, lj->full_name, matrix,
 				  &lj->last_completed);
 	}

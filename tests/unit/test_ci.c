@@ -35,6 +35,7 @@ struct mjob {
 	const char *culprit;
 	const char *pg_result; /* matrix: database=postgresql's result */
 	int gone;
+	const char *history[64]; /* result of each build number */
 };
 static struct mjob jobs[32];
 static int njobs;
@@ -58,6 +59,44 @@ static void set(const char *name, long number, const char *result)
 	j->number = number;
 	j->result = result;
 	j->duration = 252000;
+	if (number > 0 && number < 64)
+		j->history[number] = result;
+}
+
+static char *job_url(const char *name);
+
+/* {"builds":[...]} newest first, for the job whose URL starts requrl */
+static char *history(const char *requrl)
+{
+	for (int i = 0; i < njobs; i++) {
+		struct mjob *j = &jobs[i];
+		char *url = job_url(j->name), *s;
+		size_t n = strlen(url);
+		json_t *arr;
+
+		if (strncmp(requrl, url, n) ||
+		    strncmp(requrl + n, "api/json?tree=builds", 20)) {
+			free(url);
+			continue;
+		}
+		arr = json_array();
+		for (long k = j->number; k > 0; k--) {
+			char bu[600];
+
+			if (!j->history[k])
+				continue;
+			snprintf(bu, sizeof(bu), "%s%ld/", url, k);
+			json_array_append_new(
+			    arr, json_pack("{s:i,s:s,s:b,s:i,s:s}", "number",
+					   (json_int_t)k, "result",
+					   j->history[k], "building", 0,
+					   "duration", 1000, "url", bu));
+		}
+		free(url);
+		s = json_dumps(json_pack("{s:o}", "builds", arr), 0);
+		return s;
+	}
+	return NULL;
 }
 
 static char *job_url(const char *name)
@@ -251,6 +290,14 @@ static void http_fn(const struct opsbot_http_request *req,
 		reply->body = "{\"number\":99,\"result\":\"SUCCESS\","
 			      "\"building\":false,\"duration\":3000}";
 		return;
+	}
+	if (strstr(url, "api/json?tree=builds")) {
+		char *hist = history(url);
+
+		if (hist) {
+			reply->body = keep(hist);
+			return;
+		}
 	}
 	{
 		char *d = detail(url);
@@ -584,6 +631,27 @@ START_TEST(test_restart_mid_sequence)
 }
 END_TEST
 
+START_TEST(test_restart_missed_builds)
+{
+	set("app", 1, "SUCCESS");
+	load();
+	fakehost_run(host, 5000);
+	ck_assert_int_eq(fakehost_unload(host, NULL), OPSBOT_OK);
+	/* while away: broken and fixed again; the last result alone says
+	   nothing, the builds in between do */
+	set("app", 2, "FAILURE");
+	set("app", 3, "FAILURE");
+	set("app", 4, "SUCCESS");
+	load();
+	fakehost_run(host, 5000);
+	HAS("say #ci app #2 broken");
+	HAS("say #ci app #3 still failing");
+	HAS("say #ci app #4 fixed");
+	fakehost_advance(host, 30000);
+	HASN("say #ci", 3);
+}
+END_TEST
+
 START_TEST(test_outage_once_and_backoff)
 {
 	int before;
@@ -867,6 +935,7 @@ static Suite *ci_suite(void)
 	tcase_add_test(tc, test_webhooks);
 	tcase_add_test(tc, test_webhook_injection);
 	tcase_add_test(tc, test_restart_mid_sequence);
+	tcase_add_test(tc, test_restart_missed_builds);
 	tcase_add_test(tc, test_outage_once_and_backoff);
 	tcase_add_test(tc, test_routes);
 	tcase_add_test(tc, test_budget_merges_bursts);
