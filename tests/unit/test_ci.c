@@ -93,7 +93,12 @@ static char *history(const char *requrl)
 					   "duration", 1000, "url", bu));
 		}
 		free(url);
-		s = json_dumps(json_pack("{s:o}", "builds", arr), 0);
+		{
+			json_t *doc = json_pack("{s:o}", "builds", arr);
+
+			s = json_dumps(doc, 0);
+			json_decref(doc);
+		}
 		return s;
 	}
 	return NULL;
