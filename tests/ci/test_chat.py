@@ -245,6 +245,25 @@ class ChatTest(unittest.TestCase):
         self.dev.say(CHANNEL, "!ci last nosuchjob")
         self.assertIsNotNone(self.said("not found (404)", n))
 
+    def test_from_a_shell(self):
+        import subprocess
+        run = lambda *a: subprocess.run(
+            [harness.OPSBOT, "-q", "-c", self.w.config, "run", "ci"] +
+            list(a), capture_output=True, text=True, timeout=60)
+        p = run("status")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("jenkins main: ", p.stdout)
+        self.assertIn("jenkins qa: 2 jobs", p.stdout)
+        p = run("last", "qa:kallithea")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("kallithea #", p.stdout)
+        p = run("last", "nosuchjob")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("not found (404)", p.stderr)
+        p = run("zuul", "status", "nothing-like-this")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("is in no pipeline now", p.stdout)
+
     # -- Zuul -------------------------------------------------------------
 
     def test_zuul_leaving_and_status(self):
