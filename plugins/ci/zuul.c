@@ -646,6 +646,23 @@ static void status_reply(struct ci *ci, struct ci_zserver *z,
 			ci_duration(&line, left);
 			sdk_buf_adds(&line, " left");
 		}
+		/* the running jobs with their own time left */
+		for (int i = 0, k = 0; i < it->njobs; i++) {
+			const struct ci_zjob *j = &it->jobs[i];
+
+			if (j->result)
+				continue;
+			if (k == 4) {
+				sdk_buf_addf(&line, ", +%d", running - 4);
+				break;
+			}
+			sdk_buf_adds(&line, k++ ? ", " : "; running: ");
+			ci_clean(&line, j->name, 60);
+			if (j->remaining_ms >= 0) {
+				sdk_buf_adds(&line, " ");
+				ci_duration(&line, j->remaining_ms);
+			}
+		}
 		ci->api->reply(req, "%s", sdk_buf_str(&line));
 		sdk_buf_release(&line);
 	}

@@ -860,7 +860,7 @@ START_TEST(test_zuul_v10)
 	ck_assert_int_eq(fakehost_command(host, "zuul status 12345"),
 			 OPSBOT_OK);
 	HAS("reply org/repo 12345,6 in gate (queue integrated, #1): 1/2 jobs "
-	    "done, about 2m00s left");
+	    "done, about 2m00s left; running: docs 2m00s");
 	HAS("reply org/repo 12345,6 in check (#1): 1/2 jobs done");
 	zuul_body = v10_failed;
 	fakehost_advance(host, 10000);
