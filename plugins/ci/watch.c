@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "ci.h"
@@ -641,6 +642,59 @@ static char *job_from_url(const char *url, int *config_run)
 	return sdk_buf_detach(&b);
 }
 
+/* Constant time over the expected length. */
+static int same_secret(const char *got, size_t n, const char *want)
+{
+	size_t m = strlen(want);
+	unsigned char diff = n != m;
+
+	for (size_t i = 0; i < m; i++)
+		diff |= (unsigned char)(want[i] ^ (i < n ? got[i] : 0));
+	return !diff;
+}
+
+/*
+ * The Notification plugin's own way: "http://user:TOKEN@bot/..." in the
+ * endpoint becomes "Authorization: Basic base64(user:TOKEN)"; the
+ * password is the token (the user is not looked at).
+ */
+static int basic_auth_ok(const struct ci *ci, const struct opsbot_webhook *hook,
+			 const char *want)
+{
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const char *h = ci->api->webhook_header(hook, "Authorization");
+	char out[512];
+	size_t n = 0;
+	unsigned acc = 0;
+	int bits = 0, ok;
+	const char *colon;
+
+	if (!want || !*want || !h || strncasecmp(h, "Basic ", 6))
+		return 0;
+	for (h += 6; *h && *h != '='; h++) {
+		const char *p = strchr(b64, *h);
+
+		if (!p || !*h)
+			return 0;
+		acc = (acc << 6) | (unsigned)(p - b64);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (n + 1 >= sizeof(out))
+				return 0;
+			out[n++] = (char)((acc >> bits) & 0xff);
+		}
+	}
+	out[n] = '\0';
+	colon = memchr(out, ':', n);
+	if (!colon)
+		return 0;
+	ok = same_secret(colon + 1, n - (size_t)(colon + 1 - out), want);
+	memset(out, 0, sizeof(out));
+	return ok;
+}
+
 int ci_jenkins_webhook(struct opsbot_plugin *self,
 		       const struct opsbot_webhook *hook, void *data)
 {
@@ -655,7 +709,8 @@ int ci_jenkins_webhook(struct opsbot_plugin *self,
 
 	(void)self;
 	if (ci->api->webhook_verify_token(hook, "X-Opsbot-Token", "token",
-					  s->hook_token) != OPSBOT_OK)
+					  s->hook_token) != OPSBOT_OK &&
+	    !basic_auth_ok(ci, hook, s->hook_token))
 		return respond(ci, hook, 403, "bad or missing token");
 	root = json_loadb(hook->body, hook->body_len, 0, NULL);
 	build = json_object_get(root, "build");

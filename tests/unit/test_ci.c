@@ -522,6 +522,26 @@ START_TEST(test_webhooks)
 	    fakehost_webhook(host, "POST", "/hooks/ci/jenkins/main", NULL,
 			     hook_body("job/app/", 1, "COMPLETED", "FAILURE")),
 	    403);
+	/* the Notification plugin's user:token@ (Basic auth): the password
+	   is the token */
+	{
+		/* "jenkins:hooktok" and "jenkins:wrong" */
+		const char *good[] = {
+		    "Authorization: Basic amVua2luczpob29rdG9r", NULL};
+		const char *bad[] = {
+		    "Authorization: Basic amVua2luczp3cm9uZw==", NULL};
+
+		ck_assert_int_eq(
+		    fakehost_webhook(host, "POST", "/hooks/ci/jenkins/main",
+				     bad,
+				     hook_body("job/b/", 1, "QUEUED", NULL)),
+		    403);
+		ck_assert_int_eq(
+		    fakehost_webhook(host, "POST", "/hooks/ci/jenkins/main",
+				     good,
+				     hook_body("job/b/", 1, "QUEUED", NULL)),
+		    200);
+	}
 	/* malformed and oversized */
 	ck_assert_int_eq(fakehost_webhook(host, "POST", path, NULL, "{\"a\":"),
 			 400);
