@@ -165,8 +165,9 @@ class ChatTest(unittest.TestCase):
         # the fake sends QUEUED, STARTED, COMPLETED, FINALIZED itself;
         # polling sees the same build: still one line
         self.w.fakes.admin("jenkins", "setup", {
-            "notify": ["http://127.0.0.1:%d/hooks/ci/jenkins/main?token=%s"
-                       % (self.w.http_port, harness.HOOK_TOKEN)],
+            # the plugin's own way: user:token@ becomes Basic auth
+            "notify": ["http://jenkins:%s@127.0.0.1:%d/hooks/ci/jenkins/main"
+                       % (harness.HOOK_TOKEN, self.w.http_port)],
             "user": "bot", "token": harness.API_TOKEN})
         try:
             n = self.dev.mark()
@@ -174,6 +175,10 @@ class ChatTest(unittest.TestCase):
             self.assertIsNotNone(self.said("notified #2 broken", n))
             harness.wait_for(lambda: self.w.fakes.admin(
                 "jenkins", "state")["notified"] >= 4, 10)
+            # QUEUED, STARTED, COMPLETED, FINALIZED: all taken (200)
+            codes = self.w.fakes.admin("jenkins", "state")["notify_codes"]
+            self.assertGreaterEqual(len(codes), 4)
+            self.assertEqual(set(codes), {200})
             time.sleep(2.5)  # two more polls
             self.assertEqual(self.count("notified #2 broken", n), 1)
         finally:

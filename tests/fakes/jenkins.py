@@ -44,7 +44,8 @@ Admin (besides fakecommon's):
   POST /_admin/add {"job": J, ...spec}
   POST /_admin/outage {"mode": "503" | "html" | "cut" | "" (over)}
 State: {"jobs": {J: {"builds": [...], "disabled"}}, "queue": [...],
-        "triggers": [{"job", "params", "auth"}], "notified": n}
+        "triggers": [{"job", "params", "auth"}], "notified": n,
+        "notify_codes": [HTTP status of each delivery]}
 
 Notification: with "notify" URLs, every build sends QUEUED, STARTED,
 COMPLETED and FINALIZED bodies (Notification plugin 1.19 JSON) to each.
@@ -146,6 +147,7 @@ class JenkinsServer(fakecommon.FakeServer):
             self.outage = ""
             self.notified = 0
             self.notify_errors = 0
+            self.notify_codes = []
 
     def root(self):
         return "http://127.0.0.1:%d%s/" % (self.server_address[1],
@@ -164,7 +166,8 @@ class JenkinsServer(fakecommon.FakeServer):
                          for n, j in self.jobs.items()},
                 "queue": self.queue, "triggers": self.triggers,
                 "notified": self.notified,
-                "notify_errors": self.notify_errors}
+                "notify_errors": self.notify_errors,
+                "notify_codes": self.notify_codes}
 
     # -- builds ---------------------------------------------------------
 
@@ -296,18 +299,31 @@ class JenkinsServer(fakecommon.FakeServer):
                              args=(url, data), daemon=True).start()
 
     def send_notification(self, url, data):
-        req = urllib.request.Request(
-            url, data=data, method="POST",
-            headers={"Content-Type": "application/json;charset=UTF-8"})
+        headers = {"Content-Type": "application/json;charset=UTF-8"}
+        # like the plugin: user:pass@ in the endpoint becomes Basic auth
+        parts = urllib.parse.urlsplit(url)
+        if parts.username is not None:
+            cred = "%s:%s" % (urllib.parse.unquote(parts.username),
+                              urllib.parse.unquote(parts.password or ""))
+            headers["Authorization"] = "Basic " + base64.b64encode(
+                cred.encode()).decode()
+            url = urllib.parse.urlunsplit(
+                (parts.scheme, parts.hostname + (
+                    ":%d" % parts.port if parts.port else ""),
+                 parts.path, parts.query, parts.fragment))
+        req = urllib.request.Request(url, data=data, method="POST",
+                                     headers=headers)
         try:
             # the plugin ignores the receiver's status
             with urllib.request.urlopen(req, timeout=30) as res:
                 res.read()
             with self.state.lock:
                 self.notified += 1
-        except urllib.error.HTTPError:
+                self.notify_codes.append(res.status)
+        except urllib.error.HTTPError as e:
             with self.state.lock:
                 self.notified += 1
+                self.notify_codes.append(e.code)
         except OSError:
             with self.state.lock:
                 self.notify_errors += 1
