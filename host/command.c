@@ -195,7 +195,8 @@ int command_is_builtin(const char *word)
 
 int command_word_taken(const char *word)
 {
-	return command_find_builtin(word) || plugin_find_by_word(word);
+	return command_find_builtin(word) || plugin_find_by_word(word) ||
+	       plugin_find_by_extra_word(word);
 }
 
 static int subcommand_name_valid(const char *name)
@@ -630,6 +631,16 @@ static int dispatch_word(const struct command_source *src, const char *word,
 		return 1;
 	}
 	p = plugin_find_by_word(word);
+	if (!p && (p = plugin_find_by_extra_word(word))) {
+		/* "!zuul status" is "!ci zuul status". */
+		e = command_find(p->command_word, word);
+		if (e) {
+			run_entry(src, e, argc - 1, argv + 1, rest[1]);
+			return 1;
+		}
+		reply_plugin_summary(src, p, word);
+		return 1;
+	}
 	if (!p)
 		p = plugin_find(word);
 	if (!p) {

@@ -575,6 +575,11 @@ static const char *cli_plugin_name(const char *word)
 		}
 		if (desc->command && !strcmp(desc->command, word))
 			strlcpy_safe(found, plugins[i], sizeof(found));
+		if (OPSBOT_HAS_MEMBER(desc, extra_words) && desc->extra_words)
+			for (const char *const *w = desc->extra_words; *w; w++)
+				if (!strcmp(*w, word))
+					strlcpy_safe(found, plugins[i],
+						     sizeof(found));
 		plugin_peek_release(h);
 	}
 	free(plugins);

@@ -83,7 +83,7 @@
 #include <stdint.h>
 
 #define OPSBOT_ABI_MAJOR 2
-#define OPSBOT_ABI_MINOR 0
+#define OPSBOT_ABI_MINOR 1
 
 /* Status codes.  0 is success; every failure is negative. */
 enum opsbot_status {
@@ -895,6 +895,16 @@ struct opsbot_plugin_descriptor {
 
 	/* For jobs and processes that do not say (OPSBOT_UNLOAD_DEFAULT). */
 	enum opsbot_unload_policy unload_policy;
+
+	/*
+	 * ABI 2.1: further chat words, ended by NULL (or NULL for none).
+	 * Each stands for "!<command> <word>": with {"zuul", NULL} on the
+	 * plugin whose word is "ci", "!zuul status x" runs the subcommand
+	 * "zuul" as "!ci zuul status x" does.  Same rules as the command
+	 * word: [a-z0-9_-], at most 32 bytes, not taken by the built-ins or
+	 * another plugin (the plugin is refused otherwise).
+	 */
+	const char *const *extra_words;
 };
 
 /*

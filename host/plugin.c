@@ -151,6 +151,67 @@ struct opsbot_plugin *plugin_find_by_word(const char *word)
 	return NULL;
 }
 
+/* The plugin's extra words (ABI 2.1), or NULL. */
+static const char *const *extra_words(const struct opsbot_plugin_descriptor *d)
+{
+	return OPSBOT_HAS_MEMBER(d, extra_words) ? d->extra_words : NULL;
+}
+
+struct opsbot_plugin *plugin_find_by_extra_word(const char *word)
+{
+	struct list *pos, *tmp;
+
+	list_for_each_safe(pos, tmp, &registry)
+	{
+		struct opsbot_plugin *p =
+		    list_entry(pos, struct opsbot_plugin, link);
+		const char *const *w = extra_words(p->desc);
+
+		for (; w && *w; w++)
+			if (!strcmp(*w, word))
+				return p;
+	}
+	return NULL;
+}
+
+/* Checks the plugin's extra words: valid, not repeated, not taken. */
+static int extra_words_ok(const char *name,
+			  const struct opsbot_plugin_descriptor *desc,
+			  const char *word, char **err)
+{
+	const char *const *w = extra_words(desc), *const * v;
+	int n = 0;
+
+	for (; w && *w; w++, n++) {
+		const char *c;
+		int bad = !**w || strlen(*w) > 32 || n >= 16;
+
+		for (c = *w; *c && !bad; c++)
+			bad = !((*c >= 'a' && *c <= 'z') ||
+				(*c >= '0' && *c <= '9') || *c == '-' ||
+				*c == '_');
+		if (bad) {
+			*err = xasprintf("cannot load plugin '%s': extra "
+					 "command word %d is not a word of "
+					 "at most 32 of [a-z0-9_-] (16 at "
+					 "most)",
+					 name, n + 1);
+			return -1;
+		}
+		for (v = extra_words(desc); v != w; v++)
+			if (!strcmp(*v, *w))
+				bad = 1;
+		if (bad || !strcmp(*w, word) ||
+		    (word_taken && word_taken(*w))) {
+			*err = xasprintf("cannot load plugin '%s': its command "
+					 "word '%s' is already in use",
+					 name, *w);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 const char *plugin_log_name(const struct opsbot_plugin *p)
 {
 	return p->log_name;
@@ -453,6 +514,10 @@ struct opsbot_plugin *plugin_load(const char *name, char **err)
 		*err = xasprintf("cannot load plugin '%s': its command word "
 				 "'%s' is already in use",
 				 name, word);
+		dlclose(handle);
+		return NULL;
+	}
+	if (extra_words_ok(name, desc, word, err) < 0) {
 		dlclose(handle);
 		return NULL;
 	}

@@ -101,6 +101,8 @@ int plugin_name_valid(const char *name);
 
 struct opsbot_plugin *plugin_find(const char *name);
 struct opsbot_plugin *plugin_find_by_word(const char *word);
+/* The plugin that has word among its extra words (ABI 2.1), or NULL. */
+struct opsbot_plugin *plugin_find_by_extra_word(const char *word);
 struct list *plugin_list(void);
 
 /*

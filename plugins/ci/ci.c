@@ -8,7 +8,8 @@
  *   !ci watch <job> [#channel]    announce a job in a channel (ci.admin)
  *   !ci unwatch <job> [#channel]  (ci.admin)
  *   !ci build <job> [k=v ...]     queue a build and follow it (ci.build)
- *   !ci zuul status <change|project>, !ci zuul builds <project> [n]
+ *   !zuul status <change|project>, !zuul builds <project> [n] (also as
+ *   !ci zuul ...)
  *
  * A job may be written "server:job" when several Jenkins are configured.
  */
@@ -1059,6 +1060,9 @@ static void ci_fini(struct opsbot_plugin *self)
 	ci_free(ci);
 }
 
+/* "!zuul status x" is "!ci zuul status x". */
+static const char *const ci_extra_words[] = {"zuul", NULL};
+
 OPSBOT_EXPORT const struct opsbot_plugin_descriptor opsbot_plugin = {
     .abi_major = OPSBOT_ABI_MAJOR,
     .abi_minor = OPSBOT_ABI_MINOR,
@@ -1072,4 +1076,5 @@ OPSBOT_EXPORT const struct opsbot_plugin_descriptor opsbot_plugin = {
     .sections = ci_sections,
     .init = ci_init,
     .fini = ci_fini,
+    .extra_words = ci_extra_words,
 };

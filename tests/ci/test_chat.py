@@ -283,7 +283,7 @@ class ChatTest(unittest.TestCase):
                                     "project": "org/repo",
                                     "jobs": ["tox-py311"]})
         time.sleep(2.5)
-        self.dev.say(CHANNEL, "!ci zuul status 12346")
+        self.dev.say(CHANNEL, "!zuul status 12346")
         ln = self.said("org/repo 12346,1 in gate", n)
         self.assertIsNotNone(ln)
         self.assertIn("queue integrated, #2", ln[3])

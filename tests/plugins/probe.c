@@ -295,6 +295,9 @@ static const struct opsbot_config_key keys[] = {
     OPSBOT_CONFIG_END,
 };
 
+/* "!lines 2" is "!probe lines 2" (ABI 2.1 extra words). */
+static const char *const probe_words[] = {"lines", NULL};
+
 OPSBOT_EXPORT const struct opsbot_plugin_descriptor opsbot_plugin = {
     .abi_major = OPSBOT_ABI_MAJOR,
     .abi_minor = OPSBOT_ABI_MINOR,
@@ -304,4 +307,5 @@ OPSBOT_EXPORT const struct opsbot_plugin_descriptor opsbot_plugin = {
     .description = "host test probe",
     .config = keys,
     .init = probe_init,
+    .extra_words = probe_words,
 };

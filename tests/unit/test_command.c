@@ -148,7 +148,7 @@ START_TEST(builtins_answer)
 	ck_assert_int_eq(sink.status, OPSBOT_OK);
 	ck_assert_str_eq(say("ann", "a.example", "PING"), "pong\n");
 	ck_assert_str_eq(say("ann", "a.example", "version"),
-			 "opsbot 9.9 (plugin ABI 2.0)\n");
+			 "opsbot 9.9 (plugin ABI 2.1)\n");
 	ck_assert_str_eq(say("ann", "a.example", "plugins"),
 			 "plugins: probe 1 (!probe)\n");
 	ck_assert_msg(strstr(say("ann", "a.example", "help"),
@@ -226,6 +226,25 @@ START_TEST(unknown_commands_get_suggestions)
 		      "%s", sink.out.data);
 	ck_assert_str_eq(say("ann", "a", "help probe nope"),
 			 "[error] probe has no command 'nope'\n");
+}
+END_TEST
+
+/* ABI 2.1: an extra word stands for "!<word> <extra>"; a taken one is
+ * refused at load. */
+START_TEST(extra_words_run_their_subcommand)
+{
+	char *err = NULL;
+	char *want = xstrdup(say("ann", "a", "probe lines 2"));
+
+	ck_assert_str_eq(say("ann", "a", "lines 2"), want);
+	ck_assert_str_eq(say("ann", "a", "LINES 2"), want);
+	free(want);
+	ck_assert_str_eq(say("ann", "a", "lines"),
+			 "[error] usage: !probe lines <n>\n");
+	ck_assert_ptr_null(plugin_load("taken_word", &err));
+	ck_assert_msg(strstr(err, "its command word 'ping' is already in use"),
+		      "%s", err);
+	free(err);
 }
 END_TEST
 
@@ -309,6 +328,7 @@ static Suite *command_suite(void)
 	tcase_add_test(dispatch, unknown_commands_get_suggestions);
 	tcase_add_test(dispatch, user_text_with_secrets_is_never_echoed);
 	tcase_add_test(dispatch, usage_and_quote_errors);
+	tcase_add_test(dispatch, extra_words_run_their_subcommand);
 	tcase_add_test(dispatch, permissions_fail_closed);
 	tcase_add_test(dispatch, channel_replies_are_capped);
 	tcase_add_test(dispatch, replies_split_at_line_breaks);
