@@ -566,8 +566,8 @@ static int header_name_ok(const char *name)
 	return 1;
 }
 
-int webhook_respond_header(const struct opsbot_webhook *hook,
-			   const char *name, const char *value)
+int webhook_respond_header(const struct opsbot_webhook *hook, const char *name,
+			   const char *value)
 {
 	struct hook_request *hr = (struct hook_request *)hook;
 	const unsigned char *v;
@@ -590,8 +590,8 @@ int webhook_respond_header(const struct opsbot_webhook *hook,
 		}
 	if (hr->nheaders >= HEADERS_MAX) {
 		error(hook_log_name(hook),
-		      "webhook answer: header '%s' refused: %d already",
-		      name, HEADERS_MAX);
+		      "webhook answer: header '%s' refused: %d already", name,
+		      HEADERS_MAX);
 		return OPSBOT_EBUSY;
 	}
 	buf_addf(&hr->headers, "%s: %s\r\n", name, value);

@@ -271,9 +271,9 @@ static int fh_webhook_respond_header(const struct opsbot_webhook *pub,
 				     const char *name, const char *value)
 {
 	static const char *const reserved[] = {
-	    "Content-Type", "Content-Length", "Transfer-Encoding", "Connection",
-	    "Keep-Alive",   "Upgrade",	      "Trailer",	   "Date",
-	    "Server"};
+	    "Content-Type", "Content-Length", "Transfer-Encoding",
+	    "Connection",   "Keep-Alive",     "Upgrade",
+	    "Trailer",	    "Date",	      "Server"};
 	struct fh_web *w = web_of(fh_current());
 	size_t n, old;
 

@@ -130,12 +130,12 @@ static int on_page(struct opsbot_plugin *p, const struct opsbot_webhook *hook,
 	bot->webhook_respond_header(hook, "Cache-Control", "no-store");
 	/* Each refused: a header the host owns, a CR/LF in a value, a name
 	 * that is no token; their refusals are listed in X-Refused. */
-	snprintf(refused, sizeof(refused), "%d %d %d %d",
-		 bot->webhook_respond_header(hook, "Content-Length", "1"),
-		 bot->webhook_respond_header(hook, "X-Evil",
-					     "a\r\nSet-Cookie: x=1"),
-		 bot->webhook_respond_header(hook, "X Bad", "v"),
-		 bot->webhook_respond_header(hook, "content-type", "text/x"));
+	snprintf(
+	    refused, sizeof(refused), "%d %d %d %d",
+	    bot->webhook_respond_header(hook, "Content-Length", "1"),
+	    bot->webhook_respond_header(hook, "X-Evil", "a\r\nSet-Cookie: x=1"),
+	    bot->webhook_respond_header(hook, "X Bad", "v"),
+	    bot->webhook_respond_header(hook, "content-type", "text/x"));
 	bot->webhook_respond_header(hook, "X-Refused", refused);
 	return 200;
 }
