@@ -107,7 +107,7 @@ const char *reg_record_get(const struct reg_record *rec, const char *header)
 /* ------------------------------------------------------------------------ */
 /* Templates */
 
-static void reg_html_escape(struct sdk_buf *out, const char *s)
+void reg_html_escape(struct sdk_buf *out, const char *s)
 {
 	for (; *s; s++) {
 		switch (*s) {
