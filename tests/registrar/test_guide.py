@@ -444,7 +444,7 @@ class GuideTest(unittest.TestCase):
         self.assertEqual(state("first-merge"), "todo")
         # an outage: the round ends, the next one goes on
         f.faults("gerrit", [{"path": "^/a/changes/", "fault": "500",
-                             "times": 20}])
+                             "times": 8}])
         n = self.org.mark()
         f.admin("gerrit", "merge", {"_number": ch["_number"]})
         self.assertTrue(harness.wait_for(
