@@ -536,8 +536,8 @@ void reg_guide_milestone(struct reg *reg, int64_t id, const char *project)
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE || sqlite3_changes(db) == 0)
 		return;
-	if (!reg->guide_channel || reg->api->mode() != OPSBOT_MODE_DAEMON ||
-	    reg_ledger_load(db, id, &r) < 0)
+	/* from the shell, say() prints the line: it is not lost */
+	if (!reg->guide_channel || reg_ledger_load(db, id, &r) < 0)
 		return;
 	if (project && *project)
 		reg->api->say(reg->self, reg->guide_channel,
