@@ -548,6 +548,25 @@ static int reg_configure(struct reg *reg, struct sdk_buf *err)
 	reg_rate_limit(reg, REG_SVC_GERRIT, "gerrit_rate_limit", 60);
 	if (reg_google_setup(reg, err) < 0 || reg_guide_setup(reg, err) < 0)
 		return -1;
+	/* {GuideURL} is a column only while the guide is on: said now,
+	   not at the first mail */
+	for (int role = 0; role < 2 && !reg->guide_url; role++) {
+		const char *key = role == REG_MENTOR ? "mentor" : "student";
+
+		if ((reg->tpl_text[role] &&
+		     strstr(reg->tpl_text[role], "{GuideURL}")) ||
+		    (reg->tpl_html[role] &&
+		     strstr(reg->tpl_html[role], "{GuideURL}")) ||
+		    (reg->tpl_subject[role] &&
+		     strstr(reg->tpl_subject[role], "{GuideURL}"))) {
+			sdk_buf_addf(err,
+				     REG_SECTION "%s_template: uses {GuideURL} "
+						 "but the guide is off; set "
+						 "guide_url",
+				     key);
+			return -1;
+		}
+	}
 	return 0;
 }
 

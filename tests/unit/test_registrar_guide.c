@@ -451,6 +451,27 @@ START_TEST(gerrit_rounds)
 }
 END_TEST
 
+START_TEST(guide_url_needed_by_the_template)
+{
+	fakehost_unload(host, NULL);
+	fakehost_config_unset(host, "guide_url");
+	fakehost_output_clear(host);
+	ck_assert_int_ne(fakehost_load(host, &opsbot_plugin), OPSBOT_OK);
+	ck_assert_msg(strstr(fakehost_output(host),
+			     "student_template: uses {GuideURL} but the guide "
+			     "is off; set guide_url"),
+		      "%s", fakehost_output(host));
+	/* a base URL with a trailing slash or a query is refused too */
+	fakehost_config(host, "guide_url", "https://guide.example.org/");
+	ck_assert_int_ne(fakehost_load(host, &opsbot_plugin), OPSBOT_OK);
+	ck_assert_msg(strstr(fakehost_output(host), "guide_url: "), "%s",
+		      fakehost_output(host));
+	fakehost_config_unset(host, "guide_url");
+	fakehost_config(host, "guide_url", "https://guide.example.org");
+	ck_assert_int_eq(fakehost_load(host, &opsbot_plugin), OPSBOT_OK);
+}
+END_TEST
+
 /* The class page of 500 students: its render time, reported (a figure,
  * not a timed assertion). */
 START_TEST(class_of_500)
@@ -503,6 +524,7 @@ static Suite *guide_suite(void)
 	tcase_add_test(plugin, mentor_links);
 	tcase_add_test(plugin, gerrit_rounds);
 	tcase_add_test(plugin, class_of_500);
+	tcase_add_test(plugin, guide_url_needed_by_the_template);
 	suite_add_tcase(s, plugin);
 	return s;
 }
