@@ -126,8 +126,11 @@ static void gerrit_fn(const struct opsbot_http_request *req,
 		      struct fakehost_reply *reply, void *data)
 {
 	(void)data;
-	strncat(urls, req->url, sizeof(urls) - strlen(urls) - 2);
-	strcat(urls, "\n");
+	{
+		size_t len = strlen(urls);
+
+		snprintf(urls + len, sizeof(urls) - len, "%s\n", req->url);
+	}
 	if (nrequests < 64)
 		request_at[nrequests] = fakehost_now(host);
 	nrequests++;
