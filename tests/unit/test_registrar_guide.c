@@ -342,7 +342,7 @@ END_TEST
 START_TEST(mentor_links)
 {
 	const char *out, *u;
-	char url[512], target[512], bad[512];
+	char url[512], target[512], bad[600];
 	char *p;
 
 	fakehost_output_clear(host);
@@ -380,6 +380,47 @@ START_TEST(mentor_links)
 	ck_assert_int_eq(fakehost_command(host, "stuck"), OPSBOT_OK);
 	ck_assert_msg(strstr(fakehost_output(host), "nobody is stuck"), "%s",
 		      fakehost_output(host));
+	/* Bob registered 9 days ago, Ada 8 days ago but ticked a step 2
+	   days ago: Bob is stuck, Ada is not */
+	{
+		struct sqlite3 *db =
+		    fakehost_api(host)->store(fakehost_plugin(host));
+		char sql[256];
+		long long now = (long long)time(NULL) * 1000, day = 86400000;
+
+		snprintf(sql, sizeof(sql),
+			 "UPDATE registrar_registrant SET created_at = %lld - "
+			 "CASE name WHEN 'Bob' THEN 9 ELSE 8 END * %lld",
+			 now, day);
+		ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), 0);
+		snprintf(sql, sizeof(sql),
+			 "INSERT INTO registrar_guide_step VALUES (1, 'cla', "
+			 "%lld, 'self', NULL)",
+			 now - 2 * day);
+		ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), 0);
+	}
+	fakehost_output_clear(host);
+	ck_assert_int_eq(fakehost_command(host, "stuck"), OPSBOT_OK);
+	ck_assert_msg(strstr(fakehost_output(host),
+			     "1 stuck (no progress for 7 days or more): Bob "
+			     "(0/6)"),
+		      "%s", fakehost_output(host));
+	snprintf(bad, sizeof(bad), "%s&sort=idle", target);
+	ck_assert_int_eq(get(bad), 200);
+	{
+		const char *page = fakehost_webhook_body(host);
+		const char *bob = strstr(page, ">Bob</a>");
+		const char *ada = strstr(page, ">Ada &lt;b&gt;");
+
+		/* the longest without progress first, marked stuck */
+		ck_assert_msg(bob && ada && bob < ada, "%s", page);
+		ck_assert_msg(strstr(bob, "<td>0/6</td><td>9</td><td "
+					  "class=\"stuck\">stuck</td>"),
+			      "%s", bob);
+		ck_assert_msg(strstr(ada, "<td>1/6</td><td>2</td><td></td>"),
+			      "%s", ada);
+		ck_assert_msg(strstr(page, "2 students, 1 stuck"), "%s", page);
+	}
 }
 END_TEST
 
