@@ -9,6 +9,8 @@
 #   make bench-registrar the registrar's sync benchmark (docs/registrar.md)
 #   make fuzz            every libFuzzer target for FUZZ_SECONDS each
 #   make style           clang-format check and the banned-function list
+#   make install         install under PREFIX (/usr/local), DESTDIR honoured;
+#                        make uninstall removes it (see docs/install.md)
 #
 # Layout of a build directory: opsbot, modules/*.so (loaded on demand by the
 # host), plugins/*.so, libopsbot-sdk.a (the plugin SDK, linked into every
@@ -32,8 +34,8 @@ WARN = -Wall -Wextra -Wformat=2 -Werror=format-security -Werror -Wshadow \
        -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter \
        -Wvla -Wpointer-arith
 CFLAGS ?= $(OPT) -g
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC $(WARN) $(CFLAGS) $(SANFLAGS) \
-	     -Ihost -Itests/lib -MMD -MP
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC $(WARN) $(CPPFLAGS) $(CFLAGS) \
+	     $(SANFLAGS) -Ihost -Itests/lib -MMD -MP
 LDFLAGS ?=
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 
@@ -75,12 +77,14 @@ TEST_PLUGIN_SO = $(TEST_PLUGIN_SRC:tests/plugins/%.c=$(BUILD)/test-plugins/%.so)
 
 # Per-plugin extra libraries: plugins/<name>/plugin.mk sets <name>_LIBS.
 -include $(wildcard plugins/*/plugin.mk)
+# make install, man pages, the pkg-config file (install.mk).
+include install.mk
 -include $(wildcard tests/*.mk)
 
 .SECONDARY:
 .PHONY: all check check-unit check-integration check-valgrind bench fuzz \
 	style clean tests bench-registrar
-all: $(BUILD)/opsbot $(MODULE_SO) $(PLUGIN_SO)
+all: $(BUILD)/opsbot $(MODULE_SO) $(PLUGIN_SO) $(INSTALL_GENERATED)
 
 tests: all $(UNIT_BIN) $(INTEG_BIN) $(TEST_PLUGIN_SO)
 

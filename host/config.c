@@ -118,7 +118,9 @@ const struct opsbot_config_key config_bot_keys[] = {
 		      "plugins to load, by name"),
     OPSBOT_CONFIG_KEY(
 	"plugin_dir", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-	"where <name>.so files are (default: next to the binary)"),
+	"where <name>.so files are (default: plugins/ next to the "
+	"binary, else lib/opsbot/plugins of its prefix, else the "
+	"compiled-in directory)"),
     OPSBOT_CONFIG_KEY("state", OPSBOT_CONFIG_STRING, D("opsbot.db"), 0, 0, 0,
 		      "SQLite database file, relative to the config file"),
     OPSBOT_CONFIG_KEY(

@@ -1,5 +1,9 @@
 /*
- * log.c - levelled, redacted log lines on stderr.
+ * log.c - levelled, redacted log lines on stderr: with a UTC timestamp on
+ * a terminal or in a file, or, when stderr is the systemd journal's stream
+ * ($JOURNAL_STREAM names its device and inode), without one and with a
+ * syslog priority prefix ("<4>") the journal turns into the entry's
+ * priority.
  *
  * One mutex serialises writers (job threads log too) and guards the
  * secret registry, which only the loop thread changes.
@@ -11,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +29,30 @@ static char **secrets;
 static size_t secret_count;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
+/* sd-daemon(3) priorities: LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG. */
+static const char level_priority[] = {'3', '4', '6', '7'};
+static int journal_mode = -1; /* -1: not looked at yet */
+
+int log_to_journal(void)
+{
+	const char *env;
+	struct stat st;
+	unsigned long long dev, ino;
+	char end;
+
+	if (journal_mode >= 0)
+		return journal_mode;
+	journal_mode = 0;
+	env = getenv("JOURNAL_STREAM");
+	/* Only if stderr is still that stream: a child whose stderr went
+	 * elsewhere inherits the variable too. */
+	if (env && sscanf(env, "%llu:%llu%c", &dev, &ino, &end) == 2 &&
+	    fstat(STDERR_FILENO, &st) == 0 &&
+	    (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino)
+		journal_mode = 1;
+	return journal_mode;
+}
 
 void log_set_level(enum log_level level)
 {
@@ -148,13 +177,21 @@ void log_vmsg(enum log_level level, const char *component, const char *fmt,
 
 	if (level > current_level)
 		return;
-	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	n = snprintf(line, sizeof(line),
-		     "%04d-%02d-%02d %02d:%02d:%02d.%03ld %-5s [%s] ",
-		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		     tm.tm_min, tm.tm_sec, (long)(tv.tv_usec / 1000),
-		     level_names[level], component);
+	if (log_to_journal()) {
+		/* The journal stamps each line itself. */
+		n = snprintf(line, sizeof(line), "<%c>%-5s [%s] ",
+			     level_priority[level], level_names[level],
+			     component);
+	} else {
+		gettimeofday(&tv, NULL);
+		gmtime_r(&tv.tv_sec, &tm);
+		n = snprintf(line, sizeof(line),
+			     "%04d-%02d-%02d %02d:%02d:%02d.%03ld %-5s [%s] ",
+			     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+			     tm.tm_hour, tm.tm_min, tm.tm_sec,
+			     (long)(tv.tv_usec / 1000), level_names[level],
+			     component);
+	}
 	if (n < 0)
 		return;
 	len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;

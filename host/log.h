@@ -1,5 +1,6 @@
 /*
- * log.h - the host's log: levelled lines on stderr, safe from any thread,
+ * log.h - the host's log: levelled lines on stderr (timestamped, or with
+ * journal priorities under systemd), safe from any thread,
  * with every registered secret removed before a line is written.
  *
  * The secret registry also serves the IRC and CLI output paths
@@ -20,6 +21,12 @@ enum log_level {
 };
 
 void log_set_level(enum log_level level);
+/*
+ * Is stderr the systemd journal's stream (JOURNAL_STREAM matches its
+ * device and inode)?  Then lines carry a "<N>" syslog priority and no
+ * timestamp.  Looked at once, on the first call.
+ */
+int log_to_journal(void);
 enum log_level log_get_level(void);
 /* Cheap check before building an expensive message. */
 int log_enabled(enum log_level level);

@@ -40,8 +40,9 @@ static const char usage_text[] =
     "       opsbot [-c FILE] --check-config   validate the config and exit\n"
     "       opsbot [-c FILE] run <plugin> [<args>...]\n"
     "                                         run one plugin command here\n"
-    "       opsbot [-c FILE] --config-reference   every config key, with\n"
-    "                                         defaults and help\n"
+    "       opsbot [-c FILE] --config-reference[=man]   every config key,\n"
+    "                                         with defaults and help (=man:\n"
+    "                                         as roff, for opsbot.conf(5))\n"
     "       opsbot --version | --help\n"
     "\n"
     "  -c FILE   configuration (default: $OPSBOT_CONFIG, else ./opsbot.conf)\n"
@@ -52,7 +53,7 @@ struct options {
 	const char *config_path;
 	int verbosity; /* 0 info, 1 debug, -1 warnings, -2 errors */
 	int check_config;
-	int config_reference;
+	int config_reference; /* 1 text, 2 man (roff for opsbot.conf(5)) */
 	int run_argc;
 	char **run_argv;
 };
@@ -91,6 +92,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 			o->check_config = 1;
 		} else if (!strcmp(a, "--config-reference")) {
 			o->config_reference = 1;
+		} else if (!strcmp(a, "--config-reference=man")) {
+			o->config_reference = 2;
 		} else if (!strcmp(a, "--version")) {
 			printf("opsbot %s (plugin ABI %d.%d)\n", OPSBOT_VERSION,
 			       OPSBOT_ABI_MAJOR, OPSBOT_ABI_MINOR);
@@ -136,18 +139,30 @@ static void set_plugin_dir(const struct config *cfg)
 	const char *dir = config_get(cfg, "bot", config_bot_keys, "plugin_dir");
 	char *path;
 
-	if (dir && *dir) {
+	if (dir && *dir)
 		path = config_relative(dir);
-	} else {
-		path = xasprintf("%s/plugins", module_exe_dir());
-		if (access(path, R_OK)) {
-			free(path);
-			path = xasprintf("%s/../lib/opsbot/plugins",
-					 module_exe_dir());
-		}
-	}
+	else
+		path = module_find_dir("plugins");
 	plugin_set_dir(path);
 	free(path);
+}
+
+/* The config's error lines on stderr; each an error entry in the journal
+ * when that is stderr (see log.h). */
+static void print_config_errors(const char *text)
+{
+	if (!log_to_journal()) {
+		fputs(text, stderr);
+		return;
+	}
+	while (*text) {
+		size_t len = strcspn(text, "\n");
+
+		fprintf(stderr, "<3>%.*s\n", (int)len, text);
+		text += len;
+		if (*text == '\n')
+			text++;
+	}
 }
 
 /*
@@ -233,8 +248,9 @@ static struct config *load_config(const char *path, int quiet_ok, char **why)
 	}
 	free(plugins);
 	if (cfg->error_count) {
-		fputs(cfg->errors.data, stderr);
-		fprintf(stderr, "opsbot: %d error%s in %s\n", cfg->error_count,
+		print_config_errors(cfg->errors.data);
+		fprintf(stderr, "%sopsbot: %d error%s in %s\n",
+			log_to_journal() ? "<3>" : "", cfg->error_count,
 			cfg->error_count == 1 ? "" : "s", path);
 		if (why)
 			*why = xasprintf("%.*s",
@@ -656,6 +672,13 @@ static int check_plugins(void)
 
 /* ---- --config-reference ---- */
 
+/*
+ * The reference is printed as text (--config-reference) or as roff for
+ * the KEYS section of opsbot.conf(5) (--config-reference=man), from the
+ * same schema, so the manual cannot drift from the program.
+ */
+static int reference_man;
+
 static const char *type_word(enum opsbot_config_type t)
 {
 	static const char *const words[] = {"text",	"number", "boolean",
@@ -664,11 +687,56 @@ static const char *type_word(enum opsbot_config_type t)
 	return (unsigned)t < ARRAY_SIZE(words) ? words[t] : "?";
 }
 
+/* s as roff text: backslashes and hyphens escaped, control characters
+ * and line breaks (none expected) made spaces. */
+static void roff(const char *s)
+{
+	for (; s && *s; s++) {
+		if (*s == '\\')
+			fputs("\\e", stdout);
+		else if (*s == '-')
+			fputs("\\-", stdout);
+		else if ((unsigned char)*s < 0x20)
+			putchar(' ');
+		else
+			putchar(*s);
+	}
+}
+
+static void print_key_man(const struct opsbot_config_key *k)
+{
+	/* .TP: the tag line, then the indented help. */
+	fputs(".TP\n\\&\\fB", stdout);
+	roff(k->key);
+	if (k->type == OPSBOT_CONFIG_SECRET) {
+		fputs("\\fR | \\fB", stdout);
+		roff(k->key);
+		fputs("_file\\fR | \\fB", stdout);
+		roff(k->key);
+		fputs("_env\\fR\n", stdout);
+	} else {
+		fputs("\\fR = \\fI", stdout);
+		roff(k->default_value ? k->default_value : "");
+		fputs("\\fR\n", stdout);
+	}
+	fputs("\\&(", stdout);
+	roff(type_word(k->type));
+	if (k->flags & OPSBOT_CONFIG_REQUIRED)
+		fputs(", required", stdout);
+	fputs(") ", stdout);
+	roff(k->help ? k->help : "");
+	putchar('\n');
+}
+
 static void print_keys(const struct opsbot_config_key *k)
 {
 	for (; k && k->key; k++) {
 		char left[80];
 
+		if (reference_man) {
+			print_key_man(k);
+			continue;
+		}
 		if (k->type == OPSBOT_CONFIG_SECRET)
 			snprintf(left, sizeof(left), "  %s | %s_file | %s_env",
 				 k->key, k->key, k->key);
@@ -681,21 +749,56 @@ static void print_keys(const struct opsbot_config_key *k)
 	}
 }
 
+/* A section heading, with an optional comment ("example 1.0: ..."). */
+static void print_heading(const char *section, const char *note)
+{
+	if (!reference_man) {
+		printf("[%s]", section);
+		if (note && *note)
+			printf("    ; %s", note);
+		printf("\n");
+		return;
+	}
+	fputs(".SS \"[", stdout);
+	roff(section);
+	fputs("]\"\n", stdout);
+	if (note && *note) {
+		fputs(".PP\n\\&", stdout);
+		roff(note);
+		putchar('\n');
+	}
+}
+
+static void print_section_end(void)
+{
+	if (!reference_man)
+		printf("\n");
+}
+
 /* A plugin's repeatable sub-sections, each kind once with its keys. */
 static void print_sections(const char *plugin,
 			   const struct opsbot_config_section *s)
 {
 	for (; s && s->kind; s++) {
-		printf("[plugin.%s.%s.<name>]    ; %s", plugin, s->kind,
-		       s->help ? s->help : "");
+		char *name = xasprintf("plugin.%s.%s.<name>", plugin, s->kind);
+		char count[64] = "";
+
 		if (s->max_count)
-			printf(" (%d to %d of them)", s->min_count,
-			       s->max_count);
+			snprintf(count, sizeof(count), " (%d to %d of them)",
+				 s->min_count, s->max_count);
 		else if (s->min_count)
-			printf(" (at least %d)", s->min_count);
-		printf("\n");
+			snprintf(count, sizeof(count), " (at least %d)",
+				 s->min_count);
+		{
+			char *note =
+			    xasprintf("%s%s", s->help ? s->help : "", count);
+
+			print_heading(name, note);
+			free(note);
+		}
+		free(name);
 		print_keys(s->keys);
-		printf("\n");
+		print_section_end();
 	}
 }
 
@@ -715,9 +818,9 @@ static int print_config_reference(void)
 	int n, j;
 
 	for (i = 0; i < ARRAY_SIZE(host); i++) {
-		printf("[%s]\n", host[i].name);
+		print_heading(host[i].name, NULL);
 		print_keys(host[i].keys);
-		printf("\n");
+		print_section_end();
 	}
 	n = scandir(plugin_get_dir(), &names, NULL, alphasort);
 	for (j = 0; j < n; j++) {
@@ -732,12 +835,17 @@ static int print_config_reference(void)
 			name[len - 3] = '\0';
 			h = plugin_peek(name, &desc, &err);
 			if (h) {
-				printf("[plugin.%s]    ; %s %s: %s\n", name,
-				       name, desc->version ? desc->version : "",
-				       desc->description ? desc->description
-							 : "");
+				char *section = xasprintf("plugin.%s", name);
+				char *note = xasprintf(
+				    "%s %s: %s", name,
+				    desc->version ? desc->version : "",
+				    desc->description ? desc->description : "");
+
+				print_heading(section, note);
+				free(section);
+				free(note);
 				print_keys(desc->config);
-				printf("\n");
+				print_section_end();
 				print_sections(name, desc->sections);
 				plugin_peek_release(h);
 			}
@@ -781,6 +889,8 @@ int main(int argc, char **argv)
 	if ((opts.run_argc || opts.check_config) && opts.verbosity == 0)
 		log_set_level(LOG_WARN);
 	harden_process();
+	/* Decided once, before any thread logs. */
+	log_to_journal();
 	/* libuv's own pool (4 threads) is left to DNS lookups: plugin jobs
 	 * have a pool of their own (job.c). */
 	srand((unsigned)(time_now_ms() ^ getpid()));
@@ -801,6 +911,7 @@ int main(int argc, char **argv)
 		}
 		set_plugin_dir(cfg);
 		config_free(cfg);
+		reference_man = opts.config_reference == 2;
 		rc = print_config_reference();
 		free(config_dir);
 		plugin_set_dir(NULL);

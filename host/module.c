@@ -8,6 +8,7 @@
 
 #include <dlfcn.h>
 #include <limits.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -32,21 +33,52 @@ const char *module_exe_dir(void)
 	return dir;
 }
 
+/* Set by the Makefile from PKGLIBDIR (make PREFIX=/usr). */
+#ifndef OPSBOT_PKGLIBDIR
+#define OPSBOT_PKGLIBDIR "/usr/local/lib/opsbot"
+#endif
+
+const char *module_pkglibdir(void)
+{
+	return OPSBOT_PKGLIBDIR;
+}
+
+char *module_find_dir(const char *kind)
+{
+	const char *exe = module_exe_dir();
+	char *tries[3];
+	char *found = NULL;
+	struct stat st;
+	int i;
+
+	tries[0] = xasprintf("%s/%s", exe, kind);
+	tries[1] = xasprintf("%s/../lib/opsbot/%s", exe, kind);
+	tries[2] = xasprintf("%s/%s", OPSBOT_PKGLIBDIR, kind);
+	for (i = 0; i < 3 && !found; i++)
+		if (stat(tries[i], &st) == 0 && S_ISDIR(st.st_mode))
+			found = tries[i];
+	if (!found)
+		found = tries[2];
+	for (i = 0; i < 3; i++)
+		if (tries[i] != found)
+			free(tries[i]);
+	return found;
+}
+
 void *module_load(const char *name, const char *symbol, unsigned version,
 		  char **err)
 {
 	const char *env = getenv("OPSBOT_MODULE_DIR");
-	const char *tries[3];
+	char *tries[2] = {NULL, NULL};
 	char *paths[3] = {NULL, NULL, NULL};
 	void *handle = NULL, *sym = NULL;
 	int i, n = 0;
 
 	if (env && *env)
-		tries[n++] = env;
-	tries[n++] = module_exe_dir();
+		tries[n++] = xstrdup(env);
+	tries[n++] = module_find_dir("modules");
 	for (i = 0; i < n && !handle; i++) {
-		paths[i] = xasprintf("%s/%s%s.so", tries[i],
-				     tries[i] == env ? "" : "modules/", name);
+		paths[i] = xasprintf("%s/%s.so", tries[i], name);
 		if (access(paths[i], R_OK) == 0)
 			handle = dlopen(paths[i], RTLD_NOW | RTLD_LOCAL);
 	}
@@ -76,6 +108,8 @@ void *module_load(const char *name, const char *symbol, unsigned version,
 out:
 	for (i = 0; i < 3; i++)
 		free(paths[i]);
+	for (i = 0; i < 2; i++)
+		free(tries[i]);
 	return sym;
 }
 

@@ -1,6 +1,9 @@
 /*
  * module.h - the host's own optional parts (modules/http.so, ...), loaded
- * on first use from the modules directory next to the binary.
+ * on first use, and where the host looks for them and for plugins: the
+ * build tree (modules/ and plugins/ next to the binary), an installed tree
+ * (../lib/opsbot/ from the binary, wherever it was copied), then the
+ * directory compiled in from the Makefile's PKGLIBDIR.
  */
 #ifndef MODULE_H
 #define MODULE_H
@@ -9,7 +12,19 @@
 const char *module_exe_dir(void);
 
 /*
- * dlopens modules/<name>.so (OPSBOT_MODULE_DIR overrides the directory)
+ * The directory holding <kind>/ ("modules" or "plugins"): the first of
+ * <exe dir>, <exe dir>/../lib/opsbot and the compiled-in PKGLIBDIR
+ * ("/usr/local/lib/opsbot") where <kind>/ exists; the last when none does.
+ * Returns a malloc'd "<dir>/<kind>".
+ */
+char *module_find_dir(const char *kind);
+
+/* The compiled-in PKGLIBDIR. */
+const char *module_pkglibdir(void);
+
+/*
+ * dlopens <name>.so from module_find_dir("modules") (OPSBOT_MODULE_DIR
+ * overrides the directory)
  * and returns its symbol, a backend table whose first member is its
  * unsigned version, which must equal version; or NULL with *err set
  * (malloc'd).

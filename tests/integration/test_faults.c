@@ -796,6 +796,8 @@ static void kline(const char *mode)
 
 	start("kline", opts, "reconnect_min = 100ms\nreconnect_max = 200ms\n");
 	ck_assert(fake_wait_done(&fake, 20000));
+	/* The server's part is over; the bot's line may follow it. */
+	faults_wait_log(&bot, "not reconnecting for an hour", 1, 10000);
 	ck_assert_msg(faults_log_count(&bot, "error [irc] banned by the "
 					     "server: not reconnecting for "
 					     "an hour") == 1,

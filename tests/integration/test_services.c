@@ -5,6 +5,7 @@
  * InspIRCd + Atheme: SASL PLAIN and EXTERNAL, failing closed, NickServ
  * IDENTIFY, account-tag permissions, and a storm of 433s.
  */
+#include "waitscale.h"
 #include "check_main.h"
 #include "ircclient.h"
 #include "procs.h"
@@ -143,7 +144,7 @@ static void run_bot(const char *irc_keys)
 /* Waits until the bot's log holds text. */
 static int log_wait(const char *text, long ms)
 {
-	int64_t deadline = time_now_ms() + ms;
+	int64_t deadline = time_now_ms() + test_wait_ms(ms);
 
 	while (time_now_ms() < deadline) {
 		if (bot_log_contains(&bot, text))

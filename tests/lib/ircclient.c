@@ -1,6 +1,7 @@
 /*
  * ircclient.c - the integration tests' IRC client.
  */
+#include "waitscale.h"
 #include "ircclient.h"
 
 #include <arpa/inet.h>
@@ -87,7 +88,7 @@ const char *ircclient_wait(struct ircclient *c, const char *want,
 			   long timeout_ms)
 {
 	static char *last;
-	int64_t deadline = time_now_ms() + timeout_ms;
+	int64_t deadline = time_now_ms() + test_wait_ms(timeout_ms);
 	char *line;
 
 	while ((line = read_line(c, deadline))) {
@@ -121,7 +122,7 @@ int ircclient_count(const struct ircclient *c, const char *want)
 int ircclient_wait_count(struct ircclient *c, const char *want, int n,
 			 long timeout_ms)
 {
-	int64_t deadline = time_now_ms() + timeout_ms;
+	int64_t deadline = time_now_ms() + test_wait_ms(timeout_ms);
 	char *line;
 
 	if (ircclient_count(c, want) >= n)

@@ -1,6 +1,7 @@
 /*
  * procs.c - starting and stopping test processes by PID.
  */
+#include "waitscale.h"
 #include "procs.h"
 #include "testutil.h"
 #include "util.h"
@@ -207,7 +208,7 @@ int bot_log_contains(const struct bot *b, const char *text)
 
 int bot_wait_log(const struct bot *b, const char *text, long ms)
 {
-	int64_t deadline = time_now_ms() + ms;
+	int64_t deadline = time_now_ms() + test_wait_ms(ms);
 
 	while (time_now_ms() < deadline) {
 		if (bot_log_contains(b, text))
