@@ -686,4 +686,5 @@ const struct opsbot_api host_api = {
     .url_encode = http_url_encode,
     .now_ms = api_now_ms,
     .mode = api_mode,
+    .webhook_respond_header = webhook_respond_header,
 };

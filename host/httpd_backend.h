@@ -16,7 +16,7 @@
 #include <sys/socket.h>
 #include <uv.h>
 
-#define HTTPD_BACKEND_VERSION 1
+#define HTTPD_BACKEND_VERSION 2
 #define HTTPD_BACKEND_SYMBOL "opsbot_httpd_backend"
 
 struct httpd_settings {
@@ -45,6 +45,9 @@ struct httpd_answer {
 	size_t body_len;
 	const char *header_name; /* one more header ("Retry-After"), static */
 	char header_value[32];
+	char *headers; /* more headers, malloc'd (the module takes it) or
+			  NULL: "Name: value\r\n" lines, checked by the
+			  host (no CR or LF inside a line) */
 };
 
 enum httpd_phase {

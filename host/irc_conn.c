@@ -132,10 +132,12 @@ void irc_conn_flush(void)
 
 /* The debug log shows what we send, except credentials: PASS,
  * AUTHENTICATE and IDENTIFY not at all, a JOIN without its keys (short
- * keys are not redacted, see secret_register()). */
+ * keys are not redacted, see secret_register()), and the text of private
+ * messages, where plugins put what is one person's (an e-mail address,
+ * a capability link): only its target and size. */
 static void log_sent_line(const char *line, size_t len)
 {
-	const char *keys;
+	const char *keys, *target, *text;
 
 	if (str_has_prefix(line, "PASS ") ||
 	    str_has_prefix(line, "AUTHENTICATE ") ||
@@ -145,6 +147,16 @@ static void log_sent_line(const char *line, size_t len)
 	    (keys = memchr(line + 5, ' ', len - 5)) != NULL) {
 		debug(COMPONENT, ">> %.*s <keys hidden>", (int)(keys - line),
 		      line);
+		return;
+	}
+	target = str_has_prefix(line, "PRIVMSG ")  ? line + 8
+		 : str_has_prefix(line, "NOTICE ") ? line + 7
+						   : NULL;
+	if (target && !strchr("#&+!", *target) &&
+	    (text = memmem(target, len - (size_t)(target - line), " :", 2))) {
+		debug(COMPONENT, ">> %.*s :<private text, %zu bytes>",
+		      (int)(text - line), line,
+		      len - (size_t)(text + 2 - line));
 		return;
 	}
 	debug(COMPONENT, ">> %.*s", (int)len, line);

@@ -125,9 +125,24 @@ static enum MHD_Result send_answer(struct MHD_Connection *conn,
 						       MHD_RESPMEM_PERSISTENT);
 	if (!resp) {
 		free(answer->body);
+		free(answer->headers);
 		return MHD_NO;
 	}
 	answer->body = NULL;
+	/* "Name: value\r\n" lines the host checked. */
+	for (char *line = answer->headers, *end; line && *line; line = end) {
+		char *colon = strstr(line, ": ");
+
+		end = strstr(line, "\r\n");
+		if (!end || !colon || colon > end)
+			break;
+		*colon = '\0';
+		*end = '\0';
+		end += 2;
+		MHD_add_response_header(resp, line, colon + 2);
+	}
+	free(answer->headers);
+	answer->headers = NULL;
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 				answer->content_type ? answer->content_type
 						     : "text/plain");

@@ -852,6 +852,22 @@ struct opsbot_api {
 	 * return an error; start nothing.
 	 */
 	int (*mode)(void);
+
+	/* --- since ABI 2.1 --- */
+
+	/*
+	 * Adds a header to the answer of the webhook being handled (pages
+	 * need Content-Security-Policy, Cache-Control, Referrer-Policy, a
+	 * redirect's Location).  name: an HTTP token of at most 64 bytes,
+	 * not one the host owns (Content-Type, Content-Length,
+	 * Transfer-Encoding, Connection, Keep-Alive, Upgrade, Trailer,
+	 * Date, Server); value: at most 4096 bytes of text without control
+	 * characters (tab allowed).  At most 16 headers per answer.
+	 * Returns OPSBOT_OK, OPSBOT_EINVAL (a name or value refused;
+	 * logged) or OPSBOT_EBUSY (16 already).  Only during the handler.
+	 */
+	int (*webhook_respond_header)(const struct opsbot_webhook *hook,
+				      const char *name, const char *value);
 };
 
 /* ------------------------------------------------------------------------ */

@@ -54,7 +54,13 @@ struct hook_request {
 	const char *content_type;
 	char *body_out;
 	size_t body_out_len;
+	struct buf headers; /* webhook_respond_header(): "Name: value\r\n" */
+	int nheaders;
 };
+
+#define HEADERS_MAX 16
+#define HEADER_NAME_MAX 64
+#define HEADER_VALUE_MAX 4096
 
 static struct list routes = LIST_INIT(routes);
 static const struct httpd_backend *backend;
@@ -72,6 +78,8 @@ static const char *reason(int code)
 		return "Accepted";
 	case 204:
 		return "No Content";
+	case 303:
+		return "See Other";
 	case 400:
 		return "Bad Request";
 	case 401:
@@ -302,14 +310,18 @@ static void on_body(const struct httpd_request *req, const char *path,
 	      code);
 	if (code < 100 || code > 599)
 		code = 500;
-	if (!hr.body_out) {
+	if (!hr.body_out)
 		answer_code(a, code);
-		return;
+	else {
+		a->code = code;
+		a->content_type = hr.content_type;
+		a->body = hr.body_out;
+		a->body_len = hr.body_out_len;
 	}
-	a->code = code;
-	a->content_type = hr.content_type;
-	a->body = hr.body_out;
-	a->body_len = hr.body_out_len;
+	/* Not on an error the host made of a bad code. */
+	if (hr.headers.len && a->code == code)
+		a->headers = buf_detach(&hr.headers);
+	buf_free(&hr.headers);
 }
 
 static int on_http(enum httpd_phase phase, const struct httpd_request *req,
@@ -520,6 +532,71 @@ void webhook_respond(const struct opsbot_webhook *hook,
 		hr->content_type = "text/html; charset=utf-8";
 	else
 		hr->content_type = "text/plain; charset=utf-8";
+}
+
+static const char *hook_log_name(const struct opsbot_webhook *hook);
+
+/* Headers whose framing or meaning the host and libmicrohttpd own. */
+static int header_reserved(const char *name)
+{
+	static const char *const reserved[] = {
+	    "Content-Type", "Content-Length", "Transfer-Encoding",
+	    "Connection",   "Keep-Alive",     "Upgrade",
+	    "Trailer",	    "Date",	      "Server",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
+		if (!strcasecmp(name, reserved[i]))
+			return 1;
+	return 0;
+}
+
+/* An HTTP token (RFC 9110 5.6.2): a header name. */
+static int header_name_ok(const char *name)
+{
+	size_t n = strlen(name), i;
+
+	if (!n || n > HEADER_NAME_MAX)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) &&
+		    !strchr("!#$%&'*+-.^_`|~", name[i]))
+			return 0;
+	return 1;
+}
+
+int webhook_respond_header(const struct opsbot_webhook *hook, const char *name,
+			   const char *value)
+{
+	struct hook_request *hr = (struct hook_request *)hook;
+	const unsigned char *v;
+
+	if (!hook || !name || !value || !header_name_ok(name) ||
+	    header_reserved(name) || strlen(value) > HEADER_VALUE_MAX) {
+		error(hook ? hook_log_name(hook) : "http",
+		      "webhook answer: header '%.64s' refused (a token name "
+		      "the host does not own, a value of at most %d bytes)",
+		      name ? name : "(null)", HEADER_VALUE_MAX);
+		return OPSBOT_EINVAL;
+	}
+	for (v = (const unsigned char *)value; *v; v++)
+		if ((*v < 0x20 && *v != '\t') || *v == 0x7f) {
+			error(hook_log_name(hook),
+			      "webhook answer: header '%s' refused: a control "
+			      "character in its value",
+			      name);
+			return OPSBOT_EINVAL;
+		}
+	if (hr->nheaders >= HEADERS_MAX) {
+		error(hook_log_name(hook),
+		      "webhook answer: header '%s' refused: %d already", name,
+		      HEADERS_MAX);
+		return OPSBOT_EBUSY;
+	}
+	buf_addf(&hr->headers, "%s: %s\r\n", name, value);
+	hr->nheaders++;
+	return OPSBOT_OK;
 }
 
 const char *webhook_header(const struct opsbot_webhook *hook, const char *name)

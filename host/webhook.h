@@ -29,6 +29,8 @@ int webhook_verify_hmac(const struct opsbot_webhook *hook, const char *header,
 void webhook_respond(const struct opsbot_webhook *hook,
 		     const char *content_type, const char *body,
 		     size_t body_len);
+int webhook_respond_header(const struct opsbot_webhook *hook, const char *name,
+			   const char *value);
 const char *webhook_header(const struct opsbot_webhook *hook, const char *name);
 
 #endif /* WEBHOOK_H */

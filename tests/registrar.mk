@@ -17,3 +17,8 @@ test_registrar_client_LIBS = -ljansson
 $(BUILD)/tests/test_registrar_client: $(REGISTRAR_OBJDIR)/client.o \
 	$(REGISTRAR_OBJDIR)/text.o $(REGISTRAR_OBJDIR)/mailgun.o \
 	$(REGISTRAR_OBJDIR)/trello.o
+
+# The guide: the whole plugin (its descriptor too) on the fake host.
+test_registrar_guide_LIBS = -ljansson -lsqlite3 -ldl
+$(BUILD)/tests/test_registrar_guide: $(patsubst plugins/registrar/%.c,\
+	$(REGISTRAR_OBJDIR)/%.o,$(wildcard plugins/registrar/*.c))

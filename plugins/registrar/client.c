@@ -41,6 +41,8 @@ void reg_client_init(struct reg *reg)
 				 .rate_limit_code = 420,
 				 .flags = SDK_HTTP_SERVICE_CLOSE |
 					  SDK_HTTP_SERVICE_5XX_NOT_SENT},
+	    /* the guide's checks: GETs only, gently */
+	    [REG_SVC_GERRIT] = {.name = "gerrit"},
 	};
 
 	sdk_http_queue_init(&reg->http, reg->self, reg->api, &opts);

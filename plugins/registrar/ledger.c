@@ -68,6 +68,22 @@ const char *const reg_ledger_schema[] = {
     "DELETE FROM registrar_confirm;"
     "ALTER TABLE registrar_confirm ADD COLUMN asker TEXT NOT NULL"
     " DEFAULT '';",
+    /* version 3: the guide (guide.c, gerrit.c).  A token is kept as its
+       SHA-256 only. */
+    "CREATE TABLE registrar_guide_token ("
+    " registrant INTEGER PRIMARY KEY REFERENCES registrar_registrant(id)"
+    "  ON DELETE CASCADE,"
+    " hash TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL);"
+    "CREATE TABLE registrar_guide_step ("
+    " registrant INTEGER NOT NULL REFERENCES registrar_registrant(id)"
+    "  ON DELETE CASCADE,"
+    " step TEXT NOT NULL, done_at INTEGER NOT NULL, by TEXT NOT NULL,"
+    " detail TEXT, PRIMARY KEY (registrant, step));"
+    "CREATE TABLE registrar_guide_gerrit ("
+    " registrant INTEGER PRIMARY KEY REFERENCES registrar_registrant(id)"
+    "  ON DELETE CASCADE,"
+    " account_id INTEGER,"
+    " milestone_announced INTEGER NOT NULL DEFAULT 0);",
 };
 
 const int reg_ledger_schema_count =

@@ -118,6 +118,34 @@ static const struct opsbot_config_key reg_config[] = {
 		      "sync lease lifetime, renewed while a sync runs"),
     OPSBOT_CONFIG_KEY("resend_confirm_time", OPSBOT_CONFIG_DURATION, "5m", 0,
 		      1000, 3600000, "how long a !reg resend code is valid"),
+    OPSBOT_CONFIG_KEY(
+	"guide_url", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+	"public base URL of the [http] listener (https://guide.example.org, "
+	"or http://127.0.0.1:8080); set, the guide's pages are served"),
+    OPSBOT_CONFIG_KEY("guide_steps", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+		      "file of the guide's steps; unset: the OpenStack path"),
+    OPSBOT_CONFIG_KEY("guide_channel", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+		      "class channel for milestones; unset: channel"),
+    OPSBOT_CONFIG_KEY("class_column", OPSBOT_CONFIG_STRING, "Class", 0, 0, 0,
+		      "header of the class column (shown on the pages)"),
+    OPSBOT_CONFIG_KEY("mentor_column", OPSBOT_CONFIG_STRING, "Mentor", 0, 0, 0,
+		      "header of the mentor column (shown on the pages)"),
+    OPSBOT_CONFIG_KEY("stuck_days", OPSBOT_CONFIG_INT, "7", 0, 1, 365,
+		      "days without progress after which a student is stuck"),
+    OPSBOT_CONFIG_KEY("guide_link_ttl", OPSBOT_CONFIG_DURATION, "12h", 0, 60000,
+		      604800000,
+		      "how long a mentor's link from !reg guide works"),
+    OPSBOT_CONFIG_KEY("gerrit_url", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+		      "Gerrit server whose REST API verifies steps "
+		      "(https://review.opendev.org); unset: no checks"),
+    OPSBOT_CONFIG_KEY("gerrit_username", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+		      "Gerrit HTTP user (optional: /a/ endpoints)"),
+    OPSBOT_CONFIG_KEY("gerrit_password", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
+		      "Gerrit HTTP password"),
+    OPSBOT_CONFIG_KEY("gerrit_poll_interval", OPSBOT_CONFIG_DURATION, "10m", 0,
+		      1000, 86400000, "time between two rounds of checks"),
+    OPSBOT_CONFIG_KEY("gerrit_rate_limit", OPSBOT_CONFIG_INT, "60", 0, 0,
+		      100000, "Gerrit requests per minute; 0: none"),
     OPSBOT_CONFIG_END,
 };
 
@@ -145,8 +173,8 @@ static const char *reg_secret(struct reg *reg, const char *key)
  */
 #define REG_SECTION "[plugin.registrar] "
 
-static int reg_read_file(const char *key, const char *path, char **out,
-			 struct sdk_buf *err)
+int reg_read_text_file(const char *key, const char *path, char **out,
+		       struct sdk_buf *err)
 {
 	FILE *f = fopen(path, "r");
 	struct sdk_buf b = SDK_BUF_INIT;
@@ -210,7 +238,7 @@ static int reg_load_template(struct reg *reg, int role, const char *key,
 		}
 		return 0;
 	}
-	if (reg_read_file(key, path, &text, err) < 0)
+	if (reg_read_text_file(key, path, &text, err) < 0)
 		return -1;
 	if (strncasecmp(text, "Subject:", 8) != 0) {
 		sdk_buf_addf(err,
@@ -248,7 +276,8 @@ static int reg_load_template(struct reg *reg, int role, const char *key,
 	    reg_check_template(key, reg->tpl_text[role], err) < 0)
 		return -1;
 	if (html &&
-	    (reg_read_file(html_key, html, &reg->tpl_html[role], err) < 0 ||
+	    (reg_read_text_file(html_key, html, &reg->tpl_html[role], err) <
+		 0 ||
 	     reg_check_template(html_key, reg->tpl_html[role], err) < 0))
 		return -1;
 	return 0;
@@ -516,8 +545,28 @@ static int reg_configure(struct reg *reg, struct sdk_buf *err)
 	reg_rate_limit(reg, REG_SVC_TRELLO, "trello_rate_limit", 10);
 	reg_rate_limit(reg, REG_SVC_MAILGUN, "mailgun_rate_limit", 10);
 	reg_rate_limit(reg, REG_SVC_GOOGLE, "sheets_rate_limit", 60);
-	if (reg_google_setup(reg, err) < 0)
+	reg_rate_limit(reg, REG_SVC_GERRIT, "gerrit_rate_limit", 60);
+	if (reg_google_setup(reg, err) < 0 || reg_guide_setup(reg, err) < 0)
 		return -1;
+	/* {GuideURL} is a column only while the guide is on: said now,
+	   not at the first mail */
+	for (int role = 0; role < 2 && !reg->guide_url; role++) {
+		const char *key = role == REG_MENTOR ? "mentor" : "student";
+
+		if ((reg->tpl_text[role] &&
+		     strstr(reg->tpl_text[role], "{GuideURL}")) ||
+		    (reg->tpl_html[role] &&
+		     strstr(reg->tpl_html[role], "{GuideURL}")) ||
+		    (reg->tpl_subject[role] &&
+		     strstr(reg->tpl_subject[role], "{GuideURL}"))) {
+			sdk_buf_addf(err,
+				     REG_SECTION "%s_template: uses {GuideURL} "
+						 "but the guide is off; set "
+						 "guide_url",
+				     key);
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -1117,6 +1166,263 @@ static int reg_cmd_resend(struct opsbot_plugin *self,
 	return rc;
 }
 
+/* ------------------------------------------------------------------------ */
+/* The guide's commands */
+
+static int reg_guide_off(struct reg *reg, struct opsbot_request *req)
+{
+	if (reg->guide_url)
+		return 0;
+	reg->api->reply_error(req, "the guide is off; set guide_url in "
+				   "[plugin.registrar] (and [http] listen)");
+	return 1;
+}
+
+/* !reg guide: a mentor's signed link to the class page, in private. */
+static int reg_cmd_guide(struct opsbot_plugin *self, struct opsbot_request *req,
+			 void *data)
+{
+	struct reg *reg = data;
+	char *who, *url;
+	long long hours = (reg->link_ttl_ms + 3599999) / 3600000;
+
+	(void)self;
+	if (reg_guide_off(reg, req))
+		return OPSBOT_ERR;
+	who = reg_asker(req);
+	url = reg_guide_mentor_url(reg, who,
+				   (reg_wall_ms() + reg->link_ttl_ms) / 1000);
+	reg->api->reply_private(req,
+				"the class, for you only (valid %lld hour%s): "
+				"%s",
+				hours, hours == 1 ? "" : "s", url);
+	free(url);
+	free(who);
+	return OPSBOT_OK;
+}
+
+/* The steps of a registrant on one line: "cla done, git-review to do". */
+static int reg_progress_line(struct reg *reg, const struct reg_registrant *r,
+			     struct sdk_buf *b)
+{
+	int done[REG_GUIDE_MAX_STEPS], n = 0;
+	int64_t last;
+
+	if (reg_guide_done_steps(reg, r->id, done, &last) < 0)
+		return -1;
+	for (int i = 0; i < reg->nsteps; i++)
+		n += done[i];
+	sdk_buf_addf(b, "%s (#%lld): %d/%d steps;", r->name, (long long)r->id,
+		     n, reg->nsteps);
+	for (int i = 0; i < reg->nsteps; i++)
+		sdk_buf_addf(b, "%s %s %s", i ? "," : "", reg->steps[i].id,
+			     done[i] ? "done" : "to do");
+	if (!last)
+		last = r->created_at;
+	sdk_buf_addf(b, "; last progress %lld day(s) ago",
+		     (long long)((reg_wall_ms() - last) / (24LL * 3600000)));
+	return 0;
+}
+
+static int reg_cmd_progress(struct opsbot_plugin *self,
+			    struct opsbot_request *req, void *data)
+{
+	struct reg *reg = data;
+	struct reg_registrant r;
+	struct sdk_buf b = SDK_BUF_INIT;
+	int rc = OPSBOT_OK;
+
+	(void)self;
+	if (reg_resolve_load(reg, req, req->args, &r) < 0)
+		return OPSBOT_ERR;
+	if (strcmp(r.role, "student") != 0) {
+		reg->api->reply_error(req,
+				      "%s is a mentor; only students "
+				      "have a path",
+				      r.name);
+		rc = OPSBOT_ERR;
+	} else if (reg_progress_line(reg, &r, &b) < 0) {
+		reg->api->reply_error(req,
+				      "ledger: lookup failed; see the log");
+		rc = OPSBOT_ERR;
+	} else
+		reg->api->reply(req, "%s", sdk_buf_str(&b));
+	sdk_buf_release(&b);
+	reg_registrant_free(&r);
+	return rc;
+}
+
+static void reg_step_ids(const struct reg *reg, struct sdk_buf *b)
+{
+	for (int i = 0; i < reg->nsteps; i++)
+		sdk_buf_addf(b, "%s%s", i ? ", " : "", reg->steps[i].id);
+}
+
+/* !reg done <who> <step>: a mentor ticks a step. */
+static int reg_cmd_done(struct opsbot_plugin *self, struct opsbot_request *req,
+			void *data)
+{
+	struct reg *reg = data;
+	const char *step = req->argv[req->argc - 1];
+	struct reg_registrant r;
+	char *who, *by;
+	int i, rc;
+
+	(void)self;
+	i = reg_guide_step_index(reg, step);
+	if (i < 0) {
+		struct sdk_buf ids = SDK_BUF_INIT;
+
+		reg_step_ids(reg, &ids);
+		reg->api->reply_error(req, "no step \"%s\"; the steps are %s",
+				      step, sdk_buf_str(&ids));
+		sdk_buf_release(&ids);
+		return OPSBOT_ERR;
+	}
+	who = reg_join_args(req, req->argc - 1);
+	if (reg_resolve_load(reg, req, who, &r) < 0) {
+		free(who);
+		return OPSBOT_ERR;
+	}
+	free(who);
+	if (strcmp(r.role, "student") != 0) {
+		reg->api->reply_error(req,
+				      "%s is a mentor; only students "
+				      "have a path",
+				      r.name);
+		reg_registrant_free(&r);
+		return OPSBOT_ERR;
+	}
+	who = reg_asker(req);
+	by = sdk_xasprintf("mentor %s", who);
+	rc = reg_guide_mark(reg, r.id, reg->steps[i].id, by, NULL);
+	if (rc < 0)
+		reg->api->reply_error(req, "ledger: cannot record the step; "
+					   "see the log");
+	else if (rc == 0)
+		reg->api->reply(req, "%s: %s was already done", r.name,
+				reg->steps[i].id);
+	else {
+		reg->api->reply(req, "%s: %s done", r.name, reg->steps[i].id);
+		if (reg->steps[i].verify == REG_VERIFY_GERRIT_MERGED)
+			reg_guide_milestone(reg, r.id, NULL);
+	}
+	free(by);
+	free(who);
+	reg_registrant_free(&r);
+	return rc < 0 ? OPSBOT_ERR : OPSBOT_OK;
+}
+
+/* !reg stuck: students without progress for stuck_days. */
+static int reg_cmd_stuck(struct opsbot_plugin *self, struct opsbot_request *req,
+			 void *data)
+{
+	struct reg *reg = data;
+	struct reg_class_row *rows = NULL;
+	struct sdk_buf b = SDK_BUF_INIT;
+	int n, nstuck = 0, max, shown = 0;
+
+	(void)self;
+	n = reg_guide_class(reg, &rows);
+	if (n < 0) {
+		reg->api->reply_error(req,
+				      "ledger: lookup failed; see the log");
+		return OPSBOT_ERR;
+	}
+	max = req->origin == OPSBOT_ORIGIN_CHANNEL   ? REG_LIST_CHANNEL
+	      : req->origin == OPSBOT_ORIGIN_PRIVATE ? REG_LIST_PRIVATE
+						     : n;
+	/* the longest without progress first */
+	reg_guide_class_sort(rows, n, "idle");
+	for (int i = 0; i < n; i++) {
+		if (!rows[i].stuck)
+			continue;
+		nstuck++;
+		if (shown >= max)
+			continue;
+		sdk_buf_addf(&b, "%s%s (%d/%d)", shown ? ", " : "",
+			     rows[i].name, rows[i].done, reg->nsteps);
+		shown++;
+	}
+	if (!nstuck)
+		reg->api->reply(req,
+				"nobody is stuck (no progress for %d days)",
+				reg->stuck_days);
+	else
+		reg->api->reply(req,
+				"%d stuck (no progress for %d days or more): "
+				"%s%s",
+				nstuck, reg->stuck_days, sdk_buf_str(&b),
+				shown < nstuck ? ", and more (ask in private)"
+					       : "");
+	sdk_buf_release(&b);
+	reg_guide_class_free(rows, n);
+	return OPSBOT_OK;
+}
+
+/* !reg link <who>: a new private link for a student (the old one ends). */
+static int reg_cmd_link(struct opsbot_plugin *self, struct opsbot_request *req,
+			void *data)
+{
+	struct reg *reg = data;
+	struct reg_registrant r;
+	char *token, *url;
+
+	(void)self;
+	if (reg_guide_off(reg, req) ||
+	    reg_resolve_load(reg, req, req->args, &r) < 0)
+		return OPSBOT_ERR;
+	if (strcmp(r.role, "student") != 0) {
+		reg->api->reply_error(req,
+				      "%s is a mentor; mentors use %s "
+				      "guide",
+				      r.name, reg_word(req));
+		reg_registrant_free(&r);
+		return OPSBOT_ERR;
+	}
+	token = reg_guide_issue(reg, r.id);
+	if (!token) {
+		reg->api->reply_error(req, "ledger: cannot record the link; "
+					   "see the log");
+		reg_registrant_free(&r);
+		return OPSBOT_ERR;
+	}
+	url = reg_guide_url_for(reg, token);
+	reg->api->reply_private(req,
+				"%s's page (their earlier link no longer "
+				"works): %s",
+				r.name, url);
+	free(url);
+	free(token);
+	reg_registrant_free(&r);
+	return OPSBOT_OK;
+}
+
+static int reg_cmd_revoke(struct opsbot_plugin *self,
+			  struct opsbot_request *req, void *data)
+{
+	struct reg *reg = data;
+	struct reg_registrant r;
+	int rc;
+
+	(void)self;
+	if (reg_resolve_load(reg, req, req->args, &r) < 0)
+		return OPSBOT_ERR;
+	rc = reg_guide_revoke(reg, r.id);
+	if (rc < 0)
+		reg->api->reply_error(req,
+				      "ledger: cannot revoke; see the log");
+	else if (rc == 0)
+		reg->api->reply(req, "%s has no page link", r.name);
+	else
+		reg->api->reply(req,
+				"%s's page link is revoked; %s link #%lld "
+				"makes a new one",
+				r.name, reg_word(req), (long long)r.id);
+	reg_registrant_free(&r);
+	return rc < 0 ? OPSBOT_ERR : OPSBOT_OK;
+}
+
 static const struct opsbot_command reg_commands[] = {
     OPSBOT_COMMAND("sync", "",
 		   "read the sheets and register new rows now; answers with a "
@@ -1145,6 +1451,29 @@ static const struct opsbot_command reg_commands[] = {
 	"send the welcome mail again: without a code, asks for confirmation "
 	"and gives one",
 	"registrar.admin", 1, -1, reg_cmd_resend, NULL),
+    OPSBOT_COMMAND("guide", "",
+		   "a signed link to the class page, valid guide_link_ttl "
+		   "(12 h), sent privately",
+		   "registrar.view", 0, 0, reg_cmd_guide, NULL,
+		   OPSBOT_COMMAND_PRIVATE),
+    OPSBOT_COMMAND("progress", "<name|e-mail|#number>",
+		   "a student's steps on the path", "registrar.view", 1, -1,
+		   reg_cmd_progress, NULL),
+    OPSBOT_COMMAND("done", "<name|e-mail|#number> <step>",
+		   "tick a student's step (mentors)", "registrar.view", 2, -1,
+		   reg_cmd_done, NULL),
+    OPSBOT_COMMAND("stuck", "",
+		   "students without progress for stuck_days (7) days",
+		   "registrar.view", 0, 0, reg_cmd_stuck, NULL),
+    OPSBOT_COMMAND("link", "<name|e-mail|#number>",
+		   "a new private page link for a student, sent privately "
+		   "(the old one stops working)",
+		   "registrar.admin", 1, -1, reg_cmd_link, NULL,
+		   OPSBOT_COMMAND_PRIVATE),
+    OPSBOT_COMMAND("revoke", "<name|e-mail|#number>",
+		   "revoke a student's page link", "registrar.admin", 1, -1,
+		   reg_cmd_revoke, NULL, OPSBOT_COMMAND_CONFIRM,
+		   "their page link"),
 };
 
 /* ------------------------------------------------------------------------ */
@@ -1164,6 +1493,7 @@ static void reg_free(struct reg *reg)
 	}
 	free(reg->mailgun_base);
 	free(reg->last_sync_error);
+	reg_guide_free(reg);
 	reg_google_free(reg);
 	free(reg);
 }
@@ -1190,6 +1520,10 @@ static int reg_init(struct opsbot_plugin *self, const struct opsbot_api *api)
 		 (long)getpid(), (unsigned)token);
 	if (api->store_migrate(self, reg_ledger_schema,
 			       reg_ledger_schema_count) != OPSBOT_OK) {
+		reg_free(reg);
+		return OPSBOT_ERR;
+	}
+	if (reg_guide_start(reg) < 0) {
 		reg_free(reg);
 		return OPSBOT_ERR;
 	}

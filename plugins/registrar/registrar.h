@@ -63,6 +63,9 @@ int reg_template_render(const char *tpl, const struct reg_record *rec,
 			enum reg_tpl_mode mode, struct sdk_buf *out,
 			struct sdk_buf *err);
 
+/* Appends s with & < > " ' as HTML entities. */
+void reg_html_escape(struct sdk_buf *out, const char *s);
+
 /* Checks a template's syntax only (braces); 0, or -1 with err. */
 int reg_template_check(const char *tpl, struct sdk_buf *err);
 
@@ -286,11 +289,38 @@ enum reg_service {
 	REG_SVC_GOOGLE, /* token endpoint and Sheets */
 	REG_SVC_TRELLO,
 	REG_SVC_MAILGUN,
+	REG_SVC_GERRIT,
 	REG_SVC_COUNT,
 };
 
 struct reg_sync;
 struct reg_google_auth;
+struct reg_gerrit_round;
+
+/* How a step of the guide is verified. */
+enum reg_verify {
+	REG_VERIFY_SELF,	    /* the registrant ticks it on the page */
+	REG_VERIFY_MENTOR,	    /* a mentor ticks it (!reg done) */
+	REG_VERIFY_GERRIT_ACCOUNT,  /* an account with their e-mail */
+	REG_VERIFY_GERRIT_UPLOADED, /* a change they own */
+	REG_VERIFY_GERRIT_MERGED,   /* a merged change they own */
+	REG_VERIFY_COUNT,
+};
+
+#define REG_GUIDE_MAX_STEPS 32
+#define REG_GUIDE_MAX_LINKS 4
+
+struct reg_guide_link {
+	char *url, *text;
+};
+
+/* A step of the path, from the steps file. */
+struct reg_guide_step {
+	char *id, *title, *help; /* help: lines separated by LF */
+	int verify;		 /* enum reg_verify */
+	struct reg_guide_link links[REG_GUIDE_MAX_LINKS];
+	int nlinks;
+};
 
 struct reg {
 	struct opsbot_plugin *self;
@@ -326,7 +356,24 @@ struct reg {
 	char host[64];
 	char *last_sync_error;
 	int closing;
+
+	/* guide.c, gerrit.c */
+	const char *guide_url; /* NULL: no pages */
+	const char *class_column, *mentor_column, *guide_channel;
+	int stuck_days;
+	long long link_ttl_ms;
+	struct reg_guide_step *steps;
+	int nsteps;
+	unsigned char guide_key[32];
+	char guide_csp[256];
+	const char *gerrit_url, *gerrit_user, *gerrit_password;
+	long long gerrit_interval_ms;
+	struct reg_gerrit_round *gerrit_round;
 };
+
+/* registrar.c: a UTF-8 text file into *out (free() it), or -1 with err. */
+int reg_read_text_file(const char *key, const char *path, char **out,
+		       struct sdk_buf *err);
 
 /* ------------------------------------------------------------------------ */
 /* client.c: the registrar's use of the SDK's HTTP call queue              */
@@ -512,5 +559,66 @@ int reg_card_text(const struct reg *reg, const struct reg_record *rec,
 		  const char *marker, struct sdk_buf *title,
 		  struct sdk_buf *desc, struct sdk_buf *err);
 void reg_marker_for(const char *sheet, const char *email, char out[40]);
+
+/* ------------------------------------------------------------------------ */
+/* guide.c: the registrants' and mentors' pages                             */
+
+/* Parses a steps file ([id], title, help, link, verify). */
+int reg_guide_steps_parse(const char *text, const char *where,
+			  struct reg_guide_step **out, int *nout,
+			  struct sdk_buf *err);
+void reg_guide_steps_free(struct reg_guide_step *steps, int n);
+/* Reads the guide's keys and steps; 0, or -1 with err. */
+int reg_guide_setup(struct reg *reg, struct sdk_buf *err);
+/* Loads (or makes) the signing key; in the daemon adds the routes and
+   starts the Gerrit polling.  0 or -1 (logged). */
+int reg_guide_start(struct reg *reg);
+void reg_guide_free(struct reg *reg);
+/* A new capability token for a registrant (the old one stops working);
+   the token (free() it) or NULL. */
+char *reg_guide_issue(struct reg *reg, int64_t id);
+/* The page's address for a token, and a mentor's signed class link. */
+char *reg_guide_url_for(const struct reg *reg, const char *token);
+char *reg_guide_mentor_url(const struct reg *reg, const char *who,
+			   int64_t expires_s);
+/* Deletes a registrant's token: 1, 0 if there was none, or -1. */
+int reg_guide_revoke(struct reg *reg, int64_t id);
+int reg_guide_step_index(const struct reg *reg, const char *id);
+/* done[i] for each configured step, and the last step's time. */
+int reg_guide_done_steps(struct reg *reg, int64_t id, int *done,
+			 int64_t *last_ms);
+/* Records a step done: 1, 0 if it was already, or -1. */
+int reg_guide_mark(struct reg *reg, int64_t id, const char *step,
+		   const char *by, const char *detail);
+/* Announces a first merged change in the class channel, once ever. */
+void reg_guide_milestone(struct reg *reg, int64_t id, const char *project);
+/* A parameter of a query or form body, decoded; 0 or -1. */
+int reg_form_param(const char *q, const char *name, char *out, size_t size);
+/* One row of the class page. */
+struct reg_class_row {
+	int64_t id;
+	char *name, *klass, *mentor;
+	int done;
+	int64_t last_ms; /* the last step done, else the registration */
+	int stuck;
+};
+int reg_guide_class(struct reg *reg, struct reg_class_row **rows);
+void reg_guide_class_free(struct reg_class_row *rows, int n);
+void reg_guide_render_class(struct reg *reg, struct sdk_buf *b,
+			    struct reg_class_row *rows, int n, const char *sort,
+			    const char *base);
+/* Sorts by name, class, mentor, done (most first), idle (longest
+   first) or stuck (first), then name. */
+void reg_guide_class_sort(struct reg_class_row *rows, int n, const char *key);
+void reg_guide_css_policy(struct reg *reg);
+
+/* gerrit.c */
+int reg_gerrit_setup(struct reg *reg, struct sdk_buf *err);
+void reg_gerrit_start(struct reg *reg);
+/* A Gerrit answer's JSON without its ")]}'" line (json_t *), or NULL. */
+struct json_t;
+struct json_t *reg_gerrit_json(const char *body);
+/* Starts a round now: 0, 1 if one runs (or no Gerrit), -1. */
+int reg_gerrit_poll(struct reg *reg);
 
 #endif /* REGISTRAR_H */

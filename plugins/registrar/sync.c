@@ -631,7 +631,32 @@ static void reg_item_mail(struct reg_sync *s, struct reg_item *it,
 	char marker[40];
 	struct reg_mail mail;
 	const char *key = NULL;
+	struct reg_record with_guide;
+	char *guide_url = NULL;
 
+	/* {GuideURL}: a student's private page, with a new token (only
+	   its hash is kept, so each mail carries a fresh one); "" for
+	   mentors, who ask for theirs in chat */
+	if (reg->guide_url) {
+		char *token =
+		    role == REG_STUDENT ? reg_guide_issue(reg, it->id) : NULL;
+
+		guide_url =
+		    token ? reg_guide_url_for(reg, token) : sdk_xstrdup("");
+		free(token);
+		with_guide.ncols = rec->ncols + 1;
+		with_guide.headers =
+		    sdk_xcalloc((size_t)with_guide.ncols, sizeof(char *));
+		with_guide.values =
+		    sdk_xcalloc((size_t)with_guide.ncols, sizeof(char *));
+		with_guide.headers[0] = "GuideURL";
+		with_guide.values[0] = guide_url;
+		memcpy(with_guide.headers + 1, rec->headers,
+		       (size_t)rec->ncols * sizeof(char *));
+		memcpy(with_guide.values + 1, rec->values,
+		       (size_t)rec->ncols * sizeof(char *));
+		rec = &with_guide;
+	}
 	if (!reg->tpl_text[role])
 		sdk_buf_addf(&err, "mail: no %s template; set %s_template",
 			     r->role, r->role);
@@ -673,6 +698,11 @@ static void reg_item_mail(struct reg_sync *s, struct reg_item *it,
 	};
 	reg_mailgun_send(reg, &mail, reg_mail_sent, ctx);
 out:
+	if (guide_url) {
+		free(with_guide.headers);
+		free(with_guide.values);
+		free(guide_url);
+	}
 	sdk_buf_release(&subject);
 	sdk_buf_release(&text);
 	sdk_buf_release(&html);

@@ -107,9 +107,15 @@ const char *reg_record_get(const struct reg_record *rec, const char *header)
 /* ------------------------------------------------------------------------ */
 /* Templates */
 
-static void reg_html_escape(struct sdk_buf *out, const char *s)
+void reg_html_escape(struct sdk_buf *out, const char *s)
 {
-	for (; *s; s++) {
+	while (*s) {
+		size_t n = strcspn(s, "&<>\"'");
+
+		/* runs without a special character go in at once */
+		if (n)
+			sdk_buf_add(out, s, n);
+		s += n;
 		switch (*s) {
 		case '&':
 			sdk_buf_adds(out, "&amp;");
@@ -127,8 +133,9 @@ static void reg_html_escape(struct sdk_buf *out, const char *s)
 			sdk_buf_adds(out, "&#39;");
 			break;
 		default:
-			sdk_buf_add(out, s, 1);
+			return;
 		}
+		s++;
 	}
 }
 

@@ -10,6 +10,7 @@
  *   sdk_json.h   jansson lookups by path ("a.b[2].c") with typed defaults
  *   sdk_parse.h  durations ("1h30m") and sizes ("1.5T") with overflow checks
  *   sdk_text.h   UTF-8, and cleaning of untrusted outside text
+ *   sdk_hash.h   SHA-256, HMAC-SHA256, constant-time comparison, hex
  *   sdk_http.h   URL/form encoding, Retry-After, error causes, and an HTTP
  *                call queue with concurrency, rate limits and retries
  *   jenkins.h    a Jenkins client on that queue: crumbs, tree= queries,
@@ -25,6 +26,7 @@
 
 #include "jenkins.h"
 #include "sdk_buf.h"
+#include "sdk_hash.h"
 #include "sdk_http.h"
 #include "sdk_json.h"
 #include "sdk_parse.h"

@@ -233,6 +233,48 @@ class FakesTest(unittest.TestCase):
 
     # -- faults ----------------------------------------------------------
 
+    def test_gerrit(self):
+        port = self.f.port["gerrit"]
+        self.f.admin("gerrit", "reset", {})
+        self.f.admin("gerrit", "setup", {"users": {"bot": "pw"}})
+        acc = self.f.admin("gerrit", "account", {"email": "Ann@Example.org"})
+        ch = self.f.admin("gerrit", "change", {
+            "owner": acc["_account_id"], "project": "openstack/nova"})
+        auth = {"Authorization": "Basic " +
+                base64.b64encode(b"bot:pw").decode()}
+
+        def get(path, headers=None):
+            code, hdrs, body = request(port, "GET", path, headers=headers)
+            return code, hdrs, body.decode()
+
+        # JSON behind the ")]}'" line; /a/ needs the HTTP password
+        code, hdrs, body = get("/a/accounts/?q=email:ann%40example.org&n=1",
+                               auth)
+        self.assertEqual(code, 200)
+        self.assertTrue(body.startswith(")]}'\n"))
+        self.assertEqual(json.loads(body[5:]),
+                         [{"_account_id": acc["_account_id"]}])
+        self.assertEqual(get("/a/accounts/?q=email:x%40y")[0], 401)
+        self.assertEqual(get("/a/accounts/?q=email:x%40y", {
+            "Authorization": "Basic " + base64.b64encode(b"bot:no")
+            .decode()})[0], 401)
+        q = "/changes/?q=owner:%d+status:merged" % acc["_account_id"]
+        self.assertEqual(json.loads(get(q)[2][5:]), [])
+        self.f.admin("gerrit", "merge", {"_number": ch["_number"]})
+        got = json.loads(get(q)[2][5:])
+        self.assertEqual([c["project"] for c in got], ["openstack/nova"])
+        self.assertEqual(got[0]["status"], "MERGED")
+        self.assertEqual(get("/changes/?q=owner:x")[0], 400)
+        self.assertEqual(get("/projects/")[0], 404)
+        self.f.admin("gerrit", "setup", {"users": {"bot": "pw"},
+                                         "require_auth": True})
+        self.assertEqual(get(q)[0], 401)
+        self.f.faults("gerrit", [{"path": "/changes/", "fault": "500",
+                                  "times": 1}])
+        self.assertEqual(get("/a" + q, auth)[0], 500)
+        self.assertEqual(get("/a" + q, auth)[0], 200)
+        self.f.faults("gerrit", [])
+
     def test_faults(self):
         port = self.f.port["trello"]
         self.f.faults("trello", [{"path": "lists$", "fault": "429",

@@ -305,13 +305,46 @@ static struct sqlite3 *fh_store(struct opsbot_plugin *self)
 	return current->db;
 }
 
+/* As the host's: the version reached is kept, so a plugin loaded again
+ * (after fakehost_unload) runs only the steps it has not run yet; each
+ * step in a transaction with its version. */
 static int fh_store_migrate(struct opsbot_plugin *self,
 			    const char *const *steps, int count)
 {
-	for (int i = 0; i < count; i++)
-		if (sqlite3_exec(current->db, steps[i], NULL, NULL, NULL) !=
-		    SQLITE_OK)
+	sqlite3_stmt *st;
+	int version = 0;
+
+	(void)self;
+	if (sqlite3_exec(current->db,
+			 "CREATE TABLE IF NOT EXISTS fakehost_schema (version "
+			 "INTEGER NOT NULL); INSERT INTO fakehost_schema "
+			 "SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM "
+			 "fakehost_schema)",
+			 NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(current->db,
+			       "SELECT version FROM fakehost_schema", -1, &st,
+			       NULL) != SQLITE_OK)
+		return OPSBOT_ERR;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	for (int i = version; i < count; i++) {
+		char bump[80];
+
+		snprintf(bump, sizeof(bump),
+			 "UPDATE fakehost_schema SET version = %d", i + 1);
+		if (sqlite3_exec(current->db, "BEGIN", NULL, NULL, NULL) !=
+			SQLITE_OK ||
+		    sqlite3_exec(current->db, steps[i], NULL, NULL, NULL) !=
+			SQLITE_OK ||
+		    sqlite3_exec(current->db, bump, NULL, NULL, NULL) !=
+			SQLITE_OK ||
+		    sqlite3_exec(current->db, "COMMIT", NULL, NULL, NULL) !=
+			SQLITE_OK) {
+			sqlite3_exec(current->db, "ROLLBACK", NULL, NULL, NULL);
 			return OPSBOT_ERR;
+		}
+	}
 	return OPSBOT_OK;
 }
 

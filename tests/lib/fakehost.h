@@ -245,6 +245,9 @@ int fakehost_webhook(struct fakehost *h, const char *method, const char *target,
 const char *fakehost_webhook_body(const struct fakehost *h);
 const char *fakehost_webhook_content_type(const struct fakehost *h);
 const char *fakehost_webhook_retry_after(const struct fakehost *h);
+/* A header the handler added with webhook_respond_header(), or NULL. */
+const char *fakehost_webhook_response_header(const struct fakehost *h,
+					     const char *name);
 
 /* ------------------------------------------------------------------------ */
 /* Commands                                                                   */

@@ -56,6 +56,8 @@ struct fh_web {
 	char *body, *content_type;
 	size_t body_len;
 	char retry_after[24];
+	char *headers; /* webhook_respond_header(): "Name: value\n" lines */
+	int nheaders;
 	struct entry *state, *seen;
 };
 
@@ -174,6 +176,9 @@ int fakehost_webhook(struct fakehost *h, const char *method, const char *target,
 	long wait;
 
 	w->retry_after[0] = '\0';
+	free(w->headers);
+	w->headers = NULL;
+	w->nheaders = 0;
 	set_response(w, "text/plain", "", 0);
 	if (q)
 		*q++ = '\0';
@@ -258,6 +263,59 @@ static void fh_webhook_respond(const struct opsbot_webhook *pub,
 	else
 		content_type = "text/plain; charset=utf-8";
 	set_response(w, content_type, body ? body : "", body_len);
+}
+
+/* As the host's: a token name it does not own, a value without control
+ * characters, 16 at most. */
+static int fh_webhook_respond_header(const struct opsbot_webhook *pub,
+				     const char *name, const char *value)
+{
+	static const char *const reserved[] = {
+	    "Content-Type", "Content-Length", "Transfer-Encoding",
+	    "Connection",   "Keep-Alive",     "Upgrade",
+	    "Trailer",	    "Date",	      "Server"};
+	struct fh_web *w = web_of(fh_current());
+	size_t n, old;
+
+	if (!pub || !w->active || pub != &w->active->pub || !name || !value ||
+	    !*name || strlen(name) > 64 || strlen(value) > 4096 ||
+	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			 "0123456789!#$%&'*+-.^_`|~") != strlen(name))
+		return OPSBOT_EINVAL;
+	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
+		if (!strcasecmp(name, reserved[i]))
+			return OPSBOT_EINVAL;
+	for (const unsigned char *v = (const unsigned char *)value; *v; v++)
+		if ((*v < 0x20 && *v != '\t') || *v == 0x7f)
+			return OPSBOT_EINVAL;
+	if (w->nheaders >= 16)
+		return OPSBOT_EBUSY;
+	old = w->headers ? strlen(w->headers) : 0;
+	n = strlen(name) + strlen(value) + 3;
+	w->headers = realloc(w->headers, old + n + 1);
+	snprintf(w->headers + old, n + 1, "%s: %s\n", name, value);
+	w->nheaders++;
+	return OPSBOT_OK;
+}
+
+const char *fakehost_webhook_response_header(const struct fakehost *h,
+					     const char *name)
+{
+	const struct fh_web *w = web_of((struct fakehost *)h);
+	static char value[4100];
+	size_t n = strlen(name);
+
+	for (const char *p = w->headers; p && *p;) {
+		const char *end = strchr(p, '\n');
+
+		if (!strncasecmp(p, name, n) && p[n] == ':') {
+			snprintf(value, sizeof(value), "%.*s",
+				 (int)(end - p - n - 2), p + n + 2);
+			return value;
+		}
+		p = end + 1;
+	}
+	return NULL;
 }
 
 static const char *fh_webhook_header(const struct opsbot_webhook *pub,
@@ -607,6 +665,7 @@ void fh_web_free(struct fakehost *h)
 	entries_free(w->seen);
 	free(w->body);
 	free(w->content_type);
+	free(w->headers);
 	free(w);
 	fh_parts(h)->web = NULL;
 }
@@ -616,6 +675,7 @@ void fh_web_install(struct opsbot_api *api)
 	api->webhook_add = fh_webhook_add;
 	api->webhook_respond = fh_webhook_respond;
 	api->webhook_header = fh_webhook_header;
+	api->webhook_respond_header = fh_webhook_respond_header;
 	api->webhook_verify_token = fh_verify_token;
 	api->webhook_verify_hmac = fh_verify_hmac;
 	api->seen_before = fh_seen_before;

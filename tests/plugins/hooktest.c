@@ -4,7 +4,9 @@
  * an HMAC signature with and without a prefix, a delivery id seen
  * before, a body limit, a rate limit), a route that tells how often
  * the other handlers ran, so a test sees a refused request never reached
- * its handler, one that tells a body's size and a GET page in HTML.
+ * its handler, one that tells a body's size, a GET page in HTML with
+ * headers of its own (and the ones the host refuses), and a POST that
+ * answers with a redirect.
  */
 #include "opsbot.h"
 
@@ -120,8 +122,37 @@ static int on_page(struct opsbot_plugin *p, const struct opsbot_webhook *hook,
 	static const char html[] = "<!DOCTYPE html><title>hooktest</title>"
 				   "<p>hello</p>";
 
+	char refused[160];
+
 	bot->webhook_respond(hook, "text/html", html, strlen(html));
+	bot->webhook_respond_header(hook, "Content-Security-Policy",
+				    "default-src 'none'");
+	bot->webhook_respond_header(hook, "Cache-Control", "no-store");
+	/* Each refused: a header the host owns, a CR/LF in a value, a name
+	 * that is no token; their refusals are listed in X-Refused. */
+	snprintf(
+	    refused, sizeof(refused), "%d %d %d %d",
+	    bot->webhook_respond_header(hook, "Content-Length", "1"),
+	    bot->webhook_respond_header(hook, "X-Evil", "a\r\nSet-Cookie: x=1"),
+	    bot->webhook_respond_header(hook, "X Bad", "v"),
+	    bot->webhook_respond_header(hook, "content-type", "text/x"));
+	bot->webhook_respond_header(hook, "X-Refused", refused);
 	return 200;
+}
+
+/* Post/redirect/get: 303 with a Location. */
+static int on_redirect(struct opsbot_plugin *p,
+		       const struct opsbot_webhook *hook, void *data)
+{
+	int i, busy = 0;
+
+	bot->webhook_respond_header(hook, "Location", "page?x=1");
+	/* 15 more fit, the 17th is refused */
+	for (i = 0; i < 16; i++)
+		if (bot->webhook_respond_header(hook, "X-N", "n") ==
+		    OPSBOT_EBUSY)
+			busy++;
+	return busy == 1 ? 303 : 500;
 }
 
 static int init(struct opsbot_plugin *p, const struct opsbot_api *api)
@@ -159,6 +190,8 @@ static int init(struct opsbot_plugin *p, const struct opsbot_api *api)
 	     "/hooks/hooktest/size", on_size, NULL, 0, 0, 0},
 	    {sizeof(struct opsbot_webhook_route), "GET", "/hooks/hooktest/page",
 	     on_page, NULL, 0, 0, 0},
+	    {sizeof(struct opsbot_webhook_route), "POST",
+	     "/hooks/hooktest/redirect", on_redirect, NULL, 0, 0, 0},
 	};
 	size_t i;
 

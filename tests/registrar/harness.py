@@ -105,7 +105,7 @@ class World:
                                              "tab": MENTOR_TAB,
                                              "rows": rows})
 
-    def write_config(self, extra, irc=None, access=None):
+    def write_config(self, extra, irc=None, access=None, http=None):
         for name, text in (("student.txt", STUDENT_TEMPLATE),
                            ("student.html", STUDENT_HTML),
                            ("mentor.txt", MENTOR_TEMPLATE)):
@@ -155,6 +155,10 @@ class World:
         lines += ["[bot]", "plugins = registrar",
                   "plugin_dir = " + os.path.join(BUILD, "plugins"),
                   "state = " + self.db]
+        if http:
+            lines.append("[http]")
+            for k, v in http.items():
+                lines.append("%s = %s" % (k, v))
         if access:
             lines.append("[access]")
             for g in access:

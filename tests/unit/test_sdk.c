@@ -17,6 +17,80 @@
 #include "../lib/fakehost.h"
 #include "opsbot_sdk.h"
 
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+
+/* ------------------------------------------------------------------------ */
+/* SHA-256 and HMAC */
+
+static const char *sha_hex(const void *data, size_t n)
+{
+	static char hex[2 * SDK_SHA256_LEN + 1];
+	unsigned char md[SDK_SHA256_LEN];
+
+	sdk_sha256(data, n, md);
+	sdk_hex(md, sizeof(md), hex);
+	return hex;
+}
+
+START_TEST(test_sha256_vectors)
+{
+	/* FIPS 180-4 examples, and lengths around the padding edges */
+	ck_assert_str_eq(sha_hex("", 0), "e3b0c44298fc1c149afbf4c8996fb924"
+					 "27ae41e4649b934ca495991b7852b855");
+	ck_assert_str_eq(sha_hex("abc", 3), "ba7816bf8f01cfea414140de5dae2223"
+					    "b00361a396177a9cb410ff61f20015ad");
+	ck_assert_str_eq(
+	    sha_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+		    56),
+	    "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+}
+END_TEST
+
+START_TEST(test_sha256_and_hmac_match_openssl)
+{
+	unsigned char data[300], key[150], a[32], b[32];
+	unsigned int blen;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (unsigned char)(i * 7 + 3);
+	for (size_t i = 0; i < sizeof(key); i++)
+		key[i] = (unsigned char)(i * 13 + 1);
+	/* every length through three blocks; in pieces too */
+	for (size_t n = 0; n <= 200; n++) {
+		struct sdk_sha256 c;
+
+		SHA256(data, n, b);
+		sdk_sha256(data, n, a);
+		ck_assert_msg(!memcmp(a, b, 32), "sha256 of %zu bytes", n);
+		sdk_sha256_init(&c);
+		sdk_sha256_update(&c, data, n / 3);
+		sdk_sha256_update(&c, data + n / 3, n - n / 3);
+		sdk_sha256_final(&c, a);
+		ck_assert_msg(!memcmp(a, b, 32), "split sha256 of %zu", n);
+	}
+	/* keys shorter than, equal to and longer than a block (hashed) */
+	for (size_t k = 0; k <= sizeof(key); k += 5) {
+		HMAC(EVP_sha256(), key, (int)k, data, 100, b, &blen);
+		sdk_hmac_sha256(key, k, data, 100, a);
+		ck_assert_msg(blen == 32 && !memcmp(a, b, 32),
+			      "hmac with a %zu-byte key", k);
+	}
+	/* RFC 4231 test case 2 */
+	sdk_hmac_sha256("Jefe", 4, "what do ya want for nothing?", 28, a);
+	{
+		char hex[65];
+
+		sdk_hex(a, 32, hex);
+		ck_assert_str_eq(hex, "5bdcc146bf60754e6a042426089575c7"
+				      "5a003f089d2739839dec58b964ec3843");
+	}
+	ck_assert_int_eq(sdk_mem_equal("abcd", "abcd", 4), 1);
+	ck_assert_int_eq(sdk_mem_equal("abcd", "abce", 4), 0);
+	ck_assert_int_eq(sdk_mem_equal("xbcd", "abcd", 4), 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 /* Buffers and allocation */
 
@@ -1243,6 +1317,8 @@ static Suite *sdk_suite(void)
 	TCase *q = tcase_create("queue");
 
 	tcase_add_test(tc, test_buf);
+	tcase_add_test(tc, test_sha256_vectors);
+	tcase_add_test(tc, test_sha256_and_hmac_match_openssl);
 	tcase_add_test(tc, test_alloc);
 	/* An expected abort needs a test process of its own: without fork
 	 * (CK_FORK=no, as under valgrind) it would end the whole run. */

@@ -734,12 +734,39 @@ START_TEST(get_route_serves_html)
 	    "%s", a.head);
 	ck_assert_str_eq(a.body, "<!DOCTYPE html><title>hooktest</title>"
 				 "<p>hello</p>");
+	/* Its own headers; those the host owns or that would split the
+	 * answer are refused (EINVAL -5), and none reached the wire. */
+	ck_assert_msg(strcasestr(a.head, "\r\nContent-Security-Policy: "
+					 "default-src 'none'\r\n"),
+		      "%s", a.head);
+	ck_assert_msg(strcasestr(a.head, "\r\nCache-Control: no-store"), "%s",
+		      a.head);
+	ck_assert_msg(strcasestr(a.head, "\r\nX-Refused: -5 -5 -5 -5"), "%s",
+		      a.head);
+	ck_assert_msg(!strcasestr(a.head, "Set-Cookie") &&
+			  !strcasestr(a.head, "X-Evil") &&
+			  !strcasestr(a.head, "text/x"),
+		      "%s", a.head);
+	ck_assert_msg(strcasestr(a.head, "\r\nContent-Length: 50"), "%s",
+		      a.head);
 	/* The route is GET only; an unknown path is 404. */
 	ASSERT_STATUS("POST /hooks/hooktest/page HTTP/1.1\r\nHost: x\r\n"
 		      "Content-Length: 0\r\n\r\n",
 		      405);
 	ASSERT_STATUS("GET /hooks/hooktest/nope HTTP/1.1\r\nHost: x\r\n\r\n",
 		      404);
+}
+END_TEST
+
+START_TEST(post_answers_a_redirect)
+{
+	struct answer a = post_text("/hooks/hooktest/redirect", NULL, "a=1");
+
+	ck_assert_int_eq(a.status, 303);
+	ck_assert_msg(strcasestr(a.head, "HTTP/1.1 303 See Other"), "%s",
+		      a.head);
+	ck_assert_msg(strcasestr(a.head, "\r\nLocation: page?x=1\r\n"), "%s",
+		      a.head);
 }
 END_TEST
 
@@ -780,6 +807,7 @@ static Suite *webhooks_suite(void)
 	tcase_add_test(server,
 		       keep_alive_serves_two_requests_on_one_connection);
 	tcase_add_test(server, get_route_serves_html);
+	tcase_add_test(server, post_answers_a_redirect);
 	suite_add_tcase(s, server);
 	return s;
 }
