@@ -80,31 +80,46 @@ static int get_user_version(int *version)
 	return rc == SQLITE_ROW ? 0 : -1;
 }
 
+/*
+ * Each step runs in its own write transaction, and the version is read
+ * again inside it: a second process opening the same new database at the
+ * same moment waits for the first one's step and then skips it (it never
+ * runs a step twice: "table plugin_schema already exists").
+ */
 static int host_migrate(char **err)
 {
-	int version, i, n = (int)ARRAY_SIZE(host_steps);
+	int version, n = (int)ARRAY_SIZE(host_steps);
 
-	if (get_user_version(&version) < 0) {
-		*err = xasprintf("cannot read schema version: %s",
-				 sqlite3_errmsg(db));
-		return -1;
-	}
-	if (version > n) {
-		*err = xasprintf("database schema version %d is newer than "
-				 "this opsbot (%d); upgrade opsbot",
-				 version, n);
-		return -1;
-	}
-	for (i = version; i < n; i++) {
+	/* Up to date (a version never goes down): no write lock needed. */
+	if (get_user_version(&version) == 0 && version == n)
+		return 0;
+	for (;;) {
 		char pragma[64];
+		char *ignored = NULL;
 
 		if (exec("BEGIN IMMEDIATE", err))
 			return -1;
+		if (get_user_version(&version) < 0) {
+			*err = xasprintf("cannot read schema version: %s",
+					 sqlite3_errmsg(db));
+			exec("ROLLBACK", &ignored);
+			free(ignored);
+			return -1;
+		}
+		if (version > n) {
+			*err =
+			    xasprintf("database schema version %d is newer "
+				      "than this opsbot (%d); upgrade opsbot",
+				      version, n);
+			exec("ROLLBACK", &ignored);
+			free(ignored);
+			return -1;
+		}
+		if (version == n)
+			return exec("COMMIT", err) ? -1 : 0;
 		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d",
-			 i + 1);
-		if (exec(host_steps[i], err) || exec(pragma, err)) {
-			char *ignored = NULL;
-
+			 version + 1);
+		if (exec(host_steps[version], err) || exec(pragma, err)) {
 			exec("ROLLBACK", &ignored);
 			free(ignored);
 			return -1;
@@ -112,7 +127,6 @@ static int host_migrate(char **err)
 		if (exec("COMMIT", err))
 			return -1;
 	}
-	return 0;
 }
 
 /* Is path a file name (not ":memory:", "" or a "file:" URI)? */
@@ -278,30 +292,41 @@ static int set_plugin_version(const char *owner, int version)
 int store_migrate(const char *owner, const char *const *steps, int count,
 		  char **err)
 {
-	int version, i;
+	int version;
 
 	*err = NULL;
 	if (!db) {
 		*err = xstrdup("no database open");
 		return -1;
 	}
-	if (plugin_version(owner, &version) < 0) {
-		*err = xasprintf("cannot read schema version: %s",
-				 sqlite3_errmsg(db));
-		return -1;
-	}
-	if (version > count) {
-		*err = xasprintf("database schema version %d is newer than "
-				 "this plugin's (%d); upgrade the plugin",
-				 version, count);
-		return -1;
-	}
-	for (i = version; i < count; i++) {
+	if (plugin_version(owner, &version) == 0 && version == count)
+		return 0;
+	/* As host_migrate: the version read inside each step's transaction. */
+	for (;;) {
+		char *ignored = NULL;
+
 		if (exec("BEGIN IMMEDIATE", err))
 			return -1;
-		if (exec(steps[i], err) || set_plugin_version(owner, i + 1)) {
-			char *ignored = NULL;
-
+		if (plugin_version(owner, &version) < 0) {
+			*err = xasprintf("cannot read schema version: %s",
+					 sqlite3_errmsg(db));
+			exec("ROLLBACK", &ignored);
+			free(ignored);
+			return -1;
+		}
+		if (version > count) {
+			*err = xasprintf("database schema version %d is newer "
+					 "than this plugin's (%d); upgrade the "
+					 "plugin",
+					 version, count);
+			exec("ROLLBACK", &ignored);
+			free(ignored);
+			return -1;
+		}
+		if (version == count)
+			return exec("COMMIT", err) ? -1 : 0;
+		if (exec(steps[version], err) ||
+		    set_plugin_version(owner, version + 1)) {
 			if (!*err)
 				*err = xasprintf("%s", sqlite3_errmsg(db));
 			exec("ROLLBACK", &ignored);
@@ -311,7 +336,6 @@ int store_migrate(const char *owner, const char *const *steps, int count,
 		if (exec("COMMIT", err))
 			return -1;
 		info("store", "%s: schema migrated to version %d", owner,
-		     i + 1);
+		     version + 1);
 	}
-	return 0;
 }

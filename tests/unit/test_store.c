@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char *dir;
@@ -79,6 +80,73 @@ START_TEST(database_files_are_created_0600)
 	config_free(cfg);
 	umask(old);
 	free(db);
+}
+END_TEST
+
+/* Several processes opening one new database at the same moment (a
+ * daemon and an `opsbot run`, two tests): each step runs exactly once and
+ * every process gets the database at the last version.  Before, each read
+ * the version outside the transaction and ran the steps again ("table
+ * plugin_schema already exists"). */
+START_TEST(concurrent_first_opens_migrate_once)
+{
+	static const char *const steps[] = {
+	    "CREATE TABLE t1 (x)",
+	    "INSERT INTO t1 VALUES (1)",
+	    "CREATE TABLE t2 (y)",
+	};
+	enum { N = 6, ROUNDS = 5 };
+	int round;
+
+	for (round = 0; round < ROUNDS; round++) {
+		char *db = xasprintf("%s/race%d.db", dir, round);
+		int go[2], i, status, failures = 0;
+		pid_t kids[N];
+		sqlite3 *check;
+		sqlite3_stmt *st;
+
+		ck_assert_int_eq(pipe(go), 0);
+		for (i = 0; i < N; i++) {
+			kids[i] = fork();
+			ck_assert_int_ge(kids[i], 0);
+			if (kids[i] == 0) {
+				char c, *err = NULL;
+				int rc;
+
+				close(go[1]);
+				/* All start together. */
+				if (read(go[0], &c, 1) < 0)
+					_exit(3);
+				rc = store_open(db, &err);
+				if (rc == 0)
+					rc = store_migrate("race", steps, 3,
+							   &err);
+				if (rc)
+					fprintf(stderr, "child: %s\n", err);
+				store_close();
+				_exit(rc ? 1 : 0);
+			}
+		}
+		close(go[0]);
+		close(go[1]); /* EOF releases them all */
+		for (i = 0; i < N; i++) {
+			waitpid(kids[i], &status, 0);
+			failures +=
+			    !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+		}
+		ck_assert_int_eq(failures, 0);
+		/* Step 2 ran once: one row. */
+		ck_assert_int_eq(sqlite3_open(db, &check), SQLITE_OK);
+		ck_assert_int_eq(sqlite3_prepare_v2(check,
+						    "SELECT count(*) FROM t1",
+						    -1, &st, NULL),
+				 SQLITE_OK);
+		ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+		ck_assert_int_eq(sqlite3_column_int(st, 0), 1);
+		sqlite3_finalize(st);
+		sqlite3_close(check);
+		free(db);
+	}
 }
 END_TEST
 
@@ -154,6 +222,7 @@ static Suite *store_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, database_files_are_created_0600);
+	tcase_add_test(tc, concurrent_first_opens_migrate_once);
 	tcase_add_test(tc, loose_database_is_refused_with_the_fix);
 	tcase_add_test(tc, daemon_refuses_a_loose_database);
 	suite_add_tcase(s, tc);
