@@ -1219,14 +1219,15 @@ static int cmd_log(struct opsbot_plugin *pl, struct opsbot_request *req,
 	got = (long)fread(buf, 1, LOG_TAIL_BYTES, f);
 	fclose(f);
 	buf[got] = '\0';
+	/* Back from the end to the start of the lines-th last line. */
 	p = buf + got;
-	while (p > buf && count <= lines) {
+	if (p > buf && p[-1] == '\n')
 		p--;
-		if (*p == '\n' && p + 1 < buf + got)
-			count++;
+	while (p > buf) {
+		if (p[-1] == '\n' && ++count == lines)
+			break;
+		p--;
 	}
-	if (count > lines)
-		p++;
 	if (from > 0 && p == buf) {
 		char *nl = strchr(p, '\n');
 
@@ -1234,7 +1235,7 @@ static int cmd_log(struct opsbot_plugin *pl, struct opsbot_request *req,
 	}
 	bot->reply_private(req, "log of job %lld %s/%s (%s):", (long long)id,
 			   r.template_name, r.build, r.state);
-	while (*p) {
+	while (*p && p < buf + got) {
 		char *nl = strchr(p, '\n'), *clean;
 
 		if (nl)

@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""The packer plugin with the real packer (1.6.6), through `opsbot run
+packer ...`: builds that succeed, fail, run in parallel and wait for a
+lock; an unknown build or builder, a template syntax error, an -only that
+matches nothing; a secret variable (never in stdout, logs, the store or
+any process's argv); Ctrl-C mid-build (clean-up logged, no packer left);
+a bot killed mid-build (the job reported interrupted, the lock free).
+Run: BUILD=build /usr/bin/python3 tests/packer/test_cli.py"""
+
+import os
+import re
+import signal
+import sqlite3
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import processes_with, wait_for  # noqa: E402
+
+
+def packer_builds(world):
+    """packer processes building a template of this world."""
+    return [p for p in processes_with(world.tdir)
+            if os.path.basename(p[1][0]) == "packer" and "build" in p[1]]
+
+
+def job_ids(text):
+    return [int(x) for x in re.findall(r"\bjob (\d+) ", text)]
+
+
+class CliTest(unittest.TestCase):
+    def setUp(self):
+        self.w = harness.World(extra={"var_file": "common/vars.json"})
+
+    def tearDown(self):
+        for pid, _ in packer_builds(self.w):
+            os.kill(pid, signal.SIGKILL)
+        self.w.cleanup()
+
+    def test_parallel_builders_ok(self):
+        p = self.w.run("build", "demo", "all", "pause=2")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        out = p.stdout
+        # both started before either ended: they ran at once
+        starts = [m.start() for m in re.finditer(r": started \(local",
+                                                 out)]
+        ends = [m.start() for m in re.finditer(r": ok \d+s", out)]
+        self.assertEqual(len(starts), 2, out)
+        self.assertEqual(len(ends), 2, out)
+        self.assertLess(max(starts), min(ends), out)
+        self.assertIn("Stored file: %s/demo-artifact.txt" % self.w.out, out)
+        self.assertIn("This is the null builder", out)
+        # one summary line for the request
+        self.assertRegex(out, r"packer demo: (nul|fil) ok \d+s, "
+                              r"(nul|fil) ok \d+s\n")
+        # provisioner stderr is shown as an error line, the build is ok
+        self.assertIn("! ==> nul: on stderr", out)
+        # the common var-file was given (packer saw its greeting)
+        self.assertIn("greeting: from the var-file, with a comma",
+                      self.w.log_text())
+        h = self.w.run("history", "demo")
+        self.assertEqual(len(re.findall(r"ok \d+s", h.stdout)), 2,
+                         h.stdout)
+
+    def test_failure_is_reported_with_the_error(self):
+        p = self.w.run("build", "fail")
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertRegex(p.stdout, r"packer job \d+ fail/broken: FAILED "
+                         r"\d+s: Script exited with non-zero exit status: 3")
+        log = self.w.log_text()
+        self.assertIn("about to fail, sorry", log)
+
+    def test_unknown_build_name_refused(self):
+        p = self.w.run("build", "demo", "nope")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("template demo has no build 'nope' (it has: nul, fil)",
+                      p.stderr)
+        self.assertFalse(os.path.exists(self.w.logs + "/job-1.log"))
+
+    def test_unknown_builder_type_fails(self):
+        p = self.w.run("build", "unknownbuilder")
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("FAILED", p.stdout)
+        self.assertIn("Unknown builder nosuchbuilder", p.stdout)
+
+    def test_template_syntax_error(self):
+        p = self.w.run("build", "broken")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("broken: template syntax error at line 2", p.stderr)
+
+    def test_only_matching_nothing_is_an_error(self):
+        p = self.w.run("build", "computed")
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("packer built nothing: no build named "
+                      "'{{user `n`}}' ran", p.stdout)
+
+    def test_undeclared_variable_and_traversal_refused(self):
+        p = self.w.run("build", "demo", "all", "nosuchvar=1")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("declares no variable 'nosuchvar'", p.stderr)
+        for name in ("../templates/demo", "/etc/passwd", ".hidden"):
+            p = self.w.run("build", name)
+            self.assertEqual(p.returncode, 1)
+            self.assertIn("no path", p.stderr)
+        self.assertEqual(self.w.run("history").stdout, "no builds yet\n")
+
+    def test_secret_never_in_output_log_store_or_argv(self):
+        secret = "hunter2-Zq8xv"
+        proc = self.w.spawn("build", "secret", "sec",
+                            "password=" + secret, "user=ops")
+        seen_argv = []
+        running = wait_for(lambda: packer_builds(self.w), 20)
+        self.assertTrue(running, "packer did not start")
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            for pid, argv in processes_with(secret):
+                if pid != proc.pid:
+                    seen_argv.append(argv)
+            time.sleep(0.05)
+        out, err = proc.communicate(60)
+        self.assertEqual(proc.returncode, 0, out + err)
+        self.assertEqual(seen_argv, [])
+        # the var-file was given to packer ...
+        self.assertIn("user ops password <sensitive>", self.w.log_text())
+        # ... and the secret went nowhere
+        self.assertNotIn(secret, out + err)
+        self.assertNotIn(secret, self.w.log_text())
+        with open(self.w.db, "rb") as f:
+            self.assertNotIn(secret.encode(), f.read())
+        # the 0600 var-file and its directory are gone
+        self.assertEqual([n for n in os.listdir(self.w.logs)
+                          if n.startswith("tmp-")], [])
+
+    def test_queue_on_one_lock(self):
+        p = self.w.run("build", "queue")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        out = p.stdout
+        a, b = job_ids(out.splitlines()[0])
+        self.assertIn("packer job %d queue/second: waiting for lock null "
+                      "(position 1)" % b, out)
+        # the second starts only after the first ended
+        end_a = out.index("packer job %d queue/first: ok" % a)
+        start_b = out.index("packer job %d queue/second: started" % b)
+        self.assertLess(end_a, start_b, out)
+
+    def test_ctrl_c_cleans_up(self):
+        proc = self.w.spawn("build", "slow")
+        self.assertTrue(wait_for(
+            lambda: "slow start" in self.w.log_text(), 30),
+            "the build did not start")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(60)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("interrupted", out)
+        log = self.w.log_text()
+        self.assertIn("Cancelling build after receiving interrupt", log)
+        self.assertIn("Cleanly cancelled builds after being interrupted",
+                      log)
+        self.assertEqual(packer_builds(self.w), [])
+        self.assertIn("interrupted", self.w.run("history").stdout)
+
+    def test_killed_bot_job_interrupted_lock_free(self):
+        proc = self.w.spawn("build", "slow")
+        self.assertTrue(wait_for(
+            lambda: "slow start" in self.w.log_text(), 30))
+        proc.kill()
+        proc.wait()
+        # what a stopped group leaves: kill it as a shutdown would have
+        for pid, _ in packer_builds(self.w):
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
+        con = sqlite3.connect(self.w.db)
+        self.assertEqual(con.execute(
+            "SELECT state FROM packer_jobs").fetchall(), [("running",)])
+        con.close()
+        h = self.w.run("history")
+        self.assertIn("interrupted: the bot stopped while it ran", h.stdout)
+        # the lock (type null) is free: a new build starts at once
+        p = self.w.run("build", "fail")
+        self.assertNotIn("waiting for lock", p.stdout)
+        self.assertIn("started", p.stdout)
+
+    def test_status_and_log(self):
+        self.w.run("build", "fail")
+        p = self.w.run("log", "1", "3")
+        self.assertEqual(p.returncode, 0)
+        lines = p.stdout.splitlines()
+        self.assertIn("log of job 1 fail/broken (failed):", lines[0])
+        self.assertEqual(len(lines), 4, p.stdout)
+        p = self.w.run("status", "1")
+        self.assertIn("FAILED", p.stdout)
+        self.assertEqual(self.w.run("status").stdout,
+                         "no builds running or waiting\n")
+        p = self.w.run("log", "99")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("no job 99", p.stderr)
+
+
+class LogCapTest(unittest.TestCase):
+    def test_log_cap(self):
+        w = harness.World(extra={"log_max": "2K"})
+        try:
+            p = w.run("build", "chatty", "c1")
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            log = w.job_log(1)
+            self.assertLess(len(log), 2048 + 200)
+            self.assertIn("[log cut at", log)
+        finally:
+            w.cleanup()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
