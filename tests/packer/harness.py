@@ -69,8 +69,8 @@ def templates(out):
                 {"type": "null", "name": "c1", "communicator": "none"},
                 {"type": "file", "name": "c2", "content": "y",
                  "target": out + "/chatty.txt"}],
-            "provisioners": [shell("echo step %d; sleep 0.15" % i)
-                             for i in range(40)]},
+            "provisioners": [shell("echo step %d; sleep 0.1" % i)
+                             for i in range(20)]},
         "unknownbuilder": {
             "builders": [{"type": "nosuchbuilder", "name": "x"}]},
         # a build name packer computes: -only with the raw name matches
