@@ -250,6 +250,17 @@ const struct tmpl_var *tmpl_var_check(const struct tmpl *t, const char *arg,
 	return v;
 }
 
+/* A var-file in the folder is no template: listed are files with
+ * "builders", and files that do not parse (so their error can be seen). */
+static int looks_like_template(const char *path)
+{
+	json_t *root = json_load_file(path, 0, NULL);
+	int yes = !root || json_object_get(root, "builders") != NULL;
+
+	json_decref(root);
+	return yes;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -284,6 +295,10 @@ int tmpl_list(const char *folder, char ***names, int *n, char **err)
 		free(perr);
 		if (!path)
 			continue;
+		if (!looks_like_template(path)) {
+			free(path);
+			continue;
+		}
 		free(path);
 		if (count == alloc) {
 			alloc = alloc ? alloc * 2 : 16;
