@@ -12,6 +12,8 @@
  *   sdk_text.h   UTF-8, and cleaning of untrusted outside text
  *   sdk_http.h   URL/form encoding, Retry-After, error causes, and an HTTP
  *                call queue with concurrency, rate limits and retries
+ *   jenkins.h    a Jenkins client on that queue: crumbs, tree= queries,
+ *                triggering and following builds, stop and cancel
  *
  * Rules: the SDK calls the host only through the `const struct opsbot_api *`
  * it is given (sdk_http.h lists which members); it keeps no global state;
@@ -21,6 +23,7 @@
 #ifndef OPSBOT_SDK_H
 #define OPSBOT_SDK_H
 
+#include "jenkins.h"
 #include "sdk_buf.h"
 #include "sdk_http.h"
 #include "sdk_json.h"
