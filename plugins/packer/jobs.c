@@ -282,3 +282,52 @@ int pk_jobs_expire_logs(struct sqlite3 *db, int64_t before,
 	sqlite3_finalize(st);
 	return n;
 }
+
+int pk_jobs_remote_open(struct sqlite3 *db,
+			void (*fn)(const struct pk_row *r, void *data),
+			void *data)
+{
+	sqlite3_stmt *st;
+	struct pk_row *rows = NULL;
+	int n = 0, alloc = 0, i;
+
+	if (sqlite3_prepare_v2(db,
+			       "SELECT " COLS " FROM packer_jobs WHERE state "
+			       "IN ('queued', 'running') AND runner != 'local' "
+			       "ORDER BY id",
+			       -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		struct pk_row r;
+
+		row_read(st, &r);
+		if (!pid_gone(r.owner_pid)) {
+			pk_row_free(&r);
+			continue;
+		}
+		if (n == alloc) {
+			alloc = alloc ? alloc * 2 : 8;
+			rows = sdk_xreallocarray(rows, (size_t)alloc,
+						 sizeof(*rows));
+		}
+		rows[n++] = r;
+	}
+	sqlite3_finalize(st);
+	for (i = 0; i < n; i++) {
+		sqlite3_stmt *up;
+
+		if (sqlite3_prepare_v2(db,
+				       "UPDATE packer_jobs SET owner_pid = ? "
+				       "WHERE id = ?",
+				       -1, &up, NULL) == SQLITE_OK) {
+			sqlite3_bind_int64(up, 1, (int64_t)getpid());
+			sqlite3_bind_int64(up, 2, rows[i].id);
+			sqlite3_step(up);
+			sqlite3_finalize(up);
+		}
+		fn(&rows[i], data);
+		pk_row_free(&rows[i]);
+	}
+	free(rows);
+	return n;
+}

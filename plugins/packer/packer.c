@@ -18,6 +18,7 @@
  * has the REFUSE unload policy, so `!plugin unload packer` names it, and a
  * shutdown lets it run for [bot] shutdown_grace and then cancels it.
  */
+#include "jenkins.h"
 #include "opsbot.h"
 #include "opsbot_sdk.h"
 #include "packer.h"
@@ -47,12 +48,23 @@ static int64_t expire_timer;
 /* The configuration, copied (host strings die with reconfigure()). */
 static struct {
 	char *templates, *packer, *channel, *log_dir;
-	long long progress_ms, timeout_ms, grace_ms, keep_ms;
+	long long progress_ms, timeout_ms, grace_ms, keep_ms, poll_ms;
+	uint32_t rng;
 	uint64_t log_max;
 	int error_burst, lock_slots;
 } cfg;
 
 struct lock;
+
+/* A Jenkins server of [plugin.packer.jenkins.<name>]. */
+struct server {
+	char *name;
+	struct sdk_jenkins j;
+	struct server *next;
+};
+
+static struct sdk_http_queue httpq;
+static struct server *servers;
 
 /* One request: `build` with its builders, variables and secrets. */
 struct request {
@@ -90,6 +102,13 @@ struct job {
 	char *log_path;
 	struct sdk_bucket errors;
 	char key[32];
+	/* the Jenkins runner */
+	struct server *srv;
+	char *jjob;	/* the Jenkins job's full name */
+	long queue_id, number;
+	char *url, *why;
+	int64_t timer;
+	int poll_errors, outage, in_call;
 	struct job *next;	/* all jobs in memory */
 	struct job *next_queued;
 };
@@ -254,6 +273,8 @@ static int cfg_read(char **err)
 	cfg.timeout_ms = bot->config_duration_ms(self, NULL, "timeout");
 	cfg.grace_ms = bot->config_duration_ms(self, NULL, "kill_grace");
 	cfg.keep_ms = bot->config_duration_ms(self, NULL, "log_keep");
+	cfg.poll_ms = bot->config_duration_ms(self, NULL, "jenkins_poll");
+	cfg.rng = sdk_random_seed();
 	cfg.error_burst = (int)bot->config_int(self, NULL, "error_burst");
 	cfg.lock_slots = (int)bot->config_int(self, NULL, "lock_slots");
 	return 0;
@@ -391,6 +412,9 @@ static void job_free(struct job *j)
 	free(j->build);
 	free(j->type);
 	free(j->runner);
+	free(j->jjob);
+	free(j->url);
+	free(j->why);
 	free(j);
 }
 
@@ -750,6 +774,350 @@ static int job_submit_local(struct job *j)
 	return queue_position(j);
 }
 
+/* ---- the Jenkins runner ---- */
+
+#define POLL_MAX_MS (5 * 60 * 1000L)
+
+static struct server *server_find(const char *name, size_t len)
+{
+	for (struct server *v = servers; v; v = v->next)
+		if (strlen(v->name) == len && !strncmp(v->name, name, len))
+			return v;
+	return NULL;
+}
+
+/* "jenkins:<server>/<job>" -> the server and the job; NULL with *err. */
+static struct server *jenkins_target(const char *runner, const char **job,
+				     char **err)
+{
+	const char *s = runner + 8, *slash = strchr(s, '/');
+	struct server *v;
+
+	if (strncmp(runner, "jenkins:", 8) || !slash || slash == s ||
+	    !slash[1]) {
+		*err = sdk_xasprintf("runner %s: write jenkins:<server>/<job>",
+				     runner);
+		return NULL;
+	}
+	v = server_find(s, (size_t)(slash - s));
+	if (!v) {
+		*err = sdk_xasprintf("runner %s: no [plugin.packer.jenkins.%.*s]",
+				     runner, (int)(slash - s), s);
+		return NULL;
+	}
+	*job = slash + 1;
+	return v;
+}
+
+static void jenkins_persist(struct job *j)
+{
+	char remote[512];
+
+	if (j->number)
+		snprintf(remote, sizeof(remote), "build %ld %s", j->number,
+			 j->url ? j->url : "");
+	else
+		snprintf(remote, sizeof(remote), "queue %ld", j->queue_id);
+	if (pk_job_set_remote(db(), j->id, remote) < 0)
+		bot->log(self, OPSBOT_LOG_ERROR, "job %lld: store: %s",
+			 (long long)j->id, sqlite3_errmsg(db()));
+}
+
+static void jenkins_poll_later(struct job *j);
+
+/* A poll failed for a reason other than an answer about the build: one
+ * notice when the outage starts, then backoff. */
+static void jenkins_outage(struct job *j, const char *error)
+{
+	j->poll_errors++;
+	if (!j->outage) {
+		char *clean = pmr_clean_line(error, TEXT_MAX);
+
+		j->outage = 1;
+		announce(j->rq,
+			 "packer job %lld %s/%s: cannot reach jenkins %s (%s); "
+			 "still following it, retrying with backoff",
+			 (long long)j->id, j->rq->template_name, j->build,
+			 j->srv->name, clean);
+		free(clean);
+	}
+	jenkins_poll_later(j);
+}
+
+static void jenkins_reached(struct job *j)
+{
+	if (j->outage)
+		announce(j->rq,
+			 "packer job %lld %s/%s: jenkins %s answers again",
+			 (long long)j->id, j->rq->template_name, j->build,
+			 j->srv->name);
+	j->outage = 0;
+	j->poll_errors = 0;
+}
+
+static void jenkins_progress(struct job *j, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void jenkins_progress(struct job *j, const char *fmt, ...)
+{
+	struct sdk_buf b = SDK_BUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	sdk_buf_vaddf(&b, fmt, ap);
+	va_end(ap);
+	if (j->rq->req)
+		announce(j->rq, "job %lld %s: %s", (long long)j->id, j->build,
+			 sdk_buf_str(&b));
+	else
+		bot->say_progress(self, j->rq->target, j->key,
+				  cfg.progress_ms, "packer job %lld %s/%s: %s",
+				  (long long)j->id, j->rq->template_name,
+				  j->build, sdk_buf_str(&b));
+	sdk_buf_release(&b);
+}
+
+static void on_build(const char *error, const struct sdk_jenkins_build *b,
+		     void *data)
+{
+	struct job *j = data;
+	char detail[600];
+
+	j->in_call = 0;
+	if (error && !strcmp(error, "cancelled"))
+		return; /* unloading: followed again after the next start */
+	if (error) {
+		jenkins_outage(j, error);
+		return;
+	}
+	jenkins_reached(j);
+	if (b->building || b->result == SDK_JENKINS_NONE) {
+		jenkins_poll_later(j);
+		return;
+	}
+	snprintf(detail, sizeof(detail), "jenkins %s build %ld%s%s",
+		 j->srv->name, j->number, j->url ? " " : "",
+		 j->url ? j->url : "");
+	switch (b->result) {
+	case SDK_JENKINS_SUCCESS:
+		job_end(j, "ok", 1, "ok", detail);
+		break;
+	case SDK_JENKINS_ABORTED:
+		if (j->user_cancel)
+			job_end(j, "cancelled", 0, "cancelled", detail);
+		else
+			job_end(j, "failed", 0, "ABORTED", detail);
+		break;
+	default: {
+		char more[700];
+
+		snprintf(more, sizeof(more), "%s (%s)", detail,
+			 sdk_jenkins_result_name(b->result));
+		job_end(j, "failed", 0, "FAILED", more);
+	}
+	}
+}
+
+static void on_item(const char *error, long code,
+		    const struct sdk_jenkins_item *it, void *data)
+{
+	struct job *j = data;
+
+	j->in_call = 0;
+	if (error && !strcmp(error, "cancelled"))
+		return;
+	if (error && code == 404) {
+		job_end(j, "failed", 0, "FAILED",
+			"Jenkins forgot the queue item before its build was "
+			"seen (queue items are kept ~5 min)");
+		return;
+	}
+	if (error) {
+		jenkins_outage(j, error);
+		return;
+	}
+	jenkins_reached(j);
+	if (it->state == SDK_JENKINS_ITEM_CANCELLED) {
+		job_end(j, "cancelled", 0, "cancelled",
+			"the Jenkins queue item was cancelled");
+		return;
+	}
+	if (it->state == SDK_JENKINS_ITEM_STARTED) {
+		j->number = it->number;
+		free(j->url);
+		j->url = it->url ? pmr_clean_line(it->url, 300) : NULL;
+		jenkins_persist(j);
+		jenkins_progress(j, "running as jenkins %s build %ld %s",
+				 j->srv->name, j->number, j->url ? j->url : "");
+	} else if (it->why && (!j->why || strcmp(j->why, it->why))) {
+		free(j->why);
+		j->why = pmr_clean_line(it->why, 200);
+		jenkins_progress(j, "waiting in the Jenkins queue: %s",
+				 j->why);
+	}
+	jenkins_poll_later(j);
+}
+
+static long on_poll(struct opsbot_plugin *pl, int status, void *data)
+{
+	struct job *j = data;
+
+	j->timer = 0;
+	if (status != OPSBOT_OK)
+		return OPSBOT_TIMER_STOP; /* unloading */
+	if (cfg.timeout_ms &&
+	    bot->now_ms() - j->started_ms > cfg.timeout_ms) {
+		job_end(j, "timeout", 0, "TIMED OUT",
+			"stopped following it (the Jenkins build may go on)");
+		return OPSBOT_TIMER_STOP;
+	}
+	j->in_call = 1;
+	if (j->number)
+		sdk_jenkins_build(&j->srv->j, j->jjob, j->number, on_build, j);
+	else
+		sdk_jenkins_queue_item(&j->srv->j, j->queue_id, on_item, j);
+	return OPSBOT_TIMER_STOP;
+}
+
+static void jenkins_poll_later(struct job *j)
+{
+	long delay = (long)cfg.poll_ms;
+	int64_t id;
+
+	if (j->poll_errors)
+		delay = sdk_backoff_ms(j->poll_errors, (long)cfg.poll_ms,
+				       POLL_MAX_MS, &cfg.rng);
+	id = bot->timer_start(self, delay, on_poll, j);
+	j->timer = id > 0 ? id : 0;
+}
+
+static void on_cancel_sent(const char *error, long code, void *data)
+{
+	struct job *j = data;
+
+	if (!error || !strcmp(error, "cancelled") || !job_find(j->id))
+		return;
+	announce(j->rq, "packer job %lld: Jenkins refused the cancel: %s",
+		 (long long)j->id, error);
+}
+
+static void jenkins_cancel(struct job *j)
+{
+	if (j->number)
+		sdk_jenkins_stop(&j->srv->j, j->jjob, j->number,
+				 on_cancel_sent, j);
+	else if (j->queue_id)
+		sdk_jenkins_cancel_item(&j->srv->j, j->queue_id,
+					on_cancel_sent, j);
+	/* else the trigger is out: cancelled when its answer comes */
+}
+
+static void on_trigger(const char *error, long code,
+		       const struct sdk_jenkins_queued *q, void *data)
+{
+	struct job *j = data;
+
+	j->in_call = 0;
+	if (error && !strcmp(error, "cancelled"))
+		return; /* the row stays queued without a remote: at the
+			   next start it is reported, never sent again */
+	if (error) {
+		job_end(j, "failed", 0, "FAILED", error);
+		return;
+	}
+	j->queue_id = q->queue_id;
+	jenkins_persist(j);
+	if (pk_job_started(db(), j->id, NULL) < 0)
+		bot->log(self, OPSBOT_LOG_ERROR, "job %lld: store: %s",
+			 (long long)j->id, sqlite3_errmsg(db()));
+	announce(j->rq,
+		 "packer job %lld %s/%s: queued on jenkins %s/%s (queue item "
+		 "%ld%s)",
+		 (long long)j->id, j->rq->template_name, j->build, j->srv->name,
+		 j->jjob, j->queue_id,
+		 q->existing ? ", the same build was already queued" : "");
+	if (j->user_cancel)
+		jenkins_cancel(j);
+	jenkins_poll_later(j);
+}
+
+static void job_submit_jenkins(struct job *j)
+{
+	char *err = NULL, label[160];
+	const char *jjob;
+	const char *params[4];
+
+	j->srv = jenkins_target(j->runner, &jjob, &err);
+	if (!j->srv) {
+		job_end(j, "failed", 0, "FAILED", err);
+		free(err);
+		return;
+	}
+	j->jjob = sdk_xstrdup(jjob);
+	j->phase = RUNNING;
+	j->started_ms = bot->now_ms();
+	snprintf(label, sizeof(label), "packer-%s", j->build);
+	params[0] = "machine";
+	params[1] = j->rq->template_name;
+	params[2] = "builderlabel";
+	params[3] = label;
+	j->in_call = 1;
+	sdk_jenkins_trigger(&j->srv->j, j->jjob, params, 2, on_trigger, j);
+}
+
+static void servers_free(void)
+{
+	while (servers) {
+		struct server *v = servers;
+
+		servers = v->next;
+		sdk_jenkins_free(&v->j);
+		free(v->name);
+		free(v);
+	}
+}
+
+static int servers_setup(char **err)
+{
+	struct sdk_http_options o = {.concurrency = 4,
+				     .max_attempts = 2,
+				     .backoff_base_ms = 500,
+				     .backoff_max_ms = 5000,
+				     .timeout_ms = 30000};
+	int n = bot->config_section_count(self, "jenkins");
+
+	sdk_http_queue_init(&httpq, self, bot, &o);
+	for (int i = 0; i < n; i++) {
+		const char *name = bot->config_section_name(self, "jenkins", i);
+		char section[80];
+		struct server *v = sdk_xcalloc(1, sizeof(*v));
+		struct sdk_http_service svc = {.name = "jenkins"};
+		struct sdk_jenkins_config jc = {0};
+		struct sdk_buf e = SDK_BUF_INIT;
+
+		snprintf(section, sizeof(section), "jenkins.%s", name);
+		v->name = sdk_xstrdup(name);
+		v->next = servers;
+		servers = v;
+		jc.name = name;
+		jc.url = bot->config_string(self, section, "url");
+		jc.user = bot->config_string(self, section, "user");
+		jc.token = bot->config_secret(self, section, "token");
+		jc.password = bot->config_secret(self, section, "password");
+		jc.service = sdk_http_service_add(&httpq, &svc);
+		if (jc.service < 0 ||
+		    sdk_jenkins_init(&v->j, &httpq, &jc, &e) < 0) {
+			*err = sdk_xasprintf("[plugin.packer.jenkins.%s]: %s",
+					     name,
+					     jc.service < 0
+						 ? "too many Jenkins servers"
+						 : sdk_buf_str(&e));
+			sdk_buf_release(&e);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* ---- commands ---- */
 
 static int reply_err(struct opsbot_request *req, const char *what, char *err)
@@ -993,11 +1361,17 @@ static int cmd_build(struct opsbot_plugin *pl, struct opsbot_request *req,
 		resolve_var_files(rq, &err);
 	for (i = 0; !err && i < nb; i++) {
 		const char *runner = runner_for(builds[i]->name, builds[i]->type);
+		const char *jj;
 
-		if (strcmp(runner, "local"))
-			err = sdk_xasprintf("build %s runs on %s, and this bot "
-					    "has no Jenkins runner",
-					    builds[i]->name, runner);
+		if (!strcmp(runner, "local"))
+			continue;
+		if (!jenkins_target(runner, &jj, &err))
+			break;
+		if (rq->nvars || rq->nsecrets)
+			err = sdk_xasprintf(
+			    "build %s runs on %s, which takes no variables "
+			    "(only machine and builderlabel)",
+			    builds[i]->name, runner);
 	}
 	if (err) {
 		request_free(rq);
@@ -1020,7 +1394,8 @@ static int cmd_build(struct opsbot_plugin *pl, struct opsbot_request *req,
 		j->rq = rq;
 		j->build = sdk_xstrdup(builds[i]->name);
 		j->type = sdk_xstrdup(builds[i]->type);
-		j->runner = sdk_xstrdup("local");
+		j->runner =
+		    sdk_xstrdup(runner_for(builds[i]->name, builds[i]->type));
 		j->id = pk_job_insert(db(), rq->id, rq->template_name, j->build,
 				      j->runner, who, rq->target);
 		if (j->id < 0) {
@@ -1071,6 +1446,10 @@ static int cmd_build(struct opsbot_plugin *pl, struct opsbot_request *req,
 
 			if (!j)
 				continue;
+			if (strcmp(j->runner, "local")) {
+				job_submit_jenkins(j);
+				continue;
+			}
 			pos = job_submit_local(j);
 			if (pos > 0)
 				announce(j->rq,
@@ -1123,6 +1502,21 @@ static int cmd_status(struct opsbot_plugin *pl, struct opsbot_request *req,
 		if (parse_job_id(req, req->argv[0], &id) < 0)
 			return OPSBOT_ERR;
 		j = job_find(id);
+		if (j && j->srv) {
+			char dur[32];
+
+			fmt_duration(dur, sizeof(dur),
+				     bot->now_ms() - j->started_ms);
+			bot->reply(req, "job %lld %s/%s: on jenkins %s for %s, %s"
+					"%s%s",
+				   (long long)id, j->rq->template_name,
+				   j->build, j->srv->name, dur,
+				   j->number ? "building " : "queued",
+				   j->number && j->url ? j->url : "",
+				   j->outage ? " (jenkins unreachable now)"
+					     : "");
+			return OPSBOT_OK;
+		}
 		if (j && j->phase == RUNNING) {
 			char dur[32];
 
@@ -1158,7 +1552,12 @@ static int cmd_status(struct opsbot_plugin *pl, struct opsbot_request *req,
 		if (j->phase == RUNNING)
 			fmt_duration(dur, sizeof(dur),
 				     bot->now_ms() - j->started_ms);
-		if (j->phase == RUNNING)
+		if (j->srv)
+			bot->reply(req, "job %lld %s/%s: on jenkins %s, %s",
+				   (long long)j->id, j->rq->template_name,
+				   j->build, j->srv->name,
+				   j->number ? "building" : "queued");
+		else if (j->phase == RUNNING)
 			bot->reply(req, "job %lld %s/%s: running %s; %s",
 				   (long long)j->id, j->rq->template_name,
 				   j->build, dur,
@@ -1290,6 +1689,16 @@ static int cmd_cancel(struct opsbot_plugin *pl, struct opsbot_request *req,
 		job_end(j, "cancelled", 0, "cancelled", "before it started");
 		return OPSBOT_OK;
 	}
+	if (j->srv) {
+		jenkins_cancel(j);
+		bot->reply(req,
+			   "cancelling job %lld on jenkins %s (%s); its end "
+			   "follows",
+			   (long long)id, j->srv->name,
+			   j->number ? "stopping the build"
+				     : "cancelling the queue item");
+		return OPSBOT_OK;
+	}
 	fmt_duration(grace, sizeof(grace), cfg.grace_ms);
 	if (bot->cancel(self, j->proc) != OPSBOT_OK) {
 		bot->reply_error(req, "packer: job %lld is ending already",
@@ -1365,6 +1774,56 @@ static long on_expire(struct opsbot_plugin *pl, int status, void *data)
 	return 3600 * 1000L;
 }
 
+/* A Jenkins job of a previous life: followed again from what was stored. */
+static void resume_row(const struct pk_row *r, void *data)
+{
+	struct request *rq = sdk_xcalloc(1, sizeof(*rq));
+	struct job *j = sdk_xcalloc(1, sizeof(*j));
+	const char *jj;
+	char *err = NULL, url[400] = "";
+	long n = 0;
+
+	rq->id = r->request;
+	rq->template_name = sdk_xstrdup(r->template_name);
+	rq->target = sdk_xstrdup_or_null(r->target);
+	rq->njobs = rq->left = 1;
+	j->id = r->id;
+	j->rq = rq;
+	j->build = sdk_xstrdup(r->build);
+	j->type = sdk_xstrdup("");
+	j->runner = sdk_xstrdup(r->runner);
+	snprintf(j->key, sizeof(j->key), "job-%lld", (long long)j->id);
+	j->next = jobs;
+	jobs = j;
+	j->started_ms = bot->now_ms() -
+			((int64_t)time(NULL) - r->started) * 1000;
+	j->srv = jenkins_target(r->runner, &jj, &err);
+	if (!j->srv) {
+		job_end(j, "failed", 0, "FAILED", err);
+		free(err);
+		return;
+	}
+	j->jjob = sdk_xstrdup(jj);
+	j->phase = RUNNING;
+	if (r->remote && sscanf(r->remote, "build %ld %399s", &n, url) >= 1) {
+		j->number = n;
+		j->url = url[0] ? sdk_xstrdup(url) : NULL;
+	} else if (r->remote && sscanf(r->remote, "queue %ld", &n) == 1) {
+		j->queue_id = n;
+	} else {
+		/* The trigger was out when the bot stopped: never sent
+		 * again blindly (it may have queued a build). */
+		job_end(j, "failed", 0, "unknown",
+			"the bot stopped while it asked Jenkins; look there "
+			"before building again");
+		return;
+	}
+	announce(rq, "packer job %lld %s/%s: following it on jenkins %s "
+		     "again after a restart",
+		 (long long)j->id, rq->template_name, j->build, j->srv->name);
+	jenkins_poll_later(j);
+}
+
 static int check_setup(void)
 {
 	struct stat st;
@@ -1430,14 +1889,22 @@ static int packer_init(struct opsbot_plugin *p, const struct opsbot_api *api)
 	}
 	if (bot->store_migrate(self, pk_schema, pk_schema_count) != OPSBOT_OK)
 		return OPSBOT_ERR;
+	if (servers_setup(&err) < 0) {
+		bot->log(self, OPSBOT_LOG_ERROR, "%s", err);
+		free(err);
+		servers_free();
+		return OPSBOT_ERR;
+	}
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (bot->command_add(self, &commands[i]) != OPSBOT_OK)
 			return OPSBOT_ERR;
 	/* Builds a previous life left running: their groups were stopped
 	 * at its shutdown (or died with it); their locks are free. */
 	pk_jobs_interrupt_stale(db(), announce_stale, NULL);
-	if (bot->mode() == OPSBOT_MODE_DAEMON)
+	if (bot->mode() == OPSBOT_MODE_DAEMON) {
 		expire_timer = bot->timer_start(self, 1000, on_expire, NULL);
+		pk_jobs_remote_open(db(), resume_row, NULL);
+	}
 	return OPSBOT_OK;
 }
 
@@ -1460,6 +1927,19 @@ static int packer_reconfigure(struct opsbot_plugin *p)
 
 static void packer_fini(struct opsbot_plugin *p)
 {
+	/* Jenkins follows (and local jobs that never started) end with the
+	 * plugin; their rows stay open for the next start. */
+	while (jobs) {
+		struct request *rq = jobs->rq;
+		int last = --rq->left == 0;
+
+		job_free(jobs);
+		if (last)
+			request_free(rq);
+	}
+	if (httpq.api)
+		sdk_http_queue_cancel_all(&httpq);
+	servers_free();
 	while (locks) {
 		struct lock *l = locks;
 
@@ -1497,6 +1977,10 @@ static const struct opsbot_config_key config_keys[] = {
 		      7 * 86400000LL, "a build running longer is cancelled"),
     OPSBOT_CONFIG_KEY("kill_grace", OPSBOT_CONFIG_DURATION, "2m", 0, 100,
 		      86400000, "clean-up time after SIGINT before SIGKILL"),
+    OPSBOT_CONFIG_KEY("jenkins_poll", OPSBOT_CONFIG_DURATION, "10s", 0, 100,
+		      3600000,
+		      "how often a Jenkins build is polled (backoff while "
+		      "Jenkins cannot be reached)"),
     OPSBOT_CONFIG_KEY("log_dir", OPSBOT_CONFIG_STRING, "packer-logs", 0, 0, 0,
 		      "where each job's log is kept (0700)"),
     OPSBOT_CONFIG_KEY("log_max", OPSBOT_CONFIG_STRING, "10M", 0, 0, 0,
@@ -1512,7 +1996,26 @@ static const struct opsbot_config_key template_keys[] = {
     OPSBOT_CONFIG_END,
 };
 
+static const struct opsbot_config_key jenkins_keys[] = {
+    OPSBOT_CONFIG_KEY("url", OPSBOT_CONFIG_STRING, NULL,
+		      OPSBOT_CONFIG_REQUIRED | OPSBOT_CONFIG_RELOAD, 0, 0,
+		      "the server's root, with its context path"),
+    OPSBOT_CONFIG_KEY("user", OPSBOT_CONFIG_STRING, NULL, OPSBOT_CONFIG_RELOAD,
+		      0, 0, "the user"),
+    OPSBOT_CONFIG_KEY("token", OPSBOT_CONFIG_SECRET, NULL,
+		      OPSBOT_CONFIG_RELOAD, 0, 0,
+		      "the user's API token (no CSRF crumb needed)"),
+    OPSBOT_CONFIG_KEY("password", OPSBOT_CONFIG_SECRET, NULL,
+		      OPSBOT_CONFIG_RELOAD, 0, 0,
+		      "or a password (POSTs then carry a crumb)"),
+    OPSBOT_CONFIG_END,
+};
+
 static const struct opsbot_config_section config_sections[] = {
+    {.size = sizeof(struct opsbot_config_section),
+     .kind = "jenkins",
+     .help = "a Jenkins server for runner = <build>=jenkins:<name>/<job>",
+     .keys = jenkins_keys},
     {.size = sizeof(struct opsbot_config_section),
      .kind = "template",
      .help = "settings of one template (by its name)",

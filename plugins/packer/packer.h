@@ -46,6 +46,13 @@ void pk_row_free(struct pk_row *r);
 int pk_jobs_interrupt_stale(struct sqlite3 *db,
 			    void (*fn)(const struct pk_row *r, void *data),
 			    void *data);
+/*
+ * Remote (Jenkins) jobs left queued or running by a bot that is gone:
+ * taken over (owner_pid = ours), fn called for each.  How many, or -1.
+ */
+int pk_jobs_remote_open(struct sqlite3 *db,
+			void (*fn)(const struct pk_row *r, void *data),
+			void *data);
 /* The newest jobs (of template_name, or all if NULL), up to limit. */
 int pk_jobs_recent(struct sqlite3 *db, const char *template_name, int limit,
 		   void (*fn)(const struct pk_row *r, void *data), void *data);
