@@ -36,7 +36,7 @@ const char *const pk_schema[] = {
 const int pk_schema_count = 1;
 
 #define COLS                                                                   \
-	"id, request, template, build, runner, state, asker, target, "       \
+	"id, request, template, build, runner, state, asker, target, "         \
 	"result, log_path, remote, created, started, finished, owner_pid"
 
 static char *col(sqlite3_stmt *st, int i)
@@ -169,8 +169,9 @@ int pk_job_load(struct sqlite3 *db, int64_t id, struct pk_row *r)
 	int rc = -1;
 
 	memset(r, 0, sizeof(*r));
-	if (sqlite3_prepare_v2(db, "SELECT " COLS " FROM packer_jobs WHERE "
-				   "id = ?",
+	if (sqlite3_prepare_v2(db,
+			       "SELECT " COLS " FROM packer_jobs WHERE "
+			       "id = ?",
 			       -1, &st, NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_bind_int64(st, 1, id);
@@ -233,10 +234,11 @@ int pk_jobs_recent(struct sqlite3 *db, const char *template_name, int limit,
 	sqlite3_stmt *st;
 	int n = 0;
 
-	if (sqlite3_prepare_v2(db,
-			       "SELECT " COLS " FROM packer_jobs WHERE ?1 IS "
-			       "NULL OR template = ?1 ORDER BY id DESC LIMIT ?2",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		db,
+		"SELECT " COLS " FROM packer_jobs WHERE ?1 IS "
+		"NULL OR template = ?1 ORDER BY id DESC LIMIT ?2",
+		-1, &st, NULL) != SQLITE_OK)
 		return -1;
 	if (template_name)
 		sqlite3_bind_text(st, 1, template_name, -1, SQLITE_TRANSIENT);

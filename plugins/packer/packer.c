@@ -77,7 +77,7 @@ struct request {
 	char **secrets; /* values to redact */
 	int nsecrets;
 	char *secret_dir, *secret_file; /* 0600 var-file of secrets */
-	char **var_files; /* resolved -var-file paths */
+	char **var_files;		/* resolved -var-file paths */
 	int nvar_files;
 	char *template_path, *template_dir;
 	struct sdk_buf summary;
@@ -104,12 +104,12 @@ struct job {
 	char key[32];
 	/* the Jenkins runner */
 	struct server *srv;
-	char *jjob;	/* the Jenkins job's full name */
+	char *jjob; /* the Jenkins job's full name */
 	long queue_id, number;
 	char *url, *why;
 	int64_t timer;
 	int poll_errors, outage, in_call;
-	struct job *next;	/* all jobs in memory */
+	struct job *next; /* all jobs in memory */
 	struct job *next_queued;
 };
 
@@ -171,8 +171,7 @@ static char *redact(const struct request *rq, const char *text)
 	return sdk_buf_detach(&b);
 }
 
-static void asker_name(const struct opsbot_request *req, char *out,
-		       size_t size)
+static void asker_name(const struct opsbot_request *req, char *out, size_t size)
 {
 	if (req->account)
 		snprintf(out, size, "%s", req->account);
@@ -481,8 +480,8 @@ static void request_job_ended(struct request *rq, struct job *j, int ok,
 /* Verdict, final line, ledger, lock; then the next in the queue. */
 static void lock_release(struct lock *l);
 
-static void job_end(struct job *j, const char *state, int ok,
-		    const char *word, const char *detail)
+static void job_end(struct job *j, const char *state, int ok, const char *word,
+		    const char *detail)
 {
 	char dur[32], *result;
 	int64_t ms = j->started_ms ? bot->now_ms() - j->started_ms : 0;
@@ -549,27 +548,24 @@ static void on_line(const struct pmr_line *l, void *data)
 		/* `opsbot run`: every step and error, as it comes. */
 		if (kind == PMR_SAY || kind == PMR_ERROR)
 			announce(rq, "job %lld %s: %s%s", (long long)j->id,
-				 j->build, kind == PMR_ERROR ? "! " : "",
-				 text);
+				 j->build, kind == PMR_ERROR ? "! " : "", text);
 		return;
 	}
 	if (kind == PMR_ERROR &&
 	    sdk_bucket_take(&j->errors, bot->now_ms()) == 0) {
 		char *clean = redact(rq, text);
 
-		bot->say_grouped(self, rq->target, "packer",
-				 "packer job %lld %s/%s: ! %s",
-				 (long long)j->id, rq->template_name, j->build,
-				 clean);
+		bot->say_grouped(
+		    self, rq->target, "packer", "packer job %lld %s/%s: ! %s",
+		    (long long)j->id, rq->template_name, j->build, clean);
 		free(clean);
 	} else if (kind == PMR_SAY || kind == PMR_ERROR) {
 		char *clean = redact(rq, text);
 
 		bot->say_progress(self, rq->target, j->key, cfg.progress_ms,
 				  "packer job %lld %s/%s: %s%s",
-				  (long long)j->id, rq->template_name,
-				  j->build, kind == PMR_ERROR ? "! " : "",
-				  clean);
+				  (long long)j->id, rq->template_name, j->build,
+				  kind == PMR_ERROR ? "! " : "", clean);
 		free(clean);
 	}
 }
@@ -614,7 +610,8 @@ static void on_process(struct opsbot_plugin *pl,
 	} else {
 		switch (pmr_build_verdict(&j->out, ev->exit_code)) {
 		case PMR_OK:
-			job_end(j, "ok", 1, "ok", sdk_buf_str(&j->out.artifacts));
+			job_end(j, "ok", 1, "ok",
+				sdk_buf_str(&j->out.artifacts));
 			break;
 		case PMR_NOTHING:
 			snprintf(detail, sizeof(detail),
@@ -633,8 +630,7 @@ static void on_process(struct opsbot_plugin *pl,
 					sdk_buf_addf(&b, "%s%s", i ? " | " : "",
 						     j->out.last_errors[i]);
 			if (!b.len)
-				sdk_buf_addf(&b, "exit code %d",
-					     ev->exit_code);
+				sdk_buf_addf(&b, "exit code %d", ev->exit_code);
 			job_end(j, "failed", 0, "FAILED", sdk_buf_str(&b));
 			sdk_buf_release(&b);
 			break;
@@ -655,13 +651,12 @@ static int job_start_local(struct job *j, char **err)
 	int n = 0, i, fd;
 	int64_t id;
 
-	j->log_path = sdk_xasprintf("%s/job-%lld.log", cfg.log_dir,
-				    (long long)j->id);
-	fd = open(j->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-		  0600);
+	j->log_path =
+	    sdk_xasprintf("%s/job-%lld.log", cfg.log_dir, (long long)j->id);
+	fd = open(j->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0 || !(j->log = fdopen(fd, "w"))) {
-		*err = sdk_xasprintf("cannot write the log %s: %s",
-				     j->log_path, strerror(errno));
+		*err = sdk_xasprintf("cannot write the log %s: %s", j->log_path,
+				     strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -737,7 +732,8 @@ static void job_go(struct job *j)
 static void lock_release(struct lock *l)
 {
 	l->used--;
-	while (l->queue && l->used < (cfg.lock_slots > 0 ? cfg.lock_slots : 1)) {
+	while (l->queue &&
+	       l->used < (cfg.lock_slots > 0 ? cfg.lock_slots : 1)) {
 		struct job *next = l->queue;
 
 		l->queue = next->next_queued;
@@ -801,8 +797,9 @@ static struct server *jenkins_target(const char *runner, const char **job,
 	}
 	v = server_find(s, (size_t)(slash - s));
 	if (!v) {
-		*err = sdk_xasprintf("runner %s: no [plugin.packer.jenkins.%.*s]",
-				     runner, (int)(slash - s), s);
+		*err =
+		    sdk_xasprintf("runner %s: no [plugin.packer.jenkins.%.*s]",
+				  runner, (int)(slash - s), s);
 		return NULL;
 	}
 	*job = slash + 1;
@@ -869,10 +866,10 @@ static void jenkins_progress(struct job *j, const char *fmt, ...)
 		announce(j->rq, "job %lld %s: %s", (long long)j->id, j->build,
 			 sdk_buf_str(&b));
 	else
-		bot->say_progress(self, j->rq->target, j->key,
-				  cfg.progress_ms, "packer job %lld %s/%s: %s",
-				  (long long)j->id, j->rq->template_name,
-				  j->build, sdk_buf_str(&b));
+		bot->say_progress(self, j->rq->target, j->key, cfg.progress_ms,
+				  "packer job %lld %s/%s: %s", (long long)j->id,
+				  j->rq->template_name, j->build,
+				  sdk_buf_str(&b));
 	sdk_buf_release(&b);
 }
 
@@ -951,8 +948,7 @@ static void on_item(const char *error, long code,
 	} else if (it->why && (!j->why || strcmp(j->why, it->why))) {
 		free(j->why);
 		j->why = pmr_clean_line(it->why, 200);
-		jenkins_progress(j, "waiting in the Jenkins queue: %s",
-				 j->why);
+		jenkins_progress(j, "waiting in the Jenkins queue: %s", j->why);
 	}
 	jenkins_poll_later(j);
 }
@@ -964,8 +960,7 @@ static long on_poll(struct opsbot_plugin *pl, int status, void *data)
 	j->timer = 0;
 	if (status != OPSBOT_OK)
 		return OPSBOT_TIMER_STOP; /* unloading */
-	if (cfg.timeout_ms &&
-	    bot->now_ms() - j->started_ms > cfg.timeout_ms) {
+	if (cfg.timeout_ms && bot->now_ms() - j->started_ms > cfg.timeout_ms) {
 		job_end(j, "timeout", 0, "TIMED OUT",
 			"stopped following it (the Jenkins build may go on)");
 		return OPSBOT_TIMER_STOP;
@@ -1003,11 +998,11 @@ static void on_cancel_sent(const char *error, long code, void *data)
 static void jenkins_cancel(struct job *j)
 {
 	if (j->number)
-		sdk_jenkins_stop(&j->srv->j, j->jjob, j->number,
-				 on_cancel_sent, j);
+		sdk_jenkins_stop(&j->srv->j, j->jjob, j->number, on_cancel_sent,
+				 j);
 	else if (j->queue_id)
-		sdk_jenkins_cancel_item(&j->srv->j, j->queue_id,
-					on_cancel_sent, j);
+		sdk_jenkins_cancel_item(&j->srv->j, j->queue_id, on_cancel_sent,
+					j);
 	/* else the trigger is out: cancelled when its answer comes */
 }
 
@@ -1106,11 +1101,10 @@ static int servers_setup(char **err)
 		jc.service = sdk_http_service_add(&httpq, &svc);
 		if (jc.service < 0 ||
 		    sdk_jenkins_init(&v->j, &httpq, &jc, &e) < 0) {
-			*err = sdk_xasprintf("[plugin.packer.jenkins.%s]: %s",
-					     name,
-					     jc.service < 0
-						 ? "too many Jenkins servers"
-						 : sdk_buf_str(&e));
+			*err = sdk_xasprintf(
+			    "[plugin.packer.jenkins.%s]: %s", name,
+			    jc.service < 0 ? "too many Jenkins servers"
+					   : sdk_buf_str(&e));
 			sdk_buf_release(&e);
 			return -1;
 		}
@@ -1360,7 +1354,8 @@ static int cmd_build(struct opsbot_plugin *pl, struct opsbot_request *req,
 	if (!err)
 		resolve_var_files(rq, &err);
 	for (i = 0; !err && i < nb; i++) {
-		const char *runner = runner_for(builds[i]->name, builds[i]->type);
+		const char *runner =
+		    runner_for(builds[i]->name, builds[i]->type);
 		const char *jj;
 
 		if (!strcmp(runner, "local"))
@@ -1507,8 +1502,9 @@ static int cmd_status(struct opsbot_plugin *pl, struct opsbot_request *req,
 
 			fmt_duration(dur, sizeof(dur),
 				     bot->now_ms() - j->started_ms);
-			bot->reply(req, "job %lld %s/%s: on jenkins %s for %s, %s"
-					"%s%s",
+			bot->reply(req,
+				   "job %lld %s/%s: on jenkins %s for %s, %s"
+				   "%s%s",
 				   (long long)id, j->rq->template_name,
 				   j->build, j->srv->name, dur,
 				   j->number ? "building " : "queued",
@@ -1522,16 +1518,18 @@ static int cmd_status(struct opsbot_plugin *pl, struct opsbot_request *req,
 
 			fmt_duration(dur, sizeof(dur),
 				     bot->now_ms() - j->started_ms);
-			bot->reply(req, "job %lld %s/%s: running for %s "
-					"(local); last: %s",
+			bot->reply(req,
+				   "job %lld %s/%s: running for %s "
+				   "(local); last: %s",
 				   (long long)id, j->rq->template_name,
 				   j->build, dur,
 				   j->out.last_say ? j->out.last_say : "-");
 			return OPSBOT_OK;
 		}
 		if (j && j->phase == QUEUED) {
-			bot->reply(req, "job %lld %s/%s: waiting for lock %s "
-					"(position %d)",
+			bot->reply(req,
+				   "job %lld %s/%s: waiting for lock %s "
+				   "(position %d)",
 				   (long long)id, j->rq->template_name,
 				   j->build, j->lock ? j->lock->name : "-",
 				   queue_position(j));
@@ -1563,8 +1561,9 @@ static int cmd_status(struct opsbot_plugin *pl, struct opsbot_request *req,
 				   j->build, dur,
 				   j->out.last_say ? j->out.last_say : "-");
 		else
-			bot->reply(req, "job %lld %s/%s: waiting for lock %s "
-					"(position %d)",
+			bot->reply(req,
+				   "job %lld %s/%s: waiting for lock %s "
+				   "(position %d)",
 				   (long long)j->id, j->rq->template_name,
 				   j->build, j->lock ? j->lock->name : "-",
 				   queue_position(j));
@@ -1603,9 +1602,9 @@ static int cmd_log(struct opsbot_plugin *pl, struct opsbot_request *req,
 		return OPSBOT_ERR;
 	}
 	if (!r.log_path || !(f = fopen(r.log_path, "r"))) {
-		bot->reply_error(req, "packer: job %lld has no log (%s)",
-				 (long long)id,
-				 r.log_path ? "removed" : "expired or never ran");
+		bot->reply_error(
+		    req, "packer: job %lld has no log (%s)", (long long)id,
+		    r.log_path ? "removed" : "expired or never ran");
 		pk_row_free(&r);
 		return OPSBOT_ERR;
 	}
@@ -1665,8 +1664,9 @@ static int cmd_cancel(struct opsbot_plugin *pl, struct opsbot_request *req,
 		struct pk_row r;
 
 		if (pk_job_load(db(), id, &r) == 0) {
-			bot->reply_error(req, "packer: job %lld is not "
-					      "running (%s)",
+			bot->reply_error(req,
+					 "packer: job %lld is not "
+					 "running (%s)",
 					 (long long)id, r.state);
 			pk_row_free(&r);
 		} else {
@@ -1752,7 +1752,8 @@ static void announce_stale(const struct pk_row *r, void *data)
 				 "packer job %lld %s/%s: interrupted (the bot "
 				 "stopped while it %s)",
 				 (long long)r->id, r->template_name, r->build,
-				 strcmp(r->state, "running") ? "waited" : "ran");
+				 strcmp(r->state, "running") ? "waited"
+							     : "ran");
 }
 
 static void unlink_log(const char *path, void *data)
@@ -1795,8 +1796,8 @@ static void resume_row(const struct pk_row *r, void *data)
 	snprintf(j->key, sizeof(j->key), "job-%lld", (long long)j->id);
 	j->next = jobs;
 	jobs = j;
-	j->started_ms = bot->now_ms() -
-			((int64_t)time(NULL) - r->started) * 1000;
+	j->started_ms =
+	    bot->now_ms() - ((int64_t)time(NULL) - r->started) * 1000;
 	j->srv = jenkins_target(r->runner, &jj, &err);
 	if (!j->srv) {
 		job_end(j, "failed", 0, "FAILED", err);
@@ -1818,8 +1819,9 @@ static void resume_row(const struct pk_row *r, void *data)
 			"before building again");
 		return;
 	}
-	announce(rq, "packer job %lld %s/%s: following it on jenkins %s "
-		     "again after a restart",
+	announce(rq,
+		 "packer job %lld %s/%s: following it on jenkins %s "
+		 "again after a restart",
 		 (long long)j->id, rq->template_name, j->build, j->srv->name);
 	jenkins_poll_later(j);
 }
@@ -1985,8 +1987,8 @@ static const struct opsbot_config_key config_keys[] = {
 		      "where each job's log is kept (0700)"),
     OPSBOT_CONFIG_KEY("log_max", OPSBOT_CONFIG_STRING, "10M", 0, 0, 0,
 		      "the size cap of one job's log (K, M, G)"),
-    OPSBOT_CONFIG_KEY("log_keep", OPSBOT_CONFIG_DURATION, "30d", 0, 60000,
-		      0, "logs of builds that ended longer ago are removed"),
+    OPSBOT_CONFIG_KEY("log_keep", OPSBOT_CONFIG_DURATION, "30d", 0, 60000, 0,
+		      "logs of builds that ended longer ago are removed"),
     OPSBOT_CONFIG_END,
 };
 
@@ -2002,9 +2004,8 @@ static const struct opsbot_config_key jenkins_keys[] = {
 		      "the server's root, with its context path"),
     OPSBOT_CONFIG_KEY("user", OPSBOT_CONFIG_STRING, NULL, OPSBOT_CONFIG_RELOAD,
 		      0, 0, "the user"),
-    OPSBOT_CONFIG_KEY("token", OPSBOT_CONFIG_SECRET, NULL,
-		      OPSBOT_CONFIG_RELOAD, 0, 0,
-		      "the user's API token (no CSRF crumb needed)"),
+    OPSBOT_CONFIG_KEY("token", OPSBOT_CONFIG_SECRET, NULL, OPSBOT_CONFIG_RELOAD,
+		      0, 0, "the user's API token (no CSRF crumb needed)"),
     OPSBOT_CONFIG_KEY("password", OPSBOT_CONFIG_SECRET, NULL,
 		      OPSBOT_CONFIG_RELOAD, 0, 0,
 		      "or a password (POSTs then carry a crumb)"),

@@ -35,8 +35,8 @@ struct pmr {
 	size_t work_alloc;
 	char **fv;
 	int fv_alloc;
-	size_t max_line; /* longer lines are dropped (counted) */
-	uint64_t lines;	 /* parsed */
+	size_t max_line;  /* longer lines are dropped (counted) */
+	uint64_t lines;	  /* parsed */
 	uint64_t ignored; /* not machine-readable (log lines, cut lines) */
 	int dropping;	  /* the rest of an over-long line is skipped */
 };
@@ -69,9 +69,9 @@ size_t pmr_unescape(char *s, size_t n);
 
 /* What one `packer build -only=<name>` said about that build. */
 struct pmr_build {
-	char *name;	    /* the build name asked for */
-	int artifact_count; /* -1: no artifact-count line for name */
-	int error_count;    /* `error` lines with target name */
+	char *name;		  /* the build name asked for */
+	int artifact_count;	  /* -1: no artifact-count line for name */
+	int error_count;	  /* `error` lines with target name */
 	struct sdk_buf artifacts; /* "File: /tmp/a.txt; Null" (cleaned) */
 	char *last_errors[PMR_LAST_ERRORS]; /* newest last; ui,error and
 					       error lines, cleaned */
@@ -105,9 +105,9 @@ enum pmr_kind pmr_build_note(struct pmr_build *b, const struct pmr_line *l,
 
 enum pmr_verdict {
 	PMR_OK,
-	PMR_FAILED,   /* non-zero exit, or errors for the build */
-	PMR_NOTHING,  /* exit 0 but no artifact-count for the name: the
-			 -only matched no build */
+	PMR_FAILED,  /* non-zero exit, or errors for the build */
+	PMR_NOTHING, /* exit 0 but no artifact-count for the name: the
+			-only matched no build */
 };
 
 /* The result: from the exit code and the artifacts, never from ui,error. */

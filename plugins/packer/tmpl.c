@@ -51,8 +51,8 @@ char *tmpl_inside(const char *folder, const char *rel, char **err)
 				     strerror(errno));
 		return NULL;
 	}
-	joined = rel[0] == '/' ? sdk_xstrdup(rel)
-			       : sdk_xasprintf("%s/%s", dir, rel);
+	joined =
+	    rel[0] == '/' ? sdk_xstrdup(rel) : sdk_xasprintf("%s/%s", dir, rel);
 	path = realpath(joined, NULL);
 	if (!path)
 		*err = sdk_xasprintf("%s: %s", rel, strerror(errno));
@@ -146,8 +146,10 @@ int tmpl_load(const char *path, struct tmpl *t, char **err)
 	t->builds = sdk_xcalloc(json_array_size(builders), sizeof(*t->builds));
 	json_array_foreach(builders, i, v)
 	{
-		const char *type = json_string_value(json_object_get(v, "type"));
-		const char *name = json_string_value(json_object_get(v, "name"));
+		const char *type =
+		    json_string_value(json_object_get(v, "type"));
+		const char *name =
+		    json_string_value(json_object_get(v, "name"));
 
 		if (!type || !*type) {
 			*err = sdk_xasprintf("builder %zu has no \"type\"", i);
@@ -186,8 +188,7 @@ int tmpl_load(const char *path, struct tmpl *t, char **err)
 	return 0;
 }
 
-const struct tmpl_build *tmpl_build_find(const struct tmpl *t,
-					 const char *name)
+const struct tmpl_build *tmpl_build_find(const struct tmpl *t, const char *name)
 {
 	for (int i = 0; i < t->nbuilds; i++)
 		if (!strcmp(t->builds[i].name, name))
@@ -302,8 +303,8 @@ int tmpl_list(const char *folder, char ***names, int *n, char **err)
 		free(path);
 		if (count == alloc) {
 			alloc = alloc ? alloc * 2 : 16;
-			out = sdk_xreallocarray(out, (size_t)alloc,
-						sizeof(*out));
+			out =
+			    sdk_xreallocarray(out, (size_t)alloc, sizeof(*out));
 		}
 		out[count++] = sdk_xstrdup(name);
 	}

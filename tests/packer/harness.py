@@ -124,9 +124,13 @@ class World:
             f.write("\n".join(lines) + "\n")
 
     def run(self, *args, timeout=120):
-        return subprocess.run([OPSBOT, "-c", self.config, "run", "packer"]
-                              + list(args), capture_output=True, text=True,
-                              timeout=timeout)
+        p = subprocess.run([OPSBOT, "-c", self.config, "run", "packer"]
+                           + list(args), capture_output=True, text=True,
+                           timeout=timeout)
+        # a sanitizer build reports memory errors and leaks at exit
+        if "Sanitizer" in p.stderr:
+            raise AssertionError("opsbot run %s:\n%s" % (args, p.stderr))
+        return p
 
     def spawn(self, *args):
         return subprocess.Popen([OPSBOT, "-c", self.config, "run", "packer"]

@@ -81,8 +81,9 @@ START_TEST(test_lines_and_non_lines)
 	const char *first = "1795611812,,ui,say,hi%!(PACKER_COMMA) there";
 
 	ck_assert_int_eq(pmr_parse_line(&p, first, strlen(first)), 0);
-	ck_assert_int_eq(pmr_parse_line(&p, "waiting for all plugin processes "
-					    "to complete...",
+	ck_assert_int_eq(pmr_parse_line(&p,
+					"waiting for all plugin processes "
+					"to complete...",
 					44),
 			 -1);
 	ck_assert_int_eq(pmr_parse_line(&p, ",,ui,say,x", 10), -1);
@@ -225,9 +226,9 @@ START_TEST(test_verdicts_of_real_outputs)
 					     cases[i].want_text),
 				      "%s", sdk_buf_str(&b.artifacts));
 		if (cases[i].want == PMR_FAILED) {
-			const char *t =
-			    b.failure ? b.failure
-				      : b.last_errors[b.nerrors - 1];
+			const char *t = b.failure
+					    ? b.failure
+					    : b.last_errors[b.nerrors - 1];
 
 			ck_assert_msg(strstr(t, cases[i].want_text), "%s", t);
 			/* one line, whatever packer's message held */
@@ -332,11 +333,14 @@ START_TEST(test_template_paths)
 	char *outside;
 
 	ck_assert_int_eq(mkdir(t, 0700), 0);
-	free(test_write_file(t, "one.json", "{\"builders\":[{\"type\":\"null\"}]}"));
+	free(test_write_file(t, "one.json",
+			     "{\"builders\":[{\"type\":\"null\"}]}"));
 	free(test_write_file(dir, "secret.json", "{}"));
 	p = xasprintf("%s/two", t);
 	ck_assert_int_eq(mkdir(p, 0700), 0);
-	free(test_write_file(p, "template.json", "{}"));
+	free(test_write_file(p, "template.json", "{\"builders\": []}"));
+	/* a var-file in the folder is no template */
+	free(test_write_file(t, "vars.json", "{\"greeting\": \"x\"}"));
 	free(p);
 	/* a symlink in the folder pointing out of it */
 	outside = xasprintf("%s/secret.json", dir);
