@@ -551,7 +551,7 @@ static void on_line(const struct pmr_line *l, void *data)
 				 j->build, kind == PMR_ERROR ? "! " : "", text);
 		return;
 	}
-	if (kind == PMR_ERROR &&
+	if (kind == PMR_ERROR && cfg.error_burst > 0 &&
 	    sdk_bucket_take(&j->errors, bot->now_ms()) == 0) {
 		char *clean = redact(rq, text);
 
@@ -593,7 +593,9 @@ static void on_process(struct opsbot_plugin *pl,
 	/* The group is gone: the lock is free for the next build. */
 	j->lock = NULL;
 	detail[0] = '\0';
-	if (ev->status == OPSBOT_ECANCELED || j->out.cancelled) {
+	if (ev->status == OPSBOT_ETIMEDOUT) {
+		job_end(j, "timeout", 0, "TIMED OUT", "past the timeout");
+	} else if (ev->status == OPSBOT_ECANCELED || j->out.cancelled) {
 		if (j->user_cancel)
 			job_end(j, "cancelled", 0, "cancelled",
 				"clean-up lines are in the log");
@@ -601,8 +603,6 @@ static void on_process(struct opsbot_plugin *pl,
 			job_end(j, "interrupted", 0, "interrupted",
 				"the bot stopped; clean-up lines are in the "
 				"log");
-	} else if (ev->status == OPSBOT_ETIMEDOUT) {
-		job_end(j, "timeout", 0, "TIMED OUT", "past the timeout");
 	} else if (ev->status != OPSBOT_OK) {
 		snprintf(detail, sizeof(detail), "killed by signal %d",
 			 ev->term_signal);
@@ -1987,7 +1987,8 @@ static const struct opsbot_config_key config_keys[] = {
 		      "where each job's log is kept (0700)"),
     OPSBOT_CONFIG_KEY("log_max", OPSBOT_CONFIG_STRING, "10M", 0, 0, 0,
 		      "the size cap of one job's log (K, M, G)"),
-    OPSBOT_CONFIG_KEY("log_keep", OPSBOT_CONFIG_DURATION, "30d", 0, 60000, 0,
+    OPSBOT_CONFIG_KEY("log_keep", OPSBOT_CONFIG_DURATION, "30d", 0, 60000,
+		      3650 * 86400000LL,
 		      "logs of builds that ended longer ago are removed"),
     OPSBOT_CONFIG_END,
 };

@@ -16,7 +16,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
 OPSBOT = os.path.join(BUILD, "opsbot")
-PACKER = shutil.which("packer") or "/usr/bin/packer"
+# the real packer, but for two templates (see fast-packer)
+PACKER = os.path.join(HERE, "fast-packer")
 
 
 def shell(*lines):
@@ -69,8 +70,24 @@ def templates(out):
                 {"type": "null", "name": "c1", "communicator": "none"},
                 {"type": "file", "name": "c2", "content": "y",
                  "target": out + "/chatty.txt"}],
-            "provisioners": [shell("echo step %d; sleep 0.1" % i)
+            "provisioners": [shell("echo step %d; sleep 0.1" % i +
+                                   ("; echo oops %d >&2" % i
+                                    if i % 2 else ""))
                              for i in range(20)]},
+        # whatever packer prints: 100,000 error lines (stderr)
+        "flood": {
+            "builders": [{"type": "null", "name": "flood",
+                          "communicator": "none"}],
+            "provisioners": [shell("seq 1 100000 >&2", "echo done")]},
+        # 10 MB of output
+        "big": {
+            "builders": [{"type": "null", "name": "big",
+                          "communicator": "none"}],
+            "provisioners": [shell(
+                "i=0; while [ $i -lt 100000 ]; do echo "
+                "'0123456789012345678901234567890123456789012345678901234"
+                "5678901234567890123456789012345678901234'; i=$((i+1)); "
+                "done")]},
         "unknownbuilder": {
             "builders": [{"type": "nosuchbuilder", "name": "x"}]},
         # a build name packer computes: -only with the raw name matches
