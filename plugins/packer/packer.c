@@ -1321,6 +1321,9 @@ static int cmd_build(struct opsbot_plugin *pl, struct opsbot_request *req,
 		if (!err && !nb)
 			err = sdk_xstrdup("name the builds, or all");
 	}
+	if (!err && nb > 64) {
+		err = sdk_xstrdup("at most 64 builds at once; name some");
+	}
 	/* Variables: declared ones only; sensitive ones never in argv. */
 	for (i = first_var; !err && i < req->argc; i++) {
 		const struct tmpl_var *v =
