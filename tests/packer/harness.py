@@ -118,7 +118,7 @@ class World:
         self.db = os.path.join(self.dir, "state.db")
         self.write_config(extra or {}, irc, access)
 
-    def write_config(self, extra, irc=None, access=None):
+    def write_config(self, extra, irc=None, access=None, tail=""):
         plugin = {"templates": self.tdir, "log_dir": self.logs,
                   "packer": PACKER, "kill_grace": "10s"}
         plugin.update(extra)
@@ -138,7 +138,7 @@ class World:
                 lines.append("%s = %s" % (k, item))
         self.config = os.path.join(self.dir, "opsbot.conf")
         with open(self.config, "w") as f:
-            f.write("\n".join(lines) + "\n")
+            f.write("\n".join(lines) + "\n" + tail)
 
     def run(self, *args, timeout=120):
         p = subprocess.run([OPSBOT, "-c", self.config, "run", "packer"]

@@ -22,6 +22,7 @@ import harness  # noqa: E402
 from harness import processes_with, wait_for  # noqa: E402
 sys.path.append(os.path.join(os.path.dirname(HERE), "registrar"))
 from ircclient import IrcClient  # noqa: E402
+from test_jenkins import JOB, TOKEN, FakeJenkins  # noqa: E402
 
 KIT = os.path.join(harness.ROOT, "tests", "servers")
 CHANNEL = "#builds"
@@ -55,9 +56,16 @@ class ChatTest(unittest.TestCase):
                    "channels": CHANNEL, "flood_control": "false"}
         cls.access = ["mask builder!*@* packer"]
         cls.extra = {"progress": "%ds" % INTERVAL,
-                     "error_burst": str(BURST), "channel": CHANNEL}
-        cls.w = harness.World(extra=cls.extra, irc=cls.irc,
-                              access=cls.access)
+                     "error_burst": str(BURST), "channel": CHANNEL,
+                     "runner": "qemu=jenkins:main/" + JOB,
+                     "jenkins_poll": "200ms"}
+        cls.w = harness.World()
+        cls.fake = FakeJenkins(cls.w.dir)
+        cls.tail = ("[plugin.packer.jenkins.main]\nurl = %s/\nuser = bot\n"
+                    "token = %s\n" % (cls.fake.url, TOKEN))
+        with open(os.path.join(cls.w.tdir, "jk.json"), "w") as f:
+            f.write('{"builders": [{"type": "qemu", "name": "qemu"}]}')
+        cls.w.write_config(cls.extra, cls.irc, cls.access, cls.tail)
         cls.botlog_path = os.path.join(cls.tmp, "bot.log")
         cls.botlog = open(cls.botlog_path, "w")
         cls.bot = subprocess.Popen([harness.OPSBOT, "-v", "-c",
@@ -94,6 +102,7 @@ class ChatTest(unittest.TestCase):
         with open(cls.botlog_path) as f:
             log = f.read()
         left = packer_builds(cls.w)
+        cls.fake.stop()
         cls.w.cleanup()
         if "Sanitizer" in log or cls.bot.returncode != 0 or left:
             raise AssertionError("bot exit %s, packer left %s; see %s" % (
@@ -281,13 +290,13 @@ class ChatTest(unittest.TestCase):
             lambda ln: ln[0] == BOT and "job %d queue/second: waiting for "
             "lock null (position 1)" % b in ln[3], 10, n))
         extra = dict(self.extra, progress="3s")
-        self.w.write_config(extra, self.irc, self.access)
+        self.w.write_config(extra, self.irc, self.access, self.tail)
         self.bot.send_signal(signal.SIGHUP)
         for j in (a, b):
             fin = self.final(n, j, 60)
             self.assertIsNotNone(fin)
             self.assertRegex(fin[3], r": ok \d+s")
-        self.w.write_config(self.extra, self.irc, self.access)
+        self.w.write_config(self.extra, self.irc, self.access, self.tail)
         self.bot.send_signal(signal.SIGHUP)
 
     def test_6_log_in_private(self):
@@ -308,6 +317,41 @@ class ChatTest(unittest.TestCase):
         self.assertEqual([ln for ln in self.bot_lines(n)
                           if "about to fail" in ln[3] or
                           ln[3].startswith("log of")], [])
+
+    def test_7_jenkins_cancel(self):
+        # a queue item that waits: cancelled in the Jenkins queue
+        self.fake.admin("setup", {
+            "user": "bot", "token": TOKEN, "queue_polls": 100000,
+            "jobs": {JOB: {"params": ["machine", "builderlabel"]}}})
+        n = self.builder.mark()
+        self.builder.say(CHANNEL, "!packer build jk qemu")
+        (job,) = self.ack(n, "jk")
+        self.assertIsNotNone(self.builder.wait(
+            lambda ln: ln[0] == BOT and "queued on jenkins main/" in ln[3],
+            20, n))
+        self.builder.say(CHANNEL, "!packer cancel %d" % job)
+        fin = self.final(n, job, 30)
+        self.assertIsNotNone(fin)
+        self.assertIn("cancelled", fin[3])
+        self.assertIn("queue item was cancelled", fin[3])
+        self.assertEqual(self.fake.admin("state")["queue"], [])
+        # a running build: stopped, reported cancelled
+        self.fake.admin("setup", {
+            "user": "bot", "token": TOKEN, "queue_polls": 1,
+            "build_polls": 100000,
+            "jobs": {JOB: {"params": ["machine", "builderlabel"]}}})
+        n = self.builder.mark()
+        self.builder.say(CHANNEL, "!packer build jk qemu")
+        (job,) = self.ack(n, "jk")
+        self.assertIsNotNone(self.builder.wait(
+            lambda ln: ln[0] == BOT and "running as jenkins main build" in
+            ln[3], 30, n))
+        self.builder.say(CHANNEL, "!packer cancel %d" % job)
+        fin = self.final(n, job, 30)
+        self.assertIsNotNone(fin)
+        self.assertRegex(fin[3], r": cancelled \d+s: jenkins main build 1")
+        builds = self.fake.admin("state")["jobs"][JOB]["builds"]
+        self.assertEqual(builds[-1]["result"], "ABORTED")
 
 
 if __name__ == "__main__":
