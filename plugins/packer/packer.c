@@ -512,6 +512,17 @@ static void job_end(struct job *j, const char *state, int ok, const char *word,
 	job_free(j);
 }
 
+/* The end of a request: its summary, done() for the CLI, freed. */
+static void request_complete(struct request *rq)
+{
+	if (rq->njobs > 1)
+		announce(rq, "packer %s: %s", rq->template_name,
+			 sdk_buf_str(&rq->summary));
+	if (rq->req)
+		bot->done(rq->req, rq->failed ? OPSBOT_ERR : OPSBOT_OK);
+	request_free(rq);
+}
+
 static void request_job_ended(struct request *rq, struct job *j, int ok,
 			      const char *word, int64_t ms)
 {
@@ -522,14 +533,8 @@ static void request_job_ended(struct request *rq, struct job *j, int ok,
 		     j->build, word, dur);
 	if (!ok)
 		rq->failed++;
-	if (--rq->left > 0)
-		return;
-	if (rq->njobs > 1)
-		announce(rq, "packer %s: %s", rq->template_name,
-			 sdk_buf_str(&rq->summary));
-	if (rq->req)
-		bot->done(rq->req, rq->failed ? OPSBOT_ERR : OPSBOT_OK);
-	request_free(rq);
+	if (--rq->left == 0)
+		request_complete(rq);
 }
 
 /* ---- the local runner ---- */
@@ -1423,7 +1428,10 @@ static int cmd_build(struct opsbot_plugin *pl, struct opsbot_request *req,
 				      "store failed; see the bot's log)");
 		return OPSBOT_ERR;
 	}
-	rq->njobs = rq->left = nmade;
+	rq->njobs = nmade;
+	/* One more than the jobs while the handler runs: jobs that end
+	 * inside it (packer missing) cannot end the request under it. */
+	rq->left = nmade + 1;
 	for (i = 0; i < nmade; i++)
 		sdk_buf_addf(&reply, "%sjob %lld %s", i ? ", " : "",
 			     (long long)made[i]->id, made[i]->build);
@@ -1455,6 +1463,20 @@ static int cmd_build(struct opsbot_plugin *pl, struct opsbot_request *req,
 					 "lock %s (position %d)",
 					 (long long)j->id, j->rq->template_name,
 					 j->build, j->lock->name, pos);
+		}
+		if (--rq->left == 0) {
+			/* Every job ended already: answer now, not done(). */
+			int failed = rq->failed;
+
+			rq->req = NULL;
+			if (pending)
+				rq->target = NULL;
+			if (rq->njobs > 1)
+				bot->reply(req, "packer %s: %s",
+					   rq->template_name,
+					   sdk_buf_str(&rq->summary));
+			request_free(rq);
+			return failed ? OPSBOT_ERR : OPSBOT_OK;
 		}
 		return pending ? OPSBOT_PENDING : OPSBOT_OK;
 	}

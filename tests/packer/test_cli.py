@@ -253,6 +253,21 @@ class LimitsTest(unittest.TestCase):
                 os.environ["ASAN_OPTIONS"] = saved
             w.cleanup()
 
+    def test_packer_missing_ends_the_command(self):
+        """Every job ends inside the command (packer cannot start): the
+        command ends too, with an error, instead of waiting for ever."""
+        w = harness.World(extra={"packer": "/nonexistent/packer"})
+        try:
+            p = w.run("build", "demo", timeout=30)
+            self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+            self.assertEqual(p.stdout.count("FAILED"), 2 + 2, p.stdout)
+            self.assertIn("cannot start /nonexistent/packer", p.stdout)
+            self.assertIn("packer demo: nul FAILED", p.stdout)
+            # ended by the handler's answer, not by done() inside it
+            self.assertNotIn("not pending", p.stderr)
+        finally:
+            w.cleanup()
+
     def test_log_retention(self):
         w = harness.World(extra={"log_keep": "1h"})
         try:
