@@ -229,6 +229,16 @@ static int cfg_read(char **err)
 	struct sdk_buf e = SDK_BUF_INIT;
 	uint64_t max;
 
+	s = bot->config_string(self, NULL, "templates");
+	{
+		struct stat st;
+
+		if (!s || stat(s, &st) != 0 || !S_ISDIR(st.st_mode)) {
+			*err = sdk_xasprintf("templates: %s is not a directory",
+					     s ? s : "(unset)");
+			return -1;
+		}
+	}
 	s = bot->config_string(self, NULL, "log_max");
 	if (sdk_size_parse(s ? s : "10M", &max, &e) < 0) {
 		*err = sdk_xasprintf("log_max: %s", sdk_buf_str(&e));
@@ -1851,20 +1861,6 @@ static void resume_row(const struct pk_row *r, void *data)
 	jenkins_poll_later(j);
 }
 
-static int check_setup(void)
-{
-	struct stat st;
-
-	if (!cfg.templates || stat(cfg.templates, &st) != 0 ||
-	    !S_ISDIR(st.st_mode)) {
-		bot->log(self, OPSBOT_LOG_ERROR,
-			 "templates: %s is not a directory",
-			 cfg.templates ? cfg.templates : "(unset)");
-		return -1;
-	}
-	return 0;
-}
-
 static const struct opsbot_command commands[] = {
     OPSBOT_COMMAND("templates", "", "lists the templates", NULL, 0, 0,
 		   cmd_templates, NULL),
@@ -1905,8 +1901,6 @@ static int packer_init(struct opsbot_plugin *p, const struct opsbot_api *api)
 		free(err);
 		return OPSBOT_ERR;
 	}
-	if (check_setup() < 0)
-		return OPSBOT_ERR;
 	if (bot->mode() == OPSBOT_MODE_CHECK)
 		return OPSBOT_OK;
 	if (mkdir(cfg.log_dir, 0700) != 0 && errno != EEXIST) {
@@ -1946,8 +1940,6 @@ static int packer_reconfigure(struct opsbot_plugin *p)
 		free(err);
 		return OPSBOT_ERR;
 	}
-	if (check_setup() < 0)
-		return OPSBOT_ERR;
 	bot->log(self, OPSBOT_LOG_INFO, "reconfigured; running builds go on");
 	return OPSBOT_OK;
 }
