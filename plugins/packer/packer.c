@@ -30,6 +30,7 @@
 #include <jansson.h>
 #include <signal.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,25 +192,51 @@ static const char *target_for(const struct opsbot_request *req)
 }
 
 /* An announcement of a job: to the CLI's stdout, or to the target. */
-static void announce(struct request *rq, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void announce(struct request *rq, const char *fmt, ...)
+static void announce_v(struct request *rq, int final, const char *fmt,
+		       va_list ap) __attribute__((format(printf, 3, 0)));
+static void announce_v(struct request *rq, int final, const char *fmt,
+		       va_list ap)
 {
 	char *text, *clean;
-	va_list ap;
 	struct sdk_buf b = SDK_BUF_INIT;
 
-	va_start(ap, fmt);
 	sdk_buf_vaddf(&b, fmt, ap);
-	va_end(ap);
 	text = sdk_buf_detach(&b);
 	clean = redact(rq, text);
 	if (rq->req)
 		bot->reply(rq->req, "%s", clean);
+	else if (rq->target && final)
+		/* results are never summarised away by flood control */
+		bot->say(self, rq->target, "%s", clean);
 	else if (rq->target)
 		bot->say_grouped(self, rq->target, "packer", "%s", clean);
 	free(text);
 	free(clean);
+}
+
+/* A line about a job (start, queue, errors): may be summarised when
+ * flood control holds lines back. */
+static void announce(struct request *rq, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void announce(struct request *rq, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	announce_v(rq, 0, fmt, ap);
+	va_end(ap);
+}
+
+/* A job's final line or a request's summary: always sent whole. */
+static void announce_final(struct request *rq, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void announce_final(struct request *rq, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	announce_v(rq, 1, fmt, ap);
+	va_end(ap);
 }
 
 /* ---- configuration ---- */
@@ -514,8 +541,8 @@ static void job_end(struct job *j, const char *state, int ok, const char *word,
 	if (!rq->req && rq->target)
 		bot->progress_end(self, rq->target, j->key);
 	log_write(j, "", result);
-	announce(rq, "packer job %lld %s/%s: %s", (long long)j->id,
-		 rq->template_name, j->build, result);
+	announce_final(rq, "packer job %lld %s/%s: %s", (long long)j->id,
+		       rq->template_name, j->build, result);
 	free(result);
 	j->phase = ENDED;
 	request_job_ended(rq, j, ok, word, ms);
@@ -526,8 +553,8 @@ static void job_end(struct job *j, const char *state, int ok, const char *word,
 static void request_complete(struct request *rq)
 {
 	if (rq->njobs > 1)
-		announce(rq, "packer %s: %s", rq->template_name,
-			 sdk_buf_str(&rq->summary));
+		announce_final(rq, "packer %s: %s", rq->template_name,
+			       sdk_buf_str(&rq->summary));
 	if (rq->req)
 		bot->done(rq->req, rq->failed ? OPSBOT_ERR : OPSBOT_OK);
 	request_free(rq);
@@ -1445,9 +1472,15 @@ static int cmd_build(struct opsbot_plugin *pl, struct opsbot_request *req,
 	for (i = 0; i < nmade; i++)
 		sdk_buf_addf(&reply, "%sjob %lld %s", i ? ", " : "",
 			     (long long)made[i]->id, made[i]->build);
-	bot->reply(req, "packer %s: %s%s", rq->template_name,
-		   sdk_buf_str(&reply),
-		   rq->req ? "" : " (progress here; !packer cancel <job>)");
+	{
+		char hint[96];
+
+		bot->command_example(req, hint, sizeof(hint), "cancel <job>");
+		bot->reply(req, "packer %s: %s%s%s%s", rq->template_name,
+			   sdk_buf_str(&reply),
+			   rq->req ? "" : " (progress here; ",
+			   rq->req ? "" : hint, rq->req ? "" : ")");
+	}
 	sdk_buf_release(&reply);
 	/* Start or queue; a start may fail and end the request at once. */
 	{
