@@ -32,8 +32,10 @@ const char *const pk_schema[] = {
     " finished INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX packer_jobs_state ON packer_jobs(state);"
     "CREATE INDEX packer_jobs_template ON packer_jobs(template, id);",
+    /* 2: locks shared with other processes on this machine */
+    "ALTER TABLE packer_jobs ADD COLUMN lock_name TEXT;",
 };
-const int pk_schema_count = 1;
+const int pk_schema_count = 2;
 
 #define COLS                                                                   \
 	"id, request, template, build, runner, state, asker, target, "         \
@@ -332,4 +334,47 @@ int pk_jobs_remote_open(struct sqlite3 *db,
 	}
 	free(rows);
 	return n;
+}
+
+int pk_lock_claim(struct sqlite3 *db, int64_t id, const char *lock_name,
+		  int free_slots)
+{
+	sqlite3_stmt *st;
+	int others = 0, rc = -1;
+
+	if (free_slots <= 0)
+		return 0;
+	/* One writer at a time across processes: the check and the claim
+	 * are one transaction. */
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_prepare_v2(db,
+			       "SELECT owner_pid FROM packer_jobs WHERE state "
+			       "= 'running' AND runner = 'local' AND lock_name "
+			       "= ? AND owner_pid != ?",
+			       -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, lock_name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, (int64_t)getpid());
+	while (sqlite3_step(st) == SQLITE_ROW)
+		if (!pid_gone((long)sqlite3_column_int64(st, 0)))
+			others++;
+	sqlite3_finalize(st);
+	if (others >= free_slots) {
+		rc = 0;
+		goto out;
+	}
+	if (sqlite3_prepare_v2(db,
+			       "UPDATE packer_jobs SET state = 'running', "
+			       "lock_name = ?, started = strftime('%s','now') "
+			       "WHERE id = ?",
+			       -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, lock_name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, id);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 1 : -1;
+	sqlite3_finalize(st);
+out:
+	sqlite3_exec(db, rc == 1 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+	return rc;
 }

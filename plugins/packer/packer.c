@@ -771,19 +771,50 @@ static void job_go(struct job *j)
 	}
 }
 
-static void lock_release(struct lock *l)
+static int lock_slots(void)
 {
-	l->used--;
-	while (l->queue &&
-	       l->used < (cfg.lock_slots > 0 ? cfg.lock_slots : 1)) {
+	return cfg.lock_slots > 0 ? cfg.lock_slots : 1;
+}
+
+/* Claims the lock for j in the store too (other processes); 1 if so. */
+static int lock_claim(struct lock *l, struct job *j)
+{
+	int rc = pk_lock_claim(db(), j->id, l->name, lock_slots() - l->used);
+
+	if (rc < 0) {
+		bot->log(self, OPSBOT_LOG_ERROR, "lock %s: store: %s", l->name,
+			 sqlite3_errmsg(db()));
+		return 0;
+	}
+	return rc;
+}
+
+static int64_t retry_timer;
+
+static long on_lock_retry(struct opsbot_plugin *pl, int status, void *data);
+
+/* Starts whoever waits on l and may go now; says the new positions. */
+static void lock_drain(struct lock *l)
+{
+	int moved = 0;
+
+	while (l->queue && l->used < lock_slots() && lock_claim(l, l->queue)) {
 		struct job *next = l->queue;
 
 		l->queue = next->next_queued;
 		next->next_queued = NULL;
 		l->used++;
+		moved = 1;
 		job_go(next);
 	}
-	/* Whoever still waits moved up. */
+	if (l->queue && !retry_timer) {
+		/* Held by another process: look again in a while. */
+		int64_t id = bot->timer_start(self, 2000, on_lock_retry, NULL);
+
+		retry_timer = id > 0 ? id : 0;
+	}
+	if (!moved)
+		return;
 	for (struct job *q = l->queue; q; q = q->next_queued)
 		if (!q->rq->req)
 			bot->say_progress(
@@ -794,6 +825,22 @@ static void lock_release(struct lock *l)
 			    l->name, queue_position(q));
 }
 
+static long on_lock_retry(struct opsbot_plugin *pl, int status, void *data)
+{
+	retry_timer = 0;
+	if (status != OPSBOT_OK)
+		return OPSBOT_TIMER_STOP;
+	for (struct lock *l = locks; l; l = l->next)
+		lock_drain(l);
+	return OPSBOT_TIMER_STOP;
+}
+
+static void lock_release(struct lock *l)
+{
+	l->used--;
+	lock_drain(l);
+}
+
 /* Takes the lock or queues; returns the queue position (0: started). */
 static int job_submit_local(struct job *j)
 {
@@ -801,7 +848,7 @@ static int job_submit_local(struct job *j)
 	struct job **at;
 
 	j->lock = l;
-	if (l->used < (cfg.lock_slots > 0 ? cfg.lock_slots : 1) && !l->queue) {
+	if (l->used < lock_slots() && !l->queue && lock_claim(l, j)) {
 		l->used++;
 		job_go(j);
 		return 0;
@@ -809,6 +856,11 @@ static int job_submit_local(struct job *j)
 	for (at = &l->queue; *at; at = &(*at)->next_queued)
 		;
 	*at = j;
+	if (!retry_timer) {
+		int64_t id = bot->timer_start(self, 2000, on_lock_retry, NULL);
+
+		retry_timer = id > 0 ? id : 0;
+	}
 	return queue_position(j);
 }
 
@@ -1929,6 +1981,7 @@ static int packer_init(struct opsbot_plugin *p, const struct opsbot_api *api)
 	jobs = NULL;
 	locks = NULL;
 	expire_timer = 0;
+	retry_timer = 0;
 	if (cfg_read(&err) < 0) {
 		bot->log(self, OPSBOT_LOG_ERROR, "%s", err);
 		free(err);

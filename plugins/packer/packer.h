@@ -53,6 +53,14 @@ int pk_jobs_interrupt_stale(struct sqlite3 *db,
 int pk_jobs_remote_open(struct sqlite3 *db,
 			void (*fn)(const struct pk_row *r, void *data),
 			void *data);
+/*
+ * Claims lock_name for local job id when fewer than free_slots builds of
+ * other live processes (an `opsbot run` next to the daemon) hold it:
+ * returns 1 (the row is now running with the lock), 0 (held elsewhere)
+ * or -1.  Check and claim are one IMMEDIATE transaction.
+ */
+int pk_lock_claim(struct sqlite3 *db, int64_t id, const char *lock_name,
+		  int free_slots);
 /* The newest jobs (of template_name, or all if NULL), up to limit. */
 int pk_jobs_recent(struct sqlite3 *db, const char *template_name, int limit,
 		   void (*fn)(const struct pk_row *r, void *data), void *data);

@@ -146,6 +146,34 @@ class CliTest(unittest.TestCase):
         start_b = out.index("packer job %d queue/second: started" % b)
         self.assertLess(end_a, start_b, out)
 
+    def test_lock_shared_with_another_process(self):
+        """A build from a second `opsbot run` waits for the lock a first
+        one holds (one hypervisor, whichever process builds on it)."""
+        first = self.w.spawn("build", "slow")
+        self.assertTrue(wait_for(
+            lambda: "slow start" in self.w.log_text(), 30))
+        second = self.w.spawn("build", "fail")
+        self.assertTrue(wait_for(lambda: sqlite3.connect(self.w.db).execute(
+            "SELECT count(*) FROM packer_jobs WHERE template = 'fail'"
+            ).fetchone()[0] == 1, 20))
+        time.sleep(3)
+        # still waiting: only the first build's packer runs (packer
+        # runs as two processes, panicwrap's parent and child)
+        running = packer_builds(self.w)
+        self.assertTrue(running)
+        self.assertEqual([p for p in running
+                          if any(a.endswith("/fail.json") for a in p[1])],
+                         [])
+        self.assertIsNone(second.poll())
+        first.send_signal(signal.SIGINT)
+        first.communicate(60)
+        out, err = second.communicate(60)
+        self.assertEqual(second.returncode, 1, out + err)
+        self.assertIn("waiting for lock null (position 1)", out)
+        self.assertLess(out.index("waiting for lock null"),
+                        out.index("fail/broken: started"))
+        self.assertIn("FAILED", out)
+
     def test_ctrl_c_cleans_up(self):
         proc = self.w.spawn("build", "slow")
         self.assertTrue(wait_for(
