@@ -1564,8 +1564,6 @@ static int cmd_build(struct opsbot_plugin *pl, struct opsbot_request *req,
 			int failed = rq->failed;
 
 			rq->req = NULL;
-			if (pending)
-				rq->target = NULL;
 			if (rq->njobs > 1)
 				bot->reply(req, "packer %s: %s",
 					   rq->template_name,
