@@ -17,3 +17,8 @@ $(BUILD)/obj/bench/packer/parse_bench.o: EXTRA_CFLAGS = $(SDK_CFLAGS)
 .PHONY: bench-packer
 bench-packer: $(BUILD)/bench/packer_parse
 	BUILD=$(BUILD) bench/packer/run
+
+# The plugin on the fake host (virtual time, scripted packer processes).
+test_packer_plugin_LIBS = -ljansson -lsqlite3
+$(BUILD)/tests/test_packer_plugin: $(PACKER_OBJDIR)/packer.o \
+	$(PACKER_OBJDIR)/jobs.o $(PACKER_OBJDIR)/pmr.o $(PACKER_OBJDIR)/tmpl.o
