@@ -310,6 +310,19 @@ int tmpl_list(const char *folder, char ***names, int *n, char **err)
 	}
 	closedir(d);
 	qsort(out, (size_t)count, sizeof(*out), cmp_str);
+	/* x.json and x/template.json are one name (x.json is used) */
+	{
+		int k = 0;
+
+		for (int i = 0; i < count; i++) {
+			if (k && !strcmp(out[k - 1], out[i])) {
+				free(out[i]);
+				continue;
+			}
+			out[k++] = out[i];
+		}
+		count = k;
+	}
 	*names = out;
 	*n = count;
 	return 0;

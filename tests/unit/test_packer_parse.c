@@ -339,9 +339,14 @@ START_TEST(test_template_paths)
 	p = xasprintf("%s/two", t);
 	ck_assert_int_eq(mkdir(p, 0700), 0);
 	free(test_write_file(p, "template.json", "{\"builders\": []}"));
+	free(p);
+	/* the same name as a directory: listed once */
+	p = xasprintf("%s/one", t);
+	ck_assert_int_eq(mkdir(p, 0700), 0);
+	free(test_write_file(p, "template.json", "{\"builders\": []}"));
+	free(p);
 	/* a var-file in the folder is no template */
 	free(test_write_file(t, "vars.json", "{\"greeting\": \"x\"}"));
-	free(p);
 	/* a symlink in the folder pointing out of it */
 	outside = xasprintf("%s/secret.json", dir);
 	link = xasprintf("%s/evil.json", t);
