@@ -57,6 +57,7 @@ static struct {
 	 * when it has not said; the one we use this session. */
 	char sasl_offered[256];
 	const char *sasl_mech;
+	unsigned sasl_tried; /* bit i: known_mechs[i] failed this session */
 	struct buf sasl_in; /* AUTHENTICATE pieces until the last */
 	struct scram *scram;
 	int scram_sent_final, scram_verified;
@@ -279,6 +280,7 @@ void irc_register_on_connect(void)
 	reg.caps_enabled = 0;
 	reg.sasl_offered[0] = '\0';
 	reg.sasl_mech = NULL;
+	reg.sasl_tried = 0;
 	sasl_reset();
 	buf_reset(&reg.caps_offered);
 }
@@ -292,6 +294,8 @@ void irc_register_begin(void)
 	irc_send_now("CAP", 2, (const char *const[]){"LS", "302"});
 	reg.cap_negotiating = 1;
 	reg.auth = cfg->sasl_mechanism ? AUTH_SASL : AUTH_NONE;
+	reg.sasl_mech = NULL;
+	reg.sasl_tried = 0;
 	if (cfg->password)
 		irc_send_now1("PASS", cfg->password);
 	reg.nick_attempt = 0;
@@ -401,52 +405,100 @@ static void note_offered_mechs(const char *caps)
 	}
 }
 
-/* One of the names the bot speaks, as a constant: reg.sasl_mech must not
- * point into the settings, which a reload or a restart frees while a
- * session (or the next one) still looks at it. */
-static const char *mechanism_name(const char *name)
+/* The names the bot speaks, strongest first, as constants: reg.sasl_mech
+ * must not point into the settings, which a reload or a restart frees
+ * while a session (or the next one) still looks at it. */
+static const char *const known_mechs[] = {"EXTERNAL", "SCRAM-SHA-256",
+					  "PLAIN"};
+
+static int mech_index(const char *name)
 {
-	static const char *const known[] = {"PLAIN", "EXTERNAL",
-					    "SCRAM-SHA-256"};
 	size_t i;
 
-	for (i = 0; i < ARRAY_SIZE(known); i++)
-		if (!strcmp(name, known[i]))
-			return known[i];
-	return "PLAIN"; /* the config check allows no other */
+	for (i = 0; i < ARRAY_SIZE(known_mechs); i++)
+		if (!strcasecmp(name, known_mechs[i]))
+			return (int)i;
+	return -1;
 }
 
-/* The mechanism to use: the configured one, or for "auto" the strongest
- * the credentials allow (EXTERNAL with a client certificate, then
- * SCRAM-SHA-256, then PLAIN), of those the server offers when it said.  NULL,
- * after failing closed, when the server offers none of them. */
-static const char *choose_mechanism(void)
+/* The mechanisms the settings allow, strongest first: the configured
+ * one, or for "auto" every one the credentials allow (EXTERNAL with a
+ * client certificate, then SCRAM-SHA-256, then PLAIN). */
+static int configured_mechs(const char *out[4])
 {
 	const struct irc_settings *cfg = irc_settings_get();
-	const char *candidates[4];
-	int n = 0, i;
+	int n = 0;
 
 	if (strcmp(cfg->sasl_mechanism, "AUTO")) {
-		candidates[n++] = cfg->sasl_mechanism;
-	} else {
-		if (cfg->tls && cfg->tls_opts.client_cert)
-			candidates[n++] = "EXTERNAL";
-		if (cfg->sasl_password) {
-			candidates[n++] = "SCRAM-SHA-256";
-			candidates[n++] = "PLAIN";
-		}
+		int i = mech_index(cfg->sasl_mechanism);
+
+		/* The config check allows no other name. */
+		out[n++] = known_mechs[i >= 0 ? i : 2];
+		return n;
 	}
-	for (i = 0; i < n; i++)
+	if (cfg->tls && cfg->tls_opts.client_cert)
+		out[n++] = known_mechs[0];
+	if (cfg->sasl_password) {
+		out[n++] = known_mechs[1];
+		out[n++] = known_mechs[2];
+	}
+	return n;
+}
+
+/* The next mechanism to try: the strongest configured one that has not
+ * failed this session and that the server offers (when it said which:
+ * CAP LS "sasl=..." or 908).  NULL when none is left. */
+static const char *next_mechanism(void)
+{
+	const char *candidates[4];
+	int n = configured_mechs(candidates), i;
+
+	for (i = 0; i < n; i++) {
+		int bit = mech_index(candidates[i]);
+
+		if (bit >= 0 && (reg.sasl_tried & (1u << bit)))
+			continue;
 		if (!reg.sasl_offered[0] || mech_offered(candidates[i]))
-			return mechanism_name(candidates[i]);
-	fail_auth(
-	    "sasl",
-	    "the server offers %s, not %s; set [irc] sasl_mechanism "
-	    "to one it offers",
-	    reg.sasl_offered,
-	    n ? (n > 1 ? "EXTERNAL, SCRAM-SHA-256 or PLAIN" : candidates[0])
-	      : "anything the configured credentials allow");
+			return candidates[i];
+	}
 	return NULL;
+}
+
+/* No configured mechanism is left: fail closed, saying what the server
+ * offers and what was tried. */
+static void no_mechanism_left(void)
+{
+	const char *candidates[4];
+	int n = configured_mechs(candidates);
+
+	if (reg.sasl_tried)
+		fail_auth("sasl",
+			  "no SASL mechanism succeeded (the server offers "
+			  "%s; %s configured); check [irc] sasl_username and "
+			  "sasl_password, or the client certificate",
+			  reg.sasl_offered[0] ? reg.sasl_offered : "any",
+			  n > 1 ? "EXTERNAL, SCRAM-SHA-256 and PLAIN were"
+				: (n ? candidates[0] : "nothing"));
+	else
+		fail_auth("sasl",
+			  "the server offers %s, not %s; set [irc] "
+			  "sasl_mechanism to one it offers",
+			  reg.sasl_offered,
+			  n ? (n > 1 ? "EXTERNAL, SCRAM-SHA-256 or PLAIN"
+				     : candidates[0])
+			    : "anything the configured credentials allow");
+}
+
+/* Starts the next mechanism, or fails closed when none is left. */
+static void sasl_try_next(void)
+{
+	reg.sasl_mech = next_mechanism();
+	sasl_reset();
+	if (!reg.sasl_mech) {
+		no_mechanism_left();
+		return;
+	}
+	irc_send_now1("AUTHENTICATE", reg.sasl_mech);
 }
 
 /* "sts=<policy>" in CAP LS goes to the connection; 1 when it drops
@@ -503,15 +555,11 @@ static void cap_request_offered(void)
 			  "CAP LS)");
 		return;
 	}
-	if (cfg->sasl_mechanism) {
+	/* Which mechanisms are offered is decided after the ACK: a client
+	 * that cannot use any of them still requests sasl, then gives up
+	 * (as the IRCv3 client conformance tests expect). */
+	if (cfg->sasl_mechanism)
 		note_offered_mechs(reg.caps_offered.data);
-		reg.sasl_mech = choose_mechanism();
-		if (!reg.sasl_mech) {
-			buf_free(&req);
-			buf_reset(&reg.caps_offered);
-			return;
-		}
-	}
 	buf_reset(&reg.caps_offered);
 	if (req.len)
 		irc_send_now("CAP", 2, (const char *const[]){"REQ", req.data});
@@ -546,8 +594,9 @@ static void cap_answered(int ack, const char *list)
 	if (irc_conn_state() != IRC_REGISTERING)
 		return;
 	if (reg.auth == AUTH_SASL) {
-		if (irc_cap_enabled("sasl") && reg.sasl_mech) {
-			irc_send_now1("AUTHENTICATE", reg.sasl_mech);
+		if (irc_cap_enabled("sasl")) {
+			if (!reg.sasl_mech)
+				sasl_try_next();
 			return;
 		}
 		fail_auth("sasl", "the server refused the sasl capability");
@@ -1045,16 +1094,8 @@ void irc_register_on_login_numeric(const struct irc_message *m, int code)
 				     sizeof(reg.sasl_offered));
 		return;
 	case 902: /* ERR_NICKLOCKED */
-	case 904: /* ERR_SASLFAIL */
-	case 905: /* ERR_SASLTOOLONG */
 	case 906: /* ERR_SASLABORTED */
-		if (reg.auth == AUTH_SASL && reg.sasl_mech &&
-		    reg.sasl_offered[0] && !mech_offered(reg.sasl_mech))
-			fail_auth("sasl",
-				  "%s failed: the server offers %s; set [irc] "
-				  "sasl_mechanism to one it offers",
-				  reg.sasl_mech, reg.sasl_offered);
-		else if (reg.auth == AUTH_SASL)
+		if (reg.auth == AUTH_SASL)
 			fail_auth("sasl",
 				  "%s %s failed (%d: %s); check [irc] "
 				  "sasl_username and sasl_password, or the "
@@ -1063,6 +1104,21 @@ void irc_register_on_login_numeric(const struct irc_message *m, int code)
 				  cfg->sasl_username ? cfg->sasl_username
 						     : cfg->nick,
 				  code, last);
+		return;
+	case 904: /* ERR_SASLFAIL */
+	case 905: /* ERR_SASLTOOLONG */
+		if (reg.auth != AUTH_SASL || !reg.sasl_mech)
+			return;
+		/* This mechanism failed: the next configured one the
+		 * server offers (908 may just have said which), strongest
+		 * first; none left means fail closed. */
+		if (mech_index(reg.sasl_mech) >= 0)
+			reg.sasl_tried |= 1u << mech_index(reg.sasl_mech);
+		warning(COMPONENT, "sasl %s as %s failed (%d: %s)",
+			reg.sasl_mech,
+			cfg->sasl_username ? cfg->sasl_username : cfg->nick,
+			code, last);
+		sasl_try_next();
 		return;
 	}
 }
