@@ -18,6 +18,7 @@
 #include "sasl_scram.h"
 #include "util.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +69,7 @@ static struct {
 	int nickserv_is_service;
 	char nickserv_trusted[300];
 	struct irc_isupport isupport;
+	int bot_mode_set; /* MODE <nick> +<BOT> sent this session */
 	uv_timer_t identify_timer, nick_timer;
 	int handles_ready;
 } reg;
@@ -168,6 +170,8 @@ void irc_register_session_end(void)
 	free(reg.account);
 	reg.account = NULL;
 	reg.isupport.whox = 0;
+	reg.isupport.bot_mode = 0;
+	reg.bot_mode_set = 0;
 	reg.caps_enabled = 0;
 	sasl_reset();
 	uv_timer_stop(&reg.identify_timer);
@@ -605,6 +609,70 @@ static void cap_answered(int ack, const char *list)
 	cap_end();
 }
 
+/* cap-notify "CAP NEW": an STS policy is acted on as in CAP LS (on plain
+ * text: disconnect and come back with TLS; on TLS: the duration is
+ * stored), and a new SASL mechanism list is noted.  Other capabilities
+ * are not requested mid-session: the account sources stay as they were
+ * negotiated, so that what account-notify is trusted for holds from the
+ * start of the session. */
+static void cap_new(const char *list)
+{
+	const char *p = list;
+
+	debug(COMPONENT, "CAP NEW %s", list);
+	while (*p) {
+		size_t len = strcspn(p, " ");
+		char item[300];
+
+		if (len < sizeof(item)) {
+			memcpy(item, p, len);
+			item[len] = '\0';
+			if (str_has_prefix(item, "sts=")) {
+				if (irc_conn_on_sts(item + 4))
+					return; /* this session is over */
+			} else if (!strcmp(item, "sasl")) {
+				reg.sasl_offered[0] = '\0';
+			} else if (str_has_prefix(item, "sasl=")) {
+				strlcpy_safe(reg.sasl_offered, item + 5,
+					     sizeof(reg.sasl_offered));
+			}
+		}
+		p += len;
+		while (*p == ' ')
+			p++;
+	}
+}
+
+/* cap-notify "CAP DEL": what the server no longer gives is off, so that
+ * nothing is trusted on a capability that stopped (account-notify going
+ * away means cached accounts are no longer kept current). */
+static void cap_del(const char *list)
+{
+	const char *p = list;
+
+	debug(COMPONENT, "CAP DEL %s", list);
+	while (*p) {
+		size_t len = strcspn(p, " ");
+		size_t name_len = strcspn(p, " =");
+		char name[64];
+		int idx;
+
+		if (name_len < sizeof(name)) {
+			memcpy(name, p, name_len);
+			name[name_len] = '\0';
+			idx = cap_index(name);
+			if (idx >= 0 && (reg.caps_enabled & (1u << idx))) {
+				reg.caps_enabled &= ~(1u << idx);
+				info(COMPONENT,
+				     "the server withdrew %s (CAP DEL)", name);
+			}
+		}
+		p += len;
+		while (*p == ' ')
+			p++;
+	}
+}
+
 /* "CAP * LS [*] :caps" (302 may split the list over several lines). */
 void irc_register_on_cap(const struct irc_message *m,
 			 const struct irc_userhost *who)
@@ -635,10 +703,10 @@ void irc_register_on_cap(const struct irc_message *m,
 		cap_request_offered();
 	} else if (!strcmp(sub, "ACK") || !strcmp(sub, "NAK")) {
 		cap_answered(!strcmp(sub, "ACK"), list);
-	} else if (!strcmp(sub, "NEW") || !strcmp(sub, "DEL")) {
-		/* cap-notify: nothing we use changes mid-session except the
-		 * account sources, which stay as negotiated. */
-		debug(COMPONENT, "CAP %s %s", sub, list);
+	} else if (!strcmp(sub, "NEW")) {
+		cap_new(list);
+	} else if (!strcmp(sub, "DEL")) {
+		cap_del(list);
 	}
 }
 
@@ -789,6 +857,26 @@ void irc_register_on_authenticate(const struct irc_message *m,
 	buf_reset(&reg.sasl_in);
 }
 
+/* IRCv3 bot mode (ircv3.net/specs/extensions/bot-mode): once registered
+ * on a server that names the mode (ISUPPORT BOT=<mode>), the bot marks
+ * itself with it, once a session, so that other bots and clients can
+ * tell it is one (and not answer it for ever). */
+static void mark_as_bot(void)
+{
+	char mode[3];
+
+	if (!reg.isupport.bot_mode || reg.bot_mode_set ||
+	    irc_conn_state() != IRC_REGISTERED || !reg.nick)
+		return;
+	mode[0] = '+';
+	mode[1] = reg.isupport.bot_mode;
+	mode[2] = '\0';
+	reg.bot_mode_set = 1;
+	irc_send_now("MODE", 2, (const char *const[]){reg.nick, mode});
+	info(COMPONENT, "marking ourselves a bot (MODE %s %s)", reg.nick,
+	     mode);
+}
+
 void irc_register_on_isupport(const struct irc_message *m, int code)
 {
 	struct irc_isupport *s = &reg.isupport;
@@ -829,8 +917,13 @@ void irc_register_on_isupport(const struct irc_message *m, int code)
 		} else if (str_has_prefix(t, "CHANTYPES=")) {
 			strlcpy_safe(s->chantypes, t + 10,
 				     sizeof(s->chantypes));
+		} else if (str_has_prefix(t, "BOT=")) {
+			/* IRCv3 bot mode: one mode letter, nothing else. */
+			if (isalpha((unsigned char)t[4]) && !t[5])
+				s->bot_mode = t[4];
 		}
 	}
+	mark_as_bot();
 }
 
 /* ---- logging in ---- */
@@ -985,6 +1078,7 @@ void irc_register_on_welcome(const struct irc_message *m, int code)
 			m->param_count >= 1 ? m->params[0] : "", reg.nick);
 	irc_conn_mark_registered();
 	reg.cap_negotiating = 0;
+	mark_as_bot();
 	info(COMPONENT, "registered as %s on %s", reg.nick, irc_conn_peer());
 	/* Registered before SASL could end (no CAP, or a server that does
 	 * not wait for CAP END): nothing will log us in now. */
