@@ -3,7 +3,8 @@
  * cannot show: TLS verification (ngIRCd's TLS ports with a test CA, a
  * wrong-host and an unknown-CA certificate), and services accounts with
  * InspIRCd + Atheme: SASL PLAIN and EXTERNAL, failing closed, NickServ
- * IDENTIFY, account-tag permissions, and a storm of 433s.
+ * IDENTIFY, account-tag permissions, a storm of 433s, and IRCv3 bot
+ * mode (botmode's BOT=B).
  */
 #include "check_main.h"
 #include "ircclient.h"
@@ -549,6 +550,27 @@ START_TEST(twenty_nick_collisions)
 }
 END_TEST
 
+/* InspIRCd's botmode says BOT=B in ISUPPORT: the bot sets +B on itself,
+ * which WHOIS shows (335 RPL_WHOISBOT) and the server confirms. */
+START_TEST(bot_mode_from_isupport)
+{
+	struct ircclient c;
+	char *keys =
+	    conf_line("port = %d\nchannels = #ops\n", env_port("PORT"));
+
+	run_bot(keys);
+	ck_assert(log_wait("marking ourselves a bot (MODE opsbot +B)", WAIT_MS));
+	ck_assert(log_wait("joined #ops", WAIT_MS));
+	ck_assert_int_eq(ircclient_connect(&c, "127.0.0.1", env_port("PORT"),
+					   "watcher", WAIT_MS),
+			 0);
+	ircclient_send(&c, "WHOIS opsbot");
+	ck_assert_ptr_nonnull(ircclient_wait(&c, " 335 watcher opsbot ", WAIT_MS));
+	ircclient_close(&c);
+	free(keys);
+}
+END_TEST
+
 static Suite *services_suite(void)
 {
 	Suite *s = suite_create("services");
@@ -577,6 +599,7 @@ static Suite *services_suite(void)
 	tcase_add_test(insp, account_tag_decides_permissions);
 	tcase_add_test(insp, nick_taken_after_admin_left_is_refused);
 	tcase_add_test(insp, twenty_nick_collisions);
+	tcase_add_test(insp, bot_mode_from_isupport);
 	suite_add_tcase(s, insp);
 	return s;
 }
