@@ -127,7 +127,7 @@ struct irc_isupport {
 	enum irc_casemapping casemap;
 	int nicklen, userlen, hostlen;
 	char chantypes[16];
-	int whox;     /* the server has WHOX */
+	int whox;      /* the server has WHOX */
 	char bot_mode; /* BOT=<mode>: the user mode that marks a bot, or 0 */
 };
 const struct irc_isupport *irc_isupport(void);

@@ -59,7 +59,7 @@ static struct {
 	char sasl_offered[256];
 	const char *sasl_mech;
 	unsigned sasl_tried; /* bit i: known_mechs[i] failed this session */
-	struct buf sasl_in; /* AUTHENTICATE pieces until the last */
+	struct buf sasl_in;  /* AUTHENTICATE pieces until the last */
 	struct scram *scram;
 	int scram_sent_final, scram_verified;
 	char *account; /* our own services account, once known */
@@ -412,8 +412,7 @@ static void note_offered_mechs(const char *caps)
 /* The names the bot speaks, strongest first, as constants: reg.sasl_mech
  * must not point into the settings, which a reload or a restart frees
  * while a session (or the next one) still looks at it. */
-static const char *const known_mechs[] = {"EXTERNAL", "SCRAM-SHA-256",
-					  "PLAIN"};
+static const char *const known_mechs[] = {"EXTERNAL", "SCRAM-SHA-256", "PLAIN"};
 
 static int mech_index(const char *name)
 {
@@ -873,8 +872,7 @@ static void mark_as_bot(void)
 	mode[2] = '\0';
 	reg.bot_mode_set = 1;
 	irc_send_now("MODE", 2, (const char *const[]){reg.nick, mode});
-	info(COMPONENT, "marking ourselves a bot (MODE %s %s)", reg.nick,
-	     mode);
+	info(COMPONENT, "marking ourselves a bot (MODE %s %s)", reg.nick, mode);
 }
 
 void irc_register_on_isupport(const struct irc_message *m, int code)

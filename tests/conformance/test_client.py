@@ -32,7 +32,11 @@ Upstream case -> test here:
               StsTestCase.testSts[portOnSecure=True]  -> StsTestCase.testSts_portOnSecure
               StsTestCase.testStsInvalidCertificate   -> StsTestCase.testStsInvalidCertificate
 
-Where this differs from upstream it says so at the case.  The bot must
+Where this differs from upstream it says so at the case.  After the
+upstream cases, ExtraSaslTestCase adds this project's own end-to-end
+cases in the same harness (a forged SCRAM server signature, SASL "auto"
+falling back, an STS policy announced by CAP NEW); they are counted
+separately.  The bot must
 pass all of them as shipped: `tests/conformance/suite`.
 """
 
@@ -355,12 +359,108 @@ class StsTestCase(BaseClientTestCase):
             self.acceptClient(tls_cert=cert, tls_key=key)
 
 
+# ---- beyond upstream (this project's own, in the same harness) ----
+
+class ExtraSaslTestCase(BaseClientTestCase):
+    """Not in irctest: what the bot promises beyond it, end to end."""
+
+    def testScramBadServerSignature(self):
+        """A server that does not know the password cannot produce the
+        server signature: the bot aborts (AUTHENTICATE *) and quits; it
+        neither ends CAP nor registers (fail closed)."""
+        auth = Authentication(mechanisms=[Mechanisms.scram_sha_256],
+                              username="jilles", password="sesame")
+        authenticator = ScramServer("sesame")
+        m = self.negotiateCapabilities(["sasl"], auth=auth)
+        self.assertEqual(m, Message({}, None, "AUTHENTICATE",
+                                    ["SCRAM-SHA-256"]))
+        self.sendLine("AUTHENTICATE +")
+        m = self.getMessage()
+        first = authenticator.start(base64.b64decode(m.params[0]))
+        self.sendLine("AUTHENTICATE :" + base64.b64encode(first).decode())
+        m = self.getMessage()
+        authenticator.response(base64.b64decode(m.params[0]))
+        forged = b"v=" + base64.b64encode(b"\x00" * 32)
+        self.sendLine("AUTHENTICATE :" + base64.b64encode(forged).decode())
+        m = self.getMessage()
+        self.assertEqual(m, Message({}, None, "AUTHENTICATE", ["*"]))
+        m = self.getMessage()
+        self.assertEqual(m.command, "QUIT", m)
+        # Even a 903 now is not believed: the bot has closed the link
+        # (the line may not even reach it).
+        try:
+            self.sendLine("903 * :SASL authentication successful")
+        except OSError:
+            pass
+        with self.assertRaises((ConnectionClosed, ConnectionResetError)):
+            while True:
+                m = self.getMessage()
+                self.assertNotEqual(m, Message({}, None, "CAP", ["END"]))
+
+    def testAutoFallsBackToTheNextMechanism(self):
+        """sasl_mechanism = auto: SCRAM-SHA-256 first; after 908 (only
+        PLAIN) and 904, PLAIN; success ends CAP."""
+        auth = Authentication(mechanisms=[Mechanisms.scram_sha_256,
+                                          Mechanisms.plain],
+                              username="jilles", password="sesame")
+        m = self.negotiateCapabilities(["sasl"], auth=auth)
+        self.assertEqual(m, Message({}, None, "AUTHENTICATE",
+                                    ["SCRAM-SHA-256"]))
+        self.sendLine("908 * PLAIN :are available SASL mechanisms")
+        self.sendLine("904 * :SASL authentication failed")
+        m = self.getMessage()
+        self.assertEqual(m, Message({}, None, "AUTHENTICATE", ["PLAIN"]))
+        self.sendLine("AUTHENTICATE +")
+        m = self.getMessage()
+        self.assertEqual(m, Message({}, None, "AUTHENTICATE",
+                                    ["amlsbGVzAGppbGxlcwBzZXNhbWU="]))
+        self.sendLine("903 * :SASL authentication successful")
+        m = self.negotiateCapabilities(["sasl"], False)
+        self.assertEqual(m, Message({}, None, "CAP", ["END"]))
+
+    def testCapNewStsUpgrades(self):
+        """cap-notify: a policy announced by CAP NEW on a plain-text
+        session makes the bot reconnect with TLS to its port."""
+        cert, key, fp = good()
+        insecure = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        insecure.bind(("127.0.0.1", 0))
+        insecure.listen(1)
+        insecure.settimeout(1)
+        try:
+            (hostname, port) = insecure.getsockname()
+            self.controller.run(hostname=hostname, port=port, auth=None,
+                                tls_config=TlsConfig(
+                                    enable=False, trusted_fingerprints=[fp]))
+            self.acceptClient(server=insecure)
+            self.assertMessageMatch(self.getMessage(), command="CAP",
+                                    params=["LS", "302"])
+            self.sendLine("CAP * LS :cap-notify")
+            m = self.getMessage(filter_pred=self.userNickPredicate)
+            self.assertEqual(m, Message({}, None, "CAP",
+                                        ["REQ", "cap-notify"]))
+            self.sendLine("CAP * ACK :cap-notify")
+            m = self.getMessage(filter_pred=self.userNickPredicate)
+            self.assertEqual(m, Message({}, None, "CAP", ["END"]))
+            self.sendLine(":irc.test 001 opsbot :Welcome")
+            self.sendLine("CAP opsbot NEW :sts=port={}".format(
+                self.server.getsockname()[1]))
+            self.acceptClient(tls_cert=cert, tls_key=key)
+            m = self.getMessage()
+            self.assertMessageMatch(m, command="CAP", params=["LS", "302"])
+        finally:
+            insecure.close()
+
+
+_ran = []
+
+
 class _Result(unittest.TextTestResult):
     """Prints the bot's log of a failed case (kept by tearDown, which
     runs after the failure is reported)."""
 
     def stopTest(self, test):
         super().stopTest(test)
+        _ran.append(test)
         bad = [t for t, _ in self.failures + self.errors if t is test]
         text = getattr(test, "bot_log", "")
         if bad and text:
@@ -374,8 +474,18 @@ if __name__ == "__main__":
     tests = (loader.loadTestsFromNames(sys.argv[1:], module)
              if sys.argv[1:] else loader.loadTestsFromModule(module))
     result = runner.run(tests)
-    run = result.testsRun
+    def count(extra):
+        def mine(pairs):
+            return sum(1 for t, _ in pairs
+                       if (type(t).__name__ == "ExtraSaslTestCase") == extra)
+        ran = sum(1 for t in _ran if
+                  (type(t).__name__ == "ExtraSaslTestCase") == extra)
+        bad = mine(result.failures) + mine(result.errors)
+        skipped = mine(result.skipped)
+        return ran, ran - bad - skipped, bad, skipped
+    for label, extra in (("irctest client tests", False),
+                         ("beyond upstream", True)):
+        print("conformance (%s): %d run, %d passed, %d failed, "
+              "%d skipped" % ((label,) + count(extra)))
     bad = len(result.failures) + len(result.errors)
-    print("conformance: %d run, %d passed, %d failed, %d skipped" %
-          (run, run - bad - len(result.skipped), bad, len(result.skipped)))
     sys.exit(1 if bad else 0)

@@ -559,13 +559,15 @@ START_TEST(bot_mode_from_isupport)
 	    conf_line("port = %d\nchannels = #ops\n", env_port("PORT"));
 
 	run_bot(keys);
-	ck_assert(log_wait("marking ourselves a bot (MODE opsbot +B)", WAIT_MS));
+	ck_assert(
+	    log_wait("marking ourselves a bot (MODE opsbot +B)", WAIT_MS));
 	ck_assert(log_wait("joined #ops", WAIT_MS));
 	ck_assert_int_eq(ircclient_connect(&c, "127.0.0.1", env_port("PORT"),
 					   "watcher", WAIT_MS),
 			 0);
 	ircclient_send(&c, "WHOIS opsbot");
-	ck_assert_ptr_nonnull(ircclient_wait(&c, " 335 watcher opsbot ", WAIT_MS));
+	ck_assert_ptr_nonnull(
+	    ircclient_wait(&c, " 335 watcher opsbot ", WAIT_MS));
 	ircclient_close(&c);
 	free(keys);
 }

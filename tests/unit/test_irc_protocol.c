@@ -1553,8 +1553,8 @@ START_TEST(sasl_auto_tries_the_next_mechanism)
 	feed(":irc.test 908 opsbot EXTERNAL :are available SASL mechanisms\r\n"
 	     ":irc.test 904 opsbot :SASL authentication failed\r\n");
 	out = take_sent();
-	ck_assert_msg(strstr(out, "QUIT") && !strstr(out, "AUTHENTICATE"),
-		      "%s", out);
+	ck_assert_msg(strstr(out, "QUIT") && !strstr(out, "AUTHENTICATE"), "%s",
+		      out);
 	stop();
 	/* A single configured mechanism is not retried. */
 	start("[irc]\nflood_control = false\n"
@@ -1566,8 +1566,8 @@ START_TEST(sasl_auto_tries_the_next_mechanism)
 			 "CAP REQ sasl\nAUTHENTICATE SCRAM-SHA-256\n");
 	feed(":irc.test 904 opsbot :SASL authentication failed\r\n");
 	out = take_sent();
-	ck_assert_msg(strstr(out, "QUIT") && !strstr(out, "AUTHENTICATE"),
-		      "%s", out);
+	ck_assert_msg(strstr(out, "QUIT") && !strstr(out, "AUTHENTICATE"), "%s",
+		      out);
 	stop();
 }
 END_TEST
