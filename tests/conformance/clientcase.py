@@ -340,14 +340,30 @@ class OpsbotController:
             self.log.close()
 
     def kill(self):
+        """Stops the bot (SIGTERM, so that a sanitizer build reports
+        leaks in its exit status; SIGKILL after 15 s) and removes its
+        directory.  Returns the exit status of a bot that was running,
+        else None."""
+        status = None
         if self.proc:
-            self.proc.kill()
-            self.proc.wait()
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                status = self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                status = self.proc.wait()
             self.proc = None
             self.log.close()
+        self.final_log = self.log_text()
         if self.directory:
             shutil.rmtree(self.directory, ignore_errors=True)
             self.directory = None
+        return status
+
+
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "runtime error:", "==ERROR", "Invalid read",
+                   "Invalid write", "definitely lost")
 
 
 # ---- the test case ----
@@ -376,14 +392,21 @@ class BaseClientTestCase(unittest.TestCase):
                 self.conn.sendall(b"QUIT :end of test.")
             except OSError:
                 pass
-        # Kept for the runner, which prints it when the test failed.
-        self.bot_log = self.controller.log_text()
-        self.controller.kill()
-        if self.conn:
+            # Closed before the bot is stopped, so that its QUIT is
+            # answered by the end of the link, not by its quit timer.
             if self.conn_file:
                 self.conn_file.close()
             self.conn.close()
+        status = self.controller.kill()
+        # Kept for the runner, which prints it when the test failed.
+        self.bot_log = self.controller.final_log
         self.server.close()
+        # Every case also checks the bot itself: no sanitizer or valgrind
+        # report, and a clean exit on SIGTERM.
+        marks = [m for m in SANITIZER_MARKS if m in self.bot_log]
+        self.assertFalse(marks, "the bot's log has %s" % marks)
+        self.assertIn(status, (None, 0),
+                      "the bot exited with %s on SIGTERM" % status)
 
     def acceptClient(self, tls_cert=None, tls_key=None, server=None):
         """Accepts the bot's connection (TLS when a certificate is
