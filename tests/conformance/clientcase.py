@@ -276,7 +276,7 @@ class OpsbotController:
                  "flood_control = false",
                  "reconnect_min = 200ms",
                  "reconnect_max = 1s",
-                 "connect_timeout = 5s"]
+                 "connect_timeout = 30s"]
         if tls_config:
             if tls_config.enable:
                 lines.append("tls = true")
