@@ -36,8 +36,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
 OPSBOT = os.path.join(BUILD, "opsbot")
-# How long one read from the bot may take (valgrind makes it slower).
-READ_TIMEOUT = float(os.environ.get("CONFORMANCE_TIMEOUT", "20"))
+# How long one read from the bot, or its connection, may take: longer
+# when it runs under a wrapper (valgrind starts slowly on a busy machine).
+READ_TIMEOUT = float(os.environ.get(
+    "CONFORMANCE_TIMEOUT",
+    "120" if os.environ.get("OPSBOT_BOT_WRAPPER") else "20"))
 
 
 class ConnectionClosed(Exception):
@@ -248,6 +251,20 @@ def make_cert(directory, name, startdate=None, enddate=None):
 
 # ---- the controller: the bot with a generated config ----
 
+# Controllers with a bot running: stopped (by PID) if the suite itself is
+# terminated, so that no bot outlives it.
+LIVE = set()
+
+
+def _stop_live(signum, frame):
+    for c in list(LIVE):
+        c.kill()
+    raise SystemExit(128 + signum)
+
+
+signal.signal(signal.SIGTERM, _stop_live)
+
+
 class OpsbotController:
     """Starts the bot against the test's socket, as irctest's client
     controllers (irctest/controllers/limnoria.py and the like) do: a
@@ -310,6 +327,7 @@ class OpsbotController:
                                      "bot-%d.log" % self.runs), "ab")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                      stdout=self.log, stderr=self.log)
+        LIVE.add(self)
 
     def check_is_alive(self):
         if self.proc is None:
@@ -345,6 +363,7 @@ class OpsbotController:
         directory.  Returns the exit status of a bot that was running,
         else None."""
         status = None
+        LIVE.discard(self)
         if self.proc:
             self.proc.send_signal(signal.SIGTERM)
             try:
