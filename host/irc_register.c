@@ -1,10 +1,12 @@
 /*
  * irc_register.c - getting the bot registered and logged in: CAP LS 302
  * first (so the server holds registration for CAP END), SASL (PLAIN,
- * EXTERNAL or SCRAM-SHA-256, of those the server offers) before CAP END,
- * NickServ IDENTIFY after 001 when there is no SASL (only to a NickServ the
- * configured mask or the network vouches for), our nick (collisions at
- * registration, taking it back later), and what ISUPPORT says about the server.
+ * EXTERNAL or SCRAM-SHA-256, of those the server offers; with "auto" the
+ * next offered one after a failure) before CAP END, cap-notify (CAP NEW
+ * and DEL), NickServ IDENTIFY after 001 when there is no SASL (only to a
+ * NickServ the configured mask or the network vouches for), our nick
+ * (collisions at registration, taking it back later), and what ISUPPORT
+ * says about the server (including the IRCv3 bot mode we set on ourselves).
  *
  * Login fails closed: when SASL is configured and cannot succeed, the bot
  * quits instead of joining under a nick someone else may own.  Channels
