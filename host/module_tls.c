@@ -4,9 +4,11 @@
  *
  * Verification is on unless the config turns it off: the chain against
  * the system store (or a configured CA file) and the server's name
- * (SSL_set1_host, or the IP address), TLS 1.2 at least.  A configured
- * SHA-256 certificate fingerprint replaces the chain check, for servers
- * with self-signed certificates.
+ * (SSL_set1_host, or the IP address), TLS 1.2 at least, inside the
+ * handshake (an untrusted server gets an alert, not our Finished).  A
+ * configured SHA-256 certificate fingerprint replaces the chain check,
+ * for servers with self-signed certificates; it is compared right after
+ * the handshake, before anything is sent.
  *
  * It also computes the HMAC-SHA256 that webhook signatures are checked
  * with, and the primitives of SASL SCRAM-SHA-256 (SHA-256, PBKDF2, random

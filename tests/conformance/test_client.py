@@ -32,7 +32,10 @@ Upstream case -> test here:
               StsTestCase.testSts[portOnSecure=True]  -> StsTestCase.testSts_portOnSecure
               StsTestCase.testStsInvalidCertificate   -> StsTestCase.testStsInvalidCertificate
 
-Where this differs from upstream it says so at the case.  After the
+Where this differs from upstream it says so at the case; throughout,
+the listening sockets are on 127.0.0.1 (upstream binds every address),
+waits for the bot are bounded (20 s, 120 s under a wrapper such as
+valgrind), and testSendCap also checks that the version is 302.  After the
 upstream cases, ExtraSaslTestCase adds this project's own end-to-end
 cases in the same harness (a forged SCRAM server signature, SASL "auto"
 falling back, an STS policy announced by CAP NEW); they are counted
