@@ -56,6 +56,7 @@ struct irc_settings {
 	long scram_min_iterations, scram_max_iterations;
 	char *sasl_username;
 	char *sasl_password;
+	char *sasl_ecdsa_key; /* PEM file, ECDSA-NIST256P-CHALLENGE */
 	char *nickserv_password;
 	char *nickserv_account;
 	char *nickserv_mask; /* nick!user@host NickServ must match, or NULL */

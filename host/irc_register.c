@@ -64,7 +64,8 @@ static struct {
 	struct buf sasl_in;  /* AUTHENTICATE pieces until the last */
 	struct scram *scram;
 	int scram_sent_final, scram_verified;
-	char *account; /* our own services account, once known */
+	int ecdsa_step; /* ECDSA-NIST256P-CHALLENGE: 0, account sent: 1 */
+	char *account;	/* our own services account, once known */
 	/* WHOIS NickServ before IDENTIFY: where it is, whether the server
 	 * calls it a network service (313); then the mask we trust. */
 	char nickserv_source[300];
@@ -86,6 +87,7 @@ static void sasl_reset(void)
 	reg.scram = NULL;
 	reg.scram_sent_final = 0;
 	reg.scram_verified = 0;
+	reg.ecdsa_step = 0;
 	buf_reset(&reg.sasl_in);
 }
 
@@ -414,7 +416,9 @@ static void note_offered_mechs(const char *caps)
 /* The names the bot speaks, strongest first, as constants: reg.sasl_mech
  * must not point into the settings, which a reload or a restart frees
  * while a session (or the next one) still looks at it. */
-static const char *const known_mechs[] = {"EXTERNAL", "SCRAM-SHA-256", "PLAIN"};
+static const char *const known_mechs[] = {
+    "EXTERNAL", "ECDSA-NIST256P-CHALLENGE", "SCRAM-SHA-256", "PLAIN"};
+enum { MECH_EXTERNAL, MECH_ECDSA, MECH_SCRAM, MECH_PLAIN };
 
 static int mech_index(const char *name)
 {
@@ -429,7 +433,7 @@ static int mech_index(const char *name)
 /* The mechanisms the settings allow, strongest first: the configured
  * one, or for "auto" every one the credentials allow (EXTERNAL with a
  * client certificate, then SCRAM-SHA-256, then PLAIN). */
-static int configured_mechs(const char *out[4])
+static int configured_mechs(const char *out[5])
 {
 	const struct irc_settings *cfg = irc_settings_get();
 	int n = 0;
@@ -438,14 +442,16 @@ static int configured_mechs(const char *out[4])
 		int i = mech_index(cfg->sasl_mechanism);
 
 		/* The config check allows no other name. */
-		out[n++] = known_mechs[i >= 0 ? i : 2];
+		out[n++] = known_mechs[i >= 0 ? i : MECH_PLAIN];
 		return n;
 	}
 	if (cfg->tls && cfg->tls_opts.client_cert)
-		out[n++] = known_mechs[0];
+		out[n++] = known_mechs[MECH_EXTERNAL];
+	if (cfg->sasl_ecdsa_key)
+		out[n++] = known_mechs[MECH_ECDSA];
 	if (cfg->sasl_password) {
-		out[n++] = known_mechs[1];
-		out[n++] = known_mechs[2];
+		out[n++] = known_mechs[MECH_SCRAM];
+		out[n++] = known_mechs[MECH_PLAIN];
 	}
 	return n;
 }
@@ -455,7 +461,7 @@ static int configured_mechs(const char *out[4])
  * CAP LS "sasl=..." or 908).  NULL when none is left. */
 static const char *next_mechanism(void)
 {
-	const char *candidates[4];
+	const char *candidates[5];
 	int n = configured_mechs(candidates), i;
 
 	for (i = 0; i < n; i++) {
@@ -473,7 +479,7 @@ static const char *next_mechanism(void)
  * offers and what was tried. */
 static void no_mechanism_left(void)
 {
-	const char *candidates[4];
+	const char *candidates[5];
 	int n = configured_mechs(candidates);
 
 	if (reg.sasl_tried)
@@ -482,14 +488,14 @@ static void no_mechanism_left(void)
 			  "%s; %s configured); check [irc] sasl_username and "
 			  "sasl_password, or the client certificate",
 			  reg.sasl_offered[0] ? reg.sasl_offered : "any",
-			  n > 1 ? "EXTERNAL, SCRAM-SHA-256 and PLAIN were"
+			  n > 1 ? "several mechanisms were"
 				: (n ? candidates[0] : "nothing"));
 	else
 		fail_auth("sasl",
 			  "the server offers %s, not %s; set [irc] "
 			  "sasl_mechanism to one it offers",
 			  reg.sasl_offered,
-			  n ? (n > 1 ? "EXTERNAL, SCRAM-SHA-256 or PLAIN"
+			  n ? (n > 1 ? "any mechanism the credentials allow"
 				     : candidates[0])
 			    : "anything the configured credentials allow");
 }
@@ -751,8 +757,9 @@ static void sasl_plain(void)
 	buf_free(&raw);
 }
 
-/* SCRAM went wrong: abort the exchange, then fail closed. */
-static void scram_failed(char *err)
+/* SCRAM or ECDSA went wrong (the server's proof or message, or our key):
+ * abort the exchange, then fail closed. */
+static void sasl_abort(char *err)
 {
 	irc_send_now1("AUTHENTICATE", "*");
 	fail_auth("sasl", "%s", err);
@@ -772,14 +779,14 @@ static void sasl_scram_step(const char *payload)
 		const struct tls_backend *tls = module_tls(&err);
 
 		if (!tls) {
-			scram_failed(err);
+			sasl_abort(err);
 			return;
 		}
 		reg.scram = scram_start(tls, user, cfg->sasl_password, NULL,
 					cfg->scram_min_iterations,
 					cfg->scram_max_iterations, &out, &err);
 		if (!reg.scram) {
-			scram_failed(err);
+			sasl_abort(err);
 			return;
 		}
 		send_authenticate(out, strlen(out));
@@ -788,14 +795,14 @@ static void sasl_scram_step(const char *payload)
 	}
 	text = sasl_base64_decode_text(payload);
 	if (!text) {
-		scram_failed(xstrdup("scram-sha-256: the server's message is "
-				     "not base64 text"));
+		sasl_abort(xstrdup("scram-sha-256: the server's message is "
+				   "not base64 text"));
 		return;
 	}
 	if (!reg.scram_sent_final) {
 		if (scram_client_final(reg.scram, text, &out, &err) < 0) {
 			free(text);
-			scram_failed(err);
+			sasl_abort(err);
 			return;
 		}
 		reg.scram_sent_final = 1;
@@ -804,13 +811,59 @@ static void sasl_scram_step(const char *payload)
 	} else if (!reg.scram_verified) {
 		if (scram_check_server_final(reg.scram, text, &err) < 0) {
 			free(text);
-			scram_failed(err);
+			sasl_abort(err);
 			return;
 		}
 		reg.scram_verified = 1;
 		irc_send_now1("AUTHENTICATE", "+");
 	}
 	free(text);
+}
+
+/* ECDSA-NIST256P-CHALLENGE (Atheme's): "+" -> the account name; the
+ * server's challenge -> its signature with the configured P-256 key (the
+ * challenge used as the digest).  The key is read for each signature and
+ * never kept. */
+static void sasl_ecdsa_step(const char *payload)
+{
+	const struct irc_settings *cfg = irc_settings_get();
+	const char *user = cfg->sasl_username ? cfg->sasl_username : cfg->nick;
+	const struct tls_backend *tls;
+	unsigned char *challenge, sig[160];
+	size_t len = 0, sig_len = sizeof(sig);
+	char *err = NULL, why[256];
+
+	if (reg.ecdsa_step == 0) {
+		if (*payload)
+			return;
+		reg.ecdsa_step = 1;
+		send_authenticate(user, strlen(user));
+		return;
+	}
+	if (reg.ecdsa_step != 1)
+		return;
+	reg.ecdsa_step = 2;
+	challenge = *payload ? sasl_base64_decode(payload, &len) : NULL;
+	if (!challenge || !len) {
+		free(challenge);
+		sasl_abort(xstrdup("ecdsa-nist256p-challenge: the server's "
+				   "challenge is not base64"));
+		return;
+	}
+	tls = module_tls(&err);
+	if (!tls) {
+		free(challenge);
+		sasl_abort(err);
+		return;
+	}
+	if (tls->ecdsa_p256_sign(cfg->sasl_ecdsa_key, challenge, len, sig,
+				 &sig_len, why, sizeof(why)) < 0) {
+		free(challenge);
+		sasl_abort(xasprintf("ecdsa-nist256p-challenge: %s", why));
+		return;
+	}
+	free(challenge);
+	send_authenticate(sig, sig_len);
 }
 
 /* A whole payload from the server ("" for "+"). */
@@ -820,6 +873,10 @@ static void sasl_respond(const char *payload)
 		return;
 	if (!strcmp(reg.sasl_mech, "SCRAM-SHA-256")) {
 		sasl_scram_step(payload);
+		return;
+	}
+	if (!strcmp(reg.sasl_mech, "ECDSA-NIST256P-CHALLENGE")) {
+		sasl_ecdsa_step(payload);
 		return;
 	}
 	if (*payload)

@@ -11,8 +11,9 @@
  * the handshake, before anything is sent.
  *
  * It also computes the HMAC-SHA256 that webhook signatures are checked
- * with, and the primitives of SASL SCRAM-SHA-256 (SHA-256, PBKDF2, random
- * nonces), so the host needs no second copy of a hash.
+ * with, the primitives of SASL SCRAM-SHA-256 (SHA-256, PBKDF2, random
+ * nonces) and the signature of SASL ECDSA-NIST256P-CHALLENGE, so the host
+ * needs no second copy of a hash.
  */
 #include "tls_backend.h"
 
@@ -22,6 +23,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -415,6 +417,49 @@ static int random_bytes(unsigned char *out, size_t n)
 	return RAND_bytes(out, (int)n) == 1 ? 0 : -1;
 }
 
+static int ecdsa_p256_sign(const char *key_file, const unsigned char *challenge,
+			   size_t len, unsigned char *sig, size_t *sig_len,
+			   char *err, size_t err_size)
+{
+	FILE *f = fopen(key_file, "r");
+	EVP_PKEY *key = NULL;
+	EVP_PKEY_CTX *ctx = NULL;
+	char group[64] = "";
+	int rc = -1;
+
+	if (!f) {
+		snprintf(err, err_size, "cannot read sasl_ecdsa_key '%s'",
+			 key_file);
+		return -1;
+	}
+	key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	if (!key) {
+		ssl_error(err, err_size,
+			  "sasl_ecdsa_key is not a PEM private key");
+		return -1;
+	}
+	if (EVP_PKEY_get_base_id(key) != EVP_PKEY_EC ||
+	    !EVP_PKEY_get_group_name(key, group, sizeof(group), NULL) ||
+	    (strcmp(group, "prime256v1") && strcmp(group, "P-256"))) {
+		snprintf(err, err_size,
+			 "sasl_ecdsa_key is not a NIST P-256 (prime256v1) key");
+		goto out;
+	}
+	/* No digest set: the challenge is signed as the digest itself. */
+	ctx = EVP_PKEY_CTX_new(key, NULL);
+	if (!ctx || EVP_PKEY_sign_init(ctx) != 1 ||
+	    EVP_PKEY_sign(ctx, sig, sig_len, challenge, len) != 1) {
+		ssl_error(err, err_size, "ECDSA signature failed");
+		goto out;
+	}
+	rc = 0;
+out:
+	EVP_PKEY_CTX_free(ctx);
+	EVP_PKEY_free(key);
+	return rc;
+}
+
 __attribute__((visibility("default")))
 const struct tls_backend opsbot_tls_backend = {
     .version = TLS_BACKEND_VERSION,
@@ -432,4 +477,5 @@ const struct tls_backend opsbot_tls_backend = {
     .sha256 = sha256,
     .pbkdf2_sha256 = pbkdf2_sha256,
     .random_bytes = random_bytes,
+    .ecdsa_p256_sign = ecdsa_p256_sign,
 };

@@ -214,6 +214,17 @@ commonName = supplied
 """
 
 
+def make_ecdsa_key(directory):
+    """A NIST P-256 private key, as PEM text ("EC PRIVATE KEY", like
+    upstream's ECDSA_KEY)."""
+    path = os.path.join(directory, "ecdsa.pem")
+    subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey",
+                    "-noout", "-out", path], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(path) as f:
+        return f.read()
+
+
 def make_cert(directory, name, startdate=None, enddate=None):
     """A self-signed certificate and key, as PEM text, and its SHA-256
     fingerprint (upper-case hex, no colons, as irctest writes them).
@@ -273,7 +284,8 @@ class OpsbotController:
     kill()."""
 
     supports_sts = True
-    supported_sasl_mechanisms = {"PLAIN", "SCRAM-SHA-256"}
+    supported_sasl_mechanisms = {"PLAIN", "SCRAM-SHA-256",
+                                 "ECDSA-NIST256P-CHALLENGE"}
 
     def __init__(self):
         self.proc = None
@@ -312,6 +324,13 @@ class OpsbotController:
                 with os.fdopen(fd, "w", encoding="utf-8") as f:
                     f.write(auth.password + "\n")
                 lines.append("sasl_password_file = %s" % secret)
+            if auth.ecdsa_key is not None:
+                keyfile = os.path.join(self.directory, "sasl-ecdsa.pem")
+                fd = os.open(keyfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                             0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(auth.ecdsa_key)
+                lines.append("sasl_ecdsa_key = %s" % keyfile)
         lines += ["", "[bot]",
                   "state = %s" % os.path.join(self.directory, "state.db"),
                   "shutdown_grace = 1s"]

@@ -19,9 +19,7 @@ Upstream case -> test here:
               SaslTestCase.testPlainLarge[éèà]    -> SaslTestCase.testPlainLarge_accents
               SaslTestCase.testPlainLargeMultiple[quux] -> ..._quux
               SaslTestCase.testPlainLargeMultiple[éè]   -> ..._accents
-              SaslTestCase.testEcdsa              -> skipped, as upstream skips
-                  it for a client without ECDSA-NIST256P-CHALLENGE (the bot
-                  implements PLAIN, EXTERNAL and SCRAM-SHA-256)
+              SaslTestCase.testEcdsa              -> SaslTestCase.testEcdsa
               SaslTestCase.testScram              -> SaslTestCase.testScram
               SaslTestCase.testScramBadPassword   -> SaslTestCase.testScramBadPassword
               Irc302SaslTestCase.testPlainNotAvailable
@@ -56,9 +54,18 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from clientcase import (ANYSTR, Authentication, BaseClientTestCase,  # noqa
                         ConnectionClosed, Mechanisms, Message,
                         NotAuthorizedException, ScramServer, TlsConfig,
-                        make_cert, skipUnlessHasMechanism)
+                        make_cert, make_ecdsa_key, skipUnlessHasMechanism)
+
+try:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+except ImportError:
+    ec = None
 
 CERTS = {}
+CHALLENGE = bytes(range(32))
 
 
 def setUpModule():
@@ -68,6 +75,7 @@ def setUpModule():
         CERTS["good"] = make_cert(d, "good", "160720084654Z",
                                   "160819084654Z")
         CERTS["bad"] = make_cert(d, "bad")
+        CERTS["ecdsa"] = make_ecdsa_key(d)
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
@@ -203,11 +211,39 @@ class SaslTestCase(BaseClientTestCase):
         """sasl.py SaslTestCase.testPlainLargeMultiple[éè]"""
         self._plainLargeMultiple("éè")
 
+    @unittest.skipIf(ec is None, "python3-cryptography is not available")
     @skipUnlessHasMechanism("ECDSA-NIST256P-CHALLENGE")
     def testEcdsa(self):
-        """sasl.py SaslTestCase.testEcdsa: skipped upstream too for a
-        client without the mechanism."""
-        raise AssertionError("not reached")
+        """sasl.py SaslTestCase.testEcdsa: ECDSA-NIST256P-CHALLENGE.  The
+        signature is checked with python3-cryptography (upstream uses
+        python3-ecdsa, not in Debian here), the challenge as the digest
+        as upstream's IdentityHash does."""
+        auth = Authentication(
+            mechanisms=[Mechanisms.ecdsa_nist256p_challenge],
+            username="jilles", ecdsa_key=CERTS["ecdsa"])
+        m = self.negotiateCapabilities(["sasl"], auth=auth)
+        self.assertEqual(m, Message({}, None, "AUTHENTICATE",
+                                    ["ECDSA-NIST256P-CHALLENGE"]))
+        self.sendLine("AUTHENTICATE +")
+        m = self.getMessage()
+        self.assertEqual(m, Message({}, None, "AUTHENTICATE",
+                                    ["amlsbGVz"]))  # jilles
+        self.sendLine("AUTHENTICATE {}".format(
+            base64.b64encode(CHALLENGE).decode("ascii")))
+        m = self.getMessage()
+        self.assertMessageMatch(m, command="AUTHENTICATE")
+        key = serialization.load_pem_private_key(
+            CERTS["ecdsa"].encode(), password=None)
+        signature = base64.b64decode(m.params[0])
+        try:
+            key.public_key().verify(signature, CHALLENGE, ec.ECDSA(
+                Prehashed(hashes.SHA256())))
+        except InvalidSignature:
+            raise AssertionError("Bad signature")
+        self.sendLine("900 * * foo :You are now logged in.")
+        self.sendLine("903 * :SASL authentication successful")
+        m = self.negotiateCapabilities(["sasl"], False)
+        self.assertEqual(m, Message({}, None, "CAP", ["END"]))
 
     def _scram(self, server_password):
         auth = Authentication(mechanisms=[Mechanisms.scram_sha_256],

@@ -1660,6 +1660,82 @@ START_TEST(cap_new_sts_and_cap_del)
 }
 END_TEST
 
+/* SASL ECDSA-NIST256P-CHALLENGE: "+" -> the account in base64; the
+ * challenge -> a DER ECDSA signature (checked end to end against a
+ * verifier in tests/conformance testEcdsa); a key that cannot sign
+ * aborts and fails closed. */
+START_TEST(sasl_ecdsa_challenge)
+{
+	char *dir = test_make_dir("ecdsa"), *cmd, *conf, *raw;
+	char *modules = test_build_path("modules");
+	const char *out;
+	size_t len = 0;
+
+	/* The bot loads the TLS module for the signature. */
+	setenv("OPSBOT_MODULE_DIR", modules, 1);
+	free(modules);
+	cmd = xasprintf("openssl ecparam -name prime256v1 -genkey -noout "
+			"-out %s/k.pem 2>/dev/null",
+			dir);
+	ck_assert_int_eq(system(cmd), 0);
+	free(cmd);
+	conf = xasprintf("[irc]\nflood_control = false\n"
+			 "sasl_mechanism = auto\nsasl_username = botacct\n"
+			 "sasl_ecdsa_key = %s/k.pem\n",
+			 dir);
+	start(conf);
+	take_sent();
+	feed(":irc.test CAP * LS :sasl=PLAIN,ECDSA-NIST256P-CHALLENGE\r\n"
+	     ":irc.test CAP * ACK :sasl\r\n");
+	ck_assert_str_eq(
+	    take_sent(),
+	    "CAP REQ sasl\nAUTHENTICATE ECDSA-NIST256P-CHALLENGE\n");
+	feed("AUTHENTICATE +\r\n");
+	ck_assert_str_eq(take_sent(), "AUTHENTICATE Ym90YWNjdA==\n");
+	feed("AUTHENTICATE AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\r\n");
+	out = take_sent();
+	ck_assert_msg(str_has_prefix(out, "AUTHENTICATE "), "%s", out);
+	{
+		char b64[200];
+		size_t n = strcspn(out + 13, "\n");
+
+		ck_assert_uint_lt(n, sizeof(b64));
+		memcpy(b64, out + 13, n);
+		b64[n] = '\0';
+		raw = (char *)sasl_base64_decode(b64, &len);
+	}
+	/* DER: SEQUENCE of two INTEGERs, at most 72 bytes for P-256. */
+	ck_assert_msg(raw != NULL, "%s", out);
+	ck_assert_uint_ge(len, 8);
+	ck_assert_uint_le(len, 72);
+	ck_assert_int_eq((unsigned char)raw[0], 0x30);
+	free(raw);
+	feed(":irc.test 903 opsbot :SASL authentication successful\r\n");
+	ck_assert_str_eq(take_sent(), "CAP END\n");
+	stop();
+	free(conf);
+	/* A key file that is not a P-256 key: abort, fail closed. */
+	free(test_write_file(dir, "bad.pem", "not a key\n"));
+	conf = xasprintf("[irc]\nflood_control = false\n"
+			 "sasl_mechanism = ecdsa-nist256p-challenge\n"
+			 "sasl_ecdsa_key = %s/bad.pem\n",
+			 dir);
+	start(conf);
+	take_sent();
+	feed(":irc.test CAP * LS :sasl\r\n:irc.test CAP * ACK :sasl\r\n"
+	     "AUTHENTICATE +\r\n");
+	take_sent();
+	feed("AUTHENTICATE AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\r\n");
+	out = take_sent();
+	ck_assert_msg(strstr(out, "AUTHENTICATE *") && strstr(out, "QUIT") &&
+			  !strstr(out, "CAP END"),
+		      "%s", out);
+	stop();
+	free(conf);
+	test_cleanup_dir(dir);
+}
+END_TEST
+
 static Suite *protocol_suite(void)
 {
 	Suite *s = suite_create("irc_protocol");
@@ -1702,6 +1778,7 @@ static Suite *protocol_suite(void)
 	tcase_add_test(tc, sasl_auto_tries_the_next_mechanism);
 	tcase_add_test(tc, bot_mode_is_set_from_isupport);
 	tcase_add_test(tc, cap_new_sts_and_cap_del);
+	tcase_add_test(tc, sasl_ecdsa_challenge);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return s;
