@@ -1,7 +1,8 @@
 /*
  * irc_register.c - getting the bot registered and logged in: CAP LS 302
  * first (so the server holds registration for CAP END), SASL (PLAIN,
- * EXTERNAL or SCRAM-SHA-256, of those the server offers; with "auto" the
+ * EXTERNAL, SCRAM-SHA-256 or ECDSA-NIST256P-CHALLENGE, of those the
+ * server offers; with "auto" the
  * next offered one after a failure) before CAP END, cap-notify (CAP NEW
  * and DEL), NickServ IDENTIFY after 001 when there is no SASL (only to a
  * NickServ the configured mask or the network vouches for), our nick
