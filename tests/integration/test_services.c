@@ -336,6 +336,53 @@ START_TEST(sasl_wrong_password_fails_closed)
 }
 END_TEST
 
+/* SASL ECDSA-NIST256P-CHALLENGE against Atheme: the account's public key
+ * set with NickServ SET PUBKEY (the raw compressed point, base64), the
+ * bot logs in with the private key and joins. */
+START_TEST(sasl_ecdsa_logs_in_with_atheme)
+{
+	struct ircclient c;
+	char *cmd, *pub, *keys, line[200];
+	FILE *f;
+
+	register_account("ecdsaacct", "ecdsapass1", NULL);
+	cmd = xasprintf("openssl ecparam -name prime256v1 -genkey -noout "
+			"-out %s/ecdsa.pem 2>/dev/null && openssl ec -in "
+			"%s/ecdsa.pem -pubout -conv_form compressed -outform "
+			"DER 2>/dev/null | tail -c 33 | base64 -w0",
+			bot_dir, bot_dir);
+	f = popen(cmd, "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+	ck_assert_int_eq(pclose(f), 0);
+	free(cmd);
+	line[strcspn(line, "\r\n")] = '\0';
+	pub = xstrdup(line);
+	ck_assert_int_eq(ircclient_connect(&c, "127.0.0.1", env_port("PORT"),
+					   "ecdsaacct", WAIT_MS),
+			 0);
+	ircclient_send(&c, "PRIVMSG NickServ :IDENTIFY ecdsaacct ecdsapass1");
+	ck_assert_ptr_nonnull(ircclient_wait(&c, " 900 ", WAIT_MS));
+	ircclient_send(&c, "PRIVMSG NickServ :SET PUBKEY %s", pub);
+	ck_assert_ptr_nonnull(
+	    ircclient_wait(&c, "NOTICE ecdsaacct :", WAIT_MS));
+	ircclient_send(&c, "QUIT");
+	ircclient_close(&c);
+	keys = conf_line("port = %d\nchannels = #ops\n"
+			 "sasl_mechanism = ecdsa-nist256p-challenge\n"
+			 "sasl_username = ecdsaacct\n"
+			 "sasl_ecdsa_key = %s/ecdsa.pem\n",
+			 env_port("PORT"), bot_dir);
+	run_bot(keys);
+	ck_assert(
+	    log_wait("sasl ECDSA-NIST256P-CHALLENGE: authenticated", WAIT_MS));
+	ck_assert(log_wait("logged in to services as ecdsaacct", WAIT_MS));
+	ck_assert(log_wait("joined #ops", WAIT_MS));
+	free(keys);
+	free(pub);
+}
+END_TEST
+
 START_TEST(sasl_external_with_client_certificate)
 {
 	const char *argv[] = {"tests/servers/make-client-cert", NULL, "certbot",
@@ -596,6 +643,7 @@ static Suite *services_suite(void)
 	tcase_add_test(insp, sasl_plain_logs_in_before_joining);
 	tcase_add_test(insp, sasl_wrong_password_fails_closed);
 	tcase_add_test(insp, sasl_external_with_client_certificate);
+	tcase_add_test(insp, sasl_ecdsa_logs_in_with_atheme);
 	tcase_add_test(insp, sasl_external_unknown_certificate_fails_closed);
 	tcase_add_test(insp, nickserv_identify_without_sasl);
 	tcase_add_test(insp, account_tag_decides_permissions);
