@@ -2,7 +2,7 @@
  * test_services.c - the bot against real servers for what ngIRCd alone
  * cannot show: TLS verification (ngIRCd's TLS ports with a test CA, a
  * wrong-host and an unknown-CA certificate), and services accounts with
- * InspIRCd + Atheme: SASL PLAIN and EXTERNAL, failing closed, NickServ
+ * InspIRCd + Atheme: SASL PLAIN, EXTERNAL and ECDSA, failing closed, NickServ
  * IDENTIFY, account-tag permissions, a storm of 433s, and IRCv3 bot
  * mode (botmode's BOT=B).
  */
