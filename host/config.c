@@ -45,13 +45,16 @@ const struct opsbot_config_key config_irc_keys[] = {
 		      "server password (PASS), if the server needs one"),
     OPSBOT_CONFIG_KEY(
 	"sasl_mechanism", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
-	"plain, external, scram-sha-256 or auto (the strongest the server "
-	"offers): log in to services with SASL before joining; if it fails "
-	"the bot does not join (fail closed)"),
+	"plain, external, scram-sha-256, ecdsa-nist256p-challenge or auto "
+	"(the strongest the server offers): log in to services with SASL "
+	"before joining; if it fails the bot does not join (fail closed)"),
     OPSBOT_CONFIG_KEY("sasl_username", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
 		      "services account for SASL PLAIN (default: the nick)"),
     OPSBOT_CONFIG_KEY("sasl_password", OPSBOT_CONFIG_SECRET, NULL, 0, 0, 0,
 		      "services password for SASL PLAIN and SCRAM-SHA-256"),
+    OPSBOT_CONFIG_KEY("sasl_ecdsa_key", OPSBOT_CONFIG_STRING, NULL, 0, 0, 0,
+		      "PEM file of the NIST P-256 private key for SASL "
+		      "ECDSA-NIST256P-CHALLENGE (chmod 600 it)"),
     OPSBOT_CONFIG_KEY(
 	"sasl_scram_min_iterations", OPSBOT_CONFIG_INT, D("4096"), 0, 1,
 	100000000,

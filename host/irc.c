@@ -52,6 +52,7 @@ static void settings_free(struct irc_settings *s)
 	free(s->sasl_mechanism);
 	free(s->sasl_username);
 	free_secret(s->sasl_password);
+	free(s->sasl_ecdsa_key);
 	free_secret(s->nickserv_password);
 	free(s->nickserv_account);
 	free(s->nickserv_mask);
@@ -134,6 +135,7 @@ static void settings_read(struct irc_settings *s, const struct config *cfg)
 	    (long)config_get_int(cfg, "irc", k, "sasl_scram_min_iterations");
 	s->scram_max_iterations =
 	    (long)config_get_int(cfg, "irc", k, "sasl_scram_max_iterations");
+	s->sasl_ecdsa_key = path_or_null(cfg, "sasl_ecdsa_key");
 	s->sasl_password = config_get_secret(cfg, "irc", "sasl_password", &err);
 	free(err);
 	err = NULL;
@@ -176,20 +178,28 @@ void irc_validate_config(struct config *cfg)
 				config_error(cfg, mech,
 					     "external needs tls = true and "
 					     "tls_client_cert");
+		} else if (str_ieq(mech->value, "ecdsa-nist256p-challenge")) {
+			if (!config_find(cfg, "irc", "sasl_ecdsa_key"))
+				config_error(cfg, mech,
+					     "ecdsa-nist256p-challenge needs "
+					     "sasl_ecdsa_key");
 		} else if (str_ieq(mech->value, "auto")) {
 			if (!config_find(cfg, "irc", "sasl_password") &&
 			    !config_find(cfg, "irc", "sasl_password_file") &&
 			    !config_find(cfg, "irc", "sasl_password_env") &&
+			    !config_find(cfg, "irc", "sasl_ecdsa_key") &&
 			    (!tls ||
 			     !config_find(cfg, "irc", "tls_client_cert")))
 				config_error(cfg, mech,
-					     "auto needs sasl_password or a "
+					     "auto needs sasl_password, "
+					     "sasl_ecdsa_key or a "
 					     "tls_client_cert (with tls = "
 					     "true)");
 		} else {
 			config_error(cfg, mech,
 				     "'%s' is not plain, external, "
-				     "scram-sha-256 or auto",
+				     "scram-sha-256, ecdsa-nist256p-challenge "
+				     "or auto",
 				     mech->value);
 		}
 	}

@@ -636,6 +636,13 @@ void irc_conn_on_error(const struct irc_message *m,
 	    strcasestr(why, "kline") || strcasestr(why, "g-line") ||
 	    strcasestr(why, "z-line"))
 		conn.banned = 1;
+	/* ERROR is the server's last word: the link is over even when the
+	 * server does not close it, so close it and reconnect (or finish
+	 * quitting) instead of waiting for the ping timeout. */
+	if (conn.conn && conn.state == IRC_QUITTING)
+		on_closed(NULL, "quit");
+	else
+		irc_conn_drop("the server sent ERROR");
 }
 
 void irc_conn_on_kill(const struct irc_message *m,

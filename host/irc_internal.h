@@ -56,6 +56,7 @@ struct irc_settings {
 	long scram_min_iterations, scram_max_iterations;
 	char *sasl_username;
 	char *sasl_password;
+	char *sasl_ecdsa_key; /* PEM file, ECDSA-NIST256P-CHALLENGE */
 	char *nickserv_password;
 	char *nickserv_account;
 	char *nickserv_mask; /* nick!user@host NickServ must match, or NULL */
@@ -127,7 +128,8 @@ struct irc_isupport {
 	enum irc_casemapping casemap;
 	int nicklen, userlen, hostlen;
 	char chantypes[16];
-	int whox; /* the server has WHOX */
+	int whox;      /* the server has WHOX */
+	char bot_mode; /* BOT=<mode>: the user mode that marks a bot, or 0 */
 };
 const struct irc_isupport *irc_isupport(void);
 

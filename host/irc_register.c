@@ -1,10 +1,13 @@
 /*
  * irc_register.c - getting the bot registered and logged in: CAP LS 302
  * first (so the server holds registration for CAP END), SASL (PLAIN,
- * EXTERNAL or SCRAM-SHA-256, of those the server offers) before CAP END,
- * NickServ IDENTIFY after 001 when there is no SASL (only to a NickServ the
- * configured mask or the network vouches for), our nick (collisions at
- * registration, taking it back later), and what ISUPPORT says about the server.
+ * EXTERNAL, SCRAM-SHA-256 or ECDSA-NIST256P-CHALLENGE, of those the
+ * server offers; with "auto" the
+ * next offered one after a failure) before CAP END, cap-notify (CAP NEW
+ * and DEL), NickServ IDENTIFY after 001 when there is no SASL (only to a
+ * NickServ the configured mask or the network vouches for), our nick
+ * (collisions at registration, taking it back later), and what ISUPPORT
+ * says about the server (including the IRCv3 bot mode we set on ourselves).
  *
  * Login fails closed: when SASL is configured and cannot succeed, the bot
  * quits instead of joining under a nick someone else may own.  Channels
@@ -18,6 +21,7 @@
 #include "sasl_scram.h"
 #include "util.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,16 +61,19 @@ static struct {
 	 * when it has not said; the one we use this session. */
 	char sasl_offered[256];
 	const char *sasl_mech;
-	struct buf sasl_in; /* AUTHENTICATE pieces until the last */
+	unsigned sasl_tried; /* bit i: known_mechs[i] failed this session */
+	struct buf sasl_in;  /* AUTHENTICATE pieces until the last */
 	struct scram *scram;
 	int scram_sent_final, scram_verified;
-	char *account; /* our own services account, once known */
+	int ecdsa_step; /* ECDSA-NIST256P-CHALLENGE: 0, account sent: 1 */
+	char *account;	/* our own services account, once known */
 	/* WHOIS NickServ before IDENTIFY: where it is, whether the server
 	 * calls it a network service (313); then the mask we trust. */
 	char nickserv_source[300];
 	int nickserv_is_service;
 	char nickserv_trusted[300];
 	struct irc_isupport isupport;
+	int bot_mode_set; /* MODE <nick> +<BOT> sent this session */
 	uv_timer_t identify_timer, nick_timer;
 	int handles_ready;
 } reg;
@@ -81,6 +88,7 @@ static void sasl_reset(void)
 	reg.scram = NULL;
 	reg.scram_sent_final = 0;
 	reg.scram_verified = 0;
+	reg.ecdsa_step = 0;
 	buf_reset(&reg.sasl_in);
 }
 
@@ -167,6 +175,8 @@ void irc_register_session_end(void)
 	free(reg.account);
 	reg.account = NULL;
 	reg.isupport.whox = 0;
+	reg.isupport.bot_mode = 0;
+	reg.bot_mode_set = 0;
 	reg.caps_enabled = 0;
 	sasl_reset();
 	uv_timer_stop(&reg.identify_timer);
@@ -279,6 +289,7 @@ void irc_register_on_connect(void)
 	reg.caps_enabled = 0;
 	reg.sasl_offered[0] = '\0';
 	reg.sasl_mech = NULL;
+	reg.sasl_tried = 0;
 	sasl_reset();
 	buf_reset(&reg.caps_offered);
 }
@@ -292,6 +303,8 @@ void irc_register_begin(void)
 	irc_send_now("CAP", 2, (const char *const[]){"LS", "302"});
 	reg.cap_negotiating = 1;
 	reg.auth = cfg->sasl_mechanism ? AUTH_SASL : AUTH_NONE;
+	reg.sasl_mech = NULL;
+	reg.sasl_tried = 0;
 	if (cfg->password)
 		irc_send_now1("PASS", cfg->password);
 	reg.nick_attempt = 0;
@@ -401,52 +414,103 @@ static void note_offered_mechs(const char *caps)
 	}
 }
 
-/* One of the names the bot speaks, as a constant: reg.sasl_mech must not
- * point into the settings, which a reload or a restart frees while a
- * session (or the next one) still looks at it. */
-static const char *mechanism_name(const char *name)
+/* The names the bot speaks, strongest first, as constants: reg.sasl_mech
+ * must not point into the settings, which a reload or a restart frees
+ * while a session (or the next one) still looks at it. */
+static const char *const known_mechs[] = {
+    "EXTERNAL", "ECDSA-NIST256P-CHALLENGE", "SCRAM-SHA-256", "PLAIN"};
+enum { MECH_EXTERNAL, MECH_ECDSA, MECH_SCRAM, MECH_PLAIN };
+
+static int mech_index(const char *name)
 {
-	static const char *const known[] = {"PLAIN", "EXTERNAL",
-					    "SCRAM-SHA-256"};
 	size_t i;
 
-	for (i = 0; i < ARRAY_SIZE(known); i++)
-		if (!strcmp(name, known[i]))
-			return known[i];
-	return "PLAIN"; /* the config check allows no other */
+	for (i = 0; i < ARRAY_SIZE(known_mechs); i++)
+		if (!strcasecmp(name, known_mechs[i]))
+			return (int)i;
+	return -1;
 }
 
-/* The mechanism to use: the configured one, or for "auto" the strongest
- * the credentials allow (EXTERNAL with a client certificate, then
- * SCRAM-SHA-256, then PLAIN), of those the server offers when it said.  NULL,
- * after failing closed, when the server offers none of them. */
-static const char *choose_mechanism(void)
+/* The mechanisms the settings allow, strongest first: the configured
+ * one, or for "auto" every one the credentials allow (EXTERNAL with a
+ * client certificate, then SCRAM-SHA-256, then PLAIN). */
+static int configured_mechs(const char *out[5])
 {
 	const struct irc_settings *cfg = irc_settings_get();
-	const char *candidates[4];
-	int n = 0, i;
+	int n = 0;
 
 	if (strcmp(cfg->sasl_mechanism, "AUTO")) {
-		candidates[n++] = cfg->sasl_mechanism;
-	} else {
-		if (cfg->tls && cfg->tls_opts.client_cert)
-			candidates[n++] = "EXTERNAL";
-		if (cfg->sasl_password) {
-			candidates[n++] = "SCRAM-SHA-256";
-			candidates[n++] = "PLAIN";
-		}
+		int i = mech_index(cfg->sasl_mechanism);
+
+		/* The config check allows no other name. */
+		out[n++] = known_mechs[i >= 0 ? i : MECH_PLAIN];
+		return n;
 	}
-	for (i = 0; i < n; i++)
+	if (cfg->tls && cfg->tls_opts.client_cert)
+		out[n++] = known_mechs[MECH_EXTERNAL];
+	if (cfg->sasl_ecdsa_key)
+		out[n++] = known_mechs[MECH_ECDSA];
+	if (cfg->sasl_password) {
+		out[n++] = known_mechs[MECH_SCRAM];
+		out[n++] = known_mechs[MECH_PLAIN];
+	}
+	return n;
+}
+
+/* The next mechanism to try: the strongest configured one that has not
+ * failed this session and that the server offers (when it said which:
+ * CAP LS "sasl=..." or 908).  NULL when none is left. */
+static const char *next_mechanism(void)
+{
+	const char *candidates[5];
+	int n = configured_mechs(candidates), i;
+
+	for (i = 0; i < n; i++) {
+		int bit = mech_index(candidates[i]);
+
+		if (bit >= 0 && (reg.sasl_tried & (1u << bit)))
+			continue;
 		if (!reg.sasl_offered[0] || mech_offered(candidates[i]))
-			return mechanism_name(candidates[i]);
-	fail_auth(
-	    "sasl",
-	    "the server offers %s, not %s; set [irc] sasl_mechanism "
-	    "to one it offers",
-	    reg.sasl_offered,
-	    n ? (n > 1 ? "EXTERNAL, SCRAM-SHA-256 or PLAIN" : candidates[0])
-	      : "anything the configured credentials allow");
+			return candidates[i];
+	}
 	return NULL;
+}
+
+/* No configured mechanism is left: fail closed, saying what the server
+ * offers and what was tried. */
+static void no_mechanism_left(void)
+{
+	const char *candidates[5];
+	int n = configured_mechs(candidates);
+
+	if (reg.sasl_tried)
+		fail_auth("sasl",
+			  "no SASL mechanism succeeded (the server offers "
+			  "%s; %s configured); check [irc] sasl_username and "
+			  "sasl_password, or the client certificate",
+			  reg.sasl_offered[0] ? reg.sasl_offered : "any",
+			  n > 1 ? "several mechanisms were"
+				: (n ? candidates[0] : "nothing"));
+	else
+		fail_auth("sasl",
+			  "the server offers %s, not %s; set [irc] "
+			  "sasl_mechanism to one it offers",
+			  reg.sasl_offered,
+			  n ? (n > 1 ? "any mechanism the credentials allow"
+				     : candidates[0])
+			    : "anything the configured credentials allow");
+}
+
+/* Starts the next mechanism, or fails closed when none is left. */
+static void sasl_try_next(void)
+{
+	reg.sasl_mech = next_mechanism();
+	sasl_reset();
+	if (!reg.sasl_mech) {
+		no_mechanism_left();
+		return;
+	}
+	irc_send_now1("AUTHENTICATE", reg.sasl_mech);
 }
 
 /* "sts=<policy>" in CAP LS goes to the connection; 1 when it drops
@@ -503,15 +567,11 @@ static void cap_request_offered(void)
 			  "CAP LS)");
 		return;
 	}
-	if (cfg->sasl_mechanism) {
+	/* Which mechanisms are offered is decided after the ACK: a client
+	 * that cannot use any of them still requests sasl, then gives up
+	 * (as the IRCv3 client conformance tests expect). */
+	if (cfg->sasl_mechanism)
 		note_offered_mechs(reg.caps_offered.data);
-		reg.sasl_mech = choose_mechanism();
-		if (!reg.sasl_mech) {
-			buf_free(&req);
-			buf_reset(&reg.caps_offered);
-			return;
-		}
-	}
 	buf_reset(&reg.caps_offered);
 	if (req.len)
 		irc_send_now("CAP", 2, (const char *const[]){"REQ", req.data});
@@ -546,14 +606,79 @@ static void cap_answered(int ack, const char *list)
 	if (irc_conn_state() != IRC_REGISTERING)
 		return;
 	if (reg.auth == AUTH_SASL) {
-		if (irc_cap_enabled("sasl") && reg.sasl_mech) {
-			irc_send_now1("AUTHENTICATE", reg.sasl_mech);
+		if (irc_cap_enabled("sasl")) {
+			if (!reg.sasl_mech)
+				sasl_try_next();
 			return;
 		}
 		fail_auth("sasl", "the server refused the sasl capability");
 		return;
 	}
 	cap_end();
+}
+
+/* cap-notify "CAP NEW": an STS policy is acted on as in CAP LS (on plain
+ * text: disconnect and come back with TLS; on TLS: the duration is
+ * stored), and a new SASL mechanism list is noted.  Other capabilities
+ * are not requested mid-session: the account sources stay as they were
+ * negotiated, so that what account-notify is trusted for holds from the
+ * start of the session. */
+static void cap_new(const char *list)
+{
+	const char *p = list;
+
+	debug(COMPONENT, "CAP NEW %s", list);
+	while (*p) {
+		size_t len = strcspn(p, " ");
+		char item[300];
+
+		if (len < sizeof(item)) {
+			memcpy(item, p, len);
+			item[len] = '\0';
+			if (str_has_prefix(item, "sts=")) {
+				if (irc_conn_on_sts(item + 4))
+					return; /* this session is over */
+			} else if (!strcmp(item, "sasl")) {
+				reg.sasl_offered[0] = '\0';
+			} else if (str_has_prefix(item, "sasl=")) {
+				strlcpy_safe(reg.sasl_offered, item + 5,
+					     sizeof(reg.sasl_offered));
+			}
+		}
+		p += len;
+		while (*p == ' ')
+			p++;
+	}
+}
+
+/* cap-notify "CAP DEL": what the server no longer gives is off, so that
+ * nothing is trusted on a capability that stopped (account-notify going
+ * away means cached accounts are no longer kept current). */
+static void cap_del(const char *list)
+{
+	const char *p = list;
+
+	debug(COMPONENT, "CAP DEL %s", list);
+	while (*p) {
+		size_t len = strcspn(p, " ");
+		size_t name_len = strcspn(p, " =");
+		char name[64];
+		int idx;
+
+		if (name_len < sizeof(name)) {
+			memcpy(name, p, name_len);
+			name[name_len] = '\0';
+			idx = cap_index(name);
+			if (idx >= 0 && (reg.caps_enabled & (1u << idx))) {
+				reg.caps_enabled &= ~(1u << idx);
+				info(COMPONENT,
+				     "the server withdrew %s (CAP DEL)", name);
+			}
+		}
+		p += len;
+		while (*p == ' ')
+			p++;
+	}
 }
 
 /* "CAP * LS [*] :caps" (302 may split the list over several lines). */
@@ -586,10 +711,10 @@ void irc_register_on_cap(const struct irc_message *m,
 		cap_request_offered();
 	} else if (!strcmp(sub, "ACK") || !strcmp(sub, "NAK")) {
 		cap_answered(!strcmp(sub, "ACK"), list);
-	} else if (!strcmp(sub, "NEW") || !strcmp(sub, "DEL")) {
-		/* cap-notify: nothing we use changes mid-session except the
-		 * account sources, which stay as negotiated. */
-		debug(COMPONENT, "CAP %s %s", sub, list);
+	} else if (!strcmp(sub, "NEW")) {
+		cap_new(list);
+	} else if (!strcmp(sub, "DEL")) {
+		cap_del(list);
 	}
 }
 
@@ -633,8 +758,9 @@ static void sasl_plain(void)
 	buf_free(&raw);
 }
 
-/* SCRAM went wrong: abort the exchange, then fail closed. */
-static void scram_failed(char *err)
+/* SCRAM or ECDSA went wrong (the server's proof or message, or our key):
+ * abort the exchange, then fail closed. */
+static void sasl_abort(char *err)
 {
 	irc_send_now1("AUTHENTICATE", "*");
 	fail_auth("sasl", "%s", err);
@@ -654,14 +780,14 @@ static void sasl_scram_step(const char *payload)
 		const struct tls_backend *tls = module_tls(&err);
 
 		if (!tls) {
-			scram_failed(err);
+			sasl_abort(err);
 			return;
 		}
 		reg.scram = scram_start(tls, user, cfg->sasl_password, NULL,
 					cfg->scram_min_iterations,
 					cfg->scram_max_iterations, &out, &err);
 		if (!reg.scram) {
-			scram_failed(err);
+			sasl_abort(err);
 			return;
 		}
 		send_authenticate(out, strlen(out));
@@ -670,14 +796,14 @@ static void sasl_scram_step(const char *payload)
 	}
 	text = sasl_base64_decode_text(payload);
 	if (!text) {
-		scram_failed(xstrdup("scram-sha-256: the server's message is "
-				     "not base64 text"));
+		sasl_abort(xstrdup("scram-sha-256: the server's message is "
+				   "not base64 text"));
 		return;
 	}
 	if (!reg.scram_sent_final) {
 		if (scram_client_final(reg.scram, text, &out, &err) < 0) {
 			free(text);
-			scram_failed(err);
+			sasl_abort(err);
 			return;
 		}
 		reg.scram_sent_final = 1;
@@ -686,13 +812,59 @@ static void sasl_scram_step(const char *payload)
 	} else if (!reg.scram_verified) {
 		if (scram_check_server_final(reg.scram, text, &err) < 0) {
 			free(text);
-			scram_failed(err);
+			sasl_abort(err);
 			return;
 		}
 		reg.scram_verified = 1;
 		irc_send_now1("AUTHENTICATE", "+");
 	}
 	free(text);
+}
+
+/* ECDSA-NIST256P-CHALLENGE (Atheme's): "+" -> the account name; the
+ * server's challenge -> its signature with the configured P-256 key (the
+ * challenge used as the digest).  The key is read for each signature and
+ * never kept. */
+static void sasl_ecdsa_step(const char *payload)
+{
+	const struct irc_settings *cfg = irc_settings_get();
+	const char *user = cfg->sasl_username ? cfg->sasl_username : cfg->nick;
+	const struct tls_backend *tls;
+	unsigned char *challenge, sig[160];
+	size_t len = 0, sig_len = sizeof(sig);
+	char *err = NULL, why[256];
+
+	if (reg.ecdsa_step == 0) {
+		if (*payload)
+			return;
+		reg.ecdsa_step = 1;
+		send_authenticate(user, strlen(user));
+		return;
+	}
+	if (reg.ecdsa_step != 1)
+		return;
+	reg.ecdsa_step = 2;
+	challenge = *payload ? sasl_base64_decode(payload, &len) : NULL;
+	if (!challenge || !len) {
+		free(challenge);
+		sasl_abort(xstrdup("ecdsa-nist256p-challenge: the server's "
+				   "challenge is not base64"));
+		return;
+	}
+	tls = module_tls(&err);
+	if (!tls) {
+		free(challenge);
+		sasl_abort(err);
+		return;
+	}
+	if (tls->ecdsa_p256_sign(cfg->sasl_ecdsa_key, challenge, len, sig,
+				 &sig_len, why, sizeof(why)) < 0) {
+		free(challenge);
+		sasl_abort(xasprintf("ecdsa-nist256p-challenge: %s", why));
+		return;
+	}
+	free(challenge);
+	send_authenticate(sig, sig_len);
 }
 
 /* A whole payload from the server ("" for "+"). */
@@ -702,6 +874,10 @@ static void sasl_respond(const char *payload)
 		return;
 	if (!strcmp(reg.sasl_mech, "SCRAM-SHA-256")) {
 		sasl_scram_step(payload);
+		return;
+	}
+	if (!strcmp(reg.sasl_mech, "ECDSA-NIST256P-CHALLENGE")) {
+		sasl_ecdsa_step(payload);
 		return;
 	}
 	if (*payload)
@@ -738,6 +914,25 @@ void irc_register_on_authenticate(const struct irc_message *m,
 	buf_addch(&reg.sasl_in, '\0');
 	sasl_respond(reg.sasl_in.data);
 	buf_reset(&reg.sasl_in);
+}
+
+/* IRCv3 bot mode (ircv3.net/specs/extensions/bot-mode): once registered
+ * on a server that names the mode (ISUPPORT BOT=<mode>), the bot marks
+ * itself with it, once a session, so that other bots and clients can
+ * tell it is one (and not answer it for ever). */
+static void mark_as_bot(void)
+{
+	char mode[3];
+
+	if (!reg.isupport.bot_mode || reg.bot_mode_set ||
+	    irc_conn_state() != IRC_REGISTERED || !reg.nick)
+		return;
+	mode[0] = '+';
+	mode[1] = reg.isupport.bot_mode;
+	mode[2] = '\0';
+	reg.bot_mode_set = 1;
+	irc_send_now("MODE", 2, (const char *const[]){reg.nick, mode});
+	info(COMPONENT, "marking ourselves a bot (MODE %s %s)", reg.nick, mode);
 }
 
 void irc_register_on_isupport(const struct irc_message *m, int code)
@@ -780,8 +975,13 @@ void irc_register_on_isupport(const struct irc_message *m, int code)
 		} else if (str_has_prefix(t, "CHANTYPES=")) {
 			strlcpy_safe(s->chantypes, t + 10,
 				     sizeof(s->chantypes));
+		} else if (str_has_prefix(t, "BOT=")) {
+			/* IRCv3 bot mode: one mode letter, nothing else. */
+			if (isalpha((unsigned char)t[4]) && !t[5])
+				s->bot_mode = t[4];
 		}
 	}
+	mark_as_bot();
 }
 
 /* ---- logging in ---- */
@@ -936,6 +1136,7 @@ void irc_register_on_welcome(const struct irc_message *m, int code)
 			m->param_count >= 1 ? m->params[0] : "", reg.nick);
 	irc_conn_mark_registered();
 	reg.cap_negotiating = 0;
+	mark_as_bot();
 	info(COMPONENT, "registered as %s on %s", reg.nick, irc_conn_peer());
 	/* Registered before SASL could end (no CAP, or a server that does
 	 * not wait for CAP END): nothing will log us in now. */
@@ -1045,16 +1246,8 @@ void irc_register_on_login_numeric(const struct irc_message *m, int code)
 				     sizeof(reg.sasl_offered));
 		return;
 	case 902: /* ERR_NICKLOCKED */
-	case 904: /* ERR_SASLFAIL */
-	case 905: /* ERR_SASLTOOLONG */
 	case 906: /* ERR_SASLABORTED */
-		if (reg.auth == AUTH_SASL && reg.sasl_mech &&
-		    reg.sasl_offered[0] && !mech_offered(reg.sasl_mech))
-			fail_auth("sasl",
-				  "%s failed: the server offers %s; set [irc] "
-				  "sasl_mechanism to one it offers",
-				  reg.sasl_mech, reg.sasl_offered);
-		else if (reg.auth == AUTH_SASL)
+		if (reg.auth == AUTH_SASL)
 			fail_auth("sasl",
 				  "%s %s failed (%d: %s); check [irc] "
 				  "sasl_username and sasl_password, or the "
@@ -1063,6 +1256,21 @@ void irc_register_on_login_numeric(const struct irc_message *m, int code)
 				  cfg->sasl_username ? cfg->sasl_username
 						     : cfg->nick,
 				  code, last);
+		return;
+	case 904: /* ERR_SASLFAIL */
+	case 905: /* ERR_SASLTOOLONG */
+		if (reg.auth != AUTH_SASL || !reg.sasl_mech)
+			return;
+		/* This mechanism failed: the next configured one the
+		 * server offers (908 may just have said which), strongest
+		 * first; none left means fail closed. */
+		if (mech_index(reg.sasl_mech) >= 0)
+			reg.sasl_tried |= 1u << mech_index(reg.sasl_mech);
+		warning(COMPONENT, "sasl %s as %s failed (%d: %s)",
+			reg.sasl_mech,
+			cfg->sasl_username ? cfg->sasl_username : cfg->nick,
+			code, last);
+		sasl_try_next();
 		return;
 	}
 }

@@ -62,6 +62,11 @@ static unsigned char *base64_decode(const char *text, size_t *out_len)
 	return out;
 }
 
+unsigned char *sasl_base64_decode(const char *b64, size_t *len)
+{
+	return base64_decode(b64, len);
+}
+
 char *sasl_base64_decode_text(const char *b64)
 {
 	size_t len = 0;

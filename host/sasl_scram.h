@@ -41,6 +41,9 @@ int scram_check_server_final(struct scram *s, const char *server_final,
 /* Decodes a base64 payload that must be text (no NUL): malloc'd, or
  * NULL. */
 char *sasl_base64_decode_text(const char *b64);
+/* Decodes a base64 payload (any bytes): malloc'd, its length in *len, or
+ * NULL when it is not base64. */
+unsigned char *sasl_base64_decode(const char *b64, size_t *len);
 
 /* Forgets the keys (zeroed) and frees; NULL is fine. */
 void scram_free(struct scram *s);

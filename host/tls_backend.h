@@ -2,7 +2,7 @@
  * tls_backend.h - the contract between the host and modules/tls.so
  * (module_tls.c), which holds OpenSSL.  The host loads the module only
  * for a TLS connection (net.c), a webhook's HMAC check (webhook.c) or a
- * SASL SCRAM login (sasl_scram.c), so
+ * SASL SCRAM or ECDSA login (sasl_scram.c, irc_register.c), so
  * a plain-text bot does not pay OpenSSL's resident memory (about 4 MB
  * once its configuration is loaded).
  *
@@ -15,7 +15,7 @@
 
 #include <stddef.h>
 
-#define TLS_BACKEND_VERSION 3
+#define TLS_BACKEND_VERSION 4
 #define TLS_BACKEND_SYMBOL "opsbot_tls_backend"
 
 struct tls_ctx;
@@ -75,6 +75,15 @@ struct tls_backend {
 			     const unsigned char *salt, size_t salt_len,
 			     unsigned iterations, unsigned char out[32]);
 	int (*random_bytes)(unsigned char *out, size_t n);
+	/* SASL ECDSA-NIST256P-CHALLENGE: signs challenge (used as the
+	 * digest, as the mechanism specifies) with the P-256 private key in
+	 * the PEM file key_file; the DER signature into sig (*sig_len: its
+	 * size in, the length out; 80 bytes are enough).  0, or -1 with err
+	 * set.  Since version 4. */
+	int (*ecdsa_p256_sign)(const char *key_file,
+			       const unsigned char *challenge, size_t len,
+			       unsigned char *sig, size_t *sig_len, char *err,
+			       size_t err_size);
 };
 
 #endif /* TLS_BACKEND_H */

@@ -275,6 +275,31 @@ START_TEST(check_config_reports_every_error)
 	free(out);
 	free(err);
 	free(path);
+	/* SASL ECDSA needs its key; an unknown mechanism names them all. */
+	path = test_write_file(dir, "sasl.conf",
+			       "[irc]\nserver = 127.0.0.1\nnick = a\n"
+			       "sasl_mechanism = ecdsa-nist256p-challenge\n");
+	args[1] = path;
+	ck_assert_int_eq(run(args, &out, &err), 2);
+	ck_assert_msg(strstr(err, "sasl.conf:4: [irc] sasl_mechanism: "
+				  "ecdsa-nist256p-challenge needs "
+				  "sasl_ecdsa_key"),
+		      "%s", err);
+	free(out);
+	free(err);
+	free(path);
+	path = test_write_file(dir, "sasl.conf",
+			       "[irc]\nserver = 127.0.0.1\nnick = a\n"
+			       "sasl_mechanism = ecdsa\n");
+	args[1] = path;
+	ck_assert_int_eq(run(args, &out, &err), 2);
+	ck_assert_msg(strstr(err, "'ecdsa' is not plain, external, "
+				  "scram-sha-256, ecdsa-nist256p-challenge "
+				  "or auto"),
+		      "%s", err);
+	free(out);
+	free(err);
+	free(path);
 }
 END_TEST
 

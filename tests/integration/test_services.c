@@ -2,8 +2,9 @@
  * test_services.c - the bot against real servers for what ngIRCd alone
  * cannot show: TLS verification (ngIRCd's TLS ports with a test CA, a
  * wrong-host and an unknown-CA certificate), and services accounts with
- * InspIRCd + Atheme: SASL PLAIN and EXTERNAL, failing closed, NickServ
- * IDENTIFY, account-tag permissions, and a storm of 433s.
+ * InspIRCd + Atheme: SASL PLAIN, EXTERNAL and ECDSA, failing closed, NickServ
+ * IDENTIFY, account-tag permissions, a storm of 433s, and IRCv3 bot
+ * mode (botmode's BOT=B).
  */
 #include "waitscale.h"
 #include "check_main.h"
@@ -336,6 +337,53 @@ START_TEST(sasl_wrong_password_fails_closed)
 }
 END_TEST
 
+/* SASL ECDSA-NIST256P-CHALLENGE against Atheme: the account's public key
+ * set with NickServ SET PUBKEY (the raw compressed point, base64), the
+ * bot logs in with the private key and joins. */
+START_TEST(sasl_ecdsa_logs_in_with_atheme)
+{
+	struct ircclient c;
+	char *cmd, *pub, *keys, line[200];
+	FILE *f;
+
+	register_account("ecdsaacct", "ecdsapass1", NULL);
+	cmd = xasprintf("openssl ecparam -name prime256v1 -genkey -noout "
+			"-out %s/ecdsa.pem 2>/dev/null && openssl ec -in "
+			"%s/ecdsa.pem -pubout -conv_form compressed -outform "
+			"DER 2>/dev/null | tail -c 33 | base64 -w0",
+			bot_dir, bot_dir);
+	f = popen(cmd, "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+	ck_assert_int_eq(pclose(f), 0);
+	free(cmd);
+	line[strcspn(line, "\r\n")] = '\0';
+	pub = xstrdup(line);
+	ck_assert_int_eq(ircclient_connect(&c, "127.0.0.1", env_port("PORT"),
+					   "ecdsaacct", WAIT_MS),
+			 0);
+	ircclient_send(&c, "PRIVMSG NickServ :IDENTIFY ecdsaacct ecdsapass1");
+	ck_assert_ptr_nonnull(ircclient_wait(&c, " 900 ", WAIT_MS));
+	ircclient_send(&c, "PRIVMSG NickServ :SET PUBKEY %s", pub);
+	ck_assert_ptr_nonnull(
+	    ircclient_wait(&c, "NOTICE ecdsaacct :", WAIT_MS));
+	ircclient_send(&c, "QUIT");
+	ircclient_close(&c);
+	keys = conf_line("port = %d\nchannels = #ops\n"
+			 "sasl_mechanism = ecdsa-nist256p-challenge\n"
+			 "sasl_username = ecdsaacct\n"
+			 "sasl_ecdsa_key = %s/ecdsa.pem\n",
+			 env_port("PORT"), bot_dir);
+	run_bot(keys);
+	ck_assert(
+	    log_wait("sasl ECDSA-NIST256P-CHALLENGE: authenticated", WAIT_MS));
+	ck_assert(log_wait("logged in to services as ecdsaacct", WAIT_MS));
+	ck_assert(log_wait("joined #ops", WAIT_MS));
+	free(keys);
+	free(pub);
+}
+END_TEST
+
 START_TEST(sasl_external_with_client_certificate)
 {
 	const char *argv[] = {"tests/servers/make-client-cert", NULL, "certbot",
@@ -550,6 +598,29 @@ START_TEST(twenty_nick_collisions)
 }
 END_TEST
 
+/* InspIRCd's botmode says BOT=B in ISUPPORT: the bot sets +B on itself,
+ * which WHOIS shows (335 RPL_WHOISBOT) and the server confirms. */
+START_TEST(bot_mode_from_isupport)
+{
+	struct ircclient c;
+	char *keys =
+	    conf_line("port = %d\nchannels = #ops\n", env_port("PORT"));
+
+	run_bot(keys);
+	ck_assert(
+	    log_wait("marking ourselves a bot (MODE opsbot +B)", WAIT_MS));
+	ck_assert(log_wait("joined #ops", WAIT_MS));
+	ck_assert_int_eq(ircclient_connect(&c, "127.0.0.1", env_port("PORT"),
+					   "watcher", WAIT_MS),
+			 0);
+	ircclient_send(&c, "WHOIS opsbot");
+	ck_assert_ptr_nonnull(
+	    ircclient_wait(&c, " 335 watcher opsbot ", WAIT_MS));
+	ircclient_close(&c);
+	free(keys);
+}
+END_TEST
+
 static Suite *services_suite(void)
 {
 	Suite *s = suite_create("services");
@@ -573,11 +644,13 @@ static Suite *services_suite(void)
 	tcase_add_test(insp, sasl_plain_logs_in_before_joining);
 	tcase_add_test(insp, sasl_wrong_password_fails_closed);
 	tcase_add_test(insp, sasl_external_with_client_certificate);
+	tcase_add_test(insp, sasl_ecdsa_logs_in_with_atheme);
 	tcase_add_test(insp, sasl_external_unknown_certificate_fails_closed);
 	tcase_add_test(insp, nickserv_identify_without_sasl);
 	tcase_add_test(insp, account_tag_decides_permissions);
 	tcase_add_test(insp, nick_taken_after_admin_left_is_refused);
 	tcase_add_test(insp, twenty_nick_collisions);
+	tcase_add_test(insp, bot_mode_from_isupport);
 	suite_add_tcase(s, insp);
 	return s;
 }

@@ -474,10 +474,12 @@ def hostile_cases(nick):
             src + " " + v + " " + me + " :!ping\r\n")
 
     # Verbs the bot handles, with 0 and 1 parameters, an empty trailing
-    # one, or a channel only.
+    # one, or a channel only.  Not ERROR: it ends the link even when the
+    # server keeps the socket open (the bot closes it and reconnects, as
+    # tests/conformance testSts requires), so it cannot be played here.
     for v in ["PRIVMSG", "NOTICE", "JOIN", "PART", "KICK", "NICK", "MODE",
               "TOPIC", "QUIT", "KILL", "INVITE", "CAP", "AUTHENTICATE",
-              "ACCOUNT", "ERROR", "PONG", "001", "005", "330", "318", "401",
+              "ACCOUNT", "PONG", "001", "005", "330", "318", "401",
               "354", "433", "900", "901", "903", "904", "908", "421", "474"]:
         s = (":%s" % SERVER) if v[0].isdigit() else src
         add(post, "%s without params" % v, "%s %s\r\n" % (s, v))
@@ -735,7 +737,6 @@ def hostile_cases(nick):
         ("332 topic", ":%s 332 %s #c :topic" % (SERVER, me)),
         ("421 CAP", ":%s 421 %s CAP :Unknown command" % (SERVER, me)),
         ("MODE on the bot", ":%s MODE %s +iwx" % (SERVER, me)),
-        ("ERROR without a close", "ERROR :Closing Link: not really"),
         ("KILL without a close", ":oper!o@h KILL %s :not really" % me),
         ("PING without params", "PING"),
         ("PONG from the server", ":%s PONG %s :x" % (SERVER, SERVER)),

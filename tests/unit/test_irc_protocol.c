@@ -10,6 +10,7 @@
 #include "command.h"
 #include "config.h"
 #include "irc.h"
+#include "irc_internal.h"
 #include "log.h"
 #include "loop.h"
 #include "module.h"
@@ -1188,7 +1189,11 @@ START_TEST(sasl_uses_only_offered_mechanisms)
 	      "sasl_mechanism = plain\nsasl_password = pw\n");
 	take_sent();
 	capture_begin();
+	/* sasl is still requested (irctest's testPlainNotAvailable wants
+	 * it acknowledged), then the bot gives up without authenticating. */
 	feed(":irc.test CAP * LS :sasl=EXTERNAL account-tag\r\n");
+	ck_assert_str_eq(take_sent(), "CAP REQ :account-tag sasl\n");
+	feed(":irc.test CAP * ACK :account-tag sasl\r\n");
 	log = capture_end();
 	out = take_sent();
 	ck_assert_msg(!strstr(out, "AUTHENTICATE") && !strstr(out, "CAP END"),
@@ -1486,6 +1491,251 @@ START_TEST(sts_upgrades_and_persists)
 }
 END_TEST
 
+/* SASL auto: after a failed mechanism (and a 908 saying what there is),
+ * the next configured one the server offers, strongest first; when none
+ * is left, fail closed (QUIT, no CAP END, no JOIN). */
+START_TEST(sasl_auto_tries_the_next_mechanism)
+{
+	const char *out;
+	char *log;
+
+	/* The list in CAP LS: SCRAM first, PLAIN after its 904. */
+	start("[irc]\nchannels = #ops\nflood_control = false\n"
+	      "sasl_mechanism = auto\nsasl_username = botacct\n"
+	      "sasl_password = pw\n");
+	take_sent();
+	feed(":irc.test CAP * LS :sasl=PLAIN,SCRAM-SHA-256\r\n"
+	     ":irc.test CAP * ACK :sasl\r\n");
+	ck_assert_str_eq(take_sent(),
+			 "CAP REQ sasl\nAUTHENTICATE SCRAM-SHA-256\n");
+	feed(":irc.test 904 opsbot :SASL authentication failed\r\n");
+	ck_assert_str_eq(take_sent(), "AUTHENTICATE PLAIN\n");
+	feed("AUTHENTICATE +\r\n");
+	ck_assert_str_eq(take_sent(),
+			 "AUTHENTICATE Ym90YWNjdABib3RhY2N0AHB3\n");
+	feed(":irc.test 903 opsbot :SASL authentication successful\r\n");
+	ck_assert_str_eq(take_sent(), "CAP END\n");
+	stop();
+	/* No list in CAP LS: SCRAM is tried; 908 says only PLAIN, so PLAIN
+	 * next; when that fails too, nothing is left: fail closed. */
+	start("[irc]\nchannels = #ops\nflood_control = false\n"
+	      "sasl_mechanism = auto\nsasl_password = pw\n");
+	take_sent();
+	feed(":irc.test CAP * LS :sasl\r\n:irc.test CAP * ACK :sasl\r\n");
+	ck_assert_str_eq(take_sent(),
+			 "CAP REQ sasl\nAUTHENTICATE SCRAM-SHA-256\n");
+	feed(":irc.test 908 opsbot PLAIN :are available SASL mechanisms\r\n"
+	     ":irc.test 904 opsbot :SASL authentication failed\r\n");
+	ck_assert_str_eq(take_sent(), "AUTHENTICATE PLAIN\n");
+	feed("AUTHENTICATE +\r\n");
+	take_sent();
+	capture_begin();
+	feed(":irc.test 904 opsbot :SASL authentication failed\r\n");
+	log = capture_end();
+	out = take_sent();
+	ck_assert_msg(strstr(out, "QUIT") && !strstr(out, "CAP END") &&
+			  !strstr(out, "AUTHENTICATE"),
+		      "%s", out);
+	ck_assert_msg(strstr(log, "no SASL mechanism succeeded") &&
+			  strstr(log, "fail closed"),
+		      "%s", log);
+	free(log);
+	feed(":irc.test 001 opsbot :Welcome\r\n");
+	ck_assert_msg(!strstr(take_sent(), "JOIN"), "joined after failing");
+	stop();
+	/* 908 offering nothing configured after the first failure: fail
+	 * closed at once, never a mechanism the server did not offer. */
+	start("[irc]\nflood_control = false\n"
+	      "sasl_mechanism = auto\nsasl_password = pw\n");
+	take_sent();
+	feed(":irc.test CAP * LS :sasl\r\n:irc.test CAP * ACK :sasl\r\n");
+	take_sent();
+	feed(":irc.test 908 opsbot EXTERNAL :are available SASL mechanisms\r\n"
+	     ":irc.test 904 opsbot :SASL authentication failed\r\n");
+	out = take_sent();
+	ck_assert_msg(strstr(out, "QUIT") && !strstr(out, "AUTHENTICATE"), "%s",
+		      out);
+	stop();
+	/* A single configured mechanism is not retried. */
+	start("[irc]\nflood_control = false\n"
+	      "sasl_mechanism = scram-sha-256\nsasl_password = pw\n");
+	take_sent();
+	feed(":irc.test CAP * LS :sasl=SCRAM-SHA-256,PLAIN\r\n"
+	     ":irc.test CAP * ACK :sasl\r\n");
+	ck_assert_str_eq(take_sent(),
+			 "CAP REQ sasl\nAUTHENTICATE SCRAM-SHA-256\n");
+	feed(":irc.test 904 opsbot :SASL authentication failed\r\n");
+	out = take_sent();
+	ck_assert_msg(strstr(out, "QUIT") && !strstr(out, "AUTHENTICATE"), "%s",
+		      out);
+	stop();
+}
+END_TEST
+
+/* ISUPPORT BOT=<mode>: the bot sets the mode on itself once a session;
+ * anything but one mode letter is ignored. */
+START_TEST(bot_mode_is_set_from_isupport)
+{
+	registered();
+	feed(":irc.test 005 opsbot BOT=B :are supported\r\n");
+	ck_assert_str_eq(take_sent(), "MODE opsbot +B\n");
+	feed(":irc.test 005 opsbot BOT=B WHOX :are supported\r\n");
+	ck_assert_str_eq(take_sent(), "");
+	stop();
+	registered();
+	feed(":irc.test 005 opsbot BOT=1 :are supported\r\n"
+	     ":irc.test 005 opsbot BOT=Bx :are supported\r\n"
+	     ":irc.test 005 opsbot BOT= :are supported\r\n");
+	ck_assert_str_eq(take_sent(), "");
+	stop();
+	/* Before 001 (a server that sends 005 early): set at the welcome. */
+	start("[irc]\nflood_control = false\n");
+	take_sent();
+	feed(":irc.test CAP * LS :\r\n");
+	take_sent();
+	feed(":irc.test 005 * BOT=b :are supported\r\n");
+	ck_assert_str_eq(take_sent(), "");
+	feed(":irc.test 001 opsbot :Welcome\r\n");
+	ck_assert_msg(strstr(take_sent(), "MODE opsbot +b\n"), "no MODE");
+	stop();
+}
+END_TEST
+
+/* cap-notify: CAP NEW sts on plain text is an upgrade (disconnect, TLS
+ * to the port); on TLS its duration is stored as from CAP LS; CAP DEL
+ * turns a capability off (account-notify stops being relied on). */
+START_TEST(cap_new_sts_and_cap_del)
+{
+	char *dir = test_make_dir("capnew"), *db = xasprintf("%s/s.db", dir);
+	char *err = NULL, *value = NULL;
+	size_t len;
+	int port, tls;
+
+	ck_assert_msg(store_open(db, &err) == 0, "%s", err ? err : "");
+	start("[irc]\nserver = irc.example.net\nport = 6667\n"
+	      "flood_control = false\n");
+	take_sent();
+	feed(":irc.test CAP * LS :cap-notify account-notify\r\n"
+	     ":irc.test CAP * ACK :account-notify cap-notify\r\n"
+	     ":irc.test 001 opsbot :Welcome\r\n");
+	take_sent();
+	ck_assert(irc_cap_enabled("account-notify"));
+	feed(":irc.test CAP opsbot DEL :account-notify\r\n");
+	ck_assert(!irc_cap_enabled("account-notify"));
+	ck_assert(irc_cap_enabled("cap-notify"));
+	irc_test_connect_target(&port, &tls);
+	ck_assert_int_eq(tls, 0);
+	feed(":irc.test CAP opsbot NEW :sasl=PLAIN sts=port=6697,duration=60"
+	     "\r\n");
+	irc_test_connect_target(&port, &tls);
+	ck_assert_int_eq(port, 6697);
+	ck_assert_int_eq(tls, 1);
+	ck_assert_int_ne(state_get("host.sts", "irc.example.net", &value, &len),
+			 0);
+	stop();
+	/* On TLS: the policy's duration is kept. */
+	start("[irc]\nserver = irc.example.net\nport = 6697\ntls = true\n"
+	      "flood_control = false\n");
+	take_sent();
+	feed(":irc.test CAP * LS :cap-notify\r\n"
+	     ":irc.test CAP * ACK :cap-notify\r\n"
+	     ":irc.test 001 opsbot :Welcome\r\n");
+	take_sent();
+	feed(":irc.test CAP opsbot NEW :sts=duration=3600\r\n");
+	ck_assert_int_eq(state_get("host.sts", "irc.example.net", &value, &len),
+			 0);
+	ck_assert_msg(value && !strncmp(value, "6697 ", 5), "%s",
+		      value ? value : "");
+	free(value);
+	stop();
+	start("[irc]\nserver = irc.example.net\nport = 6667\n"
+	      "flood_control = false\n");
+	irc_test_connect_target(&port, &tls);
+	ck_assert_int_eq(port, 6697);
+	ck_assert_int_eq(tls, 1);
+	stop();
+	store_close();
+	free(db);
+	test_cleanup_dir(dir);
+}
+END_TEST
+
+/* SASL ECDSA-NIST256P-CHALLENGE: "+" -> the account in base64; the
+ * challenge -> a DER ECDSA signature (checked end to end against a
+ * verifier in tests/conformance testEcdsa); a key that cannot sign
+ * aborts and fails closed. */
+START_TEST(sasl_ecdsa_challenge)
+{
+	char *dir = test_make_dir("ecdsa"), *cmd, *conf, *raw;
+	char *modules = test_build_path("modules");
+	const char *out;
+	size_t len = 0;
+
+	/* The bot loads the TLS module for the signature. */
+	setenv("OPSBOT_MODULE_DIR", modules, 1);
+	free(modules);
+	cmd = xasprintf("openssl ecparam -name prime256v1 -genkey -noout "
+			"-out %s/k.pem 2>/dev/null",
+			dir);
+	ck_assert_int_eq(system(cmd), 0);
+	free(cmd);
+	conf = xasprintf("[irc]\nflood_control = false\n"
+			 "sasl_mechanism = auto\nsasl_username = botacct\n"
+			 "sasl_ecdsa_key = %s/k.pem\n",
+			 dir);
+	start(conf);
+	take_sent();
+	feed(":irc.test CAP * LS :sasl=PLAIN,ECDSA-NIST256P-CHALLENGE\r\n"
+	     ":irc.test CAP * ACK :sasl\r\n");
+	ck_assert_str_eq(
+	    take_sent(),
+	    "CAP REQ sasl\nAUTHENTICATE ECDSA-NIST256P-CHALLENGE\n");
+	feed("AUTHENTICATE +\r\n");
+	ck_assert_str_eq(take_sent(), "AUTHENTICATE Ym90YWNjdA==\n");
+	feed("AUTHENTICATE AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\r\n");
+	out = take_sent();
+	ck_assert_msg(str_has_prefix(out, "AUTHENTICATE "), "%s", out);
+	{
+		char b64[200];
+		size_t n = strcspn(out + 13, "\n");
+
+		ck_assert_uint_lt(n, sizeof(b64));
+		memcpy(b64, out + 13, n);
+		b64[n] = '\0';
+		raw = (char *)sasl_base64_decode(b64, &len);
+	}
+	/* DER: SEQUENCE of two INTEGERs, at most 72 bytes for P-256. */
+	ck_assert_msg(raw != NULL, "%s", out);
+	ck_assert_uint_ge(len, 8);
+	ck_assert_uint_le(len, 72);
+	ck_assert_int_eq((unsigned char)raw[0], 0x30);
+	free(raw);
+	feed(":irc.test 903 opsbot :SASL authentication successful\r\n");
+	ck_assert_str_eq(take_sent(), "CAP END\n");
+	stop();
+	free(conf);
+	/* A key file that is not a P-256 key: abort, fail closed. */
+	free(test_write_file(dir, "bad.pem", "not a key\n"));
+	conf = xasprintf("[irc]\nflood_control = false\n"
+			 "sasl_mechanism = ecdsa-nist256p-challenge\n"
+			 "sasl_ecdsa_key = %s/bad.pem\n",
+			 dir);
+	start(conf);
+	take_sent();
+	feed(":irc.test CAP * LS :sasl\r\n:irc.test CAP * ACK :sasl\r\n"
+	     "AUTHENTICATE +\r\n");
+	take_sent();
+	feed("AUTHENTICATE AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\r\n");
+	out = take_sent();
+	ck_assert_msg(strstr(out, "AUTHENTICATE *") && strstr(out, "QUIT") &&
+			  !strstr(out, "CAP END"),
+		      "%s", out);
+	stop();
+	free(conf);
+	test_cleanup_dir(dir);
+}
+END_TEST
+
 static Suite *protocol_suite(void)
 {
 	Suite *s = suite_create("irc_protocol");
@@ -1525,6 +1775,10 @@ static Suite *protocol_suite(void)
 	tcase_add_test(tc, sasl_uses_only_offered_mechanisms);
 	tcase_add_test(tc, sasl_scram_sha256);
 	tcase_add_test(tc, sts_upgrades_and_persists);
+	tcase_add_test(tc, sasl_auto_tries_the_next_mechanism);
+	tcase_add_test(tc, bot_mode_is_set_from_isupport);
+	tcase_add_test(tc, cap_new_sts_and_cap_del);
+	tcase_add_test(tc, sasl_ecdsa_challenge);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return s;
