@@ -419,6 +419,18 @@ static void op_free(struct ceph_op *op)
 	free(op);
 }
 
+/* Puts op on the active list (once). */
+static void op_track(struct ceph_op *op)
+{
+	struct ceph_op *o;
+
+	for (o = active; o; o = o->next)
+		if (o == op)
+			return;
+	op->next = active;
+	active = op;
+}
+
 static int busy(const char *cluster)
 {
 	struct ceph_op *o;
@@ -522,8 +534,7 @@ static int op_start(struct ceph_op *op, const char *name)
 		op_say(op, 1, "ceph: cannot start a job (%d)", (int)op->job);
 		return -1;
 	}
-	op->next = active;
-	active = op;
+	op_track(op);
 	return 0;
 }
 
@@ -1035,8 +1046,7 @@ static int cmd_create(struct opsbot_plugin *pl, struct opsbot_request *req,
 		return OPSBOT_ERR;
 	}
 	/* Busy from now on, also while the seeds are built. */
-	op->next = active;
-	active = op;
+	op_track(op);
 	create_go(op);
 	return OPSBOT_PENDING;
 bad:
@@ -1466,8 +1476,7 @@ static void create_from_row(struct ceph_op *op, const struct cluster *c)
 		op_end(op, OPSBOT_ERR);
 		return;
 	}
-	op->next = active;
-	active = op;
+	op_track(op);
 	create_go(op);
 }
 

@@ -14,6 +14,7 @@
 #include <libxml/tree.h>
 #include <libxml/xpath.h>
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -44,6 +45,15 @@ static void quiet(void *data, virErrorPtr e) {}
 
 void cv_init(void)
 {
+	/* libvirt and GLib set themselves up on this thread, before any
+	 * job thread uses them (virInitialize is documented for that). */
+	virInitialize();
+	/* libvirt and GLib keep thread keys and threads of their own: pin
+	 * them in memory, so unloading the plugin never unmaps their code
+	 * (the plugin itself can still be unloaded and reloaded). */
+	if (!dlopen("libvirt.so.0", RTLD_NOW | RTLD_NODELETE | RTLD_NOLOAD))
+		ceph_bot->log(ceph_self, OPSBOT_LOG_WARN,
+			      "could not pin libvirt.so.0 in memory");
 	virSetErrorFunc(NULL, quiet);
 	xmlInitParser();
 }
@@ -209,6 +219,42 @@ static void post_progress(struct opsbot_job *job, const char *fmt, ...)
 	vsnprintf(m.text, sizeof(m.text), fmt, ap);
 	va_end(ap);
 	ceph_bot->job_post(job, &m, sizeof(m));
+}
+
+
+/* Records a volume about to be made, after checking the name is free (a
+ * volume that already exists is someone else's: never recorded, never
+ * deleted).  0, or -1 with op->err set. */
+static int rec_vol(struct opsbot_job *job, struct ceph_op *op,
+		   virStoragePoolPtr p, const char *uri, const char *pool,
+		   const char *vname, const char *node, const char *role,
+		   unsigned long long size)
+{
+	virStorageVolPtr v = virStorageVolLookupByName(p, vname);
+
+	if (v) {
+		virStorageVolFree(v);
+		fail(op, "name taken: volume %s already exists in pool %s",
+		     vname, pool);
+		return -1;
+	}
+	virResetLastError();
+	if (post_res_size(job, MSG_REC, "vol", uri, pool, vname, node, role,
+			  size) != OPSBOT_OK) {
+		fail(op, "cannot record volume %s", vname);
+		return -1;
+	}
+	return 0;
+}
+
+/* After a failed create call: unless the connection dropped (then it may
+ * exist after all), the record goes. */
+static void unrec_failed(struct opsbot_job *job, const char *kind,
+			 const char *uri, const char *pool, const char *name,
+			 const char *node)
+{
+	if (!lv_conn_lost())
+		post_res(job, MSG_UNREC, kind, uri, pool, name, node, "");
 }
 
 /* ---- XML ---- */
@@ -926,11 +972,9 @@ static void do_create(struct opsbot_job *job, struct ceph_op *op)
 		root_fmt = cfg->overlay ? "qcow2" : h->t.fmt;
 		if (strcmp(root_fmt, "qcow2"))
 			snprintf(vname, sizeof(vname), "%s-root.img", nd->name);
-		if (post_res(job, MSG_REC, "vol", cc->uri, cc->pool, vname,
-			     nd->name, "root") != OPSBOT_OK) {
-			fail(op, "cannot record volume %s", vname);
+		if (rec_vol(job, op, h->pool, cc->uri, cc->pool, vname,
+			    nd->name, "root", 0) < 0)
 			break;
-		}
 		if (cfg->overlay)
 			root = vol_create(h->pool, vname, "qcow2", h->t.cap,
 					  h->t.path, h->t.fmt, NULL);
@@ -943,6 +987,8 @@ static void do_create(struct opsbot_job *job, struct ceph_op *op)
 			snprintf(w, sizeof(w), "node %s: cloning %s", nd->name,
 				 op->tpl);
 			fail_lv(op, w);
+			unrec_failed(job, "vol", cc->uri, cc->pool, vname,
+				     nd->name);
 			break;
 		}
 		root_path = virStorageVolGetPath(root);
@@ -956,9 +1002,8 @@ static void do_create(struct opsbot_job *job, struct ceph_op *op)
 			virStorageVolPtr sv;
 
 			snprintf(vname, sizeof(vname), "%s-seed.iso", nd->name);
-			if (post_res(job, MSG_REC, "vol", cc->uri, cc->pool,
-				     vname, nd->name, "seed") != OPSBOT_OK) {
-				fail(op, "cannot record volume %s", vname);
+			if (rec_vol(job, op, h->pool, cc->uri, cc->pool, vname,
+				    nd->name, "seed", 0) < 0) {
 				free(root_path);
 				break;
 			}
@@ -979,6 +1024,9 @@ static void do_create(struct opsbot_job *job, struct ceph_op *op)
 				snprintf(w, sizeof(w), "node %s: seed volume",
 					 nd->name);
 				fail_lv(op, w);
+				if (!sv)
+					unrec_failed(job, "vol", cc->uri,
+						     cc->pool, vname, nd->name);
 			}
 			if (sv)
 				virStorageVolFree(sv);
@@ -992,12 +1040,9 @@ static void do_create(struct opsbot_job *job, struct ceph_op *op)
 
 			snprintf(vname, sizeof(vname), "%s-osd%d.qcow2",
 				 nd->name, j + 1);
-			if (post_res_size(job, MSG_REC, "vol", cc->uri,
-					  cc->pool, vname, nd->name, "osd",
-					  op->osd_size) != OPSBOT_OK) {
-				fail(op, "cannot record volume %s", vname);
+			if (rec_vol(job, op, h->pool, cc->uri, cc->pool, vname,
+				    nd->name, "osd", op->osd_size) < 0)
 				break;
-			}
 			ov = vol_create(h->pool, vname, "qcow2", op->osd_size,
 					NULL, NULL, NULL);
 			if (!ov) {
@@ -1006,6 +1051,8 @@ static void do_create(struct opsbot_job *job, struct ceph_op *op)
 				snprintf(w, sizeof(w), "node %s: OSD volume %s",
 					 nd->name, vname);
 				fail_lv(op, w);
+				unrec_failed(job, "vol", cc->uri, cc->pool, vname,
+					     nd->name);
 				break;
 			}
 			osd_paths[j] = virStorageVolGetPath(ov);
@@ -1038,6 +1085,18 @@ static void do_create(struct opsbot_job *job, struct ceph_op *op)
 			     nd->name);
 			break;
 		}
+		d = virDomainLookupByName(h->c, nd->name);
+		if (d) {
+			virDomainFree(d);
+			d = NULL;
+			pthread_mutex_unlock(&mac_mu);
+			free(x);
+			fail(op, "node %s: name taken (a domain of that name "
+				 "exists on host %s)",
+			     nd->name, cc->name);
+			break;
+		}
+		virResetLastError();
 		if (post_res(job, MSG_REC, "dom", cc->uri, NULL, nd->name,
 			     nd->name, root_dev) != OPSBOT_OK) {
 			pthread_mutex_unlock(&mac_mu);
@@ -1060,6 +1119,8 @@ static void do_create(struct opsbot_job *job, struct ceph_op *op)
 				     nd->name, cc->name);
 			free(m);
 			fail_lv(op, w);
+			unrec_failed(job, "dom", cc->uri, "", nd->name,
+				     nd->name);
 			break;
 		}
 		nd->made = 1;
@@ -1439,14 +1500,13 @@ static void do_disk_add(struct opsbot_job *job, struct ceph_op *op)
 		goto out;
 	}
 	snprintf(vname, sizeof(vname), "%s-osd%d.qcow2", op->node, op->next_osd);
-	if (post_res_size(job, MSG_REC, "vol", r->uri, pool, vname, op->node,
-			  "osd", op->osd_size) != OPSBOT_OK) {
-		fail(op, "cannot record volume %s", vname);
+	if (rec_vol(job, op, p, r->uri, pool, vname, op->node, "osd",
+		    op->osd_size) < 0)
 		goto out;
-	}
 	v = vol_create(p, vname, "qcow2", op->osd_size, NULL, NULL, NULL);
 	if (!v) {
 		fail_lv(op, vname);
+		unrec_failed(job, "vol", r->uri, pool, vname, op->node);
 		goto out;
 	}
 	path = virStorageVolGetPath(v);
