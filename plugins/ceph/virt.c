@@ -1296,43 +1296,65 @@ static void do_show(struct opsbot_job *job, struct ceph_op *op)
 
 static void do_start_stop(struct opsbot_job *job, struct ceph_op *op)
 {
-	int i, n = 0;
+	virConnectPtr *cs = sdk_xcalloc((size_t)op->nres + 1, sizeof(*cs));
+	virDomainPtr *ds = sdk_xcalloc((size_t)op->nres + 1, sizeof(*ds));
+	int i, n = 0, waiting;
+	int64_t until;
 
 	for (i = 0; i < op->nres && !op->err; i++) {
 		const struct ceph_res *r = &op->res[i];
-		virConnectPtr c;
-		virDomainPtr d;
-		int64_t until;
 
 		if (strcmp(r->kind, "dom"))
 			continue;
-		if (!(d = node_dom(op, r, &c)))
+		if (!(ds[i] = node_dom(op, r, &cs[i])))
 			break;
 		if (op->kind == OP_START) {
-			if (virDomainIsActive(d) != 1) {
-				if (virDomainCreate(d) < 0)
+			if (virDomainIsActive(ds[i]) != 1) {
+				if (virDomainCreate(ds[i]) < 0)
 					fail_lv(op, r->name);
 				else
 					n++;
 			}
-		} else if (virDomainIsActive(d) == 1) {
-			/* ACPI first; a guest that ignores it is powered
-			 * off after stop_timeout. */
-			virDomainShutdown(d);
+		} else if (virDomainIsActive(ds[i]) == 1) {
+			/* ACPI to every node first, so they shut down
+			 * together. */
+			virDomainShutdown(ds[i]);
 			virResetLastError();
-			until = ceph_bot->now_ms() + op->cfg->stop_timeout_ms;
-			while (virDomainIsActive(d) == 1 &&
-			       ceph_bot->now_ms() < until &&
-			       !ceph_bot->job_is_cancelled(job))
+		}
+	}
+	if (op->kind == OP_STOP) {
+		/* A guest that ignores ACPI is powered off after
+		 * stop_timeout. */
+		until = ceph_bot->now_ms() + op->cfg->stop_timeout_ms;
+		do {
+			waiting = 0;
+			for (i = 0; i < op->nres; i++)
+				if (ds[i] && virDomainIsActive(ds[i]) == 1)
+					waiting++;
+			if (waiting && ceph_bot->now_ms() < until &&
+			    !ceph_bot->job_is_cancelled(job))
 				usleep(100000);
-			if (virDomainIsActive(d) == 1 && virDomainDestroy(d) < 0)
-				fail_lv(op, r->name);
+			else
+				break;
+		} while (1);
+		for (i = 0; i < op->nres; i++) {
+			if (!ds[i])
+				continue;
+			if (virDomainIsActive(ds[i]) == 1 &&
+			    virDomainDestroy(ds[i]) < 0)
+				fail_lv(op, op->res[i].name);
 			else
 				n++;
 		}
-		virDomainFree(d);
-		virConnectClose(c);
 	}
+	for (i = 0; i < op->nres; i++) {
+		if (ds[i])
+			virDomainFree(ds[i]);
+		if (cs[i])
+			virConnectClose(cs[i]);
+	}
+	free(ds);
+	free(cs);
 	sdk_buf_addf(&op->out, "%d node%s %s", n, n == 1 ? "" : "s",
 		     op->kind == OP_START ? "started" : "stopped");
 }
