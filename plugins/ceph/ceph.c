@@ -25,7 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -245,6 +247,9 @@ static const char *const schema[] = {
     " role TEXT NOT NULL, size INTEGER NOT NULL DEFAULT 0,"
     " PRIMARY KEY (kind, uri, pool, name));"
     "CREATE INDEX ceph_resources_cluster ON ceph_resources(cluster);",
+    /* Which process is creating or destroying it: a `opsbot run` killed
+     * mid-create leaves a row whose process is gone (partial). */
+    "ALTER TABLE ceph_clusters ADD COLUMN pid INTEGER NOT NULL DEFAULT 0;",
 };
 
 static int exec_sql(const char *sql, const char *fmt, ...)
@@ -280,8 +285,31 @@ struct cluster {
 	char name[64], owner[128], channel[128], tpl[64], pin[64], state[16];
 	char error[300];
 	int nodes, osds, start, warned;
-	long long osd_size, created_ms, expires_ms;
+	long long osd_size, created_ms, expires_ms, pid;
 };
+
+static int busy(const char *cluster);
+
+/* A create or destroy running in another live process (an `opsbot run`
+ * next to the daemon)? */
+static int other_process(const struct cluster *c)
+{
+	return (!strcmp(c->state, "creating") ||
+		!strcmp(c->state, "destroying")) &&
+	       c->pid > 0 && c->pid != (long long)getpid() &&
+	       (kill((pid_t)c->pid, 0) == 0 || errno == EPERM);
+}
+
+/* The state to show: "creating" or "destroying" whose process is gone
+ * (killed) is partial. */
+static const char *state_of(const struct cluster *c)
+{
+	if ((!strcmp(c->state, "creating") ||
+	     !strcmp(c->state, "destroying")) &&
+	    !other_process(c) && !busy(c->name))
+		return "partial";
+	return c->state;
+}
 
 static void col(char *out, size_t n, sqlite3_stmt *st, int i)
 {
@@ -292,7 +320,7 @@ static void col(char *out, size_t n, sqlite3_stmt *st, int i)
 
 #define CLUSTER_COLS                                                           \
 	"name, owner, channel, template, pin, state, error, nodes, osds,"      \
-	" start, warned, osd_size, created_ms, expires_ms"
+	" start, warned, osd_size, created_ms, expires_ms, pid"
 
 static void cluster_row(sqlite3_stmt *st, struct cluster *c)
 {
@@ -310,6 +338,7 @@ static void cluster_row(sqlite3_stmt *st, struct cluster *c)
 	c->osd_size = sqlite3_column_int64(st, 11);
 	c->created_ms = sqlite3_column_int64(st, 12);
 	c->expires_ms = sqlite3_column_int64(st, 13);
+	c->pid = sqlite3_column_int64(st, 14);
 }
 
 /* 1 found, 0 not, -1 error. */
@@ -813,12 +842,13 @@ static int create_prepare(struct ceph_op *op, int64_t ttl_ms)
 
 	if (exec_sql("INSERT INTO ceph_clusters (name, owner, channel, template,"
 		     " nodes, osds, osd_size, pin, start, created_ms, "
-		     "expires_ms, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-		     "?, 'creating')",
-		     "ssssiiisiii", op->cluster, op->owner, op->channel, op->tpl,
+		     "expires_ms, state, pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
+		     "?, ?, 'creating', ?)",
+		     "ssssiiisiiii", op->cluster, op->owner, op->channel, op->tpl,
 		     (long long)op->nodes, (long long)op->osds,
 		     (long long)op->osd_size, op->pin, (long long)op->start,
-		     (long long)now, (long long)(now + ttl_ms)) < 0) {
+		     (long long)now, (long long)(now + ttl_ms),
+		     (long long)getpid()) < 0) {
 		op_say(op, 1, "ceph: create %s: could not record the cluster",
 		       op->cluster);
 		return -1;
@@ -1313,7 +1343,7 @@ static int cmd_list(struct opsbot_plugin *pl, struct opsbot_request *req,
 		bot->reply(req,
 			   "%s: %s%s, %lld/%d nodes x %d OSD%s of %s, template "
 			   "%s, owner %s, expires in %s",
-			   c.name, busy(c.name) ? "busy, " : "", c.state, doms,
+			   c.name, busy(c.name) ? "busy, " : "", state_of(&c), doms,
 			   c.nodes, c.osds, c.osds == 1 ? "" : "s", sz, c.tpl,
 			   c.owner, left);
 		n++;
@@ -1349,7 +1379,7 @@ static int cluster_for(struct opsbot_request *req, const char *name,
 				 name, c->owner);
 		return -1;
 	}
-	if (own && busy(name)) {
+	if (own && (busy(name) || other_process(c))) {
 		bot->reply_error(req,
 				 "ceph: %s is busy with another command; try "
 				 "again when it ends",
@@ -1370,7 +1400,7 @@ static int cmd_show(struct opsbot_plugin *pl, struct opsbot_request *req,
 		return OPSBOT_ERR;
 	fmt_dur(left, sizeof(left), c.expires_ms - wall_ms());
 	bot->reply(req, "%s: %s, owner %s, template %s, expires in %s%s%s",
-		   c.name, c.state, c.owner, c.tpl, left,
+		   c.name, state_of(&c), c.owner, c.tpl, left,
 		   c.error[0] ? "; last error: " : "", c.error);
 	op = op_new(OP_SHOW, req, NULL);
 	snprintf(op->cluster, sizeof(op->cluster), "%s", c.name);
@@ -1431,9 +1461,9 @@ static int simple_op(struct opsbot_request *req, enum ceph_op_kind kind,
 				   : "destroy",
 		 c.name);
 	if (kind == OP_DESTROY)
-		exec_sql("UPDATE ceph_clusters SET state = 'destroying' WHERE "
-			 "name = ?",
-			 "s", c.name);
+		exec_sql("UPDATE ceph_clusters SET state = 'destroying', pid = ? "
+			 "WHERE name = ?",
+			 "is", (long long)getpid(), c.name);
 	if (op_start(op, nm) < 0) {
 		op_free(op);
 		return OPSBOT_ERR;
@@ -1491,8 +1521,9 @@ static int cmd_reprovision(struct opsbot_plugin *pl,
 	op = op_new(OP_DESTROY, req, c.name);
 	op->then_create = 1;
 	res_load(op, c.name, NULL);
-	exec_sql("UPDATE ceph_clusters SET state = 'destroying' WHERE name = ?",
-		 "s", c.name);
+	exec_sql("UPDATE ceph_clusters SET state = 'destroying', pid = ? WHERE "
+		 "name = ?",
+		 "is", (long long)getpid(), c.name);
 	if (op_start(op, "reprovision") < 0) {
 		op_free(op);
 		return OPSBOT_ERR;
@@ -1647,7 +1678,7 @@ static long on_ttl(struct opsbot_plugin *pl, int status, void *data)
 		return OPSBOT_TIMER_STOP;
 	if (sqlite3_prepare_v2(db(),
 			       "SELECT " CLUSTER_COLS
-			       " FROM ceph_clusters WHERE state != 'creating'",
+			       " FROM ceph_clusters",
 			       -1, &st, NULL) == SQLITE_OK) {
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			due = sdk_xreallocarray(due, (size_t)n + 1, sizeof(*due));
@@ -1662,7 +1693,7 @@ static long on_ttl(struct opsbot_plugin *pl, int status, void *data)
 				       : bot->config_string(self, NULL, "channel");
 		char left[32];
 
-		if (busy(c->name))
+		if (busy(c->name) || other_process(c))
 			continue;
 		if (now >= c->expires_ms) {
 			struct ceph_op *op = op_new(OP_DESTROY, NULL, c->name);
@@ -1674,9 +1705,9 @@ static long on_ttl(struct opsbot_plugin *pl, int status, void *data)
 			op_say(op, 0, "ceph: %s of %s expired; destroying it",
 			       c->name, c->owner);
 			res_load(op, c->name, NULL);
-			exec_sql("UPDATE ceph_clusters SET state = 'destroying' "
-				 "WHERE name = ?",
-				 "s", c->name);
+			exec_sql("UPDATE ceph_clusters SET state = 'destroying', "
+				 "pid = ? WHERE name = ?",
+				 "is", (long long)getpid(), c->name);
 			if (op_start(op, "expire") < 0)
 				op_free(op);
 		} else if (!c->warned && now >= c->expires_ms - warn) {
@@ -1749,7 +1780,7 @@ static int ceph_init(struct opsbot_plugin *p, const struct opsbot_api *api)
 	}
 	if (bot->mode() == OPSBOT_MODE_CHECK)
 		return OPSBOT_OK;
-	if (bot->store_migrate(self, schema, 1) != OPSBOT_OK)
+	if (bot->store_migrate(self, schema, 2) != OPSBOT_OK)
 		return OPSBOT_ERR;
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (bot->command_add(self, &commands[i]) != OPSBOT_OK)
