@@ -993,6 +993,8 @@ static void do_create(struct opsbot_job *job, struct ceph_op *op)
 		}
 		root_path = virStorageVolGetPath(root);
 		virStorageVolFree(root);
+		ceph_bot->log(ceph_self, OPSBOT_LOG_DEBUG, "%s: root cloned at %lld ms",
+			      nd->name, (long long)(ceph_bot->now_ms() - op->t0));
 		post_progress(job, "%s: %s cloned on %s (%d/%d)", op->cluster,
 			      nd->name, cc->name, i + 1, op->nodes);
 		/* The cloud-init seed: uploaded into the pool (so it works
@@ -1063,6 +1065,9 @@ static void do_create(struct opsbot_job *job, struct ceph_op *op)
 			free(seed_vol_path);
 			break;
 		}
+		ceph_bot->log(ceph_self, OPSBOT_LOG_DEBUG,
+			      "%s: volumes made at %lld ms", nd->name,
+			      (long long)(ceph_bot->now_ms() - op->t0));
 		/* Define under the MAC lock: no other create of this
 		 * process picks the same address meanwhile. */
 		pthread_mutex_lock(&mac_mu);
@@ -1124,6 +1129,8 @@ static void do_create(struct opsbot_job *job, struct ceph_op *op)
 			break;
 		}
 		nd->made = 1;
+		ceph_bot->log(ceph_self, OPSBOT_LOG_DEBUG, "%s: defined at %lld ms",
+			      nd->name, (long long)(ceph_bot->now_ms() - op->t0));
 		if (op->start && virDomainCreate(d) < 0) {
 			char w[320];
 
@@ -1133,6 +1140,8 @@ static void do_create(struct opsbot_job *job, struct ceph_op *op)
 			break;
 		}
 		virDomainFree(d);
+		ceph_bot->log(ceph_self, OPSBOT_LOG_DEBUG, "%s: started at %lld ms",
+			      nd->name, (long long)(ceph_bot->now_ms() - op->t0));
 		post_progress(job, "%s: %s defined%s on %s (%d/%d)", op->cluster,
 			      nd->name, op->start ? " and started" : "",
 			      cc->name, i + 1, op->nodes);

@@ -188,9 +188,14 @@ class Bot:
             f.write("\n".join(lines) + "\n")
 
     def run(self, *args, timeout=180):
-        return subprocess.run([OPSBOT, "-c", self.config, "run", "ceph"]
-                              + list(args), capture_output=True, text=True,
-                              timeout=timeout)
+        t0 = time.monotonic()
+        p = subprocess.run([OPSBOT, "-c", self.config, "run", "ceph"]
+                           + list(args), capture_output=True, text=True,
+                           timeout=timeout)
+        if os.environ.get("CEPH_SUITE_TIMES"):
+            sys.stderr.write("[%s: %.2f s] " % (" ".join(args),
+                                                time.monotonic() - t0))
+        return p
 
     def ok(self, *args):
         p = self.run(*args)
@@ -219,6 +224,12 @@ class Bot:
 
 
 class LibvirtTest(unittest.TestCase):
+    def setUp(self):
+        self.t0 = time.monotonic()
+
+    def tearDown(self):
+        sys.stderr.write("(%.1f s) " % (time.monotonic() - self.t0))
+
     def assert_clean(self, cluster, pool=POOL, base=None):
         self.assertEqual(domains(cluster + "-"), [])
         vols = pool_vols(pool)
@@ -330,7 +341,8 @@ print('PROVISION-OK nodes=%d mode=%s' % (len(hosts), sys.argv[1]))
 """)
         os.chmod(script, 0o755)
         b = Bot("t3", {"provision_command": script + " --check"})
-        out = b.ok("create", "csc", "nodes=2", "osds=1", "osd-size=32M")
+        out = b.ok("create", "csc", "nodes=2", "osds=1", "osd-size=32M",
+                   "start=no")
         self.assertIn("provision csc: PROVISION-OK nodes=2 mode=--check",
                       out)
         self.assertIn("csc provisioned", out)
@@ -341,7 +353,7 @@ print('PROVISION-OK nodes=%d mode=%s' % (len(hosts), sys.argv[1]))
         self.assert_clean("csc", base=LAB["base_vols"])
         # A provision command that fails: exit code non-zero, nodes up.
         b2 = Bot("t3b", {"provision_command": "false", "cloud_init": "no"})
-        p = b2.run("create", "csd", "nodes=1", "osds=0")
+        p = b2.run("create", "csd", "nodes=1", "osds=0", "start=no")
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("provision_command failed", p.stderr)
         self.assertEqual(domains("csd-"), ["csd-01"])
@@ -368,7 +380,8 @@ print('PROVISION-OK nodes=%d mode=%s' % (len(hosts), sys.argv[1]))
         virsh("pool-start", "cs-small")
         b = Bot("t5", {"pool": "cs-small", "template": "cs-big",
                        "cloud_init": "no"})
-        p = b.run("create", "csf", "nodes=3", "osds=1", "osd-size=16M")
+        p = b.run("create", "csf", "nodes=3", "osds=1", "osd-size=16M",
+                  "start=no")
         self.assertNotEqual(p.returncode, 0, p.stdout)
         self.assertIn("out of space", p.stderr)
         self.assertIn("of 3 nodes made", p.stderr)
@@ -392,6 +405,8 @@ print('PROVISION-OK nodes=%d mode=%s' % (len(hosts), sys.argv[1]))
                                  timeout=30), "nothing recorded")
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
+        proc.stdout.close()
+        proc.stderr.close()
         # No orphan: whatever libvirt has is in the ledger.
         names = {n for _, n in b.ledger("csg")}
         self.assertLessEqual(
@@ -434,7 +449,8 @@ print('PROVISION-OK nodes=%d mode=%s' % (len(hosts), sys.argv[1]))
                                   start=start)
             # TTL: a warning, then the destroy, with no command.
             m = alice.mark()
-            alice.say("#ceph", "!ceph create csh nodes=1 osds=1 ttl=5s")
+            alice.say("#ceph", "!ceph create csh nodes=1 osds=1 ttl=5s "
+                      "start=no")
             self.assertTrue(said("csh ready", m), alice.since(m))
             self.assertTrue(said("ceph cluster csh expires in", m),
                             alice.since(m))
