@@ -154,21 +154,23 @@ static struct ceph_cfg *cfg_load(char **err)
 		c->nconn = n;
 		c->conn = sdk_xcalloc((size_t)n, sizeof(*c->conn));
 		for (i = 0; i < n; i++) {
-			const char *name = bot->config_section_name(self, "host", i);
+			const char *name =
+			    bot->config_section_name(self, "host", i);
 			char sec[64];
 
 			snprintf(sec, sizeof(sec), "host.%s", name);
 			c->conn[i].name = sdk_xstrdup(name);
-			c->conn[i].uri = sdk_xstrdup(
-			    bot->config_string(self, sec, "uri"));
-			c->conn[i].pool = sdk_xstrdup(
-			    bot->config_string(self, sec, "pool"));
+			c->conn[i].uri =
+			    sdk_xstrdup(bot->config_string(self, sec, "uri"));
+			c->conn[i].pool =
+			    sdk_xstrdup(bot->config_string(self, sec, "pool"));
 		}
 	} else {
 		c->nconn = 1;
 		c->conn = sdk_xcalloc(1, sizeof(*c->conn));
 		c->conn[0].name = sdk_xstrdup("local");
-		c->conn[0].uri = sdk_xstrdup(bot->config_string(self, NULL, "uri"));
+		c->conn[0].uri =
+		    sdk_xstrdup(bot->config_string(self, NULL, "uri"));
 		c->conn[0].pool =
 		    sdk_xstrdup(bot->config_string(self, NULL, "pool"));
 	}
@@ -185,13 +187,15 @@ static struct ceph_cfg *cfg_load(char **err)
 	c->ntpl = bot->config_list_count(self, NULL, "template");
 	c->tpl = sdk_xcalloc((size_t)c->ntpl + 1, sizeof(char *));
 	for (i = 0; i < c->ntpl; i++) {
-		const char *t = bot->config_list_item(self, NULL, "template", i);
+		const char *t =
+		    bot->config_list_item(self, NULL, "template", i);
 
 		c->tpl[i] = sdk_xstrdup(t);
 		if (!ceph_name_ok(t, 63)) {
-			*err = sdk_xasprintf("[plugin.ceph] template '%s' is not "
-					     "a valid domain name ([a-z0-9-])",
-					     t);
+			*err =
+			    sdk_xasprintf("[plugin.ceph] template '%s' is not "
+					  "a valid domain name ([a-z0-9-])",
+					  t);
 			cfg_free(c);
 			return NULL;
 		}
@@ -201,7 +205,8 @@ static struct ceph_cfg *cfg_load(char **err)
 	for (i = 0; i < c->nkeys; i++)
 		c->ssh_keys[i] = sdk_xstrdup(
 		    bot->config_list_item(self, NULL, "ssh_key", i));
-	c->stop_timeout_ms = bot->config_duration_ms(self, NULL, "stop_timeout");
+	c->stop_timeout_ms =
+	    bot->config_duration_ms(self, NULL, "stop_timeout");
 	c->detach_wait_ms = bot->config_duration_ms(self, NULL, "detach_wait");
 	{
 		uint64_t q;
@@ -260,7 +265,8 @@ static int exec_sql(const char *sql, const char *fmt, ...)
 	int i, rc;
 
 	if (sqlite3_prepare_v2(db(), sql, -1, &st, NULL) != SQLITE_OK) {
-		bot->log(self, OPSBOT_LOG_ERROR, "sql: %s", sqlite3_errmsg(db()));
+		bot->log(self, OPSBOT_LOG_ERROR, "sql: %s",
+			 sqlite3_errmsg(db()));
 		return -1;
 	}
 	va_start(ap, fmt);
@@ -275,7 +281,8 @@ static int exec_sql(const char *sql, const char *fmt, ...)
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
-		bot->log(self, OPSBOT_LOG_ERROR, "sql: %s", sqlite3_errmsg(db()));
+		bot->log(self, OPSBOT_LOG_ERROR, "sql: %s",
+			 sqlite3_errmsg(db()));
 		return -1;
 	}
 	return 0;
@@ -370,7 +377,8 @@ static int res_load(struct ceph_op *op, const char *cluster, const char *node)
 	if (sqlite3_prepare_v2(
 		db(),
 		"SELECT kind, uri, pool, name, node, role, size FROM "
-		"ceph_resources WHERE cluster = ?1 AND (?2 IS NULL OR node = ?2) "
+		"ceph_resources WHERE cluster = ?1 AND (?2 IS NULL OR node = "
+		"?2) "
 		"ORDER BY kind = 'dom' DESC, node, rowid",
 		-1, &st, NULL) != SQLITE_OK)
 		return -1;
@@ -422,7 +430,8 @@ static struct ceph_op *op_new(enum ceph_op_kind kind,
 	op->req = req;
 	op->cfg = cfg;
 	op->t0 = bot->now_ms();
-	snprintf(op->cluster, sizeof(op->cluster), "%s", cluster ? cluster : "");
+	snprintf(op->cluster, sizeof(op->cluster), "%s",
+		 cluster ? cluster : "");
 	if (req) {
 		snprintf(op->owner, sizeof(op->owner), "%s", asker(req));
 		if (req->channel)
@@ -525,15 +534,15 @@ static void on_job_message(struct opsbot_plugin *pl, const void *msg,
 			     "kind, uri, pool, name, node, role, size) VALUES "
 			     "(?, ?, ?, ?, ?, ?, ?, ?)",
 			     "sssssssi", op->cluster, r->kind, r->uri, r->pool,
-			     r->name, r->node, r->role,
-			     (long long)r->size) < 0)
+			     r->name, r->node, r->role, (long long)r->size) < 0)
 			bot->log(self, OPSBOT_LOG_ERROR,
 				 "could not record %s %s", r->kind, r->name);
 		break;
 	case MSG_UNREC:
-		exec_sql("DELETE FROM ceph_resources WHERE kind = ? AND uri = ? "
-			 "AND pool = ? AND name = ?",
-			 "ssss", r->kind, r->uri, r->pool, r->name);
+		exec_sql(
+		    "DELETE FROM ceph_resources WHERE kind = ? AND uri = ? "
+		    "AND pool = ? AND name = ?",
+		    "ssss", r->kind, r->uri, r->pool, r->name);
 		break;
 	case MSG_PROGRESS:
 		if (op->channel[0])
@@ -571,8 +580,8 @@ static int op_start(struct ceph_op *op, const char *name)
 
 static char *cluster_dir(const char *cluster)
 {
-	return sdk_xasprintf("%s/%s",
-			     bot->config_string(self, NULL, "data_dir"), cluster);
+	return sdk_xasprintf(
+	    "%s/%s", bot->config_string(self, NULL, "data_dir"), cluster);
 }
 
 static int mkdirs(const char *path)
@@ -823,9 +832,10 @@ static void create_begin_job(struct ceph_op *op)
 	op->kind = OP_CREATE;
 	snprintf(nm, sizeof(nm), "create %s", op->cluster);
 	if (op_start(op, nm) < 0) {
-		exec_sql("UPDATE ceph_clusters SET state = 'partial' WHERE name "
-			 "= ?",
-			 "s", op->cluster);
+		exec_sql(
+		    "UPDATE ceph_clusters SET state = 'partial' WHERE name "
+		    "= ?",
+		    "s", op->cluster);
 		op_end(op, OPSBOT_ERR);
 		return;
 	}
@@ -840,15 +850,16 @@ static int create_prepare(struct ceph_op *op, int64_t ttl_ms)
 	int i;
 	int64_t now = wall_ms();
 
-	if (exec_sql("INSERT INTO ceph_clusters (name, owner, channel, template,"
-		     " nodes, osds, osd_size, pin, start, created_ms, "
-		     "expires_ms, state, pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
-		     "?, ?, 'creating', ?)",
-		     "ssssiiisiiii", op->cluster, op->owner, op->channel, op->tpl,
-		     (long long)op->nodes, (long long)op->osds,
-		     (long long)op->osd_size, op->pin, (long long)op->start,
-		     (long long)now, (long long)(now + ttl_ms),
-		     (long long)getpid()) < 0) {
+	if (exec_sql(
+		"INSERT INTO ceph_clusters (name, owner, channel, template,"
+		" nodes, osds, osd_size, pin, start, created_ms, "
+		"expires_ms, state, pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
+		"?, ?, 'creating', ?)",
+		"ssssiiisiiii", op->cluster, op->owner, op->channel, op->tpl,
+		(long long)op->nodes, (long long)op->osds,
+		(long long)op->osd_size, op->pin, (long long)op->start,
+		(long long)now, (long long)(now + ttl_ms),
+		(long long)getpid()) < 0) {
 		op_say(op, 1, "ceph: create %s: could not record the cluster",
 		       op->cluster);
 		return -1;
@@ -929,10 +940,11 @@ static int quota_ok(struct opsbot_request *req, const char *owner,
 	if (qd > 0 && d + new_disk > qd) {
 		ceph_fmt_size(a, sizeof(a), d + new_disk);
 		ceph_fmt_size(b, sizeof(b), qd);
-		bot->reply_error(req,
-				 "ceph: quota exceeded: %s would have %s of OSD "
-				 "disk, the quota is %s",
-				 owner, a, b);
+		bot->reply_error(
+		    req,
+		    "ceph: quota exceeded: %s would have %s of OSD "
+		    "disk, the quota is %s",
+		    owner, a, b);
 		return -1;
 	}
 	return 0;
@@ -963,20 +975,21 @@ static int cmd_create(struct opsbot_plugin *pl, struct opsbot_request *req,
 	op->osd_size = 10ULL << 30;
 	op->start = 1;
 	if (cfg->ntpl)
-		snprintf(op->tpl, sizeof(op->tpl), "%s",
-			 bot->config_string(self, NULL, "default_template")
-			     ? bot->config_string(self, NULL, "default_template")
-			     : cfg->tpl[0]);
+		snprintf(
+		    op->tpl, sizeof(op->tpl), "%s",
+		    bot->config_string(self, NULL, "default_template")
+			? bot->config_string(self, NULL, "default_template")
+			: cfg->tpl[0]);
 	for (i = 1; i < req->argc; i++) {
 		const char *a = req->argv[i];
 		char *end;
 
-		if (parse_kv(req, a, "nodes", &v) || parse_kv(req, a, "osds", &v)) {
+		if (parse_kv(req, a, "nodes", &v) ||
+		    parse_kv(req, a, "osds", &v)) {
 			long n = strtol(v, &end, 10);
 			int is_nodes = a[0] == 'n';
-			long max = bot->config_int(self, NULL,
-						   is_nodes ? "max_nodes"
-							    : "max_osds");
+			long max = bot->config_int(
+			    self, NULL, is_nodes ? "max_nodes" : "max_osds");
 
 			if (!*v || *end || n < (is_nodes ? 1 : 0) || n > max) {
 				bot->reply_error(req,
@@ -991,9 +1004,9 @@ static int cmd_create(struct opsbot_plugin *pl, struct opsbot_request *req,
 				op->osds = (int)n;
 		} else if (parse_kv(req, a, "osd-size", &v)) {
 			sdk_buf_reset(&e);
-			if (sdk_size_parse(v, &sz, &e) < 0 || sz < (1ULL << 20)) {
-				bot->reply_error(req,
-						 "ceph: osd-size: %s",
+			if (sdk_size_parse(v, &sz, &e) < 0 ||
+			    sz < (1ULL << 20)) {
+				bot->reply_error(req, "ceph: osd-size: %s",
 						 e.len ? sdk_buf_str(&e)
 						       : "at least 1M");
 				goto bad;
@@ -1023,17 +1036,18 @@ static int cmd_create(struct opsbot_plugin *pl, struct opsbot_request *req,
 				if (!strcmp(cfg->conn[t].name, v))
 					break;
 			if (t == cfg->nconn) {
-				bot->reply_error(req, "ceph: unknown host '%.40s'",
-						 v);
+				bot->reply_error(
+				    req, "ceph: unknown host '%.40s'", v);
 				goto bad;
 			}
 			snprintf(op->pin, sizeof(op->pin), "%s", v);
 		} else {
-			bot->reply_error(req,
-					 "ceph: unknown option '%.40s' (nodes=, "
-					 "osds=, osd-size=, template=, ttl=, "
-					 "start=, host=)",
-					 a);
+			bot->reply_error(
+			    req,
+			    "ceph: unknown option '%.40s' (nodes=, "
+			    "osds=, osd-size=, template=, ttl=, "
+			    "start=, host=)",
+			    a);
 			goto bad;
 		}
 	}
@@ -1177,9 +1191,10 @@ static void create_done(struct ceph_op *op, int status)
 	if (status != OPSBOT_OK && !op->err)
 		op->err = sdk_xstrdup("cancelled (the bot is stopping)");
 	if (op->err) {
-		exec_sql("UPDATE ceph_clusters SET state = 'partial', error = ? "
-			 "WHERE name = ?",
-			 "ss", op->err, op->cluster);
+		exec_sql(
+		    "UPDATE ceph_clusters SET state = 'partial', error = ? "
+		    "WHERE name = ?",
+		    "ss", op->err, op->cluster);
 		op_say(op, 1,
 		       "ceph: create %s failed after %s (%d of %d nodes made): "
 		       "%s; `destroy %s` removes what was made",
@@ -1239,9 +1254,10 @@ static void destroy_done(struct ceph_op *op, int status)
 	if (status != OPSBOT_OK && !op->err)
 		op->err = sdk_xstrdup("cancelled (the bot is stopping)");
 	if (op->err || left) {
-		exec_sql("UPDATE ceph_clusters SET state = 'partial', error = ? "
-			 "WHERE name = ?",
-			 "ss", op->err ? op->err : "resources left", op->cluster);
+		exec_sql(
+		    "UPDATE ceph_clusters SET state = 'partial', error = ? "
+		    "WHERE name = ?",
+		    "ss", op->err ? op->err : "resources left", op->cluster);
 		op_say(op, 1,
 		       "ceph: destroy %s incomplete (%lld resource%s left): "
 		       "%s; run destroy again",
@@ -1265,7 +1281,8 @@ static void destroy_done(struct ceph_op *op, int status)
 		       op->cluster, nd, nd == 1 ? "" : "s", op->nres - nd,
 		       op->nres - nd == 1 ? "" : "s");
 		if (op->then_create && have) {
-			struct ceph_op *nop = op_new(OP_CREATE, op->req, c.name);
+			struct ceph_op *nop =
+			    op_new(OP_CREATE, op->req, c.name);
 
 			op->req = NULL;
 			op_free(op);
@@ -1343,9 +1360,9 @@ static int cmd_list(struct opsbot_plugin *pl, struct opsbot_request *req,
 		bot->reply(req,
 			   "%s: %s%s, %lld/%d nodes x %d OSD%s of %s, template "
 			   "%s, owner %s, expires in %s",
-			   c.name, busy(c.name) ? "busy, " : "", state_of(&c), doms,
-			   c.nodes, c.osds, c.osds == 1 ? "" : "s", sz, c.tpl,
-			   c.owner, left);
+			   c.name, busy(c.name) ? "busy, " : "", state_of(&c),
+			   doms, c.nodes, c.osds, c.osds == 1 ? "" : "s", sz,
+			   c.tpl, c.owner, left);
 		n++;
 	}
 	sqlite3_finalize(st);
@@ -1373,10 +1390,11 @@ static int cluster_for(struct opsbot_request *req, const char *name,
 	}
 	if (own && strcmp(c->owner, asker(req)) &&
 	    !bot->has_capability(req, "ceph.admin")) {
-		bot->reply_error(req,
-				 "ceph: %s belongs to %s; only they or ceph.admin "
-				 "may change it",
-				 name, c->owner);
+		bot->reply_error(
+		    req,
+		    "ceph: %s belongs to %s; only they or ceph.admin "
+		    "may change it",
+		    name, c->owner);
 		return -1;
 	}
 	if (own && (busy(name) || other_process(c))) {
@@ -1461,9 +1479,10 @@ static int simple_op(struct opsbot_request *req, enum ceph_op_kind kind,
 				   : "destroy",
 		 c.name);
 	if (kind == OP_DESTROY)
-		exec_sql("UPDATE ceph_clusters SET state = 'destroying', pid = ? "
-			 "WHERE name = ?",
-			 "is", (long long)getpid(), c.name);
+		exec_sql(
+		    "UPDATE ceph_clusters SET state = 'destroying', pid = ? "
+		    "WHERE name = ?",
+		    "is", (long long)getpid(), c.name);
 	if (op_start(op, nm) < 0) {
 		op_free(op);
 		return OPSBOT_ERR;
@@ -1510,8 +1529,8 @@ static void create_from_row(struct ceph_op *op, const struct cluster *c)
 	create_go(op);
 }
 
-static int cmd_reprovision(struct opsbot_plugin *pl,
-			   struct opsbot_request *req, void *data)
+static int cmd_reprovision(struct opsbot_plugin *pl, struct opsbot_request *req,
+			   void *data)
 {
 	struct cluster c;
 	struct ceph_op *op;
@@ -1552,12 +1571,14 @@ static int cmd_extend(struct opsbot_plugin *pl, struct opsbot_request *req,
 	sdk_buf_release(&e);
 	if (max_ttl > 0 && ttl > max_ttl) {
 		fmt_dur(left, sizeof(left), max_ttl);
-		bot->reply_error(req, "ceph: ttl is at most %s (max_ttl)", left);
+		bot->reply_error(req, "ceph: ttl is at most %s (max_ttl)",
+				 left);
 		return OPSBOT_ERR;
 	}
-	if (exec_sql("UPDATE ceph_clusters SET expires_ms = ?, warned = 0 WHERE "
-		     "name = ?",
-		     "is", (long long)(wall_ms() + ttl), c.name) < 0) {
+	if (exec_sql(
+		"UPDATE ceph_clusters SET expires_ms = ?, warned = 0 WHERE "
+		"name = ?",
+		"is", (long long)(wall_ms() + ttl), c.name) < 0) {
 		bot->reply_error(req, "ceph: could not save the new expiry");
 		return OPSBOT_ERR;
 	}
@@ -1586,20 +1607,22 @@ static int cmd_disk(struct opsbot_plugin *pl, struct opsbot_request *req,
 		return OPSBOT_ERR;
 	}
 	cl[0] = 0;
-	if (sqlite3_prepare_v2(db(),
-			       "SELECT cluster FROM ceph_resources WHERE kind = "
-			       "'dom' AND name = ?",
-			       -1, &st, NULL) == SQLITE_OK) {
+	if (sqlite3_prepare_v2(
+		db(),
+		"SELECT cluster FROM ceph_resources WHERE kind = "
+		"'dom' AND name = ?",
+		-1, &st, NULL) == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, node, -1, SQLITE_TRANSIENT);
 		if (sqlite3_step(st) == SQLITE_ROW)
 			col(cl, sizeof(cl), st, 0);
 		sqlite3_finalize(st);
 	}
 	if (!cl[0]) {
-		bot->reply_error(req,
-				 "ceph: no node %s among the bot's clusters (it "
-				 "never touches other domains)",
-				 node);
+		bot->reply_error(
+		    req,
+		    "ceph: no node %s among the bot's clusters (it "
+		    "never touches other domains)",
+		    node);
 		return OPSBOT_ERR;
 	}
 	if (cluster_for(req, cl, &c, 1) < 0)
@@ -1608,7 +1631,8 @@ static int cmd_disk(struct opsbot_plugin *pl, struct opsbot_request *req,
 	snprintf(op->node, sizeof(op->node), "%s", node);
 	res_load(op, c.name, node);
 	if (op->nres == 0 || strcmp(op->res[0].kind, "dom")) {
-		bot->reply_error(req, "ceph: node %s has no domain record", node);
+		bot->reply_error(req, "ceph: node %s has no domain record",
+				 node);
 		op_free(op);
 		return OPSBOT_ERR;
 	}
@@ -1616,7 +1640,8 @@ static int cmd_disk(struct opsbot_plugin *pl, struct opsbot_request *req,
 		const char *t = req->argv[2];
 
 		if (strlen(t) < 3 || strlen(t) > 8 || strncmp(t, "sd", 2) ||
-		    strspn(t + 2, "abcdefghijklmnopqrstuvwxyz") != strlen(t) - 2) {
+		    strspn(t + 2, "abcdefghijklmnopqrstuvwxyz") !=
+			strlen(t) - 2) {
 			bot->reply_error(req,
 					 "ceph: bad target '%.20s' (sdb, sdc, "
 					 "...; see !ceph show)",
@@ -1677,20 +1702,20 @@ static long on_ttl(struct opsbot_plugin *pl, int status, void *data)
 	if (status != OPSBOT_OK)
 		return OPSBOT_TIMER_STOP;
 	if (sqlite3_prepare_v2(db(),
-			       "SELECT " CLUSTER_COLS
-			       " FROM ceph_clusters",
-			       -1, &st, NULL) == SQLITE_OK) {
+			       "SELECT " CLUSTER_COLS " FROM ceph_clusters", -1,
+			       &st, NULL) == SQLITE_OK) {
 		while (sqlite3_step(st) == SQLITE_ROW) {
-			due = sdk_xreallocarray(due, (size_t)n + 1, sizeof(*due));
+			due =
+			    sdk_xreallocarray(due, (size_t)n + 1, sizeof(*due));
 			cluster_row(st, &due[n++]);
 		}
 		sqlite3_finalize(st);
 	}
 	for (i = 0; i < n; i++) {
 		struct cluster *c = &due[i];
-		const char *chan = c->channel[0]
-				       ? c->channel
-				       : bot->config_string(self, NULL, "channel");
+		const char *chan =
+		    c->channel[0] ? c->channel
+				  : bot->config_string(self, NULL, "channel");
 		char left[32];
 
 		if (busy(c->name) || other_process(c))
@@ -1705,9 +1730,10 @@ static long on_ttl(struct opsbot_plugin *pl, int status, void *data)
 			op_say(op, 0, "ceph: %s of %s expired; destroying it",
 			       c->name, c->owner);
 			res_load(op, c->name, NULL);
-			exec_sql("UPDATE ceph_clusters SET state = 'destroying', "
-				 "pid = ? WHERE name = ?",
-				 "is", (long long)getpid(), c->name);
+			exec_sql(
+			    "UPDATE ceph_clusters SET state = 'destroying', "
+			    "pid = ? WHERE name = ?",
+			    "is", (long long)getpid(), c->name);
 			if (op_start(op, "expire") < 0)
 				op_free(op);
 		} else if (!c->warned && now >= c->expires_ms - warn) {
@@ -1717,9 +1743,10 @@ static long on_ttl(struct opsbot_plugin *pl, int status, void *data)
 					 "%s: ceph cluster %s expires in %s; "
 					 "extend it with: extend %s <ttl>",
 					 c->owner, c->name, left, c->name);
-			exec_sql("UPDATE ceph_clusters SET warned = 1 WHERE name "
-				 "= ?",
-				 "s", c->name);
+			exec_sql(
+			    "UPDATE ceph_clusters SET warned = 1 WHERE name "
+			    "= ?",
+			    "s", c->name);
 		}
 	}
 	free(due);
@@ -1734,10 +1761,11 @@ static const struct opsbot_command commands[] = {
     OPSBOT_COMMAND("create",
 		   "<cluster> [nodes=3] [osds=2] [osd-size=10G] "
 		   "[template=<name>] [ttl=48h] [start=yes] [host=<name>]",
-		   "creates a Ceph dev cluster", "ceph", 1, 9, cmd_create, NULL),
+		   "creates a Ceph dev cluster", "ceph", 1, 9, cmd_create,
+		   NULL),
     OPSBOT_COMMAND("list", "", "every cluster", NULL, 0, 0, cmd_list, NULL),
-    OPSBOT_COMMAND("show", "<cluster>", "nodes, state, addresses, disks",
-		   NULL, 1, 1, cmd_show, NULL),
+    OPSBOT_COMMAND("show", "<cluster>", "nodes, state, addresses, disks", NULL,
+		   1, 1, cmd_show, NULL),
     OPSBOT_COMMAND("inventory", "<cluster>",
 		   "the cluster's Ansible inventory (privately)", "ceph", 1, 1,
 		   cmd_inventory, NULL, .flags = OPSBOT_COMMAND_PRIVATE),
@@ -1749,14 +1777,13 @@ static const struct opsbot_command commands[] = {
     OPSBOT_COMMAND("stop", "<cluster>",
 		   "ACPI shutdown, power off after stop_timeout", "ceph", 1, 1,
 		   cmd_stop, NULL),
-    OPSBOT_COMMAND("destroy", "<cluster>",
-		   "removes its domains and volumes", "ceph", 1, 1, cmd_destroy,
-		   NULL, .flags = OPSBOT_COMMAND_CONFIRM,
+    OPSBOT_COMMAND("destroy", "<cluster>", "removes its domains and volumes",
+		   "ceph", 1, 1, cmd_destroy, NULL,
+		   .flags = OPSBOT_COMMAND_CONFIRM,
 		   .confirm = "the cluster's domains and volumes"),
     OPSBOT_COMMAND("reprovision", "<cluster>",
 		   "destroys and creates it again with the same shape", "ceph",
-		   1, 1, cmd_reprovision, NULL,
-		   .flags = OPSBOT_COMMAND_CONFIRM,
+		   1, 1, cmd_reprovision, NULL, .flags = OPSBOT_COMMAND_CONFIRM,
 		   .confirm = "the cluster's domains and volumes"),
     OPSBOT_COMMAND("extend", "<cluster> <ttl>", "sets its expiry to now + ttl",
 		   "ceph", 2, 2, cmd_extend, NULL),
@@ -1874,8 +1901,8 @@ static const struct opsbot_config_key config_keys[] = {
 };
 
 static const struct opsbot_config_key host_keys[] = {
-    OPSBOT_CONFIG_KEY("uri", OPSBOT_CONFIG_STRING, NULL,
-		      OPSBOT_CONFIG_REQUIRED, 0, 0,
+    OPSBOT_CONFIG_KEY("uri", OPSBOT_CONFIG_STRING, NULL, OPSBOT_CONFIG_REQUIRED,
+		      0, 0,
 		      "libvirt URI: qemu:///system, qemu+ssh://host/system"),
     OPSBOT_CONFIG_KEY("pool", OPSBOT_CONFIG_STRING, "default", 0, 0, 0,
 		      "its storage pool for clones and OSDs"),

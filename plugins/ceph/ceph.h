@@ -61,7 +61,7 @@ struct ceph_res {
 /* A node of a create, as placed and as made. */
 struct ceph_node {
 	char name[64];
-	int conn; /* index in cfg->conn */
+	int conn;	      /* index in cfg->conn */
 	char seed_path[4096]; /* local ISO, "" if none */
 	char addrs[256];      /* after start, if any known */
 	char osd_devs[256];   /* "/dev/sdc,/dev/sdd" */

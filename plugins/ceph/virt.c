@@ -41,7 +41,9 @@ static pthread_mutex_t cc_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t mac_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct cached_conn *cached;
 
-static void quiet(void *data, virErrorPtr e) {}
+static void quiet(void *data, virErrorPtr e)
+{
+}
 
 void cv_init(void)
 {
@@ -95,9 +97,10 @@ static int lv_conn_lost(void)
 {
 	virErrorPtr e = virGetLastError();
 
-	return e && (e->domain == VIR_FROM_RPC || e->code == VIR_ERR_NO_CONNECT ||
-		     e->code == VIR_ERR_INVALID_CONN ||
-		     e->code == VIR_ERR_SYSTEM_ERROR);
+	return e &&
+	       (e->domain == VIR_FROM_RPC || e->code == VIR_ERR_NO_CONNECT ||
+		e->code == VIR_ERR_INVALID_CONN ||
+		e->code == VIR_ERR_SYSTEM_ERROR);
 }
 
 /* Sets op->err once: "what: libvirt's message", with the known causes
@@ -123,8 +126,9 @@ static void fail_lv(struct ceph_op *op, const char *what)
 
 	if (lv_conn_lost()) {
 		op->interrupted = 1;
-		fail(op, "%s: libvirtd unreachable (%s); the command was "
-			 "interrupted, run it again",
+		fail(op,
+		     "%s: libvirtd unreachable (%s); the command was "
+		     "interrupted, run it again",
 		     what, m);
 	} else if (strstr(m, "No space left") || strstr(m, "not enough space"))
 		fail(op, "%s: pool out of space (%s)", what, m);
@@ -158,8 +162,8 @@ static virConnectPtr conn_get(const char *uri, char **err)
 		c->next = cached;
 		cached = c;
 	}
-	if (c->c &&
-	    (virConnectIsAlive(c->c) != 1 || virConnectGetLibVersion(c->c, &v) < 0)) {
+	if (c->c && (virConnectIsAlive(c->c) != 1 ||
+		     virConnectGetLibVersion(c->c, &v) < 0)) {
 		virConnectClose(c->c);
 		c->c = NULL;
 	}
@@ -176,6 +180,12 @@ static virConnectPtr conn_get(const char *uri, char **err)
 	}
 	pthread_mutex_unlock(&cc_mu);
 	return r;
+}
+
+/* A pause while polling libvirt: job threads only, never the loop. */
+static void job_pause_ms(long ms)
+{
+	usleep((useconds_t)ms * 1000); /* style-check: allow (job thread) */
 }
 
 /* ---- posting to the loop ---- */
@@ -220,7 +230,6 @@ static void post_progress(struct opsbot_job *job, const char *fmt, ...)
 	va_end(ap);
 	ceph_bot->job_post(job, &m, sizeof(m));
 }
-
 
 /* Records a volume about to be made, after checking the name is free (a
  * volume that already exists is someone else's: never recorded, never
@@ -367,7 +376,8 @@ static int next_target(xmlDocPtr a, xmlDocPtr b, char *out, size_t n)
 
 	for (c = 'a'; c <= 'z'; c++) {
 		snprintf(out, n, "sd%c", c);
-		if ((!a || !target_used(a, out)) && (!b || !target_used(b, out)))
+		if ((!a || !target_used(a, out)) &&
+		    (!b || !target_used(b, out)))
 			return 0;
 	}
 	return -1;
@@ -465,8 +475,8 @@ static void macs_collect(const struct ceph_cfg *cfg, struct macset *s)
 				macs_of_xml(s, x);
 			free(x);
 			if (virDomainIsActive(doms[j]) == 1) {
-				x = virDomainGetXMLDesc(doms[j],
-							VIR_DOMAIN_XML_INACTIVE);
+				x = virDomainGetXMLDesc(
+				    doms[j], VIR_DOMAIN_XML_INACTIVE);
 				if (x)
 					macs_of_xml(s, x);
 				free(x);
@@ -558,8 +568,8 @@ static int tpl_probe(virConnectPtr c, const char *name, struct tpl *t,
 	if (!v)
 		v = virStorageVolLookupByPath(c, t->path);
 	if (!v) {
-		*why = sdk_xasprintf("its disk %s is in no storage pool",
-				     t->path);
+		*why =
+		    sdk_xasprintf("its disk %s is in no storage pool", t->path);
 		goto out;
 	}
 	if (!p)
@@ -584,7 +594,8 @@ static int tpl_probe(virConnectPtr c, const char *name, struct tpl *t,
 	} else
 		snprintf(t->fmt, sizeof(t->fmt), "raw");
 	if (!t->shutoff) {
-		*why = sdk_xstrdup("it is running (templates must be shut off)");
+		*why =
+		    sdk_xstrdup("it is running (templates must be shut off)");
 		goto out;
 	}
 	rc = 0;
@@ -617,8 +628,9 @@ static void do_templates(struct opsbot_job *job, struct ceph_op *op)
 			char sz[32];
 
 			if (!c) {
-				sdk_buf_addf(&op->out, "%s on %s: unknown (%s)\n",
-					     cfg->tpl[i], cfg->conn[j].name, err);
+				sdk_buf_addf(
+				    &op->out, "%s on %s: unknown (%s)\n",
+				    cfg->tpl[i], cfg->conn[j].name, err);
 				free(err);
 				continue;
 			}
@@ -630,9 +642,9 @@ static void do_templates(struct opsbot_job *job, struct ceph_op *op)
 					     cfg->tpl[i], cfg->conn[j].name, sz,
 					     t.fmt, t.pool);
 			} else {
-				sdk_buf_addf(&op->out, "%s on %s: not usable: %s\n",
-					     cfg->tpl[i], cfg->conn[j].name,
-					     why);
+				sdk_buf_addf(
+				    &op->out, "%s on %s: not usable: %s\n",
+				    cfg->tpl[i], cfg->conn[j].name, why);
 			}
 			free(why);
 			tpl_free(&t);
@@ -758,7 +770,8 @@ static char *clone_xml(const struct tpl *t, const char *name,
 		return NULL;
 	}
 	xmlSetProp(disk, BAD_CAST "type", BAD_CAST "file");
-	while ((n = child(disk, "source")) || (n = child(disk, "backingStore"))) {
+	while ((n = child(disk, "source")) ||
+	       (n = child(disk, "backingStore"))) {
 		xmlUnlinkNode(n);
 		xmlFreeNode(n);
 	}
@@ -793,7 +806,8 @@ static char *clone_xml(const struct tpl *t, const char *name,
 			while (macset_has(mine, mac));
 			macset_add(mine, mac);
 			if (!m)
-				m = xmlNewChild(itf, NULL, BAD_CAST "mac", NULL);
+				m = xmlNewChild(itf, NULL, BAD_CAST "mac",
+						NULL);
 			xmlSetProp(m, BAD_CAST "address", BAD_CAST mac);
 		}
 		xmlXPathFreeObject(o);
@@ -808,7 +822,8 @@ static char *clone_xml(const struct tpl *t, const char *name,
 		xmlNewProp(n, BAD_CAST "index", BAD_CAST "0");
 		xmlNewProp(n, BAD_CAST "model", BAD_CAST "virtio-scsi");
 	}
-	if (seed_path && *seed_path && next_target(doc, NULL, dev, sizeof(dev)) == 0)
+	if (seed_path && *seed_path &&
+	    next_target(doc, NULL, dev, sizeof(dev)) == 0)
 		add_disk(devices, "cdrom", "raw", seed_path, dev);
 	osd_devs[0] = 0;
 	for (i = 0; i < osds; i++) {
@@ -857,11 +872,12 @@ static void node_addrs(virDomainPtr d, char *out, size_t size)
 				size_t l = strlen(out);
 
 				if (!ifs[i]->addrs[j].addr ||
-				    !strncmp(ifs[i]->addrs[j].addr, "127.", 4) ||
+				    !strncmp(ifs[i]->addrs[j].addr, "127.",
+					     4) ||
 				    !strcmp(ifs[i]->addrs[j].addr, "::1"))
 					continue;
-				snprintf(out + l, size - l, "%s%s", l ? "," : "",
-					 ifs[i]->addrs[j].addr);
+				snprintf(out + l, size - l, "%s%s",
+					 l ? "," : "", ifs[i]->addrs[j].addr);
 			}
 			virDomainInterfaceFree(ifs[i]);
 		}
@@ -892,13 +908,13 @@ static void do_create(struct opsbot_job *job, struct ceph_op *op)
 		}
 		if (tpl_probe(hs[i].c, op->tpl, &hs[i].t, &hs[i].why) < 0)
 			continue;
-		hs[i].pool = virStoragePoolLookupByName(hs[i].c,
-							cfg->conn[i].pool);
+		hs[i].pool =
+		    virStoragePoolLookupByName(hs[i].c, cfg->conn[i].pool);
 		if (!hs[i].pool) {
 			char *m = lv_msg();
 
-			hs[i].why = sdk_xasprintf("pool %s: %s",
-						  cfg->conn[i].pool, m);
+			hs[i].why =
+			    sdk_xasprintf("pool %s: %s", cfg->conn[i].pool, m);
 			free(m);
 			continue;
 		}
@@ -915,7 +931,8 @@ static void do_create(struct opsbot_job *job, struct ceph_op *op)
 	if (!nusable) {
 		for (i = 0; i < cfg->nconn; i++)
 			if (hs[i].why) {
-				fail(op, "template %s is not usable on host %s: %s",
+				fail(op,
+				     "template %s is not usable on host %s: %s",
 				     op->tpl, cfg->conn[i].name, hs[i].why);
 				break;
 			}
@@ -962,8 +979,9 @@ static void do_create(struct opsbot_job *job, struct ceph_op *op)
 
 			ceph_fmt_size(a, sizeof(a), need);
 			ceph_fmt_size(b, sizeof(b), pi.available);
-			fail(op, "node %s: pool %s on host %s out of space "
-				 "(needs %s, %s free)",
+			fail(op,
+			     "node %s: pool %s on host %s out of space "
+			     "(needs %s, %s free)",
 			     nd->name, cc->pool, cc->name, a, b);
 			break;
 		}
@@ -993,8 +1011,9 @@ static void do_create(struct opsbot_job *job, struct ceph_op *op)
 		}
 		root_path = virStorageVolGetPath(root);
 		virStorageVolFree(root);
-		ceph_bot->log(ceph_self, OPSBOT_LOG_DEBUG, "%s: root cloned at %lld ms",
-			      nd->name, (long long)(ceph_bot->now_ms() - op->t0));
+		ceph_bot->log(ceph_self, OPSBOT_LOG_DEBUG,
+			      "%s: root cloned at %lld ms", nd->name,
+			      (long long)(ceph_bot->now_ms() - op->t0));
 		post_progress(job, "%s: %s cloned on %s (%d/%d)", op->cluster,
 			      nd->name, cc->name, i + 1, op->nodes);
 		/* The cloud-init seed: uploaded into the pool (so it works
@@ -1012,8 +1031,9 @@ static void do_create(struct opsbot_job *job, struct ceph_op *op)
 			sv = vol_create(h->pool, vname, "raw",
 					(unsigned long long)sst.st_size, NULL,
 					NULL, NULL);
-			if (sv && vol_upload(h->c, sv, nd->seed_path,
-					     (unsigned long long)sst.st_size) == 0)
+			if (sv &&
+			    vol_upload(h->c, sv, nd->seed_path,
+				       (unsigned long long)sst.st_size) == 0)
 				seed_vol_path = virStorageVolGetPath(sv);
 			else if (sv && lv_code() == VIR_ERR_NO_SUPPORT) {
 				virStorageVolDelete(sv, 0);
@@ -1053,8 +1073,8 @@ static void do_create(struct opsbot_job *job, struct ceph_op *op)
 				snprintf(w, sizeof(w), "node %s: OSD volume %s",
 					 nd->name, vname);
 				fail_lv(op, w);
-				unrec_failed(job, "vol", cc->uri, cc->pool, vname,
-					     nd->name);
+				unrec_failed(job, "vol", cc->uri, cc->pool,
+					     vname, nd->name);
 				break;
 			}
 			osd_paths[j] = virStorageVolGetPath(ov);
@@ -1085,8 +1105,9 @@ static void do_create(struct opsbot_job *job, struct ceph_op *op)
 		}
 		if (!x) {
 			pthread_mutex_unlock(&mac_mu);
-			fail(op, "node %s: the template's XML has no disk to "
-				 "clone",
+			fail(op,
+			     "node %s: the template's XML has no disk to "
+			     "clone",
 			     nd->name);
 			break;
 		}
@@ -1096,8 +1117,9 @@ static void do_create(struct opsbot_job *job, struct ceph_op *op)
 			d = NULL;
 			pthread_mutex_unlock(&mac_mu);
 			free(x);
-			fail(op, "node %s: name taken (a domain of that name "
-				 "exists on host %s)",
+			fail(op,
+			     "node %s: name taken (a domain of that name "
+			     "exists on host %s)",
 			     nd->name, cc->name);
 			break;
 		}
@@ -1119,8 +1141,9 @@ static void do_create(struct opsbot_job *job, struct ceph_op *op)
 			m = lv_msg();
 
 			if (strstr(m, "already exists"))
-				fail(op, "node %s: name taken (a domain of that "
-					 "name exists on host %s)",
+				fail(op,
+				     "node %s: name taken (a domain of that "
+				     "name exists on host %s)",
 				     nd->name, cc->name);
 			free(m);
 			fail_lv(op, w);
@@ -1129,8 +1152,9 @@ static void do_create(struct opsbot_job *job, struct ceph_op *op)
 			break;
 		}
 		nd->made = 1;
-		ceph_bot->log(ceph_self, OPSBOT_LOG_DEBUG, "%s: defined at %lld ms",
-			      nd->name, (long long)(ceph_bot->now_ms() - op->t0));
+		ceph_bot->log(ceph_self, OPSBOT_LOG_DEBUG,
+			      "%s: defined at %lld ms", nd->name,
+			      (long long)(ceph_bot->now_ms() - op->t0));
 		if (op->start && virDomainCreate(d) < 0) {
 			char w[320];
 
@@ -1140,11 +1164,13 @@ static void do_create(struct opsbot_job *job, struct ceph_op *op)
 			break;
 		}
 		virDomainFree(d);
-		ceph_bot->log(ceph_self, OPSBOT_LOG_DEBUG, "%s: started at %lld ms",
-			      nd->name, (long long)(ceph_bot->now_ms() - op->t0));
-		post_progress(job, "%s: %s defined%s on %s (%d/%d)", op->cluster,
-			      nd->name, op->start ? " and started" : "",
-			      cc->name, i + 1, op->nodes);
+		ceph_bot->log(ceph_self, OPSBOT_LOG_DEBUG,
+			      "%s: started at %lld ms", nd->name,
+			      (long long)(ceph_bot->now_ms() - op->t0));
+		post_progress(job, "%s: %s defined%s on %s (%d/%d)",
+			      op->cluster, nd->name,
+			      op->start ? " and started" : "", cc->name, i + 1,
+			      op->nodes);
 	}
 	/* Addresses for the inventory, if any are known already. */
 	for (i = 0; i < op->nodes && !op->err; i++) {
@@ -1260,18 +1286,22 @@ static void do_show(struct opsbot_job *job, struct ceph_op *op)
 		}
 		virDomainGetState(d, &st, &reason, 0);
 		node_addrs(d, addrs, sizeof(addrs));
-		sdk_buf_addf(&op->out, "%s on %s: %s, addresses %s; disks", r->name,
-			     host_name(op->cfg, r->uri), state_name(st),
-			     addrs[0] ? addrs : "unknown");
+		sdk_buf_addf(&op->out, "%s on %s: %s, addresses %s; disks",
+			     r->name, host_name(op->cfg, r->uri),
+			     state_name(st), addrs[0] ? addrs : "unknown");
 		x = virDomainGetXMLDesc(d, 0);
 		doc = x ? xml_parse(x) : NULL;
 		o = doc ? xp(doc, "/domain/devices/disk") : NULL;
 		for (k = 0; o && k < o->nodesetval->nodeNr; k++) {
 			xmlNodePtr dn = o->nodesetval->nodeTab[k];
-			xmlNodePtr t = child(dn, "target"), s = child(dn, "source");
-			char *dev = t ? (char *)xmlGetProp(t, BAD_CAST "dev") : NULL;
-			char *file = s ? (char *)xmlGetProp(s, BAD_CAST "file") : NULL;
-			char *device = (char *)xmlGetProp(dn, BAD_CAST "device");
+			xmlNodePtr t = child(dn, "target"),
+				   s = child(dn, "source");
+			char *dev =
+			    t ? (char *)xmlGetProp(t, BAD_CAST "dev") : NULL;
+			char *file =
+			    s ? (char *)xmlGetProp(s, BAD_CAST "file") : NULL;
+			char *device =
+			    (char *)xmlGetProp(dn, BAD_CAST "device");
 			virStorageVolPtr v =
 			    file ? virStorageVolLookupByPath(c, file) : NULL;
 			virStorageVolInfo vi;
@@ -1342,7 +1372,7 @@ static void do_start_stop(struct opsbot_job *job, struct ceph_op *op)
 					waiting++;
 			if (waiting && ceph_bot->now_ms() < until &&
 			    !ceph_bot->job_is_cancelled(job))
-				usleep(100000);
+				job_pause_ms(100);
 			else
 				break;
 		} while (1);
@@ -1396,12 +1426,13 @@ static void do_destroy(struct opsbot_job *job, struct ceph_op *op)
 					if (virDomainIsActive(d) == 1 &&
 					    virDomainDestroy(d) < 0)
 						fail_lv(op, r->name);
-					else if (virDomainUndefineFlags(
-						     d,
-						     VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
-							 VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA) <
-						     0 &&
-						 virDomainUndefine(d) < 0)
+					else if (
+					    virDomainUndefineFlags(
+						d,
+						VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
+						    VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA) <
+						0 &&
+					    virDomainUndefine(d) < 0)
 						fail_lv(op, r->name);
 					else
 						d = (virDomainFree(d), NULL);
@@ -1470,7 +1501,8 @@ static int redefine_disk(virConnectPtr c, virDomainPtr d, const char *add_xml,
 		xp_remove_all(doc, expr);
 	}
 	if (add_xml) {
-		xmlNodePtr devices = child(xmlDocGetRootElement(doc), "devices");
+		xmlNodePtr devices =
+		    child(xmlDocGetRootElement(doc), "devices");
 		xmlDocPtr dd = xml_parse(add_xml);
 
 		if (!devices || !dd) {
@@ -1479,7 +1511,8 @@ static int redefine_disk(virConnectPtr c, virDomainPtr d, const char *add_xml,
 			xmlFreeDoc(doc);
 			return -1;
 		}
-		xmlAddChild(devices, xmlDocCopyNode(xmlDocGetRootElement(dd), doc, 1));
+		xmlAddChild(devices,
+			    xmlDocCopyNode(xmlDocGetRootElement(dd), doc, 1));
 		xmlFreeDoc(dd);
 	}
 	nx = xml_dump(doc);
@@ -1500,7 +1533,7 @@ static void do_disk_add(struct opsbot_job *job, struct ceph_op *op)
 	virStoragePoolPtr p = NULL;
 	virStorageVolPtr v = NULL;
 	char vname[128], dev[8], *live = NULL, *inact = NULL, *path = NULL,
-					*dx = NULL, *pool = NULL;
+				 *dx = NULL, *pool = NULL;
 	xmlDocPtr ld = NULL, id = NULL;
 	int active;
 
@@ -1521,7 +1554,8 @@ static void do_disk_add(struct opsbot_job *job, struct ceph_op *op)
 
 		for (i = 0; i < op->nres; i++)
 			if (!strcmp(op->res[i].kind, "vol") &&
-			    !strcmp(op->res[i].node, op->node) && op->res[i].pool[0]) {
+			    !strcmp(op->res[i].node, op->node) &&
+			    op->res[i].pool[0]) {
 				pool = op->res[i].pool;
 				break;
 			}
@@ -1530,7 +1564,8 @@ static void do_disk_add(struct opsbot_job *job, struct ceph_op *op)
 		fail(op, "node %s: its pool is unknown", op->node);
 		goto out;
 	}
-	snprintf(vname, sizeof(vname), "%s-osd%d.qcow2", op->node, op->next_osd);
+	snprintf(vname, sizeof(vname), "%s-osd%d.qcow2", op->node,
+		 op->next_osd);
 	if (rec_vol(job, op, p, r->uri, pool, vname, op->node, "osd",
 		    op->osd_size) < 0)
 		goto out;
@@ -1544,17 +1579,18 @@ static void do_disk_add(struct opsbot_job *job, struct ceph_op *op)
 	dx = disk_xml("qcow2", path, dev);
 	if (virDomainAttachDeviceFlags(
 		d, dx,
-		VIR_DOMAIN_AFFECT_CONFIG | (active ? VIR_DOMAIN_AFFECT_LIVE : 0)) <
-	    0) {
+		VIR_DOMAIN_AFFECT_CONFIG |
+		    (active ? VIR_DOMAIN_AFFECT_LIVE : 0)) < 0) {
 		int code = lv_code();
 
 		if (code == VIR_ERR_NO_SUPPORT && !active &&
 		    redefine_disk(c, d, dx, NULL) == 0)
 			goto done;
 		if (code == VIR_ERR_NO_SUPPORT)
-			fail(op, "node %s: this libvirt driver cannot hot-plug "
-				 "disks (the test driver cannot); stop the node "
-				 "first",
+			fail(op,
+			     "node %s: this libvirt driver cannot hot-plug "
+			     "disks (the test driver cannot); stop the node "
+			     "first",
 			     op->node);
 		else
 			fail_lv(op, op->node);
@@ -1570,8 +1606,8 @@ done:
 		char sz[32];
 
 		ceph_fmt_size(sz, sizeof(sz), op->osd_size);
-		sdk_buf_addf(&op->out, "%s: added %s (%s, volume %s)%s", op->node,
-			     dev, sz, vname,
+		sdk_buf_addf(&op->out, "%s: added %s (%s, volume %s)%s",
+			     op->node, dev, sz, vname,
 			     active ? " live and persistent"
 				    : " persistent (node is shut off)");
 	}
@@ -1641,8 +1677,9 @@ static void do_disk_rm(struct opsbot_job *job, struct ceph_op *op)
 
 		if (dev && !strcmp(dev, "cdrom")) {
 			xmlFree(dev);
-			fail(op, "%s on %s is the cloud-init seed, not an OSD "
-				 "disk",
+			fail(op,
+			     "%s on %s is the cloud-init seed, not an OSD "
+			     "disk",
 			     op->target, op->node);
 			goto out;
 		}
@@ -1678,15 +1715,17 @@ static void do_disk_rm(struct opsbot_job *job, struct ceph_op *op)
 	in_live = ld && find_disk(ld, op->target);
 	if (virDomainDetachDeviceFlags(
 		d, dx,
-		(id && find_disk(id, op->target) ? VIR_DOMAIN_AFFECT_CONFIG : 0) |
+		(id && find_disk(id, op->target) ? VIR_DOMAIN_AFFECT_CONFIG
+						 : 0) |
 		    (in_live ? VIR_DOMAIN_AFFECT_LIVE : 0)) < 0) {
 		if (lv_code() == VIR_ERR_NO_SUPPORT && !active &&
 		    redefine_disk(c, d, NULL, op->target) == 0)
 			goto detached;
 		if (lv_code() == VIR_ERR_NO_SUPPORT)
-			fail(op, "node %s: this libvirt driver cannot hot-unplug "
-				 "disks (the test driver cannot); stop the node "
-				 "first",
+			fail(op,
+			     "node %s: this libvirt driver cannot hot-unplug "
+			     "disks (the test driver cannot); stop the node "
+			     "first",
 			     op->node);
 		else
 			fail_lv(op, op->node);
@@ -1708,17 +1747,18 @@ static void do_disk_rm(struct opsbot_job *job, struct ceph_op *op)
 			free(x);
 			if (gone || ceph_bot->now_ms() >= until)
 				break;
-			usleep(50000);
+			job_pause_ms(50);
 		}
 		if (!gone) {
-			fail(op, "disk target busy: %s on %s is still attached "
-				 "after %lld s (the guest did not release it)",
+			fail(op,
+			     "disk target busy: %s on %s is still attached "
+			     "after %lld s (the guest did not release it)",
 			     op->target, op->node,
 			     op->cfg->detach_wait_ms / 1000);
 			goto out;
 		}
 	}
-detached: {
+detached : {
 	virStorageVolPtr v = virStorageVolLookupByPath(c, src);
 
 	if (v && virStorageVolDelete(v, 0) < 0) {

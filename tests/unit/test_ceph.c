@@ -32,7 +32,9 @@ static const char tpl_xml[] =
     "</disk><interface type='network'><mac address='52:54:00:00:00:01'/>"
     "<source network='default'/></interface></devices></domain>";
 
-static void quiet(void *d, virErrorPtr e) {}
+static void quiet(void *d, virErrorPtr e)
+{
+}
 
 static void setup(void)
 {
@@ -128,10 +130,10 @@ static long long rows(const char *sql)
 	sqlite3_stmt *st;
 	long long n = -1;
 
-	ck_assert_int_eq(sqlite3_prepare_v2(fakehost_api(h)->store(
-						fakehost_plugin(h)),
-					    sql, -1, &st, NULL),
-			 SQLITE_OK);
+	ck_assert_int_eq(
+	    sqlite3_prepare_v2(fakehost_api(h)->store(fakehost_plugin(h)), sql,
+			       -1, &st, NULL),
+	    SQLITE_OK);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		n = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
@@ -151,17 +153,21 @@ START_TEST(create_show_destroy)
 
 	load();
 	before = pool_vols();
-	ck_assert_int_eq(cmd("create c1 nodes=2 osds=2 osd-size=1G"), OPSBOT_OK);
+	ck_assert_int_eq(cmd("create c1 nodes=2 osds=2 osd-size=1G"),
+			 OPSBOT_OK);
 	ck_assert_msg(has("c1 ready in"), "%s", fakehost_output(h));
 	ck_assert(dom_exists("c1-01") && dom_exists("c1-02"));
-	ck_assert(vol_exists("c1-01-root.qcow2") && vol_exists("c1-02-osd2.qcow2"));
+	ck_assert(vol_exists("c1-01-root.qcow2") &&
+		  vol_exists("c1-02-osd2.qcow2"));
 	/* Every domain and volume is in the ledger. */
-	ck_assert_int_eq(rows("SELECT count(*) FROM ceph_resources WHERE kind = "
-			      "'dom' AND cluster = 'c1'"),
-			 2);
-	ck_assert_int_eq(rows("SELECT count(*) FROM ceph_resources WHERE kind = "
-			      "'vol' AND cluster = 'c1'"),
-			 6);
+	ck_assert_int_eq(
+	    rows("SELECT count(*) FROM ceph_resources WHERE kind = "
+		 "'dom' AND cluster = 'c1'"),
+	    2);
+	ck_assert_int_eq(
+	    rows("SELECT count(*) FROM ceph_resources WHERE kind = "
+		 "'vol' AND cluster = 'c1'"),
+	    6);
 	/* New names, UUIDs and MACs: 52:54:00, unique, not the template's. */
 	x1 = dom_xml("c1-01", VIR_DOMAIN_XML_INACTIVE);
 	x2 = dom_xml("c1-02", VIR_DOMAIN_XML_INACTIVE);
@@ -171,7 +177,8 @@ START_TEST(create_show_destroy)
 	p = strstr(x2, "<mac address='");
 	ck_assert_ptr_nonnull(p);
 	snprintf(mac2, sizeof(mac2), "%.17s", p + 14);
-	ck_assert(!strncmp(mac1, "52:54:00:", 9) && !strncmp(mac2, "52:54:00:", 9));
+	ck_assert(!strncmp(mac1, "52:54:00:", 9) &&
+		  !strncmp(mac2, "52:54:00:", 9));
 	ck_assert_str_ne(mac1, mac2);
 	ck_assert_str_ne(mac1, "52:54:00:00:00:01");
 	ck_assert_msg(strstr(x1, "c1-01-root.qcow2") &&
@@ -235,7 +242,8 @@ START_TEST(quotas)
 	fakehost_config(h, "quota_clusters", "1");
 	fakehost_config(h, "quota_disk", "3G");
 	load();
-	ck_assert_int_eq(cmd("create q1 nodes=1 osds=2 osd-size=1G"), OPSBOT_OK);
+	ck_assert_int_eq(cmd("create q1 nodes=1 osds=2 osd-size=1G"),
+			 OPSBOT_OK);
 	fakehost_output_clear(h);
 	ck_assert_int_eq(cmd("create q2 nodes=1 osds=1"), OPSBOT_ERR);
 	ck_assert_msg(has("quota exceeded") && has("clusters"), "%s",
@@ -271,9 +279,10 @@ START_TEST(failed_create_is_partial_then_destroyed)
 	ck_assert_int_eq(cmd("list"), OPSBOT_OK);
 	ck_assert_msg(has("p1: partial"), "%s", fakehost_output(h));
 	/* The foreign volume is not in the ledger, so destroy keeps it. */
-	ck_assert_int_eq(rows("SELECT count(*) FROM ceph_resources WHERE name = "
-			      "'p1-02-root.qcow2'"),
-			 0);
+	ck_assert_int_eq(
+	    rows("SELECT count(*) FROM ceph_resources WHERE name = "
+		 "'p1-02-root.qcow2'"),
+	    0);
 	ck_assert_int_eq(cmd("destroy p1"), OPSBOT_OK);
 	ck_assert_int_eq(cmd("destroy p1 --yes"), OPSBOT_OK);
 	ck_assert(!dom_exists("p1-01"));
@@ -295,9 +304,10 @@ START_TEST(disks_on_test_driver)
 	ck_assert_int_eq(cmd("disk add d1-01 1G"), OPSBOT_ERR);
 	ck_assert_msg(has("cannot hot-plug"), "%s", fakehost_output(h));
 	ck_assert(!vol_exists("d1-01-osd2.qcow2"));
-	ck_assert_int_eq(rows("SELECT count(*) FROM ceph_resources WHERE name = "
-			      "'d1-01-osd2.qcow2'"),
-			 0);
+	ck_assert_int_eq(
+	    rows("SELECT count(*) FROM ceph_resources WHERE name = "
+		 "'d1-01-osd2.qcow2'"),
+	    0);
 	/* A shut-off node: persistent only. */
 	ck_assert_int_eq(cmd("create d2 nodes=1 osds=1 start=no"), OPSBOT_OK);
 	fakehost_output_clear(h);
