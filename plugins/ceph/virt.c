@@ -307,20 +307,26 @@ static char *xp_str(xmlDocPtr doc, const char *expr)
 	return r;
 }
 
+/* Removes every node expr matches (the XPath result is freed first: it
+ * reads its nodes when freed). */
 static void xp_remove_all(xmlDocPtr doc, const char *expr)
 {
 	xmlXPathObjectPtr o = xp(doc, expr);
-	int i;
+	xmlNodePtr *v;
+	int i, n;
 
 	if (!o)
 		return;
-	for (i = 0; i < o->nodesetval->nodeNr; i++) {
-		xmlNodePtr n = o->nodesetval->nodeTab[i];
-
-		xmlUnlinkNode(n);
-		xmlFreeNode(n);
-	}
+	n = o->nodesetval->nodeNr;
+	v = sdk_xcalloc((size_t)n, sizeof(*v));
+	for (i = 0; i < n; i++)
+		v[i] = o->nodesetval->nodeTab[i];
 	xmlXPathFreeObject(o);
+	for (i = 0; i < n; i++) {
+		xmlUnlinkNode(v[i]);
+		xmlFreeNode(v[i]);
+	}
+	free(v);
 }
 
 static xmlNodePtr child(xmlNodePtr n, const char *name)
@@ -784,15 +790,10 @@ static char *clone_xml(const struct tpl *t, const char *name,
 	r = n ? (char *)xmlGetProp(n, BAD_CAST "dev") : NULL;
 	snprintf(root_dev, root_dev_size, "%s", r ? r : "");
 	xmlFree(r);
-	o = xp(doc, "/domain/devices/disk");
-	if (o) {
-		for (i = 0; i < o->nodesetval->nodeNr; i++)
-			if (o->nodesetval->nodeTab[i] != disk) {
-				xmlUnlinkNode(o->nodesetval->nodeTab[i]);
-				xmlFreeNode(o->nodesetval->nodeTab[i]);
-			}
-		xmlXPathFreeObject(o);
-	}
+	/* Only the root disk stays: mark it, remove every other. */
+	xmlSetProp(disk, BAD_CAST "opsbot-root", BAD_CAST "1");
+	xp_remove_all(doc, "/domain/devices/disk[not(@opsbot-root)]");
+	xmlUnsetProp(disk, BAD_CAST "opsbot-root");
 	/* New MACs, 52:54:00 and unique. */
 	o = xp(doc, "/domain/devices/interface");
 	if (o) {
