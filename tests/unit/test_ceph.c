@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../lib/check_main.h"
 #include "fakehost.h"
@@ -377,6 +378,67 @@ START_TEST(templates_and_extend)
 }
 END_TEST
 
+/* Two connections: the shared test:///default and a node file of its
+ * own (another "hypervisor"), each with the template. */
+static const char node_xml[] =
+    "<node><domain type='test' "
+    "xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>"
+    "<name>tpl</name><memory unit='MiB'>128</memory>"
+    "<os><type arch='x86_64'>hvm</type></os><devices>"
+    "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+    "<source file='/b/tpl.qcow2'/><target dev='sda' bus='scsi'/></disk>"
+    "<interface type='network'><mac address='52:54:00:00:00:02'/>"
+    "<source network='default'/></interface></devices>"
+    "<test:runstate>5</test:runstate></domain>"
+    "<pool type='dir'><name>bpool</name><target><path>/b</path></target>"
+    "<volume><name>tpl.qcow2</name><capacity unit='M'>512</capacity>"
+    "<target><format type='qcow2'/></target></volume></pool></node>";
+
+START_TEST(placement_across_hosts)
+{
+	char path[] = "/tmp/opsbot-test-ceph-XXXXXX", file[64], uri[80];
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, node_xml, strlen(node_xml)),
+			 (ssize_t)strlen(node_xml));
+	close(fd);
+	snprintf(file, sizeof(file), "%s", path);
+	snprintf(uri, sizeof(uri), "test://%s", file);
+	fakehost_config(h, "host.a.uri", "test:///default");
+	fakehost_config(h, "host.a.pool", "default-pool");
+	fakehost_config(h, "host.b.uri", uri);
+	fakehost_config(h, "host.b.pool", "bpool");
+	load();
+	/* Anti-affinity: 4 nodes, 2 on each host. */
+	ck_assert_int_eq(cmd("create s1 nodes=4 osds=1"), OPSBOT_OK);
+	ck_assert_msg(has("4 nodes (a x2, b x2)"), "%s", fakehost_output(h));
+	ck_assert_int_eq(dom_exists("s1-01") + dom_exists("s1-02") +
+			     dom_exists("s1-03") + dom_exists("s1-04"),
+			 2);
+	ck_assert_int_eq(rows("SELECT count(DISTINCT uri) FROM ceph_resources "
+			      "WHERE cluster = 's1'"),
+			 2);
+	/* Pinned to one host. */
+	ck_assert_int_eq(cmd("create s2 nodes=2 osds=0 host=b"), OPSBOT_OK);
+	ck_assert_msg(has("2 nodes (b x2)"), "%s", fakehost_output(h));
+	ck_assert(!dom_exists("s2-01") && !dom_exists("s2-02"));
+	/* Every domain of both hosts is in the ledger. */
+	ck_assert_int_eq(rows("SELECT count(*) FROM ceph_resources WHERE kind "
+			      "= 'dom'"),
+			 6);
+	ck_assert_int_eq(cmd("destroy s1"), OPSBOT_OK);
+	ck_assert_int_eq(cmd("destroy s1 --yes"), OPSBOT_OK);
+	ck_assert_int_eq(dom_exists("s1-01") + dom_exists("s1-02") +
+			     dom_exists("s1-03") + dom_exists("s1-04"),
+			 0);
+	ck_assert_int_eq(rows("SELECT count(*) FROM ceph_resources WHERE "
+			      "cluster = 's1'"),
+			 0);
+	unlink(file);
+}
+END_TEST
+
 static Suite *ceph_suite(void)
 {
 	Suite *s = suite_create("ceph");
@@ -391,6 +453,7 @@ static Suite *ceph_suite(void)
 	tcase_add_test(tc_, disks_on_test_driver);
 	tcase_add_test(tc_, overlay_clones);
 	tcase_add_test(tc_, templates_and_extend);
+	tcase_add_test(tc_, placement_across_hosts);
 	suite_add_tcase(s, tc_);
 	return s;
 }
