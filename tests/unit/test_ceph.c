@@ -439,6 +439,35 @@ START_TEST(placement_across_hosts)
 }
 END_TEST
 
+START_TEST(reprovision_same_shape)
+{
+	char u1[VIR_UUID_STRING_BUFLEN], u2[VIR_UUID_STRING_BUFLEN];
+	virDomainPtr d;
+
+	load();
+	ck_assert_int_eq(cmd("create r1 nodes=2 osds=1 osd-size=2G"),
+			 OPSBOT_OK);
+	d = virDomainLookupByName(tc, "r1-02");
+	ck_assert_ptr_nonnull(d);
+	virDomainGetUUIDString(d, u1);
+	virDomainFree(d);
+	ck_assert_int_eq(cmd("reprovision r1"), OPSBOT_OK);
+	fakehost_output_clear(h);
+	ck_assert_int_eq(cmd("reprovision r1 --yes"), OPSBOT_OK);
+	ck_assert_msg(has("r1 destroyed") && has("r1 ready in"), "%s",
+		      fakehost_output(h));
+	d = virDomainLookupByName(tc, "r1-02");
+	ck_assert_ptr_nonnull(d);
+	virDomainGetUUIDString(d, u2);
+	virDomainFree(d);
+	ck_assert_str_ne(u1, u2);
+	ck_assert_int_eq(rows("SELECT count(*) FROM ceph_resources WHERE "
+			      "cluster = 'r1' AND role = 'osd' AND size = "
+			      "2147483648"),
+			 2);
+}
+END_TEST
+
 static Suite *ceph_suite(void)
 {
 	Suite *s = suite_create("ceph");
@@ -454,6 +483,7 @@ static Suite *ceph_suite(void)
 	tcase_add_test(tc_, overlay_clones);
 	tcase_add_test(tc_, templates_and_extend);
 	tcase_add_test(tc_, placement_across_hosts);
+	tcase_add_test(tc_, reprovision_same_shape);
 	suite_add_tcase(s, tc_);
 	return s;
 }
