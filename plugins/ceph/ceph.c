@@ -1753,6 +1753,36 @@ static long on_ttl(struct opsbot_plugin *pl, int status, void *data)
 	return (long)bot->config_duration_ms(self, NULL, "ttl_check");
 }
 
+static void mark_interrupted(void)
+{
+	sqlite3_stmt *st;
+	char(*names)[64] = NULL;
+	int n = 0, i;
+
+	if (sqlite3_prepare_v2(db(),
+			       "SELECT " CLUSTER_COLS
+			       " FROM ceph_clusters WHERE "
+			       "state IN ('creating', 'destroying')",
+			       -1, &st, NULL) != SQLITE_OK)
+		return;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		struct cluster c;
+
+		cluster_row(st, &c);
+		if (other_process(&c))
+			continue;
+		names = sdk_xreallocarray(names, (size_t)n + 1, sizeof(*names));
+		snprintf(names[n++], sizeof(names[0]), "%s", c.name);
+	}
+	sqlite3_finalize(st);
+	for (i = 0; i < n; i++)
+		exec_sql("UPDATE ceph_clusters SET state = 'partial', error = "
+			 "'interrupted (the bot stopped during the command)' "
+			 "WHERE name = ?",
+			 "s", names[i]);
+	free(names);
+}
+
 /* ---- plugin ---- */
 
 static const struct opsbot_command commands[] = {
@@ -1814,11 +1844,9 @@ static int ceph_init(struct opsbot_plugin *p, const struct opsbot_api *api)
 			return OPSBOT_ERR;
 	if (bot->mode() == OPSBOT_MODE_DAEMON) {
 		/* A create or destroy the last run did not finish (killed):
-		 * partial, for destroy to clean. */
-		exec_sql("UPDATE ceph_clusters SET state = 'partial', error = "
-			 "'interrupted (the bot stopped during the command)' "
-			 "WHERE state IN ('creating', 'destroying')",
-			 "");
+		 * partial, for destroy to clean; one of an `opsbot run` still
+		 * alive is left alone. */
+		mark_interrupted();
 		ttl_timer = bot->timer_start(self, 1000, on_ttl, NULL);
 	}
 	return OPSBOT_OK;
