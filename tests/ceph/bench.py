@@ -86,33 +86,42 @@ def run():
                          "quota_disk": "0", "quota_clusters": "0"})
     bs = T.Bot("bench1s", {"template": "csb-128", "quota_nodes": "0",
                            "quota_disk": "0", "quota_clusters": "0"})
-    d_ms, b_ms, b_wall, s_ms = [], [], [], []
-    for r in range(ROUNDS):
-        out = T.sh(direct, T.LAB["uri"], T.POOL, "csb-128", "csd", "3", "2",
-                   str(1 << 30), "1").stdout
-        d_ms.append(float(out.strip()))
-        T.sh(direct, T.LAB["uri"], T.POOL, "-", "csd", "3", "2", "0", "0",
-             "clean")
-        n += 1
-        ms, wall = bot_create(b, "csr%d" % n, "nodes=3", "osds=2",
-                              "osd-size=1G", "template=csb-128")
-        b_ms.append(ms)
-        b_wall.append(wall)
-        n += 1
-        ms, _ = bot_create(bs, "csr%d" % n, "nodes=3", "osds=2",
-                           "osd-size=1G")
-        s_ms.append(ms)
-    print("## create 3 nodes x 2 OSDs, full clones of a 128 MiB template, "
-          "started (%d rounds, medians)\n" % ROUNDS)
-    print("| what | ms |")
-    print("|---|---|")
-    print("| plain C program, the same libvirt calls | %.0f |" % med(d_ms))
-    print("| bot, the create job (`ready in`) | %.0f |" % med(b_ms))
-    print("| bot, `opsbot run ceph create` wall time | %.0f |" % med(b_wall))
-    print("| bot with cloud-init seeds (3 x cloud-localds + upload) | %.0f |"
-          % med(s_ms))
-    print("\nratio bot job / plain C: **%.2f** (wall time: %.2f)\n" % (
-        med(b_ms) / med(d_ms), med(b_wall) / med(d_ms)))
+    rows = []
+    for start in ("1", "0"):
+        d_ms, b_ms, b_wall = [], [], []
+        for r in range(ROUNDS):
+            out = T.sh(direct, T.LAB["uri"], T.POOL, "csb-128", "csd", "3",
+                       "2", str(1 << 30), start).stdout
+            d_ms.append(float(out.strip()))
+            T.sh(direct, T.LAB["uri"], T.POOL, "-", "csd", "3", "2", "0",
+                 "0", "clean")
+            n += 1
+            ms, wall = bot_create(b, "csr%d" % n, "nodes=3", "osds=2",
+                                  "osd-size=1G", "template=csb-128",
+                                  "start=" + ("yes" if start == "1"
+                                              else "no"))
+            b_ms.append(ms)
+            b_wall.append(wall)
+        rows.append((start, d_ms, b_ms, b_wall))
+    n += 1
+    seeds, _ = bot_create(bs, "csr%d" % n, "nodes=3", "osds=2",
+                          "osd-size=1G")
+    print("## create 3 nodes x 2 OSDs, full clones of a template with 128 "
+          "MiB of data (%d rounds, medians, ms)\n" % ROUNDS)
+    print("| | plain C, same libvirt calls | bot: create job (`ready in`) "
+          "| bot: `opsbot run` wall time | ratio (job / wall) |")
+    print("|---|---|---|---|---|")
+    for start, d_ms, b_ms, b_wall in rows:
+        print("| %s | %.0f | %.0f | %.0f | **%.2f** / %.2f |" % (
+            "started" if start == "1" else "not started", med(d_ms),
+            med(b_ms), med(b_wall), med(b_ms) / med(d_ms),
+            med(b_wall) / med(d_ms)))
+        print("|  rounds | %s | %s | %s | |" % (
+            " ".join("%.0f" % x for x in d_ms),
+            " ".join("%.0f" % x for x in b_ms),
+            " ".join("%.0f" % x for x in b_wall)))
+    print("\nwith cloud-init seeds too (3 x cloud-localds + upload, started, "
+          "1 round): %.0f ms\n" % seeds)
 
     # 2. overlay against full, 128 MiB against 2 GiB.
     res = {}
@@ -163,6 +172,17 @@ def run():
             return (time.monotonic() - t0) * 1000
 
         idle = [ping() for _ in range(60)]
+        # Control: the same create by the plain C program (the bot
+        # idle): what the machine's load alone does to the round trip.
+        control = []
+        for r in range(ROUNDS):
+            p = subprocess.Popen([direct, T.LAB["uri"], T.POOL, "csb-128",
+                                  "csd", "3", "2", str(1 << 30), "1"],
+                                 stdout=subprocess.DEVNULL)
+            while p.poll() is None:
+                control.append(ping())
+            T.sh(direct, T.LAB["uri"], T.POOL, "-", "csd", "3", "2", "0",
+                 "0", "clean")
         busy = []
         for r in range(ROUNDS):
             m = alice.mark()
@@ -180,10 +200,13 @@ def run():
         print("|---|---|---|---|")
         print("| idle | %d | %.1f | %.1f |" % (len(idle), pct(idle, 50),
                                               pct(idle, 99)))
-        print("| during create 3 x 2 (started) | %d | %.1f | %.1f |" % (
-            len(busy), pct(busy, 50), pct(busy, 99)))
-        print("\np99 during / idle: **%.2f**" % (pct(busy, 99) /
-                                                 pct(idle, 99)))
+        print("| while the plain C program creates 3 x 2 (control) | %d | "
+              "%.1f | %.1f |" % (len(control), pct(control, 50),
+                                 pct(control, 99)))
+        print("| during the bot's create 3 x 2 (started) | %d | %.1f | %.1f |"
+              % (len(busy), pct(busy, 50), pct(busy, 99)))
+        print("\np99 during / idle: **%.2f**; during / control: **%.2f**" % (
+            pct(busy, 99) / pct(idle, 99), pct(busy, 99) / pct(control, 99)))
     finally:
         alice.close()
         bot.send_signal(signal.SIGTERM)
