@@ -159,6 +159,7 @@ def run():
                            stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
     alice = IrcClient(host, port, "alice")
+    alice.sock.settimeout(None)  # the reader ends at a 10 s silence
     try:
         alice.join("#ceph")
         time.sleep(3)
