@@ -33,7 +33,9 @@ static void die(const char *what)
 	exit(1);
 }
 
-static void quiet(void *d, virErrorPtr e) {}
+static void quiet(void *d, virErrorPtr e)
+{
+}
 
 int main(int argc, char **argv)
 {
@@ -55,10 +57,10 @@ int main(int argc, char **argv)
 	poolname = argv[2];
 	tpl = argv[3];
 	prefix = argv[4];
-	nodes = atoi(argv[5]);
-	osds = atoi(argv[6]);
+	nodes = (int)strtol(argv[5], NULL, 10);
+	osds = (int)strtol(argv[6], NULL, 10);
 	osd_bytes = strtoull(argv[7], NULL, 10);
-	start = atoi(argv[8]);
+	start = (int)strtol(argv[8], NULL, 10);
 	mode = argc > 9 ? argv[9] : "";
 	virSetErrorFunc(NULL, quiet);
 	if (!(c = virConnectOpen(uri)))
@@ -84,7 +86,8 @@ int main(int argc, char **argv)
 				else
 					snprintf(vname, sizeof(vname),
 						 "%s-osd%d.qcow2", name, j);
-				if ((v = virStorageVolLookupByName(pool, vname))) {
+				if ((v = virStorageVolLookupByName(pool,
+								   vname))) {
 					virStorageVolDelete(v, 0);
 					virStorageVolFree(v);
 				}
@@ -147,7 +150,8 @@ int main(int argc, char **argv)
 		for (j = 1; j <= osds; j++) {
 			char *path;
 
-			snprintf(vname, sizeof(vname), "%s-osd%d.qcow2", name, j);
+			snprintf(vname, sizeof(vname), "%s-osd%d.qcow2", name,
+				 j);
 			snprintf(xml, sizeof(xml),
 				 "<volume><name>%s</name><capacity "
 				 "unit='bytes'>%llu</capacity><allocation>0"
@@ -166,17 +170,18 @@ int main(int argc, char **argv)
 			    path, 'a' + j);
 			free(path);
 		}
-		snprintf(xml, sizeof(xml),
-			 "<domain type='qemu'><name>%s</name><memory "
-			 "unit='MiB'>64</memory><vcpu>1</vcpu><os><type "
-			 "arch='x86_64' machine='pc'>hvm</type></os><devices>"
-			 "<controller type='scsi' index='0' model='virtio-scsi'/>"
-			 "<disk type='file' device='disk'><driver name='qemu' "
-			 "type='qcow2'/><source file='%s'/><target dev='sda' "
-			 "bus='scsi'/></disk>%s<interface type='user'><model "
-			 "type='virtio'/></interface><memballoon model='none'/>"
-			 "</devices></domain>",
-			 name, root, disks);
+		snprintf(
+		    xml, sizeof(xml),
+		    "<domain type='qemu'><name>%s</name><memory "
+		    "unit='MiB'>64</memory><vcpu>1</vcpu><os><type "
+		    "arch='x86_64' machine='pc'>hvm</type></os><devices>"
+		    "<controller type='scsi' index='0' model='virtio-scsi'/>"
+		    "<disk type='file' device='disk'><driver name='qemu' "
+		    "type='qcow2'/><source file='%s'/><target dev='sda' "
+		    "bus='scsi'/></disk>%s<interface type='user'><model "
+		    "type='virtio'/></interface><memballoon model='none'/>"
+		    "</devices></domain>",
+		    name, root, disks);
 		free(root);
 		if (!(d = virDomainDefineXML(c, xml)))
 			die("define");
