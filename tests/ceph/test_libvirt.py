@@ -432,7 +432,7 @@ print('PROVISION-OK nodes=%d mode=%s' % (len(hosts), sys.argv[1]))
                        "cloud_init": "no", "channel": "#ceph"},
                 irc={"server": host, "port": str(port), "nick": "cephbot",
                      "channels": "#ceph", "flood_control": "false"},
-                access=["mask alice!*@* ceph"])
+                access=["mask alice!*@* ceph", "mask bob!*@* ceph"])
         log = open(os.path.join(b.dir, "bot.log"), "w")
         bot = subprocess.Popen([OPSBOT, "-v", "-c", b.config],
                                stdout=subprocess.DEVNULL, stderr=log)
@@ -499,6 +499,30 @@ print('PROVISION-OK nodes=%d mode=%s' % (len(hosts), sys.argv[1]))
             m2 = alice.mark()
             alice.say("#ceph", "!ceph list")
             self.assertTrue(said("csi: partial", m2), alice.since(m2))
+            # Another user with `ceph` may not touch alice's cluster; one
+            # without it may not create.
+            bob = IrcClient(host, port, "bob")
+            carol = IrcClient(host, port, "carol")
+            try:
+                for c in (bob, carol):
+                    c.sock.settimeout(None)
+                    c.join("#ceph")
+                time.sleep(0.5)
+                m = alice.mark()
+                bob.say("#ceph", "!ceph destroy csi")
+                bob.say("#ceph", "!ceph destroy csi --yes")
+                self.assertTrue(said("belongs to alice", m), alice.since(m))
+                carol.say("#ceph", "!ceph create csj nodes=1")
+                self.assertTrue(said("needs capability ceph", m),
+                                alice.since(m))
+                time.sleep(1)
+                self.assertFalse([ln for ln in alice.since(m)
+                                  if "creating csj" in ln[3] or
+                                  "csi destroyed" in ln[3]])
+            finally:
+                bob.close()
+                carol.close()
+            self.assertEqual(domains("csj-"), [])
             m = alice.mark()
             alice.say("#ceph", "!ceph destroy csi")
             self.assertTrue(said("--yes", m))
