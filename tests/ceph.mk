@@ -1,0 +1,5 @@
+# Unit tests of the ceph plugin: its objects linked in, run on the fake
+# host against libvirt's test driver (no daemon).
+CEPH_OBJDIR = $(BUILD)/obj/plugins/ceph
+test_ceph_LIBS = $(shell pkg-config --libs libvirt libxml-2.0) -lsqlite3
+$(BUILD)/tests/test_ceph: $(CEPH_OBJDIR)/ceph.o $(CEPH_OBJDIR)/virt.o
