@@ -7,7 +7,7 @@
 # place it looks for modules/ and plugins/; see host/module.h):
 #   $(BINDIR)/opsbot
 #   $(PKGLIBDIR)/modules/*.so, $(PKGLIBDIR)/plugins/*.so
-#   $(INCLUDEDIR)/opsbot/opsbot.h, opsbot_sdk.h, sdk_*.h
+#   $(INCLUDEDIR)/opsbot/opsbot.h and every header of plugins/sdk
 #   $(LIBDIR)/libopsbot-sdk.a, $(PKGCONFIGDIR)/opsbot-plugin.pc
 #   $(MANDIR)/man1/opsbot.1, $(MANDIR)/man5/opsbot.conf.5
 #   $(DOCDIR)/opsbot.conf.example
@@ -22,7 +22,7 @@ DOCDIR ?= $(PREFIX)/share/doc/opsbot
 INSTALL ?= install
 
 OPSBOT_RELEASE := $(shell sed -n 's/^\#define OPSBOT_VERSION "\(.*\)"/\1/p' host/version.h)
-SDK_HEADERS = plugins/sdk/opsbot_sdk.h $(wildcard plugins/sdk/sdk_*.h)
+SDK_HEADERS = $(wildcard plugins/sdk/*.h)
 INSTALL_GENERATED = $(BUILD)/man/opsbot.1 $(BUILD)/man/opsbot.conf.5 \
 	$(BUILD)/opsbot-plugin.pc $(BUILD)/opsbot.conf.example
 

@@ -18,7 +18,7 @@
  * has the REFUSE unload policy, so `!plugin unload packer` names it, and a
  * shutdown lets it run for [bot] shutdown_grace and then cancels it.
  */
-#include "jenkins.h"
+#include "sdk_jenkins.h"
 #include "opsbot.h"
 #include "opsbot_sdk.h"
 #include "packer.h"

@@ -1,5 +1,5 @@
 /*
- * jenkins.c - the plugin SDK's Jenkins client (see jenkins.h): request
+ * jenkins.c - the plugin SDK's Jenkins client (see sdk_jenkins.h): request
  * building, CSRF crumbs, parsing of jobs, builds and queue items, and
  * following a queue item to the end of its build.
  */
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "jenkins.h"
+#include "sdk_jenkins.h"
 #include "sdk_json.h"
 #include "sdk_text.h"
 

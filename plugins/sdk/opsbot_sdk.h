@@ -13,7 +13,7 @@
  *   sdk_hash.h   SHA-256, HMAC-SHA256, constant-time comparison, hex
  *   sdk_http.h   URL/form encoding, Retry-After, error causes, and an HTTP
  *                call queue with concurrency, rate limits and retries
- *   jenkins.h    a Jenkins client on that queue: crumbs, tree= queries,
+ *   sdk_jenkins.h    a Jenkins client on that queue: crumbs, tree= queries,
  *                triggering and following builds, stop and cancel
  *
  * Rules: the SDK calls the host only through the `const struct opsbot_api *`
@@ -24,7 +24,7 @@
 #ifndef OPSBOT_SDK_H
 #define OPSBOT_SDK_H
 
-#include "jenkins.h"
+#include "sdk_jenkins.h"
 #include "sdk_buf.h"
 #include "sdk_hash.h"
 #include "sdk_http.h"

@@ -1,5 +1,5 @@
 /*
- * test_sdk_jenkins.c - the SDK's Jenkins client (plugins/sdk/jenkins.h)
+ * test_sdk_jenkins.c - the SDK's Jenkins client (plugins/sdk/sdk_jenkins.h)
  * on the fake host's virtual time: URLs and tree= queries, parsing of
  * listings (folders, matrix), builds (culprits, matrix runs), queue
  * items; triggering (201, 303, 409, 404, 500, 401, 403, HTML), CSRF
@@ -14,7 +14,7 @@
 
 #include "../lib/check_main.h"
 #include "../lib/fakehost.h"
-#include "jenkins.h"
+#include "sdk_jenkins.h"
 
 static struct fakehost *host;
 static struct sdk_http_queue queue;

@@ -1,5 +1,5 @@
 /*
- * jenkins.h - a Jenkins remote-API client for plugins (part of the
+ * sdk_jenkins.h - a Jenkins remote-API client for plugins (part of the
  * plugin SDK), on the SDK's HTTP call queue (sdk_http.h): one server's
  * address and credentials, CSRF crumbs, job and build queries with
  * `tree=` filters, triggering builds, following a queue item to its
