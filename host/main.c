@@ -220,14 +220,17 @@ static struct config *load_config(const char *path, int quiet_ok, char **why)
 		 * reference peek took. */
 		plugin_peek_release(h);
 	}
-	/* Sections of plugins that are not loaded are probably typos. */
+	/* Sections of plugins that are not loaded are probably typos: one
+	 * line per plugin, at its first key, not one per key. */
 	{
 		const struct config_entry *e;
+		struct buf warned = BUF_INIT; /* "\nname\n" per plugin */
 
 		for (e = cfg->entries; e; e = e->next) {
 			const char *name;
 			size_t len;
 			int listed = 0;
+			char *mark;
 
 			if (!str_has_prefix(e->section, "plugin."))
 				continue;
@@ -236,15 +239,20 @@ static struct config *load_config(const char *path, int quiet_ok, char **why)
 			for (i = 0; i < count; i++)
 				listed |= strlen(plugins[i]) == len &&
 					  !strncmp(plugins[i], name, len);
-			if (!listed &&
-			    e == config_find(cfg, e->section, e->key) &&
-			    !quiet_ok)
+			if (listed || quiet_ok)
+				continue;
+			mark = xasprintf("\n%.*s\n", (int)len, name);
+			if (!warned.data || !strstr(warned.data, mark)) {
 				warning("config",
 					"%s:%d: [%s] is configured but "
 					"'%.*s' is not in [bot] plugins",
 					cfg->path, e->line, e->section,
 					(int)len, name);
+				buf_adds(&warned, mark + (warned.len ? 1 : 0));
+			}
+			free(mark);
 		}
+		buf_free(&warned);
 	}
 	free(plugins);
 	if (cfg->error_count) {

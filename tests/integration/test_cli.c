@@ -251,6 +251,36 @@ START_TEST(check_config_runs_plugin_checks_without_side_effects)
 }
 END_TEST
 
+/* Sections of a plugin not in [bot] plugins: one warning per plugin, at
+ * its first key, whatever the number of keys and sub-sections. */
+START_TEST(unlisted_plugin_sections_warn_once_each)
+{
+	char *path, *out, *err;
+	const char *args[] = {"-c", NULL, "--check-config", NULL};
+	const char *p;
+	int n = 0;
+
+	path = test_write_file(dir, "unlisted.conf",
+			       "[irc]\nserver = 127.0.0.1\nnick = a\n"
+			       "[plugin.packer]\na = 1\nb = 2\nc = 3\n"
+			       "[plugin.packer.jenkins.main]\nurl = x\n"
+			       "[plugin.ci]\nd = 4\ne = 5\n");
+	args[1] = path;
+	ck_assert_int_eq(run(args, &out, &err), 0);
+	for (p = err; (p = strstr(p, "is not in [bot] plugins")); p++)
+		n++;
+	ck_assert_msg(n == 2, "%d warnings:\n%s", n, err);
+	ck_assert_msg(strstr(err, "unlisted.conf:5: [plugin.packer] is "
+				  "configured but 'packer' is not in") &&
+			  strstr(err, "unlisted.conf:11: [plugin.ci] is "
+				      "configured but 'ci' is not in"),
+		      "%s", err);
+	free(out);
+	free(err);
+	free(path);
+}
+END_TEST
+
 START_TEST(check_config_reports_every_error)
 {
 	char *path, *out, *err;
@@ -339,6 +369,7 @@ static Suite *cli_suite(void)
 	tcase_add_test(tc,
 		       check_config_runs_plugin_checks_without_side_effects);
 	tcase_add_test(tc, check_config_reports_every_error);
+	tcase_add_test(tc, unlisted_plugin_sections_warn_once_each);
 	tcase_add_test(tc, config_reference_lists_host_and_plugins);
 	suite_add_tcase(s, tc);
 	return s;
