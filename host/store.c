@@ -193,6 +193,28 @@ int store_open(const char *path, char **err)
 	return store_open_flags(path, 0, err);
 }
 
+/*
+ * Switching a new database to WAL needs it to itself for a moment, and
+ * SQLite answers SQLITE_BUSY at once there (the busy timeout does not
+ * apply): another process opening the same new file at the same moment
+ * made the open fail.  Retried for up to 5 s, like any other lock.
+ */
+static int set_wal(char **err)
+{
+	int64_t deadline = time_now_ms() + 5000;
+
+	for (;;) {
+		if (exec("PRAGMA journal_mode = WAL", err) == 0)
+			return 0;
+		if ((sqlite3_errcode(db) & 0xff) != SQLITE_BUSY ||
+		    time_now_ms() >= deadline)
+			return -1;
+		free(*err);
+		*err = NULL;
+		usleep(10000);
+	}
+}
+
 int store_open_flags(const char *path, unsigned flags, char **err)
 {
 	char *msg = NULL;
@@ -214,8 +236,7 @@ int store_open_flags(const char *path, unsigned flags, char **err)
 	}
 	sqlite3_busy_timeout(db, 5000);
 	sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
-	if (exec("PRAGMA journal_mode = WAL", &msg) ||
-	    exec("PRAGMA synchronous = NORMAL", &msg) ||
+	if (set_wal(&msg) || exec("PRAGMA synchronous = NORMAL", &msg) ||
 	    exec("PRAGMA foreign_keys = ON", &msg) ||
 	    exec("PRAGMA trusted_schema = OFF", &msg) ||
 	    exec("PRAGMA cache_size = -512", &msg) || host_migrate(&msg) ||
