@@ -82,6 +82,7 @@ include install.mk
 -include $(wildcard tests/*.mk)
 
 .SECONDARY:
+FORCE:
 .PHONY: all check check-unit check-integration check-valgrind bench fuzz \
 	style clean tests bench-registrar
 all: $(BUILD)/opsbot $(MODULE_SO) $(PLUGIN_SO) $(INSTALL_GENERATED)
@@ -96,10 +97,16 @@ $(BUILD)/obj/%.o: %.c
 # Tests see the SDK's headers (and link its library, below).
 $(BUILD)/obj/tests/%.o: EXTRA_CFLAGS = $(SDK_CFLAGS)
 
-$(SDK_LIB): $(SDK_OBJ)
+# The archive is rebuilt when its member list changes too (a source file
+# removed or renamed leaves every remaining object older than the archive).
+$(BUILD)/sdk-objs.list: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(sort $(SDK_OBJ))' | cmp -s - $@ || echo '$(sort $(SDK_OBJ))' > $@
+
+$(SDK_LIB): $(SDK_OBJ) $(BUILD)/sdk-objs.list
 	@rm -f $@
 	@echo "  AR      $@"
-	@ar rcs $@ $^
+	@ar rcs $@ $(SDK_OBJ)
 
 $(BUILD)/libopsbot.a: $(HOST_OBJ)
 	@rm -f $@
