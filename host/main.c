@@ -10,6 +10,7 @@
 #include "host.h"
 #include "http.h"
 #include "irc.h"
+#include "keeper.h"
 #include "log.h"
 #include "loop.h"
 #include "module.h"
@@ -889,6 +890,8 @@ int main(int argc, char **argv)
 	char *copy;
 	int rc;
 
+	if (argc > 1 && strcmp(argv[1], KEEPER_ARG) == 0)
+		return keeper_main(argc, argv);
 	if (parse_options(argc, argv, &opts) < 0)
 		return EXIT_USAGE;
 	if (opts.verbosity >= 1)
@@ -902,6 +905,16 @@ int main(int argc, char **argv)
 	if ((opts.run_argc || opts.check_config) && opts.verbosity == 0)
 		log_set_level(LOG_WARN);
 	harden_process();
+	{
+		char self[4096];
+		ssize_t len =
+		    readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+		if (len > 0) {
+			self[len] = '\0';
+			process_set_keeper(self);
+		}
+	}
 	/* Decided once, before any thread logs. */
 	log_to_journal();
 	/* libuv's own pool (4 threads) is left to DNS lookups: plugin jobs
@@ -951,5 +964,6 @@ out:
 	secret_clear_all();
 	free(config_dir);
 	plugin_set_dir(NULL);
+	process_set_keeper(NULL);
 	return rc;
 }

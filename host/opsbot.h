@@ -349,6 +349,12 @@ typedef void opsbot_http_fn(struct opsbot_plugin *self,
  * holding the output, or one that closed it) gets the same grace after
  * the child exited, then SIGKILL; output that a process outside the group
  * keeps open is closed 1 s after the SIGKILL, so EXIT always comes.
+ *
+ * No child outlives the host: if the host dies without a shutdown (even
+ * by SIGKILL), the group gets cancel_signal, kill_grace_ms to clean up
+ * (its output is read and dropped, so writing does not kill it) and then
+ * SIGKILL.  (A keeper process leads the group for that; the pid in the
+ * events is the group's id.)
  */
 struct opsbot_process_options {
 	size_t size;		 /* sizeof(struct opsbot_process_options) */

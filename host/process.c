@@ -15,12 +15,19 @@
  * after any SIGKILL the pipes are closed by force (a process outside the
  * group may hold them) and the group is no longer waited for.
  *
+ * The program does not lead its group itself: a keeper does (keeper.c, the
+ * host's own binary run as `opsbot --process-keeper`), which mirrors the
+ * program's exit status and ends the group when the host dies, even by
+ * SIGKILL.  The program's path is looked up here, in the child's PATH, so
+ * a missing program is still OPSBOT_ENOENT at once.
+ *
  * The host makes itself a child subreaper: a grandchild whose parent died
  * is re-parented to the host instead of init, and is reaped here once the
  * leader is gone.  An init that does not reap (containers often have one)
  * would leave zombies that kill(-pgid, 0) still counts.
  */
 #include "process.h"
+#include "keeper.h"
 #include "log.h"
 #include "loop.h"
 #include "plugin.h"
@@ -30,8 +37,10 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -85,6 +94,94 @@ struct process_op {
 };
 
 static struct list children = LIST_INIT(children);
+
+static void close_fds(int *fds, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+/* The keeper's binary (NULL: programs lead their groups themselves), and
+ * the lifeline: the keepers read [0]; only the host holds [1]. */
+static char *keeper_path;
+static int lifeline[2] = {-1, -1};
+
+void process_set_keeper(const char *path)
+{
+	free(keeper_path);
+	keeper_path = NULL;
+	/* A new lifeline each time: a forked process (a test) must not
+	 * share its parent's. */
+	close_fds(lifeline, 2);
+	lifeline[0] = lifeline[1] = -1;
+	if (!path)
+		return;
+	if (access(path, X_OK) < 0) {
+		warning("process",
+			"cannot use %s as the children's keeper (%s): a "
+			"child outlives a host killed with SIGKILL",
+			path, strerror(errno));
+		return;
+	}
+	if (lifeline[0] < 0 && pipe2(lifeline, O_CLOEXEC) < 0) {
+		warning("process", "no lifeline pipe for the keepers: %s",
+			strerror(errno));
+		return;
+	}
+	keeper_path = xstrdup(path);
+}
+
+/*
+ * The program to run: file itself if it names a path, else the first
+ * executable file in env's PATH (as execvp() would find it).  NULL with
+ * errno ENOENT or EACCES.
+ */
+static char *find_program(const char *file, char *const *env)
+{
+	const char *path = "/usr/local/bin:/usr/bin:/bin", *p, *end;
+	int saw_eacces = 0;
+	size_t i;
+
+	if (!*file) {
+		errno = ENOENT;
+		return NULL;
+	}
+	if (strchr(file, '/')) {
+		if (access(file, X_OK) < 0)
+			return NULL;
+		return xstrdup(file);
+	}
+	for (i = 0; env[i]; i++)
+		if (strncmp(env[i], "PATH=", 5) == 0) {
+			path = env[i] + 5;
+			break;
+		}
+	for (p = path;; p = end + 1) {
+		char *cand;
+
+		end = strchr(p, ':');
+		if (!end)
+			end = p + strlen(p);
+		cand = xasprintf("%.*s%s%s", (int)(end - p), p,
+				 end > p ? "/" : "./", file);
+		if (access(cand, X_OK) == 0) {
+			struct stat st;
+
+			if (stat(cand, &st) == 0 && S_ISREG(st.st_mode))
+				return cand;
+		} else if (errno == EACCES) {
+			saw_eacces = 1;
+		}
+		free(cand);
+		if (!*end)
+			break;
+	}
+	errno = saw_eacces ? EACCES : ENOENT;
+	return NULL;
+}
 
 static void maybe_finish(struct process_op *proc);
 
@@ -527,12 +624,14 @@ int64_t process_start(struct opsbot_plugin *p,
 		      opsbot_process_fn *fn, void *data)
 {
 	uv_process_options_t o = {0};
-	uv_stdio_container_t stdio[3];
+	uv_stdio_container_t stdio[6];
+	int outp[2] = {-1, -1}, errp[2] = {-1, -1};
 	struct process_op *proc;
 	const char *log_path, *name;
 	int cancel_signal, log_fd = -1;
-	char **env;
-	size_t i;
+	char **env, *prog = NULL, **kargv = NULL;
+	char sigbuf[16], gracebuf[24];
+	size_t i, n;
 	int rc;
 
 	if (!opts || !opts->argv || !opts->argv[0] || !fn)
@@ -561,6 +660,34 @@ int64_t process_start(struct opsbot_plugin *p,
 				opts->argv[0], log_path, strerror(errno));
 			return OPSBOT_EINVAL;
 		}
+	}
+	env = build_env(opts->env);
+	if (keeper_path) {
+		prog = find_program(opts->argv[0], env);
+		if (!prog) {
+			int e = errno;
+
+			warning(plugin_log_name(p), "cannot start '%s': %s",
+				opts->argv[0],
+				e == EACCES ? "permission denied"
+					    : "no such program");
+			free_env(env);
+			if (log_fd >= 0)
+				close(log_fd);
+			return e == EACCES ? OPSBOT_ERR : OPSBOT_ENOENT;
+		}
+	}
+	/* The output pipes are made here, not by libuv, so that the keeper
+	 * can hold their read ends too (see keeper.c). */
+	if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+		warning(plugin_log_name(p), "cannot start '%s': pipe: %s",
+			opts->argv[0], strerror(errno));
+		close_fds(outp, 2);
+		free_env(env);
+		free(prog);
+		if (log_fd >= 0)
+			close(log_fd);
+		return OPSBOT_ERR;
 	}
 	become_subreaper();
 	proc = xcalloc(1, sizeof(*proc));
@@ -594,22 +721,57 @@ int64_t process_start(struct opsbot_plugin *p,
 	} else {
 		stdio[0].flags = UV_IGNORE;
 	}
-	stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-	stdio[1].data.stream = (uv_stream_t *)&proc->out.pipe;
-	stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-	stdio[2].data.stream = (uv_stream_t *)&proc->err.pipe;
+	stdio[1].flags = UV_INHERIT_FD;
+	stdio[1].data.fd = outp[1];
+	stdio[2].flags = UV_INHERIT_FD;
+	stdio[2].data.fd = errp[1];
 
-	env = build_env(opts->env);
 	o.file = opts->argv[0];
 	o.args = (char **)opts->argv;
+	o.stdio_count = 3;
+	if (prog) {
+		/* opsbot --process-keeper SIG GRACE_MS PATH -- ARGV */
+		for (n = 0; opts->argv[n]; n++)
+			;
+		kargv = xcalloc(n + 7, sizeof(char *));
+		snprintf(sigbuf, sizeof(sigbuf), "%d", proc->cancel_signal);
+		snprintf(gracebuf, sizeof(gracebuf), "%ld", proc->grace_ms);
+		kargv[0] = keeper_path;
+		kargv[1] = (char *)KEEPER_ARG;
+		kargv[2] = sigbuf;
+		kargv[3] = gracebuf;
+		kargv[4] = prog;
+		kargv[5] = (char *)"--";
+		for (i = 0; i < n; i++)
+			kargv[6 + i] = (char *)opts->argv[i];
+		o.file = keeper_path;
+		o.args = kargv;
+		stdio[3].flags = UV_INHERIT_FD;
+		stdio[3].data.fd = lifeline[0];
+		stdio[4].flags = UV_INHERIT_FD;
+		stdio[4].data.fd = outp[0];
+		stdio[5].flags = UV_INHERIT_FD;
+		stdio[5].data.fd = errp[0];
+		o.stdio_count = 6;
+	}
 	o.env = env;
 	o.cwd = opts->cwd;
 	o.flags = UV_PROCESS_DETACHED;
-	o.stdio_count = 3;
 	o.stdio = stdio;
 	o.exit_cb = on_exit_status;
 	rc = uv_spawn(loop_get(), &proc->process, &o);
 	free_env(env);
+	free(kargv);
+	free(prog);
+	close(outp[1]);
+	close(errp[1]);
+	if (rc) {
+		close(outp[0]);
+		close(errp[0]);
+	} else {
+		uv_pipe_open(&proc->out.pipe, outp[0]);
+		uv_pipe_open(&proc->err.pipe, errp[0]);
+	}
 	/* process, two timers, out, err (+ in) */
 	proc->refs = 5 + (opts->stdin_data != NULL);
 	if (rc) {

@@ -14,6 +14,9 @@ int64_t process_start(struct opsbot_plugin *p,
 		      opsbot_process_fn *fn, void *data);
 
 int process_signal(struct opsbot_plugin *p, int64_t id, int sig);
+/* Children are started through `path --process-keeper` (keeper.c), so
+ * they end when the host dies; NULL: directly.  Called once by main(). */
+void process_set_keeper(const char *path);
 /* SIGKILLs the group of every child not yet finished (host_stop, after
  * the shutdown's deadline). */
 void process_kill_all(void);

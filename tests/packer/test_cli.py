@@ -195,11 +195,25 @@ class CliTest(unittest.TestCase):
         proc = self.w.spawn("build", "slow")
         self.assertTrue(wait_for(
             lambda: "slow start" in self.w.log_text(), 30))
+        builds = packer_builds(self.w)
+        self.assertTrue(builds)  # packer and its plugin processes
+        pgid = os.getpgid(builds[0][0])
         proc.kill()
         proc.wait()
-        # what a stopped group leaves: kill it as a shutdown would have
-        for pid, _ in packer_builds(self.w):
-            os.killpg(os.getpgid(pid), signal.SIGKILL)
+        # the keeper of packer's group interrupts it (SIGINT), packer
+        # cleans up although nobody reads its output, and the group is
+        # gone well before kill_grace (10 s) is over
+        self.assertTrue(wait_for(lambda: not packer_builds(self.w), 8),
+                        "packer outlived the bot killed with SIGKILL")
+
+        def group_gone():
+            try:
+                os.killpg(pgid, 0)
+                return False
+            except ProcessLookupError:
+                return True
+        self.assertTrue(wait_for(group_gone, 12),
+                        "packer's process group outlived the bot")
         con = sqlite3.connect(self.w.db)
         self.assertEqual(con.execute(
             "SELECT state FROM packer_jobs").fetchall(), [("running",)])

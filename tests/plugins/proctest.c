@@ -97,7 +97,7 @@ static enum opsbot_unload_policy policy_of(const char *s)
  * proctest start <tag> <options> <script>: /bin/sh -c script.  options
  * is "-" or comma-separated key=value: signal, grace, timeout (ms), log
  * (path), logmax (bytes), policy (cancel/drain/refuse), name, cancel-on
- * (a line).
+ * (a line), prog (the program instead of /bin/sh).
  */
 static int cmd_start(struct opsbot_plugin *p, struct opsbot_request *req,
 		     void *data)
@@ -139,6 +139,8 @@ static int cmd_start(struct opsbot_plugin *p, struct opsbot_request *req,
 			o.unload_policy = policy_of(v);
 		else if (!strcmp(tok, "name"))
 			o.name = v;
+		else if (!strcmp(tok, "prog"))
+			argv[0] = v;
 		else if (!strcmp(tok, "cancel-on"))
 			snprintf(c->cancel_on, sizeof(c->cancel_on), "%s", v);
 	}

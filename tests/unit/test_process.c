@@ -24,6 +24,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <uv.h>
+#include <sys/wait.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 static char *dir, *transcript_path;
@@ -45,10 +48,13 @@ static struct command_source src;
 
 static void setup(void)
 {
-	char *db, *plugins, *err = NULL;
+	char *db, *plugins, *keeper, *err = NULL;
 
 	log_set_level(getenv("OPSBOT_TEST_VERBOSE") ? LOG_DEBUG : LOG_ERROR);
 	dir = test_make_dir("process");
+	keeper = test_build_path("opsbot");
+	process_set_keeper(keeper);
+	free(keeper);
 	db = xasprintf("%s/state.db", dir);
 	cfg = config_load_string("[bot]\n", "test.conf");
 	ck_assert_msg(host_start(cfg, OPSBOT_MODE_DAEMON, db, "test", &err) ==
@@ -77,6 +83,7 @@ static void teardown(void)
 	cfg = NULL;
 	plugin_set_dir(NULL);
 	unsetenv("PROCTEST_TRANSCRIPT");
+	process_set_keeper(NULL);
 	free(transcript_path);
 	test_cleanup_dir(dir);
 }
@@ -409,7 +416,7 @@ START_TEST(cancel_in_the_exit_pass_gives_one_exit)
 	start("a", "-", "echo bye");
 	/* Cancel from the callback of the last line, in the same pass. */
 	start("b", "cancel-on=bye", "echo bye");
-	sleep_ms(300);
+	sleep_ms(800); /* both have exited: a keeper takes ~10 ms */
 	run_cmd("cancel", "a", NULL, NULL);
 	ck_assert(strstr(transcript(), "cancel a 0"));
 	ck_assert_msg(wait_for("exit a ", 3000), "%s", transcript());
@@ -419,7 +426,7 @@ START_TEST(cancel_in_the_exit_pass_gives_one_exit)
 	run_cmd("cancel", "b", NULL, NULL);
 	ck_assert_int_eq(count_of("exit a "), 1);
 	ck_assert_int_eq(count_of("exit b "), 1);
-	ck_assert(before("out a bye", "exit a "));
+	ck_assert_msg(before("out a bye", "exit a "), "%s", transcript());
 	ck_assert(before("cancel b 0", "exit b "));
 	ck_assert_int_eq(count_of("cancel a -7"), 1);
 	ck_assert_int_eq(count_of("cancel b -7"), 1);
@@ -525,6 +532,84 @@ START_TEST(kill_all_kills_every_group)
 }
 END_TEST
 
+/*
+ * 15. The host killed with SIGKILL (no shutdown, no kill_all): the keeper
+ * sends the cancel signal to the group, the child's clean-up runs to its
+ * end although nobody reads its output any more (20,000 lines, more than
+ * a pipe holds, then a marker file), and the group (a background grandchild
+ * too) is gone.
+ */
+START_TEST(host_killed_ends_the_group)
+{
+	char *marker = xasprintf("%s/cleaned", dir);
+	char *script =
+	    xasprintf("trap 'i=0; while [ $i -lt 20000 ]; do echo clean $i; "
+		      "i=$((i+1)); done; touch %s; exit 3' TERM; "
+		      "sleep 300 & echo ready $$; wait; wait",
+		      marker);
+	long sh_pid = 0, pgid;
+	pid_t host;
+	const char *p;
+	int64_t end;
+
+	/* Orphans of the killed host come here, to be reaped. */
+	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
+	host = fork();
+	ck_assert_int_ge(host, 0);
+	if (host == 0) {
+		char *keeper = test_build_path("opsbot");
+
+		uv_loop_fork(loop_get());
+		process_set_keeper(keeper); /* a lifeline of its own */
+		free(keeper);
+		start("t", "grace=5000", script);
+		test_run_for(60000);
+		_exit(0);
+	}
+	ck_assert_msg(wait_for("out t ready ", 5000), "%s", transcript());
+	p = strstr(transcript(), "out t ready ");
+	ck_assert_int_eq(sscanf(p, "out t ready %ld", &sh_pid), 1);
+	pgid = getpgid((pid_t)sh_pid);
+	ck_assert_int_gt(pgid, 0);
+	ck_assert_int_ne(pgid, sh_pid); /* the keeper leads the group */
+	kill(host, SIGKILL);
+	ck_assert_int_eq(waitpid(host, NULL, 0), host);
+	end = time_now_ms() + 4000;
+	while (!group_gone(pgid) && time_now_ms() < end) {
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+		sleep_ms(20);
+	}
+	ck_assert_msg(group_gone(pgid), "group %ld outlived its host", pgid);
+	ck_assert_msg(access(marker, F_OK) == 0,
+		      "the child's clean-up did not finish");
+	/* The host never saw any of it: no exit line. */
+	ck_assert_int_eq(count_of("exit t "), 0);
+	free(marker);
+	free(script);
+}
+END_TEST
+
+/* 16. What the keeper changes must not show: a missing program is refused
+ * at once, the exit code and the pid are the program's group's. */
+START_TEST(missing_program_is_refused_at_once)
+{
+	struct exit_line e;
+
+	start("n", "prog=/nonexistent/prog", "x");
+	ck_assert_msg(strstr(transcript(), "failed n -7") != NULL, "%s",
+		      transcript());
+	start("p", "prog=no-such-program-here", "x");
+	ck_assert_msg(strstr(transcript(), "failed p -7") != NULL, "%s",
+		      transcript());
+	start("q", "-", "exit 7");
+	ck_assert_msg(wait_for("exit q ", 3000), "%s", transcript());
+	e = exit_of("q");
+	ck_assert_int_eq(e.code, 7);
+	ck_assert_msg(group_gone(e.pid), "group %ld still there", e.pid);
+}
+END_TEST
+
 static Suite *process_suite(void)
 {
 	Suite *s = suite_create("process");
@@ -546,6 +631,8 @@ static Suite *process_suite(void)
 	tcase_add_test(tc, shutdown_waits_for_cleanup_lines);
 	tcase_add_test(tc, unload_policy_and_name);
 	tcase_add_test(tc, kill_all_kills_every_group);
+	tcase_add_test(tc, host_killed_ends_the_group);
+	tcase_add_test(tc, missing_program_is_refused_at_once);
 	suite_add_tcase(s, tc);
 	return s;
 }
