@@ -39,12 +39,21 @@
  * replace the cached one at any time: a job still on the old one fails
  * with a connection error and says the command was interrupted.
  */
+/* What a connection has registered: domain event callback ids (-1:
+ * none) and the close callback's data, freed by us after unregistering
+ * (drivers without close callbacks, test:///, never call a free
+ * function for it). */
+struct conn_cbs {
+	int life, devrm;
+	struct cbctx *closectx;
+};
+
 struct cached_conn {
 	char *uri;
 	virConnectPtr c; /* the cache's reference, or NULL */
 	unsigned gen;	 /* of c: close notes of older ones are ignored */
 	int stale;	 /* c was dropped: never handed out again */
-	int cb_life, cb_devrm; /* domain event callbacks on c, or -1 */
+	struct conn_cbs cbs;	 /* libvirt callbacks on c */
 	/* Loop only: reopening after a drop. */
 	int reopening;
 	int lost; /* dropped since it was last open */
@@ -248,11 +257,12 @@ static struct cbctx *cbctx_new(struct cached_conn *e, unsigned gen)
 
 /* A fresh connection: keepalive, close callback, domain events (job). */
 static void conn_setup(struct cached_conn *e, virConnectPtr c, unsigned gen,
-		       int *life, int *devrm)
+		       struct conn_cbs *cbs)
 {
 	int iv, cnt;
 
-	*life = *devrm = -1;
+	cbs->life = cbs->devrm = -1;
+	cbs->closectx = NULL;
 	if (!ce_evloop_active())
 		return;
 	pthread_mutex_lock(&cc_mu);
@@ -262,34 +272,39 @@ static void conn_setup(struct cached_conn *e, virConnectPtr c, unsigned gen,
 	/* Drivers without a daemon (test:///) have no keepalive. */
 	if (virConnectSetKeepAlive(c, iv, (unsigned)cnt) < 0)
 		virResetLastError();
-	if (virConnectRegisterCloseCallback(c, on_close, cbctx_new(e, gen),
-					    free) < 0) {
+	cbs->closectx = cbctx_new(e, gen);
+	if (virConnectRegisterCloseCallback(c, on_close, cbs->closectx,
+					    NULL) < 0) {
 		ceph_bot->log(ceph_self, OPSBOT_LOG_WARN,
 			      "no close callback on %s: a drop is noticed at "
 			      "the next command",
 			      e->uri);
 		virResetLastError();
 	}
-	*devrm = virConnectDomainEventRegisterAny(
+	cbs->devrm = virConnectDomainEventRegisterAny(
 	    c, NULL, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
 	    VIR_DOMAIN_EVENT_CALLBACK(on_dev_removed), cbctx_new(e, gen),
 	    free);
-	*life = virConnectDomainEventRegisterAny(
+	cbs->life = virConnectDomainEventRegisterAny(
 	    c, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
 	    VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), cbctx_new(e, gen), free);
 	virResetLastError();
 }
 
 /* Drops the cache's reference to an old connection (job or fini). */
-static void conn_retire(virConnectPtr c, int life, int devrm)
+static void conn_retire(virConnectPtr c, const struct conn_cbs *cbs)
 {
-	if (devrm >= 0)
-		virConnectDomainEventDeregisterAny(c, devrm);
-	if (life >= 0)
-		virConnectDomainEventDeregisterAny(c, life);
-	virConnectUnregisterCloseCallback(c, on_close);
+	if (cbs->devrm >= 0)
+		virConnectDomainEventDeregisterAny(c, cbs->devrm);
+	if (cbs->life >= 0)
+		virConnectDomainEventDeregisterAny(c, cbs->life);
+	/* Once unregistered (or called: libvirt then forgets it), the
+	 * close callback is never called again. */
+	if (cbs->closectx)
+		virConnectUnregisterCloseCallback(c, on_close);
 	virResetLastError();
 	virConnectClose(c);
+	free(cbs->closectx);
 }
 
 void cv_fini(void)
@@ -306,7 +321,7 @@ void cv_fini(void)
 	for (; c; c = n) {
 		n = c->next;
 		if (c->c)
-			conn_retire(c->c, c->cb_life, c->cb_devrm);
+			conn_retire(c->c, &c->cbs);
 		free(c->uri);
 		free(c);
 	}
@@ -393,7 +408,7 @@ static struct cached_conn *entry_locked(const char *uri)
 			return c;
 	c = sdk_xcalloc(1, sizeof(*c));
 	c->uri = sdk_xstrdup(uri);
-	c->cb_life = c->cb_devrm = -1;
+	c->cbs.life = c->cbs.devrm = -1;
 	c->next = cached;
 	cached = c;
 	return c;
@@ -410,7 +425,7 @@ static virConnectPtr conn_get(const char *uri, char **err)
 	virConnectPtr r = NULL, old = NULL;
 	unsigned long v;
 	unsigned gen;
-	int life, devrm, olife = -1, odevrm = -1;
+	struct conn_cbs cbs, ocbs;
 
 	pthread_mutex_lock(&cc_mu);
 	e = entry_locked(uri);
@@ -445,7 +460,7 @@ static virConnectPtr conn_get(const char *uri, char **err)
 	pthread_mutex_lock(&cc_mu);
 	gen = ++gen_next;
 	pthread_mutex_unlock(&cc_mu);
-	conn_setup(e, r, gen, &life, &devrm);
+	conn_setup(e, r, gen, &cbs);
 	pthread_mutex_lock(&cc_mu);
 	if (e->c && !e->stale) {
 		/* Another job reopened it meanwhile: use that one. */
@@ -453,21 +468,19 @@ static virConnectPtr conn_get(const char *uri, char **err)
 
 		virConnectRef(keep);
 		pthread_mutex_unlock(&cc_mu);
-		conn_retire(r, life, devrm);
+		conn_retire(r, &cbs);
 		return keep;
 	}
 	old = e->c;
-	olife = e->cb_life;
-	odevrm = e->cb_devrm;
+	ocbs = e->cbs;
 	e->c = r;
 	e->gen = gen;
 	e->stale = 0;
-	e->cb_life = life;
-	e->cb_devrm = devrm;
+	e->cbs = cbs;
 	virConnectRef(r);
 	pthread_mutex_unlock(&cc_mu);
 	if (old)
-		conn_retire(old, olife, odevrm);
+		conn_retire(old, &ocbs);
 	return r;
 }
 
@@ -2079,7 +2092,7 @@ static int conn_events(virConnectPtr c, const char *uri,
 	pthread_mutex_lock(&cc_mu);
 	for (x = cached; x; x = x->next)
 		if (!strcmp(x->uri, uri) && x->c == c && !x->stale &&
-		    x->cb_devrm >= 0) {
+		    x->cbs.devrm >= 0) {
 			*e = x;
 			*gen = x->gen;
 			ok = 1;
