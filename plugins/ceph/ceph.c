@@ -1766,10 +1766,11 @@ void ceph_node_event(const char *uri, const char *name, const char *what,
 	struct cluster c;
 	const char *chan;
 
-	if (sqlite3_prepare_v2(db(),
-			       "SELECT cluster FROM ceph_resources WHERE kind = "
-			       "'dom' AND uri = ? AND name = ?",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		db(),
+		"SELECT cluster FROM ceph_resources WHERE kind = "
+		"'dom' AND uri = ? AND name = ?",
+		-1, &st, NULL) != SQLITE_OK)
 		return;
 	sqlite3_bind_text(st, 1, uri, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
@@ -1780,9 +1781,11 @@ void ceph_node_event(const char *uri, const char *name, const char *what,
 		return; /* not one of ours */
 	bot->log(self, OPSBOT_LOG_INFO, "event: node %s of %s %s", name, cl,
 		 what);
-	/* The bot's own start, stop and destroy are busy: said already. */
-	if (!unexpected || busy(cl) || cluster_get(cl, &c) != 1 ||
-	    other_process(&c))
+	/* The bot's own start, stop and destroy are busy: said already.
+	 * Only the daemon announces (an `opsbot run` next to it sees the
+	 * same event). */
+	if (!unexpected || bot->mode() != OPSBOT_MODE_DAEMON || busy(cl) ||
+	    cluster_get(cl, &c) != 1 || other_process(&c))
 		return;
 	chan = c.channel[0] ? c.channel
 			    : bot->config_string(self, NULL, "channel");

@@ -55,17 +55,17 @@ struct rec {
 	int id;
 	int is_timer;
 	/* handle */
-	int fd;	   /* libvirt's */
-	int dupfd; /* ours: what the host watches */
-	int events;		  /* VIR_EVENT_HANDLE_*, as libvirt wants */
+	int fd;	    /* libvirt's */
+	int dupfd;  /* ours: what the host watches */
+	int events; /* VIR_EVENT_HANDLE_*, as libvirt wants */
 	virEventHandleCallback hcb;
-	int64_t wid;		  /* the live host watch, or 0 */
-	unsigned wevents;	  /* OPSBOT_FD_* that watch waits for */
+	int64_t wid;	  /* the live host watch, or 0 */
+	unsigned wevents; /* OPSBOT_FD_* that watch waits for */
 	/* timeout */
-	int freq;		  /* -1 off, 0 every iteration, > 0 ms */
-	unsigned seq, aseq;	  /* updates made / the one the timer has */
+	int freq;	    /* -1 off, 0 every iteration, > 0 ms */
+	unsigned seq, aseq; /* updates made / the one the timer has */
 	virEventTimeoutCallback tcb;
-	struct arm *arm;	  /* the live host timer's, or NULL */
+	struct arm *arm; /* the live host timer's, or NULL */
 	int64_t tid;
 	/* both */
 	void *opaque;
@@ -267,8 +267,8 @@ static void reap_locked(struct rec *r)
 	free(r);
 }
 
-static void on_fd(struct opsbot_plugin *pl, int64_t id, int fd,
-		  unsigned events, int status, void *data)
+static void on_fd(struct opsbot_plugin *pl, int64_t id, int fd, unsigned events,
+		  int status, void *data)
 {
 	struct rec *r = data;
 	virEventHandleCallback cb;
@@ -435,8 +435,7 @@ static int reconcile(int start_ops)
 					    r->fd, (int)w);
 			} else if (r->wevents != want &&
 				   ceph_bot->fd_watch_update(ceph_self, r->wid,
-							     want) ==
-				       OPSBOT_OK)
+							     want) == OPSBOT_OK)
 				r->wevents = want;
 			continue;
 		}

@@ -50,10 +50,10 @@ struct conn_cbs {
 
 struct cached_conn {
 	char *uri;
-	virConnectPtr c; /* the cache's reference, or NULL */
-	unsigned gen;	 /* of c: close notes of older ones are ignored */
-	int stale;	 /* c was dropped: never handed out again */
-	struct conn_cbs cbs;	 /* libvirt callbacks on c */
+	virConnectPtr c;     /* the cache's reference, or NULL */
+	unsigned gen;	     /* of c: close notes of older ones are ignored */
+	int stale;	     /* c was dropped: never handed out again */
+	struct conn_cbs cbs; /* libvirt callbacks on c */
 	/* Loop only: reopening after a drop. */
 	int reopening;
 	int lost; /* dropped since it was last open */
@@ -215,8 +215,8 @@ static const char *life_name(int ev)
 }
 
 /* LIFECYCLE: on the loop.  ceph.c says what concerns its nodes. */
-static void on_lifecycle(virConnectPtr c, virDomainPtr d, int event,
-			 int detail, void *opaque)
+static void on_lifecycle(virConnectPtr c, virDomainPtr d, int event, int detail,
+			 void *opaque)
 {
 	struct cbctx *x = opaque;
 	const char *name = virDomainGetName(d), *what = life_name(event);
@@ -273,8 +273,8 @@ static void conn_setup(struct cached_conn *e, virConnectPtr c, unsigned gen,
 	if (virConnectSetKeepAlive(c, iv, (unsigned)cnt) < 0)
 		virResetLastError();
 	cbs->closectx = cbctx_new(e, gen);
-	if (virConnectRegisterCloseCallback(c, on_close, cbs->closectx,
-					    NULL) < 0) {
+	if (virConnectRegisterCloseCallback(c, on_close, cbs->closectx, NULL) <
+	    0) {
 		ceph_bot->log(ceph_self, OPSBOT_LOG_WARN,
 			      "no close callback on %s: a drop is noticed at "
 			      "the next command",
@@ -283,8 +283,7 @@ static void conn_setup(struct cached_conn *e, virConnectPtr c, unsigned gen,
 	}
 	cbs->devrm = virConnectDomainEventRegisterAny(
 	    c, NULL, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
-	    VIR_DOMAIN_EVENT_CALLBACK(on_dev_removed), cbctx_new(e, gen),
-	    free);
+	    VIR_DOMAIN_EVENT_CALLBACK(on_dev_removed), cbctx_new(e, gen), free);
 	cbs->life = virConnectDomainEventRegisterAny(
 	    c, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
 	    VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), cbctx_new(e, gen), free);
@@ -533,12 +532,11 @@ static void reopen_done(struct opsbot_plugin *pl, int status, void *data)
 		if (e->backoff_ms > 60000)
 			e->backoff_ms = 60000;
 		/* One line at the first failure, then at debug level. */
-		ceph_bot->log(ceph_self,
-			      e->fails++ ? OPSBOT_LOG_DEBUG : OPSBOT_LOG_WARN,
-			      "cannot %s the libvirt connection: %s; "
-			      "retrying in %ld s",
-			      e->lost ? "reopen" : "open",
-			      ro->err, e->backoff_ms / 1000);
+		ceph_bot->log(
+		    ceph_self, e->fails++ ? OPSBOT_LOG_DEBUG : OPSBOT_LOG_WARN,
+		    "cannot %s the libvirt connection: %s; "
+		    "retrying in %ld s",
+		    e->lost ? "reopen" : "open", ro->err, e->backoff_ms / 1000);
 		if (ceph_bot->timer_start(ceph_self, e->backoff_ms,
 					  reopen_timer, e) < 0)
 			e->reopening = 0;
@@ -2083,8 +2081,8 @@ static xmlNodePtr find_disk(xmlDocPtr doc, const char *dev)
 
 /* Does c (the cached connection to uri) deliver DEVICE_REMOVED?  Then
  * its entry and generation, for a waiter. */
-static int conn_events(virConnectPtr c, const char *uri,
-		       struct cached_conn **e, unsigned *gen)
+static int conn_events(virConnectPtr c, const char *uri, struct cached_conn **e,
+		       unsigned *gen)
 {
 	struct cached_conn *x;
 	int ok = 0;
@@ -2116,8 +2114,7 @@ static void rm_wait_end(struct rm_wait *w)
 
 /* Waits for w's event until until (monotonic ms) or a cancel; 1 if it
  * came.  w is off the list afterwards. */
-static int rm_wait_for(struct opsbot_job *job, struct rm_wait *w,
-		       int64_t until)
+static int rm_wait_for(struct opsbot_job *job, struct rm_wait *w, int64_t until)
 {
 	int got;
 

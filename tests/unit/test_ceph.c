@@ -483,10 +483,10 @@ static void creating_row(const char *name, long long pid, const char *start)
 	    "'creating', %lld, %Q)",
 	    name, pid, start);
 
-	ck_assert_int_eq(sqlite3_exec(fakehost_api(h)->store(
-					  fakehost_plugin(h)),
-				      sql, NULL, NULL, NULL),
-			 SQLITE_OK);
+	ck_assert_int_eq(
+	    sqlite3_exec(fakehost_api(h)->store(fakehost_plugin(h)), sql, NULL,
+			 NULL, NULL),
+	    SQLITE_OK);
 	sqlite3_free(sql);
 }
 
@@ -507,10 +507,10 @@ START_TEST(reused_pid_is_not_the_creating_process)
 	ck_assert_int_eq(ceph_proc_start(child, start, sizeof(start)), 0);
 	slash = strchr(start, '/');
 	ck_assert_ptr_nonnull(slash);
-	ck_assert_int_gt(atoll(slash + 1), 0);
+	ck_assert_int_gt(strtoll(slash + 1, NULL, 10), 0);
 	/* The same pid, another start: a pid reused by another process. */
 	snprintf(other, sizeof(other), "%.*s/%lld", (int)(slash - start), start,
-		 atoll(slash + 1) + 1);
+		 strtoll(slash + 1, NULL, 10) + 1);
 	creating_row("same", child, start);
 	creating_row("reused", child, other);
 	creating_row("older", child, ""); /* before starts were recorded */

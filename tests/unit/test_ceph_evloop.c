@@ -315,8 +315,8 @@ static struct hctx *hx;
 
 static void add_handle_fn(struct call *k)
 {
-	k->id = virEventAddHandle(k->arg, VIR_EVENT_HANDLE_READABLE, hcb, hx,
-				  hff);
+	k->id =
+	    virEventAddHandle(k->arg, VIR_EVENT_HANDLE_READABLE, hcb, hx, hff);
 }
 
 static void update_handle_fn(struct call *k)
@@ -539,9 +539,9 @@ static char *unload_captured(void)
 	log_set_level(LOG_INFO);
 	dup2(fd, STDERR_FILENO);
 	unloaded = 0;
-	ck_assert_int_eq(plugin_unload(plugin_find("ceph"), 0, on_unloaded,
-				       NULL),
-			 OPSBOT_OK);
+	ck_assert_int_eq(
+	    plugin_unload(plugin_find("ceph"), 0, on_unloaded, NULL),
+	    OPSBOT_OK);
 	test_run_until(&unloaded, 10000);
 	dup2(saved, STDERR_FILENO);
 	close(saved);
