@@ -151,23 +151,30 @@ static const char *close_reason(int r)
 	}
 }
 
-/* libvirt's close callback: any thread, maybe inside a libvirt call of a
- * job.  Only a note for the loop. */
-static void on_close(virConnectPtr c, int reason, void *opaque)
+/* A note for the loop: connection gen of e dropped (any thread). */
+static void note_drop(struct cached_conn *e, unsigned gen, int reason)
 {
-	struct cbctx *x = opaque;
 	struct drop *d = calloc(1, sizeof(*d));
 
 	if (!d)
 		return;
-	d->e = x->e;
-	d->gen = x->gen;
+	d->e = e;
+	d->gen = gen;
 	d->reason = reason;
 	pthread_mutex_lock(&drop_mu);
 	d->next = drops;
 	drops = d;
 	pthread_mutex_unlock(&drop_mu);
 	ce_evloop_wake();
+}
+
+/* libvirt's close callback: any thread, maybe inside a libvirt call of a
+ * job.  Only a note for the loop. */
+static void on_close(virConnectPtr c, int reason, void *opaque)
+{
+	struct cbctx *x = opaque;
+
+	note_drop(x->e, x->gen, reason);
 }
 
 /* DEVICE_REMOVED: on the loop (the event loop's timer). */
@@ -480,6 +487,9 @@ static virConnectPtr conn_get(const char *uri, char **err)
 	pthread_mutex_unlock(&cc_mu);
 	if (old)
 		conn_retire(old, &ocbs);
+	/* Dropped before it was in the cache: that note was ignored. */
+	if (cbs.closectx && virConnectIsAlive(r) != 1)
+		note_drop(e, gen, VIR_CONNECT_CLOSE_REASON_ERROR);
 	return r;
 }
 

@@ -504,6 +504,10 @@ print('PROVISION-OK nodes=%d mode=%s' % (len(hosts), sys.argv[1]))
             self.assertTrue(logged("libvirt connection to %s reopened" %
                                    LAB["uri"], pos, 70, "reopened"),
                             tail(pos))
+            if os.environ.get("CEPH_SUITE_TIMES"):
+                sys.stderr.write("".join(
+                    ln for ln in tail(pos).splitlines(True)
+                    if "libvirt connection" in ln))
             # libvirtd hung (SIGSTOP): the socket stays open, so only the
             # keepalive notices: within interval x (count + 1) + slack.
             pos = os.path.getsize(logpath)
