@@ -70,6 +70,9 @@ static unsigned gen_next;
 /* Settings the loop hands to jobs ([plugin.ceph] keepalive_*). */
 static int ka_interval_s = 5, ka_count = 3;
 static int daemon_mode;
+/* Background reopen jobs running (loop): at most one, so hypervisors that
+ * hang never take more than one of the plugin's job slots from commands. */
+static int reopen_running;
 
 /* What libvirt's callbacks on a connection know: its entry and gen. */
 struct cbctx {
@@ -107,6 +110,7 @@ void cv_init(void)
 {
 	pthread_condattr_t ca;
 
+	reopen_running = 0;
 	/* libvirt and GLib set themselves up on this thread, before any
 	 * job thread uses them (virInitialize is documented for that). */
 	virInitialize();
@@ -527,6 +531,7 @@ static void reopen_done(struct opsbot_plugin *pl, int status, void *data)
 	struct reopen *ro = data;
 	struct cached_conn *e = ro->e;
 
+	reopen_running--;
 	if (status == OPSBOT_OK && !ro->err) {
 		ceph_bot->log(ceph_self, OPSBOT_LOG_INFO,
 			      "libvirt connection to %s %s", e->uri,
@@ -566,12 +571,21 @@ static void reopen_start(struct cached_conn *e)
 	    .unload_policy = OPSBOT_UNLOAD_CANCEL,
 	};
 
-	ro->e = e;
 	e->reopening = 1;
+	if (reopen_running) {
+		/* Another one is running: this one waits its turn. */
+		free(ro);
+		if (ceph_bot->timer_start(ceph_self, 1000, reopen_timer, e) < 0)
+			e->reopening = 0;
+		return;
+	}
+	ro->e = e;
 	if (ceph_bot->job_start(ceph_self, &jo, ro) < 0) {
 		e->reopening = 0;
 		free(ro);
+		return;
 	}
+	reopen_running++;
 }
 
 /* The event loop woke up (loop thread): handles connection drops. */
