@@ -41,6 +41,16 @@ struct opsbot_plugin *ceph_self;
 
 static struct ceph_cfg *cfg;
 static struct ceph_op *active; /* ops running, for the busy check */
+
+/* Clusters whose stop or destroy ended lately: the STOPPED event of their
+ * own doing may reach the loop just after the command's end. */
+struct recent {
+	char cluster[64];
+	int64_t at;
+	struct recent *next;
+};
+static struct recent *recent;
+#define RECENT_MS 10000
 static int64_t ttl_timer;
 
 /* ---- small helpers ---- */
@@ -508,10 +518,41 @@ static struct ceph_op *op_new(enum ceph_op_kind kind,
 	return op;
 }
 
+static void recent_mark(const char *cluster)
+{
+	struct recent **p, *r;
+	int64_t now = bot->now_ms();
+
+	for (p = &recent; (r = *p);)
+		if (now - r->at > RECENT_MS || !strcmp(r->cluster, cluster)) {
+			*p = r->next;
+			free(r);
+		} else
+			p = &r->next;
+	r = sdk_xcalloc(1, sizeof(*r));
+	snprintf(r->cluster, sizeof(r->cluster), "%s", cluster);
+	r->at = now;
+	r->next = recent;
+	recent = r;
+}
+
+static int recent_within(const char *cluster)
+{
+	struct recent *r;
+
+	for (r = recent; r; r = r->next)
+		if (!strcmp(r->cluster, cluster))
+			return bot->now_ms() - r->at <= RECENT_MS;
+	return 0;
+}
+
 static void op_free(struct ceph_op *op)
 {
 	struct ceph_op **p;
 
+	/* The ops that stop nodes: their STOPPED events are not news. */
+	if (op->cluster[0] && (op->kind == OP_STOP || op->kind == OP_DESTROY))
+		recent_mark(op->cluster);
 	for (p = &active; *p; p = &(*p)->next)
 		if (*p == op) {
 			*p = op->next;
@@ -1781,11 +1822,11 @@ void ceph_node_event(const char *uri, const char *name, const char *what,
 		return; /* not one of ours */
 	bot->log(self, OPSBOT_LOG_INFO, "event: node %s of %s %s", name, cl,
 		 what);
-	/* The bot's own start, stop and destroy are busy: said already.
-	 * Only the daemon announces (an `opsbot run` next to it sees the
-	 * same event). */
+	/* The bot's own start, stop and destroy are busy, or ended within
+	 * RECENT_MS: said already.  Only the daemon announces (an `opsbot run`
+	 * next to it sees the same event). */
 	if (!unexpected || bot->mode() != OPSBOT_MODE_DAEMON || busy(cl) ||
-	    cluster_get(cl, &c) != 1 || other_process(&c))
+	    recent_within(cl) || cluster_get(cl, &c) != 1 || other_process(&c))
 		return;
 	chan = c.channel[0] ? c.channel
 			    : bot->config_string(self, NULL, "channel");
@@ -1986,6 +2027,12 @@ static void ceph_fini(struct opsbot_plugin *p)
 {
 	while (active)
 		op_free(active);
+	while (recent) {
+		struct recent *r = recent;
+
+		recent = r->next;
+		free(r);
+	}
 	cfg_free(cfg);
 	cfg = NULL;
 	/* Every connection closed first, then the event loop's records of
