@@ -41,6 +41,16 @@ struct opsbot_plugin *ceph_self;
 
 static struct ceph_cfg *cfg;
 static struct ceph_op *active; /* ops running, for the busy check */
+
+/* Clusters whose stop or destroy ended lately: the STOPPED event of their
+ * own doing may reach the loop just after the command's end. */
+struct recent {
+	char cluster[64];
+	int64_t at;
+	struct recent *next;
+};
+static struct recent *recent;
+#define RECENT_MS 10000
 static int64_t ttl_timer;
 
 /* ---- small helpers ---- */
@@ -255,6 +265,10 @@ static const char *const schema[] = {
     /* Which process is creating or destroying it: a `opsbot run` killed
      * mid-create leaves a row whose process is gone (partial). */
     "ALTER TABLE ceph_clusters ADD COLUMN pid INTEGER NOT NULL DEFAULT 0;",
+    /* And when that process started ("<boot id>/<start ticks>"): a pid
+     * reused by an unrelated process does not look like it. */
+    "ALTER TABLE ceph_clusters ADD COLUMN pid_start TEXT NOT NULL DEFAULT "
+    "'';",
 };
 
 static int exec_sql(const char *sql, const char *fmt, ...)
@@ -293,18 +307,80 @@ struct cluster {
 	char error[300];
 	int nodes, osds, start, warned;
 	long long osd_size, created_ms, expires_ms, pid;
+	char pid_start[80];
 };
 
 static int busy(const char *cluster);
 
+/*
+ * When process pid started: "<boot id>/<start time in clock ticks since
+ * boot>" (field 22 of /proc/<pid>/stat), or "" if it cannot be read.
+ * With the pid, it names one process: a reused pid has another start.
+ */
+int ceph_proc_start(long long pid, char *out, size_t n)
+{
+	char path[64], buf[1024], boot[64] = "", *p;
+	unsigned long long start = 0;
+	ssize_t len;
+	int fd, i;
+
+	out[0] = 0;
+	snprintf(path, sizeof(path), "/proc/%lld/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return -1;
+	buf[len] = 0;
+	/* The name (field 2) may hold spaces and ')': after the last ')'
+	 * come fields 3, 4, ...; the start time is field 22. */
+	p = strrchr(buf, ')');
+	if (!p)
+		return -1;
+	for (i = 3; i <= 22 && p; i++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p + 1, "%llu", &start) != 1)
+		return -1;
+	fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		len = read(fd, boot, sizeof(boot) - 1);
+		close(fd);
+		boot[len > 0 ? len : 0] = 0;
+		boot[strcspn(boot, "\n")] = 0;
+	}
+	snprintf(out, n, "%s/%llu", boot, start);
+	return 0;
+}
+
+/* This process's start, for the rows it marks creating or destroying. */
+static const char *my_start(void)
+{
+	static char s[80];
+
+	if (!s[0])
+		ceph_proc_start((long long)getpid(), s, sizeof(s));
+	return s;
+}
+
 /* A create or destroy running in another live process (an `opsbot run`
- * next to the daemon)? */
+ * next to the daemon)?  Its pid alive is not enough: the pid may have
+ * been reused since, so the start time must match too (rows written
+ * before it was recorded have none: the pid alone counts). */
 static int other_process(const struct cluster *c)
 {
-	return (!strcmp(c->state, "creating") ||
-		!strcmp(c->state, "destroying")) &&
-	       c->pid > 0 && c->pid != (long long)getpid() &&
-	       (kill((pid_t)c->pid, 0) == 0 || errno == EPERM);
+	char now[80];
+
+	if ((strcmp(c->state, "creating") && strcmp(c->state, "destroying")) ||
+	    c->pid <= 0 || c->pid == (long long)getpid())
+		return 0;
+	if (kill((pid_t)c->pid, 0) < 0 && errno != EPERM)
+		return 0;
+	if (!c->pid_start[0])
+		return 1;
+	return ceph_proc_start(c->pid, now, sizeof(now)) == 0 &&
+	       !strcmp(now, c->pid_start);
 }
 
 /* The state to show: "creating" or "destroying" whose process is gone
@@ -327,7 +403,7 @@ static void col(char *out, size_t n, sqlite3_stmt *st, int i)
 
 #define CLUSTER_COLS                                                           \
 	"name, owner, channel, template, pin, state, error, nodes, osds,"      \
-	" start, warned, osd_size, created_ms, expires_ms, pid"
+	" start, warned, osd_size, created_ms, expires_ms, pid, pid_start"
 
 static void cluster_row(sqlite3_stmt *st, struct cluster *c)
 {
@@ -346,6 +422,7 @@ static void cluster_row(sqlite3_stmt *st, struct cluster *c)
 	c->created_ms = sqlite3_column_int64(st, 12);
 	c->expires_ms = sqlite3_column_int64(st, 13);
 	c->pid = sqlite3_column_int64(st, 14);
+	col(c->pid_start, sizeof(c->pid_start), st, 15);
 }
 
 /* 1 found, 0 not, -1 error. */
@@ -441,10 +518,41 @@ static struct ceph_op *op_new(enum ceph_op_kind kind,
 	return op;
 }
 
+static void recent_mark(const char *cluster)
+{
+	struct recent **p, *r;
+	int64_t now = bot->now_ms();
+
+	for (p = &recent; (r = *p);)
+		if (now - r->at > RECENT_MS || !strcmp(r->cluster, cluster)) {
+			*p = r->next;
+			free(r);
+		} else
+			p = &r->next;
+	r = sdk_xcalloc(1, sizeof(*r));
+	snprintf(r->cluster, sizeof(r->cluster), "%s", cluster);
+	r->at = now;
+	r->next = recent;
+	recent = r;
+}
+
+static int recent_within(const char *cluster)
+{
+	struct recent *r;
+
+	for (r = recent; r; r = r->next)
+		if (!strcmp(r->cluster, cluster))
+			return bot->now_ms() - r->at <= RECENT_MS;
+	return 0;
+}
+
 static void op_free(struct ceph_op *op)
 {
 	struct ceph_op **p;
 
+	/* The ops that stop nodes: their STOPPED events are not news. */
+	if (op->cluster[0] && (op->kind == OP_STOP || op->kind == OP_DESTROY))
+		recent_mark(op->cluster);
 	for (p = &active; *p; p = &(*p)->next)
 		if (*p == op) {
 			*p = op->next;
@@ -853,13 +961,13 @@ static int create_prepare(struct ceph_op *op, int64_t ttl_ms)
 	if (exec_sql(
 		"INSERT INTO ceph_clusters (name, owner, channel, template,"
 		" nodes, osds, osd_size, pin, start, created_ms, "
-		"expires_ms, state, pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
-		"?, ?, 'creating', ?)",
-		"ssssiiisiiii", op->cluster, op->owner, op->channel, op->tpl,
+		"expires_ms, state, pid, pid_start) VALUES (?, ?, ?, ?, ?, ?, "
+		"?, ?, ?, ?, ?, 'creating', ?, ?)",
+		"ssssiiisiiiis", op->cluster, op->owner, op->channel, op->tpl,
 		(long long)op->nodes, (long long)op->osds,
 		(long long)op->osd_size, op->pin, (long long)op->start,
-		(long long)now, (long long)(now + ttl_ms),
-		(long long)getpid()) < 0) {
+		(long long)now, (long long)(now + ttl_ms), (long long)getpid(),
+		my_start()) < 0) {
 		op_say(op, 1, "ceph: create %s: could not record the cluster",
 		       op->cluster);
 		return -1;
@@ -1480,9 +1588,9 @@ static int simple_op(struct opsbot_request *req, enum ceph_op_kind kind,
 		 c.name);
 	if (kind == OP_DESTROY)
 		exec_sql(
-		    "UPDATE ceph_clusters SET state = 'destroying', pid = ? "
-		    "WHERE name = ?",
-		    "is", (long long)getpid(), c.name);
+		    "UPDATE ceph_clusters SET state = 'destroying', pid = ?, "
+		    "pid_start = ? WHERE name = ?",
+		    "iss", (long long)getpid(), my_start(), c.name);
 	if (op_start(op, nm) < 0) {
 		op_free(op);
 		return OPSBOT_ERR;
@@ -1540,9 +1648,9 @@ static int cmd_reprovision(struct opsbot_plugin *pl, struct opsbot_request *req,
 	op = op_new(OP_DESTROY, req, c.name);
 	op->then_create = 1;
 	res_load(op, c.name, NULL);
-	exec_sql("UPDATE ceph_clusters SET state = 'destroying', pid = ? WHERE "
-		 "name = ?",
-		 "is", (long long)getpid(), c.name);
+	exec_sql("UPDATE ceph_clusters SET state = 'destroying', pid = ?, "
+		 "pid_start = ? WHERE name = ?",
+		 "iss", (long long)getpid(), my_start(), c.name);
 	if (op_start(op, "reprovision") < 0) {
 		op_free(op);
 		return OPSBOT_ERR;
@@ -1689,6 +1797,44 @@ static int cmd_disk(struct opsbot_plugin *pl, struct opsbot_request *req,
 	return OPSBOT_PENDING;
 }
 
+/* ---- domain events ---- */
+
+void ceph_node_event(const char *uri, const char *name, const char *what,
+		     int unexpected)
+{
+	sqlite3_stmt *st;
+	char cl[64] = "";
+	struct cluster c;
+	const char *chan;
+
+	if (sqlite3_prepare_v2(
+		db(),
+		"SELECT cluster FROM ceph_resources WHERE kind = "
+		"'dom' AND uri = ? AND name = ?",
+		-1, &st, NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_text(st, 1, uri, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		col(cl, sizeof(cl), st, 0);
+	sqlite3_finalize(st);
+	if (!cl[0])
+		return; /* not one of ours */
+	bot->log(self, OPSBOT_LOG_INFO, "event: node %s of %s %s", name, cl,
+		 what);
+	/* The bot's own start, stop and destroy are busy, or ended within
+	 * RECENT_MS: said already.  Only the daemon announces (an `opsbot run`
+	 * next to it sees the same event). */
+	if (!unexpected || bot->mode() != OPSBOT_MODE_DAEMON || busy(cl) ||
+	    recent_within(cl) || cluster_get(cl, &c) != 1 || other_process(&c))
+		return;
+	chan = c.channel[0] ? c.channel
+			    : bot->config_string(self, NULL, "channel");
+	if (chan)
+		bot->say(self, chan, "ceph: node %s of %s (owner %s) %s", name,
+			 cl, c.owner, what);
+}
+
 /* ---- TTL ---- */
 
 static long on_ttl(struct opsbot_plugin *pl, int status, void *data)
@@ -1732,8 +1878,8 @@ static long on_ttl(struct opsbot_plugin *pl, int status, void *data)
 			res_load(op, c->name, NULL);
 			exec_sql(
 			    "UPDATE ceph_clusters SET state = 'destroying', "
-			    "pid = ? WHERE name = ?",
-			    "is", (long long)getpid(), c->name);
+			    "pid = ?, pid_start = ? WHERE name = ?",
+			    "iss", (long long)getpid(), my_start(), c->name);
 			if (op_start(op, "expire") < 0)
 				op_free(op);
 		} else if (!c->warned && now >= c->expires_ms - warn) {
@@ -1837,7 +1983,12 @@ static int ceph_init(struct opsbot_plugin *p, const struct opsbot_api *api)
 	}
 	if (bot->mode() == OPSBOT_MODE_CHECK)
 		return OPSBOT_OK;
-	if (bot->store_migrate(self, schema, 2) != OPSBOT_OK)
+	/* libvirt's event loop on ours, before any connection is opened
+	 * (without it: no keepalives, close callbacks or domain events). */
+	ce_evloop_start();
+	cv_configure(bot->config_duration_ms(self, NULL, "keepalive_interval"),
+		     bot->config_int(self, NULL, "keepalive_count"));
+	if (bot->store_migrate(self, schema, 3) != OPSBOT_OK)
 		return OPSBOT_ERR;
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (bot->command_add(self, &commands[i]) != OPSBOT_OK)
@@ -1848,6 +1999,9 @@ static int ceph_init(struct opsbot_plugin *p, const struct opsbot_api *api)
 		 * alive is left alone. */
 		mark_interrupted();
 		ttl_timer = bot->timer_start(self, 1000, on_ttl, NULL);
+		/* Connected from the start: a drop or a node that stops by
+		 * itself is seen without a command. */
+		cv_connect_all(cfg);
 	}
 	return OPSBOT_OK;
 }
@@ -1864,6 +2018,8 @@ static int ceph_reconfigure(struct opsbot_plugin *p)
 	}
 	n->older = cfg;
 	cfg = n;
+	cv_configure(bot->config_duration_ms(self, NULL, "keepalive_interval"),
+		     bot->config_int(self, NULL, "keepalive_count"));
 	return OPSBOT_OK;
 }
 
@@ -1871,9 +2027,19 @@ static void ceph_fini(struct opsbot_plugin *p)
 {
 	while (active)
 		op_free(active);
+	while (recent) {
+		struct recent *r = recent;
+
+		recent = r->next;
+		free(r);
+	}
 	cfg_free(cfg);
 	cfg = NULL;
+	/* Every connection closed first, then the event loop's records of
+	 * them freed: libvirt keeps nothing that points at them. */
 	cv_fini();
+	if (bot->mode() != OPSBOT_MODE_CHECK)
+		ce_evloop_stop();
 }
 
 static const struct opsbot_config_key config_keys[] = {
@@ -1925,6 +2091,13 @@ static const struct opsbot_config_key config_keys[] = {
 		      "off"),
     OPSBOT_CONFIG_KEY("detach_wait", OPSBOT_CONFIG_DURATION, "10s", 0, 0, 0,
 		      "disk rm: how long a live unplug may take"),
+    OPSBOT_CONFIG_KEY("keepalive_interval", OPSBOT_CONFIG_DURATION, "5s", 0,
+		      1000, 600000,
+		      "libvirt keepalive: a ping after this long without "
+		      "traffic (whole seconds)"),
+    OPSBOT_CONFIG_KEY("keepalive_count", OPSBOT_CONFIG_INT, "3", 0, 1, 100,
+		      "libvirt keepalive: unanswered pings before the "
+		      "connection counts as dropped"),
     OPSBOT_CONFIG_END,
 };
 

@@ -4,8 +4,10 @@
  * messages a job posts back to the loop (records of what now exists).
  *
  * ceph.c is the loop side (commands, store, quotas, TTL, processes);
- * virt.c is the job side (every libvirt call, the domain XML).  Nothing in
- * virt.c runs on the loop thread except cv_fini().
+ * virt.c is the job side (every libvirt call, the domain XML), evloop.c
+ * libvirt's event loop on the host's.  What of virt.c runs on the loop:
+ * cv_init/cv_fini, the reopen scheduling and libvirt's event callbacks
+ * (which only note things for jobs or hand them to ceph.c).
  */
 #ifndef CEPH_H
 #define CEPH_H
@@ -117,13 +119,40 @@ extern struct opsbot_plugin *ceph_self;
 
 /* virt.c: job work functions (any job thread). */
 void cv_work(struct opsbot_job *job, void *op);
-/* The job's cancel hook: interrupts nothing but marks the op. */
+/* At init, on the loop: libvirt set up. */
 void cv_init(void);
+/* Keepalive settings for connections opened from now on (loop). */
+void cv_configure(long long ka_interval_ms, long long ka_count);
+/* Daemon start: opens every configured connection from jobs (loop). */
+void cv_connect_all(const struct ceph_cfg *cfg);
+/* The event loop woke up: handles connection drops (loop). */
+void cv_on_wake(void);
 /* Closes cached connections; at unload, on the loop. */
 void cv_fini(void);
 
+/* ceph.c: a lifecycle event of a domain (loop).  unexpected: it stopped
+ * or crashed. */
+void ceph_node_event(const char *uri, const char *name, const char *what,
+		     int unexpected);
+
+/*
+ * evloop.c: libvirt's event loop on the host's loop.  start: at init
+ * (loop), before any connection is opened: registers it once per process
+ * and attaches (0), or -1 (logged; libvirt then runs without events).
+ * stop: in fini after every connection was closed: calls the free
+ * functions still due and detaches; returns how many records libvirt
+ * still has registered (someone else's).  wake: any thread: the loop
+ * reconciles soon and calls cv_on_wake().  active: attached and ours.
+ */
+int ce_evloop_start(void);
+int ce_evloop_stop(void);
+void ce_evloop_wake(void);
+int ce_evloop_active(void);
+
 /* Names: [a-z][a-z0-9-]{0,N}, no "--" at the end; 1 if valid. */
 int ceph_name_ok(const char *s, size_t max);
+/* When process pid started, "<boot id>/<ticks>"; 0, or -1 with "". */
+int ceph_proc_start(long long pid, char *out, size_t n);
 /* "1.5G" style for a byte count. */
 void ceph_fmt_size(char *out, size_t n, unsigned long long bytes);
 

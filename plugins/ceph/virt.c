@@ -31,15 +31,76 @@
 
 /* ---- connections: one cached per URI, reopened when it died ---- */
 
+/*
+ * The cache's entries live until cv_fini().  cc_mu guards c, gen, stale
+ * and the callback ids, and is never held across a libvirt call that may
+ * block (the loop takes it too).  A job that uses a connection holds a
+ * reference of its own (virConnectRef), so the loop or another job may
+ * replace the cached one at any time: a job still on the old one fails
+ * with a connection error and says the command was interrupted.
+ */
+/* What a connection has registered: domain event callback ids (-1:
+ * none) and the close callback's data, freed by us after unregistering
+ * (drivers without close callbacks, test:///, never call a free
+ * function for it). */
+struct conn_cbs {
+	int life, devrm;
+	struct cbctx *closectx;
+};
+
 struct cached_conn {
 	char *uri;
-	virConnectPtr c;
+	virConnectPtr c;     /* the cache's reference, or NULL */
+	unsigned gen;	     /* of c: close notes of older ones are ignored */
+	int stale;	     /* c was dropped: never handed out again */
+	struct conn_cbs cbs; /* libvirt callbacks on c */
+	/* Loop only: reopening after a drop. */
+	int reopening;
+	int lost; /* dropped since it was last open */
+	long backoff_ms;
+	int fails;
 	struct cached_conn *next;
 };
 
 static pthread_mutex_t cc_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t mac_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct cached_conn *cached;
+static unsigned gen_next;
+
+/* Settings the loop hands to jobs ([plugin.ceph] keepalive_*). */
+static int ka_interval_s = 5, ka_count = 3;
+static int daemon_mode;
+/* Background reopen jobs running (loop): at most one, so hypervisors that
+ * hang never take more than one of the plugin's job slots from commands. */
+static int reopen_running;
+
+/* What libvirt's callbacks on a connection know: its entry and gen. */
+struct cbctx {
+	struct cached_conn *e;
+	unsigned gen;
+};
+
+/* Drops reported by close callbacks (any thread), for the loop. */
+struct drop {
+	struct cached_conn *e;
+	unsigned gen;
+	int reason;
+	struct drop *next;
+};
+static pthread_mutex_t drop_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct drop *drops;
+
+/* Jobs waiting for a DEVICE_REMOVED event (disk rm). */
+struct rm_wait {
+	struct cached_conn *e;
+	unsigned gen;
+	const char *dom, *alias;
+	int got;
+	struct rm_wait *next;
+};
+static pthread_mutex_t wait_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wait_cv;
+static struct rm_wait *waits;
 
 static void quiet(void *data, virErrorPtr e)
 {
@@ -47,6 +108,9 @@ static void quiet(void *data, virErrorPtr e)
 
 void cv_init(void)
 {
+	pthread_condattr_t ca;
+
+	reopen_running = 0;
 	/* libvirt and GLib set themselves up on this thread, before any
 	 * job thread uses them (virInitialize is documented for that). */
 	virInitialize();
@@ -58,22 +122,227 @@ void cv_init(void)
 			      "could not pin libvirt.so.0 in memory");
 	virSetErrorFunc(NULL, quiet);
 	xmlInitParser();
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&wait_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	daemon_mode = ceph_bot->mode() == OPSBOT_MODE_DAEMON;
+}
+
+void cv_configure(long long ka_interval_ms, long long count)
+{
+	pthread_mutex_lock(&cc_mu);
+	ka_interval_s = (int)(ka_interval_ms / 1000);
+	if (ka_interval_s < 1)
+		ka_interval_s = 1;
+	ka_count = (int)count;
+	pthread_mutex_unlock(&cc_mu);
+}
+
+static const char *close_reason(int r)
+{
+	switch (r) {
+	case VIR_CONNECT_CLOSE_REASON_ERROR:
+		return "I/O error";
+	case VIR_CONNECT_CLOSE_REASON_EOF:
+		return "end of file: libvirtd went away";
+	case VIR_CONNECT_CLOSE_REASON_KEEPALIVE:
+		return "no keepalive answer";
+	case VIR_CONNECT_CLOSE_REASON_CLIENT:
+		return "closed by the client";
+	default:
+		return "unknown reason";
+	}
+}
+
+/* A note for the loop: connection gen of e dropped (any thread). */
+static void note_drop(struct cached_conn *e, unsigned gen, int reason)
+{
+	struct drop *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return;
+	d->e = e;
+	d->gen = gen;
+	d->reason = reason;
+	pthread_mutex_lock(&drop_mu);
+	d->next = drops;
+	drops = d;
+	pthread_mutex_unlock(&drop_mu);
+	ce_evloop_wake();
+}
+
+/* libvirt's close callback: any thread, maybe inside a libvirt call of a
+ * job.  Only a note for the loop. */
+static void on_close(virConnectPtr c, int reason, void *opaque)
+{
+	struct cbctx *x = opaque;
+
+	note_drop(x->e, x->gen, reason);
+}
+
+/* DEVICE_REMOVED: on the loop (the event loop's timer). */
+static void on_dev_removed(virConnectPtr c, virDomainPtr d, const char *alias,
+			   void *opaque)
+{
+	struct cbctx *x = opaque;
+	const char *name = virDomainGetName(d);
+	struct rm_wait *w;
+
+	ceph_bot->log(ceph_self, OPSBOT_LOG_DEBUG,
+		      "event: device %s removed from %s", alias ? alias : "?",
+		      name ? name : "?");
+	pthread_mutex_lock(&wait_mu);
+	for (w = waits; w; w = w->next)
+		if (w->e == x->e && w->gen == x->gen && name && alias &&
+		    !strcmp(w->dom, name) && !strcmp(w->alias, alias))
+			w->got = 1;
+	pthread_cond_broadcast(&wait_cv);
+	pthread_mutex_unlock(&wait_mu);
+}
+
+static const char *life_name(int ev)
+{
+	switch (ev) {
+	case VIR_DOMAIN_EVENT_STARTED:
+		return "started";
+	case VIR_DOMAIN_EVENT_SUSPENDED:
+		return "suspended";
+	case VIR_DOMAIN_EVENT_RESUMED:
+		return "resumed";
+	case VIR_DOMAIN_EVENT_STOPPED:
+		return "stopped";
+	case VIR_DOMAIN_EVENT_SHUTDOWN:
+		return "shutting down";
+	case VIR_DOMAIN_EVENT_CRASHED:
+		return "crashed";
+	case VIR_DOMAIN_EVENT_DEFINED:
+		return "defined";
+	case VIR_DOMAIN_EVENT_UNDEFINED:
+		return "undefined";
+	default:
+		return "changed";
+	}
+}
+
+/* LIFECYCLE: on the loop.  ceph.c says what concerns its nodes. */
+static void on_lifecycle(virConnectPtr c, virDomainPtr d, int event, int detail,
+			 void *opaque)
+{
+	struct cbctx *x = opaque;
+	const char *name = virDomainGetName(d), *what = life_name(event);
+	int unexpected = 0;
+
+	if (event == VIR_DOMAIN_EVENT_STOPPED) {
+		unexpected = 1;
+		switch (detail) {
+		case VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN:
+			what = "stopped (shut down)";
+			break;
+		case VIR_DOMAIN_EVENT_STOPPED_DESTROYED:
+			what = "stopped (powered off)";
+			break;
+		case VIR_DOMAIN_EVENT_STOPPED_CRASHED:
+			what = "stopped (crashed)";
+			break;
+		case VIR_DOMAIN_EVENT_STOPPED_FAILED:
+			what = "stopped (QEMU failed)";
+			break;
+		default:
+			break;
+		}
+	} else if (event == VIR_DOMAIN_EVENT_CRASHED)
+		unexpected = 1;
+	if (name)
+		ceph_node_event(x->e->uri, name, what, unexpected);
+}
+
+static struct cbctx *cbctx_new(struct cached_conn *e, unsigned gen)
+{
+	struct cbctx *x = sdk_xcalloc(1, sizeof(*x));
+
+	x->e = e;
+	x->gen = gen;
+	return x;
+}
+
+/* A fresh connection: keepalive, close callback, domain events (job). */
+static void conn_setup(struct cached_conn *e, virConnectPtr c, unsigned gen,
+		       struct conn_cbs *cbs)
+{
+	int iv, cnt;
+
+	cbs->life = cbs->devrm = -1;
+	cbs->closectx = NULL;
+	if (!ce_evloop_active())
+		return;
+	pthread_mutex_lock(&cc_mu);
+	iv = ka_interval_s;
+	cnt = ka_count;
+	pthread_mutex_unlock(&cc_mu);
+	/* Drivers without a daemon (test:///) have no keepalive. */
+	if (virConnectSetKeepAlive(c, iv, (unsigned)cnt) < 0)
+		virResetLastError();
+	cbs->closectx = cbctx_new(e, gen);
+	if (virConnectRegisterCloseCallback(c, on_close, cbs->closectx, NULL) <
+	    0) {
+		ceph_bot->log(ceph_self, OPSBOT_LOG_WARN,
+			      "no close callback on %s: a drop is noticed at "
+			      "the next command",
+			      e->uri);
+		virResetLastError();
+	}
+	cbs->devrm = virConnectDomainEventRegisterAny(
+	    c, NULL, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
+	    VIR_DOMAIN_EVENT_CALLBACK(on_dev_removed), cbctx_new(e, gen), free);
+	cbs->life = virConnectDomainEventRegisterAny(
+	    c, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+	    VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), cbctx_new(e, gen), free);
+	virResetLastError();
+}
+
+/* Drops the cache's reference to an old connection (job or fini). */
+static void conn_retire(virConnectPtr c, const struct conn_cbs *cbs)
+{
+	if (cbs->devrm >= 0)
+		virConnectDomainEventDeregisterAny(c, cbs->devrm);
+	if (cbs->life >= 0)
+		virConnectDomainEventDeregisterAny(c, cbs->life);
+	/* Once unregistered (or called: libvirt then forgets it), the
+	 * close callback is never called again. */
+	if (cbs->closectx)
+		virConnectUnregisterCloseCallback(c, on_close);
+	virResetLastError();
+	virConnectClose(c);
+	free(cbs->closectx);
 }
 
 void cv_fini(void)
 {
 	struct cached_conn *c, *n;
+	struct drop *d, *dn;
 
 	pthread_mutex_lock(&cc_mu);
-	for (c = cached; c; c = n) {
+	c = cached;
+	cached = NULL;
+	pthread_mutex_unlock(&cc_mu);
+	/* No job runs any more: every connection closes now, so the event
+	 * loop's records of them are removed before it detaches. */
+	for (; c; c = n) {
 		n = c->next;
 		if (c->c)
-			virConnectClose(c->c);
+			conn_retire(c->c, &c->cbs);
 		free(c->uri);
 		free(c);
 	}
-	cached = NULL;
-	pthread_mutex_unlock(&cc_mu);
+	pthread_mutex_lock(&drop_mu);
+	for (d = drops; d; d = dn) {
+		dn = d->next;
+		free(d);
+	}
+	drops = NULL;
+	pthread_mutex_unlock(&drop_mu);
+	pthread_cond_destroy(&wait_cv);
 }
 
 /* The last libvirt error as one clean line (malloc'd). */
@@ -140,46 +409,234 @@ static void fail_lv(struct ceph_op *op, const char *what)
 	free(m);
 }
 
-/* A referenced connection to uri (virConnectClose() it), or NULL. */
-static virConnectPtr conn_get(const char *uri, char **err)
+static struct cached_conn *entry_locked(const char *uri)
 {
 	struct cached_conn *c;
-	virConnectPtr r = NULL;
-	unsigned long v;
 
-	pthread_mutex_lock(&cc_mu);
 	for (c = cached; c; c = c->next)
 		if (!strcmp(c->uri, uri))
-			break;
-	if (!c) {
-		c = calloc(1, sizeof(*c));
-		if (!c) {
-			pthread_mutex_unlock(&cc_mu);
-			*err = strdup("out of memory");
-			return NULL;
-		}
-		c->uri = sdk_xstrdup(uri);
-		c->next = cached;
-		cached = c;
+			return c;
+	c = sdk_xcalloc(1, sizeof(*c));
+	c->uri = sdk_xstrdup(uri);
+	c->cbs.life = c->cbs.devrm = -1;
+	c->next = cached;
+	cached = c;
+	return c;
+}
+
+/*
+ * A referenced connection to uri (virConnectClose() it), or NULL with
+ * *err set.  The cached one if it is alive; else a new one, set up and
+ * put in the cache (job thread: it may block).
+ */
+static virConnectPtr conn_get(const char *uri, char **err)
+{
+	struct cached_conn *e;
+	virConnectPtr r = NULL, old = NULL;
+	unsigned long v;
+	unsigned gen;
+	struct conn_cbs cbs, ocbs;
+
+	pthread_mutex_lock(&cc_mu);
+	e = entry_locked(uri);
+	if (e->c && !e->stale) {
+		r = e->c;
+		gen = e->gen;
+		virConnectRef(r);
 	}
-	if (c->c && (virConnectIsAlive(c->c) != 1 ||
-		     virConnectGetLibVersion(c->c, &v) < 0)) {
-		virConnectClose(c->c);
-		c->c = NULL;
+	pthread_mutex_unlock(&cc_mu);
+	if (r) {
+		/* One cheap call: a drop the loop has not seen yet (or a
+		 * driver without a close callback) shows here. */
+		if (virConnectIsAlive(r) == 1 &&
+		    virConnectGetLibVersion(r, &v) == 0)
+			return r;
+		virResetLastError();
+		virConnectClose(r);
+		r = NULL;
+		pthread_mutex_lock(&cc_mu);
+		if (e->gen == gen)
+			e->stale = 1;
+		pthread_mutex_unlock(&cc_mu);
 	}
-	if (!c->c)
-		c->c = virConnectOpen(uri);
-	if (c->c) {
-		virConnectRef(c->c);
-		r = c->c;
-	} else {
+	r = virConnectOpen(uri);
+	if (!r) {
 		char *m = lv_msg();
 
 		*err = sdk_xasprintf("libvirtd unreachable at %s: %s", uri, m);
 		free(m);
+		return NULL;
 	}
+	pthread_mutex_lock(&cc_mu);
+	gen = ++gen_next;
 	pthread_mutex_unlock(&cc_mu);
+	conn_setup(e, r, gen, &cbs);
+	pthread_mutex_lock(&cc_mu);
+	if (e->c && !e->stale) {
+		/* Another job reopened it meanwhile: use that one. */
+		virConnectPtr keep = e->c;
+
+		virConnectRef(keep);
+		pthread_mutex_unlock(&cc_mu);
+		conn_retire(r, &cbs);
+		return keep;
+	}
+	old = e->c;
+	ocbs = e->cbs;
+	e->c = r;
+	e->gen = gen;
+	e->stale = 0;
+	e->cbs = cbs;
+	virConnectRef(r);
+	pthread_mutex_unlock(&cc_mu);
+	if (old)
+		conn_retire(old, &ocbs);
+	/* Dropped before it was in the cache: that note was ignored. */
+	if (cbs.closectx && virConnectIsAlive(r) != 1)
+		note_drop(e, gen, VIR_CONNECT_CLOSE_REASON_ERROR);
 	return r;
+}
+
+/* ---- reopening a dropped connection (loop side) ---- */
+
+struct reopen {
+	struct cached_conn *e;
+	char *err;
+};
+
+static void reopen_start(struct cached_conn *e);
+
+static void reopen_work(struct opsbot_job *job, void *data)
+{
+	struct reopen *ro = data;
+	virConnectPtr c = conn_get(ro->e->uri, &ro->err);
+
+	if (c)
+		virConnectClose(c);
+}
+
+static long reopen_timer(struct opsbot_plugin *pl, int status, void *data)
+{
+	struct cached_conn *e = data;
+
+	if (status == OPSBOT_OK)
+		reopen_start(e);
+	else
+		e->reopening = 0;
+	return OPSBOT_TIMER_STOP;
+}
+
+static void reopen_done(struct opsbot_plugin *pl, int status, void *data)
+{
+	struct reopen *ro = data;
+	struct cached_conn *e = ro->e;
+
+	reopen_running--;
+	if (status == OPSBOT_OK && !ro->err) {
+		ceph_bot->log(ceph_self, OPSBOT_LOG_INFO,
+			      "libvirt connection to %s %s", e->uri,
+			      e->lost ? "reopened" : "open");
+		e->lost = 0;
+		e->reopening = 0;
+		e->backoff_ms = 0;
+		e->fails = 0;
+	} else if (status != OPSBOT_OK) {
+		e->reopening = 0;
+	} else {
+		e->backoff_ms = e->backoff_ms ? 2 * e->backoff_ms : 1000;
+		if (e->backoff_ms > 60000)
+			e->backoff_ms = 60000;
+		/* One line at the first failure, then at debug level. */
+		ceph_bot->log(
+		    ceph_self, e->fails++ ? OPSBOT_LOG_DEBUG : OPSBOT_LOG_WARN,
+		    "cannot %s the libvirt connection: %s; "
+		    "retrying in %ld s",
+		    e->lost ? "reopen" : "open", ro->err, e->backoff_ms / 1000);
+		if (ceph_bot->timer_start(ceph_self, e->backoff_ms,
+					  reopen_timer, e) < 0)
+			e->reopening = 0;
+	}
+	free(ro->err);
+	free(ro);
+}
+
+static void reopen_start(struct cached_conn *e)
+{
+	struct reopen *ro = sdk_xcalloc(1, sizeof(*ro));
+	struct opsbot_job_options jo = {
+	    .size = sizeof(jo),
+	    .work = reopen_work,
+	    .done = reopen_done,
+	    .name = "libvirt reconnect",
+	    .unload_policy = OPSBOT_UNLOAD_CANCEL,
+	};
+
+	e->reopening = 1;
+	if (reopen_running) {
+		/* Another one is running: this one waits its turn. */
+		free(ro);
+		if (ceph_bot->timer_start(ceph_self, 1000, reopen_timer, e) < 0)
+			e->reopening = 0;
+		return;
+	}
+	ro->e = e;
+	if (ceph_bot->job_start(ceph_self, &jo, ro) < 0) {
+		e->reopening = 0;
+		free(ro);
+		return;
+	}
+	reopen_running++;
+}
+
+/* The event loop woke up (loop thread): handles connection drops. */
+void cv_on_wake(void)
+{
+	struct drop *d, *n;
+
+	pthread_mutex_lock(&drop_mu);
+	d = drops;
+	drops = NULL;
+	pthread_mutex_unlock(&drop_mu);
+	for (; d; d = n) {
+		struct cached_conn *e = d->e;
+		int hit;
+
+		n = d->next;
+		pthread_mutex_lock(&cc_mu);
+		hit = e->c && e->gen == d->gen && !e->stale;
+		if (hit)
+			e->stale = 1;
+		pthread_mutex_unlock(&cc_mu);
+		if (hit) {
+			e->lost = 1;
+			ceph_bot->log(ceph_self, OPSBOT_LOG_WARN,
+				      "libvirt connection to %s lost (%s); %s",
+				      e->uri, close_reason(d->reason),
+				      daemon_mode ? "reopening it"
+						  : "the next command reopens "
+						    "it");
+			if (daemon_mode && !e->reopening)
+				reopen_start(e);
+		}
+		free(d);
+	}
+}
+
+/* Daemon start: opens every configured connection from a job, so drops
+ * and domain events are seen before the first command. */
+void cv_connect_all(const struct ceph_cfg *cfg)
+{
+	int i;
+
+	for (i = 0; i < cfg->nconn; i++) {
+		struct cached_conn *e;
+
+		pthread_mutex_lock(&cc_mu);
+		e = entry_locked(cfg->conn[i].uri);
+		pthread_mutex_unlock(&cc_mu);
+		if (!e->reopening)
+			reopen_start(e);
+	}
 }
 
 /* A pause while polling libvirt: job threads only, never the loop. */
@@ -1646,16 +2103,78 @@ static xmlNodePtr find_disk(xmlDocPtr doc, const char *dev)
 	return n;
 }
 
+/* Does c (the cached connection to uri) deliver DEVICE_REMOVED?  Then
+ * its entry and generation, for a waiter. */
+static int conn_events(virConnectPtr c, const char *uri, struct cached_conn **e,
+		       unsigned *gen)
+{
+	struct cached_conn *x;
+	int ok = 0;
+
+	pthread_mutex_lock(&cc_mu);
+	for (x = cached; x; x = x->next)
+		if (!strcmp(x->uri, uri) && x->c == c && !x->stale &&
+		    x->cbs.devrm >= 0) {
+			*e = x;
+			*gen = x->gen;
+			ok = 1;
+		}
+	pthread_mutex_unlock(&cc_mu);
+	return ok;
+}
+
+static void rm_wait_end(struct rm_wait *w)
+{
+	struct rm_wait **p;
+
+	pthread_mutex_lock(&wait_mu);
+	for (p = &waits; *p; p = &(*p)->next)
+		if (*p == w) {
+			*p = w->next;
+			break;
+		}
+	pthread_mutex_unlock(&wait_mu);
+}
+
+/* Waits for w's event until until (monotonic ms) or a cancel; 1 if it
+ * came.  w is off the list afterwards. */
+static int rm_wait_for(struct opsbot_job *job, struct rm_wait *w, int64_t until)
+{
+	int got;
+
+	pthread_mutex_lock(&wait_mu);
+	while (!w->got && ceph_bot->now_ms() < until &&
+	       !ceph_bot->job_is_cancelled(job)) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 100 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&wait_cv, &wait_mu, &ts);
+	}
+	got = w->got;
+	pthread_mutex_unlock(&wait_mu);
+	rm_wait_end(w);
+	return got;
+}
+
 static void do_disk_rm(struct opsbot_job *job, struct ceph_op *op)
 {
 	const struct ceph_res *r = &op->res[0], *vr = NULL;
 	virConnectPtr c;
 	virDomainPtr d = node_dom(op, r, &c);
 	char *inact = NULL, *live = NULL, *src = NULL, *dx = NULL;
+	char *alias = NULL;
+	const char *how = NULL;
 	xmlDocPtr id = NULL, ld = NULL;
 	xmlNodePtr dn;
-	int active, i, in_live = 0;
+	struct rm_wait rw;
+	int active, i, in_live = 0, waiting = 0;
 
+	memset(&rw, 0, sizeof(rw));
 	if (!d)
 		return;
 	active = virDomainIsActive(d) == 1;
@@ -1714,6 +2233,23 @@ static void do_disk_rm(struct opsbot_job *job, struct ceph_op *op)
 	}
 	dx = node_dump(id && find_disk(id, op->target) ? id : ld, dn);
 	in_live = ld && find_disk(ld, op->target);
+	/* A live unplug is confirmed by libvirt's DEVICE_REMOVED event for
+	 * the disk's alias, when the connection has the event (waiting
+	 * from before the call: the event may come during it). */
+	if (in_live) {
+		xmlNodePtr al = child(find_disk(ld, op->target), "alias");
+
+		alias = al ? (char *)xmlGetProp(al, BAD_CAST "name") : NULL;
+		if (alias && conn_events(c, r->uri, &rw.e, &rw.gen)) {
+			rw.dom = r->name;
+			rw.alias = alias;
+			pthread_mutex_lock(&wait_mu);
+			rw.next = waits;
+			waits = &rw;
+			pthread_mutex_unlock(&wait_mu);
+			waiting = 1;
+		}
+	}
 	if (virDomainDetachDeviceFlags(
 		d, dx,
 		(id && find_disk(id, op->target) ? VIR_DOMAIN_AFFECT_CONFIG
@@ -1732,12 +2268,20 @@ static void do_disk_rm(struct opsbot_job *job, struct ceph_op *op)
 			fail_lv(op, op->node);
 		goto out;
 	}
-	/* Live unplug may be asynchronous: wait until the live XML lost
-	 * it. */
 	if (in_live) {
 		int64_t until = ceph_bot->now_ms() + op->cfg->detach_wait_ms;
 		int gone = 0;
 
+		if (waiting) {
+			gone = rm_wait_for(job, &rw, until);
+			waiting = 0;
+			how = gone ? "libvirt's DEVICE_REMOVED event"
+				   : "the live XML (no DEVICE_REMOVED event "
+				     "came)";
+		} else
+			how = "the live XML";
+		/* The fallback: the live XML lost the disk (polled while
+		 * there is time left, at least once). */
 		while (!gone) {
 			char *x = virDomainGetXMLDesc(d, 0);
 			xmlDocPtr xd = x ? xml_parse(x) : NULL;
@@ -1758,6 +2302,9 @@ static void do_disk_rm(struct opsbot_job *job, struct ceph_op *op)
 			     op->cfg->detach_wait_ms / 1000);
 			goto out;
 		}
+		ceph_bot->log(ceph_self, OPSBOT_LOG_INFO,
+			      "disk rm %s %s: live unplug confirmed by %s",
+			      op->node, op->target, how);
 	}
 detached : {
 	virStorageVolPtr v = virStorageVolLookupByPath(c, src);
@@ -1771,11 +2318,15 @@ detached : {
 		virStorageVolFree(v);
 	post_res(job, MSG_UNREC, "vol", vr->uri, vr->pool, vr->name, vr->node,
 		 vr->role);
-	sdk_buf_addf(&op->out, "%s: removed %s (volume %s deleted)%s", op->node,
-		     op->target, vr->name,
-		     in_live ? ", live and persistent" : ", persistent");
+	sdk_buf_addf(&op->out, "%s: removed %s (volume %s deleted)%s%s%s",
+		     op->node, op->target, vr->name,
+		     in_live ? ", live and persistent" : ", persistent",
+		     how ? "; unplug confirmed by " : "", how ? how : "");
 }
 out:
+	if (waiting)
+		rm_wait_end(&rw);
+	xmlFree(alias);
 	free(dx);
 	free(src);
 	free(live);

@@ -274,9 +274,13 @@ class LibvirtTest(unittest.TestCase):
         self.assertIn("sde", blk("csa-01"))
         self.assertIn("sde", blk("csa-01", inactive=True))
         self.assertIn("csa-01-osd3.qcow2", pool_vols())
-        # Live disk rm: gone from both, and its volume deleted.
+        # Live disk rm: gone from both, and its volume deleted; the
+        # unplug confirmed by libvirt's DEVICE_REMOVED event (the live
+        # XML is only the fallback when no event comes).
         out = b.ok("disk", "rm", "csa-01", "sde")
         self.assertIn("removed sde", out)
+        self.assertIn("unplug confirmed by libvirt's DEVICE_REMOVED event",
+                      out)
         self.assertNotIn("sde", blk("csa-01"))
         self.assertNotIn("sde", blk("csa-01", inactive=True))
         self.assertNotIn("csa-01-osd3.qcow2", pool_vols())
@@ -429,7 +433,8 @@ print('PROVISION-OK nodes=%d mode=%s' % (len(hosts), sys.argv[1]))
 
     def _daemon(self, host, port):
         b = Bot("t7", {"ttl_check": "300ms", "ttl_warn": "3s",
-                       "cloud_init": "no", "channel": "#ceph"},
+                       "cloud_init": "no", "channel": "#ceph",
+                       "keepalive_interval": "1s", "keepalive_count": "3"},
                 irc={"server": host, "port": str(port), "nick": "cephbot",
                      "channels": "#ceph", "flood_control": "false"},
                 access=["mask alice!*@* ceph", "mask bob!*@* ceph"])
@@ -461,11 +466,79 @@ print('PROVISION-OK nodes=%d mode=%s' % (len(hosts), sys.argv[1]))
             self.assertTrue(said("csh of alice expired", m), alice.since(m))
             self.assertTrue(said("csh destroyed", m), alice.since(m))
             self.assert_clean("csh", base=LAB["base_vols"])
-            # libvirtd restarted: the next command reopens the
-            # connection.
+            logpath = os.path.join(b.dir, "bot.log")
+
+            def tail(pos):
+                with open(logpath, errors="replace") as f:
+                    f.seek(pos)
+                    return f.read()
+
+            def logged(text, pos, timeout, what=None):
+                t0 = time.monotonic()
+                ok = wait_for(lambda: text in tail(pos), timeout=timeout,
+                              step=0.05)
+                if ok and what:
+                    sys.stderr.write("[%s in %.2f s] " % (
+                        what, time.monotonic() - t0))
+                return ok
+
+            def lvpid():
+                with open(os.path.join(LAB["lvdir"], "libvirtd.pid")) as f:
+                    return int(f.read())
+            # libvirtd stopped while the bot idles: the close callback
+            # notices it at once, without a command, and the bot reopens
+            # the connection by itself once libvirtd is back.
             m = alice.mark()
             alice.say("#ceph", "!ceph templates")
             self.assertTrue(said("cs-tpl on local: usable", m))
+            time.sleep(0.5)
+            pos = os.path.getsize(logpath)
+            t0 = time.monotonic()
+            sh(os.path.join(KIT, "libvirtd-stop"), LAB["lvdir"],
+               "--daemon-only")
+            self.assertTrue(logged("lost (end of file: libvirtd went away)",
+                                   pos, 5, "drop noticed"), tail(pos))
+            self.assertLess(time.monotonic() - t0, 15)
+            sh(os.path.join(KIT, "libvirtd-start"), LAB["lvdir"],
+               timeout=90)
+            self.assertTrue(logged("libvirt connection to %s reopened" %
+                                   LAB["uri"], pos, 70, "reopened"),
+                            tail(pos))
+            if os.environ.get("CEPH_SUITE_TIMES"):
+                sys.stderr.write("".join(
+                    ln for ln in tail(pos).splitlines(True)
+                    if "libvirt connection" in ln))
+            # libvirtd hung (SIGSTOP): the socket stays open, so only the
+            # keepalive notices: within interval x (count + 1) + slack.
+            pos = os.path.getsize(logpath)
+            pid = lvpid()
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                t0 = time.monotonic()
+                self.assertTrue(logged("lost (no keepalive answer)", pos,
+                                       1 * (3 + 1) + 6, "hang noticed"),
+                                tail(pos))
+                self.assertGreaterEqual(time.monotonic() - t0, 1.5)
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            self.assertTrue(logged("reopened", pos, 70, "reopened"),
+                            tail(pos))
+            # A node powered off behind the bot's back is announced (a
+            # domain event, no polling); the bot's own stop is not.
+            m = alice.mark()
+            alice.say("#ceph", "!ceph create csk nodes=1 osds=0")
+            self.assertTrue(said("csk ready", m, timeout=120),
+                            alice.since(m))
+            virsh("destroy", "csk-01")
+            self.assertTrue(said("node csk-01 of csk (owner alice) stopped "
+                                 "(powered off)", m), alice.since(m))
+            alice.say("#ceph", "!ceph destroy csk")
+            self.assertTrue(said("--yes", m))
+            alice.say("#ceph", "!ceph destroy csk --yes")
+            self.assertTrue(said("csk destroyed", m), alice.since(m))
+            self.assert_clean("csk", base=LAB["base_vols"])
+            # libvirtd restarted between two commands: the next command
+            # works (reopened by then, or by the command itself).
             sh(os.path.join(KIT, "libvirtd-stop"), LAB["lvdir"],
                "--daemon-only")
             sh(os.path.join(KIT, "libvirtd-start"), LAB["lvdir"],

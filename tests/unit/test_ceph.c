@@ -13,11 +13,16 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../lib/check_main.h"
 #include "fakehost.h"
+
+/* plugins/ceph/ceph.c, linked in. */
+int ceph_proc_start(long long pid, char *out, size_t n);
 
 extern const struct opsbot_plugin_descriptor opsbot_plugin;
 
@@ -468,6 +473,68 @@ START_TEST(reprovision_same_shape)
 }
 END_TEST
 
+/* A cluster row marked creating by process pid, started at start. */
+static void creating_row(const char *name, long long pid, const char *start)
+{
+	char *sql = sqlite3_mprintf(
+	    "INSERT INTO ceph_clusters (name, owner, template, nodes, osds, "
+	    "osd_size, start, created_ms, expires_ms, state, pid, pid_start) "
+	    "VALUES (%Q, 'tester', 'tpl', 1, 0, 0, 0, 0, 9999999999999, "
+	    "'creating', %lld, %Q)",
+	    name, pid, start);
+
+	ck_assert_int_eq(
+	    sqlite3_exec(fakehost_api(h)->store(fakehost_plugin(h)), sql, NULL,
+			 NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_free(sql);
+}
+
+START_TEST(reused_pid_is_not_the_creating_process)
+{
+	char start[80], other[96], *slash;
+	pid_t child;
+	int st;
+
+	load();
+	child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0) {
+		pause();
+		_exit(0);
+	}
+	/* "<boot id>/<start ticks>" of a live process. */
+	ck_assert_int_eq(ceph_proc_start(child, start, sizeof(start)), 0);
+	slash = strchr(start, '/');
+	ck_assert_ptr_nonnull(slash);
+	ck_assert_int_gt(strtoll(slash + 1, NULL, 10), 0);
+	/* The same pid, another start: a pid reused by another process. */
+	snprintf(other, sizeof(other), "%.*s/%lld", (int)(slash - start), start,
+		 strtoll(slash + 1, NULL, 10) + 1);
+	creating_row("same", child, start);
+	creating_row("reused", child, other);
+	creating_row("older", child, ""); /* before starts were recorded */
+	ck_assert_int_eq(cmd("list"), OPSBOT_OK);
+	ck_assert_msg(has("same: creating") && has("reused: partial") &&
+			  has("older: creating"),
+		      "%s", fakehost_output(h));
+	/* Busy for commands only while that process lives. */
+	fakehost_output_clear(h);
+	ck_assert_int_eq(cmd("extend same 2h"), OPSBOT_ERR);
+	ck_assert(has("busy"));
+	ck_assert_int_eq(cmd("extend reused 2h"), OPSBOT_OK);
+	kill(child, SIGKILL);
+	waitpid(child, &st, 0);
+	fakehost_output_clear(h);
+	ck_assert_int_eq(cmd("list"), OPSBOT_OK);
+	ck_assert_msg(has("same: partial") && has("older: partial"), "%s",
+		      fakehost_output(h));
+	/* No such process at all. */
+	ck_assert_int_eq(ceph_proc_start(child, start, sizeof(start)), -1);
+	ck_assert_str_eq(start, "");
+}
+END_TEST
+
 static Suite *ceph_suite(void)
 {
 	Suite *s = suite_create("ceph");
@@ -484,6 +551,7 @@ static Suite *ceph_suite(void)
 	tcase_add_test(tc_, templates_and_extend);
 	tcase_add_test(tc_, placement_across_hosts);
 	tcase_add_test(tc_, reprovision_same_shape);
+	tcase_add_test(tc_, reused_pid_is_not_the_creating_process);
 	suite_add_tcase(s, tc_);
 	return s;
 }
