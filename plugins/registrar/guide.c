@@ -602,13 +602,21 @@ static int reg_self_ticked(struct reg *reg, int64_t id, int *self)
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* An item's account matches "account:NAME"; an item "nick:NICK" matches
+ * the asker by nick, on networks without services (the mapping only
+ * chooses what the page shows first: the link itself is the access). */
 const char *reg_guide_mentor_name(const struct reg *reg, const char *who)
 {
-	if (!who || strncmp(who, "account:", 8) != 0)
-		return NULL;
-	for (int i = 0; i < reg->nmentors; i++)
-		if (strcasecmp(reg->mentors[i].account, who + 8) == 0)
+	for (int i = 0; who && i < reg->nmentors; i++) {
+		const char *a = reg->mentors[i].account;
+
+		if (strncmp(a, "nick:", 5) == 0
+			? strncmp(who, "nick:", 5) == 0 &&
+			      strcasecmp(a + 5, who + 5) == 0
+			: strncmp(who, "account:", 8) == 0 &&
+			      strcasecmp(a, who + 8) == 0)
 			return reg->mentors[i].name;
+	}
 	return NULL;
 }
 

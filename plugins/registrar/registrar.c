@@ -132,9 +132,9 @@ static const struct opsbot_config_key reg_config[] = {
 		      "header of the mentor column (shown on the pages)"),
     OPSBOT_CONFIG_KEY(
 	"mentor", OPSBOT_CONFIG_LIST, NULL, 0, 0, 0,
-	"\"ACCOUNT Mentor Name\": a services account and the mentor's name "
-	"as the mentor column spells it; their class page shows their "
-	"students first"),
+	"\"ACCOUNT Mentor Name\" (or \"nick:NICK Mentor Name\" without "
+	"services): whose !reg guide link shows that mentor's students "
+	"first (the name as the mentor column spells it)"),
     OPSBOT_CONFIG_KEY("stuck_days", OPSBOT_CONFIG_INT, "7", 0, 1, 365,
 		      "days without progress after which a student is stuck"),
     OPSBOT_CONFIG_KEY("guide_link_ttl", OPSBOT_CONFIG_DURATION, "12h", 0, 60000,
