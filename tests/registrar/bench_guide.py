@@ -14,13 +14,14 @@ make the ratio noise), or the class page takes 10 ms or more.
 
   BUILD=build /usr/bin/python3 tests/registrar/bench_guide.py
       [--students 500] [--seconds 10] [--json FILE]
-      [--per-pass N] [--nice]
+      [--per-pass N] [--nice] [--wrk-cpus LIST]
 
 --per-pass sets [http] requests_per_pass (default: the host's, 4;
 10000 is as good as no bound: the control).  --nice runs wrk under
 `nice -n 19`, a control for the CPU the client takes from the bot and
-ngIRCd on a small machine.  The load average before the run is printed
-with the figures.
+ngIRCd on a small machine; --wrk-cpus runs it under `taskset -c LIST`
+(e.g. 1: wrk on one core, the other left to the bot and ngIRCd).  The
+load average before and after the run is printed with the figures.
 """
 
 import argparse
@@ -81,11 +82,14 @@ def main():
     ap.add_argument("--json")
     ap.add_argument("--per-pass", type=int)
     ap.add_argument("--nice", action="store_true")
+    ap.add_argument("--wrk-cpus")
     ap.add_argument("--perf", help="perf record the bot during the "
                     "class page's run into this file")
     args = ap.parse_args()
     if args.nice:
         NICE[:] = ["nice", "-n", "19"]
+    if args.wrk_cpus:
+        NICE[:0] = ["taskset", "-c", args.wrk_cpus]
     load = open("/proc/loadavg").read().split()[:3]
     tmp = tempfile.mkdtemp(prefix="bench-guide-")
     irc_dir = os.path.join(tmp, "irc")
@@ -165,6 +169,7 @@ def main():
         "loadavg_after": " ".join(open("/proc/loadavg").read().split()[:3]),
         "requests_per_pass": args.per_pass or 4,
         "wrk_nice": bool(args.nice),
+        "wrk_cpus": args.wrk_cpus,
         "students": args.students,
         "class_rows": rows,
         "student_page_rps_64c": rps,
