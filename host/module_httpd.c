@@ -514,7 +514,6 @@ static int backend_header_count(const struct httpd_request *req,
 
 __attribute__((visibility("default")))
 const struct httpd_backend opsbot_httpd_backend = {
-    HTTPD_BACKEND_VERSION, backend_init,	 backend_start,
-    backend_stop,	   backend_header,	 backend_header_count,
-    backend_waiting,
+    HTTPD_BACKEND_VERSION, backend_init,	 backend_start,	  backend_stop,
+    backend_header,	   backend_header_count, backend_waiting,
 };

@@ -515,8 +515,7 @@ static int reg_step_log(struct reg *reg, int64_t id, const char *step,
 
 /* The step and its log line in one transaction: 1, 0 or -1. */
 static int reg_step_change(struct reg *reg, sqlite3_stmt *st, int64_t id,
-			   const char *step, const char *action,
-			   const char *by)
+			   const char *step, const char *action, const char *by)
 {
 	sqlite3 *db = reg->api->store(reg->self);
 	int rc, changed;
@@ -531,12 +530,11 @@ static int reg_step_change(struct reg *reg, sqlite3_stmt *st, int64_t id,
 	changed = rc == SQLITE_DONE && sqlite3_changes(db) > 0;
 	if (rc != SQLITE_DONE ||
 	    (changed && reg_step_log(reg, id, step, action, by) < 0)) {
-		sqlite3_exec(db, "ROLLBACK TO reg_step; RELEASE reg_step",
-			     NULL, NULL, NULL);
+		sqlite3_exec(db, "ROLLBACK TO reg_step; RELEASE reg_step", NULL,
+			     NULL, NULL);
 		return -1;
 	}
-	if (sqlite3_exec(db, "RELEASE reg_step", NULL, NULL, NULL) !=
-	    SQLITE_OK)
+	if (sqlite3_exec(db, "RELEASE reg_step", NULL, NULL, NULL) != SQLITE_OK)
 		return -1;
 	return changed;
 }
@@ -827,8 +825,7 @@ static void reg_step_form(struct sdk_buf *b, const char *token,
 	reg_html_escape(b, token);
 	sdk_buf_adds(b, "\"><input type=\"hidden\" name=\"step\" value=\"");
 	reg_html_escape(b, step);
-	sdk_buf_addf(b,
-		     "\"><input type=\"hidden\" name=\"csrf\" value=\"%s\">",
+	sdk_buf_addf(b, "\"><input type=\"hidden\" name=\"csrf\" value=\"%s\">",
 		     csrf);
 }
 
@@ -928,8 +925,8 @@ static void reg_render_student(struct reg *reg, struct sdk_buf *b,
 					"name=\"untick\" value=\"1\">Not done "
 					"yet: un-tick</button></form>");
 		} else if (done[i] && token_hash) {
-			const char *why = reg_untick_note(
-			    s->verify, self ? self[i] : 0);
+			const char *why =
+			    reg_untick_note(s->verify, self ? self[i] : 0);
 
 			if (why) {
 				sdk_buf_adds(b, "<p class=\"meta nountick\">");
@@ -1035,8 +1032,9 @@ static int reg_on_guide_post(struct opsbot_plugin *self,
 		return reg_refuse(reg, hook, 403,
 				  "Forbidden: the form is stale; reload the "
 				  "page and try again.\n");
-	untick = reg_form_param(hook->body, "untick", flag, sizeof(flag)) == 0 &&
-		 strcmp(flag, "1") == 0;
+	untick =
+	    reg_form_param(hook->body, "untick", flag, sizeof(flag)) == 0 &&
+	    strcmp(flag, "1") == 0;
 	if (reg_form_param(hook->body, "step", step, sizeof(step)) < 0 ||
 	    (i = reg_guide_step_index(reg, step)) < 0 ||
 	    reg->steps[i].verify != REG_VERIFY_SELF)
@@ -1371,10 +1369,9 @@ static int reg_on_class(struct opsbot_plugin *self,
 			sdk_buf_release(&base);
 			return reg_refuse(reg, hook, 500, NULL);
 		}
-		reg_guide_render_class_for(reg, &b, rows, n, sort,
-					   sdk_buf_str(&base),
-					   reg_guide_mentor_name(reg, who),
-					   strcmp(all, "1") == 0);
+		reg_guide_render_class_for(
+		    reg, &b, rows, n, sort, sdk_buf_str(&base),
+		    reg_guide_mentor_name(reg, who), strcmp(all, "1") == 0);
 		reg_guide_class_free(rows, n);
 	}
 	sdk_buf_release(&base);
@@ -1425,8 +1422,7 @@ static int reg_mentors_parse(struct reg *reg, struct sdk_buf *err)
 		account = sdk_xstrndup(item, (size_t)(sp - item));
 		name = reg_clean_line(sp + 1, 200);
 		for (int k = 0; k < reg->nmentors; k++)
-			if (strcasecmp(reg->mentors[k].account, account) ==
-			    0) {
+			if (strcasecmp(reg->mentors[k].account, account) == 0) {
 				sdk_buf_addf(err,
 					     "[plugin.registrar] mentor: the "
 					     "account \"%s\" is mapped twice",

@@ -354,9 +354,9 @@ START_TEST(student_page)
 	fakehost_asker(host, OPSBOT_ORIGIN_PRIVATE, "grace", "grace", NULL);
 	ck_assert_int_eq(fakehost_command(host, "done #1 cla"), OPSBOT_OK);
 	ck_assert_int_eq(get(target), 200);
-	ck_assert_msg(strstr(fakehost_webhook_body(host),
-			     "ticked by your mentor"),
-		      "%s", fakehost_webhook_body(host));
+	ck_assert_msg(
+	    strstr(fakehost_webhook_body(host), "ticked by your mentor"), "%s",
+	    fakehost_webhook_body(host));
 	ck_assert_int_eq(fakehost_webhook(host, "POST",
 					  "/hooks/registrar/guide", headers,
 					  body),
@@ -404,8 +404,7 @@ START_TEST(class_filter)
 	page = sdk_buf_str(&b);
 	ck_assert_msg(strstr(page, "<h1>Your students</h1>"), "%s", page);
 	ck_assert_msg(strstr(page, "2 of the class's 3 students"), "%s", page);
-	ck_assert_msg(strstr(page, "href=\"class?m=x&amp;all=1\""), "%s",
-		      page);
+	ck_assert_msg(strstr(page, "href=\"class?m=x&amp;all=1\""), "%s", page);
 	ck_assert_msg(strstr(page, ">Ada<") && strstr(page, ">Cy<"), "%s",
 		      page);
 	ck_assert_ptr_null(strstr(page, ">Bob<"));
@@ -419,11 +418,11 @@ START_TEST(class_filter)
 	ck_assert_msg(strstr(page, "Only your students (Grace)"), "%s", page);
 	ck_assert_msg(strstr(page, "&amp;all=1&amp;sort=done"), "%s", page);
 	sdk_buf_release(&b);
-	reg_guide_render_class_for(&reg, &b, rows, 3, "name", "class?m=x",
-				   NULL, 0);
+	reg_guide_render_class_for(&reg, &b, rows, 3, "name", "class?m=x", NULL,
+				   0);
 	page = sdk_buf_str(&b);
-	ck_assert_msg(strstr(page, ">Bob<") && strstr(page, "not mapped"),
-		      "%s", page);
+	ck_assert_msg(strstr(page, ">Bob<") && strstr(page, "not mapped"), "%s",
+		      page);
 	sdk_buf_release(&b);
 }
 END_TEST

@@ -772,7 +772,6 @@ START_TEST(post_answers_a_redirect)
 }
 END_TEST
 
-
 /* ---- fairness: [http] requests_per_pass (4 by default) ---- */
 
 enum { CONCURRENT = 64, PER_PASS = 4 };
