@@ -179,6 +179,11 @@ const struct opsbot_config_key config_http_keys[] = {
     OPSBOT_CONFIG_KEY("max_connections_per_ip", OPSBOT_CONFIG_INT, D("16"), 0,
 		      1, 10000,
 		      "webhook connections open at once from one address"),
+    OPSBOT_CONFIG_KEY(
+	"requests_per_pass", OPSBOT_CONFIG_INT, D("4"), 0, 1, 10000,
+	"requests answered between two turns of the loop, in which IRC "
+	"lines are read; more wait their turn in order (keeps !ping fast "
+	"under page load)"),
     OPSBOT_CONFIG_END,
 };
 

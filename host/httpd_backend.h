@@ -16,7 +16,7 @@
 #include <sys/socket.h>
 #include <uv.h>
 
-#define HTTPD_BACKEND_VERSION 2
+#define HTTPD_BACKEND_VERSION 3
 #define HTTPD_BACKEND_SYMBOL "opsbot_httpd_backend"
 
 struct httpd_settings {
@@ -24,6 +24,8 @@ struct httpd_settings {
 	unsigned timeout_s;	     /* idle time before a connection closes */
 	unsigned connections_max;    /* open at once, in all */
 	unsigned connections_per_ip; /* open at once from one address */
+	unsigned requests_per_pass;  /* handler calls between two turns of
+					the loop's I/O phase; more wait */
 };
 
 /* A request as libmicrohttpd parsed it; valid during the handler call. */
@@ -58,7 +60,9 @@ enum httpd_phase {
 };
 
 /*
- * Called from the loop inside the module's run of libmicrohttpd.  Returns
+ * Called from the loop inside the module's run of libmicrohttpd, at most
+ * settings->requests_per_pass times with HTTPD_BODY between two turns of
+ * the loop's I/O phase (requests past it wait, in order).  Returns
  * 1 with *answer filled, or 0 (HTTPD_HEAD only) to read a body of at most
  * *body_limit bytes; a longer one is answered 413 without another call.
  */
@@ -81,6 +85,8 @@ struct httpd_backend {
 			      const char *name);
 	/* How many header lines are called name. */
 	int (*header_count)(const struct httpd_request *req, const char *name);
+	/* Complete requests waiting for their turn (suspended). */
+	size_t (*waiting)(void);
 };
 
 #endif /* HTTPD_BACKEND_H */

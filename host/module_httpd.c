@@ -5,8 +5,14 @@
  * uv_timer, and MHD_run() does the work; handlers run inside MHD_run().
  *
  * This file owns the server, the connections' bodies as they come in (up
- * to the limit the host set for the route) and the answers; what a route
- * allows and the plugins are webhook.c's.
+ * to the limit the host set for the route), the answers, and the fair
+ * share of the loop HTTP gets: at most [http] requests_per_pass handler
+ * calls between two turns of the loop.  A complete request past that
+ * budget is suspended (MHD_suspend_connection) into a FIFO, and a uv_check
+ * resumes the FIFO's head, a budget's worth, after the loop's I/O phase
+ * (the IRC socket's lines) of every turn; a uv_idle keeps the loop from
+ * blocking while the FIFO is not empty.  What a route allows and the
+ * plugins are webhook.c's.
  */
 #include "httpd_backend.h"
 
@@ -23,14 +29,6 @@
  * client that sent a little too much still gets its 413. */
 #define DISCARD_MAX (64 * 1024)
 
-/* One server; a new one for every start, since its handles close later. */
-struct server {
-	struct MHD_Daemon *daemon;
-	uv_poll_t poll;
-	uv_timer_t timer;
-	int open_handles;
-};
-
 /* One request, from its request line to its completion. */
 struct exchange {
 	char *target;
@@ -39,6 +37,26 @@ struct exchange {
 	int too_large;
 	char *body;
 	size_t body_len, body_cap, body_limit, discarded;
+	/* Waiting for its turn: suspended, in the server's FIFO. */
+	struct MHD_Connection *conn;
+	struct exchange *prev, *next;
+	int queued;
+	int admitted; /* resumed for its turn: answered without a budget */
+};
+
+/* One server; a new one for every start, since its handles close later. */
+struct server {
+	struct MHD_Daemon *daemon;
+	uv_poll_t poll;
+	uv_timer_t timer;
+	uv_check_t check; /* resumes a budget's worth after the I/O phase */
+	uv_idle_t idle;	  /* active while requests wait: no blocking poll */
+	int open_handles;
+	unsigned per_pass; /* handler calls between two I/O phases */
+	unsigned budget;   /* what is left of it until the next check */
+	struct exchange *head, *tail; /* suspended requests, oldest first */
+	size_t waiting;
+	int stopping; /* no handler call any more: close what comes */
 };
 
 static uv_loop_t *loop;
@@ -75,10 +93,43 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	return x;
 }
 
+static void fifo_remove(struct server *s, struct exchange *x)
+{
+	if (!x->queued)
+		return;
+	if (x->prev)
+		x->prev->next = x->next;
+	else
+		s->head = x->next;
+	if (x->next)
+		x->next->prev = x->prev;
+	else
+		s->tail = x->prev;
+	x->prev = x->next = NULL;
+	x->queued = 0;
+	s->waiting--;
+}
+
+static void fifo_append(struct server *s, struct exchange *x)
+{
+	x->prev = s->tail;
+	x->next = NULL;
+	if (s->tail)
+		s->tail->next = x;
+	else
+		s->head = x;
+	s->tail = x;
+	x->queued = 1;
+	s->waiting++;
+}
+
 static void exchange_free(struct exchange *x)
 {
 	if (!x)
 		return;
+	/* A suspended connection is not completed; this is a backstop. */
+	if (x->queued && current)
+		fifo_remove(current, x);
 	free(x->target);
 	free(x->body);
 	free(x);
@@ -189,19 +240,25 @@ static int body_add(struct exchange *x, const char *data, size_t len)
 	return 0;
 }
 
+/* The idle handle only keeps the loop's poll from blocking. */
+static void on_idle(uv_idle_t *h)
+{
+	(void)h;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 				  const char *url, const char *method,
 				  const char *version, const char *upload_data,
 				  size_t *upload_data_size, void **req_cls)
 {
 	struct exchange *x = *req_cls;
+	struct server *s = cls;
 	struct httpd_request req;
 	struct httpd_answer answer;
 
-	(void)cls;
 	(void)url;
-	if (!x)
-		return MHD_NO; /* out of memory in on_uri() */
+	if (!x || !s || s->stopping)
+		return MHD_NO; /* out of memory in on_uri(), or stopping */
 	memset(&req, 0, sizeof(req));
 	memset(&answer, 0, sizeof(answer));
 	req.method = method;
@@ -235,10 +292,52 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	}
 	if (x->too_large)
 		return answer_text(conn, 413, "Payload Too Large");
+	/* The whole request is in: its handler runs now if it is its turn
+	 * (resumed from the FIFO, or nothing waits and the pass has budget
+	 * left), else it waits, suspended, behind the others. */
+	if (x->admitted)
+		x->admitted = 0;
+	else if (!s->head && s->budget > 0)
+		s->budget--;
+	else {
+		x->conn = conn;
+		fifo_append(s, x);
+		MHD_suspend_connection(conn);
+		uv_idle_start(&s->idle, on_idle);
+		return MHD_YES;
+	}
 	req.body = x->body ? x->body : "";
 	req.body_len = x->body_len;
 	handler(HTTPD_BODY, &req, NULL, &answer);
 	return send_answer(conn, &answer);
+}
+
+static void server_run(struct server *s);
+
+/*
+ * After the loop's I/O phase: a new budget, spent first on the oldest
+ * waiting requests, which are resumed and answered in this pass.
+ */
+static void on_check(uv_check_t *h)
+{
+	struct server *s = h->data;
+	unsigned n = 0;
+
+	s->budget = s->per_pass;
+	if (!s->head)
+		return;
+	while (s->head && n < s->per_pass) {
+		struct exchange *x = s->head;
+
+		fifo_remove(s, x);
+		x->admitted = 1;
+		MHD_resume_connection(x->conn);
+		n++;
+	}
+	s->budget -= n;
+	if (!s->head)
+		uv_idle_stop(&s->idle);
+	server_run(s);
 }
 
 static void server_closed(uv_handle_t *h)
@@ -248,8 +347,6 @@ static void server_closed(uv_handle_t *h)
 	if (--s->open_handles == 0)
 		free(s);
 }
-
-static void server_run(struct server *s);
 
 static void on_timer(uv_timer_t *t)
 {
@@ -291,20 +388,36 @@ static void backend_stop(void)
 
 	if (!s)
 		return;
-	current = NULL;
 	uv_poll_stop(&s->poll);
 	uv_timer_stop(&s->timer);
+	uv_check_stop(&s->check);
+	uv_idle_stop(&s->idle);
+	/* libmicrohttpd must not be stopped with a connection suspended
+	 * (MHD_PANIC): the waiting ones are resumed, and one pass with no
+	 * handler call (stopping) closes them, completed. */
+	s->stopping = 1;
+	while (s->head) {
+		struct exchange *x = s->head;
+
+		fifo_remove(s, x);
+		MHD_resume_connection(x->conn);
+	}
+	MHD_run(s->daemon);
+	current = NULL;
 	/* Completes every connection (on_completed frees its exchange) and
 	 * closes the epoll fd, which the poll no longer watches. */
 	MHD_stop_daemon(s->daemon);
 	uv_close((uv_handle_t *)&s->poll, server_closed);
 	uv_close((uv_handle_t *)&s->timer, server_closed);
+	uv_close((uv_handle_t *)&s->check, server_closed);
+	uv_close((uv_handle_t *)&s->idle, server_closed);
 }
 
 static int backend_start(const struct httpd_settings *set, int *port, char *err,
 			 size_t err_size)
 {
-	unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	unsigned flags =
+	    MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	const union MHD_DaemonInfo *info;
 	struct server *s;
 	int fd;
@@ -317,9 +430,11 @@ static int backend_start(const struct httpd_settings *set, int *port, char *err,
 		snprintf(err, err_size, "out of memory");
 		return -1;
 	}
+	s->per_pass = set->requests_per_pass ? set->requests_per_pass : 1;
+	s->budget = s->per_pass;
 	last_log[0] = '\0';
 	s->daemon = MHD_start_daemon(
-	    flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER,
+	    flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
 	    on_log, NULL, MHD_OPTION_SOCK_ADDR, set->addr,
 	    MHD_OPTION_CONNECTION_TIMEOUT, set->timeout_s,
 	    MHD_OPTION_CONNECTION_LIMIT, set->connections_max,
@@ -349,9 +464,12 @@ static int backend_start(const struct httpd_settings *set, int *port, char *err,
 		return -1;
 	}
 	uv_timer_init(loop, &s->timer);
-	s->poll.data = s->timer.data = s;
-	s->open_handles = 2;
+	uv_check_init(loop, &s->check);
+	uv_idle_init(loop, &s->idle);
+	s->poll.data = s->timer.data = s->check.data = s->idle.data = s;
+	s->open_handles = 4;
 	uv_poll_start(&s->poll, UV_READABLE, on_poll);
+	uv_check_start(&s->check, on_check);
 	current = s;
 	server_run(s);
 	return 0;
@@ -380,6 +498,11 @@ static enum MHD_Result count_one(void *cls, enum MHD_ValueKind kind,
 	return MHD_YES;
 }
 
+static size_t backend_waiting(void)
+{
+	return current ? current->waiting : 0;
+}
+
 static int backend_header_count(const struct httpd_request *req,
 				const char *name)
 {
@@ -391,6 +514,6 @@ static int backend_header_count(const struct httpd_request *req,
 
 __attribute__((visibility("default")))
 const struct httpd_backend opsbot_httpd_backend = {
-    HTTPD_BACKEND_VERSION, backend_init,   backend_start,
-    backend_stop,	   backend_header, backend_header_count,
+    HTTPD_BACKEND_VERSION, backend_init,	 backend_start,	  backend_stop,
+    backend_header,	   backend_header_count, backend_waiting,
 };

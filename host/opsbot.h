@@ -500,7 +500,10 @@ struct opsbot_webhook {
 /*
  * Returns the HTTP status code to answer with (200, 400, 403...).  A body
  * can be set with api->webhook_respond() before returning; otherwise the
- * host sends a short text for the code.
+ * host sends a short text for the code.  Handlers run on the loop, at most
+ * [http] requests_per_pass of them between two turns of its I/O phase (IRC
+ * lines are read in between); complete requests past that wait their
+ * turn, in order of arrival.
  */
 typedef int opsbot_webhook_fn(struct opsbot_plugin *self,
 			      const struct opsbot_webhook *hook, void *data);

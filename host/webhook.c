@@ -375,6 +375,11 @@ int webhook_port(void)
 	return bound_port;
 }
 
+size_t webhook_waiting(void)
+{
+	return backend && bound_port ? backend->waiting() : 0;
+}
+
 static int parse_listen(const char *listen, struct sockaddr_storage *addr,
 			char *why, size_t size)
 {
@@ -449,6 +454,8 @@ int webhook_configure(const struct config *cfg)
 	    cfg, "http", config_http_keys, "max_connections");
 	set.connections_per_ip = (unsigned)config_get_int(
 	    cfg, "http", config_http_keys, "max_connections_per_ip");
+	set.requests_per_pass = (unsigned)config_get_int(
+	    cfg, "http", config_http_keys, "requests_per_pass");
 	if (backend->start(&set, &bound_port, why, sizeof(why)) < 0)
 		return error("http", "cannot listen on %s: %s", listen, why);
 	info("http", "webhooks on %s (port %d)", listen, bound_port);

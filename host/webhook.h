@@ -16,6 +16,8 @@ int webhook_configure(const struct config *cfg);
 void webhook_stop(void);
 /* The port actually bound (tests listen on port 0). */
 int webhook_port(void);
+/* Complete requests waiting for their turn in the listener (tests). */
+size_t webhook_waiting(void);
 
 /* Registers the routes' sweep with the plugin core (start-up). */
 void webhook_init(void);

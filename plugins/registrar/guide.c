@@ -13,12 +13,15 @@
  *  - the token travels in the query string, which the host never logs
  *    (its log lines name the path only);
  *  - a wrong, revoked or malformed token gets the host's plain 404;
- *  - ticking a step is a POST with a per-page token (HMAC of the
- *    capability's hash under the plugin's key) and, when the browser
- *    sends them, an Origin that is guide_url's and a Sec-Fetch-Site that
- *    is not cross-site;
+ *  - ticking a step, and un-ticking one the registrant ticked, is a POST
+ *    with a per-page token (HMAC of the capability's hash under the
+ *    plugin's key) and, when the browser sends them, an Origin that is
+ *    guide_url's and a Sec-Fetch-Site that is not cross-site; a step
+ *    Gerrit verifies or a mentor ticked is not un-ticked there;
  *  - mentor links are HMAC-signed (who, expiry) with a 32-byte key kept in
- *    the plugin's state; an expired one is refused;
+ *    the plugin's state; an expired one is refused; who is the asker's
+ *    services account, and [plugin.registrar] mentor maps it to a
+ *    mentor's name: the class page shows their students by default;
  *  - every datum on a page is HTML-escaped; a strict CSP (no script, the
  *    one inline style by its hash, forms to this origin only), no
  *    external assets, no referrer to other sites, noindex, no caching.
@@ -487,14 +490,61 @@ int reg_guide_done_steps(struct reg *reg, int64_t id, int *done,
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-int reg_guide_mark(struct reg *reg, int64_t id, const char *step,
-		   const char *by, const char *detail)
+/* Appends a tick or an un-tick to registrar_guide_step_log. */
+static int reg_step_log(struct reg *reg, int64_t id, const char *step,
+			const char *action, const char *by)
 {
-	sqlite3 *db = reg->api->store(reg->self);
 	sqlite3_stmt *st;
 	int rc;
 
-	if (sqlite3_prepare_v2(db,
+	if (sqlite3_prepare_v2(reg->api->store(reg->self),
+			       "INSERT INTO registrar_guide_step_log "
+			       "(registrant, step, action, at, by) VALUES "
+			       "(?, ?, ?, ?, ?)",
+			       -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, step, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, action, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, reg_wall_ms());
+	sqlite3_bind_text(st, 5, by, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* The step and its log line in one transaction: 1, 0 or -1. */
+static int reg_step_change(struct reg *reg, sqlite3_stmt *st, int64_t id,
+			   const char *step, const char *action, const char *by)
+{
+	sqlite3 *db = reg->api->store(reg->self);
+	int rc, changed;
+
+	if (sqlite3_exec(db, "SAVEPOINT reg_step", NULL, NULL, NULL) !=
+	    SQLITE_OK) {
+		sqlite3_finalize(st);
+		return -1;
+	}
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	changed = rc == SQLITE_DONE && sqlite3_changes(db) > 0;
+	if (rc != SQLITE_DONE ||
+	    (changed && reg_step_log(reg, id, step, action, by) < 0)) {
+		sqlite3_exec(db, "ROLLBACK TO reg_step; RELEASE reg_step", NULL,
+			     NULL, NULL);
+		return -1;
+	}
+	if (sqlite3_exec(db, "RELEASE reg_step", NULL, NULL, NULL) != SQLITE_OK)
+		return -1;
+	return changed;
+}
+
+int reg_guide_mark(struct reg *reg, int64_t id, const char *step,
+		   const char *by, const char *detail)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(reg->api->store(reg->self),
 			       "INSERT OR IGNORE INTO registrar_guide_step "
 			       "(registrant, step, done_at, by, detail) VALUES "
 			       "(?, ?, ?, ?, ?)",
@@ -506,11 +556,66 @@ int reg_guide_mark(struct reg *reg, int64_t id, const char *step,
 	sqlite3_bind_text(st, 4, by, -1, SQLITE_TRANSIENT);
 	if (detail)
 		sqlite3_bind_text(st, 5, detail, -1, SQLITE_TRANSIENT);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
+	return reg_step_change(reg, st, id, step, "done", by);
+}
+
+int reg_guide_unmark(struct reg *reg, int64_t id, const char *step,
+		     const char *by, int only_self)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(reg->api->store(reg->self),
+			       "DELETE FROM registrar_guide_step WHERE "
+			       "registrant = ? AND step = ? AND (? = 0 OR "
+			       "by = 'self')",
+			       -1, &st, NULL) != SQLITE_OK)
 		return -1;
-	return sqlite3_changes(db) > 0 ? 1 : 0;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, step, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 3, only_self);
+	return reg_step_change(reg, st, id, step, "undone", by);
+}
+
+/* self[i] = 1 for each step the registrant ticked themselves. */
+static int reg_self_ticked(struct reg *reg, int64_t id, int *self)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	memset(self, 0, sizeof(int) * (size_t)reg->nsteps);
+	if (sqlite3_prepare_v2(reg->api->store(reg->self),
+			       "SELECT step FROM registrar_guide_step WHERE "
+			       "registrant = ? AND by = 'self'",
+			       -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int i = reg_guide_step_index(
+		    reg, (const char *)sqlite3_column_text(st, 0));
+
+		if (i >= 0)
+			self[i] = 1;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* An item's account matches "account:NAME"; an item "nick:NICK" matches
+ * the asker by nick, on networks without services (the mapping only
+ * chooses what the page shows first: the link itself is the access). */
+const char *reg_guide_mentor_name(const struct reg *reg, const char *who)
+{
+	for (int i = 0; who && i < reg->nmentors; i++) {
+		const char *a = reg->mentors[i].account;
+
+		if (strncmp(a, "nick:", 5) == 0
+			? strncmp(who, "nick:", 5) == 0 &&
+			      strcasecmp(a + 5, who + 5) == 0
+			: strncmp(who, "account:", 8) == 0 &&
+			      strcasecmp(a, who + 8) == 0)
+			return reg->mentors[i].name;
+	}
+	return NULL;
 }
 
 /*
@@ -711,11 +816,35 @@ static const char *reg_verify_note(int verify)
 	}
 }
 
-/* A student's page; token_hash NULL: a mentor's read-only view. */
+/* The hidden fields of a step's form (t, step, csrf). */
+static void reg_step_form(struct sdk_buf *b, const char *token,
+			  const char *step, const char *csrf)
+{
+	sdk_buf_adds(b, "<form method=\"post\" action=\"guide\">"
+			"<input type=\"hidden\" name=\"t\" value=\"");
+	reg_html_escape(b, token);
+	sdk_buf_adds(b, "\"><input type=\"hidden\" name=\"step\" value=\"");
+	reg_html_escape(b, step);
+	sdk_buf_addf(b, "\"><input type=\"hidden\" name=\"csrf\" value=\"%s\">",
+		     csrf);
+}
+
+/* Why a done step has no un-tick form on the registrant's page. */
+static const char *reg_untick_note(int verify, int by_self)
+{
+	if (verify >= REG_VERIFY_GERRIT_ACCOUNT)
+		return "verified by Gerrit: it cannot be un-ticked here";
+	if (!by_self)
+		return "ticked by your mentor: ask them to un-tick it";
+	return NULL;
+}
+
+/* A student's page; token_hash NULL: a mentor's read-only view.  self[i]:
+   the registrant ticked step i (may be NULL in the mentor's view). */
 static void reg_render_student(struct reg *reg, struct sdk_buf *b,
 			       const struct reg_registrant *r, const int *done,
-			       const char *token, const char *token_hash,
-			       const char *back)
+			       const int *self, const char *token,
+			       const char *token_hash, const char *back)
 {
 	char *klass, *mentor;
 	char csrf[65];
@@ -785,21 +914,25 @@ static void reg_render_student(struct reg *reg, struct sdk_buf *b,
 			sdk_buf_adds(b, "</a></p>");
 		}
 		if (!done[i] && token_hash && s->verify == REG_VERIFY_SELF) {
-			sdk_buf_adds(b,
-				     "<form method=\"post\" action=\"guide\">"
-				     "<input type=\"hidden\" name=\"t\" "
-				     "value=\"");
-			reg_html_escape(b, token);
-			sdk_buf_adds(b,
-				     "\"><input type=\"hidden\" name=\"step\" "
-				     "value=\"");
-			reg_html_escape(b, s->id);
-			sdk_buf_addf(b,
-				     "\"><input type=\"hidden\" name=\"csrf\" "
-				     "value=\"%s\"><button type=\"submit\" "
-				     "name=\"tick\" value=\"1\">Mark as "
-				     "done</button></form>",
-				     csrf);
+			reg_step_form(b, token, s->id, csrf);
+			sdk_buf_adds(b, "<button type=\"submit\" name=\"tick\" "
+					"value=\"1\">Mark as done</button>"
+					"</form>");
+		} else if (done[i] && token_hash && self &&
+			   s->verify == REG_VERIFY_SELF && self[i]) {
+			reg_step_form(b, token, s->id, csrf);
+			sdk_buf_adds(b, "<button type=\"submit\" "
+					"name=\"untick\" value=\"1\">Not done "
+					"yet: un-tick</button></form>");
+		} else if (done[i] && token_hash) {
+			const char *why =
+			    reg_untick_note(s->verify, self ? self[i] : 0);
+
+			if (why) {
+				sdk_buf_adds(b, "<p class=\"meta nountick\">");
+				reg_html_escape(b, why);
+				sdk_buf_adds(b, "</p>");
+			}
 		}
 		sdk_buf_adds(b, "</li>\n");
 	}
@@ -835,7 +968,7 @@ static int reg_on_guide_get(struct opsbot_plugin *self,
 {
 	struct reg *reg = data;
 	char token[64], hash[65];
-	int done[REG_GUIDE_MAX_STEPS];
+	int done[REG_GUIDE_MAX_STEPS], by_self[REG_GUIDE_MAX_STEPS];
 	struct reg_registrant r;
 	struct sdk_buf b = SDK_BUF_INIT;
 	int64_t id;
@@ -846,11 +979,12 @@ static int reg_on_guide_get(struct opsbot_plugin *self,
 		return reg_refuse(reg, hook, 404, NULL);
 	if (reg_ledger_load(reg->api->store(reg->self), id, &r) < 0)
 		return reg_refuse(reg, hook, 500, NULL);
-	if (reg_guide_done_steps(reg, id, done, NULL) < 0) {
+	if (reg_guide_done_steps(reg, id, done, NULL) < 0 ||
+	    reg_self_ticked(reg, id, by_self) < 0) {
 		reg_registrant_free(&r);
 		return reg_refuse(reg, hook, 500, NULL);
 	}
-	reg_render_student(reg, &b, &r, done, token, hash, NULL);
+	reg_render_student(reg, &b, &r, done, by_self, token, hash, NULL);
 	reg_registrant_free(&r);
 	return reg_respond_page(reg, hook, &b, 200);
 }
@@ -873,9 +1007,9 @@ static int reg_on_guide_post(struct opsbot_plugin *self,
 	struct reg *reg = data;
 	const char *origin = reg->api->webhook_header(hook, "Origin");
 	const char *site = reg->api->webhook_header(hook, "Sec-Fetch-Site");
-	char token[64], hash[65], step[64], csrf[80], want[65], *loc;
+	char token[64], hash[65], step[64], csrf[80], want[65], flag[8], *loc;
 	int64_t id;
-	int i;
+	int i, untick, rc;
 
 	(void)self;
 	if (reg_form_param(hook->body, "t", token, sizeof(token)) < 0 ||
@@ -898,12 +1032,31 @@ static int reg_on_guide_post(struct opsbot_plugin *self,
 		return reg_refuse(reg, hook, 403,
 				  "Forbidden: the form is stale; reload the "
 				  "page and try again.\n");
+	untick =
+	    reg_form_param(hook->body, "untick", flag, sizeof(flag)) == 0 &&
+	    strcmp(flag, "1") == 0;
 	if (reg_form_param(hook->body, "step", step, sizeof(step)) < 0 ||
 	    (i = reg_guide_step_index(reg, step)) < 0 ||
 	    reg->steps[i].verify != REG_VERIFY_SELF)
 		return reg_refuse(reg, hook, 400,
-				  "Bad Request: no such step to tick.\n");
-	if (reg_guide_mark(reg, id, reg->steps[i].id, "self", NULL) < 0)
+				  untick ? "Bad Request: this step cannot be "
+					   "un-ticked here.\n"
+					 : "Bad Request: no such step to "
+					   "tick.\n");
+	if (untick) {
+		int done[REG_GUIDE_MAX_STEPS];
+
+		/* only a step the registrant ticked: not a mentor's tick
+		   (a step not done at all: sent twice, nothing to do) */
+		rc = reg_guide_unmark(reg, id, reg->steps[i].id, "self", 1);
+		if (rc == 0 &&
+		    (reg_guide_done_steps(reg, id, done, NULL) < 0 || done[i]))
+			return reg_refuse(reg, hook, 400,
+					  "Bad Request: this step was not "
+					  "ticked by you; ask your mentor.\n");
+	} else
+		rc = reg_guide_mark(reg, id, reg->steps[i].id, "self", NULL);
+	if (rc < 0)
 		return reg_refuse(reg, hook, 500, NULL);
 	/* post/redirect/get: a reload does not post again */
 	loc = sdk_xasprintf("guide?t=%s#step-%s", token, reg->steps[i].id);
@@ -1066,9 +1219,16 @@ static void reg_class_base(struct reg *reg, struct sdk_buf *b, const char *who,
 	sdk_buf_addf(b, "&e=%s&s=%s", exp, sig);
 }
 
-void reg_guide_render_class(struct reg *reg, struct sdk_buf *b,
-			    struct reg_class_row *rows, int n, const char *sort,
-			    const char *base)
+/* Is row one of mentor's students (the sheet's spelling, any case)? */
+static int reg_row_of(const struct reg_class_row *row, const char *mentor)
+{
+	return !mentor || strcasecmp(row->mentor, mentor) == 0;
+}
+
+void reg_guide_render_class_for(struct reg *reg, struct sdk_buf *b,
+				struct reg_class_row *rows, int n,
+				const char *sort, const char *base,
+				const char *mentor, int all)
 {
 	static const char *const cols[][2] = {
 	    {"name", "Name"},
@@ -1078,23 +1238,49 @@ void reg_guide_render_class(struct reg *reg, struct sdk_buf *b,
 	    {"idle", "Days since progress"},
 	    {"stuck", "Stuck"},
 	};
+	const char *only = mentor && !all ? mentor : NULL;
 	int64_t now = reg_wall_ms();
-	int nstuck = 0;
+	int nstuck = 0, shown = 0;
 
 	reg_guide_class_sort(rows, n, sort);
 	for (int i = 0; i < n; i++)
-		nstuck += rows[i].stuck;
-	reg_page_start(b, "The class");
+		if (reg_row_of(&rows[i], only)) {
+			shown++;
+			nstuck += rows[i].stuck;
+		}
+	reg_page_start(b, only ? "Your students" : "The class");
+	if (only) {
+		sdk_buf_adds(b, "<h1>Your students</h1><p class=\"filter\">"
+				"Mentor: <strong>");
+		reg_html_escape(b, only);
+		sdk_buf_addf(b,
+			     "</strong>; %d of the class's %d student%s. "
+			     "<a id=\"whole-class\" href=\"",
+			     shown, n, n == 1 ? "" : "s");
+		reg_html_escape(b, base);
+		sdk_buf_adds(b, "&amp;all=1\">The whole class</a></p>");
+	} else if (mentor) {
+		sdk_buf_adds(b, "<h1>The class</h1><p class=\"filter\">"
+				"The whole class. <a id=\"mine\" href=\"");
+		reg_html_escape(b, base);
+		sdk_buf_adds(b, "\">Only your students (");
+		reg_html_escape(b, mentor);
+		sdk_buf_adds(b, ")</a></p>");
+	} else
+		sdk_buf_adds(b, "<h1>The class</h1><p class=\"filter\">"
+				"The whole class (your account is not "
+				"mapped to a mentor's name).</p>");
 	sdk_buf_addf(b,
-		     "<h1>The class</h1><p class=\"meta\">%d student%s, %d "
+		     "<p class=\"meta\">%d student%s, %d "
 		     "stuck (no progress for %d days or more). Sort by a "
 		     "column's title.</p>\n<div class=\"wide\"><table><thead>"
 		     "<tr>",
-		     n, n == 1 ? "" : "s", nstuck, reg->stuck_days);
+		     shown, shown == 1 ? "" : "s", nstuck, reg->stuck_days);
 	for (size_t c = 0; c < sizeof(cols) / sizeof(cols[0]); c++) {
 		sdk_buf_adds(b, "<th><a href=\"");
 		reg_html_escape(b, base);
-		sdk_buf_addf(b, "&amp;sort=%s\">%s%s</a></th>", cols[c][0],
+		sdk_buf_addf(b, "%s&amp;sort=%s\">%s%s</a></th>",
+			     mentor && all ? "&amp;all=1" : "", cols[c][0],
 			     cols[c][1],
 			     strcmp(sort, cols[c][0]) == 0 ? " &#9660;" : "");
 	}
@@ -1102,6 +1288,8 @@ void reg_guide_render_class(struct reg *reg, struct sdk_buf *b,
 	for (int i = 0; i < n; i++) {
 		const struct reg_class_row *row = &rows[i];
 
+		if (!reg_row_of(row, only))
+			continue;
 		sdk_buf_adds(b, "<tr><td><a href=\"");
 		reg_html_escape(b, base);
 		sdk_buf_addf(b, "&amp;r=%lld\">", (long long)row->id);
@@ -1121,6 +1309,13 @@ void reg_guide_render_class(struct reg *reg, struct sdk_buf *b,
 	sdk_buf_adds(b, "</tbody></table></div>\n<p class=\"meta\">This link "
 			"is yours and expires; ask for a new one with !reg "
 			"guide.</p></body></html>\n");
+}
+
+void reg_guide_render_class(struct reg *reg, struct sdk_buf *b,
+			    struct reg_class_row *rows, int n, const char *sort,
+			    const char *base)
+{
+	reg_guide_render_class_for(reg, b, rows, n, sort, base, NULL, 0);
 }
 
 static int reg_on_class(struct opsbot_plugin *self,
@@ -1158,21 +1353,25 @@ static int reg_on_class(struct opsbot_plugin *self,
 			sdk_buf_release(&base);
 			return reg_refuse(reg, hook, 404, NULL);
 		}
-		reg_render_student(reg, &b, &r, done, NULL, NULL,
+		reg_render_student(reg, &b, &r, done, NULL, NULL, NULL,
 				   sdk_buf_str(&base));
 		reg_registrant_free(&r);
 	} else {
 		struct reg_class_row *rows = NULL;
 		int n = reg_guide_class(reg, &rows);
+		char all[8];
 
 		if (reg_form_param(hook->query, "sort", sort, sizeof(sort)) < 0)
 			snprintf(sort, sizeof(sort), "name");
+		if (reg_form_param(hook->query, "all", all, sizeof(all)) < 0)
+			all[0] = '\0';
 		if (n < 0) {
 			sdk_buf_release(&base);
 			return reg_refuse(reg, hook, 500, NULL);
 		}
-		reg_guide_render_class(reg, &b, rows, n, sort,
-				       sdk_buf_str(&base));
+		reg_guide_render_class_for(
+		    reg, &b, rows, n, sort, sdk_buf_str(&base),
+		    reg_guide_mentor_name(reg, who), strcmp(all, "1") == 0);
 		reg_guide_class_free(rows, n);
 	}
 	sdk_buf_release(&base);
@@ -1181,6 +1380,72 @@ static int reg_on_class(struct opsbot_plugin *self,
 
 /* ------------------------------------------------------------------------ */
 /* Set-up */
+
+static void reg_mentors_free(struct reg *reg)
+{
+	for (int i = 0; i < reg->nmentors; i++) {
+		free(reg->mentors[i].account);
+		free(reg->mentors[i].name);
+	}
+	free(reg->mentors);
+	reg->mentors = NULL;
+	reg->nmentors = 0;
+}
+
+/* [plugin.registrar] mentor: "ACCOUNT Mentor Name" items; 0 or -1. */
+static int reg_mentors_parse(struct reg *reg, struct sdk_buf *err)
+{
+	const struct opsbot_api *api = reg->api;
+	int n = api->config_list_count(reg->self, NULL, "mentor");
+
+	reg_mentors_free(reg);
+	if (n <= 0)
+		return 0;
+	reg->mentors = sdk_xcalloc((size_t)n, sizeof(*reg->mentors));
+	for (int i = 0; i < n; i++) {
+		const char *item =
+		    api->config_list_item(reg->self, NULL, "mentor", i);
+		const char *sp = item ? strchr(item, ' ') : NULL;
+		char *account, *name;
+
+		if (!sp || sp == item) {
+			sdk_buf_addf(err,
+				     "[plugin.registrar] mentor: \"%s\" is not "
+				     "ACCOUNT MENTOR NAME (a services account, "
+				     "then the name as the sheet's %s column "
+				     "spells it)",
+				     item ? item : "",
+				     reg->mentor_column ? reg->mentor_column
+							: "mentor");
+			return -1;
+		}
+		account = sdk_xstrndup(item, (size_t)(sp - item));
+		name = reg_clean_line(sp + 1, 200);
+		for (int k = 0; k < reg->nmentors; k++)
+			if (strcasecmp(reg->mentors[k].account, account) == 0) {
+				sdk_buf_addf(err,
+					     "[plugin.registrar] mentor: the "
+					     "account \"%s\" is mapped twice",
+					     account);
+				free(account);
+				free(name);
+				return -1;
+			}
+		if (!*name) {
+			sdk_buf_addf(err,
+				     "[plugin.registrar] mentor: \"%s\" has no "
+				     "mentor name",
+				     item);
+			free(account);
+			free(name);
+			return -1;
+		}
+		reg->mentors[reg->nmentors].account = account;
+		reg->mentors[reg->nmentors].name = name;
+		reg->nmentors++;
+	}
+	return 0;
+}
 
 int reg_guide_setup(struct reg *reg, struct sdk_buf *err)
 {
@@ -1199,6 +1464,8 @@ int reg_guide_setup(struct reg *reg, struct sdk_buf *err)
 	    api->config_string(reg->self, NULL, "guide_channel");
 	if (!reg->guide_channel || !*reg->guide_channel)
 		reg->guide_channel = reg->channel;
+	if (reg_mentors_parse(reg, err) < 0)
+		return -1;
 	reg->stuck_days = (int)api->config_int(reg->self, NULL, "stuck_days");
 	reg->link_ttl_ms =
 	    api->config_duration_ms(reg->self, NULL, "guide_link_ttl");
@@ -1277,6 +1544,7 @@ int reg_guide_start(struct reg *reg)
 
 void reg_guide_free(struct reg *reg)
 {
+	reg_mentors_free(reg);
 	reg_guide_steps_free(reg->steps, reg->nsteps);
 	reg->steps = NULL;
 	reg->nsteps = 0;

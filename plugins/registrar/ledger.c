@@ -84,6 +84,18 @@ const char *const reg_ledger_schema[] = {
     "  ON DELETE CASCADE,"
     " account_id INTEGER,"
     " milestone_announced INTEGER NOT NULL DEFAULT 0);",
+    /* version 4: who ticked or un-ticked a step, and when (a step's row
+       in registrar_guide_step goes when it is un-ticked) */
+    "CREATE TABLE registrar_guide_step_log ("
+    " id INTEGER PRIMARY KEY,"
+    " registrant INTEGER NOT NULL REFERENCES registrar_registrant(id)"
+    "  ON DELETE CASCADE,"
+    " step TEXT NOT NULL,"
+    " action TEXT NOT NULL CHECK (action IN ('done', 'undone')),"
+    " at INTEGER NOT NULL, by TEXT NOT NULL);"
+    "INSERT INTO registrar_guide_step_log (registrant, step, action, at, by)"
+    " SELECT registrant, step, 'done', done_at, by"
+    " FROM registrar_guide_step;",
 };
 
 const int reg_ledger_schema_count =

@@ -130,6 +130,11 @@ static const struct opsbot_config_key reg_config[] = {
 		      "header of the class column (shown on the pages)"),
     OPSBOT_CONFIG_KEY("mentor_column", OPSBOT_CONFIG_STRING, "Mentor", 0, 0, 0,
 		      "header of the mentor column (shown on the pages)"),
+    OPSBOT_CONFIG_KEY(
+	"mentor", OPSBOT_CONFIG_LIST, NULL, 0, 0, 0,
+	"\"ACCOUNT Mentor Name\" (or \"nick:NICK Mentor Name\" without "
+	"services): whose !reg guide link shows that mentor's students "
+	"first (the name as the mentor column spells it)"),
     OPSBOT_CONFIG_KEY("stuck_days", OPSBOT_CONFIG_INT, "7", 0, 1, 365,
 		      "days without progress after which a student is stuck"),
     OPSBOT_CONFIG_KEY("guide_link_ttl", OPSBOT_CONFIG_DURATION, "12h", 0, 60000,
@@ -1258,17 +1263,35 @@ static void reg_step_ids(const struct reg *reg, struct sdk_buf *b)
 		sdk_buf_addf(b, "%s%s", i ? ", " : "", reg->steps[i].id);
 }
 
-/* !reg done <who> <step>: a mentor ticks a step. */
-static int reg_cmd_done(struct opsbot_plugin *self, struct opsbot_request *req,
-			void *data)
+/*
+ * Ticking and un-ticking a step for someone else needs registrar.mentor
+ * on top of the command's registrar.view; registrar.admin, admin and
+ * registrar.* grant it too.  Capabilities imply nothing else (docs/
+ * registrar.md): a mentor's grant names registrar.view and
+ * registrar.mentor.  0, or -1 with the one-line refusal sent.
+ */
+static int reg_need_mentor(struct reg *reg, struct opsbot_request *req)
 {
-	struct reg *reg = data;
-	const char *step = req->argv[req->argc - 1];
-	struct reg_registrant r;
-	char *who, *by;
-	int i, rc;
+	if (reg->api->has_capability(req, "registrar.mentor") ||
+	    reg->api->has_capability(req, "registrar.admin"))
+		return 0;
+	reg->api->reply_error(req,
+			      "permission denied: %s %s needs capability "
+			      "registrar.mentor (or registrar.admin); "
+			      "!whoami shows what you have",
+			      reg_word(req), req->command);
+	return -1;
+}
 
-	(void)self;
+/* The step (last argument) and the student (the others) of done/undo:
+ * the step's index, or -1 with the error sent. */
+static int reg_step_and_student(struct reg *reg, struct opsbot_request *req,
+				struct reg_registrant *r)
+{
+	const char *step = req->argv[req->argc - 1];
+	char *who;
+	int i;
+
 	i = reg_guide_step_index(reg, step);
 	if (i < 0) {
 		struct sdk_buf ids = SDK_BUF_INIT;
@@ -1277,22 +1300,38 @@ static int reg_cmd_done(struct opsbot_plugin *self, struct opsbot_request *req,
 		reg->api->reply_error(req, "no step \"%s\"; the steps are %s",
 				      step, sdk_buf_str(&ids));
 		sdk_buf_release(&ids);
-		return OPSBOT_ERR;
+		return -1;
 	}
 	who = reg_join_args(req, req->argc - 1);
-	if (reg_resolve_load(reg, req, who, &r) < 0) {
+	if (reg_resolve_load(reg, req, who, r) < 0) {
 		free(who);
-		return OPSBOT_ERR;
+		return -1;
 	}
 	free(who);
-	if (strcmp(r.role, "student") != 0) {
+	if (strcmp(r->role, "student") != 0) {
 		reg->api->reply_error(req,
 				      "%s is a mentor; only students "
 				      "have a path",
-				      r.name);
-		reg_registrant_free(&r);
-		return OPSBOT_ERR;
+				      r->name);
+		reg_registrant_free(r);
+		return -1;
 	}
+	return i;
+}
+
+/* !reg done <who> <step>: a mentor ticks a step. */
+static int reg_cmd_done(struct opsbot_plugin *self, struct opsbot_request *req,
+			void *data)
+{
+	struct reg *reg = data;
+	struct reg_registrant r;
+	char *who, *by;
+	int i, rc;
+
+	(void)self;
+	if (reg_need_mentor(reg, req) < 0 ||
+	    (i = reg_step_and_student(reg, req, &r)) < 0)
+		return OPSBOT_ERR;
 	who = reg_asker(req);
 	by = sdk_xasprintf("mentor %s", who);
 	rc = reg_guide_mark(reg, r.id, reg->steps[i].id, by, NULL);
@@ -1307,6 +1346,42 @@ static int reg_cmd_done(struct opsbot_plugin *self, struct opsbot_request *req,
 		if (reg->steps[i].verify == REG_VERIFY_GERRIT_MERGED)
 			reg_guide_milestone(reg, r.id, NULL);
 	}
+	free(by);
+	free(who);
+	reg_registrant_free(&r);
+	return rc < 0 ? OPSBOT_ERR : OPSBOT_OK;
+}
+
+/* !reg undo <who> <step>: a mentor un-ticks a step (any step: one that
+ * Gerrit verifies may be ticked again by its next check). */
+static int reg_cmd_undo(struct opsbot_plugin *self, struct opsbot_request *req,
+			void *data)
+{
+	struct reg *reg = data;
+	struct reg_registrant r;
+	char *who, *by;
+	int i, rc;
+
+	(void)self;
+	if (reg_need_mentor(reg, req) < 0 ||
+	    (i = reg_step_and_student(reg, req, &r)) < 0)
+		return OPSBOT_ERR;
+	who = reg_asker(req);
+	by = sdk_xasprintf("mentor %s", who);
+	rc = reg_guide_unmark(reg, r.id, reg->steps[i].id, by, 0);
+	if (rc < 0)
+		reg->api->reply_error(req, "ledger: cannot record the step; "
+					   "see the log");
+	else if (rc == 0)
+		reg->api->reply(req, "%s: %s was not done", r.name,
+				reg->steps[i].id);
+	else
+		reg->api->reply(
+		    req, "%s: %s is to do again%s", r.name, reg->steps[i].id,
+		    reg->steps[i].verify >= REG_VERIFY_GERRIT_ACCOUNT
+			? " (Gerrit's next check ticks it again if it "
+			  "still holds)"
+			: "");
 	free(by);
 	free(who);
 	reg_registrant_free(&r);
@@ -1460,8 +1535,11 @@ static const struct opsbot_command reg_commands[] = {
 		   "a student's steps on the path", "registrar.view", 1, -1,
 		   reg_cmd_progress, NULL),
     OPSBOT_COMMAND("done", "<name|e-mail|#number> <step>",
-		   "tick a student's step (mentors)", "registrar.view", 2, -1,
-		   reg_cmd_done, NULL),
+		   "tick a student's step (needs registrar.mentor too)",
+		   "registrar.view", 2, -1, reg_cmd_done, NULL),
+    OPSBOT_COMMAND("undo", "<name|e-mail|#number> <step>",
+		   "un-tick a student's step (needs registrar.mentor too)",
+		   "registrar.view", 2, -1, reg_cmd_undo, NULL),
     OPSBOT_COMMAND("stuck", "",
 		   "students without progress for stuck_days (7) days",
 		   "registrar.view", 0, 0, reg_cmd_stuck, NULL),

@@ -314,6 +314,11 @@ struct reg_guide_link {
 	char *url, *text;
 };
 
+/* A services account and the mentor's name as the sheet spells it. */
+struct reg_mentor_map {
+	char *account, *name;
+};
+
 /* A step of the path, from the steps file. */
 struct reg_guide_step {
 	char *id, *title, *help; /* help: lines separated by LF */
@@ -366,6 +371,8 @@ struct reg {
 	int nsteps;
 	unsigned char guide_key[32];
 	char guide_csp[256];
+	struct reg_mentor_map *mentors; /* [plugin.registrar] mentor */
+	int nmentors;
 	const char *gerrit_url, *gerrit_user, *gerrit_password;
 	long long gerrit_interval_ms;
 	struct reg_gerrit_round *gerrit_round;
@@ -587,9 +594,16 @@ int reg_guide_step_index(const struct reg *reg, const char *id);
 /* done[i] for each configured step, and the last step's time. */
 int reg_guide_done_steps(struct reg *reg, int64_t id, int *done,
 			 int64_t *last_ms);
-/* Records a step done: 1, 0 if it was already, or -1. */
+/* Records a step done: 1, 0 if it was already, or -1.  Ticks and
+   un-ticks are kept in registrar_guide_step_log (who, when). */
 int reg_guide_mark(struct reg *reg, int64_t id, const char *step,
 		   const char *by, const char *detail);
+/* Un-ticks a step: 1, 0 if it was not done (or, only_self, not ticked by
+   the registrant), or -1. */
+int reg_guide_unmark(struct reg *reg, int64_t id, const char *step,
+		     const char *by, int only_self);
+/* The mentor's name an asker ("account:alice") maps to, or NULL. */
+const char *reg_guide_mentor_name(const struct reg *reg, const char *who);
 /* Announces a first merged change in the class channel, once ever. */
 void reg_guide_milestone(struct reg *reg, int64_t id, const char *project);
 /* A parameter of a query or form body, decoded; 0 or -1. */
@@ -607,6 +621,12 @@ void reg_guide_class_free(struct reg_class_row *rows, int n);
 void reg_guide_render_class(struct reg *reg, struct sdk_buf *b,
 			    struct reg_class_row *rows, int n, const char *sort,
 			    const char *base);
+/* The same, for mentor (NULL: the whole class, with no filter to show):
+   only mentor's students unless all; base has no "all". */
+void reg_guide_render_class_for(struct reg *reg, struct sdk_buf *b,
+				struct reg_class_row *rows, int n,
+				const char *sort, const char *base,
+				const char *mentor, int all);
 /* Sorts by name, class, mentor, done (most first), idle (longest
    first) or stuck (first), then name. */
 void reg_guide_class_sort(struct reg_class_row *rows, int n, const char *key);

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Chat tests of the registrar through a real ngIRCd: status lookups,
 privacy (an e-mail address never appears in a channel line), permission
-refusals, announcements by name only.
+refusals (ticking and un-ticking steps need registrar.mentor, not only
+registrar.view), announcements by name only.
 Run: BUILD=build /usr/bin/python3 tests/registrar/test_chat.py"""
 
 import os
@@ -48,7 +49,9 @@ class ChatTest(unittest.TestCase):
                                    "registrar.view",
                                    "mask organiser2!*@* registrar.admin "
                                    "registrar.view",
-                                   "mask mentor!*@* registrar.view"])
+                                   "mask mentor!*@* registrar.view",
+                                   "mask tutor!*@* registrar.view "
+                                   "registrar.mentor"])
         cls.botlog = open(os.path.join(cls.tmp, "bot.log"), "w")
         # -v: debug lines too, where a leaked secret would show first
         cls.bot = subprocess.Popen([harness.OPSBOT, "-v", "-c",
@@ -59,7 +62,8 @@ class ChatTest(unittest.TestCase):
         cls.mentor = IrcClient(host, port, "mentor")
         cls.stranger = IrcClient(host, port, "stranger")
         cls.org2 = IrcClient(host, port, "organiser2")
-        for c in (cls.org, cls.mentor, cls.stranger, cls.org2):
+        cls.tutor = IrcClient(host, port, "tutor")
+        for c in (cls.org, cls.mentor, cls.stranger, cls.org2, cls.tutor):
             c.join(CHANNEL)
         # the bot is ready when it answers !ping in the channel
         deadline = time.monotonic() + 30
@@ -75,7 +79,7 @@ class ChatTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        for c in (cls.org, cls.mentor, cls.stranger, cls.org2):
+        for c in (cls.org, cls.mentor, cls.stranger, cls.org2, cls.tutor):
             c.close()
         cls.bot.terminate()
         try:
@@ -157,6 +161,72 @@ class ChatTest(unittest.TestCase):
         # a refused stranger learnt nothing about the registrant
         for ln in self.stranger.since(0):
             self.assertNotIn("Student 001:", ln[3])
+
+    def test_3b_ticking_steps_needs_registrar_mentor(self):
+        self.w.run("sync")
+
+        def ask(client, text):
+            n = client.mark()
+            client.say(CHANNEL, text)
+            self.assertIsNotNone(client.wait(
+                lambda ln: ln[0] == "regbot", 10, n), text)
+            time.sleep(0.3)  # a second line would have come by now
+            return [ln[3] for ln in client.since(n) if ln[0] == "regbot"]
+
+        # registrar.view alone: refused, in one line naming the fix
+        for cmd in ("done", "undo"):
+            lines = ask(self.mentor, "!reg %s Student 003 cla" % cmd)
+            self.assertEqual(len(lines), 1, lines)
+            self.assertIn("permission denied: !reg %s needs capability "
+                          "registrar.mentor (or registrar.admin)" % cmd,
+                          lines[0])
+        # nothing was ticked
+        lines = ask(self.mentor, "!reg progress Student 003")
+        self.assertIn("cla to do", lines[0])
+        # registrar.mentor: accepted
+        lines = ask(self.tutor, "!reg done Student 003 cla")
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn("Student 003: cla done", lines[0])
+        lines = ask(self.mentor, "!reg progress Student 003")
+        self.assertIn("cla done", lines[0])
+        lines = ask(self.tutor, "!reg undo Student 003 cla")
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn("Student 003: cla is to do again", lines[0])
+        lines = ask(self.tutor, "!reg undo Student 003 cla")
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn("Student 003: cla was not done", lines[0])
+        lines = ask(self.mentor, "!reg progress Student 003")
+        self.assertIn("cla to do", lines[0])
+        # registrar.admin grants it too; errors stay one line
+        lines = ask(self.org, "!reg done Student 003 git-review")
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn("Student 003: git-review done", lines[0])
+        lines = ask(self.org, "!reg undo Student 003 git-review")
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn("Student 003: git-review is to do again", lines[0])
+        lines = ask(self.tutor, "!reg undo Student 003 nosuch")
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn('no step "nosuch"; the steps are', lines[0])
+        lines = ask(self.tutor, "!reg undo Mentor 01 cla")
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn("only students have a path", lines[0])
+        # who ticked and un-ticked, and when, is in the ledger
+        import sqlite3
+        con = sqlite3.connect(self.w.db)
+        try:
+            log = con.execute(
+                "SELECT l.step, l.action, l.by, l.at FROM "
+                "registrar_guide_step_log l JOIN registrar_registrant r ON"
+                " r.id = l.registrant WHERE r.name = 'Student 003'"
+                " ORDER BY l.id").fetchall()
+        finally:
+            con.close()
+        self.assertEqual([(s_, a, b) for s_, a, b, _ in log], [
+            ("cla", "done", "mentor nick:tutor"),
+            ("cla", "undone", "mentor nick:tutor"),
+            ("git-review", "done", "mentor nick:organiser"),
+            ("git-review", "undone", "mentor nick:organiser")])
+        self.assertTrue(all(at > 1.7e12 for _, _, _, at in log))
 
     def test_4_list_stats_set(self):
         self.w.run("sync")

@@ -4,9 +4,12 @@ a real ngIRCd, the fakes (Sheets, Trello, Mailgun, Gerrit) and a real
 headless chromium driven through chromedriver's W3C WebDriver API.
 
 A student opens the link from their welcome mail, sees the steps, ticks
-one, reloads and finds it kept; wrong and revoked tokens get a plain 404;
-a mentor's link from chat shows the class, an expired or forged one is
-refused; a name with <script> and entities is text; a change merged in
+one, reloads and finds it kept, un-ticks it, reloads and finds it open
+again; wrong and revoked tokens get a plain 404; a mentor's link from
+chat shows their students ([plugin.registrar] mentor maps them to the
+sheet's mentor name) and the whole class by a link, an expired or forged
+one is refused; a step a mentor ticked or Gerrit verified has no un-tick
+form; a name with <script> and entities is text; a change merged in
 the fake Gerrit turns the step green and is announced once, also across
 a restart.  Screenshots of each page are kept under $GUIDE_ARTEFACTS
 (default: the test's temporary directory, out/).
@@ -105,11 +108,12 @@ class GuideTest(unittest.TestCase):
              "guide_url": cls.base, "gerrit_url": w.fakes.url("gerrit"),
              "gerrit_username": GERRIT_USER,
              "gerrit_password_file": pwfile,
-             "gerrit_poll_interval": "1s", "guide_channel": CHANNEL},
+             "gerrit_poll_interval": "1s", "guide_channel": CHANNEL,
+             "mentor": ["nick:mentor Grace"]},
             irc={"server": host, "port": str(port), "nick": "regbot",
                  "channels": CHANNEL, "flood_control": "false"},
             access=["mask organiser!*@* registrar.admin registrar.view",
-                    "mask mentor!*@* registrar.view"],
+                    "mask mentor!*@* registrar.view registrar.mentor"],
             http={"listen": "127.0.0.1:%d" % cls.http_port})
         cls.host, cls.port = host, port
         cls.logs = []
@@ -250,7 +254,8 @@ class GuideTest(unittest.TestCase):
         li = b.find("#step-cla")
         self.assertEqual(b.attribute(li, "class"), "done")
         self.assertIn("done", b.text(b.find("#step-cla .state")))
-        self.assertIsNone(b.find("#step-cla button"))
+        self.assertIsNone(b.find("#step-cla button[name=tick]"))
+        self.assertIsNotNone(b.find("#step-cla button[name=untick]"))
         b.refresh()
         self.assertEqual(b.attribute(b.find("#step-cla"), "class"), "done")
         # green, from the page's own style (the CSP let it apply)
@@ -264,6 +269,46 @@ class GuideTest(unittest.TestCase):
         ln = self.chat(self.mentor, "!reg progress ada",
                        lambda ln: "Ada Lovelace" in ln[3])
         self.assertIn("1/6 steps", ln[3])
+        self.assertIn("cla done", ln[3])
+
+    def test_1b_student_unticks_and_reloads(self):
+        url = self.tokens["ada@example.org"]
+        b = self.browser
+        b.get(url)
+        self.assertEqual(b.attribute(b.find("#step-cla"), "class"), "done")
+        # ticked by Ada herself: an un-tick form, with the page's token
+        button = b.find("#step-cla button[name=untick]")
+        self.assertIsNotNone(button)
+        self.assertEqual(len(b.find_all("#step-cla input[name=csrf]")), 1)
+        self.shot("student-before-untick")
+        b.click(button)
+        self.assertEqual(b.attribute(b.find("#step-cla"), "class"), "todo")
+        b.refresh()
+        self.assertEqual(b.attribute(b.find("#step-cla"), "class"), "todo")
+        self.assertIn("0 of 6 steps done", b.body_text())
+        self.assertIsNotNone(b.find("#step-cla button[name=tick]"))
+        self.assertIsNone(b.find("#step-cla button[name=untick]"))
+        self.shot("student-after-untick")
+        # the same CSRF protection as ticking: a stale token is refused
+        status, _, body = http(
+            self.base + "/hooks/registrar/guide",
+            urllib.parse.urlencode({"t": url.split("t=")[1],
+                                    "step": "cla", "csrf": "0" * 64,
+                                    "untick": "1"}).encode())
+        self.assertEqual(status, 403)
+        # Gerrit steps cannot be un-ticked by a forged form either
+        b.click(b.find("#step-cla button[name=tick]"))
+        self.assertEqual(b.attribute(b.find("#step-cla"), "class"), "done")
+        csrf = b.attribute(b.find("#step-cla input[name=csrf]"), "value")
+        status, _, body = http(
+            self.base + "/hooks/registrar/guide",
+            urllib.parse.urlencode({"t": url.split("t=")[1],
+                                    "step": "first-merge", "csrf": csrf,
+                                    "untick": "1"}).encode())
+        self.assertEqual(status, 400)
+        self.assertIn("cannot be un-ticked", body)
+        ln = self.chat(self.mentor, "!reg progress ada",
+                       lambda ln: "Ada Lovelace" in ln[3])
         self.assertIn("cla done", ln[3])
 
     def test_2_wrong_and_revoked_tokens(self):
@@ -362,15 +407,32 @@ class GuideTest(unittest.TestCase):
         url = self.mentor_link()
         b = self.browser
         b.get(url)
+        # their students by default, the filter said on the page
+        self.assertEqual(b.text(b.find("h1")), "Your students")
+        self.assertIn("Mentor: Grace; 3 of the class's 4 students",
+                      b.text(b.find(".filter")))
+        names = [b.text(e) for e in b.find_all("tbody td:first-child")]
+        self.assertEqual(sorted(names), sorted(s[0] for s in STUDENTS
+                                               if s[3] == "Grace"))
+        self.assertEqual(b.find_all("script"), [])
+        self.shot("mentor-own-students")
+        # the whole class by the link
+        b.click(b.find("#whole-class"))
+        self.assertIn("all=1", b.url())
         self.assertEqual(b.text(b.find("h1")), "The class")
+        self.assertIn("Only your students (Grace)",
+                      b.text(b.find(".filter")))
         names = [b.text(e) for e in b.find_all("tbody td:first-child")]
         self.assertEqual(sorted(names), sorted(s[0] for s in STUDENTS))
         self.assertIn(EVIL, names)  # escaped, shown as text
         self.assertEqual(b.find_all("script"), [])
         self.shot("mentor-class")
-        # sortable without JavaScript: a link per column
+        # sortable without JavaScript: a link per column (the whole
+        # class still)
         b.click(b.find("th:nth-child(4) a"))
         self.assertIn("sort=done", b.url())
+        self.assertIn("all=1", b.url())
+        self.assertEqual(len(b.find_all("tbody tr")), len(STUDENTS))
         first = b.text(b.find("tbody tr:first-child td:first-child"))
         self.assertIn(first, ("Ada Lovelace", "Barbara Liskov"))
         self.shot("mentor-class-by-done")
@@ -422,6 +484,20 @@ class GuideTest(unittest.TestCase):
         b.get(self.tokens["ada@example.org"])
         self.assertEqual(b.attribute(b.find("#step-git-review"), "class"),
                          "done")
+        # a mentor's tick: no un-tick form for Ada, and the page says why
+        self.assertIsNone(b.find("#step-git-review form"))
+        self.assertIn("ticked by your mentor",
+                      b.text(b.find("#step-git-review .nountick")))
+        self.shot("student-mentor-ticked")
+        ln = self.chat(self.mentor, "!reg undo ada git-review",
+                       lambda ln: "git-review" in ln[3])
+        self.assertIn("Ada Lovelace: git-review is to do again", ln[3])
+        b.refresh()
+        self.assertEqual(b.attribute(b.find("#step-git-review"), "class"),
+                         "todo")
+        ln = self.chat(self.mentor, "!reg done ada git-review",
+                       lambda ln: "git-review" in ln[3])
+        self.assertIn("Ada Lovelace: git-review done", ln[3])
         ln = self.chat(self.mentor, "!reg stuck", lambda ln: True)
         self.assertIn("nobody is stuck", ln[3])
 
@@ -441,6 +517,11 @@ class GuideTest(unittest.TestCase):
         self.assertTrue(harness.wait_for(
             lambda: state("first-change") == "done", 20, 0.5))
         self.assertEqual(state("gerrit-account"), "done")
+        # verified by Gerrit: no un-tick form, and the page says so
+        self.assertIsNone(b.find("#step-first-change form"))
+        self.assertIn("verified by Gerrit",
+                      b.text(b.find("#step-first-change .nountick")))
+        self.shot("student-gerrit-verified")
         self.assertEqual(state("first-merge"), "todo")
         # an outage: the round ends, the next one goes on
         f.faults("gerrit", [{"path": "^/a/changes/", "fault": "500",

@@ -714,6 +714,12 @@ class SyncTest(unittest.TestCase):
             ({"trello_url": "api.trello.com/1"},
              '[plugin.registrar] trello_url: "api.trello.com/1" is not an '
              'http:// or https:// URL'),
+            ({"mentor": ["alice"]},
+             '[plugin.registrar] mentor: "alice" is not ACCOUNT MENTOR '
+             'NAME'),
+            ({"mentor": ["alice Grace Hopper", "ALICE Ada"]},
+             '[plugin.registrar] mentor: the account "ALICE" is mapped '
+             'twice'),
         ]
         for extra, want in cases:
             w.write_config(extra)

@@ -330,12 +330,100 @@ START_TEST(student_page)
 			     "<li class=\"done\" id=\"step-cla\">"),
 		      "%s", fakehost_webhook_body(host));
 
+	/* un-ticked by the same form (untick=1): open again; twice is
+	   harmless; a mentor's tick is not the registrant's to un-tick */
+	ck_assert_msg(strstr(fakehost_webhook_body(host), "name=\"untick\""),
+		      "%s", fakehost_webhook_body(host));
+	snprintf(body, sizeof(body), "t=%s&step=cla&csrf=%s&untick=1", token,
+		 csrf);
+	ck_assert_int_eq(fakehost_webhook(host, "POST",
+					  "/hooks/registrar/guide", evil, body),
+			 403);
+	ck_assert_int_eq(fakehost_webhook(host, "POST",
+					  "/hooks/registrar/guide", headers,
+					  body),
+			 303);
+	ck_assert_int_eq(get(target), 200);
+	ck_assert_msg(strstr(fakehost_webhook_body(host),
+			     "<li class=\"todo\" id=\"step-cla\">"),
+		      "%s", fakehost_webhook_body(host));
+	ck_assert_int_eq(fakehost_webhook(host, "POST",
+					  "/hooks/registrar/guide", headers,
+					  body),
+			 303);
+	fakehost_asker(host, OPSBOT_ORIGIN_PRIVATE, "grace", "grace", NULL);
+	ck_assert_int_eq(fakehost_command(host, "done #1 cla"), OPSBOT_OK);
+	ck_assert_int_eq(get(target), 200);
+	ck_assert_msg(
+	    strstr(fakehost_webhook_body(host), "ticked by your mentor"), "%s",
+	    fakehost_webhook_body(host));
+	ck_assert_int_eq(fakehost_webhook(host, "POST",
+					  "/hooks/registrar/guide", headers,
+					  body),
+			 400);
+	ck_assert_int_eq(fakehost_command(host, "undo #1 cla"), OPSBOT_OK);
+	ck_assert_int_eq(get(target), 200);
+	ck_assert_msg(strstr(fakehost_webhook_body(host),
+			     "<li class=\"todo\" id=\"step-cla\">"),
+		      "%s", fakehost_webhook_body(host));
+	/* a Gerrit step: no un-tick, even forged */
+	snprintf(body, sizeof(body), "t=%s&step=first-merge&csrf=%s&untick=1",
+		 token, csrf);
+	ck_assert_int_eq(fakehost_webhook(host, "POST",
+					  "/hooks/registrar/guide", headers,
+					  body),
+			 400);
+
 	/* revoked: 404 */
 	fakehost_asker(host, OPSBOT_ORIGIN_PRIVATE, "org", "org", NULL);
 	ck_assert_int_eq(fakehost_command(host, "revoke #1"), OPSBOT_OK);
 	ck_assert_int_eq(fakehost_command(host, "revoke #1 --yes"), OPSBOT_OK);
 	ck_assert_int_eq(get(target), 404);
 	ck_assert_str_eq(fakehost_webhook_body(host), "Not Found");
+}
+END_TEST
+
+/* A mapped mentor's page: their students, the filter said, a link to
+ * the whole class; unmapped: the whole class. */
+START_TEST(class_filter)
+{
+	struct reg reg;
+	struct reg_class_row rows[3] = {
+	    {1, "Ada", "B", "Grace", 1, 0, 0},
+	    {2, "Bob", "B", "Linus <&>", 0, 0, 0},
+	    {3, "Cy", "B", "grace", 0, 0, 0},
+	};
+	struct sdk_buf b = SDK_BUF_INIT;
+	const char *page;
+
+	memset(&reg, 0, sizeof(reg));
+	reg.nsteps = 6;
+	reg.stuck_days = 7;
+	reg_guide_render_class_for(&reg, &b, rows, 3, "name", "class?m=x",
+				   "Grace", 0);
+	page = sdk_buf_str(&b);
+	ck_assert_msg(strstr(page, "<h1>Your students</h1>"), "%s", page);
+	ck_assert_msg(strstr(page, "2 of the class's 3 students"), "%s", page);
+	ck_assert_msg(strstr(page, "href=\"class?m=x&amp;all=1\""), "%s", page);
+	ck_assert_msg(strstr(page, ">Ada<") && strstr(page, ">Cy<"), "%s",
+		      page);
+	ck_assert_ptr_null(strstr(page, ">Bob<"));
+	sdk_buf_release(&b);
+	reg_guide_render_class_for(&reg, &b, rows, 3, "name", "class?m=x",
+				   "Grace", 1);
+	page = sdk_buf_str(&b);
+	ck_assert_msg(strstr(page, ">Bob<") && strstr(page, "Linus &lt;&amp;"
+							    "&gt;"),
+		      "%s", page);
+	ck_assert_msg(strstr(page, "Only your students (Grace)"), "%s", page);
+	ck_assert_msg(strstr(page, "&amp;all=1&amp;sort=done"), "%s", page);
+	sdk_buf_release(&b);
+	reg_guide_render_class_for(&reg, &b, rows, 3, "name", "class?m=x", NULL,
+				   0);
+	page = sdk_buf_str(&b);
+	ck_assert_msg(strstr(page, ">Bob<") && strstr(page, "not mapped"), "%s",
+		      page);
+	sdk_buf_release(&b);
 }
 END_TEST
 
@@ -561,6 +649,7 @@ static Suite *guide_suite(void)
 
 	tcase_add_test(pure, steps_file);
 	tcase_add_test(pure, form_params);
+	tcase_add_test(pure, class_filter);
 	suite_add_tcase(s, pure);
 	tcase_add_checked_fixture(plugin, setup, teardown);
 	tcase_set_timeout(plugin, 60);

@@ -3,7 +3,8 @@
  * listener, with tests/plugins/hooktest.c handling the routes: token and
  * HMAC verification, replayed deliveries, body limits and rate limits; and
  * the HTTP server itself (modules/httpd.so): hostile requests, linear
- * cost, idle connections, keep-alive, a GET page.
+ * cost, idle connections, keep-alive, a GET page, and the loop's fairness
+ * under many requests at once ([http] requests_per_pass).
  */
 #include "waitscale.h"
 #include "check_main.h"
@@ -26,6 +27,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <uv.h>
 
 /* RFC 4231, test case 2: HMAC-SHA256 of this body with key "Jefe". */
 #define RFC4231_BODY "what do ya want for nothing?"
@@ -770,6 +772,235 @@ START_TEST(post_answers_a_redirect)
 }
 END_TEST
 
+/* ---- fairness: [http] requests_per_pass (4 by default) ---- */
+
+enum { CONCURRENT = 64, PER_PASS = 4 };
+
+/* 64 connections, 8 per source address ([http] max_connections_per_ip is
+ * 16), accepted and idle before their requests are sent. */
+static void open_concurrent(int *fds)
+{
+	int i;
+
+	for (i = 0; i < CONCURRENT; i++) {
+		char source[32];
+
+		snprintf(source, sizeof(source), "127.0.1.%d", i / 8 + 1);
+		fds[i] = connect_from(source);
+		fcntl(fds[i], F_SETFL, O_NONBLOCK);
+	}
+	test_run_for(50);
+}
+
+static void send_concurrent(const int *fds)
+{
+	static const char get[] =
+	    "GET /hooks/hooktest/page HTTP/1.1\r\nHost: x\r\n\r\n";
+	int i;
+
+	for (i = 0; i < CONCURRENT; i++)
+		ck_assert_int_eq(write(fds[i], get, strlen(get)),
+				 (ssize_t)strlen(get));
+}
+
+/* How many of fds have an answer's first bytes (or were closed). */
+static int answered(const int *fds)
+{
+	int i, n = 0;
+
+	for (i = 0; i < CONCURRENT; i++) {
+		char c;
+
+		if (fds[i] < 0 ||
+		    recv(fds[i], &c, 1, MSG_PEEK | MSG_DONTWAIT) >= 0)
+			n++;
+	}
+	return n;
+}
+
+/* The IRC side: a socket the loop watches, as it watches the server's.
+ * Each event records how many answers were out and asks for the next
+ * event at once, so there is one event in every turn of the loop. */
+struct irc_side {
+	uv_poll_t poll;
+	int pair[2];
+	const int *fds;
+	int seen[1024];
+	int events;
+};
+
+static void on_irc_line(uv_poll_t *p, int status, int events)
+{
+	struct irc_side *irc = p->data;
+	char c;
+	int n;
+
+	(void)status;
+	(void)events;
+	ck_assert_int_eq(read(irc->pair[0], &c, 1), 1);
+	n = answered(irc->fds);
+	if (irc->events < 1024)
+		irc->seen[irc->events++] = n;
+	if (n < CONCURRENT)
+		ck_assert_int_eq(write(irc->pair[1], "x", 1), 1);
+}
+
+static void irc_side_start(struct irc_side *irc, const int *fds)
+{
+	memset(irc, 0, sizeof(*irc));
+	irc->fds = fds;
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, irc->pair), 0);
+	uv_poll_init(loop_get(), &irc->poll, irc->pair[0]);
+	irc->poll.data = irc;
+	uv_poll_start(&irc->poll, UV_READABLE, on_irc_line);
+}
+
+static void irc_side_stop(struct irc_side *irc)
+{
+	uv_close((uv_handle_t *)&irc->poll, NULL);
+	uv_run(loop_get(), UV_RUN_NOWAIT);
+	close(irc->pair[0]);
+	close(irc->pair[1]);
+}
+
+/* Reads every fd's answer to its end: how many were 200. */
+static int read_answers(int *fds)
+{
+	struct buf in[CONCURRENT];
+	int i, ok = 0, done = 0, round;
+
+	for (i = 0; i < CONCURRENT; i++)
+		in[i] = (struct buf)BUF_INIT;
+	for (round = 0; round < 400 && done < CONCURRENT; round++) {
+		test_run_for(5);
+		done = 0;
+		for (i = 0; i < CONCURRENT; i++) {
+			char chunk[4096];
+			ssize_t n;
+
+			while ((n = read(fds[i], chunk, sizeof(chunk))) > 0)
+				buf_add(&in[i], chunk, (size_t)n);
+			done += answer_complete(&in[i]);
+		}
+	}
+	for (i = 0; i < CONCURRENT; i++) {
+		ok += answer_complete(&in[i]) &&
+		      !strncmp(in[i].data, "HTTP/1.1 200 ", 13);
+		buf_free(&in[i]);
+	}
+	return ok;
+}
+
+/* 64 requests in at once: the IRC side's events come between small
+ * batches of answers (the server answers PER_PASS per turn of the loop,
+ * oldest first), not after all 64; and every one is answered. */
+START_TEST(irc_events_run_between_batches_of_requests)
+{
+	struct irc_side irc;
+	int fds[CONCURRENT], i, most = 0, before_all = 0;
+
+	open_concurrent(fds);
+	irc_side_start(&irc, fds);
+	send_concurrent(fds);
+	ck_assert_int_eq(write(irc.pair[1], "x", 1), 1);
+	ck_assert_int_eq(read_answers(fds), CONCURRENT);
+	for (i = 0; i < irc.events; i++) {
+		int grew = irc.seen[i] - (i ? irc.seen[i - 1] : 0);
+
+		if (grew > most)
+			most = grew;
+		before_all += irc.seen[i] < CONCURRENT;
+	}
+	/* A turn is the check's batch, then the I/O phase's (a budget
+	 * shared by both): at most PER_PASS answers between two events. */
+	ck_assert_msg(most <= PER_PASS,
+		      "%d answers between two IRC events (%d events)", most,
+		      irc.events);
+	ck_assert_msg(before_all >= CONCURRENT / PER_PASS - 1,
+		      "%d IRC events before the last answer", before_all);
+	ck_assert_int_gt(irc.events, 1);
+	ck_assert_uint_eq(webhook_waiting(), 0);
+	irc_side_stop(&irc);
+	for (i = 0; i < CONCURRENT; i++)
+		close(fds[i]);
+}
+END_TEST
+
+/* Clients that went away while their requests waited: their connections
+ * are closed and freed when their turn comes (ASan and valgrind see no
+ * leak), and the others are answered. */
+START_TEST(waiting_request_of_a_gone_client_is_cleaned_up)
+{
+	int fds[CONCURRENT], i, n, round;
+	struct buf in = BUF_INIT;
+
+	open_concurrent(fds);
+	send_concurrent(fds);
+	for (round = 0; round < 200 && !webhook_waiting(); round++)
+		uv_run(loop_get(), UV_RUN_NOWAIT);
+	ck_assert_uint_gt(webhook_waiting(), CONCURRENT / 2);
+	/* The last half waits: those clients go. */
+	for (i = CONCURRENT / 2; i < CONCURRENT; i++) {
+		close(fds[i]);
+		fds[i] = -1;
+	}
+	for (round = 0; round < 400 && webhook_waiting(); round++)
+		test_run_for(5);
+	ck_assert_uint_eq(webhook_waiting(), 0);
+	for (i = 0, n = 0; i < CONCURRENT / 2; i++) {
+		char chunk[4096];
+		ssize_t got;
+
+		buf_reset(&in);
+		for (round = 0; round < 100 && !answer_complete(&in); round++) {
+			while ((got = read(fds[i], chunk, sizeof(chunk))) > 0)
+				buf_add(&in, chunk, (size_t)got);
+			if (!answer_complete(&in))
+				test_run_for(2);
+		}
+		n += answer_complete(&in);
+		close(fds[i]);
+	}
+	buf_free(&in);
+	ck_assert_int_eq(n, CONCURRENT / 2);
+	/* The server still answers. */
+	{
+		static const char health[] =
+		    "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+
+		ASSERT_ANSWER(exchange(health, strlen(health)), 200, "ok\n");
+	}
+}
+END_TEST
+
+/* Stopping the listener with requests waiting (suspended connections
+ * make libmicrohttpd abort if it is stopped over them): no crash, no
+ * leak, and their clients see the connection closed. */
+START_TEST(stop_with_requests_waiting_is_clean)
+{
+	int fds[CONCURRENT], i, round, closed = 0;
+
+	open_concurrent(fds);
+	send_concurrent(fds);
+	for (round = 0; round < 200 && !webhook_waiting(); round++)
+		uv_run(loop_get(), UV_RUN_NOWAIT);
+	ck_assert_uint_gt(webhook_waiting(), 0);
+	webhook_stop();
+	ck_assert_uint_eq(webhook_waiting(), 0);
+	test_run_for(20);
+	for (i = 0; i < CONCURRENT; i++) {
+		char chunk[4096];
+		ssize_t n;
+
+		while ((n = read(fds[i], chunk, sizeof(chunk))) > 0)
+			;
+		closed += n == 0 || (n < 0 && errno != EAGAIN);
+		close(fds[i]);
+	}
+	ck_assert_int_eq(closed, CONCURRENT);
+}
+END_TEST
+
 static Suite *webhooks_suite(void)
 {
 	Suite *s = suite_create("webhooks");
@@ -808,6 +1039,9 @@ static Suite *webhooks_suite(void)
 		       keep_alive_serves_two_requests_on_one_connection);
 	tcase_add_test(server, get_route_serves_html);
 	tcase_add_test(server, post_answers_a_redirect);
+	tcase_add_test(server, irc_events_run_between_batches_of_requests);
+	tcase_add_test(server, waiting_request_of_a_gone_client_is_cleaned_up);
+	tcase_add_test(server, stop_with_requests_waiting_is_clean);
 	suite_add_tcase(s, server);
 	return s;
 }
