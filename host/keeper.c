@@ -150,8 +150,8 @@ int keeper_main(int argc, char **argv)
 		if (n > 0 && pfd[0].revents) {
 			ssize_t r = read(LIFELINE_FD, &c, 1);
 
-			if (r == 0 || (r < 0 && errno != EINTR &&
-				       errno != EAGAIN))
+			if (r == 0 ||
+			    (r < 0 && errno != EINTR && errno != EAGAIN))
 				break; /* the host is gone */
 		}
 	}

@@ -119,8 +119,23 @@ class Browser:
     def css(self, element, prop):
         return self._s("GET", "/element/%s/css/%s" % (element, prop))
 
-    def click(self, element):
+    def click(self, element, timeout=15):
+        """Clicks a link or a form's button and waits for the page it
+        leads to: chromedriver may return while a POST and its redirect
+        are still under way, with no document to search."""
+        old = self.find("html")
         self._s("POST", "/element/%s/click" % element, {})
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                now = self.find("html")
+                if now and now != old and self.execute(
+                        "return document.readyState") == "complete":
+                    return
+            except WebDriverError:
+                pass  # between two documents
+            time.sleep(0.05)
+        raise WebDriverError("no new page %d s after the click" % timeout)
 
     def body_text(self):
         return self.text(self.find("body"))
