@@ -117,7 +117,7 @@ def main():
                            stdout=subprocess.DEVNULL, stderr=log)
     client = None
     try:
-        client = IrcClient(host, port, "bencher")
+        client = IrcClient(host, port, "bencher", quickack=True)
         client.sock.settimeout(None)
         client.join(CHANNEL)
         if not harness.wait_for(lambda: ping_rtt(client, 1.0) is not None,

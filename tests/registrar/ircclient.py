@@ -7,8 +7,9 @@ import time
 
 
 class IrcClient:
-    def __init__(self, host, port, nick, user="tester"):
+    def __init__(self, host, port, nick, user="tester", quickack=False):
         self.nick = nick
+        self.quickack = quickack  # for latency benchmarks
         self.sock = socket.create_connection((host, port), timeout=10)
         self.lines = []   # (source nick, command, target, text, time)
         self.raw = []
@@ -30,6 +31,11 @@ class IrcClient:
         while True:
             try:
                 data = self.sock.recv(65536)
+                if self.quickack:
+                    # ACK at once: the server's Nagle otherwise holds its
+                    # next line to us until our delayed ACK (40 ms)
+                    self.sock.setsockopt(socket.IPPROTO_TCP,
+                                         socket.TCP_QUICKACK, 1)
             except OSError:
                 return
             if not data:
