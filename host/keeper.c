@@ -27,6 +27,8 @@
  * on their first write to a pipe without a reader).
  */
 #include "keeper.h"
+#include "config.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,31 +39,20 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define LIFELINE_FD 3
 #define OUT_FD 4 /* read ends of the program's stdout and stderr */
 #define ERR_FD 5
 
+/* A decimal in [min, max], or -1. */
 static long parse_long(const char *s, long min, long max)
 {
-	char *end;
-	long v;
+	long long v;
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max)
+	if (config_parse_int(s, &v) < 0 || v < min || v > max)
 		return -1;
-	return v;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (long)v;
 }
 
 /* Leaves the way the program left: its exit code, or its signal. */
@@ -159,14 +150,14 @@ int keeper_main(int argc, char **argv)
 	/* The host is gone: end the group as the host would have. */
 	kill(0, (int)sig);
 	{
-		int64_t end = now_ms() + grace_ms;
+		int64_t end = time_now_ms() + grace_ms;
 		struct pollfd w[3] = {{OUT_FD, POLLIN, 0},
 				      {ERR_FD, POLLIN, 0},
 				      {pidfd, POLLIN, 0}};
 		char drop[4096];
 
 		for (;;) {
-			int64_t left = end - now_ms();
+			int64_t left = end - time_now_ms();
 			int i;
 
 			if (waitpid(pid, &status, WNOHANG) == pid || left <= 0)

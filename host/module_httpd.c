@@ -15,6 +15,7 @@
  * plugins are webhook.c's.
  */
 #include "httpd_backend.h"
+#include "util.h" /* struct list: inline only */
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -39,7 +40,7 @@ struct exchange {
 	size_t body_len, body_cap, body_limit, discarded;
 	/* Waiting for its turn: suspended, in the server's FIFO. */
 	struct MHD_Connection *conn;
-	struct exchange *prev, *next;
+	struct list link; /* in the server's fifo */
 	int queued;
 	int admitted; /* resumed for its turn: answered without a budget */
 };
@@ -54,7 +55,7 @@ struct server {
 	int open_handles;
 	unsigned per_pass; /* handler calls between two I/O phases */
 	unsigned budget;   /* what is left of it until the next check */
-	struct exchange *head, *tail; /* suspended requests, oldest first */
+	struct list fifo;  /* suspended requests, oldest first */
 	size_t waiting;
 	int stopping; /* no handler call any more: close what comes */
 };
@@ -97,30 +98,24 @@ static void fifo_remove(struct server *s, struct exchange *x)
 {
 	if (!x->queued)
 		return;
-	if (x->prev)
-		x->prev->next = x->next;
-	else
-		s->head = x->next;
-	if (x->next)
-		x->next->prev = x->prev;
-	else
-		s->tail = x->prev;
-	x->prev = x->next = NULL;
+	list_del(&x->link);
 	x->queued = 0;
 	s->waiting--;
 }
 
 static void fifo_append(struct server *s, struct exchange *x)
 {
-	x->prev = s->tail;
-	x->next = NULL;
-	if (s->tail)
-		s->tail->next = x;
-	else
-		s->head = x;
-	s->tail = x;
+	list_add_tail(&s->fifo, &x->link);
 	x->queued = 1;
 	s->waiting++;
+}
+
+/* The oldest waiting request, or NULL. */
+static struct exchange *fifo_head(struct server *s)
+{
+	return list_empty(&s->fifo)
+		   ? NULL
+		   : list_entry(s->fifo.next, struct exchange, link);
 }
 
 static void exchange_free(struct exchange *x)
@@ -297,7 +292,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	 * left), else it waits, suspended, behind the others. */
 	if (x->admitted)
 		x->admitted = 0;
-	else if (!s->head && s->budget > 0)
+	else if (!s->waiting && s->budget > 0)
 		s->budget--;
 	else {
 		x->conn = conn;
@@ -321,21 +316,20 @@ static void server_run(struct server *s);
 static void on_check(uv_check_t *h)
 {
 	struct server *s = h->data;
+	struct exchange *x;
 	unsigned n = 0;
 
 	s->budget = s->per_pass;
-	if (!s->head)
+	if (!s->waiting)
 		return;
-	while (s->head && n < s->per_pass) {
-		struct exchange *x = s->head;
-
+	while (n < s->per_pass && (x = fifo_head(s))) {
 		fifo_remove(s, x);
 		x->admitted = 1;
 		MHD_resume_connection(x->conn);
 		n++;
 	}
 	s->budget -= n;
-	if (!s->head)
+	if (!s->waiting)
 		uv_idle_stop(&s->idle);
 	server_run(s);
 }
@@ -385,6 +379,7 @@ static void backend_init(uv_loop_t *l, httpd_handler_fn *fn,
 static void backend_stop(void)
 {
 	struct server *s = current;
+	struct exchange *x;
 
 	if (!s)
 		return;
@@ -396,9 +391,7 @@ static void backend_stop(void)
 	 * (MHD_PANIC): the waiting ones are resumed, and one pass with no
 	 * handler call (stopping) closes them, completed. */
 	s->stopping = 1;
-	while (s->head) {
-		struct exchange *x = s->head;
-
+	while ((x = fifo_head(s))) {
 		fifo_remove(s, x);
 		MHD_resume_connection(x->conn);
 	}
@@ -432,6 +425,7 @@ static int backend_start(const struct httpd_settings *set, int *port, char *err,
 	}
 	s->per_pass = set->requests_per_pass ? set->requests_per_pass : 1;
 	s->budget = s->per_pass;
+	list_init(&s->fifo);
 	last_log[0] = '\0';
 	s->daemon = MHD_start_daemon(
 	    flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,

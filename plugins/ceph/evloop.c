@@ -117,10 +117,8 @@ static struct rec *find_locked(int id, int is_timer)
 static struct rec *rec_new_locked(int is_timer, void *opaque,
 				  virFreeCallback ff)
 {
-	struct rec *r = calloc(1, sizeof(*r));
+	struct rec *r = sdk_xcalloc(1, sizeof(*r));
 
-	if (!r)
-		return NULL;
 	r->id = next_id++;
 	if (next_id == INT32_MAX)
 		next_id = 1;
@@ -144,11 +142,6 @@ static int ev_add_handle(int fd, int events, virEventHandleCallback cb,
 		return -1;
 	pthread_mutex_lock(&mu);
 	r = rec_new_locked(0, opaque, ff);
-	if (!r) {
-		pthread_mutex_unlock(&mu);
-		close(d);
-		return -1;
-	}
 	r->fd = fd;
 	r->dupfd = d;
 	r->events = events;
@@ -201,10 +194,6 @@ static int ev_add_timeout(int freq, virEventTimeoutCallback cb, void *opaque,
 	pthread_mutex_lock(&mu);
 	probe_seen = 1;
 	r = rec_new_locked(1, opaque, ff);
-	if (!r) {
-		pthread_mutex_unlock(&mu);
-		return -1;
-	}
 	r->freq = freq < 0 ? -1 : freq;
 	r->seq = 1;
 	r->tcb = cb;
@@ -331,15 +320,9 @@ static long on_timer(struct opsbot_plugin *pl, int status, void *data)
 		cb(rid, opaque);
 		pthread_mutex_lock(&mu);
 		/* The callback may have changed the frequency (libvirt's
-		 * event queue sets 0 back to -1 once it dispatched). */
-		if (r->arm == a && !r->removed && r->freq >= 0 &&
-		    r->aseq == r->seq) {
-			next = next_delay(r->freq);
-			pthread_mutex_unlock(&mu);
-			return next;
-		}
+		 * event queue sets 0 back to -1 once it dispatched); a new
+		 * period set from inside starts now. */
 		if (r->arm == a && !r->removed && r->freq >= 0) {
-			/* Updated to a new period from inside: restart. */
 			r->aseq = r->seq;
 			next = next_delay(r->freq);
 			pthread_mutex_unlock(&mu);
@@ -392,18 +375,10 @@ static int reconcile(int start_ops)
 				r->ff_done = 1;
 				if (r->ff) {
 					if (ncalls == alloc) {
-						struct ffcall *c;
-
 						alloc = alloc ? 2 * alloc : 8;
-						c = realloc(calls,
-							    (size_t)alloc *
-								sizeof(*c));
-						if (!c) {
-							/* Next time. */
-							r->ff_done = 0;
-							continue;
-						}
-						calls = c;
+						calls = sdk_xreallocarray(
+						    calls, (size_t)alloc,
+						    sizeof(*calls));
 					}
 					calls[ncalls].ff = r->ff;
 					calls[ncalls].opaque = r->opaque;
@@ -445,11 +420,9 @@ static int reconcile(int start_ops)
 			r->tid = 0;
 		}
 		if (!r->arm && r->freq >= 0) {
-			struct arm *a = calloc(1, sizeof(*a));
+			struct arm *a = sdk_xcalloc(1, sizeof(*a));
 			int64_t t;
 
-			if (!a)
-				continue;
 			a->r = r;
 			t = ceph_bot->timer_start(ceph_self, r->freq, on_timer,
 						  a);

@@ -7,6 +7,7 @@
  * point leaves nothing the store does not name.
  */
 #include "ceph.h"
+#include "sdk_rate.h"
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
@@ -57,7 +58,6 @@ struct cached_conn {
 	/* Loop only: reopening after a drop. */
 	int reopening;
 	int lost; /* dropped since it was last open */
-	long backoff_ms;
 	int fails;
 	struct cached_conn *next;
 };
@@ -538,22 +538,24 @@ static void reopen_done(struct opsbot_plugin *pl, int status, void *data)
 			      e->lost ? "reopened" : "open");
 		e->lost = 0;
 		e->reopening = 0;
-		e->backoff_ms = 0;
 		e->fails = 0;
 	} else if (status != OPSBOT_OK) {
 		e->reopening = 0;
 	} else {
-		e->backoff_ms = e->backoff_ms ? 2 * e->backoff_ms : 1000;
-		if (e->backoff_ms > 60000)
-			e->backoff_ms = 60000;
+		static uint32_t rng;
+		long delay;
+
+		if (!rng)
+			rng = sdk_random_seed();
+		delay = sdk_backoff_ms(e->fails, 1000, 60000, &rng);
 		/* One line at the first failure, then at debug level. */
 		ceph_bot->log(
 		    ceph_self, e->fails++ ? OPSBOT_LOG_DEBUG : OPSBOT_LOG_WARN,
 		    "cannot %s the libvirt connection: %s; "
-		    "retrying in %ld s",
-		    e->lost ? "reopen" : "open", ro->err, e->backoff_ms / 1000);
-		if (ceph_bot->timer_start(ceph_self, e->backoff_ms,
-					  reopen_timer, e) < 0)
+		    "retrying in %.1f s",
+		    e->lost ? "reopen" : "open", ro->err, delay / 1000.0);
+		if (ceph_bot->timer_start(ceph_self, delay, reopen_timer, e) <
+		    0)
 			e->reopening = 0;
 	}
 	free(ro->err);

@@ -461,19 +461,22 @@ int reg_guide_step_index(const struct reg *reg, const char *id)
 	return -1;
 }
 
-/* done[i] = 1 for each step of reg->steps a registrant has done. */
-int reg_guide_done_steps(struct reg *reg, int64_t id, int *done,
+/* done[i] = 1 for each step of reg->steps a registrant has done; by_self
+ * (if not NULL) the same for the steps they ticked themselves. */
+int reg_guide_done_steps(struct reg *reg, int64_t id, int *done, int *by_self,
 			 int64_t *last_ms)
 {
 	sqlite3_stmt *st;
 	int rc;
 
 	memset(done, 0, sizeof(int) * (size_t)reg->nsteps);
+	if (by_self)
+		memset(by_self, 0, sizeof(int) * (size_t)reg->nsteps);
 	if (last_ms)
 		*last_ms = 0;
 	if (sqlite3_prepare_v2(reg->api->store(reg->self),
-			       "SELECT step, done_at FROM registrar_guide_step "
-			       "WHERE registrant = ?",
+			       "SELECT step, done_at, by = 'self' FROM "
+			       "registrar_guide_step WHERE registrant = ?",
 			       -1, &st, NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_bind_int64(st, 1, id);
@@ -483,6 +486,8 @@ int reg_guide_done_steps(struct reg *reg, int64_t id, int *done,
 
 		if (i >= 0)
 			done[i] = 1;
+		if (i >= 0 && by_self)
+			by_self[i] = sqlite3_column_int(st, 2);
 		if (last_ms && sqlite3_column_int64(st, 1) > *last_ms)
 			*last_ms = sqlite3_column_int64(st, 1);
 	}
@@ -574,30 +579,6 @@ int reg_guide_unmark(struct reg *reg, int64_t id, const char *step,
 	sqlite3_bind_text(st, 2, step, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int(st, 3, only_self);
 	return reg_step_change(reg, st, id, step, "undone", by);
-}
-
-/* self[i] = 1 for each step the registrant ticked themselves. */
-static int reg_self_ticked(struct reg *reg, int64_t id, int *self)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	memset(self, 0, sizeof(int) * (size_t)reg->nsteps);
-	if (sqlite3_prepare_v2(reg->api->store(reg->self),
-			       "SELECT step FROM registrar_guide_step WHERE "
-			       "registrant = ? AND by = 'self'",
-			       -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	sqlite3_bind_int64(st, 1, id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int i = reg_guide_step_index(
-		    reg, (const char *)sqlite3_column_text(st, 0));
-
-		if (i >= 0)
-			self[i] = 1;
-	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : -1;
 }
 
 /* An item's account matches "account:NAME"; an item "nick:NICK" matches
@@ -979,8 +960,7 @@ static int reg_on_guide_get(struct opsbot_plugin *self,
 		return reg_refuse(reg, hook, 404, NULL);
 	if (reg_ledger_load(reg->api->store(reg->self), id, &r) < 0)
 		return reg_refuse(reg, hook, 500, NULL);
-	if (reg_guide_done_steps(reg, id, done, NULL) < 0 ||
-	    reg_self_ticked(reg, id, by_self) < 0) {
+	if (reg_guide_done_steps(reg, id, done, by_self, NULL) < 0) {
 		reg_registrant_free(&r);
 		return reg_refuse(reg, hook, 500, NULL);
 	}
@@ -1050,7 +1030,8 @@ static int reg_on_guide_post(struct opsbot_plugin *self,
 		   (a step not done at all: sent twice, nothing to do) */
 		rc = reg_guide_unmark(reg, id, reg->steps[i].id, "self", 1);
 		if (rc == 0 &&
-		    (reg_guide_done_steps(reg, id, done, NULL) < 0 || done[i]))
+		    (reg_guide_done_steps(reg, id, done, NULL, NULL) < 0 ||
+		     done[i]))
 			return reg_refuse(reg, hook, 400,
 					  "Bad Request: this step was not "
 					  "ticked by you; ask your mentor.\n");
@@ -1348,7 +1329,7 @@ static int reg_on_class(struct opsbot_plugin *self,
 			return reg_refuse(reg, hook, 404, NULL);
 		}
 		if (strcmp(r.role, "student") != 0 ||
-		    reg_guide_done_steps(reg, id, done, NULL) < 0) {
+		    reg_guide_done_steps(reg, id, done, NULL, NULL) < 0) {
 			reg_registrant_free(&r);
 			sdk_buf_release(&base);
 			return reg_refuse(reg, hook, 404, NULL);

@@ -1213,7 +1213,7 @@ static int reg_progress_line(struct reg *reg, const struct reg_registrant *r,
 	int done[REG_GUIDE_MAX_STEPS], n = 0;
 	int64_t last;
 
-	if (reg_guide_done_steps(reg, r->id, done, &last) < 0)
+	if (reg_guide_done_steps(reg, r->id, done, NULL, &last) < 0)
 		return -1;
 	for (int i = 0; i < reg->nsteps; i++)
 		n += done[i];
@@ -1319,66 +1319,39 @@ static int reg_step_and_student(struct reg *reg, struct opsbot_request *req,
 	return i;
 }
 
-/* !reg done <who> <step>: a mentor ticks a step. */
-static int reg_cmd_done(struct opsbot_plugin *self, struct opsbot_request *req,
-			void *data)
+/* !reg done / !reg undo <who> <step>: a mentor ticks or un-ticks a step
+ * (any step: one that Gerrit verifies may be ticked again by its next
+ * check). */
+static int reg_mentor_step(struct reg *reg, struct opsbot_request *req,
+			   int undo)
 {
-	struct reg *reg = data;
 	struct reg_registrant r;
+	const struct reg_guide_step *step;
 	char *who, *by;
 	int i, rc;
 
-	(void)self;
 	if (reg_need_mentor(reg, req) < 0 ||
 	    (i = reg_step_and_student(reg, req, &r)) < 0)
 		return OPSBOT_ERR;
+	step = &reg->steps[i];
 	who = reg_asker(req);
 	by = sdk_xasprintf("mentor %s", who);
-	rc = reg_guide_mark(reg, r.id, reg->steps[i].id, by, NULL);
+	rc = undo ? reg_guide_unmark(reg, r.id, step->id, by, 0)
+		  : reg_guide_mark(reg, r.id, step->id, by, NULL);
 	if (rc < 0)
 		reg->api->reply_error(req, "ledger: cannot record the step; "
 					   "see the log");
 	else if (rc == 0)
-		reg->api->reply(req, "%s: %s was already done", r.name,
-				reg->steps[i].id);
-	else {
-		reg->api->reply(req, "%s: %s done", r.name, reg->steps[i].id);
-		if (reg->steps[i].verify == REG_VERIFY_GERRIT_MERGED)
+		reg->api->reply(req, "%s: %s was %s", r.name, step->id,
+				undo ? "not done" : "already done");
+	else if (!undo) {
+		reg->api->reply(req, "%s: %s done", r.name, step->id);
+		if (step->verify == REG_VERIFY_GERRIT_MERGED)
 			reg_guide_milestone(reg, r.id, NULL);
-	}
-	free(by);
-	free(who);
-	reg_registrant_free(&r);
-	return rc < 0 ? OPSBOT_ERR : OPSBOT_OK;
-}
-
-/* !reg undo <who> <step>: a mentor un-ticks a step (any step: one that
- * Gerrit verifies may be ticked again by its next check). */
-static int reg_cmd_undo(struct opsbot_plugin *self, struct opsbot_request *req,
-			void *data)
-{
-	struct reg *reg = data;
-	struct reg_registrant r;
-	char *who, *by;
-	int i, rc;
-
-	(void)self;
-	if (reg_need_mentor(reg, req) < 0 ||
-	    (i = reg_step_and_student(reg, req, &r)) < 0)
-		return OPSBOT_ERR;
-	who = reg_asker(req);
-	by = sdk_xasprintf("mentor %s", who);
-	rc = reg_guide_unmark(reg, r.id, reg->steps[i].id, by, 0);
-	if (rc < 0)
-		reg->api->reply_error(req, "ledger: cannot record the step; "
-					   "see the log");
-	else if (rc == 0)
-		reg->api->reply(req, "%s: %s was not done", r.name,
-				reg->steps[i].id);
-	else
+	} else
 		reg->api->reply(
-		    req, "%s: %s is to do again%s", r.name, reg->steps[i].id,
-		    reg->steps[i].verify >= REG_VERIFY_GERRIT_ACCOUNT
+		    req, "%s: %s is to do again%s", r.name, step->id,
+		    step->verify >= REG_VERIFY_GERRIT_ACCOUNT
 			? " (Gerrit's next check ticks it again if it "
 			  "still holds)"
 			: "");
@@ -1386,6 +1359,20 @@ static int reg_cmd_undo(struct opsbot_plugin *self, struct opsbot_request *req,
 	free(who);
 	reg_registrant_free(&r);
 	return rc < 0 ? OPSBOT_ERR : OPSBOT_OK;
+}
+
+static int reg_cmd_done(struct opsbot_plugin *self, struct opsbot_request *req,
+			void *data)
+{
+	(void)self;
+	return reg_mentor_step(data, req, 0);
+}
+
+static int reg_cmd_undo(struct opsbot_plugin *self, struct opsbot_request *req,
+			void *data)
+{
+	(void)self;
+	return reg_mentor_step(data, req, 1);
 }
 
 /* !reg stuck: students without progress for stuck_days. */

@@ -591,8 +591,9 @@ char *reg_guide_mentor_url(const struct reg *reg, const char *who,
 /* Deletes a registrant's token: 1, 0 if there was none, or -1. */
 int reg_guide_revoke(struct reg *reg, int64_t id);
 int reg_guide_step_index(const struct reg *reg, const char *id);
-/* done[i] for each configured step, and the last step's time. */
-int reg_guide_done_steps(struct reg *reg, int64_t id, int *done,
+/* done[i] for each configured step, by_self[i] (or NULL) for those the
+ * registrant ticked, and the last step's time (or NULL). */
+int reg_guide_done_steps(struct reg *reg, int64_t id, int *done, int *by_self,
 			 int64_t *last_ms);
 /* Records a step done: 1, 0 if it was already, or -1.  Ticks and
    un-ticks are kept in registrar_guide_step_log (who, when). */
